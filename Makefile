@@ -1,0 +1,87 @@
+# kinfer: the one entry point.
+#
+#   make                 build build/bin/{kinfer-controller,kinfer-server,kinfer-onnx-check}
+#   make test            every test suite (installs what it needs); SANITIZE=1 for ASan+UBSan
+#   make demo            control plane + controller + an InferenceService + a served request
+#   make cluster-up / cluster-down     the local Kubernetes control plane
+#   make bench-engine / bench-server / bench-controller     benchmarks (not part of `make test`)
+#   make fuzz            build the libFuzzer targets (clang) into build/fuzz
+#
+# Each component adds its sources, programs and test suites from its own fragment
+# (controller/module.mk, serving-runtime/*.mk, test/*/module.mk); this file holds the rules.
+
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+.SUFFIXES:
+.DELETE_ON_ERROR:
+
+ROOT     := $(CURDIR)
+BUILD    := build
+BIN      := $(BUILD)/bin
+GEN      := $(BUILD)/gen
+SANITIZE ?= 0
+VARIANT  := $(if $(filter 1,$(SANITIZE)),san,rel)
+OBJ      := $(BUILD)/obj-$(VARIANT)
+export KINFER_CACHE ?= $(HOME)/.cache/kinfer
+
+CC := gcc
+ifeq ($(SANITIZE),1)
+  SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+  OPT      := -O1
+  export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=1:strict_string_checks=1
+  export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
+else
+  SANFLAGS :=
+  OPT      := -O2
+endif
+CPPFLAGS := -D_GNU_SOURCE -I$(GEN) -I/usr/include/json-c
+CFLAGS   := -std=c11 -Wall -Wextra -Werror -g -pthread -MMD -MP $(OPT) $(SANFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS  := -pthread $(SANFLAGS) $(EXTRA_LDFLAGS)
+
+# Binaries must relink when the variant changes even if the other variant's objects are older.
+$(shell mkdir -p $(BUILD); [ "$$(cat $(BUILD)/.variant 2>/dev/null)" = "$(VARIANT)" ] || echo $(VARIANT) > $(BUILD)/.variant)
+
+# $(call c_program,NAME,SOURCES,LIBS): links $(BIN)/NAME from SOURCES (paths from the repo root).
+define c_program
+$(BIN)/$(1): $(patsubst %.c,$(OBJ)/%.o,$(2)) $(BUILD)/.variant
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(3)
+ALL_BINS += $(BIN)/$(1)
+endef
+
+# Fragments append to these.
+ALL_BINS    :=
+TEST_SUITES :=
+FUZZERS     :=
+
+.PHONY: all deps pydeps test demo fuzz clean cluster-up cluster-down format
+NPROC := $(shell nproc)
+all:
+	@$(MAKE) --no-print-directory -j$(NPROC) build-all
+
+deps:
+	@scripts/deps.sh build
+
+$(OBJ)/%.o: %.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+include $(sort $(wildcard controller/module.mk serving-runtime/*.mk test/*/module.mk charts/*.mk))
+
+.PHONY: build-all
+build-all: $(ALL_BINS)
+
+# Every suite named in TEST_SUITES has a target test-<name>. scripts/test-all.sh runs them in
+# order, records each result, and ends with one "N passed, N failed, N skipped" line.
+test: deps
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory -j$(NPROC) build-all
+	@scripts/test-all.sh $(TEST_SUITES)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
