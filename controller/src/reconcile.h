@@ -1,0 +1,36 @@
+/*
+ * reconcile: the pure half of the reconciler. From an InferenceService object it computes the
+ * children kinfer owns (Deployment, Service and, when autoscaling is on, a HorizontalPodAutoscaler)
+ * as complete objects ready for server-side apply. It never talks to the API server, reads no
+ * clock and no environment, so its output depends only on its input (golden-tested).
+ * It deliberately does not decide how to apply, delete or compare: the runtime does that.
+ */
+#ifndef KINFER_CTL_RECONCILE_H
+#define KINFER_CTL_RECONCILE_H
+
+#include <json.h>
+
+#include "error.h"
+
+typedef struct reconcile_config {
+    const char *runtime_image; /* the kinfer-server image of the predictor container; required */
+} reconcile_config;
+
+/* The field manager kinfer uses for server-side apply. */
+#define RECONCILE_FIELD_MANAGER "kinfer-controller"
+/* The label on every child and pod that names its InferenceService. */
+#define RECONCILE_LABEL_ISVC "serving.kinfer.dev/inferenceservice"
+
+/* Pure: the desired children (Deployment, Service, HPA...) of an InferenceService as full objects
+ * ready for server-side apply (apiVersion, kind, metadata incl. ownerReferences controller=true,
+ * labels, spec). *children is a new json array owned by the caller (json_object_put).
+ * On error *children is NULL and the status (CTL_EINVAL) names the offending field, e.g.
+ * "spec.predictor.model.storageUri: required". */
+ctl_status *reconcile_desired(json_object *isvc, const reconcile_config *cfg, json_object **children)
+    __attribute__((warn_unused_result));
+
+/* The kinds reconcile_desired() may emit, NULL-terminated, as "apiVersion/kind" pairs in apply
+ * order; the runtime uses it to know which child types to watch and prune. Static storage. */
+extern const char *const reconcile_child_kinds[][2];
+
+#endif
