@@ -78,6 +78,11 @@ test: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) build-all
 	@scripts/test-all.sh $(TEST_SUITES)
 
+demo: deps
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory -j$(NPROC) build-all
+	@scripts/demo.sh
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
