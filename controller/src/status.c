@@ -1,0 +1,301 @@
+/*
+ * status: an InferenceService's .status from its observed Deployment and pods (see status.h).
+ *
+ * Condition model (kstatus conventions, so kubectl wait, Flux and Argo CD agree):
+ *   Ready, PredictorReady  always present; True only when the Deployment applied from the current
+ *                          generation is fully rolled out (every desired replica updated, ready and
+ *                          available, no old replica left). Otherwise False with the most precise
+ *                          reason found: a pod's container waiting reason or Unschedulable first
+ *                          (they name the cause), then the Deployment's ReplicaFailure or
+ *                          ProgressDeadlineExceeded, then generic progress reasons.
+ *   Reconciling=True       present while the rollout is expected to finish on its own.
+ *   Stalled=True           present while it is not: ProgressDeadlineExceeded, ReplicaFailure,
+ *                          InvalidSpec, and the back-off states in which the kubelet has already
+ *                          retried (ImagePullBackOff, CrashLoopBackOff) or cannot start the
+ *                          container without a change elsewhere (CreateContainerConfigError,
+ *                          InvalidImageName). ErrImagePull and Unschedulable count as Reconciling:
+ *                          they often clear by themselves (a registry hiccup, a node being added).
+ * kstatus reads Reconciling before Stalled, so the two are never present together.
+ */
+#include "status.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+
+#define MSG_MAX 1024
+
+typedef enum phase { PHASE_READY, PHASE_PROGRESSING, PHASE_STALLED } phase;
+
+typedef struct verdict {
+    phase phase;
+    const char *reason; /* static */
+    char message[MSG_MAX];
+    int rank; /* for choosing among pod reasons: lower wins */
+} verdict;
+
+/* Container waiting reasons worth reporting, best first; stalled says whether it is terminal. */
+static const struct {
+    const char *reason;
+    int stalled;
+} waiting_reasons[] = {
+    {"CreateContainerConfigError", 1}, {"InvalidImageName", 1},    {"ImagePullBackOff", 1},
+    {"ErrImagePull", 0},               {"CrashLoopBackOff", 1},    {"CreateContainerError", 0},
+    {"RunContainerError", 0},
+};
+#define RANK_UNSCHEDULABLE ((int)(sizeof(waiting_reasons) / sizeof(waiting_reasons[0])))
+
+static json_object *get(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+    if (!o || !json_object_is_type(o, json_type_object)) return NULL;
+    return json_object_object_get_ex(o, key, &v) ? v : NULL;
+}
+
+static const char *get_str(json_object *o, const char *key)
+{
+    json_object *v = get(o, key);
+    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+/* An integer field, or dflt when absent or of another type. */
+static int64_t get_int(json_object *o, const char *key, int64_t dflt)
+{
+    json_object *v = get(o, key);
+    return v && json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : dflt;
+}
+
+/* The condition of type `type` in o.status.conditions (or in the array conds), or NULL. */
+static json_object *find_condition(json_object *conds, const char *type)
+{
+    if (!conds || !json_object_is_type(conds, json_type_array)) return NULL;
+    for (size_t i = 0; i < json_object_array_length(conds); i++) {
+        json_object *c = json_object_array_get_idx(conds, i);
+        const char *t = get_str(c, "type");
+        if (t && !strcmp(t, type)) return c;
+    }
+    return NULL;
+}
+
+static void verdict_set(verdict *v, phase p, const char *reason, int rank, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void verdict_set(verdict *v, phase p, const char *reason, int rank, const char *fmt, ...)
+{
+    va_list ap;
+    v->phase = p;
+    v->reason = reason;
+    v->rank = rank;
+    va_start(ap, fmt);
+    vsnprintf(v->message, sizeof(v->message), fmt, ap);
+    va_end(ap);
+}
+
+/* The best (lowest-ranked) failure reason among the pods' containers and scheduling. */
+static void pods_examine(json_object *pods, verdict *best)
+{
+    static const char *const lists[] = {"initContainerStatuses", "containerStatuses"};
+    for (size_t i = 0; pods && i < json_object_array_length(pods); i++) {
+        json_object *pod = json_object_array_get_idx(pods, i), *md = get(pod, "metadata"), *ps = get(pod, "status");
+        const char *pod_name = get_str(md, "name") ? get_str(md, "name") : "?";
+        const char *ph = get_str(ps, "phase");
+        if (get(md, "deletionTimestamp")) continue; /* going away: not the current state */
+        if (ph && (!strcmp(ph, "Succeeded") || !strcmp(ph, "Failed"))) continue;
+        for (int l = 0; l < 2; l++) {
+            json_object *cs = get(ps, lists[l]);
+            for (size_t j = 0; cs && json_object_is_type(cs, json_type_array) && j < json_object_array_length(cs);
+                 j++) {
+                json_object *c = json_object_array_get_idx(cs, j), *waiting = get(get(c, "state"), "waiting");
+                const char *why = get_str(waiting, "reason"), *msg = get_str(waiting, "message");
+                for (int r = 0; why && r < RANK_UNSCHEDULABLE; r++) {
+                    if (strcmp(why, waiting_reasons[r].reason) || r >= best->rank) continue;
+                    verdict_set(best, waiting_reasons[r].stalled ? PHASE_STALLED : PHASE_PROGRESSING,
+                                waiting_reasons[r].reason, r, "pod %s container %s: %s%s%s", pod_name,
+                                get_str(c, "name") ? get_str(c, "name") : "?", why, msg ? ": " : "", msg ? msg : "");
+                }
+            }
+        }
+        json_object *sched = find_condition(get(ps, "conditions"), "PodScheduled");
+        const char *sst = get_str(sched, "status"), *sreason = get_str(sched, "reason");
+        if (sst && !strcmp(sst, "False") && sreason && !strcmp(sreason, "Unschedulable") &&
+            RANK_UNSCHEDULABLE < best->rank)
+            verdict_set(best, PHASE_PROGRESSING, "Unschedulable", RANK_UNSCHEDULABLE, "pod %s: Unschedulable: %s",
+                        pod_name, get_str(sched, "message") ? get_str(sched, "message") : "no message");
+    }
+}
+
+static void predictor_judge(json_object *isvc, json_object *dep, json_object *pods, verdict *v)
+{
+    json_object *dmd = get(dep, "metadata"), *ds = get(dep, "status"), *conds = get(ds, "conditions");
+    const char *dname = get_str(dmd, "name") ? get_str(dmd, "name") : "?";
+    int64_t gen = get_int(get(isvc, "metadata"), "generation", 0);
+    const char *applied = get_str(get(dmd, "annotations"), "serving.kinfer.dev/generation");
+    char genbuf[32];
+
+    if (!dep) {
+        verdict_set(v, PHASE_PROGRESSING, "DeploymentNotFound", 0, "waiting for the predictor Deployment to be created");
+        return;
+    }
+    snprintf(genbuf, sizeof(genbuf), "%" PRId64, gen);
+    if (!applied || strcmp(applied, genbuf)) {
+        verdict_set(v, PHASE_PROGRESSING, "DeploymentOutdated", 0,
+                    "Deployment %s was applied from generation %s, the InferenceService is at %s", dname,
+                    applied ? applied : "(none)", genbuf);
+        return;
+    }
+    int64_t dgen = get_int(dmd, "generation", 0), dobs = get_int(ds, "observedGeneration", 0);
+    int64_t want = get_int(get(dep, "spec"), "replicas", 1), total = get_int(ds, "replicas", 0),
+            updated = get_int(ds, "updatedReplicas", 0), ready = get_int(ds, "readyReplicas", 0),
+            avail = get_int(ds, "availableReplicas", 0);
+    if (dobs < dgen) {
+        verdict_set(v, PHASE_PROGRESSING, "DeploymentPending", 0,
+                    "waiting for the deployment controller to observe Deployment %s generation %" PRId64, dname, dgen);
+        return;
+    }
+    if (updated >= want && total == updated && ready >= want && avail >= want) {
+        verdict_set(v, PHASE_READY, "Available", 0, "%" PRId64 " of %" PRId64 " replicas ready", ready, want);
+        return;
+    }
+    /* Not done: find the most precise reason. */
+    v->rank = RANK_UNSCHEDULABLE + 1;
+    v->reason = NULL;
+    pods_examine(pods, v);
+    json_object *rf = find_condition(conds, "ReplicaFailure"), *pr = find_condition(conds, "Progressing");
+    const char *rfs = get_str(rf, "status"), *prs = get_str(pr, "status"), *prr = get_str(pr, "reason");
+    if (rfs && !strcmp(rfs, "True")) {
+        if (v->reason) v->phase = PHASE_STALLED;
+        else
+            verdict_set(v, PHASE_STALLED, "ReplicaFailure", 0, "Deployment %s: %s", dname,
+                        get_str(rf, "message") ? get_str(rf, "message") : "replica failure");
+    }
+    if (prs && !strcmp(prs, "False") && prr && !strcmp(prr, "ProgressDeadlineExceeded")) {
+        if (v->reason) v->phase = PHASE_STALLED;
+        else
+            verdict_set(v, PHASE_STALLED, "ProgressDeadlineExceeded", 0, "Deployment %s: %s", dname,
+                        get_str(pr, "message") ? get_str(pr, "message") : "progress deadline exceeded");
+    }
+    if (v->reason) return;
+    if (updated < want)
+        verdict_set(v, PHASE_PROGRESSING, "RolloutInProgress", 0,
+                    "Deployment %s: %" PRId64 " of %" PRId64 " replicas updated", dname, updated, want);
+    else if (total > updated)
+        verdict_set(v, PHASE_PROGRESSING, "RolloutInProgress", 0,
+                    "Deployment %s: %" PRId64 " old replicas pending termination", dname, total - updated);
+    else
+        verdict_set(v, PHASE_PROGRESSING, "ReplicasNotReady", 0,
+                    "Deployment %s: %" PRId64 " of %" PRId64 " replicas ready, %" PRId64 " available", dname, ready,
+                    want, avail);
+}
+
+/* A condition; lastTransitionTime comes from prev when its status is unchanged. */
+static json_object *condition_new(json_object *prev_conds, const char *type, const char *st, const char *reason,
+                                  const char *message, int64_t gen, const char *now)
+{
+    json_object *c = json_object_new_object(), *old = find_condition(prev_conds, type);
+    const char *old_st = get_str(old, "status"), *old_t = get_str(old, "lastTransitionTime");
+    json_object_object_add(c, "type", json_object_new_string(type));
+    json_object_object_add(c, "status", json_object_new_string(st));
+    json_object_object_add(c, "reason", json_object_new_string(reason));
+    json_object_object_add(c, "message", json_object_new_string(message));
+    json_object_object_add(c, "lastTransitionTime",
+                           json_object_new_string(old_st && old_t && !strcmp(old_st, st) ? old_t : now));
+    json_object_object_add(c, "observedGeneration", json_object_new_int64(gen));
+    return c;
+}
+
+/* Common head of both entry points: checks arguments, starts the status object. */
+static ctl_status *status_begin(json_object *isvc, const char *now, json_object **status, int64_t *gen)
+{
+    json_object *md = get(isvc, "metadata"), *addr;
+    const char *name = get_str(md, "name"), *ns = get_str(md, "namespace");
+    char url[512];
+    *status = NULL;
+    if (!name || !*name || !ns || !*ns)
+        return ctl_status_new(CTL_EINVAL, "status: InferenceService without metadata.name and metadata.namespace");
+    if (!now || !*now) return ctl_status_new(CTL_EINVAL, "status: no current time given");
+    *gen = get_int(md, "generation", 0);
+    snprintf(url, sizeof(url), "http://%s.%s.svc.cluster.local", name, ns);
+    if (!(*status = json_object_new_object())) return ctl_status_new(CTL_ENOMEM, "status: out of memory");
+    json_object_object_add(*status, "observedGeneration", json_object_new_int64(*gen));
+    json_object_object_add(*status, "url", json_object_new_string(url));
+    addr = json_object_new_object();
+    json_object_object_add(addr, "url", json_object_new_string(url));
+    json_object_object_add(*status, "address", addr);
+    return NULL;
+}
+
+static void conditions_add(json_object *status, json_object *prev_status, phase p, const char *reason,
+                           const char *message, int64_t gen, const char *now)
+{
+    json_object *pc = get(prev_status, "conditions"), *conds = json_object_new_array();
+    const char *st = p == PHASE_READY ? "True" : "False";
+    json_object_array_add(conds, condition_new(pc, "PredictorReady", st, reason, message, gen, now));
+    json_object_array_add(conds, condition_new(pc, "Ready", st, reason, message, gen, now));
+    if (p == PHASE_PROGRESSING)
+        json_object_array_add(conds, condition_new(pc, "Reconciling", "True", reason, message, gen, now));
+    if (p == PHASE_STALLED)
+        json_object_array_add(conds, condition_new(pc, "Stalled", "True", reason, message, gen, now));
+    json_object_object_add(status, "conditions", conds);
+}
+
+ctl_status *status_compute(json_object *isvc, json_object *deployment, json_object *pods, json_object *prev_status,
+                           const char *now, json_object **status)
+{
+    ctl_status *st;
+    int64_t gen;
+    verdict v = {0};
+    json_object *comp, *pred, *paddr, *traffic, *t;
+    const char *url, *dname, *prev_ready;
+
+    if (pods && !json_object_is_type(pods, json_type_array)) {
+        *status = NULL;
+        return ctl_status_new(CTL_EINVAL, "status: pods must be a JSON array");
+    }
+    if (deployment && !json_object_is_type(deployment, json_type_object)) {
+        *status = NULL;
+        return ctl_status_new(CTL_EINVAL, "status: deployment must be a JSON object");
+    }
+    if ((st = status_begin(isvc, now, status, &gen))) return st;
+    predictor_judge(isvc, deployment, pods, &v);
+    conditions_add(*status, prev_status, v.phase, v.reason, v.message, gen, now);
+
+    url = get_str(*status, "url");
+    comp = json_object_new_object();
+    pred = json_object_new_object();
+    json_object_object_add(pred, "url", json_object_new_string(url));
+    paddr = json_object_new_object();
+    json_object_object_add(paddr, "url", json_object_new_string(url));
+    json_object_object_add(pred, "address", paddr);
+    dname = get_str(get(deployment, "metadata"), "name");
+    prev_ready = get_str(get(get(prev_status, "components"), "predictor"), "latestReadyRevision");
+    if (dname) {
+        /* One revision per InferenceService until canary rollouts add a second Deployment. */
+        json_object_object_add(pred, "latestCreatedRevision", json_object_new_string(dname));
+        if (v.phase == PHASE_READY || prev_ready) {
+            const char *r = v.phase == PHASE_READY ? dname : prev_ready;
+            json_object_object_add(pred, "latestReadyRevision", json_object_new_string(r));
+            json_object_object_add(pred, "latestRolledoutRevision", json_object_new_string(r));
+        }
+        traffic = json_object_new_array();
+        t = json_object_new_object();
+        json_object_object_add(t, "revisionName", json_object_new_string(dname));
+        json_object_object_add(t, "percent", json_object_new_int64(100));
+        json_object_object_add(t, "latestRevision", json_object_new_boolean(1));
+        json_object_array_add(traffic, t);
+        json_object_object_add(pred, "traffic", traffic);
+    }
+    json_object_object_add(comp, "predictor", pred);
+    json_object_object_add(*status, "components", comp);
+    return NULL;
+}
+
+ctl_status *status_compute_invalid(json_object *isvc, const char *msg, json_object *prev_status, const char *now,
+                                   json_object **status)
+{
+    ctl_status *st;
+    int64_t gen;
+    if ((st = status_begin(isvc, now, status, &gen))) return st;
+    conditions_add(*status, prev_status, PHASE_STALLED, "InvalidSpec", msg ? msg : "invalid spec", gen, now);
+    return NULL;
+}
