@@ -1,0 +1,19 @@
+# End-to-end model tests and the engine benchmark (test/models): kinfer-run loads a model through
+# the public engine API (onnx_model.h), reads .npy inputs and writes .npy outputs; pytest compares
+# them with onnxruntime on scikit-learn, torchvision and all-MiniLM-L6-v2 models. kinfer-run is a
+# test tool, not part of kinfer-server.
+# engine.mk is read before this fragment (and runtime.mk after it): reuse its source list.
+KINFER_RUN_SRCS := $(ENGINE_SRCS) $(ONNX_GEN_C) serving-runtime/tools/run_main.c serving-runtime/tools/npy.c
+$(eval $(call c_program,kinfer-run,$(KINFER_RUN_SRCS),-lprotobuf-c -lopenblas -lm))
+
+TEST_SUITES += models
+.PHONY: test-models bench-engine
+test-models: $(BIN)/kinfer-run
+	@py=$$(scripts/pyenv.sh) && KINFER_RUN=$(BIN)/kinfer-run \
+	  $$py/bin/python -m pytest -q -p no:cacheprovider test/models
+
+# Latency (batch 1 and 32, 2 threads) and peak RSS, kinfer vs onnxruntime; writes the table into
+# docs/benchmarks.md (section "Engine"). Not part of `make test`.
+bench-engine: $(BIN)/kinfer-run
+	@py=$$(scripts/pyenv.sh) && $$py/bin/python test/models/bench_engine.py \
+	  --kinfer-run $(BIN)/kinfer-run --threads 2 --write docs/benchmarks.md

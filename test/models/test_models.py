@@ -1,0 +1,93 @@
+"""End-to-end: every generated model runs through kinfer (build/bin/kinfer-run) on the same random
+inputs as onnxruntime, at batch 1 and a larger batch, and the outputs must match.
+
+Tolerances: float outputs of the scikit-learn models (probabilities, scores, regressions) within
+rtol 1e-4 / atol 1e-5; labels (int64 or string) exactly. Deep float32 networks accumulate rounding
+differently in every GEMM/conv implementation, so ResNet/MobileNet logits and MiniLM states are
+checked within rtol 1e-3 and an atol of 1e-4 of the output's largest magnitude.
+"""
+import glob
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+SKLEARN = ["mlp", "rf_cls_nozipmap", "rf_cls_zipmap", "gb_cls_nozipmap", "gb_cls_zipmap",
+           "gb_bin_nozipmap", "gb_bin_zipmap", "rf_reg", "gb_reg", "linear_cls", "linear_reg",
+           "gbt100"]
+DEEP = ["resnet18", "mobilenet_v2", "resnet50", "minilm"]
+
+
+def run_kinfer(kinfer_run, model_dir, bdir, outdir, threads=2):
+    args = [kinfer_run, "--threads", str(threads), "--out", str(outdir),
+            os.path.join(model_dir, "model.onnx")]
+    for f in sorted(glob.glob(os.path.join(bdir, "in.*.npy"))):
+        args.append(f"{os.path.basename(f)[3:-4]}={f}")
+    return subprocess.run(args, capture_output=True, text=True, timeout=600)
+
+
+def compare(name, ref, got, deep):
+    assert got.shape == ref.shape, f"{name}: shape {got.shape} != reference {ref.shape}"
+    if ref.dtype.kind in "iubU":
+        assert got.dtype.kind == ref.dtype.kind, f"{name}: dtype {got.dtype} != {ref.dtype}"
+        bad = np.flatnonzero(got.reshape(-1) != ref.reshape(-1))
+        assert bad.size == 0, f"{name}: {bad.size} of {ref.size} differ, first at {bad[:5]}: " \
+                              f"{got.reshape(-1)[bad[:5]]} vs {ref.reshape(-1)[bad[:5]]}"
+        return
+    assert got.dtype == ref.dtype, f"{name}: dtype {got.dtype} != {ref.dtype}"
+    if deep:
+        rtol, atol = 1e-3, 1e-4 * max(1.0, float(np.max(np.abs(ref))))
+    else:
+        rtol, atol = 1e-4, 1e-5
+    np.testing.assert_allclose(got, ref, rtol=rtol, atol=atol, err_msg=name)
+
+
+@pytest.mark.parametrize("model", SKLEARN + DEEP)
+def test_model_matches_onnxruntime(model, models_dir, kinfer_run, tmp_path):
+    mdir = os.path.join(models_dir, model)
+    bdirs = sorted(glob.glob(os.path.join(mdir, "b*")))
+    assert len(bdirs) == 2, f"{model}: expected two reference batches, found {bdirs}"
+    for bdir in bdirs:
+        out = tmp_path / os.path.basename(bdir)
+        out.mkdir()
+        r = run_kinfer(kinfer_run, mdir, bdir, out)
+        assert r.returncode == 0, f"{model} {os.path.basename(bdir)}: kinfer-run failed:\n{r.stderr}"
+        refs = sorted(glob.glob(os.path.join(bdir, "ref.*.npy")))
+        assert refs
+        for ref_path in refs:
+            oname = os.path.basename(ref_path)[4:]
+            got_path = out / oname
+            assert got_path.exists(), f"{model}: kinfer wrote no {oname} (has {os.listdir(out)})"
+            compare(f"{model}/{os.path.basename(bdir)}/{oname}", np.load(ref_path),
+                    np.load(got_path), model in DEEP)
+
+
+def test_minilm_embeddings_are_unit_norm(models_dir, kinfer_run, tmp_path):
+    # The real weights, mean pooling and Normalize: every sentence embedding has norm 1.
+    mdir = os.path.join(models_dir, "minilm")
+    r = run_kinfer(kinfer_run, mdir, os.path.join(mdir, "b4"), tmp_path)
+    assert r.returncode == 0, r.stderr
+    emb = np.load(tmp_path / "sentence_embedding.npy")
+    assert emb.shape == (4, 384)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, rtol=1e-5)
+
+
+def test_wrong_dtype_is_a_precise_error(models_dir, kinfer_run, tmp_path):
+    mdir = os.path.join(models_dir, "mlp")
+    bad = tmp_path / "x.npy"
+    np.save(bad, np.zeros((2, 32), dtype=np.int64))
+    r = subprocess.run([kinfer_run, os.path.join(mdir, "model.onnx"), f"input={bad}"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert "datatype mismatch" in r.stderr and "input" in r.stderr, r.stderr
+
+
+def test_wrong_shape_is_a_precise_error(models_dir, kinfer_run, tmp_path):
+    mdir = os.path.join(models_dir, "rf_cls_nozipmap")
+    bad = tmp_path / "x.npy"
+    np.save(bad, np.zeros((2, 15), dtype=np.float32))  # the model takes 16 features
+    r = subprocess.run([kinfer_run, os.path.join(mdir, "model.onnx"), f"input={bad}"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, r.stdout
+    assert "shape mismatch" in r.stderr and "input" in r.stderr, r.stderr
