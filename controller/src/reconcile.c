@@ -307,14 +307,6 @@ static json_object *object_new(const spec *s, const char *api_version, const cha
     return o;
 }
 
-static json_object *env_new(const char *name, const char *value)
-{
-    json_object *e = json_object_new_object();
-    put(e, "name", jstr(name));
-    put(e, "value", jstr(value));
-    return e;
-}
-
 static void args_add(json_object *args, const char *flag, const char *value)
 {
     json_object_array_add(args, jstr(flag));
@@ -400,10 +392,10 @@ static json_object *container_new(const spec *s, json_object *mounts)
     for (size_t i = 0; s->args && i < json_object_array_length(s->args); i++)
         json_object_array_add(args, dup(json_object_array_get_idx(s->args, i)));
     put(c, "args", args);
-    json_object_array_add(env, env_new("KINFER_MODEL_NAME", s->name));
     for (size_t i = 0; s->env && i < json_object_array_length(s->env); i++)
         json_object_array_add(env, dup(json_object_array_get_idx(s->env, i)));
-    put(c, "env", env);
+    if (json_object_array_length(env)) put(c, "env", env);
+    else json_object_put(env);
     put(port, "name", jstr("http"));
     put(port, "containerPort", jint(SERVER_PORT));
     put(port, "protocol", jstr("TCP"));

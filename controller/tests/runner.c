@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define GROUPS(X) X(error)
+#define GROUPS(X) X(error) X(reconcile) X(status)
 
 #define DECLARE(g) int test_##g##_run(void);
 GROUPS(DECLARE)

@@ -1,0 +1,283 @@
+/* Tests of status.c: each Ready reason, kstatus conditions, lastTransitionTime rules, bad input. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../src/status.h"
+#include "golden.h"
+
+#define ISVC "{\"metadata\":{\"name\":\"iris\",\"namespace\":\"default\",\"uid\":\"u1\",\"generation\":%d}}"
+#define T1 "2026-01-01T00:00:00Z"
+#define T2 "2026-01-01T00:01:00Z"
+#define T3 "2026-01-01T00:02:00Z"
+
+static json_object *parse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static json_object *parse(const char *fmt, ...)
+{
+    char buf[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    json_object *o = json_tokener_parse(buf);
+    if (!o) fail_msg("fixture does not parse: %s", buf);
+    return o;
+}
+
+/* A Deployment applied from isvc generation `applied`; conds is a JSON array. */
+static json_object *deployment(int applied, int dgen, int dobs, int want, int total, int updated, int ready, int avail,
+                               const char *conds)
+{
+    return parse("{\"metadata\":{\"name\":\"iris-predictor\",\"generation\":%d,"
+                 "\"annotations\":{\"serving.kinfer.dev/generation\":\"%d\"}},"
+                 "\"spec\":{\"replicas\":%d},"
+                 "\"status\":{\"observedGeneration\":%d,\"replicas\":%d,\"updatedReplicas\":%d,"
+                 "\"readyReplicas\":%d,\"availableReplicas\":%d,\"conditions\":%s}}",
+                 dgen, applied, want, dobs, total, updated, ready, avail, conds ? conds : "[]");
+}
+
+/* A pod with one container in state waiting/`reason`, or scheduling failure when reason is "Unschedulable". */
+static json_object *pod(const char *name, const char *reason, const char *extra_meta)
+{
+    if (!strcmp(reason, "Unschedulable"))
+        return parse("{\"metadata\":{\"name\":\"%s\"%s},\"status\":{\"phase\":\"Pending\",\"conditions\":["
+                     "{\"type\":\"PodScheduled\",\"status\":\"False\",\"reason\":\"Unschedulable\","
+                     "\"message\":\"0/1 nodes are available: 1 Insufficient cpu.\"}]}}",
+                     name, extra_meta);
+    return parse("{\"metadata\":{\"name\":\"%s\"%s},\"status\":{\"phase\":\"Pending\",\"containerStatuses\":["
+                 "{\"name\":\"kinfer-server\",\"ready\":false,\"state\":{\"waiting\":{\"reason\":\"%s\","
+                 "\"message\":\"details of %s\"}}}]}}",
+                 name, extra_meta, reason, reason);
+}
+
+static json_object *cond(json_object *status, const char *type)
+{
+    json_object *conds, *t;
+    if (!json_object_object_get_ex(status, "conditions", &conds)) return NULL;
+    for (size_t i = 0; i < json_object_array_length(conds); i++) {
+        json_object *c = json_object_array_get_idx(conds, i);
+        if (json_object_object_get_ex(c, "type", &t) && !strcmp(json_object_get_string(t), type)) return c;
+    }
+    return NULL;
+}
+
+static const char *field(json_object *c, const char *key)
+{
+    json_object *v;
+    if (!c || !json_object_object_get_ex(c, key, &v)) fail_msg("no field %s", key);
+    return json_object_get_string(v);
+}
+
+/* Runs status_compute and checks Ready/PredictorReady status+reason and which kstatus condition is present. */
+static json_object *expect(json_object *isvc, json_object *dep, json_object *pods, json_object *prev, const char *now,
+                           const char *ready, const char *reason, const char *kstatus)
+{
+    json_object *s = NULL;
+    ctl_status *st = status_compute(isvc, dep, pods, prev, now, &s);
+    if (st) fail_msg("status_compute: %s", ctl_status_msg(st));
+    assert_string_equal(field(cond(s, "Ready"), "status"), ready);
+    assert_string_equal(field(cond(s, "Ready"), "reason"), reason);
+    assert_string_equal(field(cond(s, "PredictorReady"), "status"), ready);
+    assert_string_equal(field(cond(s, "PredictorReady"), "reason"), reason);
+    assert_true((cond(s, "Reconciling") != NULL) == !strcmp(kstatus, "Reconciling"));
+    assert_true((cond(s, "Stalled") != NULL) == !strcmp(kstatus, "Stalled"));
+    if (*kstatus) assert_string_equal(field(cond(s, kstatus), "reason"), reason);
+    return s;
+}
+
+static void ready_when_rolled_out(void **state)
+{
+    (void)state;
+    json_object *isvc = parse(ISVC, 2), *dep = deployment(2, 5, 5, 2, 2, 2, 2, 2, NULL), *pods = parse("[]");
+    json_object *s = expect(isvc, dep, pods, NULL, T1, "True", "Available", "");
+    assert_string_equal(field(cond(s, "Ready"), "message"), "2 of 2 replicas ready");
+    golden_check(s, "status/ready.out.json");
+    json_object_put(s);
+    json_object_put(isvc), json_object_put(dep), json_object_put(pods);
+}
+
+static void progress_reasons(void **state)
+{
+    (void)state;
+    json_object *isvc = parse(ISVC, 2), *s, *d;
+    s = expect(isvc, NULL, NULL, NULL, T1, "False", "DeploymentNotFound", "Reconciling");
+    json_object_put(s);
+    d = deployment(1, 5, 5, 2, 2, 2, 2, 2, NULL); /* applied from an older isvc generation */
+    s = expect(isvc, d, NULL, NULL, T1, "False", "DeploymentOutdated", "Reconciling");
+    assert_string_equal(field(cond(s, "Ready"), "message"),
+                        "Deployment iris-predictor was applied from generation 1, the InferenceService is at 2");
+    json_object_put(s), json_object_put(d);
+    d = deployment(2, 6, 5, 2, 2, 2, 2, 2, NULL);
+    s = expect(isvc, d, NULL, NULL, T1, "False", "DeploymentPending", "Reconciling");
+    json_object_put(s), json_object_put(d);
+    d = deployment(2, 6, 6, 3, 3, 1, 3, 3, NULL);
+    s = expect(isvc, d, NULL, NULL, T1, "False", "RolloutInProgress", "Reconciling");
+    assert_string_equal(field(cond(s, "Ready"), "message"), "Deployment iris-predictor: 1 of 3 replicas updated");
+    json_object_put(s), json_object_put(d);
+    d = deployment(2, 6, 6, 3, 4, 3, 3, 3, NULL);
+    s = expect(isvc, d, NULL, NULL, T1, "False", "RolloutInProgress", "Reconciling");
+    assert_string_equal(field(cond(s, "Ready"), "message"), "Deployment iris-predictor: 1 old replicas pending termination");
+    json_object_put(s), json_object_put(d);
+    d = deployment(2, 6, 6, 3, 3, 3, 1, 1, NULL);
+    s = expect(isvc, d, NULL, NULL, T1, "False", "ReplicasNotReady", "Reconciling");
+    assert_string_equal(field(cond(s, "Ready"), "message"), "Deployment iris-predictor: 1 of 3 replicas ready, 1 available");
+    json_object_put(s), json_object_put(d);
+    json_object_put(isvc);
+}
+
+/* Each pod failure reason: Ready False with that reason, Stalled or Reconciling as documented. */
+static void pod_failure_reasons(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *reason, *kstatus;
+    } cases[] = {
+        {"ImagePullBackOff", "Stalled"},  {"ErrImagePull", "Reconciling"},         {"CrashLoopBackOff", "Stalled"},
+        {"CreateContainerConfigError", "Stalled"}, {"Unschedulable", "Reconciling"}, {"InvalidImageName", "Stalled"},
+    };
+    json_object *isvc = parse(ISVC, 1), *d = deployment(1, 1, 1, 1, 1, 1, 0, 0, NULL);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_object *pods = json_object_new_array();
+        json_object_array_add(pods, pod("iris-predictor-abc", cases[i].reason, ""));
+        json_object *s = expect(isvc, d, pods, NULL, T1, "False", cases[i].reason, cases[i].kstatus);
+        const char *msg = field(cond(s, "Ready"), "message");
+        assert_non_null(strstr(msg, "pod iris-predictor-abc"));
+        if (strcmp(cases[i].reason, "Unschedulable"))
+            assert_non_null(strstr(msg, "container kinfer-server"));
+        else
+            assert_non_null(strstr(msg, "Insufficient cpu"));
+        json_object_put(s), json_object_put(pods);
+    }
+    json_object_put(isvc), json_object_put(d);
+}
+
+static void deployment_failure_reasons(void **state)
+{
+    (void)state;
+    json_object *isvc = parse(ISVC, 1), *s, *d, *pods;
+    d = deployment(1, 1, 1, 1, 1, 1, 0, 0,
+                   "[{\"type\":\"Progressing\",\"status\":\"False\",\"reason\":\"ProgressDeadlineExceeded\","
+                   "\"message\":\"ReplicaSet \\\"iris-predictor-5d\\\" has timed out progressing.\"}]");
+    s = expect(isvc, d, NULL, NULL, T1, "False", "ProgressDeadlineExceeded", "Stalled");
+    assert_string_equal(field(cond(s, "Ready"), "message"),
+                        "Deployment iris-predictor: ReplicaSet \"iris-predictor-5d\" has timed out progressing.");
+    json_object_put(s);
+    /* A pod's reason is more precise than the deadline: it wins, and the deadline makes it Stalled. */
+    pods = json_object_new_array();
+    json_object_array_add(pods, pod("iris-predictor-abc", "ErrImagePull", ""));
+    s = expect(isvc, d, pods, NULL, T1, "False", "ErrImagePull", "Stalled");
+    json_object_put(s), json_object_put(d), json_object_put(pods);
+    d = deployment(1, 1, 1, 2, 0, 0, 0, 0,
+                   "[{\"type\":\"ReplicaFailure\",\"status\":\"True\",\"reason\":\"FailedCreate\","
+                   "\"message\":\"pods \\\"x\\\" is forbidden: exceeded quota\"}]");
+    s = expect(isvc, d, NULL, NULL, T1, "False", "ReplicaFailure", "Stalled");
+    assert_string_equal(field(cond(s, "Ready"), "message"),
+                        "Deployment iris-predictor: pods \"x\" is forbidden: exceeded quota");
+    json_object_put(s), json_object_put(d), json_object_put(isvc);
+}
+
+/* Among several pods, the most telling reason wins; terminating and finished pods are ignored. */
+static void reason_precedence_and_ignored_pods(void **state)
+{
+    (void)state;
+    json_object *isvc = parse(ISVC, 1), *d = deployment(1, 1, 1, 3, 3, 3, 0, 0, NULL), *pods = json_object_new_array();
+    json_object_array_add(pods, pod("a", "CrashLoopBackOff", ""));
+    json_object_array_add(pods, pod("b", "CreateContainerConfigError", ",\"deletionTimestamp\":\"" T1 "\""));
+    json_object_array_add(pods, pod("c", "Unschedulable", ""));
+    json_object_array_add(pods, parse("{\"metadata\":{\"name\":\"d\"},\"status\":{\"phase\":\"Failed\","
+                                      "\"containerStatuses\":[{\"name\":\"x\",\"state\":{\"waiting\":"
+                                      "{\"reason\":\"ImagePullBackOff\"}}}]}}"));
+    json_object *s = expect(isvc, d, pods, NULL, T1, "False", "CrashLoopBackOff", "Stalled");
+    json_object_put(s);
+    json_object_array_add(pods, pod("e", "ImagePullBackOff", ""));
+    s = expect(isvc, d, pods, NULL, T1, "False", "ImagePullBackOff", "Stalled");
+    assert_non_null(strstr(field(cond(s, "Ready"), "message"), "pod e container kinfer-server: ImagePullBackOff: details"));
+    json_object_put(s), json_object_put(pods), json_object_put(d), json_object_put(isvc);
+}
+
+/* lastTransitionTime moves only when a condition's status changes. */
+static void last_transition_time(void **state)
+{
+    (void)state;
+    json_object *isvc = parse(ISVC, 1), *s1, *s2, *s3, *s4;
+    json_object *d1 = deployment(1, 1, 1, 2, 2, 2, 0, 0, NULL), *d2 = deployment(1, 1, 1, 2, 2, 2, 2, 2, NULL);
+    s1 = expect(isvc, NULL, NULL, NULL, T1, "False", "DeploymentNotFound", "Reconciling");
+    s2 = expect(isvc, d1, NULL, s1, T2, "False", "ReplicasNotReady", "Reconciling");
+    assert_string_equal(field(cond(s2, "Ready"), "lastTransitionTime"), T1);       /* reason changed, status not */
+    assert_string_equal(field(cond(s2, "Reconciling"), "lastTransitionTime"), T1);
+    s3 = expect(isvc, d2, NULL, s2, T3, "True", "Available", "");
+    assert_string_equal(field(cond(s3, "Ready"), "lastTransitionTime"), T3);
+    assert_string_equal(field(cond(s3, "PredictorReady"), "lastTransitionTime"), T3);
+    s4 = expect(isvc, d2, NULL, s3, "2026-01-01T00:09:00Z", "True", "Available", "");
+    assert_string_equal(field(cond(s4, "Ready"), "lastTransitionTime"), T3);
+    assert_true(json_object_equal(s3, s4)); /* steady state: no status write needed */
+    json_object_put(s1), json_object_put(s2), json_object_put(s3), json_object_put(s4);
+    json_object_put(d1), json_object_put(d2), json_object_put(isvc);
+}
+
+static void generation_and_urls(void **state)
+{
+    (void)state;
+    json_object *isvc = parse(ISVC, 7), *s = expect(isvc, NULL, NULL, NULL, T1, "False", "DeploymentNotFound", "Reconciling");
+    json_object *v;
+    assert_true(json_object_object_get_ex(s, "observedGeneration", &v));
+    assert_int_equal(json_object_get_int64(v), 7);
+    assert_int_equal(json_object_get_int64(json_object_object_get(cond(s, "Ready"), "observedGeneration")), 7);
+    assert_string_equal(field(s, "url"), "http://iris.default.svc.cluster.local");
+    assert_string_equal(field(json_object_object_get(s, "address"), "url"), "http://iris.default.svc.cluster.local");
+    json_object_put(s), json_object_put(isvc);
+}
+
+static void invalid_spec_is_stalled(void **state)
+{
+    (void)state;
+    json_object *isvc = parse(ISVC, 3), *s = NULL;
+    assert_null(status_compute_invalid(isvc, "spec.predictor.model: required", NULL, T1, &s));
+    assert_string_equal(field(cond(s, "Ready"), "status"), "False");
+    assert_string_equal(field(cond(s, "Ready"), "reason"), "InvalidSpec");
+    assert_string_equal(field(cond(s, "Stalled"), "message"), "spec.predictor.model: required");
+    assert_null(cond(s, "Reconciling"));
+    json_object_put(s), json_object_put(isvc);
+}
+
+static void bad_arguments(void **state)
+{
+    (void)state;
+    json_object *isvc = parse(ISVC, 1), *noname = parse("{\"metadata\":{\"namespace\":\"x\"}}"), *s = (json_object *)1;
+    json_object *notarray = parse("{}");
+    ctl_status *st = status_compute(isvc, NULL, NULL, NULL, NULL, &s);
+    assert_int_equal(ctl_status_code(st), CTL_EINVAL);
+    assert_string_equal(ctl_status_msg(st), "status: no current time given");
+    assert_null(s);
+    ctl_status_free(st);
+    st = status_compute(noname, NULL, NULL, NULL, T1, &s);
+    assert_int_equal(ctl_status_code(st), CTL_EINVAL);
+    ctl_status_free(st);
+    st = status_compute(isvc, NULL, notarray, NULL, T1, &s);
+    assert_string_equal(ctl_status_msg(st), "status: pods must be a JSON array");
+    ctl_status_free(st);
+    st = status_compute(isvc, notarray, NULL, notarray, T1, &s); /* empty deployment object: no crash */
+    assert_null(st);
+    json_object_put(s);
+    json_object_put(isvc), json_object_put(noname), json_object_put(notarray);
+}
+
+int test_status_run(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(ready_when_rolled_out),
+        cmocka_unit_test(progress_reasons),
+        cmocka_unit_test(pod_failure_reasons),
+        cmocka_unit_test(deployment_failure_reasons),
+        cmocka_unit_test(reason_precedence_and_ignored_pods),
+        cmocka_unit_test(last_transition_time),
+        cmocka_unit_test(generation_and_urls),
+        cmocka_unit_test(invalid_spec_is_stalled),
+        cmocka_unit_test(bad_arguments),
+    };
+    return cmocka_run_group_tests_name("status", tests, NULL, NULL);
+}
