@@ -1,0 +1,53 @@
+# Packaging: the Helm chart (charts/kinfer), the daemonless OCI images, and the GitOps and
+# observability files under docs/. Tools come from Go modules under test/cluster/tools/<name>,
+# built once per version into $(KINFER_CACHE)/<name>-<version>/ and linked into build/cluster/bin.
+#
+#   make chart-crds       copy crds/*.yaml into charts/kinfer/crds/ (the chart's copy is never edited)
+#   make images           OCI image layouts in build/images/<name>-oci/ (no container engine)
+#   make test-packaging   chart lint/render/install, CRD drift, health checks, kstatus, images
+
+HELM_VERSION    := v3.22.0
+HELM_K8S_MINOR  := 37
+HELM_CACHED     := $(KINFER_CACHE)/helm-$(HELM_VERSION)/helm
+HELM            := $(BUILD)/cluster/bin/helm
+KSTATUS_VERSION := v0.37.2
+KSTATUS_CACHED  := $(KINFER_CACHE)/kstatus-eval-$(KSTATUS_VERSION)/kstatus-eval
+KSTATUS         := $(BUILD)/cluster/bin/kstatus-eval
+HELM_LDFLAGS    := -s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+  -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$(HELM_K8S_MINOR) \
+  -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$(HELM_K8S_MINOR)
+
+# The cache key is the version; a changed go.sum (same version, other deps) also rebuilds.
+$(HELM_CACHED): test/cluster/tools/helm/go.mod test/cluster/tools/helm/go.sum
+	@mkdir -p $(@D)
+	cd test/cluster/tools/helm && CGO_ENABLED=0 go build -trimpath -ldflags '$(HELM_LDFLAGS)' -o $@.tmp helm.sh/helm/v3/cmd/helm
+	mv $@.tmp $@
+
+$(KSTATUS_CACHED): test/cluster/tools/kstatus/go.mod test/cluster/tools/kstatus/go.sum test/cluster/tools/kstatus/main.go
+	@mkdir -p $(@D)
+	cd test/cluster/tools/kstatus && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o $@.tmp .
+	mv $@.tmp $@
+
+$(HELM): $(HELM_CACHED)
+	@mkdir -p $(@D)
+	ln -sf $(abspath $<) $@
+
+$(KSTATUS): $(KSTATUS_CACHED)
+	@mkdir -p $(@D)
+	ln -sf $(abspath $<) $@
+
+.PHONY: helm kstatus-eval
+helm: $(HELM)
+kstatus-eval: $(KSTATUS)
+
+# The chart ships a copy of crds/ (Helm installs crds/ before templates and never deletes them).
+# The copy is generated: edit crds/, then `make chart-crds`; test-packaging fails on any drift.
+CHART_DIR        := charts/kinfer
+CRD_SOURCES      := $(sort $(wildcard crds/*.yaml))
+CHART_CRDS       := $(patsubst crds/%,$(CHART_DIR)/crds/%,$(CRD_SOURCES))
+$(CHART_DIR)/crds/%.yaml: crds/%.yaml
+	@mkdir -p $(@D)
+	cp $< $@
+.PHONY: chart-crds
+chart-crds: $(CHART_CRDS)
+	@for f in $(CHART_DIR)/crds/*.yaml; do [ -e "crds/$${f##*/}" ] || { echo "removing stale $$f"; rm -f "$$f"; }; done
