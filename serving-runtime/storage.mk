@@ -1,0 +1,25 @@
+# Model storage (src/storage): kinfer-fetch, the `fetch` subcommand as a standalone binary, its
+# black-box tests against moto's S3 server and loopback HTTP servers, and the parser fuzzer.
+STORAGE_SRCS := $(sort $(wildcard serving-runtime/src/storage/*.c)) serving-runtime/src/common/status.c
+$(eval $(call c_program,kinfer-fetch,$(STORAGE_SRCS) serving-runtime/tools/fetch_main.c,-ljson-c -lcurl -lssl -lcrypto))
+
+.PHONY: test-storage
+test-storage: $(BIN)/kinfer-fetch
+	@venv=$$(scripts/pyenv.sh) && KINFER_BIN=$(ROOT)/$(BIN) "$$venv/bin/python" -m pytest -q -p no:cacheprovider \
+	    serving-runtime/tests/storage
+
+# libFuzzer target for the URI, path and listing parsers.
+FUZZERS += fuzz_storage_parse
+FUZZ_STORAGE_SRCS := serving-runtime/fuzz/fuzz_storage_parse.c serving-runtime/src/storage/storage_uri.c \
+                     serving-runtime/src/storage/storage_list.c serving-runtime/src/common/status.c
+$(BUILD)/fuzz/fuzz_storage_parse: $(FUZZ_STORAGE_SRCS)
+	@mkdir -p $(@D)
+	clang -std=c11 -g -O1 -D_GNU_SOURCE -I/usr/include/json-c -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -o $@ $(FUZZ_STORAGE_SRCS) -ljson-c
+
+.PHONY: fuzz fuzz-storage-build
+fuzz: $(BUILD)/fuzz/fuzz_storage_parse
+
+.PHONY: test-fuzz-storage
+test-fuzz-storage: $(BUILD)/fuzz/fuzz_storage_parse
+	@scripts/fuzz-run.sh $(BUILD)/fuzz/fuzz_storage_parse serving-runtime/fuzz/corpus/storage $${FUZZ_SECONDS:-20}
