@@ -11,7 +11,7 @@ build_pkgs=(
   libonnx-dev libonnx-testdata libcmocka-dev
 )
 test_pkgs=(
-  openssl curl ca-certificates procps psmisc iproute2 lua5.4
+  openssl curl ca-certificates procps psmisc iproute2 lua5.4 python3-yaml
   clang libclang-rt-14-dev valgrind
   python3-venv python3-torch python3-torchvision
   umoci
