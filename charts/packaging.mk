@@ -51,3 +51,6 @@ $(CHART_DIR)/crds/%.yaml: crds/%.yaml
 .PHONY: chart-crds
 chart-crds: $(CHART_CRDS)
 	@for f in $(CHART_DIR)/crds/*.yaml; do [ -e "crds/$${f##*/}" ] || { echo "removing stale $$f"; rm -f "$$f"; }; done
+
+# Runs the controller's real status computation on the GitOps test cases (charts/tests/status-cases).
+$(eval $(call c_program,test-status-dump,charts/tests/status_dump.c controller/src/status.c controller/src/error.c,-ljson-c))

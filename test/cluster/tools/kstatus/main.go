@@ -18,6 +18,28 @@ import (
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 )
 
+// ints turns json.Number into int64 (or float64 when it has a fraction), as the API machinery's own
+// JSON decoding does; kstatus reads generation fields as int64 and refuses float64.
+func ints(v interface{}) interface{} {
+	switch t := v.(type) {
+	case json.Number:
+		if i, err := t.Int64(); err == nil {
+			return i
+		}
+		f, _ := t.Float64()
+		return f
+	case []interface{}:
+		for i := range t {
+			t[i] = ints(t[i])
+		}
+	case map[string]interface{}:
+		for k := range t {
+			t[k] = ints(t[k])
+		}
+	}
+	return v
+}
+
 func flatten(v interface{}) ([]map[string]interface{}, error) {
 	switch t := v.(type) {
 	case []interface{}:
@@ -47,6 +69,7 @@ func flatten(v interface{}) ([]map[string]interface{}, error) {
 
 func main() {
 	dec := json.NewDecoder(os.Stdin)
+	dec.UseNumber()
 	n := 0
 	for {
 		var v interface{}
@@ -56,7 +79,7 @@ func main() {
 			fmt.Fprintf(os.Stderr, "kstatus-eval: bad JSON: %v\n", err)
 			os.Exit(2)
 		}
-		objs, err := flatten(v)
+		objs, err := flatten(ints(v))
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "kstatus-eval: %v\n", err)
 			os.Exit(2)

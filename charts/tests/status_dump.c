@@ -1,0 +1,69 @@
+/*
+ * status_dump: runs the controller's own status computation (controller/src/status.c) on a case
+ * file and prints the InferenceService with the .status the controller would write. The packaging
+ * tests feed that object to the Argo CD health script and to kstatus, so the GitOps checks are
+ * judged against the status the controller really produces, not a hand-written imitation.
+ *
+ * Case file (JSON): {"now": RFC3339, "isvc": {...}, "deployment": {...} (optional),
+ *                    "pods": [...] (optional), "invalid": "message" (optional: status_compute_invalid),
+ *                    "prev_status": {...} (optional)}
+ * Usage: kinfer-status-dump CASE.json     exit 0 and the object on stdout, or 1 and a message.
+ * It does not edit the object otherwise; cases that need a newer generation than the status saw
+ * say so in their "after" key, which the test script applies.
+ */
+#include <stdio.h>
+
+#include <json.h>
+
+#include "../../controller/src/error.h"
+#include "../../controller/src/status.h"
+
+static json_object *member(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+    return json_object_object_get_ex(o, key, &v) ? v : NULL;
+}
+
+int main(int argc, char **argv)
+{
+    int rc = 1;
+    json_object *c = NULL, *status = NULL, *isvc, *invalid;
+    ctl_status *st = NULL;
+    const char *now;
+
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s CASE.json\n", argv[0]);
+        return 2;
+    }
+    c = json_object_from_file(argv[1]);
+    if (!c || !json_object_is_type(c, json_type_object)) {
+        fprintf(stderr, "%s: not a JSON object: %s\n", argv[1], json_util_get_last_err());
+        goto out;
+    }
+    isvc = member(c, "isvc");
+    now = json_object_get_string(member(c, "now"));
+    if (!isvc || !json_object_is_type(isvc, json_type_object)) {
+        fprintf(stderr, "%s: no \"isvc\" object\n", argv[1]);
+        goto out;
+    }
+    invalid = member(c, "invalid");
+    if (invalid)
+        st = status_compute_invalid(isvc, json_object_get_string(invalid), member(c, "prev_status"), now, &status);
+    else
+        st = status_compute(isvc, member(c, "deployment"), member(c, "pods"), member(c, "prev_status"), now, &status);
+    if (st) {
+        fprintf(stderr, "%s: status_compute: %s: %s\n", argv[1], ctl_strerror(ctl_status_code(st)),
+                ctl_status_msg(st));
+        goto out;
+    }
+    /* isvc is owned by c; the status moves into it. */
+    json_object_object_add(isvc, "status", status);
+    status = NULL;
+    puts(json_object_to_json_string_ext(isvc, JSON_C_TO_STRING_PLAIN));
+    rc = 0;
+out:
+    ctl_status_free(st);
+    json_object_put(status);
+    json_object_put(c);
+    return rc;
+}

@@ -1,0 +1,95 @@
+"""GitOps health: docs/argocd/health.lua (Argo CD) and kstatus (Flux) on the statuses the controller
+really computes. Each case in status-cases/ runs through controller/src/status.c (STATUS_DUMP),
+then through both evaluators; expected.txt holds the answers."""
+import os
+import subprocess
+
+import pytest
+
+from conftest import ROOT, run, tool
+
+CASES = os.path.join(ROOT, "charts", "tests", "status-cases")
+HEALTH = os.path.join(ROOT, "docs", "argocd", "health.lua")
+LUA_RUNNER = os.path.join(ROOT, "charts", "tests", "argocd_health.lua")
+CASE_TOOL = os.path.join(ROOT, "charts", "tests", "status_case.py")
+
+
+def expectations():
+    out = []
+    for line in open(os.path.join(CASES, "expected.txt")):
+        if line.strip() and not line.startswith("#"):
+            name, argo, kstatus = line.split()
+            out.append((name, argo, kstatus))
+    return out
+
+
+EXPECTED = expectations()
+
+
+def test_every_case_has_an_expectation():
+    files = sorted(f[:-5] for f in os.listdir(CASES) if f.endswith(".json"))
+    assert files == sorted(n for n, _, _ in EXPECTED)
+    # The four Argo CD states the issue asks for are all exercised.
+    assert {"Healthy", "Progressing", "Degraded", "Suspended"} <= {a for _, a, _ in EXPECTED}
+    assert {"Current", "InProgress", "Failed"} <= {k for _, _, k in EXPECTED}
+
+
+def live_object(name, lua=False):
+    args = ["python3", CASE_TOOL, tool("STATUS_DUMP"), os.path.join(CASES, name + ".json")]
+    return run(args + (["--lua"] if lua else [])).stdout
+
+
+def argo_health(obj_lua, tmp_path):
+    p = tmp_path / "obj.lua"
+    p.write_text(obj_lua)
+    proc = run(["lua5.4", LUA_RUNNER, HEALTH, str(p)], check=False)
+    assert proc.returncode == 0, proc.stderr
+    status, message = proc.stdout.rstrip("\n").split("\t", 1)
+    return status, message
+
+
+@pytest.mark.parametrize("name,want", [(n, a) for n, a, _ in EXPECTED if a != "-"])
+def test_argocd_health(name, want, tmp_path):
+    status, message = argo_health(live_object(name, lua=True), tmp_path)
+    assert status == want, "%s: Argo CD health %s (%s), want %s" % (name, status, message, want)
+    assert message
+
+
+@pytest.mark.parametrize("name,want", [(n, k) for n, _, k in EXPECTED if k != "-"])
+def test_kstatus(name, want):
+    proc = run([tool("KSTATUS_EVAL")], input=live_object(name))
+    line = proc.stdout.strip()
+    assert line.startswith("InferenceService/iris "), line
+    assert line.split()[1] == want, "%s: kstatus says %r, want %s" % (name, line, want)
+
+
+def test_argocd_degraded_message_names_the_cause(tmp_path):
+    _, message = argo_health(live_object("degraded-image-pull-backoff", lua=True), tmp_path)
+    assert message.startswith("ImagePullBackOff: ") and "kinfer/kinfer-server:nope" in message
+
+
+def test_argocd_canary_failure_is_degraded(tmp_path):
+    """CanaryReady is written by the rollout code (not status.c yet): a failed canary is Degraded
+    even while the stable revision keeps Ready True."""
+    obj = ('{metadata = {generation = 4.0}, status = {observedGeneration = 4.0, conditions = {'
+           '{type = "Ready", status = "True", reason = "Available", message = "2 of 2 replicas ready"},'
+           '{type = "CanaryReady", status = "False", reason = "RolledBack", message = "error rate 12% > 5%"}}}}')
+    assert argo_health(obj, tmp_path) == ("Degraded", "RolledBack: error rate 12% > 5%")
+
+
+def test_argocd_script_uses_no_unsafe_library(tmp_path):
+    """The runner gives the script only Argo CD's safe globals; a script touching os/io fails there.
+    Check the runner really refuses such a script, so the sandbox is not vacuous."""
+    bad = tmp_path / "bad.lua"
+    bad.write_text('hs = {status = "Healthy", message = os.getenv("HOME")}\nreturn hs\n')
+    obj = tmp_path / "obj.lua"
+    obj.write_text("{}")
+    proc = subprocess.run(["lua5.4", LUA_RUNNER, str(bad), str(obj)], capture_output=True, text=True)
+    assert proc.returncode != 0 and "os" in proc.stderr
+
+
+def test_kstatus_eval_rejects_bad_input():
+    proc = subprocess.run([tool("KSTATUS_EVAL")], input="{not json", capture_output=True, text=True)
+    assert proc.returncode == 2 and "bad JSON" in proc.stderr
+    proc = subprocess.run([tool("KSTATUS_EVAL")], input="", capture_output=True, text=True)
+    assert proc.returncode == 2 and "no objects" in proc.stderr

@@ -1,0 +1,120 @@
+-- Argo CD health check for serving.kinfer.dev/InferenceService.
+--
+-- Argo CD runs this with the live object in the global `obj` and expects a table
+-- {status = Healthy|Progressing|Degraded|Suspended|Missing, message = "..."}.
+-- Install it under resource.customizations.health.serving.kinfer.dev_InferenceService in
+-- argocd-cm (docs/argocd/README.md). It reads only what kinfer-controller writes (kstatus
+-- conventions, controller/src/status.c):
+--   Suspended    metadata.annotations["serving.kinfer.dev/paused"] == "true": the controller leaves
+--                the InferenceService's children as they are until the annotation is removed.
+--   Degraded     a Stalled=True condition, or Ready=False with a reason that needs a change to
+--                clear (ImagePullBackOff, CrashLoopBackOff, ProgressDeadlineExceeded, ...), or a
+--                canary whose rollout failed (CanaryReady=False with RolloutFailed/RolledBack).
+--   Progressing  no status yet, status.observedGeneration behind metadata.generation, a
+--                Reconciling=True condition, or Ready False/Unknown for any other reason.
+--   Healthy      observedGeneration == generation and Ready=True (and no failing canary).
+-- The checks run in that order: a paused object is Suspended whatever its status says, and a
+-- stalled one is Degraded even while the controller catches up with a newer generation, because
+-- the stall is about what is running now.
+
+local hs = {}
+
+-- Reasons that do not clear without a change (to the spec, the image, the cluster).
+local failure_reasons = {
+  ImagePullBackOff = true, InvalidImageName = true, CrashLoopBackOff = true,
+  CreateContainerConfigError = true, ReplicaFailure = true, ProgressDeadlineExceeded = true,
+  Unschedulable = false, -- listed for clarity: scheduling often clears when a node is added
+  InvalidSpec = true, RolloutFailed = true, RolledBack = true, ModelLoadFailed = true,
+}
+
+local function condition(status, ctype)
+  if status == nil or type(status.conditions) ~= "table" then
+    return nil
+  end
+  for _, c in ipairs(status.conditions) do
+    if c.type == ctype then
+      return c
+    end
+  end
+  return nil
+end
+
+local function describe(c, fallback)
+  if c == nil then
+    return fallback
+  end
+  local msg = c.message
+  if msg == nil or msg == "" then
+    msg = fallback
+  end
+  if c.reason ~= nil and c.reason ~= "" then
+    return c.reason .. ": " .. msg
+  end
+  return msg
+end
+
+local meta = obj.metadata or {}
+local annotations = meta.annotations or {}
+if annotations["serving.kinfer.dev/paused"] == "true" then
+  hs.status = "Suspended"
+  hs.message = "paused by the serving.kinfer.dev/paused annotation"
+  return hs
+end
+
+local status = obj.status
+if status == nil then
+  hs.status = "Progressing"
+  hs.message = "waiting for kinfer-controller to report status"
+  return hs
+end
+
+local stalled = condition(status, "Stalled")
+if stalled ~= nil and stalled.status == "True" then
+  hs.status = "Degraded"
+  hs.message = describe(stalled, "stalled")
+  return hs
+end
+
+local ready = condition(status, "Ready")
+if ready ~= nil and ready.status == "False" and failure_reasons[ready.reason] then
+  hs.status = "Degraded"
+  hs.message = describe(ready, "not ready")
+  return hs
+end
+
+local canary = condition(status, "CanaryReady")
+if canary ~= nil and canary.status == "False" and failure_reasons[canary.reason] then
+  hs.status = "Degraded"
+  hs.message = describe(canary, "canary failed")
+  return hs
+end
+
+local generation = meta.generation
+local observed = status.observedGeneration
+if generation ~= nil and (observed == nil or observed < generation) then
+  hs.status = "Progressing"
+  -- %d, not tostring: Argo CD's Lua (gopher-lua) holds JSON numbers as floats.
+  hs.message = string.format("waiting for kinfer-controller to observe generation %d (observed %s)",
+    generation, observed ~= nil and string.format("%d", observed) or "none")
+  return hs
+end
+
+local reconciling = condition(status, "Reconciling")
+if reconciling ~= nil and reconciling.status == "True" then
+  hs.status = "Progressing"
+  hs.message = describe(reconciling, "reconciling")
+  return hs
+end
+
+if ready ~= nil and ready.status == "True" then
+  hs.status = "Healthy"
+  hs.message = describe(ready, "ready")
+  if status.url ~= nil then
+    hs.message = hs.message .. " at " .. status.url
+  end
+  return hs
+end
+
+hs.status = "Progressing"
+hs.message = describe(ready, "waiting for the Ready condition")
+return hs
