@@ -309,3 +309,27 @@ def test_leader_election_one_acts_and_failover(ns, controllers):
     wait_ready("after-failover", ns, timeout=60)
     print(f"failover: follower became leader {took:.1f}s after the leader was killed (-9)")
     assert second.reconciles() > 0
+
+
+def test_every_crd_field_has_a_description():
+    """kubectl explain must say something about every field (metadata is ObjectMeta's own)."""
+    import yaml
+    with open(ctl.CRD) as f:
+        crd = yaml.safe_load(f)
+    missing = []
+
+    def walk(path, node):
+        for name, sub in (node.get("properties") or {}).items():
+            p = f"{path}.{name}"
+            if p != ".metadata" and not sub.get("description"):
+                missing.append(p)
+            walk(p, sub)
+        items = node.get("items")
+        if items and items.get("type") == "object":
+            if not items.get("description"):
+                missing.append(path + "[]")
+            walk(path + "[]", items)
+
+    for v in crd["spec"]["versions"]:
+        walk("", v["schema"]["openAPIV3Schema"])
+    assert not missing, f"fields without a description: {missing}"
