@@ -1,0 +1,365 @@
+/* Controller runtime: informers -> workqueue -> workers; see controller.h. */
+#include "controller.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "informer.h"
+#include "log.h"
+#include "metrics.h"
+#include "status.h"
+#include "workqueue.h"
+
+enum { INF_ISVC, INF_DEPLOY, INF_SVC, INF_HPA, INF_POD, INF_COUNT };
+
+struct controller {
+    kube_client *client;
+    char *ns, *image;
+    int nworkers;
+    reconcile_config rc;
+    informer *inf[INF_COUNT];
+    workqueue *q;
+    pthread_t *workers;
+    int started;
+    atomic_int stopping;
+};
+
+static const char *jstr(json_object *o, const char *k)
+{
+    json_object *v;
+    if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v) &&
+        json_object_is_type(v, json_type_string))
+        return json_object_get_string(v);
+    return NULL;
+}
+
+static json_object *jget(json_object *o, const char *k)
+{
+    json_object *v;
+    if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v)) return v;
+    return NULL;
+}
+
+/* Index of an owned child: "ns/name" of the InferenceService that is its controller. */
+static char *owner_index(json_object *obj)
+{
+    json_object *md = jget(obj, "metadata"), *refs = jget(md, "ownerReferences");
+    const char *ns = jstr(md, "namespace");
+    if (!ns || !refs || !json_object_is_type(refs, json_type_array)) return NULL;
+    for (size_t i = 0; i < json_object_array_length(refs); i++) {
+        json_object *r = json_object_array_get_idx(refs, i), *ctl = jget(r, "controller");
+        const char *kind = jstr(r, "kind"), *av = jstr(r, "apiVersion"), *name = jstr(r, "name");
+        if (ctl && json_object_get_boolean(ctl) && kind && !strcmp(kind, "InferenceService") && av &&
+            !strncmp(av, "serving.kinfer.dev/", 19) && name) {
+            char *k = NULL;
+            return asprintf(&k, "%s/%s", ns, name) < 0 ? NULL : k;
+        }
+    }
+    return NULL;
+}
+
+/* Index of a pod: "ns/<value of the inferenceservice label>". */
+static char *pod_index(json_object *obj)
+{
+    json_object *md = jget(obj, "metadata");
+    const char *ns = jstr(md, "namespace"), *v = jstr(jget(md, "labels"), RECONCILE_LABEL_ISVC);
+    char *k = NULL;
+    if (!ns || !v || !*v) return NULL;
+    return asprintf(&k, "%s/%s", ns, v) < 0 ? NULL : k;
+}
+
+static void on_isvc(void *ud, informer_event ev, const char *key, const char *index)
+{
+    (void)ev, (void)index;
+    workqueue_add(((controller *)ud)->q, key);
+}
+
+static void on_owned(void *ud, informer_event ev, const char *key, const char *index)
+{
+    (void)ev, (void)key;
+    workqueue_add(((controller *)ud)->q, index);
+}
+
+size_t controller_queue_depth(void *ud)
+{
+    controller *ctl = ud;
+    return ctl && ctl->q ? workqueue_len(ctl->q) : 0;
+}
+
+ctl_status *controller_create(kube_client *c, const controller_config *cfg, controller **out)
+{
+    ctl_status *st = NULL;
+    *out = NULL;
+    if (cfg->workers < 1) return ctl_status_new(CTL_EINVAL, "workers must be at least 1");
+    if (!cfg->reconcile.runtime_image || !*cfg->reconcile.runtime_image)
+        return ctl_status_new(CTL_EINVAL, "runtime image required");
+    controller *ctl = calloc(1, sizeof(*ctl));
+    if (!ctl) return ctl_status_new(CTL_ENOMEM, "controller");
+    ctl->client = c;
+    ctl->nworkers = cfg->workers;
+    ctl->ns = strdup(cfg->namespace ? cfg->namespace : "");
+    ctl->image = strdup(cfg->reconcile.runtime_image);
+    ctl->rc.runtime_image = ctl->image;
+    ctl->q = workqueue_create(5, 1000 * 1000);
+    ctl->workers = calloc((size_t)cfg->workers, sizeof(pthread_t));
+    if (!ctl->ns || !ctl->image || !ctl->q || !ctl->workers) {
+        st = ctl_status_new(CTL_ENOMEM, "controller");
+        goto out;
+    }
+    static const kube_resource *const res[INF_COUNT] = {&kube_res_inferenceservices, &kube_res_deployments,
+                                                        &kube_res_services, &kube_res_hpas, &kube_res_pods};
+    for (int i = 0; i < INF_COUNT; i++) {
+        informer_config ic = {
+            .res = res[i],
+            .namespace = ctl->ns,
+            /* Children and pods carry the label; selecting on it keeps unrelated objects off the wire. */
+            .label_selector = i == INF_ISVC ? NULL : RECONCILE_LABEL_ISVC,
+            .index = i == INF_ISVC ? NULL : i == INF_POD ? pod_index : owner_index,
+            .handler = i == INF_ISVC ? on_isvc : on_owned,
+            .ud = ctl,
+        };
+        if ((st = informer_create(c, &ic, &ctl->inf[i]))) goto out;
+    }
+out:
+    if (st) controller_free(ctl);
+    else *out = ctl;
+    return st;
+}
+
+/* The Ready condition's status in a status object ("True"/"False"/"Unknown"), or "". */
+static const char *ready_of(json_object *status)
+{
+    json_object *conds = jget(status, "conditions");
+    if (!conds || !json_object_is_type(conds, json_type_array)) return "";
+    for (size_t i = 0; i < json_object_array_length(conds); i++) {
+        json_object *c = json_object_array_get_idx(conds, i);
+        const char *t = jstr(c, "type");
+        if (t && !strcmp(t, "Ready")) return jstr(c, "status") ? jstr(c, "status") : "";
+    }
+    return "";
+}
+
+static void event(controller *ctl, json_object *isvc, const char *type, const char *reason, const char *msg)
+{
+    ctl_status *st = kube_create_event(ctl->client, isvc, type, reason, msg);
+    if (st) log_warn("event not recorded", "reason", reason, "error", ctl_status_msg(st));
+    ctl_status_free(st);
+}
+
+/* Writes status through server-side apply on /status when it differs from prev. */
+static ctl_status *write_status(controller *ctl, json_object *isvc, json_object *prev, json_object *status)
+{
+    if (prev && json_object_equal(prev, status)) return NULL;
+    json_object *md = jget(isvc, "metadata");
+    json_object *o = json_object_new_object(), *m = json_object_new_object();
+    json_object_object_add(o, "apiVersion", json_object_new_string(jstr(isvc, "apiVersion")));
+    json_object_object_add(o, "kind", json_object_new_string(jstr(isvc, "kind")));
+    json_object_object_add(m, "name", json_object_new_string(jstr(md, "name")));
+    json_object_object_add(m, "namespace", json_object_new_string(jstr(md, "namespace")));
+    json_object_object_add(o, "metadata", m);
+    json_object_object_add(o, "status", json_object_get(status));
+    ctl_status *st = kube_apply(ctl->client, &kube_res_inferenceservices, jstr(md, "namespace"), jstr(md, "name"),
+                                "status", o, NULL, NULL);
+    json_object_put(o);
+    if (!st) {
+        const char *was = ready_of(prev), *now = ready_of(status);
+        if (strcmp(was, now) && *now) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "Ready is %s (was %s)", now, *was ? was : "unset");
+            event(ctl, isvc, !strcmp(now, "False") && !strcmp(was, "True") ? "Warning" : "Normal",
+                  !strcmp(now, "True") ? "Ready" : "NotReady", msg);
+        }
+    }
+    return st;
+}
+
+/* Deletes children of the types we watch that the owner no longer wants. */
+static ctl_status *prune(controller *ctl, const char *key, json_object *children)
+{
+    static const int kinds[] = {INF_DEPLOY, INF_SVC, INF_HPA};
+    ctl_status *st = NULL;
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]) && !st; k++) {
+        json_object *have = informer_list_index(ctl->inf[kinds[k]], key);
+        for (size_t i = 0; have && i < json_object_array_length(have) && !st; i++) {
+            json_object *o = json_object_array_get_idx(have, i), *md = jget(o, "metadata");
+            const char *kind = jstr(o, "kind"), *name = jstr(md, "name");
+            int wanted = 0;
+            for (size_t j = 0; j < json_object_array_length(children) && !wanted; j++) {
+                json_object *c = json_object_array_get_idx(children, j);
+                wanted = kind && name && jstr(c, "kind") && !strcmp(jstr(c, "kind"), kind) &&
+                         jstr(jget(c, "metadata"), "name") && !strcmp(jstr(jget(c, "metadata"), "name"), name);
+            }
+            if (wanted || !name) continue;
+            st = kube_delete(ctl->client, kube_resource_for(jstr(o, "apiVersion"), kind), jstr(md, "namespace"), name);
+            if (st && ctl_status_http(st) == 404) {
+                ctl_status_free(st);
+                st = NULL;
+            }
+            if (!st) log_info("pruned child", "key", key, "kind", kind, "name", name);
+        }
+        json_object_put(have);
+    }
+    return st;
+}
+
+static ctl_status *reconcile_key(controller *ctl, const char *key, json_object **isvc_out)
+{
+    ctl_status *st = NULL;
+    json_object *children = NULL, *deployment = NULL, *pods = NULL, *status = NULL;
+    char now[40];
+    json_object *isvc = informer_get(ctl->inf[INF_ISVC], key);
+    *isvc_out = isvc;
+    if (!isvc) return NULL; /* deleted: its children are garbage-collected through ownerReferences */
+    if (jget(jget(isvc, "metadata"), "deletionTimestamp")) return NULL;
+    const char *ns = jstr(jget(isvc, "metadata"), "namespace");
+    json_object *prev = jget(isvc, "status");
+    kube_format_time(now, sizeof(now), 0);
+    st = reconcile_desired(isvc, &ctl->rc, &children);
+    if (st && ctl_status_code(st) == CTL_EINVAL) {
+        /* A bad spec will not fix itself: report it in status, do not retry until it changes. */
+        ctl_status *bad = st;
+        st = status_compute_invalid(isvc, ctl_status_msg(bad), prev, now, &status);
+        if (!st && !(prev && json_object_equal(prev, status)))
+            event(ctl, isvc, "Warning", "InvalidSpec", ctl_status_msg(bad));
+        if (!st) st = write_status(ctl, isvc, prev, status);
+        log_warn("invalid spec", "key", key, "error", ctl_status_msg(bad));
+        ctl_status_free(bad);
+        goto out;
+    }
+    if (st) goto out;
+    for (size_t i = 0; i < json_object_array_length(children); i++) {
+        json_object *c = json_object_array_get_idx(children, i), *out = NULL;
+        const char *av = jstr(c, "apiVersion"), *kind = jstr(c, "kind"), *name = jstr(jget(c, "metadata"), "name"),
+                   *cns = jstr(jget(c, "metadata"), "namespace");
+        const kube_resource *r = kube_resource_for(av, kind);
+        if (!r || !name) {
+            st = ctl_status_new(CTL_EINTERNAL, "child %zu (%s %s) has no known resource or name", i, av ? av : "?",
+                                kind ? kind : "?");
+            goto out;
+        }
+        int created = 0;
+        if ((st = kube_apply(ctl->client, r, cns ? cns : ns, name, NULL, c, &out, &created))) {
+            st = ctl_status_wrap(st, "apply %s %s", kind, name);
+            goto out;
+        }
+        if (created) {
+            char msg[300];
+            snprintf(msg, sizeof(msg), "Created %s %s", kind, name);
+            event(ctl, isvc, "Normal", "Created", msg);
+            log_info("created child", "key", key, "kind", kind, "name", name);
+        }
+        if (r == &kube_res_deployments && !deployment) deployment = out;
+        else json_object_put(out);
+    }
+    if ((st = prune(ctl, key, children))) goto out;
+    pods = informer_list_index(ctl->inf[INF_POD], key);
+    if (!pods) {
+        st = ctl_status_new(CTL_ENOMEM, "pods of %s", key);
+        goto out;
+    }
+    if ((st = status_compute(isvc, deployment, pods, prev, now, &status))) goto out;
+    st = write_status(ctl, isvc, prev, status);
+out:
+    json_object_put(children);
+    json_object_put(deployment);
+    json_object_put(pods);
+    json_object_put(status);
+    return st;
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *worker(void *arg)
+{
+    controller *ctl = arg;
+    /* Reconciling from a half-filled cache would prune children that are merely not listed yet. */
+    while (!controller_synced(ctl) && !atomic_load(&ctl->stopping)) usleep(50 * 1000);
+    for (;;) {
+        char *key = workqueue_get(ctl->q);
+        if (!key) break;
+        double t0 = mono_s();
+        json_object *isvc = NULL;
+        ctl_status *st = reconcile_key(ctl, key, &isvc);
+        double dt = mono_s() - t0;
+        if (st) {
+            unsigned fails = workqueue_failures(ctl->q, key);
+            metrics_observe_reconcile("error", dt);
+            log_error("reconcile failed", "key", key, "error", ctl_status_msg(st));
+            /* Events for the 1st, 2nd, 4th, 8th... failure: visible without flooding. */
+            if (isvc && (fails & (fails + 1)) == 0 && ctl_status_code(st) != CTL_ECANCELED)
+                event(ctl, isvc, "Warning", "ReconcileError", ctl_status_msg(st));
+            workqueue_add_rate_limited(ctl->q, key);
+        } else {
+            metrics_observe_reconcile("success", dt);
+            workqueue_forget(ctl->q, key);
+            log_debug("reconciled", "key", key);
+        }
+        ctl_status_free(st);
+        json_object_put(isvc);
+        workqueue_done(ctl->q, key);
+        free(key);
+    }
+    return NULL;
+}
+
+ctl_status *controller_start(controller *ctl)
+{
+    ctl_status *st = NULL;
+    if (ctl->started) return ctl_status_new(CTL_EINVAL, "controller already started");
+    metrics_set_depth_source(controller_queue_depth, ctl);
+    for (int i = 0; i < INF_COUNT; i++)
+        if ((st = informer_start(ctl->inf[i]))) goto out;
+    ctl->started = 1;
+    for (int w = 0; w < ctl->nworkers; w++) {
+        int e = pthread_create(&ctl->workers[w], NULL, worker, ctl);
+        if (e) {
+            st = ctl_status_new(CTL_EINTERNAL, "worker thread: %s", strerror(e));
+            ctl->nworkers = w; /* join only those that exist */
+            goto out;
+        }
+    }
+    log_info("controller started", "namespace", *ctl->ns ? ctl->ns : "(all)");
+out:
+    if (st) controller_stop(ctl);
+    return st;
+}
+
+int controller_synced(controller *ctl)
+{
+    for (int i = 0; i < INF_COUNT; i++)
+        if (!ctl->inf[i] || !informer_synced(ctl->inf[i])) return 0;
+    return 1;
+}
+
+void controller_stop(controller *ctl)
+{
+    if (!ctl || atomic_exchange(&ctl->stopping, 1)) return;
+    if (ctl->q) workqueue_shutdown(ctl->q);
+    if (ctl->started)
+        for (int w = 0; w < ctl->nworkers; w++) pthread_join(ctl->workers[w], NULL);
+    for (int i = 0; i < INF_COUNT; i++) informer_stop(ctl->inf[i]);
+    metrics_set_depth_source(NULL, NULL);
+    if (ctl->started) log_info("controller stopped");
+}
+
+void controller_free(controller *ctl)
+{
+    if (!ctl) return;
+    controller_stop(ctl);
+    for (int i = 0; i < INF_COUNT; i++) informer_free(ctl->inf[i]);
+    workqueue_free(ctl->q);
+    free(ctl->workers);
+    free(ctl->ns);
+    free(ctl->image);
+    free(ctl);
+}

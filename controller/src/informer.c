@@ -1,0 +1,579 @@
+/* List/watch informer with a compact cache; see informer.h. */
+#include "informer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backoff.h"
+#include "framer.h"
+#include "log.h"
+#include "metrics.h"
+#include "strmap.h"
+
+#define DEFAULT_TIMEOUT_S 300
+#define DEFAULT_EVENT_CAP (16u << 20)
+#define DEFAULT_PAGE 500
+
+typedef struct item {
+    char *json; /* compact JSON text of the stripped object */
+    size_t len;
+    char *index;
+    char *rv;
+} item;
+
+struct informer {
+    kube_client *client;
+    const kube_resource *res;
+    char *ns, *selector;
+    informer_index_fn index;
+    informer_handler_fn handler;
+    void *ud;
+    int timeout_s;
+    size_t event_cap;
+    long page_size;
+
+    pthread_rwlock_t lock; /* guards items and bytes */
+    strmap *items;
+    size_t bytes;
+
+    pthread_t thread;
+    int started;
+    atomic_int stop;
+    atomic_int synced;
+    pthread_mutex_t sleep_mu;
+    pthread_cond_t sleep_cv;
+
+    /* watch-thread state */
+    char rv[128];
+    framer *fr;
+    ctl_status *watch_err; /* why the callback stopped the watch */
+};
+
+static void item_free(item *it)
+{
+    if (!it) return;
+    free(it->json);
+    free(it->index);
+    free(it->rv);
+    free(it);
+}
+
+static const char *jstr(json_object *o, const char *k)
+{
+    json_object *v;
+    if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v) &&
+        json_object_is_type(v, json_type_string))
+        return json_object_get_string(v);
+    return NULL;
+}
+
+static json_object *jobj(json_object *o, const char *k)
+{
+    json_object *v;
+    if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v) &&
+        json_object_is_type(v, json_type_object))
+        return v;
+    return NULL;
+}
+
+void informer__strip(json_object *obj)
+{
+    json_object *meta = jobj(obj, "metadata");
+    if (!meta) return;
+    json_object_object_del(meta, "managedFields");
+    json_object *ann = jobj(meta, "annotations");
+    if (ann) {
+        json_object_object_del(ann, "kubectl.kubernetes.io/last-applied-configuration");
+        if (json_object_object_length(ann) == 0) json_object_object_del(meta, "annotations");
+    }
+}
+
+/* "ns/name" (or "name" for cluster-scoped objects) into buf; 0 when the object has no name. */
+static int object_key(json_object *obj, char *buf, size_t len)
+{
+    json_object *meta = jobj(obj, "metadata");
+    const char *name = jstr(meta, "name"), *ns = jstr(meta, "namespace");
+    if (!name) return 0;
+    if (ns && *ns) snprintf(buf, len, "%s/%s", ns, name);
+    else snprintf(buf, len, "%s", name);
+    return 1;
+}
+
+/* A cache item for obj (stripped in place), or NULL when the index function leaves it out or
+ * on ENOMEM (*oom set). */
+static item *make_item(informer *inf, json_object *obj, const char *key, int *oom)
+{
+    *oom = 0;
+    char *idx = inf->index ? inf->index(obj) : strdup(key);
+    if (!idx) return NULL;
+    informer__strip(obj);
+    if (!jstr(obj, "kind")) { /* list items come without apiVersion/kind */
+        char av[96];
+        if (*inf->res->group) snprintf(av, sizeof(av), "%s/%s", inf->res->group, inf->res->version);
+        else snprintf(av, sizeof(av), "%s", inf->res->version);
+        json_object_object_add(obj, "apiVersion", json_object_new_string(av));
+        json_object_object_add(obj, "kind", json_object_new_string(inf->res->kind));
+    }
+    item *it = calloc(1, sizeof(*it));
+    size_t n = 0;
+    const char *s = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN, &n);
+    const char *rv = jstr(jobj(obj, "metadata"), "resourceVersion");
+    if (it) {
+        it->json = s ? strndup(s, n) : NULL;
+        it->len = n;
+        it->index = idx;
+        it->rv = strdup(rv ? rv : "");
+        idx = NULL;
+    }
+    if (!it || !it->json || !it->rv) {
+        item_free(it);
+        free(idx);
+        *oom = 1;
+        return NULL;
+    }
+    return it;
+}
+
+ctl_status *informer_create(kube_client *c, const informer_config *cfg, informer **out)
+{
+    *out = NULL;
+    if (!c || !cfg || !cfg->res) return ctl_status_new(CTL_EINVAL, "informer: client and resource required");
+    informer *inf = calloc(1, sizeof(*inf));
+    if (!inf) return ctl_status_new(CTL_ENOMEM, "informer");
+    inf->client = c;
+    inf->res = cfg->res;
+    inf->ns = cfg->namespace && *cfg->namespace ? strdup(cfg->namespace) : NULL;
+    inf->selector = cfg->label_selector && *cfg->label_selector ? strdup(cfg->label_selector) : NULL;
+    inf->index = cfg->index;
+    inf->handler = cfg->handler;
+    inf->ud = cfg->ud;
+    inf->timeout_s = cfg->timeout_s > 0 ? cfg->timeout_s : DEFAULT_TIMEOUT_S;
+    inf->event_cap = cfg->event_cap ? cfg->event_cap : DEFAULT_EVENT_CAP;
+    inf->page_size = cfg->page_size > 0 ? cfg->page_size : DEFAULT_PAGE;
+    pthread_rwlock_init(&inf->lock, NULL);
+    pthread_mutex_init(&inf->sleep_mu, NULL);
+    pthread_cond_init(&inf->sleep_cv, NULL);
+    inf->items = strmap_create();
+    if (!inf->items || (cfg->namespace && *cfg->namespace && !inf->ns) ||
+        (cfg->label_selector && *cfg->label_selector && !inf->selector)) {
+        informer_free(inf);
+        return ctl_status_new(CTL_ENOMEM, "informer");
+    }
+    *out = inf;
+    return NULL;
+}
+
+static int free_item_cb(void *ud, const char *key, void *val)
+{
+    (void)ud, (void)key;
+    item_free(val);
+    return 0;
+}
+
+void informer_free(informer *inf)
+{
+    if (!inf) return;
+    informer_stop(inf);
+    if (inf->items) {
+        strmap_each(inf->items, free_item_cb, NULL);
+        strmap_free(inf->items);
+    }
+    framer_free(inf->fr);
+    ctl_status_free(inf->watch_err);
+    pthread_rwlock_destroy(&inf->lock);
+    pthread_mutex_destroy(&inf->sleep_mu);
+    pthread_cond_destroy(&inf->sleep_cv);
+    free(inf->ns);
+    free(inf->selector);
+    free(inf);
+}
+
+/* Stores it under key (NULL it: removes) and runs the handler. Takes ownership of it. */
+static void cache_put(informer *inf, const char *key, item *it, int deleted)
+{
+    item *old = NULL;
+    pthread_rwlock_wrlock(&inf->lock);
+    if (deleted) {
+        old = strmap_remove(inf->items, key);
+    } else if (strmap_put(inf->items, key, it, (void **)&old)) {
+        pthread_rwlock_unlock(&inf->lock);
+        log_error("informer: out of memory caching object", "resource", inf->res->resource, "key", key);
+        item_free(it);
+        return;
+    }
+    if (old) inf->bytes -= old->len;
+    if (it && !deleted) inf->bytes += it->len;
+    pthread_rwlock_unlock(&inf->lock);
+    if (inf->handler) {
+        if (deleted && old) inf->handler(inf->ud, INFORMER_DELETE, key, old->index);
+        else if (!deleted) inf->handler(inf->ud, old ? INFORMER_UPDATE : INFORMER_ADD, key, it->index);
+    }
+    item_free(old);
+    if (deleted) item_free(it);
+}
+
+static void set_rv(informer *inf, json_object *obj)
+{
+    const char *rv = jstr(jobj(obj, "metadata"), "resourceVersion");
+    if (rv && strlen(rv) < sizeof(inf->rv)) strcpy(inf->rv, rv);
+}
+
+ctl_status *informer__apply_event(informer *inf, const char *data, size_t len)
+{
+    watch_type type;
+    json_object *obj = NULL;
+    ctl_status *st = framer_parse_event(data, len, &type, &obj);
+    if (st) return st;
+    char key[512];
+    int oom = 0;
+    switch (type) {
+    case WATCH_BOOKMARK: set_rv(inf, obj); break;
+    case WATCH_ERROR: st = framer_event_error(obj); break;
+    case WATCH_ADDED:
+    case WATCH_MODIFIED:
+    case WATCH_DELETED: {
+        if (!object_key(obj, key, sizeof(key))) {
+            st = ctl_status_new(CTL_EPARSE, "%s event object has no metadata.name", framer_watch_type_name(type));
+            break;
+        }
+        set_rv(inf, obj);
+        if (type == WATCH_DELETED) {
+            cache_put(inf, key, NULL, 1);
+            break;
+        }
+        item *it = make_item(inf, obj, key, &oom);
+        if (it) cache_put(inf, key, it, 0);
+        else if (oom) st = ctl_status_new(CTL_ENOMEM, "caching %s", key);
+        else cache_put(inf, key, NULL, 1); /* no longer indexed (e.g. label removed): forget it */
+        break;
+    }
+    }
+    json_object_put(obj);
+    return st;
+}
+
+/* Sleeps ms unless stopped; returns nonzero when stopped. */
+static int nap(informer *inf, uint64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    pthread_mutex_lock(&inf->sleep_mu);
+    while (!atomic_load(&inf->stop))
+        if (pthread_cond_timedwait(&inf->sleep_cv, &inf->sleep_mu, &ts) == ETIMEDOUT) break;
+    pthread_mutex_unlock(&inf->sleep_mu);
+    return atomic_load(&inf->stop);
+}
+
+typedef struct diff_ctx {
+    informer *inf;
+    strmap *fresh;
+} diff_ctx;
+
+static int collect_gone(void *ud, const char *key, void *val)
+{
+    (void)val;
+    diff_ctx *d = ud;
+    if (!strmap_has(d->fresh, key)) {
+        /* strmap_each forbids modifying the map being walked: record deletions in fresh with a
+         * NULL value and apply them after the walk. */
+        if (strmap_put(d->fresh, key, NULL, NULL)) return 1;
+    }
+    return 0;
+}
+
+typedef struct pending {
+    char *key;
+    item *it;
+} pending;
+
+static int gather(void *ud, const char *key, void *val)
+{
+    pending **p = ud;
+    (*p)->key = strdup(key);
+    (*p)->it = val;
+    (*p)++;
+    return 0;
+}
+
+/* Lists every page into a fresh map, then replaces the cache, firing add/update/delete for
+ * what changed. The old cache stays readable until the swap. */
+static ctl_status *relist(informer *inf)
+{
+    ctl_status *st = NULL;
+    json_object *page = NULL;
+    strmap *fresh = strmap_create();
+    pending *all = NULL;
+    size_t n = 0;
+    char cont[1024] = "", rv[sizeof(inf->rv)] = "";
+    if (!fresh) return ctl_status_new(CTL_ENOMEM, "relist");
+    metrics_count_relist(inf->res->resource);
+    do {
+        if ((st = kube_list(inf->client, inf->res, inf->ns, inf->selector, inf->page_size, cont, &page))) goto out;
+        json_object *items = NULL, *meta = jobj(page, "metadata");
+        const char *prv = jstr(meta, "resourceVersion"), *pc = jstr(meta, "continue");
+        if (prv && strlen(prv) < sizeof(rv) && !*cont) strcpy(rv, prv);
+        if (pc && strlen(pc) >= sizeof(cont)) {
+            st = ctl_status_new(CTL_ETOOBIG, "list %s: continue token too long", inf->res->resource);
+            goto out;
+        }
+        snprintf(cont, sizeof(cont), "%s", pc ? pc : "");
+        if (json_object_object_get_ex(page, "items", &items) && json_object_is_type(items, json_type_array)) {
+            for (size_t i = 0; i < json_object_array_length(items); i++) {
+                json_object *obj = json_object_array_get_idx(items, i);
+                char key[512];
+                int oom = 0;
+                if (!object_key(obj, key, sizeof(key))) continue;
+                item *it = make_item(inf, obj, key, &oom);
+                if (oom) {
+                    st = ctl_status_new(CTL_ENOMEM, "relist %s", inf->res->resource);
+                    goto out;
+                }
+                item *old = NULL;
+                if (it && strmap_put(fresh, key, it, (void **)&old)) {
+                    item_free(it);
+                    st = ctl_status_new(CTL_ENOMEM, "relist %s", inf->res->resource);
+                    goto out;
+                }
+                item_free(old);
+            }
+        }
+        json_object_put(page);
+        page = NULL;
+    } while (*cont && !atomic_load(&inf->stop));
+    if (atomic_load(&inf->stop)) {
+        st = ctl_status_new(CTL_ECANCELED, "relist stopped");
+        goto out;
+    }
+    /* Deleted since the last view: present in the cache, absent from the list. */
+    pthread_rwlock_rdlock(&inf->lock);
+    diff_ctx d = {inf, fresh};
+    strmap_each(inf->items, collect_gone, &d);
+    pthread_rwlock_unlock(&inf->lock);
+    n = strmap_size(fresh);
+    all = calloc(n ? n : 1, sizeof(*all));
+    if (!all) {
+        st = ctl_status_new(CTL_ENOMEM, "relist");
+        goto out;
+    }
+    pending *p = all;
+    strmap_each(fresh, gather, &p);
+    for (size_t i = 0; i < n; i++) {
+        if (!all[i].key) continue;
+        if (!all[i].it) {
+            cache_put(inf, all[i].key, NULL, 1);
+            continue;
+        }
+        pthread_rwlock_rdlock(&inf->lock);
+        item *cur = strmap_get(inf->items, all[i].key);
+        int same = cur && !strcmp(cur->rv, all[i].it->rv) && !strcmp(cur->index, all[i].it->index);
+        pthread_rwlock_unlock(&inf->lock);
+        if (same) item_free(all[i].it); /* unchanged: no event, keep the cached copy */
+        else cache_put(inf, all[i].key, all[i].it, 0);
+        all[i].it = NULL;
+    }
+    strcpy(inf->rv, rv);
+    atomic_store(&inf->synced, 1);
+out:
+    if (all) {
+        for (size_t i = 0; i < n; i++) {
+            free(all[i].key);
+            item_free(all[i].it);
+        }
+    } else {
+        strmap_each(fresh, free_item_cb, NULL);
+    }
+    free(all);
+    strmap_free(fresh);
+    json_object_put(page);
+    return st;
+}
+
+static int on_frame(void *ud, framer_kind kind, const char *data, size_t len)
+{
+    informer *inf = ud;
+    ctl_status *st = NULL;
+    switch (kind) {
+    case FRAMER_FRAME:
+        st = informer__apply_event(inf, data, len);
+        if (st && ctl_status_code(st) == CTL_EPARSE) {
+            log_warn("informer: malformed watch event skipped; relisting", "resource", inf->res->resource, "error",
+                     ctl_status_msg(st));
+            st = ctl_status_wrap(st, "malformed watch event");
+        }
+        break;
+    case FRAMER_TOOBIG: {
+        char n[32];
+        snprintf(n, sizeof(n), "%zu", len);
+        log_warn("informer: watch event over the size cap skipped; relisting", "resource", inf->res->resource, "bytes", n);
+        st = ctl_status_new(CTL_ETOOBIG, "watch event of %zu bytes over the cap of %zu", len, inf->event_cap);
+        break;
+    }
+    case FRAMER_GARBAGE:
+    case FRAMER_TRUNCATED:
+        log_warn("informer: watch stream is not JSON; relisting", "resource", inf->res->resource);
+        st = ctl_status_new(CTL_EPARSE, "watch stream: unframeable bytes");
+        break;
+    }
+    if (!st) return 0;
+    ctl_status_free(inf->watch_err);
+    inf->watch_err = st;
+    return 1;
+}
+
+static int on_bytes(void *ud, const char *data, size_t len)
+{
+    informer *inf = ud;
+    int rc = framer_feed(inf->fr, data, len);
+    if (rc < 0 && !inf->watch_err) inf->watch_err = ctl_status_new(CTL_ENOMEM, "watch framing");
+    return rc != 0;
+}
+
+static void *run(void *arg)
+{
+    informer *inf = arg;
+    backoff bo;
+    backoff_init(&bo, 200, 30000, 0.5, (unsigned)time(NULL) ^ (unsigned)(uintptr_t)inf);
+    int need_list = 1;
+    const char *res = inf->res->resource;
+    while (!atomic_load(&inf->stop)) {
+        if (need_list) {
+            ctl_status *st = relist(inf);
+            if (st) {
+                if (ctl_status_code(st) != CTL_ECANCELED)
+                    log_error("informer: list failed", "resource", res, "error", ctl_status_msg(st));
+                ctl_status_free(st);
+                nap(inf, backoff_next_ms(&bo));
+                continue;
+            }
+            need_list = 0;
+            log_info("informer: listed", "resource", res, "resourceVersion", inf->rv);
+        }
+        framer_reset(inf->fr);
+        ctl_status_free(inf->watch_err);
+        inf->watch_err = NULL;
+        ctl_status *st = kube_watch(inf->client, inf->res, inf->ns, inf->selector, inf->rv, inf->timeout_s, on_bytes,
+                                    inf, &inf->stop);
+        if (atomic_load(&inf->stop)) {
+            ctl_status_free(st);
+            break;
+        }
+        if (inf->watch_err) { /* the stream itself was bad: its error explains the stop */
+            ctl_status_free(st);
+            st = inf->watch_err;
+            inf->watch_err = NULL;
+        }
+        metrics_count_watch_restart(res);
+        if (!st) { /* the server ended the watch (timeoutSeconds): resume from the last rv */
+            backoff_reset(&bo);
+            continue;
+        }
+        ctl_err code = ctl_status_code(st);
+        if (code == CTL_EGONE || code == CTL_ETOOBIG || code == CTL_EPARSE) {
+            log_info("informer: relisting", "resource", res, "reason", ctl_status_msg(st));
+            need_list = 1;
+            if (code != CTL_EGONE) nap(inf, backoff_next_ms(&bo)); /* a bad stream must not spin */
+        } else {
+            log_warn("informer: watch failed", "resource", res, "error", ctl_status_msg(st));
+            nap(inf, backoff_next_ms(&bo));
+        }
+        ctl_status_free(st);
+    }
+    return NULL;
+}
+
+ctl_status *informer_start(informer *inf)
+{
+    if (inf->started) return ctl_status_new(CTL_EINVAL, "informer already started");
+    if (!inf->fr && !(inf->fr = framer_create(inf->event_cap, on_frame, inf)))
+        return ctl_status_new(CTL_ENOMEM, "informer framer");
+    atomic_store(&inf->stop, 0);
+    int e = pthread_create(&inf->thread, NULL, run, inf);
+    if (e) return ctl_status_new(CTL_EINTERNAL, "informer thread: %s", strerror(e));
+    inf->started = 1;
+    return NULL;
+}
+
+void informer_stop(informer *inf)
+{
+    if (!inf || !inf->started) return;
+    pthread_mutex_lock(&inf->sleep_mu);
+    atomic_store(&inf->stop, 1);
+    pthread_cond_broadcast(&inf->sleep_cv);
+    pthread_mutex_unlock(&inf->sleep_mu);
+    pthread_join(inf->thread, NULL);
+    inf->started = 0;
+}
+
+int informer_synced(informer *inf) { return atomic_load(&inf->synced); }
+
+static json_object *parse_item(const item *it)
+{
+    json_tokener *tok = json_tokener_new_ex(64);
+    if (!tok) return NULL;
+    json_object *o = json_tokener_parse_ex(tok, it->json, (int)it->len);
+    json_tokener_free(tok);
+    return o;
+}
+
+json_object *informer_get(informer *inf, const char *key)
+{
+    json_object *o = NULL;
+    pthread_rwlock_rdlock(&inf->lock);
+    item *it = strmap_get(inf->items, key);
+    if (it) o = parse_item(it);
+    pthread_rwlock_unlock(&inf->lock);
+    return o;
+}
+
+typedef struct by_index {
+    const char *index;
+    json_object *arr;
+} by_index;
+
+static int match_index(void *ud, const char *key, void *val)
+{
+    (void)key;
+    by_index *b = ud;
+    item *it = val;
+    if (!strcmp(it->index, b->index)) {
+        json_object *o = parse_item(it);
+        if (o) json_object_array_add(b->arr, o);
+    }
+    return 0;
+}
+
+json_object *informer_list_index(informer *inf, const char *index)
+{
+    by_index b = {index, json_object_new_array()};
+    if (!b.arr) return NULL;
+    pthread_rwlock_rdlock(&inf->lock);
+    strmap_each(inf->items, match_index, &b);
+    pthread_rwlock_unlock(&inf->lock);
+    return b.arr;
+}
+
+size_t informer_size(informer *inf)
+{
+    pthread_rwlock_rdlock(&inf->lock);
+    size_t n = strmap_size(inf->items);
+    pthread_rwlock_unlock(&inf->lock);
+    return n;
+}
+
+size_t informer_bytes(informer *inf)
+{
+    pthread_rwlock_rdlock(&inf->lock);
+    size_t n = inf->bytes;
+    pthread_rwlock_unlock(&inf->lock);
+    return n;
+}
+
+const char *informer__resource_version(informer *inf) { return inf->rv; }

@@ -1,0 +1,299 @@
+/*
+ * kinfer-controller: flags, configuration, signals and the order of start and stop.
+ * Start: config -> probe/metrics servers -> (leader election) -> informers and workers.
+ * SIGTERM/SIGINT: stop taking keys, let in-flight reconciles finish, release the Lease, exit 0.
+ * Losing the Lease while leading exits 1 at once, so two replicas never reconcile together.
+ * Exit codes: 0 clean stop or --help, 1 runtime/config failure, 2 bad flags.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "controller.h"
+#include "httpd.h"
+#include "kube.h"
+#include "kubeconfig.h"
+#include "leader.h"
+#include "log.h"
+#include "metrics.h"
+
+typedef struct flags {
+    const char *kubeconfig, *namespace, *metrics_addr, *health_addr, *runtime_image, *lease_namespace, *lease_name;
+    int workers, leader_elect, verbose;
+    int64_t lease_ms, renew_ms, retry_ms;
+} flags;
+
+static const char usage[] =
+    "usage: kinfer-controller [flags]\n"
+    "  --kubeconfig PATH        kubeconfig (default: $KUBECONFIG, in-cluster, ~/.kube/config)\n"
+    "  --namespace NS           watch one namespace (default: all)\n"
+    "  --workers N              concurrent reconciles, 1..64 (default 2)\n"
+    "  --metrics-addr ADDR      Prometheus /metrics on host:port, 0 to disable (default :8080)\n"
+    "  --health-addr ADDR       /healthz and /readyz on host:port, 0 to disable (default :8081)\n"
+    "  --leader-elect           take a Lease before reconciling (for several replicas)\n"
+    "  --runtime-image IMAGE    kinfer-server image for predictors (default $KINFER_RUNTIME_IMAGE\n"
+    "                           or kinfer-server:latest)\n"
+    "  --lease-duration D       (default 15s)   --renew-deadline D (10s)   --retry-period D (2s)\n"
+    "  --lease-namespace NS     (default: the pod's or kubeconfig context's namespace, else default)\n"
+    "  --lease-name NAME        (default kinfer-controller-leader)\n"
+    "  -v, --verbose            debug logs\n"
+    "Durations: 15s, 1500ms, 2m or plain seconds.\n";
+
+static int bad_flag(const char *flag, const char *why, const char *got)
+{
+    fprintf(stderr, "kinfer-controller: %s: %s (got \"%s\")\n%s", flag, why, got ? got : "", usage);
+    return 2;
+}
+
+/* "15s", "1500ms", "2m", "15" -> ms; -1 when malformed or out of range. */
+static int64_t parse_duration(const char *s)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || v < 0 || v > 86400000LL) return -1;
+    if (!*end || !strcmp(end, "s")) return v * 1000;
+    if (!strcmp(end, "ms")) return v;
+    if (!strcmp(end, "m")) return v * 60000;
+    return -1;
+}
+
+static int parse_flags(int argc, char **argv, flags *f)
+{
+    enum { F_KUBECONFIG = 256, F_NS, F_WORKERS, F_METRICS, F_HEALTH, F_LE, F_IMAGE, F_LD, F_RD, F_RP, F_LNS, F_LNAME };
+    static const struct option opts[] = {
+        {"kubeconfig", required_argument, 0, F_KUBECONFIG}, {"namespace", required_argument, 0, F_NS},
+        {"workers", required_argument, 0, F_WORKERS},       {"metrics-addr", required_argument, 0, F_METRICS},
+        {"health-addr", required_argument, 0, F_HEALTH},    {"leader-elect", optional_argument, 0, F_LE},
+        {"runtime-image", required_argument, 0, F_IMAGE},   {"lease-duration", required_argument, 0, F_LD},
+        {"renew-deadline", required_argument, 0, F_RD},     {"retry-period", required_argument, 0, F_RP},
+        {"lease-namespace", required_argument, 0, F_LNS},   {"lease-name", required_argument, 0, F_LNAME},
+        {"verbose", no_argument, 0, 'v'},                   {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *img = getenv("KINFER_RUNTIME_IMAGE");
+    *f = (flags){.namespace = "", .metrics_addr = ":8080", .health_addr = ":8081",
+                 .runtime_image = img && *img ? img : "kinfer-server:latest", .lease_name = "kinfer-controller-leader",
+                 .workers = 2, .lease_ms = 15000, .renew_ms = 10000, .retry_ms = 2000};
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":vh", opts, NULL)) != -1) {
+        int64_t d;
+        char *end;
+        switch (c) {
+        case F_KUBECONFIG: f->kubeconfig = optarg; break;
+        case F_NS: f->namespace = optarg; break;
+        case F_WORKERS: {
+            long w = strtol(optarg, &end, 10);
+            if (!*optarg || *end || w < 1 || w > 64) return bad_flag("--workers", "want an integer from 1 to 64", optarg);
+            f->workers = (int)w;
+            break;
+        }
+        case F_METRICS: f->metrics_addr = optarg; break;
+        case F_HEALTH: f->health_addr = optarg; break;
+        case F_LE:
+            if (!optarg || !strcmp(optarg, "true")) f->leader_elect = 1;
+            else if (!strcmp(optarg, "false")) f->leader_elect = 0;
+            else return bad_flag("--leader-elect", "want true or false", optarg);
+            break;
+        case F_IMAGE:
+            if (!*optarg) return bad_flag("--runtime-image", "must not be empty", optarg);
+            f->runtime_image = optarg;
+            break;
+        case F_LD:
+        case F_RD:
+        case F_RP:
+            if ((d = parse_duration(optarg)) <= 0)
+                return bad_flag(c == F_LD ? "--lease-duration" : c == F_RD ? "--renew-deadline" : "--retry-period",
+                                "want a positive duration like 15s or 500ms", optarg);
+            *(c == F_LD ? &f->lease_ms : c == F_RD ? &f->renew_ms : &f->retry_ms) = d;
+            break;
+        case F_LNS: f->lease_namespace = optarg; break;
+        case F_LNAME: f->lease_name = optarg; break;
+        case 'v': f->verbose = 1; break;
+        case 'h': fputs(usage, stdout); return -1;
+        case ':': return bad_flag(argv[optind - 1], "needs a value", "");
+        default: return bad_flag(argv[optind - 1], "unknown flag", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return bad_flag("arguments", "unexpected positional argument", argv[optind]);
+    return 0;
+}
+
+/* ---- probes and metrics ---- */
+
+static controller *g_ctl;
+static atomic_int g_waiting_for_lease;
+
+static int serve(void *ud, const char *path, httpd_response *resp)
+{
+    int metrics = ud != NULL;
+    if (metrics && !strcmp(path, "/metrics")) {
+        ctl_status *st = metrics_render(&resp->body, &resp->len);
+        if (st) {
+            resp->status = 500;
+            resp->body = strdup(ctl_status_msg(st));
+            resp->len = resp->body ? strlen(resp->body) : 0;
+            ctl_status_free(st);
+        }
+        resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        return 0;
+    }
+    if (!strcmp(path, "/healthz")) {
+        resp->body = strdup("ok\n");
+    } else if (!strcmp(path, "/readyz")) {
+        /* A standby replica is ready (it may take over); a leader is ready once its caches synced. */
+        int ready = atomic_load(&g_waiting_for_lease) || (g_ctl && controller_synced(g_ctl));
+        resp->status = ready ? 200 : 503;
+        resp->body = strdup(ready ? "ok\n" : "caches not synced\n");
+    } else {
+        return -1;
+    }
+    resp->len = resp->body ? strlen(resp->body) : 0;
+    return 0;
+}
+
+/* ---- signals ---- */
+
+static pthread_mutex_t stop_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t stop_cv = PTHREAD_COND_INITIALIZER;
+static atomic_int g_stop;
+static leader *g_leader;
+
+static void *signal_thread(void *arg)
+{
+    sigset_t *set = arg;
+    int sig = 0;
+    sigwait(set, &sig);
+    log_info("signal received; shutting down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    pthread_mutex_lock(&stop_mu);
+    atomic_store(&g_stop, 1);
+    pthread_cond_broadcast(&stop_cv);
+    pthread_mutex_unlock(&stop_mu);
+    if (g_leader && atomic_load(&g_waiting_for_lease)) leader_cancel(g_leader); /* interrupt acquire */
+    return NULL;
+}
+
+static void on_lease_lost(void *ud)
+{
+    (void)ud;
+    log_error("leader: lease lost; exiting so that no two replicas reconcile at once");
+    _exit(1);
+}
+
+int main(int argc, char **argv)
+{
+    flags f;
+    int rc = parse_flags(argc, argv, &f);
+    if (rc) return rc < 0 ? 0 : rc;
+    if (f.verbose) log_set_level(LOG_LVL_DEBUG);
+
+    ctl_status *st = NULL;
+    kube_config *cfg = NULL;
+    kube_client *client = NULL, *lease_client = NULL;
+    httpd *hm = NULL, *hh = NULL;
+    controller *ctl = NULL;
+    leader *le = NULL;
+    char identity[300], host[256] = "";
+    rc = 1;
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread inherits this; only signal_thread takes them */
+    signal(SIGPIPE, SIG_IGN);
+
+    if ((st = kubeconfig_load_default(f.kubeconfig, &cfg))) goto out;
+    if ((st = kube_client_create(cfg, &client))) goto out;
+    log_info("configured", "server", cfg->server, "origin", cfg->origin, "namespace", *f.namespace ? f.namespace : "(all)");
+
+    int same = f.metrics_addr && f.health_addr && !strcmp(f.metrics_addr, f.health_addr);
+    if (strcmp(f.metrics_addr, "0") && (st = httpd_start(f.metrics_addr, serve, (void *)1, &hm))) {
+        st = ctl_status_wrap(st, "--metrics-addr");
+        goto out;
+    }
+    if (!same && strcmp(f.health_addr, "0") && (st = httpd_start(f.health_addr, serve, NULL, &hh))) {
+        st = ctl_status_wrap(st, "--health-addr");
+        goto out;
+    }
+
+    pthread_t sig_thread;
+    pthread_create(&sig_thread, NULL, signal_thread, &set);
+    pthread_detach(sig_thread);
+
+    controller_config cc = {.namespace = f.namespace, .workers = f.workers,
+                            .reconcile = {.runtime_image = f.runtime_image}};
+    if ((st = controller_create(client, &cc, &ctl))) goto out;
+
+    if (f.leader_elect) {
+        gethostname(host, sizeof(host) - 1);
+        snprintf(identity, sizeof(identity), "%s_%d", *host ? host : "kinfer-controller", (int)getpid());
+        const char *lns = f.lease_namespace ? f.lease_namespace : cfg->namespace ? cfg->namespace : "default";
+        leader_config lc = {.namespace = lns, .name = f.lease_name, .identity = identity,
+                            .lease_duration_ms = f.lease_ms, .renew_deadline_ms = f.renew_ms,
+                            .retry_period_ms = f.retry_ms};
+        if ((st = leader_config_check(&lc))) {
+            fprintf(stderr, "kinfer-controller: leader election: %s\n", ctl_status_msg(st));
+            ctl_status_free(st);
+            st = NULL;
+            rc = 2;
+            goto out;
+        }
+        /* Its own client so a renew can never wait longer than half the renew deadline. */
+        if ((st = kube_client_create(cfg, &lease_client))) goto out;
+        kube_client_set_timeout_ms(lease_client, (long)(f.renew_ms / 2));
+        if ((st = leader_create(lease_client, &lc, &le))) goto out;
+        g_leader = le;
+        atomic_store(&g_waiting_for_lease, 1);
+        st = leader_acquire(le);
+        atomic_store(&g_waiting_for_lease, 0);
+        if (st && ctl_status_code(st) == CTL_ECANCELED) {
+            ctl_status_free(st);
+            st = NULL;
+            rc = 0;
+            goto out;
+        }
+        if (st) goto out;
+        if (atomic_load(&g_stop)) goto shutdown;
+        if ((st = leader_start_renewing(le, on_lease_lost, NULL))) goto out;
+    }
+
+    g_ctl = ctl;
+    if ((st = controller_start(ctl))) goto out;
+    pthread_mutex_lock(&stop_mu);
+    while (!atomic_load(&g_stop)) pthread_cond_wait(&stop_cv, &stop_mu);
+    pthread_mutex_unlock(&stop_mu);
+
+shutdown:
+    controller_stop(ctl); /* in-flight reconciles finish before the Lease goes */
+    if (le) {
+        ctl_status *rs = leader_release(le);
+        if (rs) log_warn("lease not released", "error", ctl_status_msg(rs));
+        ctl_status_free(rs);
+    }
+    rc = 0;
+    log_info("stopped");
+out:
+    if (st) {
+        fprintf(stderr, "kinfer-controller: %s\n", ctl_status_msg(st));
+        log_error("fatal", "error", ctl_status_msg(st));
+        ctl_status_free(st);
+        rc = 1;
+    }
+    g_ctl = NULL;
+    httpd_stop(hm);
+    httpd_stop(hh);
+    controller_free(ctl);
+    g_leader = NULL;
+    leader_free(le);
+    kube_client_free(client);
+    kube_client_free(lease_client);
+    kubeconfig_free(cfg);
+    return rc;
+}
