@@ -206,7 +206,9 @@ static kinfer_status *with_retries(storage_http *h, const char *url, storage_htt
 {
     kinfer_status *st = NULL;
     long delay = h->cfg.backoff_ms > 0 ? h->cfg.backoff_ms : 1;
+    int tries = 0;
     for (int i = 0;; i++) {
+        tries++;
         if (reset(s)) return kinfer_status_new(KINFER_EIO, "cannot reset the download sink: %s", strerror(errno));
         int retry = 0;
         st = attempt(h, url, fn, ctx, s, &retry);
@@ -225,8 +227,7 @@ static kinfer_status *with_retries(storage_http *h, const char *url, storage_htt
         sleep_ms(delay + (long)(rand() % (int)(delay / 4 + 1)));
         delay = delay * 2 > BACKOFF_CAP_MS ? BACKOFF_CAP_MS : delay * 2;
     }
-    if (st && h->cfg.retries > 0)
-        st = kinfer_status_wrap(st, "giving up after %d attempt(s)", h->cfg.retries + 1);
+    if (st && tries > 1) st = kinfer_status_wrap(st, "giving up after %d attempts", tries);
     return st;
 }
 
