@@ -111,7 +111,8 @@ int op_node_opset(const op_node *n);          /* opset version of the node's dom
 int op_node_num_inputs(const op_node *n);     /* as listed, optional (empty) ones included */
 int op_node_num_outputs(const op_node *n);
 /* Load-time view of input i (dtype always known after the type pass; data set only when the
- * input is an initializer/constant); NULL when absent or i out of range. Useful in init. */
+ * input is an initializer/constant); NULL when absent or i out of range. Useful in init; copy
+ * what you need into your state: the pointer is not valid after init returns. */
 const op_tensor *op_node_const_input(const op_node *n, int i);
 /* A fused activation the optimizer attached to this node (Conv/Gemm/MatMul + Relu/Clip); only
  * the core kernels that the optimizer fuses into read it. OP_ACT_CLIP clamps to [*lo, *hi]. */

@@ -1,0 +1,34 @@
+# kinfer's ONNX engine: protobuf-c code generated from Debian's onnx.proto, kinfer-onnx-check,
+# the ONNX node conformance suite, and the model-loader fuzzer.
+ONNX_PROTO   := /usr/include/onnx/onnx.proto
+ONNX_GEN_C   := $(GEN)/onnx/onnx.pb-c.c
+ONNX_GEN_H   := $(GEN)/onnx/onnx.pb-c.h
+ONNX_NODE_DIR ?= /usr/share/libonnx-testdata/data/node
+
+# protoc-c writes next to its --proto_path-relative name; generate into build/gen/onnx/.
+$(ONNX_GEN_C) $(ONNX_GEN_H) &: $(ONNX_PROTO)
+	@mkdir -p $(GEN)/onnx
+	cp $(ONNX_PROTO) $(GEN)/onnx/onnx.proto
+	cd $(GEN)/onnx && protoc-c --c_out=. onnx.proto
+
+# This fragment is read before runtime.mk, so it lists the engine's sources itself.
+ENGINE_SRCS := $(sort $(wildcard serving-runtime/src/common/*.c serving-runtime/src/engine/*.c \
+                                 serving-runtime/src/ops/*.c))
+ENGINE_CHECK_SRCS := $(sort $(wildcard serving-runtime/src/check/*.c))
+# Every engine/test object may include the generated header (the generic %.o rule compiles the
+# generated .c like ours).
+$(patsubst %.c,$(OBJ)/%.o,$(ENGINE_SRCS) $(ENGINE_CHECK_SRCS) $(wildcard serving-runtime/tests/*.c) \
+    $(wildcard serving-runtime/fuzz/*.c)): $(ONNX_GEN_H)
+
+# Both programs that contain the engine need the generated object.
+$(BIN)/test-runtime: $(OBJ)/$(GEN)/onnx/onnx.pb-c.o
+ifneq ($(wildcard serving-runtime/src/server/main.c),)
+$(BIN)/kinfer-server: $(OBJ)/$(GEN)/onnx/onnx.pb-c.o
+endif
+
+$(eval $(call c_program,kinfer-onnx-check,$(ENGINE_SRCS) $(ENGINE_CHECK_SRCS) $(ONNX_GEN_C),-lprotobuf-c -lopenblas -lm))
+
+TEST_SUITES += onnx
+.PHONY: test-onnx
+test-onnx: $(BIN)/kinfer-onnx-check
+	$(BIN)/kinfer-onnx-check $(ONNX_NODE_DIR)/*/
