@@ -409,7 +409,7 @@ static ctl_status *simple(kube_client *c, const char *verb, const char *method, 
         return ctl_status_new(CTL_ENOMEM, "%s %s", method, r->resource);
     }
     size_t blen = 0;
-    const char *btext = body ? json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &blen) : NULL;
+    const char *btext = body ? json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &blen) : NULL;
     request rq = {.verb = verb, .method = method, .path = path, .ctype = btext ? ctype : NULL, .body = btext,
                   .body_len = blen, .cap = KUBE_MAX_BODY, .out = out, .code = code};
     if (out) *out = NULL;
