@@ -1,0 +1,415 @@
+/* libwebsockets HTTP/1.1 server with cross-thread completion; see http_server.h. */
+#include "http_server.h"
+
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_EXTRA_HEADERS 4
+#define FREELIST_MAX 256
+
+enum req_state { REQ_HEADERS, REQ_BODY, REQ_HANDLER, REQ_PENDING, REQ_WRITING };
+
+struct http_req {
+    http_server *srv;
+    struct lws *wsi; /* NULL once the connection closed under a pending request */
+    enum req_state state;
+    http_req *next; /* completion list or free list */
+    char method[8];
+    char *path, *ctype;
+    char *captured[HTTP_MAX_CAPTURE];
+    char *body;
+    size_t body_len, body_alloc;
+    int over_limit; /* body passed max_body_bytes: discard the rest, answer 413 */
+    req_arena *arena;
+    pbuf resp;
+    int status;
+    const char *resp_ctype;
+    char extra_name[MAX_EXTRA_HEADERS][48], extra_value[MAX_EXTRA_HEADERS][64];
+    int n_extra;
+    int64_t start_ns;
+};
+
+struct http_server {
+    http_server_options opts;
+    struct lws_context *ctx;
+    struct lws_protocols protocols[2];
+    http_handler_fn handler;
+    http_tick_fn tick;
+    void *uctx;
+    pthread_t svc_thread;
+    int svc_started;
+    volatile int stop;
+    pthread_mutex_t mu; /* guards done only */
+    http_req *done;
+    http_req *freelist;
+    size_t n_free, active;
+};
+
+typedef struct pss {
+    http_req *req;
+} pss;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Requests are recycled through a free list (service thread only) so a keep-alive stream reuses
+ * its arena, body and response memory instead of allocating per request. */
+static http_req *req_new(http_server *s, struct lws *wsi)
+{
+    http_req *r = s->freelist;
+    if (r) {
+        s->freelist = r->next;
+        s->n_free--;
+    } else {
+        if (!(r = calloc(1, sizeof(*r)))) return NULL;
+        if (!(r->arena = req_arena_create(s->opts.arena_bytes))) {
+            free(r);
+            return NULL;
+        }
+        pbuf_init(&r->resp, LWS_PRE, s->opts.max_response_bytes);
+    }
+    r->srv = s;
+    r->wsi = wsi;
+    r->state = REQ_HEADERS;
+    r->next = NULL;
+    r->body_len = 0;
+    r->over_limit = 0;
+    r->n_extra = 0;
+    r->status = 0;
+    r->path = r->ctype = NULL;
+    memset(r->captured, 0, sizeof(r->captured));
+    r->start_ns = now_ns();
+    s->active++;
+    return r;
+}
+
+static void req_free(http_server *s, http_req *r)
+{
+    s->active--;
+    req_arena_reset(r->arena);
+    pbuf_reset(&r->resp);
+    if (s->n_free < FREELIST_MAX && r->body_alloc <= (1u << 20) && r->resp.alloc <= (4u << 20)) {
+        r->next = s->freelist;
+        s->freelist = r;
+        s->n_free++;
+        return;
+    }
+    req_arena_destroy(r->arena);
+    pbuf_free(&r->resp);
+    free(r->body);
+    free(r);
+}
+
+static void req_destroy_all(http_req *r)
+{
+    while (r) {
+        http_req *n = r->next;
+        req_arena_destroy(r->arena);
+        pbuf_free(&r->resp);
+        free(r->body);
+        free(r);
+        r = n;
+    }
+}
+
+const char *http_req_method(const http_req *r) { return r->method; }
+const char *http_req_path(const http_req *r) { return r->path ? r->path : "/"; }
+const char *http_req_content_type(const http_req *r) { return r->ctype ? r->ctype : ""; }
+const char *http_req_header(const http_req *r, size_t i) { return i < HTTP_MAX_CAPTURE ? r->captured[i] : NULL; }
+req_arena *http_req_arena(http_req *r) { return r->arena; }
+int64_t http_req_start_ns(const http_req *r) { return r->start_ns; }
+pbuf *http_req_response(http_req *r) { return &r->resp; }
+
+const char *http_req_body(const http_req *r, size_t *len)
+{
+    *len = r->body_len;
+    return r->body ? r->body : "";
+}
+
+void http_req_add_header(http_req *r, const char *name, const char *value)
+{
+    if (r->n_extra >= MAX_EXTRA_HEADERS) return;
+    snprintf(r->extra_name[r->n_extra], sizeof(r->extra_name[0]), "%s:", name);
+    snprintf(r->extra_value[r->n_extra], sizeof(r->extra_value[0]), "%s", value);
+    r->n_extra++;
+}
+
+void http_req_send(http_req *r, int status, const char *content_type)
+{
+    http_server *s = r->srv;
+    r->status = status;
+    r->resp_ctype = content_type;
+    if (s->svc_started && pthread_equal(pthread_self(), s->svc_thread)) {
+        r->state = REQ_WRITING;
+        if (r->wsi) lws_callback_on_writable(r->wsi);
+        else req_free(s, r);
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    r->next = s->done;
+    s->done = r;
+    pthread_mutex_unlock(&s->mu);
+    lws_cancel_service(s->ctx);
+}
+
+/* Copies a header into the arena; NULL when absent. */
+static char *copy_token(http_req *r, struct lws *wsi, enum lws_token_indexes tok)
+{
+    int n = lws_hdr_total_length(wsi, tok);
+    if (n <= 0) return NULL;
+    char *p = req_arena_alloc(r->arena, (size_t)n + 1);
+    if (!p || lws_hdr_copy(wsi, p, n + 1, tok) < 0) return NULL;
+    return p;
+}
+
+static char *copy_custom(http_req *r, struct lws *wsi, const char *name)
+{
+    char key[64];
+    int kl = snprintf(key, sizeof(key), "%s:", name);
+    int n = lws_hdr_custom_length(wsi, key, kl);
+    if (n < 0) return NULL;
+    char *p = req_arena_alloc(r->arena, (size_t)n + 1);
+    if (!p || lws_hdr_custom_copy(wsi, p, n + 1, key, kl) < 0) return NULL;
+    return p;
+}
+
+/* An error answered by the HTTP layer itself (413, 405, 500 when out of memory). */
+static void respond_error(http_req *r, int status, const char *msg)
+{
+    pbuf_reset(&r->resp);
+    pbuf_printf(&r->resp, "{\"error\":\"%s\"}", msg);
+    r->n_extra = 0;
+    http_req_send(r, status, "application/json");
+}
+
+static void dispatch(http_server *s, http_req *r)
+{
+    r->state = REQ_HANDLER;
+    if (r->over_limit) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "request body exceeds the limit of %zu bytes", s->opts.max_body_bytes);
+        respond_error(r, 413, msg);
+        return;
+    }
+    lws_set_timeout(r->wsi, NO_PENDING_TIMEOUT, 0);
+    r->state = REQ_PENDING; /* until http_req_send runs, on whichever thread */
+    s->handler(s->uctx, r);
+}
+
+static int on_http(http_server *s, struct lws *wsi, pss *p, const char *uri)
+{
+    http_req *r = req_new(s, wsi);
+    if (!r) return -1;
+    p->req = r;
+    r->path = req_arena_strndup(r->arena, uri, strlen(uri));
+    r->ctype = copy_token(r, wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
+    for (size_t i = 0; i < s->opts.n_capture; i++) r->captured[i] = copy_custom(r, wsi, s->opts.capture[i]);
+    int post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+    snprintf(r->method, sizeof(r->method), "%s",
+             post ? "POST" : lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0 ? "GET" : "OTHER");
+    if (!r->path) {
+        respond_error(r, 500, "out of memory");
+        return 0;
+    }
+    if (!post) {
+        dispatch(s, r);
+        return 0;
+    }
+    char cl[32];
+    long long len = -1;
+    if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) len = atoll(cl);
+    if (len == 0 || (len < 0 && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) <= 0)) {
+        dispatch(s, r); /* no body coming: libwebsockets sends no BODY_COMPLETION */
+        return 0;
+    }
+    if (len > 0 && (unsigned long long)len > s->opts.max_body_bytes) r->over_limit = 1;
+    else if (len > 0 && (size_t)len > r->body_alloc) { /* size the buffer once from Content-Length */
+        char *b = realloc(r->body, (size_t)len);
+        if (!b) {
+            respond_error(r, 500, "out of memory");
+            return 0;
+        }
+        r->body = b;
+        r->body_alloc = (size_t)len;
+    }
+    r->state = REQ_BODY;
+    return 0;
+}
+
+static int on_body(http_server *s, http_req *r, const void *in, size_t len)
+{
+    if (r->over_limit) return 0;
+    if (len > s->opts.max_body_bytes - r->body_len) {
+        r->over_limit = 1;
+        return 0;
+    }
+    if (r->body_len + len > r->body_alloc) {
+        size_t a = r->body_alloc ? r->body_alloc * 2 : 4096;
+        while (a < r->body_len + len) a *= 2;
+        if (a > s->opts.max_body_bytes) a = s->opts.max_body_bytes;
+        char *b = realloc(r->body, a);
+        if (!b) return -1;
+        r->body = b;
+        r->body_alloc = a;
+    }
+    memcpy(r->body + r->body_len, in, len);
+    r->body_len += len;
+    return 0;
+}
+
+static int on_writeable(http_server *s, struct lws *wsi, pss *p)
+{
+    http_req *r = p->req;
+    if (!r || r->state != REQ_WRITING) return 0;
+    unsigned char hb[LWS_PRE + 1024], *start = hb + LWS_PRE, *w = start, *end = hb + sizeof(hb) - 1;
+    size_t len = r->resp.len;
+    int close_after = r->status == 413 || r->status >= 500;
+    if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->resp_ctype, len, &w, end)) return -1;
+    for (int i = 0; i < r->n_extra; i++)
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)r->extra_name[i],
+                                        (const unsigned char *)r->extra_value[i], (int)strlen(r->extra_value[i]), &w, end))
+            return -1;
+    if (close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5, &w, end))
+        return -1;
+    if (lws_finalize_write_http_header(wsi, start, &w, end)) return -1;
+    if (len && lws_write(wsi, (unsigned char *)pbuf_data(&r->resp), len, LWS_WRITE_HTTP_FINAL) != (int)len) return -1;
+    p->req = NULL;
+    req_free(s, r);
+    if (close_after) return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* The connection is going away: a pending request stays alive until its owner sends, then dies. */
+static void on_close(http_server *s, pss *p)
+{
+    http_req *r = p ? p->req : NULL;
+    if (!r) return;
+    p->req = NULL;
+    if (r->state == REQ_PENDING) r->wsi = NULL;
+    else req_free(s, r);
+}
+
+static void drain_done(http_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    http_req *r = s->done;
+    s->done = NULL;
+    pthread_mutex_unlock(&s->mu);
+    while (r) {
+        http_req *n = r->next;
+        r->next = NULL;
+        r->state = REQ_WRITING;
+        if (r->wsi) lws_callback_on_writable(r->wsi);
+        else req_free(s, r);
+        r = n;
+    }
+}
+
+static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    struct lws_context *lc = lws_get_context(wsi);
+    http_server *s = lc ? lws_context_user(lc) : NULL;
+    pss *p = user;
+    if (!s) return lws_callback_http_dummy(wsi, reason, user, in, len);
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        if (p->req) on_close(s, p); /* should not happen: a new request while one is live */
+        return on_http(s, wsi, p, in ? (const char *)in : "/");
+    case LWS_CALLBACK_HTTP_BODY:
+        return p->req ? on_body(s, p->req, in, len) : -1;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (!p->req) return -1;
+        dispatch(s, p->req);
+        return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return on_writeable(s, wsi, p);
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        on_close(s, p);
+        return 0;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        drain_done(s);
+        if (s->tick) s->tick(s->uctx);
+        return 0;
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
+kinfer_status *http_server_create(const http_server_options *opts, http_handler_fn handler, http_tick_fn tick,
+                                  void *ctx, http_server **out)
+{
+    *out = NULL;
+    http_server *s = calloc(1, sizeof(*s));
+    if (!s) return kinfer_status_new(KINFER_ENOMEM, "out of memory");
+    s->opts = *opts;
+    if (!s->opts.arena_bytes) s->opts.arena_bytes = 4 * s->opts.max_body_bytes + (1 << 20);
+    if (!s->opts.max_response_bytes) s->opts.max_response_bytes = (size_t)1 << 30;
+    s->handler = handler;
+    s->tick = tick;
+    s->uctx = ctx;
+    pthread_mutex_init(&s->mu, NULL);
+    s->protocols[0] = (struct lws_protocols){.name = "http", .callback = callback_http,
+                                             .per_session_data_size = sizeof(pss), .user = s};
+    lws_set_log_level(LLL_ERR, NULL);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.port = opts->port;
+    info.iface = opts->host && strcmp(opts->host, "0.0.0.0") ? opts->host : NULL;
+    info.protocols = s->protocols;
+    info.user = s;
+    info.keepalive_timeout = opts->keepalive_timeout_s > 0 ? opts->keepalive_timeout_s : 75;
+    info.timeout_secs = 60;
+    info.max_http_header_data = 8192;
+    info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND | LWS_SERVER_OPTION_DISABLE_IPV6;
+    s->ctx = lws_create_context(&info);
+    if (!s->ctx) {
+        kinfer_status *st = kinfer_status_new(KINFER_EIO, "cannot listen on %s:%d", opts->host ? opts->host : "*",
+                                              opts->port);
+        http_server_destroy(s);
+        return st;
+    }
+    *out = s;
+    return NULL;
+}
+
+void http_server_run(http_server *s)
+{
+    s->svc_thread = pthread_self();
+    s->svc_started = 1;
+    while (!s->stop)
+        if (lws_service(s->ctx, 0) < 0) break;
+}
+
+void http_server_stop(http_server *s)
+{
+    s->stop = 1;
+}
+
+void http_server_wake(http_server *s)
+{
+    lws_cancel_service(s->ctx);
+}
+
+size_t http_server_active(const http_server *s)
+{
+    return s->active;
+}
+
+void http_server_destroy(http_server *s)
+{
+    if (!s) return;
+    if (s->ctx) lws_context_destroy(s->ctx);
+    req_destroy_all(s->freelist);
+    req_destroy_all(s->done);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
