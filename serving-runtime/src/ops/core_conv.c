@@ -1,0 +1,186 @@
+/*
+ * core_conv: Conv (1-D/2-D, groups, dilations, pads, auto_pad) with bias and a fused activation.
+ * A 1x1 stride-1 convolution is a single GEMM on the input as is; depthwise convolutions run a
+ * direct loop per channel (GEMM would be all overhead); everything else is im2col into the run's
+ * scratch memory plus GEMM. Also the shared window geometry (core_window.h).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "core_gemm.h"
+#include "core_tables.h"
+#include "core_util.h"
+#include "core_window.h"
+
+kinfer_status *core_window_init(op_ctx *c, int nd, const int64_t *in, const int64_t *kernel, int ceil_mode,
+                                core_window *w)
+{
+    const op_node *n = op_ctx_node(c);
+    const int64_t *v;
+    memset(w, 0, sizeof(*w));
+    w->nd = nd;
+    for (int i = 0; i < 2; i++) w->k[i] = w->s[i] = w->d[i] = w->in[i] = 1;
+    int off = 2 - nd; /* 1-D lives in the w slot */
+    for (int i = 0; i < nd; i++) w->in[off + i] = in[i], w->k[off + i] = kernel[i];
+    size_t cnt;
+    if ((cnt = op_attr_ints(n, "strides", &v)) && cnt != (size_t)nd) return op_error(c, KINFER_EMODEL, "strides length");
+    for (size_t i = 0; i < cnt; i++) w->s[off + i] = v[i];
+    if ((cnt = op_attr_ints(n, "dilations", &v)) && cnt != (size_t)nd) return op_error(c, KINFER_EMODEL, "dilations length");
+    for (size_t i = 0; i < cnt; i++) w->d[off + i] = v[i];
+    if ((cnt = op_attr_ints(n, "pads", &v)) && cnt != (size_t)(2 * nd)) return op_error(c, KINFER_EMODEL, "pads length");
+    for (int i = 0; i < (int)cnt / 2; i++) w->pb[off + i] = v[i], w->pe[off + i] = v[i + nd];
+    for (int i = 0; i < 2; i++)
+        if (w->s[i] < 1 || w->d[i] < 1 || w->k[i] < 1 || w->pb[i] < 0 || w->pe[i] < 0)
+            return op_error(c, KINFER_EMODEL, "bad kernel/stride/dilation/pad");
+    const char *ap = op_attr_string(n, "auto_pad", "NOTSET");
+    int same = !strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER");
+    if (!same && strcmp(ap, "NOTSET") && strcmp(ap, "VALID")) return op_error(c, KINFER_EMODEL, "auto_pad '%s'", ap);
+    for (int i = 0; i < 2; i++) {
+        int64_t ek = (w->k[i] - 1) * w->d[i] + 1;
+        if (same) {
+            int64_t o = (w->in[i] + w->s[i] - 1) / w->s[i];
+            int64_t total = (o - 1) * w->s[i] + ek - w->in[i];
+            if (total < 0) total = 0;
+            w->pb[i] = !strcmp(ap, "SAME_UPPER") ? total / 2 : total - total / 2;
+            w->pe[i] = total - w->pb[i];
+        } else if (!strcmp(ap, "VALID")) {
+            w->pb[i] = w->pe[i] = 0;
+        }
+        int64_t span = w->in[i] + w->pb[i] + w->pe[i] - ek;
+        if (span < 0) return op_error(c, KINFER_ESHAPE, "kernel larger than padded input");
+        w->out[i] = (ceil_mode ? (span + w->s[i] - 1) / w->s[i] : span / w->s[i]) + 1;
+        /* ceil_mode must not start a window entirely in the end padding */
+        if (ceil_mode && (w->out[i] - 1) * w->s[i] >= w->in[i] + w->pb[i]) w->out[i]--;
+    }
+    return NULL;
+}
+
+static kinfer_status *conv_infer(op_ctx *c)
+{
+    const op_tensor *x = op_input(c, 0), *wt = op_input(c, 1), *b = op_input(c, 2);
+    if (x->dtype != ONNX_DTYPE_FLOAT || wt->dtype != ONNX_DTYPE_FLOAT || (b && b->dtype != ONNX_DTYPE_FLOAT))
+        return op_error(c, x->dtype == wt->dtype ? KINFER_EUNSUPPORTED : KINFER_EMODEL, "types (float only)");
+    if (!op_shapes_known(c)) return op_set_output(c, 0, x->dtype, x->rank, NULL), NULL;
+    if (x->rank != 3 && x->rank != 4) return op_error(c, KINFER_EUNSUPPORTED, "%d-D convolution", x->rank - 2);
+    if (wt->rank != x->rank) return op_error(c, KINFER_ESHAPE, "W rank %d, X rank %d", wt->rank, x->rank);
+    int64_t group = op_attr_int(op_ctx_node(c), "group", 1);
+    if (group < 1 || x->dims[1] != wt->dims[1] * group || wt->dims[0] % group)
+        return op_error(c, KINFER_ESHAPE, "channels: X has %lld, W expects %lld x group %lld", (long long)x->dims[1],
+                        (long long)wt->dims[1], (long long)group);
+    if (b && (b->rank != 1 || b->dims[0] != wt->dims[0])) return op_error(c, KINFER_ESHAPE, "bias shape");
+    const int64_t *ks;
+    size_t nk = op_attr_ints(op_ctx_node(c), "kernel_shape", &ks);
+    for (size_t i = 0; i < nk && i + 2 < (size_t)wt->rank; i++)
+        if (ks[i] != wt->dims[2 + i]) return op_error(c, KINFER_EMODEL, "kernel_shape differs from W");
+    core_window w;
+    kinfer_status *st = core_window_init(c, x->rank - 2, x->dims + 2, wt->dims + 2, 0, &w);
+    if (st) return st;
+    int64_t d[4] = {x->dims[0], wt->dims[0], w.out[0], w.out[1]};
+    if (x->rank == 3) d[2] = w.out[1];
+    op_set_output(c, 0, x->dtype, x->rank, d);
+    return NULL;
+}
+
+typedef struct dw_job {
+    const float *x, *w, *bias;
+    float *y;
+    int64_t C;
+    core_window win;
+    core_epilogue ep;
+} dw_job;
+
+static void depthwise_rows(void *arg, int ith, int nth)
+{
+    const dw_job *j = arg;
+    const core_window *w = &j->win;
+    int64_t b, e, H = w->in[0], W = w->in[1], OH = w->out[0], OW = w->out[1], KH = w->k[0], KW = w->k[1];
+    op_split(j->C, ith, nth, &b, &e);
+    for (int64_t ch = b; ch < e; ch++) {
+        const float *x = j->x + ch * H * W, *k = j->w + (ch % (j->C)) * KH * KW;
+        float *y = j->y + ch * OH * OW;
+        float bias = j->bias ? j->bias[ch] : 0.0f;
+        for (int64_t oh = 0; oh < OH; oh++)
+            for (int64_t ow = 0; ow < OW; ow++) {
+                float s = bias;
+                for (int64_t kh = 0; kh < KH; kh++) {
+                    int64_t ih = oh * w->s[0] - w->pb[0] + kh * w->d[0];
+                    if (ih < 0 || ih >= H) continue;
+                    for (int64_t kw = 0; kw < KW; kw++) {
+                        int64_t iw = ow * w->s[1] - w->pb[1] + kw * w->d[1];
+                        if (iw >= 0 && iw < W) s += x[ih * W + iw] * k[kh * KW + kw];
+                    }
+                }
+                y[oh * OW + ow] = s;
+            }
+        core_epilogue ep = j->ep;
+        ep.bias_col = ep.bias_row = NULL;
+        core_epilogue_rows(&ep, y, OH * OW, 0, 1, 0, OH * OW);
+    }
+}
+
+static void im2col(const float *x, int64_t C, const core_window *w, float *col)
+{
+    int64_t H = w->in[0], W = w->in[1], OH = w->out[0], OW = w->out[1];
+    for (int64_t ch = 0; ch < C; ch++)
+        for (int64_t kh = 0; kh < w->k[0]; kh++)
+            for (int64_t kw = 0; kw < w->k[1]; kw++) {
+                float *row = col + ((ch * w->k[0] + kh) * w->k[1] + kw) * OH * OW;
+                for (int64_t oh = 0; oh < OH; oh++) {
+                    int64_t ih = oh * w->s[0] - w->pb[0] + kh * w->d[0];
+                    float *r = row + oh * OW;
+                    if (ih < 0 || ih >= H) {
+                        memset(r, 0, (size_t)OW * sizeof(float));
+                        continue;
+                    }
+                    const float *xr = x + (ch * H + ih) * W;
+                    for (int64_t ow = 0; ow < OW; ow++) {
+                        int64_t iw = ow * w->s[1] - w->pb[1] + kw * w->d[1];
+                        r[ow] = iw >= 0 && iw < W ? xr[iw] : 0.0f;
+                    }
+                }
+            }
+}
+
+static kinfer_status *conv_compute(op_ctx *c)
+{
+    const op_tensor *x = op_input(c, 0), *wt = op_input(c, 1), *b = op_input(c, 2);
+    op_tensor *y = op_output(c, 0);
+    core_window w;
+    kinfer_status *st = core_window_init(c, x->rank - 2, x->dims + 2, wt->dims + 2, 0, &w);
+    if (st) return st;
+    int64_t N = x->dims[0], C = x->dims[1], M = wt->dims[0], G = op_attr_int(op_ctx_node(c), "group", 1);
+    int64_t Cg = C / G, Mg = M / G, HW = w.in[0] * w.in[1], OHW = w.out[0] * w.out[1], KK = w.k[0] * w.k[1];
+    core_epilogue ep = {0};
+    ep.act = op_node_act(op_ctx_node(c), &ep.lo, &ep.hi);
+    const float *bias = b ? b->data : NULL;
+    if (G == C && M == C && Cg == 1) {
+        dw_job j = {NULL, wt->data, bias, NULL, C, w, ep};
+        for (int64_t n = 0; n < N; n++) {
+            j.x = (const float *)x->data + n * C * HW;
+            j.y = (float *)y->data + n * M * OHW;
+            op_parallel(c, depthwise_rows, &j);
+        }
+        return NULL;
+    }
+    int direct = KK == 1 && w.s[0] == 1 && w.s[1] == 1 && !w.pb[0] && !w.pb[1] && !w.pe[0] && !w.pe[1];
+    float *col = NULL;
+    if (!direct && !(col = op_scratch(c, (size_t)(Cg * KK * OHW) * sizeof(float))))
+        return op_error(c, KINFER_ENOMEM, "im2col buffer");
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t g = 0; g < G; g++) {
+            const float *xg = (const float *)x->data + (n * C + g * Cg) * HW;
+            if (!direct) {
+                im2col(xg, Cg, &w, col);
+                xg = col;
+            }
+            ep.bias_row = bias ? bias + g * Mg : NULL;
+            core_sgemm(c, 0, 0, Mg, OHW, Cg * KK, 1.0f, (const float *)wt->data + g * Mg * Cg * KK, Cg * KK, xg, OHW,
+                       0.0f, (float *)y->data + (n * M + g * Mg) * OHW, OHW, &ep);
+        }
+    return NULL;
+}
+
+const op_def core_conv_ops[] = {
+    {"", "Conv", 1, OP_OPSET_MAX, 2, 3, 1, 1, NULL, NULL, conv_infer, conv_compute},
+};
+const size_t core_conv_count = sizeof(core_conv_ops) / sizeof(core_conv_ops[0]);

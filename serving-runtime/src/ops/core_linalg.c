@@ -1,0 +1,258 @@
+/*
+ * core_linalg: MatMul (batched, broadcasting, 1-D operands; with a bias input and activation the
+ * optimizer may fuse in) and Gemm, on OpenBLAS through core_sgemm. A batched MatMul against a
+ * 2-D right operand becomes one tall GEMM, the shape transformer exports produce.
+ */
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+
+#include "core_gemm.h"
+#include "core_tables.h"
+#include "core_util.h"
+
+void openblas_set_num_threads(int n);
+
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+static void blas_one_thread(void) { openblas_set_num_threads(1); }
+void core_blas_init(void) { pthread_once(&blas_once, blas_one_thread); }
+
+void core_epilogue_rows(const core_epilogue *ep, float *C, int64_t ldc, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
+{
+    if (!ep || (!ep->bias_col && !ep->bias_row && ep->act == OP_ACT_NONE)) return;
+    float lo = ep->act == OP_ACT_RELU ? 0.0f : ep->lo, hi = ep->act == OP_ACT_RELU ? INFINITY : ep->hi;
+    for (int64_t r = r0; r < r1; r++) {
+        float *row = C + r * ldc;
+        float br = ep->bias_row ? ep->bias_row[r] : 0.0f;
+        if (ep->bias_col)
+            for (int64_t j = c0; j < c1; j++) row[j] += ep->bias_col[j] + br;
+        else if (ep->bias_row)
+            for (int64_t j = c0; j < c1; j++) row[j] += br;
+        if (ep->act != OP_ACT_NONE)
+            for (int64_t j = c0; j < c1; j++) row[j] = row[j] < lo ? lo : row[j] > hi ? hi : row[j];
+    }
+}
+
+typedef struct gemm_job {
+    int ta, tb;
+    int64_t M, N, K, lda, ldb, ldc;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    const core_epilogue *ep;
+    int split_rows;
+} gemm_job;
+
+static void gemm_part(void *arg, int ith, int nth)
+{
+    const gemm_job *j = arg;
+    int64_t b, e;
+    if (j->split_rows) {
+        op_split(j->M, ith, nth, &b, &e);
+        if (b >= e) return;
+        const float *A = j->ta ? j->A + b : j->A + b * j->lda;
+        cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
+                    (int)(e - b), (int)j->N, (int)j->K, j->alpha, A, (int)j->lda, j->B, (int)j->ldb, j->beta,
+                    j->C + b * j->ldc, (int)j->ldc);
+        core_epilogue_rows(j->ep, j->C, j->ldc, b, e, 0, j->N);
+    } else {
+        /* Split columns in multiples of 16 to keep BLAS panels aligned. */
+        int64_t blocks = (j->N + 15) / 16;
+        op_split(blocks, ith, nth, &b, &e);
+        b *= 16;
+        e = e * 16 > j->N ? j->N : e * 16;
+        if (b >= e) return;
+        const float *B = j->tb ? j->B + b * j->ldb : j->B + b;
+        cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
+                    (int)j->M, (int)(e - b), (int)j->K, j->alpha, j->A, (int)j->lda, B, (int)j->ldb, j->beta,
+                    j->C + b, (int)j->ldc);
+        core_epilogue_rows(j->ep, j->C, j->ldc, 0, j->M, b, e);
+    }
+}
+
+void core_sgemm(op_ctx *c, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
+                const core_epilogue *ep)
+{
+    core_blas_init();
+    if (M <= 0 || N <= 0) return;
+    if (K == 0) { /* BLAS leaves C alone when K = 0; ONNX wants beta*C */
+        for (int64_t r = 0; r < M; r++)
+            for (int64_t j = 0; j < N; j++) C[r * ldc + j] = beta ? beta * C[r * ldc + j] : 0.0f;
+        core_epilogue_rows(ep, C, ldc, 0, M, 0, N);
+        return;
+    }
+    gemm_job j = {trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C, ep, 1};
+    int nth = op_num_threads(c);
+    double flops = (double)M * (double)N * (double)K;
+    if (nth <= 1 || flops < 2e5) {
+        gemm_part(&j, 0, 1);
+        return;
+    }
+    j.split_rows = M >= 4 * nth || M >= N;
+    op_parallel(c, gemm_part, &j);
+}
+
+/* ---- MatMul ---- */
+static kinfer_status *matmul_infer(op_ctx *c)
+{
+    const op_tensor *a = op_input(c, 0), *b = op_input(c, 1);
+    if (a->dtype != b->dtype) return op_error(c, KINFER_EMODEL, "A is %s, B is %s", onnx_dtype_name(a->dtype), onnx_dtype_name(b->dtype));
+    if (!core_is_numeric(a->dtype)) return op_error(c, KINFER_EUNSUPPORTED, "type %s", onnx_dtype_name(a->dtype));
+    if (a->rank < 0 || b->rank < 0) return op_set_output(c, 0, a->dtype, -1, NULL), NULL;
+    if (a->rank == 0 || b->rank == 0) return op_error(c, KINFER_ESHAPE, "MatMul of a scalar");
+    int ra = a->rank < 2 ? 2 : a->rank, rb = b->rank < 2 ? 2 : b->rank, r = ra > rb ? ra : rb;
+    int64_t da[ONNX_MAX_RANK], db[ONNX_MAX_RANK], d[ONNX_MAX_RANK];
+    for (int i = 0; i < r; i++) da[i] = db[i] = 1;
+    memcpy(da + (r - a->rank) - (a->rank == 1), a->dims, (size_t)a->rank * 8);
+    if (b->rank == 1) db[r - 2] = b->dims[0], db[r - 1] = 1;
+    else memcpy(db + r - b->rank, b->dims, (size_t)b->rank * 8);
+    if (a->rank == 1) da[r - 2] = 1, da[r - 1] = a->dims[0];
+    int64_t K = da[r - 1];
+    if (K >= 0 && db[r - 2] >= 0 && K != db[r - 2])
+        return op_error(c, KINFER_ESHAPE, "A has %lld columns, B has %lld rows", (long long)K, (long long)db[r - 2]);
+    for (int i = 0; i < r - 2; i++) {
+        if (da[i] != db[i] && da[i] != 1 && db[i] != 1 && da[i] >= 0 && db[i] >= 0)
+            return op_error(c, KINFER_ESHAPE, "batch dims %lld and %lld", (long long)da[i], (long long)db[i]);
+        d[i] = da[i] == 1 ? db[i] : da[i];
+    }
+    int n = r - 2;
+    if (a->rank != 1) d[n++] = da[r - 2];
+    if (b->rank != 1) d[n++] = db[r - 1];
+    op_set_output(c, 0, a->dtype, n, d);
+    return NULL;
+}
+
+typedef struct mm_geom {
+    int r;
+    int64_t M, N, K, batch, da[ONNX_MAX_RANK], db[ONNX_MAX_RANK];
+} mm_geom;
+
+static void mm_geometry(const op_tensor *a, const op_tensor *b, mm_geom *g)
+{
+    int ra = a->rank < 2 ? 2 : a->rank, rb = b->rank < 2 ? 2 : b->rank, r = ra > rb ? ra : rb;
+    for (int i = 0; i < r; i++) g->da[i] = g->db[i] = 1;
+    if (a->rank == 1) g->da[r - 1] = a->dims[0];
+    else memcpy(g->da + r - a->rank, a->dims, (size_t)a->rank * 8);
+    if (b->rank == 1) g->db[r - 2] = b->dims[0];
+    else memcpy(g->db + r - b->rank, b->dims, (size_t)b->rank * 8);
+    g->r = r;
+    g->M = g->da[r - 2];
+    g->K = g->da[r - 1];
+    g->N = g->db[r - 1];
+    g->batch = 1;
+    for (int i = 0; i < r - 2; i++) g->batch *= g->da[i] > g->db[i] ? g->da[i] : g->db[i];
+}
+
+static int64_t batch_offset(const int64_t *dims, int r, int64_t bi, const int64_t *od, int64_t mat)
+{
+    int64_t off = 0, s = mat;
+    for (int i = r - 3; i >= 0; i--) {
+        int64_t idx = bi % od[i];
+        bi /= od[i];
+        if (dims[i] != 1) off += idx * s;
+        s *= dims[i];
+    }
+    return off;
+}
+
+static kinfer_status *matmul_compute(op_ctx *c)
+{
+    const op_tensor *a = op_input(c, 0), *b = op_input(c, 1), *bias = op_input(c, 2);
+    op_tensor *y = op_output(c, 0);
+    mm_geom g;
+    mm_geometry(a, b, &g);
+    int64_t od[ONNX_MAX_RANK], M = g.M, N = g.N, K = g.K;
+    for (int i = 0; i < g.r - 2; i++) od[i] = g.da[i] > g.db[i] ? g.da[i] : g.db[i];
+    core_epilogue ep = {0};
+    ep.act = op_node_act(op_ctx_node(c), &ep.lo, &ep.hi);
+    ep.bias_col = bias ? bias->data : NULL;
+    int b_shared = 1;
+    for (int i = 0; i < g.r - 2; i++) b_shared &= g.db[i] == 1;
+    if (a->dtype == ONNX_DTYPE_FLOAT && b_shared) {
+        /* Every batch multiplies the same B: one GEMM with batch*M rows. */
+        core_sgemm(c, 0, 0, g.batch * M, N, K, 1.0f, a->data, K, b->data, N, 0.0f, y->data, N, &ep);
+        return NULL;
+    }
+    for (int64_t bi = 0; bi < g.batch; bi++) {
+        int64_t oa = batch_offset(g.da, g.r, bi, od, M * K), ob = batch_offset(g.db, g.r, bi, od, K * N);
+        if (a->dtype == ONNX_DTYPE_FLOAT) {
+            core_sgemm(c, 0, 0, M, N, K, 1.0f, (const float *)a->data + oa, K, (const float *)b->data + ob, N, 0.0f,
+                       (float *)y->data + bi * M * N, N, &ep);
+        } else if (a->dtype == ONNX_DTYPE_DOUBLE) {
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0,
+                        (const double *)a->data + oa, (int)K, (const double *)b->data + ob, (int)N, 0.0,
+                        (double *)y->data + bi * M * N, (int)N);
+        } else {
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < N; j++) {
+                    int64_t s = 0;
+                    for (int64_t k = 0; k < K; k++)
+                        s += op_tensor_get_int(a, oa + i * K + k) * op_tensor_get_int(b, ob + k * N + j);
+                    core_store_double(y, bi * M * N + i * N + j, (double)s);
+                }
+        }
+    }
+    return NULL;
+}
+
+/* ---- Gemm ---- */
+static kinfer_status *gemm_infer(op_ctx *c)
+{
+    const op_node *n = op_ctx_node(c);
+    const op_tensor *a = op_input(c, 0), *b = op_input(c, 1), *cc = op_input(c, 2);
+    if (a->dtype != ONNX_DTYPE_FLOAT || b->dtype != ONNX_DTYPE_FLOAT || (cc && cc->dtype != ONNX_DTYPE_FLOAT))
+        return op_error(c, a->dtype == b->dtype ? KINFER_EUNSUPPORTED : KINFER_EMODEL, "types %s/%s (float only)",
+                        onnx_dtype_name(a->dtype), onnx_dtype_name(b->dtype));
+    if (op_node_opset(n) < 7 && op_attr_int(n, "broadcast", 0) == 0 && op_attr_has(n, "broadcast"))
+        return op_error(c, KINFER_EUNSUPPORTED, "broadcast=0");
+    if (a->rank < 0 || b->rank < 0) return op_set_output(c, 0, ONNX_DTYPE_FLOAT, 2, NULL), NULL;
+    if (a->rank != 2 || b->rank != 2) return op_error(c, KINFER_ESHAPE, "A and B must be 2-D");
+    int ta = (int)op_attr_int(n, "transA", 0), tb = (int)op_attr_int(n, "transB", 0);
+    int64_t M = ta ? a->dims[1] : a->dims[0], K = ta ? a->dims[0] : a->dims[1];
+    int64_t K2 = tb ? b->dims[1] : b->dims[0], N = tb ? b->dims[0] : b->dims[1];
+    if (K >= 0 && K2 >= 0 && K != K2) return op_error(c, KINFER_ESHAPE, "inner dims %lld vs %lld", (long long)K, (long long)K2);
+    int64_t d[2] = {M, N};
+    if (cc && cc->rank > 2) return op_error(c, KINFER_ESHAPE, "C rank %d", cc->rank);
+    op_set_output(c, 0, ONNX_DTYPE_FLOAT, 2, d);
+    return NULL;
+}
+
+static kinfer_status *gemm_compute(op_ctx *c)
+{
+    const op_node *n = op_ctx_node(c);
+    const op_tensor *a = op_input(c, 0), *b = op_input(c, 1), *cc = op_input(c, 2);
+    op_tensor *y = op_output(c, 0);
+    int ta = (int)op_attr_int(n, "transA", 0), tb = (int)op_attr_int(n, "transB", 0);
+    float alpha = op_attr_float(n, "alpha", 1.0f), beta = op_attr_float(n, "beta", 1.0f);
+    int64_t M = y->dims[0], N = y->dims[1], K = ta ? a->dims[0] : a->dims[1];
+    float *Y = y->data;
+    core_epilogue ep = {0};
+    ep.act = op_node_act(n, &ep.lo, &ep.hi);
+    float gb = 0.0f;
+    if (cc && beta != 0.0f) {
+        int64_t sc[2];
+        int64_t cr = cc->rank, c0 = cr == 2 ? cc->dims[0] : 1, c1 = cr >= 1 ? cc->dims[cr - 1] : 1;
+        if ((c0 != 1 && c0 != M) || (c1 != 1 && c1 != N))
+            return op_error(c, KINFER_ESHAPE, "C [%lld,%lld] does not broadcast to [%lld,%lld]", (long long)c0,
+                            (long long)c1, (long long)M, (long long)N);
+        if (beta == 1.0f && c0 == 1 && c1 == N) {
+            ep.bias_col = cc->data; /* the common Linear layer: bias in the epilogue */
+        } else {
+            sc[0] = c0 == 1 ? 0 : c1;
+            sc[1] = c1 == 1 ? 0 : 1;
+            const float *C = cc->data;
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < N; j++) Y[i * N + j] = beta * C[i * sc[0] + j * sc[1]];
+            gb = 1.0f;
+        }
+    }
+    core_sgemm(c, ta, tb, M, N, K, alpha, a->data, a->dims[1], b->data, b->dims[1], gb, Y, N, &ep);
+    return NULL;
+}
+
+const op_def core_linalg_ops[] = {
+    {"", "MatMul", 1, OP_OPSET_MAX, 2, 2, 1, 1, NULL, NULL, matmul_infer, matmul_compute},
+    {"", "Gemm", 7, OP_OPSET_MAX, 2, 3, 1, 1, NULL, NULL, gemm_infer, gemm_compute},
+};
+const size_t core_linalg_count = sizeof(core_linalg_ops) / sizeof(core_linalg_ops[0]);
