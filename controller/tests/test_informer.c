@@ -1,0 +1,215 @@
+/* informer: how watch events change the cache (no network: events are applied directly as the
+ * watch thread applies them), compact storage, indexing, and the errors that force a relist. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../src/informer.h"
+
+typedef struct seen {
+    int n;
+    informer_event ev[16];
+    char key[16][64], index[16][64];
+} seen;
+
+static void handler(void *ud, informer_event ev, const char *key, const char *index)
+{
+    seen *s = ud;
+    if (s->n == 16) return;
+    s->ev[s->n] = ev;
+    snprintf(s->key[s->n], 64, "%s", key);
+    snprintf(s->index[s->n], 64, "%s", index);
+    s->n++;
+}
+
+/* Index: "ns/<app label>", or NULL (not cached) without the label. */
+static char *by_app(json_object *obj)
+{
+    json_object *md, *labels, *app;
+    if (!json_object_object_get_ex(obj, "metadata", &md) || !json_object_object_get_ex(md, "labels", &labels) ||
+        !json_object_object_get_ex(labels, "app", &app))
+        return NULL;
+    json_object *ns;
+    json_object_object_get_ex(md, "namespace", &ns);
+    char *k = NULL;
+    return asprintf(&k, "%s/%s", json_object_get_string(ns), json_object_get_string(app)) < 0 ? NULL : k;
+}
+
+typedef struct fixture {
+    kube_config cfg;
+    kube_client *client;
+    informer *inf;
+    seen s;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    f->cfg.server = "https://127.0.0.1:1"; /* never contacted: the informer is not started */
+    ctl_status *st = kube_client_create(&f->cfg, &f->client);
+    if (st) return -1;
+    informer_config ic = {.res = &kube_res_pods, .index = by_app, .handler = handler, .ud = &f->s};
+    if ((st = informer_create(f->client, &ic, &f->inf))) return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    informer_free(f->inf);
+    kube_client_free(f->client);
+    free(f);
+    return 0;
+}
+
+static ctl_status *apply(fixture *f, const char *ev)
+{
+    return informer__apply_event(f->inf, ev, strlen(ev));
+}
+
+#define POD(type, name, rv, app, extra)                                                                           \
+    "{\"type\":\"" type "\",\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"" name     \
+    "\",\"namespace\":\"ns\",\"resourceVersion\":\"" rv "\",\"labels\":{\"app\":\"" app "\"}" extra "}}}"
+
+static void test_add_update_delete(void **state)
+{
+    fixture *f = *state;
+    assert_null(apply(f, POD("ADDED", "p1", "10", "web", "")));
+    assert_null(apply(f, POD("ADDED", "p2", "11", "web", "")));
+    assert_null(apply(f, POD("ADDED", "p3", "12", "db", "")));
+    assert_int_equal(informer_size(f->inf), 3);
+    assert_string_equal(informer__resource_version(f->inf), "12");
+    assert_int_equal(f->s.n, 3);
+    assert_int_equal(f->s.ev[0], INFORMER_ADD);
+    assert_string_equal(f->s.key[0], "ns/p1");
+    assert_string_equal(f->s.index[0], "ns/web");
+
+    json_object *web = informer_list_index(f->inf, "ns/web");
+    assert_int_equal(json_object_array_length(web), 2);
+    json_object_put(web);
+    json_object *none = informer_list_index(f->inf, "ns/nothing");
+    assert_int_equal(json_object_array_length(none), 0);
+    json_object_put(none);
+
+    assert_null(apply(f, POD("MODIFIED", "p1", "13", "web", ",\"annotations\":{\"a\":\"b\"}")));
+    assert_int_equal(f->s.ev[3], INFORMER_UPDATE);
+    json_object *p1 = informer_get(f->inf, "ns/p1");
+    assert_non_null(p1);
+    json_object *md, *rv;
+    json_object_object_get_ex(p1, "metadata", &md);
+    json_object_object_get_ex(md, "resourceVersion", &rv);
+    assert_string_equal(json_object_get_string(rv), "13");
+    json_object_put(p1);
+
+    assert_null(apply(f, POD("DELETED", "p1", "14", "web", "")));
+    assert_int_equal(f->s.ev[4], INFORMER_DELETE);
+    assert_string_equal(f->s.index[4], "ns/web");
+    assert_null(informer_get(f->inf, "ns/p1"));
+    assert_int_equal(informer_size(f->inf), 2);
+    /* deleting what is not cached fires nothing */
+    assert_null(apply(f, POD("DELETED", "ghost", "15", "web", "")));
+    assert_int_equal(f->s.n, 5);
+}
+
+/* managedFields and the last-applied annotation never reach the cache; other annotations stay. */
+static void test_stripped_and_compact(void **state)
+{
+    fixture *f = *state;
+    char big[20000];
+    size_t off = (size_t)snprintf(big, sizeof(big), "%s",
+                                  "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"m\",\"namespace\":\"ns\","
+                                  "\"resourceVersion\":\"1\",\"labels\":{\"app\":\"x\"},\"managedFields\":[");
+    for (int i = 0; i < 100; i++)
+        off += (size_t)snprintf(big + off, sizeof(big) - off, "%s{\"manager\":\"m%03d\",\"fieldsV1\":{\"f:spec\":{}}}",
+                                i ? "," : "", i);
+    snprintf(big + off, sizeof(big) - off, "%s",
+             "],\"annotations\":{\"kubectl.kubernetes.io/last-applied-configuration\":\"{...}\",\"keep\":\"me\"}}}}");
+    assert_null(informer__apply_event(f->inf, big, strlen(big)));
+    json_object *o = informer_get(f->inf, "ns/m"), *md, *ann, *v;
+    assert_non_null(o);
+    json_object_object_get_ex(o, "metadata", &md);
+    assert_false(json_object_object_get_ex(md, "managedFields", &v));
+    assert_true(json_object_object_get_ex(md, "annotations", &ann));
+    assert_false(json_object_object_get_ex(ann, "kubectl.kubernetes.io/last-applied-configuration", &v));
+    assert_true(json_object_object_get_ex(ann, "keep", &v));
+    /* list items arrive without kind; the cache fills them in from the resource */
+    assert_true(json_object_object_get_ex(o, "kind", &v));
+    assert_string_equal(json_object_get_string(v), "Pod");
+    json_object_put(o);
+    assert_true(informer_bytes(f->inf) < 400);
+}
+
+/* An object that loses its index label leaves the cache with a delete event; one without it is
+ * never cached. */
+static void test_unindexed_objects_not_cached(void **state)
+{
+    fixture *f = *state;
+    const char *nolabel = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"n\",\"namespace\":\"ns\","
+                          "\"resourceVersion\":\"5\"}}}";
+    assert_null(apply(f, nolabel));
+    assert_int_equal(informer_size(f->inf), 0);
+    assert_int_equal(f->s.n, 0);
+    assert_null(apply(f, POD("ADDED", "n", "6", "web", "")));
+    assert_int_equal(informer_size(f->inf), 1);
+    const char *unlabel = "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"n\",\"namespace\":\"ns\","
+                          "\"resourceVersion\":\"7\"}}}";
+    assert_null(apply(f, unlabel));
+    assert_int_equal(informer_size(f->inf), 0);
+    assert_int_equal(f->s.ev[1], INFORMER_DELETE);
+}
+
+static void test_bookmark_and_errors(void **state)
+{
+    fixture *f = *state;
+    assert_null(apply(f, "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Pod\",\"metadata\":{\"resourceVersion\":\"777\"}}}"));
+    assert_string_equal(informer__resource_version(f->inf), "777");
+    assert_int_equal(informer_size(f->inf), 0);
+
+    ctl_status *st = apply(f, "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,\"reason\":\"Expired\","
+                              "\"message\":\"too old resource version\"}}");
+    assert_int_equal(ctl_status_code(st), CTL_EGONE);
+    ctl_status_free(st);
+    st = apply(f, "{\"type\":\"ADDED\",\"object\":{\"metadata\":{}}}");
+    assert_int_equal(ctl_status_code(st), CTL_EPARSE);
+    assert_non_null(strstr(ctl_status_msg(st), "no metadata.name"));
+    ctl_status_free(st);
+    st = apply(f, "{\"type\":\"ADDED\"");
+    assert_int_equal(ctl_status_code(st), CTL_EPARSE);
+    ctl_status_free(st);
+    assert_int_equal(informer_size(f->inf), 0);
+    assert_string_equal(informer__resource_version(f->inf), "777");
+}
+
+static void test_strip_tolerates_odd_objects(void **state)
+{
+    (void)state;
+    json_object *o = json_tokener_parse("{\"metadata\":{\"annotations\":{\"kubectl.kubernetes.io/last-applied-configuration\":\"x\"}}}");
+    informer__strip(o);
+    json_object *md, *v;
+    json_object_object_get_ex(o, "metadata", &md);
+    assert_false(json_object_object_get_ex(md, "annotations", &v)); /* emptied map removed */
+    json_object_put(o);
+    o = json_tokener_parse("{\"metadata\":7}");
+    informer__strip(o);
+    informer__strip(NULL);
+    json_object_put(o);
+}
+
+int test_informer_run(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_add_update_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stripped_and_compact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unindexed_objects_not_cached, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bookmark_and_errors, setup, teardown),
+        cmocka_unit_test(test_strip_tolerates_odd_objects),
+    };
+    return cmocka_run_group_tests_name("informer", tests, NULL, NULL);
+}
