@@ -10,7 +10,7 @@
 #include "graph.h"
 #include "onnx_proto.h"
 
-#define OPSET_DEFAULT_MIN 7
+#define OPSET_DEFAULT_MIN 1
 #define OPSET_DEFAULT_MAX 21
 #define OPSET_ML_MIN 1
 #define OPSET_ML_MAX 5
