@@ -54,3 +54,26 @@ chart-crds: $(CHART_CRDS)
 
 # Runs the controller's real status computation on the GitOps test cases (charts/tests/status-cases).
 $(eval $(call c_program,test-status-dump,charts/tests/status_dump.c controller/src/status.c controller/src/error.c,-ljson-c))
+
+# Container images without a container engine: OCI image layouts (load them with skopeo, podman,
+# crane or `ctr image import` after `tar -C DIR -cf x.tar .`). Built from the release binaries.
+IMAGES_DIR := $(BUILD)/images
+.PHONY: images
+images: $(BIN)/kinfer-controller $(BIN)/kinfer-server
+	@[ "$(VARIANT)" = rel ] || { echo "make images: build the release binaries (SANITIZE=0), not sanitizer ones"; exit 1; }
+	scripts/oci-image.sh image $(BIN)/kinfer-controller $(IMAGES_DIR)/kinfer-controller-oci --port 8080 --port 8081
+	scripts/oci-image.sh image $(BIN)/kinfer-server $(IMAGES_DIR)/kinfer-server-oci --port 8080
+	@for i in kinfer-controller kinfer-server; do \
+	  read -r c u < <(scripts/oci-image.sh size $(IMAGES_DIR)/$$i-oci); \
+	  awk -v i=$$i -v d=$(IMAGES_DIR)/$$i-oci -v c=$$c -v u=$$u \
+	    'BEGIN { printf "images: %-18s %s  compressed %.2f MB, uncompressed %.2f MB\n", i, d, c / 1e6, u / 1e6 }'; \
+	done
+
+# The suite: pytest over charts/tests (chart, GitOps health, images, install on the local cluster).
+# Images are always built from release binaries, also under SANITIZE=1.
+TEST_SUITES += packaging
+.PHONY: test-packaging
+test-packaging: $(HELM) $(KSTATUS) $(BIN)/test-status-dump cluster-up
+	@eval "$$(test/cluster/env.sh)" && venv=$$(scripts/pyenv.sh) && \
+	  HELM=$(HELM) KSTATUS_EVAL=$(KSTATUS) STATUS_DUMP=$(BIN)/test-status-dump KUBECTL=$$(command -v kubectl) \
+	  "$$venv/bin/python" -m pytest -p no:cacheprovider -v charts/tests
