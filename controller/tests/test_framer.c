@@ -20,13 +20,22 @@ typedef struct rec {
     size_t len[MAXF];
 } rec;
 
+/* Frames are not NUL-terminated: copy by length (strndup may read past under ASan's strict checks). */
+static char *memdup0(const char *p, size_t n)
+{
+    char *d = malloc(n + 1);
+    memcpy(d, p, n);
+    d[n] = 0;
+    return d;
+}
+
 static int record(void *ud, framer_kind kind, const char *data, size_t len)
 {
     rec *r = ud;
     if (r->n == MAXF) return 0;
     r->kind[r->n] = kind;
     r->len[r->n] = len;
-    r->data[r->n] = data ? strndup(data, len) : NULL;
+    r->data[r->n] = data ? memdup0(data, len) : NULL;
     r->n++;
     return 0;
 }
