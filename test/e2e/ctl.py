@@ -40,18 +40,19 @@ def kubectl(*args, input=None, check=True, timeout=60):
     return p if not check else p.stdout
 
 
-def get(kind, name, ns, check=True):
+def get(kind, name, ns, check=True, managed_fields=False):
     """The object as a dict, or None when it does not exist (check=False)."""
-    p = kubectl("get", kind, name, "-n", ns, "-o", "json", check=False)
+    extra = ["--show-managed-fields"] if managed_fields else []
+    p = kubectl("get", kind, name, "-n", ns, "-o", "json", *extra, check=False)
     if p.returncode != 0:
-        if "NotFound" in p.stderr or "not found" in p.stderr:
+        if not check and ("NotFound" in p.stderr or "not found" in p.stderr):
             return None
         raise KubectlError(("get", kind, name), p.returncode, p.stdout, p.stderr)
     return json.loads(p.stdout)
 
 
-def apply(obj, server_side=False, manager=None, force=False):
-    args = ["apply", "-f", "-"]
+def apply(obj, server_side=False, manager=None, force=False, output=None):
+    args = ["apply", "-f", "-"] + (["-o", output] if output else [])
     if server_side:
         args.append("--server-side")
     if manager:
