@@ -13,3 +13,20 @@ TEST_SUITES += controller-unit
 .PHONY: test-controller-unit
 test-controller-unit: $(BIN)/test-controller
 	$(BIN)/test-controller
+
+# libFuzzer target for the watch stream (framer, event parser, informer cache): `make fuzz`
+# builds it; the fuzz-watch suite runs it for FUZZ_SECONDS (default 20).
+FUZZERS += fuzz_watch_stream
+FUZZ_WATCH_SRCS := controller/fuzz/fuzz_watch_stream.c $(filter-out controller/src/main.c controller/src/controller.c \
+                   controller/src/reconcile.c controller/src/status.c,$(CONTROLLER_SRCS))
+$(BUILD)/fuzz/fuzz_watch_stream: $(FUZZ_WATCH_SRCS) $(wildcard controller/src/*.h)
+	@mkdir -p $(@D)
+	clang -std=c11 -g -O1 -D_GNU_SOURCE -I/usr/include/json-c -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -o $@ $(FUZZ_WATCH_SRCS) $(CONTROLLER_LIBS)
+.PHONY: fuzz
+fuzz: $(BUILD)/fuzz/fuzz_watch_stream
+
+TEST_SUITES += fuzz-watch
+.PHONY: test-fuzz-watch
+test-fuzz-watch: $(BUILD)/fuzz/fuzz_watch_stream
+	@controller/fuzz/run.sh $(BUILD)/fuzz/fuzz_watch_stream controller/fuzz/corpus/watch $${FUZZ_SECONDS:-20}
