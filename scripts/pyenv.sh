@@ -10,8 +10,12 @@ req=${1:-test/requirements.txt}
 cache=${KINFER_CACHE:-$HOME/.cache/kinfer}
 hash=$(sha256sum "$root/$req" | cut -c1-12)
 venv=$cache/py-$(basename "$req" .txt)-$hash
+mkdir -p "$cache"
+# Several builds may ask for the same venv at once: one builds it, the others wait for it.
+exec 9>"$venv.lock"
+flock 9
 if [ ! -f "$venv/.complete" ]; then
-  rm -rf "$venv"; mkdir -p "$cache"
+  rm -rf "$venv"
   /usr/bin/python3 -m venv --system-site-packages "$venv" >&2
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/$req" >&2 \
     || { echo "pyenv.sh: pip install -r $req failed (see above)" >&2; rm -rf "$venv"; exit 1; }
