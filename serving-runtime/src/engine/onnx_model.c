@@ -150,7 +150,7 @@ static kinfer_status *onnx_model__load(const void *buf, size_t len, const onnx_o
     int optimize = !(opts && opts->no_optimize);
     size_t before = g->n_plan;
     if ((st = graph__infer_types(g, optimize))) goto out;
-    if (optimize && (st = graph__optimize(g))) goto out;
+    if (optimize && ((st = graph__plan(g)) || (st = graph__optimize(g)))) goto out;
     if ((st = graph__plan(g))) goto out;
     graph__liveness(g);
     m->removed = before - g->n_plan;
