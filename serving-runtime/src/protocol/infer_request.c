@@ -1,6 +1,7 @@
 /* V2 / binary-extension / V1 request parsing; see infer_request.h. */
 #include "infer_request.h"
 
+#include <float.h>
 #include <json.h>
 #include <math.h>
 #include <stdint.h>
@@ -76,9 +77,11 @@ static kinfer_status *leaf_store(json_object *v, const char *name, onnx_dtype dt
             else if (!strcmp(s, "-Infinity") || !strcmp(s, "-inf")) d = -INFINITY;
             else goto bad_type;
         } else goto bad_type;
-        if (dt == ONNX_DTYPE_FLOAT) ((float *)data)[idx] = (float)d;
+        /* Out of float range is infinity, as IEEE rounding would give (the C cast is undefined). */
+        float f = isfinite(d) && fabs(d) > FLT_MAX ? (float)copysign(INFINITY, d) : (float)d;
+        if (dt == ONNX_DTYPE_FLOAT) ((float *)data)[idx] = f;
         else if (dt == ONNX_DTYPE_DOUBLE) ((double *)data)[idx] = d;
-        else ((uint16_t *)data)[idx] = proto_half_from_float((float)d);
+        else ((uint16_t *)data)[idx] = proto_half_from_float(f);
         return NULL;
     }
     if (jt != json_type_int) goto bad_type;

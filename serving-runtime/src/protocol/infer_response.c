@@ -19,7 +19,7 @@ static void add_double(pbuf *b, double d, int prec)
 {
     if (isnan(d)) pbuf_adds(b, "NaN");
     else if (isinf(d)) pbuf_adds(b, d > 0 ? "Infinity" : "-Infinity");
-    else if (d == (double)(int64_t)d && fabs(d) < 1e15) pbuf_printf(b, "%" PRId64 ".0", (int64_t)d);
+    else if (fabs(d) < 1e15 && d == (double)(int64_t)d) pbuf_printf(b, "%" PRId64 ".0", (int64_t)d);
     else pbuf_printf(b, "%.*g", prec, d);
 }
 

@@ -1,0 +1,26 @@
+# kinfer-server (src/http, protocol, batcher, metrics, server): its black-box suite (pytest over
+# loopback against the built binary, checked with onnxruntime, tritonclient and kserve's client),
+# the request-parsing fuzzer, and `make bench-server`. Unit tests are groups of test-runtime.
+SERVER_PROTOCOL_SRCS := $(sort $(wildcard serving-runtime/src/protocol/*.c)) serving-runtime/src/common/status.c
+
+TEST_SUITES += server
+.PHONY: test-server
+test-server: $(BIN)/kinfer-server
+	@venv=$$(scripts/pyenv.sh) && KINFER_SERVER=$(ROOT)/$(BIN)/kinfer-server "$$venv/bin/python" -m pytest -q \
+	    -p no:cacheprovider serving-runtime/tests/e2e
+
+# libFuzzer target for V2 JSON, V2 binary and V1 request parsing (and the encoders behind it).
+FUZZERS += fuzz_infer_request
+$(BUILD)/fuzz/fuzz_infer_request: serving-runtime/fuzz/fuzz_infer_request.c $(SERVER_PROTOCOL_SRCS) \
+                                  $(wildcard serving-runtime/src/protocol/*.h)
+	@mkdir -p $(@D)
+	clang -std=c11 -g -O1 -D_GNU_SOURCE -I/usr/include/json-c -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -o $@ serving-runtime/fuzz/fuzz_infer_request.c $(SERVER_PROTOCOL_SRCS) -ljson-c -lm
+
+.PHONY: fuzz
+fuzz: $(BUILD)/fuzz/fuzz_infer_request
+
+TEST_SUITES += fuzz-request
+.PHONY: test-fuzz-request
+test-fuzz-request: $(BUILD)/fuzz/fuzz_infer_request
+	@controller/fuzz/run.sh $(BUILD)/fuzz/fuzz_infer_request serving-runtime/fuzz/corpus/infer_request $${FUZZ_SECONDS:-20}
