@@ -3,8 +3,11 @@
 STORAGE_SRCS := $(sort $(wildcard serving-runtime/src/storage/*.c)) serving-runtime/src/common/status.c
 $(eval $(call c_program,kinfer-fetch,$(STORAGE_SRCS) serving-runtime/tools/fetch_main.c,-ljson-c -lcurl -lssl -lcrypto))
 
+# Runs against `kinfer-server fetch` too when kinfer-server is built (tests are parametrized by
+# the binaries present in build/bin).
+TEST_SUITES += storage
 .PHONY: test-storage
-test-storage: $(BIN)/kinfer-fetch
+test-storage: $(BIN)/kinfer-fetch $(filter $(BIN)/kinfer-server,$(ALL_BINS))
 	@venv=$$(scripts/pyenv.sh) && KINFER_BIN=$(ROOT)/$(BIN) "$$venv/bin/python" -m pytest -q -p no:cacheprovider \
 	    serving-runtime/tests/storage
 
@@ -12,14 +15,15 @@ test-storage: $(BIN)/kinfer-fetch
 FUZZERS += fuzz_storage_parse
 FUZZ_STORAGE_SRCS := serving-runtime/fuzz/fuzz_storage_parse.c serving-runtime/src/storage/storage_uri.c \
                      serving-runtime/src/storage/storage_list.c serving-runtime/src/common/status.c
-$(BUILD)/fuzz/fuzz_storage_parse: $(FUZZ_STORAGE_SRCS)
+$(BUILD)/fuzz/fuzz_storage_parse: $(FUZZ_STORAGE_SRCS) $(wildcard serving-runtime/src/storage/*.h)
 	@mkdir -p $(@D)
 	clang -std=c11 -g -O1 -D_GNU_SOURCE -I/usr/include/json-c -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=undefined -o $@ $(FUZZ_STORAGE_SRCS) -ljson-c
 
-.PHONY: fuzz fuzz-storage-build
+.PHONY: fuzz
 fuzz: $(BUILD)/fuzz/fuzz_storage_parse
 
+TEST_SUITES += fuzz-storage
 .PHONY: test-fuzz-storage
 test-fuzz-storage: $(BUILD)/fuzz/fuzz_storage_parse
-	@scripts/fuzz-run.sh $(BUILD)/fuzz/fuzz_storage_parse serving-runtime/fuzz/corpus/storage $${FUZZ_SECONDS:-20}
+	@controller/fuzz/run.sh $(BUILD)/fuzz/fuzz_storage_parse serving-runtime/fuzz/corpus/storage $${FUZZ_SECONDS:-20}

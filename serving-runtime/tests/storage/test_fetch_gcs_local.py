@@ -1,0 +1,87 @@
+"""`fetch` of gs:// against gcp-storage-emulator (a third-party GCS JSON API emulator; it does
+not paginate, so GCS page tokens are covered by the unit tests only) with STORAGE_EMULATOR_HOST,
+and of file://, plain paths and pvc:// on the local filesystem."""
+import os
+
+from conftest import events, tree
+
+
+def test_gcs_single_object(fetch, gcs, tmp_path):
+    r = fetch("gs://gmodels/m/model.onnx", tmp_path / "out", env={"STORAGE_EMULATOR_HOST": gcs.url})
+    assert r.returncode == 0, r.stderr
+    assert tree(tmp_path / "out") == {"model.onnx": b"gcs-model"}
+
+
+def test_gcs_prefix_and_bearer_token(fetch, gcs, tmp_path):
+    tok = tmp_path / "token"
+    tok.write_text("ya29.test-token\n")
+    hostport = gcs.url.split("://")[1]  # the Google libraries accept host:port too
+    r = fetch("gs://gmodels/tree/", tmp_path / "out",
+              env={"STORAGE_EMULATOR_HOST": hostport, "GOOGLE_OAUTH_ACCESS_TOKEN_FILE": str(tok)})
+    assert r.returncode == 0, r.stderr
+    assert tree(tmp_path / "out") == {f"d{i % 2}/f{i}.bin": b"g" * (i + 1) for i in range(6)}
+    assert [e for e in events(r.stderr) if e["event"] == "gcs.config"][0]["bearer_token"] is True
+
+
+def test_gcs_missing_and_traversal(fetch, gcs, tmp_path):
+    env = {"STORAGE_EMULATOR_HOST": gcs.url}
+    r = fetch("gs://gmodels/nope", tmp_path / "out", env=env)
+    assert r.returncode == 1
+    assert "ENOTFOUND: gs://gmodels/nope: no such object, and no objects under gs://gmodels/nope/" in r.stderr
+    r = fetch("gs://gmodels/evil", tmp_path / "out", env=env)
+    assert r.returncode == 1 and "path traversal" in r.stderr
+    assert os.listdir(tmp_path / "out") == []
+
+
+def test_gcs_bad_token_file(fetch, gcs, tmp_path):
+    r = fetch("gs://gmodels/m/model.onnx", tmp_path / "out",
+              env={"STORAGE_EMULATOR_HOST": gcs.url, "GOOGLE_OAUTH_ACCESS_TOKEN_FILE": str(tmp_path / "none")})
+    assert r.returncode == 1
+    assert "EAUTH: GOOGLE_OAUTH_ACCESS_TOKEN_FILE" in r.stderr and "No such file" in r.stderr
+
+
+def make_model_dir(root):
+    (root / "sub").mkdir(parents=True)
+    (root / "model.onnx").write_bytes(b"onnx")
+    (root / "sub" / "weights.bin").write_bytes(b"w" * 1000)
+
+
+def test_file_uri_and_plain_path_copy(fetch, tmp_path):
+    make_model_dir(tmp_path / "src")
+    r = fetch(f"file://{tmp_path}/src", tmp_path / "a")
+    assert r.returncode == 0, r.stderr
+    assert tree(tmp_path / "a") == {"model.onnx": b"onnx", "sub/weights.bin": b"w" * 1000}
+    r = fetch(str(tmp_path / "src" / "model.onnx"), tmp_path / "b")
+    assert r.returncode == 0, r.stderr
+    assert tree(tmp_path / "b") == {"model.onnx": b"onnx"}
+
+
+def test_same_directory_used_in_place(fetch, tmp_path):
+    make_model_dir(tmp_path / "m")
+    r = fetch(str(tmp_path / "m"), tmp_path / "m" / ".." / "m")
+    assert r.returncode == 0, r.stderr
+    assert [e for e in events(r.stderr) if e["event"] == "fetch.done"][0]["in_place"] is True
+    assert tree(tmp_path / "m") == {"model.onnx": b"onnx", "sub/weights.bin": b"w" * 1000}
+
+
+def test_pvc_uri_maps_to_mount(fetch, tmp_path):
+    make_model_dir(tmp_path / "pvc" / "models" / "v1")
+    r = fetch("pvc://my-claim/models/v1", tmp_path / "out", env={"KINFER_PVC_MOUNT": str(tmp_path / "pvc")})
+    assert r.returncode == 0, r.stderr
+    assert sorted(tree(tmp_path / "out")) == ["model.onnx", "sub/weights.bin"]
+
+
+def test_local_errors(fetch, tmp_path):
+    r = fetch(str(tmp_path / "absent"), tmp_path / "out")
+    assert r.returncode == 1 and "ENOTFOUND: model path" in r.stderr
+    r = fetch("file://host/x", tmp_path / "out")
+    assert r.returncode == 1 and "EINVAL: file URI must be file:///ABSOLUTE/PATH" in r.stderr
+    r = fetch("ftp://h/x", tmp_path / "out")
+    assert r.returncode == 1 and "unsupported URI scheme 'ftp'" in r.stderr
+
+
+def test_usage_errors(fetch, tmp_path):
+    r = fetch("s3://models/x", tmp_path / "out", "--retries")
+    assert r.returncode == 2 and "option '--retries' needs a value" in r.stderr
+    r = fetch("s3://models/x", tmp_path / "out", "--sha256", "xyz")
+    assert r.returncode == 1 and "EINVAL: --sha256 wants 64 hex digits" in r.stderr
