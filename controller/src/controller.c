@@ -347,6 +347,7 @@ void controller_stop(controller *ctl)
     if (ctl->q) workqueue_shutdown(ctl->q);
     if (ctl->started)
         for (int w = 0; w < ctl->nworkers; w++) pthread_join(ctl->workers[w], NULL);
+    for (int i = 0; i < INF_COUNT; i++) informer_request_stop(ctl->inf[i]); /* all at once, then join */
     for (int i = 0; i < INF_COUNT; i++) informer_stop(ctl->inf[i]);
     metrics_set_depth_source(NULL, NULL);
     if (ctl->started) log_info("controller stopped");

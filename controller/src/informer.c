@@ -475,13 +475,15 @@ static void *run(void *arg)
             backoff_reset(&bo);
             continue;
         }
+        /* Like client-go's reflector, any failed watch relists (a 410 at once, others after a
+         * backoff): the cache may have missed events, or the resource itself may be new (a CRD
+         * re-created, a restored etcd) so that the old resourceVersion means nothing. */
         ctl_err code = ctl_status_code(st);
-        if (code == CTL_EGONE || code == CTL_ETOOBIG || code == CTL_EPARSE) {
-            log_info("informer: relisting", "resource", res, "reason", ctl_status_msg(st));
-            need_list = 1;
-            if (code != CTL_EGONE) nap(inf, backoff_next_ms(&bo)); /* a bad stream must not spin */
+        need_list = 1;
+        if (code == CTL_EGONE) {
+            log_info("informer: resourceVersion expired; relisting", "resource", res, "reason", ctl_status_msg(st));
         } else {
-            log_warn("informer: watch failed", "resource", res, "error", ctl_status_msg(st));
+            log_warn("informer: watch failed; relisting after backoff", "resource", res, "error", ctl_status_msg(st));
             nap(inf, backoff_next_ms(&bo));
         }
         ctl_status_free(st);
@@ -501,13 +503,19 @@ ctl_status *informer_start(informer *inf)
     return NULL;
 }
 
-void informer_stop(informer *inf)
+void informer_request_stop(informer *inf)
 {
-    if (!inf || !inf->started) return;
+    if (!inf) return;
     pthread_mutex_lock(&inf->sleep_mu);
     atomic_store(&inf->stop, 1);
     pthread_cond_broadcast(&inf->sleep_cv);
     pthread_mutex_unlock(&inf->sleep_mu);
+}
+
+void informer_stop(informer *inf)
+{
+    if (!inf || !inf->started) return;
+    informer_request_stop(inf);
     pthread_join(inf->thread, NULL);
     inf->started = 0;
 }

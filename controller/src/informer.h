@@ -45,6 +45,8 @@ ctl_status *informer_create(kube_client *c, const informer_config *cfg, informer
     __attribute__((warn_unused_result));
 /* Starts the list/watch thread. */
 ctl_status *informer_start(informer *inf) __attribute__((warn_unused_result));
+/* Asks the thread to stop without waiting, so several informers can wind down together. */
+void informer_request_stop(informer *inf);
 /* Stops and joins the thread (within about a second); idempotent. */
 void informer_stop(informer *inf);
 void informer_free(informer *inf); /* stops first; NULL is a no-op */

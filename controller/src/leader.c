@@ -158,7 +158,7 @@ static ctl_status *try_acquire_or_renew(leader *le)
     if (!mine) {
         json_object_object_add(spec, "acquireTime", json_object_new_string(now));
         json_object_object_add(spec, "leaseTransitions",
-                               json_object_new_int64(jint(spec, "leaseTransitions", 0) + (holder && *holder ? 1 : 0)));
+                               json_object_new_int64(jint(spec, "leaseTransitions", 0) + 1)); /* as client-go: every change of holder */
     }
     json_object_object_add(spec, "holderIdentity", json_object_new_string(le->identity));
     json_object_object_add(spec, "leaseDurationSeconds", json_object_new_int64(dur_s));
