@@ -33,7 +33,7 @@ cl_owned() {
   [[ $pid =~ ^[0-9]+$ ]] || return 1
   st=$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null) || return 1
   [ "$st" != Z ] && [ "$st" != X ] || return 1
-  cmd=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  cmd=$(tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline") || return 1
   argv0=$(basename "$(head -n1 <<<"$cmd")")
   [[ $cmd == *"$cl_state/"* ]] || return 1
   for c in "${cl_components[@]}"; do [ "$argv0" = "$c" ] && return 0; done
@@ -64,7 +64,7 @@ cl_stop() {
 cl_pids_named() { # NAMES ("" = all): our live pids whose program is one of NAMES
   local p n
   for p in $(cl_owned_pids); do
-    n=$(basename "$(tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | head -n1)")
+    n=$(basename "$(tr '\0' '\n' 2>/dev/null <"/proc/$p/cmdline" | head -n1)")
     [ -z "$1" ] || [[ " $1 " == *" $n "* ]] && echo "$p"
   done
   return 0
