@@ -122,6 +122,12 @@ static int parse_flags(int argc, char **argv, flags *f)
         }
     }
     if (optind < argc) return bad_flag("arguments", "unexpected positional argument", argv[optind]);
+    /* client-go's ordering, checked before anything starts so the message names the flags. */
+    char got[64];
+    snprintf(got, sizeof(got), "%lldms vs %lldms", (long long)f->renew_ms, (long long)f->lease_ms);
+    if (f->renew_ms >= f->lease_ms) return bad_flag("--renew-deadline", "must be shorter than --lease-duration", got);
+    snprintf(got, sizeof(got), "%lldms vs %lldms", (long long)f->retry_ms, (long long)f->renew_ms);
+    if (f->retry_ms >= f->renew_ms) return bad_flag("--retry-period", "must be shorter than --renew-deadline", got);
     return 0;
 }
 
