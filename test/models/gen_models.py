@@ -157,6 +157,201 @@ def build_gbt100():
     return _skl_onnx(est, 32, zipmap=False), _float_inputs(32)
 
 
+# ---------------------------------------------------------------- hand-built ML graphs
+# scikit-learn only ever writes BRANCH_LEQ, SUM and a few post transforms. These graphs, built
+# directly with onnx.helper, cover the rest of the ai.onnx.ml attribute space (every node mode,
+# missing-value tracks, AVERAGE/MIN/MAX, PROBIT/SOFTMAX_ZERO, string labels, the binary-class
+# conventions, the opset-3 *_as_tensor doubles); onnxruntime stays the reference.
+SYNTH_F = 6
+MODES = ["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ"]
+
+
+def _random_trees(rng, n_trees, depth, n_targets, modes, weight_fn, targets_per_leaf=1):
+    """Random full-ish trees; node ids are shuffled so that they are not in DFS order."""
+    a = {k: [] for k in ("nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes",
+                         "nodes_values", "nodes_truenodeids", "nodes_falsenodeids",
+                         "nodes_missing_value_tracks_true")}
+    w = {k: [] for k in ("treeids", "nodeids", "ids", "weights")}
+    for t in range(n_trees):
+        nodes = []  # (depth) in creation order; children filled later
+
+        def make(d):
+            i = len(nodes)
+            nodes.append(None)
+            if d == depth or (d > 1 and rng.random() < 0.2):
+                nodes[i] = ("LEAF",)
+            else:
+                tn = make(d + 1)
+                fn = make(d + 1)
+                nodes[i] = ("BRANCH", tn, fn)
+            return i
+        make(0)
+        ids = rng.permutation(len(nodes))
+        ids[ids == 0] = ids[0]
+        ids[0] = 0  # the root keeps id 0 and stays first
+        for i, nd in enumerate(nodes):
+            a["nodes_treeids"].append(t)
+            a["nodes_nodeids"].append(int(ids[i]))
+            if nd[0] == "LEAF":
+                a["nodes_featureids"].append(0)
+                a["nodes_modes"].append("LEAF")
+                a["nodes_values"].append(0.0)
+                a["nodes_truenodeids"].append(0)
+                a["nodes_falsenodeids"].append(0)
+                a["nodes_missing_value_tracks_true"].append(0)
+                for c in rng.choice(n_targets, size=targets_per_leaf, replace=False):
+                    w["treeids"].append(t)
+                    w["nodeids"].append(int(ids[i]))
+                    w["ids"].append(int(c))
+                    w["weights"].append(float(weight_fn()))
+            else:
+                a["nodes_featureids"].append(int(rng.integers(0, SYNTH_F)))
+                a["nodes_modes"].append(str(rng.choice(modes)))
+                a["nodes_values"].append(float(rng.integers(-2, 3)) + float(rng.choice([0, 0, 0.1])))
+                a["nodes_truenodeids"].append(int(ids[nd[1]]))
+                a["nodes_falsenodeids"].append(int(ids[nd[2]]))
+                a["nodes_missing_value_tracks_true"].append(int(rng.random() < 0.5))
+    return a, w
+
+
+def _synth_inputs(rng, b):
+    # Small integers hit thresholds exactly (EQ/NEQ, LEQ vs LT); some NaN exercise missing tracks.
+    x = rng.integers(-3, 4, size=(b, SYNTH_F)).astype(np.float32)
+    x += rng.choice(np.array([0, 0, 0.1, -0.05], np.float32), size=x.shape)
+    x[rng.random(x.shape) < 0.08] = np.nan
+    return {"input": x}
+
+
+def _ml_graph(node, outputs, ml_opset=1, in_type=None):
+    from onnx import TensorProto, helper
+    graph = helper.make_graph([node], "synth",
+                              [helper.make_tensor_value_info("input", in_type or TensorProto.FLOAT,
+                                                             [None, SYNTH_F])], outputs)
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15),
+                                                helper.make_opsetid("ai.onnx.ml", ml_opset)])
+    m.ir_version = 8
+    return m
+
+
+def _synth_reg(n_targets, agg, post, base=None, modes=MODES, as_tensor=False, seed=0,
+               weight_fn=None, n_trees=7):
+    from onnx import TensorProto, helper
+    rng = np.random.default_rng(SEED + seed)
+    a, w = _random_trees(rng, n_trees, 4, n_targets, modes,
+                         weight_fn or (lambda: rng.normal()))
+    attrs = dict(a, n_targets=n_targets, aggregate_function=agg, post_transform=post,
+                 target_treeids=w["treeids"], target_nodeids=w["nodeids"], target_ids=w["ids"])
+    if as_tensor:
+        # Thresholds a float cannot hold exactly, on double inputs (onnxruntime takes the
+        # *_as_tensor attributes in the input's type).
+        vals = np.array(attrs.pop("nodes_values"), np.float64) + 1e-9
+        attrs["nodes_values_as_tensor"] = helper.make_tensor("v", TensorProto.DOUBLE, [len(vals)], vals)
+        attrs["target_weights_as_tensor"] = helper.make_tensor(
+            "w", TensorProto.DOUBLE, [len(w["weights"])], np.array(w["weights"], np.float64))
+        if base is not None:
+            attrs["base_values_as_tensor"] = helper.make_tensor(
+                "b", TensorProto.DOUBLE, [len(base)], np.array(base, np.float64))
+    else:
+        attrs["target_weights"] = w["weights"]
+        if base is not None:
+            attrs["base_values"] = base
+    node = helper.make_node("TreeEnsembleRegressor", ["input"], ["variable"], domain="ai.onnx.ml",
+                            **attrs)
+    out = [helper.make_tensor_value_info("variable", TensorProto.FLOAT, [None, n_targets])]
+    if as_tensor:
+        return _ml_graph(node, out, 3, TensorProto.DOUBLE), \
+            lambda rng, b: {"input": _synth_inputs(rng, b)["input"].astype(np.float64)}
+    return _ml_graph(node, out), _synth_inputs
+
+
+def _synth_cls(labels, post, base=None, class_subset=None, weight_fn=None, seed=0,
+               targets_per_leaf=1, n_trees=6):
+    from onnx import TensorProto, helper
+    rng = np.random.default_rng(SEED + 100 + seed)
+    n = len(labels)
+    a, w = _random_trees(rng, n_trees, 4, n, MODES, weight_fn or (lambda: rng.normal()),
+                         targets_per_leaf)
+    if class_subset is not None:  # e.g. weights only on class 1: onnxruntime's "binary case"
+        w["ids"] = [class_subset for _ in w["ids"]]
+    attrs = dict(a, post_transform=post, class_treeids=w["treeids"], class_nodeids=w["nodeids"],
+                 class_ids=w["ids"], class_weights=w["weights"])
+    if isinstance(labels[0], str):
+        attrs["classlabels_strings"] = labels
+        ltype = TensorProto.STRING
+    else:
+        attrs["classlabels_int64s"] = labels
+        ltype = TensorProto.INT64
+    if base is not None:
+        attrs["base_values"] = base
+    node = helper.make_node("TreeEnsembleClassifier", ["input"], ["label", "probabilities"],
+                            domain="ai.onnx.ml", **attrs)
+    out = [helper.make_tensor_value_info("label", ltype, [None]),
+           helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, n])]
+    return _ml_graph(node, out), _synth_inputs
+
+
+def _synth_linear_cls(labels, post, n_rows):
+    from onnx import TensorProto, helper
+    rng = np.random.default_rng(SEED + 200)
+    attrs = dict(coefficients=rng.normal(size=n_rows * SYNTH_F).astype(np.float32).tolist(),
+                 intercepts=rng.normal(size=n_rows).astype(np.float32).tolist(),
+                 post_transform=post, multi_class=0)
+    if isinstance(labels[0], str):
+        attrs["classlabels_strings"] = labels
+        ltype = TensorProto.STRING
+    else:
+        attrs["classlabels_ints"] = labels
+        ltype = TensorProto.INT64
+    node = helper.make_node("LinearClassifier", ["input"], ["label", "probabilities"],
+                            domain="ai.onnx.ml", **attrs)
+    ncol = 2 if n_rows == 1 and len(labels) == 2 else n_rows
+    out = [helper.make_tensor_value_info("label", ltype, [None]),
+           helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, ncol])]
+    return _ml_graph(node, out), lambda rng, b: {
+        "input": rng.standard_normal((b, SYNTH_F)).astype(np.float32)}
+
+
+def _synth_linear_reg(targets, post):
+    from onnx import TensorProto, helper
+    rng = np.random.default_rng(SEED + 300)
+    node = helper.make_node("LinearRegressor", ["input"], ["variable"], domain="ai.onnx.ml",
+                            coefficients=rng.normal(size=targets * SYNTH_F).tolist(),
+                            intercepts=rng.normal(size=targets).tolist(), targets=targets,
+                            post_transform=post)
+    out = [helper.make_tensor_value_info("variable", TensorProto.FLOAT, [None, targets])]
+    return _ml_graph(node, out), lambda rng, b: {
+        "input": rng.standard_normal((b, SYNTH_F)).astype(np.float32)}
+
+
+_u = np.random.default_rng(SEED + 400)
+SYNTH = {
+    "synth_reg_modes_sum3": lambda: _synth_reg(3, "SUM", "NONE", base=[0.5, -1.0, 2.0]),
+    "synth_reg_avg": lambda: _synth_reg(1, "AVERAGE", "NONE", base=[0.25], seed=1),
+    "synth_reg_min2": lambda: _synth_reg(2, "MIN", "NONE", seed=2),
+    "synth_reg_max1": lambda: _synth_reg(1, "MAX", "NONE", base=[1.0], seed=3),
+    "synth_reg_softmax_zero": lambda: _synth_reg(4, "SUM", "SOFTMAX_ZERO", seed=4),
+    "synth_reg_probit": lambda: _synth_reg(1, "AVERAGE", "PROBIT", seed=5,
+                                           weight_fn=lambda: _u.uniform(0.1, 0.9)),
+    "synth_reg_as_tensor": lambda: _synth_reg(2, "SUM", "LOGISTIC", base=[0.1, -0.2],
+                                              as_tensor=True, seed=6),
+    "synth_cls_strings": lambda: _synth_cls(["ant", "bee", "cat", "dog"], "SOFTMAX_ZERO"),
+    "synth_cls_base_logistic": lambda: _synth_cls([3, 5, 7], "LOGISTIC", base=[0.1, 0.2, -0.3],
+                                                  seed=1),
+    "synth_cls_bin_mixed": lambda: _synth_cls([0, 1], "NONE", class_subset=1, seed=2),
+    "synth_cls_bin_mixed_logistic": lambda: _synth_cls([0, 1], "LOGISTIC", class_subset=0,
+                                                       base=[0.3], seed=3),
+    "synth_cls_bin_positive": lambda: _synth_cls([0, 1], "NONE", class_subset=1, seed=4,
+                                                 weight_fn=lambda: _u.uniform(0, 0.3)),
+    "synth_cls_bin_two": lambda: _synth_cls([0, 1], "NONE", seed=5, targets_per_leaf=2,
+                                            weight_fn=lambda: _u.uniform(0, 1)),
+    "synth_linear_bin": lambda: _synth_linear_cls([0, 1], "LOGISTIC", 1),
+    "synth_linear_strings": lambda: _synth_linear_cls(["x", "y", "z"], "SOFTMAX", 3),
+    "synth_linear_reg2": lambda: _synth_linear_reg(2, "LOGISTIC"),
+}
+for _name, _fn in SYNTH.items():
+    model(_name, [1, 64])(_fn)
+
+
 # ---------------------------------------------------------------- torch models
 def _torch_export(net, example, input_names, output_names, dynamic_axes, opset):
     import torch
@@ -374,7 +569,10 @@ def write_reference(mdir, sess, inputs_fn, batches, seed):
                 np.save(os.path.join(bdir, f"ref.{name}.npy"), vals)
                 np.save(os.path.join(bdir, f"ref.{name}.keys.npy"), keys)
             else:
-                np.save(os.path.join(bdir, f"ref.{name}.npy"), np.asarray(val))
+                val = np.asarray(val)
+                if val.dtype == object:  # onnxruntime's strings; .npy stores them as '<U'
+                    val = val.astype(np.str_)
+                np.save(os.path.join(bdir, f"ref.{name}.npy"), val)
 
 
 def build(outdir, name):

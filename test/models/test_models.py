@@ -13,10 +13,11 @@ import subprocess
 import numpy as np
 import pytest
 
-SKLEARN = ["mlp", "rf_cls_nozipmap", "rf_cls_zipmap", "gb_cls_nozipmap", "gb_cls_zipmap",
-           "gb_bin_nozipmap", "gb_bin_zipmap", "rf_reg", "gb_reg", "linear_cls", "linear_reg",
-           "gbt100"]
+from gen_models import MODELS
+
 DEEP = ["resnet18", "mobilenet_v2", "resnet50", "minilm"]
+# scikit-learn exports and the hand-built ai.onnx.ml graphs (gen_models.SYNTH).
+ML = [m for m in MODELS if m not in DEEP]
 
 
 def run_kinfer(kinfer_run, model_dir, bdir, outdir, threads=2):
@@ -43,7 +44,7 @@ def compare(name, ref, got, deep):
     np.testing.assert_allclose(got, ref, rtol=rtol, atol=atol, err_msg=name)
 
 
-@pytest.mark.parametrize("model", SKLEARN + DEEP)
+@pytest.mark.parametrize("model", ML + DEEP)
 def test_model_matches_onnxruntime(model, models_dir, kinfer_run, tmp_path):
     mdir = os.path.join(models_dir, model)
     bdirs = sorted(glob.glob(os.path.join(mdir, "b*")))

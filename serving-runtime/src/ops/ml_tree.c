@@ -446,7 +446,8 @@ static int64_t tree_cls_finalize(const tree_state *s, double *sc, uint8_t *has, 
         }
         label = tree_binary_label(s, sc, has, n, &wac);
     }
-    for (int j = 0; j < n; j++) fs[j] = (float)sc[j];
+    /* As in onnxruntime, a class that no leaf scored is written as 0 (before the transform). */
+    for (int j = 0; j < n; j++) fs[j] = has[j] ? (float)sc[j] : 0.0f;
     tree_write_scores(s, fs, n, wac, z, k);
     return label;
 }
@@ -463,11 +464,12 @@ static void tree_reg_finalize(const tree_state *s, double *sc, const uint8_t *ha
         y[0] = s->post == ML_POST_PROBIT ? ml__probit((float)v) : (float)v;
         return;
     }
+    /* onnxruntime writes a target that no leaf scored as 0, base value or not. */
     int use_base = s->n_base == (size_t)k;
     for (int64_t j = 0; j < k; j++) {
-        double v = has[j] ? sc[j] : 0;
+        double v = sc[j];
         if (s->agg == AGG_AVERAGE) v /= s->n_trees;
-        fs[j] = (float)(v + (use_base ? s->base[j] : 0));
+        fs[j] = has[j] ? (float)(v + (use_base ? s->base[j] : 0)) : 0.0f;
     }
     ml__post_row(s->post, fs, k);
     memcpy(y, fs, (size_t)k * sizeof(float));
