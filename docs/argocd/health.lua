@@ -5,8 +5,8 @@
 -- Install it under resource.customizations.health.serving.kinfer.dev_InferenceService in
 -- argocd-cm (docs/argocd/README.md). It reads only what kinfer-controller writes (kstatus
 -- conventions, controller/src/status.c):
---   Suspended    metadata.annotations["serving.kinfer.dev/paused"] == "true": the controller leaves
---                the InferenceService's children as they are until the annotation is removed.
+--   Suspended    metadata.annotations["serving.kinfer.dev/paused"] == "true" (an explicit pause;
+--                replica counts never mean suspended: minReplicas 0 runs one replica).
 --   Degraded     a Stalled=True condition, or Ready=False with a reason that needs a change to
 --                clear (ImagePullBackOff, CrashLoopBackOff, ProgressDeadlineExceeded, ...), or a
 --                canary whose rollout failed (CanaryReady=False with RolloutFailed/RolledBack).
