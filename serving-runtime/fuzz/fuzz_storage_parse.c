@@ -57,7 +57,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         storage_uri u;
         kinfer_status *st = storage_uri_parse(str, &u);
         if (!st) {
-            if ((u.scheme == STORAGE_SCHEME_S3 || u.scheme == STORAGE_SCHEME_GS) && (!u.bucket || !u.key)) abort();
+            if ((u.scheme == STORAGE_SCHEME_S3 || u.scheme == STORAGE_SCHEME_GS) &&
+                (!u.bucket || !u.key))
+                abort();
             if (u.scheme == STORAGE_SCHEME_PVC && *u.key) check_relpath_invariant(u.key);
             storage_uri_clear(&u);
         } else if (!*kinfer_status_msg(st)) {
@@ -68,8 +70,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case 1: {
         const char *why = NULL;
-        if (storage_relpath_check(str, &why) == 0) check_relpath_invariant(str);
-        else if (!why) abort();
+        if (storage_relpath_check(str, &why) == 0)
+            check_relpath_invariant(str);
+        else if (!why)
+            abort();
         break;
     }
     case 2:
@@ -78,8 +82,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t max = 64;
         kinfer_status *st = mode == 2 ? storage_list_parse_s3(exact, n, max, &p)
                                       : storage_list_parse_gcs(exact, n, max, &p);
-        if (!st) check_page(&p, max, mode == 2);
-        else if (p.keys || p.n_keys || p.next_token) abort(); /* left empty on error */
+        if (!st)
+            check_page(&p, max, mode == 2);
+        else if (p.keys || p.n_keys || p.next_token)
+            abort(); /* left empty on error */
         storage_list_page_clear(&p);
         kinfer_status_free(st);
         break;
@@ -87,7 +93,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 4: {
         char code[32], msg[64];
         int rc = storage_list_s3_error(exact, n, code, sizeof(code), msg, sizeof(msg));
-        if (strnlen(code, sizeof(code)) == sizeof(code) || strnlen(msg, sizeof(msg)) == sizeof(msg)) abort();
+        if (strnlen(code, sizeof(code)) == sizeof(code) || strnlen(msg, sizeof(msg)) == sizeof(msg))
+            abort();
         if (rc && *code) abort();
         break;
     }

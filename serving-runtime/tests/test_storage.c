@@ -191,7 +191,8 @@ static void fetch_main_argument_errors(void **state)
     assert_int_equal(storage_fetch_main(4, a4), 2);
     char *a5[] = {"kinfer-server", "fetch", "a", "b", "c", NULL};
     assert_int_equal(storage_fetch_main(5, a5), 2);
-    char *a6[] = {"kinfer-server", "fetch", "--quiet", "/nonexistent/kinfer", "/tmp/kinfer-none", NULL};
+    char *a6[] = {"kinfer-server",    "fetch", "--quiet", "/nonexistent/kinfer",
+                  "/tmp/kinfer-none", NULL};
     assert_int_equal(storage_fetch_main(5, a6), 1);
     rmdir("/tmp/kinfer-none");
 }

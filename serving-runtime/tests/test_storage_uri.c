@@ -78,7 +78,8 @@ static void rejects_bad_uris_precisely(void **state)
         kinfer_status *st = storage_uri_parse(cases[i].uri, &u);
         assert_int_equal(kinfer_status_code(st), KINFER_EINVAL);
         if (!strstr(kinfer_status_msg(st), cases[i].why))
-            fail_msg("'%s': message '%s' lacks '%s'", cases[i].uri, kinfer_status_msg(st), cases[i].why);
+            fail_msg("'%s': message '%s' lacks '%s'", cases[i].uri, kinfer_status_msg(st),
+                     cases[i].why);
         assert_null(u.bucket);
         kinfer_status_free(st);
     }
@@ -102,15 +103,22 @@ static void relpath_rejects_traversal(void **state)
 {
     (void)state;
     const char *why = NULL;
-    static const char *ok[] = {"model.onnx", "a/b/c.bin", "..hidden", "a..b/c", "x/.y", "1/2/3/4/5"};
+    static const char *ok[] = {"model.onnx", "a/b/c.bin", "..hidden",
+                               "a..b/c",     "x/.y",      "1/2/3/4/5"};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
         if (storage_relpath_check(ok[i], &why)) fail_msg("'%s' rejected: %s", ok[i], why);
     static const struct {
         const char *p, *why;
-    } bad[] = {{"", "empty"},          {"/etc/passwd", "absolute"}, {"..", "'..'"},
-               {"../x", "'..'"},        {"a/../../x", "'..'"},       {"a/..", "'..'"},
-               {"./x", "'.'"},          {"a//b", "empty path component"},
-               {"a/", "empty path component"}, {"a\tb", "control"}};
+    } bad[] = {{"", "empty"},
+               {"/etc/passwd", "absolute"},
+               {"..", "'..'"},
+               {"../x", "'..'"},
+               {"a/../../x", "'..'"},
+               {"a/..", "'..'"},
+               {"./x", "'.'"},
+               {"a//b", "empty path component"},
+               {"a/", "empty path component"},
+               {"a\tb", "control"}};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         why = NULL;
         assert_int_equal(storage_relpath_check(bad[i].p, &why), -1);

@@ -37,7 +37,8 @@ void sigv4_sha256_hex(const void *data, size_t len, char out[65])
 static int hmac(const void *key, size_t klen, const char *msg, unsigned char out[32])
 {
     unsigned int olen = 0;
-    return HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, strlen(msg), out, &olen) &&
+    return HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, strlen(msg), out,
+                &olen) &&
                    olen == 32
                ? 0
                : -1;
@@ -50,7 +51,8 @@ char *sigv4_uri_encode(const char *s, int keep_slash)
     char *out = malloc(3 * n + 1), *o = out;
     if (!out) return NULL;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~' || (keep_slash && *p == '/')) {
+        if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~' ||
+            (keep_slash && *p == '/')) {
             *o++ = (char)*p;
         } else {
             *o++ = '%';
@@ -124,19 +126,22 @@ kinfer_status *sigv4_sign(const sigv4_input *in, sigv4_output *out)
             st = kinfer_status_new(KINFER_EINVAL, "sigv4: header name of %zu bytes", n);
             goto out;
         }
-        for (size_t j = 0; j <= n; j++) hs[i].name[j] = (char)tolower((unsigned char)in->headers[i].name[j]);
+        for (size_t j = 0; j <= n; j++)
+            hs[i].name[j] = (char)tolower((unsigned char)in->headers[i].name[j]);
         hs[i].value = in->headers[i].value;
     }
     qsort(hs, in->n_headers, sizeof(hs[0]), header_cmp);
 
-    int bad = storage_buf_printf(&creq, "%s\n%s\n%s\n", in->method, in->canonical_uri, in->canonical_query);
+    int bad = storage_buf_printf(&creq, "%s\n%s\n%s\n", in->method, in->canonical_uri,
+                                 in->canonical_query);
     for (size_t i = 0; i < in->n_headers; i++) {
         bad |= storage_buf_printf(&creq, "%s:", hs[i].name);
         bad |= add_trimmed(&creq, hs[i].value);
         bad |= storage_buf_add(&creq, "\n", 1);
         bad |= storage_buf_printf(&signed_names, "%s%s", i ? ";" : "", hs[i].name);
     }
-    bad |= storage_buf_printf(&creq, "\n%s\n%s", signed_names.data ? signed_names.data : "", in->payload_hash);
+    bad |= storage_buf_printf(&creq, "\n%s\n%s", signed_names.data ? signed_names.data : "",
+                              in->payload_hash);
 
     char creq_hash[65], date[9], scope[256];
     memcpy(date, in->amz_date, 8);
@@ -147,10 +152,12 @@ kinfer_status *sigv4_sign(const sigv4_input *in, sigv4_output *out)
         goto out;
     }
     if (!bad) sigv4_sha256_hex(creq.data, creq.len, creq_hash);
-    bad |= bad ? -1 : storage_buf_printf(&sts, "AWS4-HMAC-SHA256\n%s\n%s\n%s", in->amz_date, scope, creq_hash);
+    bad |= bad ? -1
+               : storage_buf_printf(&sts, "AWS4-HMAC-SHA256\n%s\n%s\n%s", in->amz_date, scope,
+                                    creq_hash);
     if (bad) {
-        st = kinfer_status_new(KINFER_ENOMEM, "sigv4: canonical request over %d bytes or out of memory",
-                               CANON_MAX);
+        st = kinfer_status_new(
+            KINFER_ENOMEM, "sigv4: canonical request over %d bytes or out of memory", CANON_MAX);
         goto out;
     }
 
@@ -158,11 +165,13 @@ kinfer_status *sigv4_sign(const sigv4_input *in, sigv4_output *out)
     unsigned char k[32], sig[32];
     storage_buf secret;
     storage_buf_init(&secret, 1024);
-    if (storage_buf_printf(&secret, "AWS4%s", in->secret_key) || hmac(secret.data, secret.len, date, k) ||
-        hmac(k, 32, in->region, k) || hmac(k, 32, in->service, k) || hmac(k, 32, "aws4_request", k) ||
+    if (storage_buf_printf(&secret, "AWS4%s", in->secret_key) ||
+        hmac(secret.data, secret.len, date, k) || hmac(k, 32, in->region, k) ||
+        hmac(k, 32, in->service, k) || hmac(k, 32, "aws4_request", k) ||
         hmac(k, 32, sts.data, sig)) {
         storage_buf_free(&secret);
-        st = kinfer_status_new(KINFER_EINTERNAL, "sigv4: HMAC-SHA256 failed (or secret key over 1 KiB)");
+        st = kinfer_status_new(KINFER_EINTERNAL,
+                               "sigv4: HMAC-SHA256 failed (or secret key over 1 KiB)");
         goto out;
     }
     storage_buf_free(&secret);

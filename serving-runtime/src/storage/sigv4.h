@@ -13,7 +13,7 @@
 
 /* SHA-256 of the empty payload, the x-amz-content-sha256 of every GET kinfer sends. */
 #define SIGV4_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-#define SIGV4_MAX_HEADERS 16
+#define SIGV4_MAX_HEADERS  16
 
 typedef struct sigv4_header {
     const char *name; /* any case; lowercased for signing */
@@ -40,7 +40,8 @@ typedef struct sigv4_output {
 
 /* Fills out (owned by the caller: sigv4_output_free). EINVAL for a malformed date or too many
  * headers, ENOMEM on allocation failure. */
-kinfer_status *sigv4_sign(const sigv4_input *in, sigv4_output *out) __attribute__((warn_unused_result));
+kinfer_status *sigv4_sign(const sigv4_input *in, sigv4_output *out)
+    __attribute__((warn_unused_result));
 /* NULL and an already-freed output are fine. */
 void sigv4_output_free(sigv4_output *out);
 

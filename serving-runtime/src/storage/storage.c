@@ -25,16 +25,18 @@
 #include "storage_job.h"
 #include "storage_log.h"
 
-#define DEFAULT_RETRIES 3
+#define DEFAULT_RETRIES   3
 #define DEFAULT_TIMEOUT_S 30
-#define LOCAL_MAX_DEPTH 32
+#define LOCAL_MAX_DEPTH   32
 
 int storage__env_flag(const char *name, int dflt)
 {
     const char *v = getenv(name);
     if (!v || !*v) return dflt;
-    if (!strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on")) return 1;
-    if (!strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off")) return 0;
+    if (!strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on"))
+        return 1;
+    if (!strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off"))
+        return 0;
     return dflt;
 }
 
@@ -51,9 +53,10 @@ static size_t env_size(const char *name, size_t dflt, size_t lo, size_t hi)
 
 static const char *err_name(kinfer_err e)
 {
-    static const char *names[] = {"OK", "ENOMEM", "EINVAL", "EMODEL", "EUNSUPPORTED", "ESHAPE",
-                                  "EDTYPE", "EIO", "ENOTFOUND", "EFULL", "ETIMEOUT", "EUNAVAIL",
-                                  "ETOOBIG", "EAUTH", "ECHECKSUM", "EHTTP", "EINTERNAL"};
+    static const char *names[] = {"OK",       "ENOMEM",   "EINVAL",  "EMODEL",    "EUNSUPPORTED",
+                                  "ESHAPE",   "EDTYPE",   "EIO",     "ENOTFOUND", "EFULL",
+                                  "ETIMEOUT", "EUNAVAIL", "ETOOBIG", "EAUTH",     "ECHECKSUM",
+                                  "EHTTP",    "EINTERNAL"};
     return (size_t)e < sizeof(names) / sizeof(names[0]) ? names[e] : "E?";
 }
 
@@ -81,7 +84,9 @@ static kinfer_status *parent_dirs(const char *root, const char *rel)
     char dir[PATH_MAX];
     if (snprintf(dir, sizeof(dir), "%s/%.*s", root, (int)(slash - rel), rel) >= (int)sizeof(dir))
         return kinfer_status_new(KINFER_EINVAL, "path too long: %s/%s", root, rel);
-    if (mkdirs(dir)) return kinfer_status_new(KINFER_EIO, "cannot create directory %s: %s", dir, strerror(errno));
+    if (mkdirs(dir))
+        return kinfer_status_new(KINFER_EIO, "cannot create directory %s: %s", dir,
+                                 strerror(errno));
     return NULL;
 }
 
@@ -97,7 +102,8 @@ static kinfer_status *job_record(storage_job *job, const char *rel)
         job->files = f;
         job->cap_files = ncap;
     }
-    if (!(job->files[job->n_files] = strdup(rel))) return kinfer_status_new(KINFER_ENOMEM, "out of memory");
+    if (!(job->files[job->n_files] = strdup(rel)))
+        return kinfer_status_new(KINFER_ENOMEM, "out of memory");
     job->n_files++;
     return NULL;
 }
@@ -110,22 +116,24 @@ kinfer_status *storage__job_relpath(const char *prefix, const char *key, const c
     if (plen && prefix[plen - 1] != '/' && !strcmp(key, prefix)) {
         const char *base = strrchr(key, '/');
         *rel = base ? base + 1 : key;
-    } else if (klen > plen && !strncmp(key, prefix, plen) && (plen == 0 || prefix[plen - 1] == '/')) {
+    } else if (klen > plen && !strncmp(key, prefix, plen) &&
+               (plen == 0 || prefix[plen - 1] == '/')) {
         if (key[klen - 1] == '/') return NULL; /* a "directory" marker object */
         *rel = key + plen;
     } else {
         return NULL;
     }
     if (storage_relpath_check(*rel, &why)) {
-        kinfer_status *st = kinfer_status_new(KINFER_EINVAL, "refusing object key '%s': %s", key, why);
+        kinfer_status *st =
+            kinfer_status_new(KINFER_EINVAL, "refusing object key '%s': %s", key, why);
         *rel = NULL;
         return st;
     }
     return NULL;
 }
 
-kinfer_status *storage__job_download(storage_job *job, const char *url, storage_http_headers_fn fn, void *ctx,
-                                     const char *rel)
+kinfer_status *storage__job_download(storage_job *job, const char *url, storage_http_headers_fn fn,
+                                     void *ctx, const char *rel)
 {
     kinfer_status *st;
     char path[PATH_MAX];
@@ -135,15 +143,17 @@ kinfer_status *storage__job_download(storage_job *job, const char *url, storage_
         return kinfer_status_new(KINFER_EINVAL, "path too long: %s/%s", job->staging, rel);
     if ((st = parent_dirs(job->staging, rel))) return st;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if ((st = storage_http_get_file(job->http, url, fn, ctx, path, job->last_sha256, &bytes))) return st;
+    if ((st = storage_http_get_file(job->http, url, fn, ctx, path, job->last_sha256, &bytes)))
+        return st;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     job->total_bytes += bytes;
     json_object *f = json_object_new_object();
     json_object_object_add(f, "file", json_object_new_string(rel));
     json_object_object_add(f, "bytes", json_object_new_int64(bytes));
     json_object_object_add(f, "sha256", json_object_new_string(job->last_sha256));
-    json_object_object_add(f, "ms", json_object_new_int64((t1.tv_sec - t0.tv_sec) * 1000 +
-                                                          (t1.tv_nsec - t0.tv_nsec) / 1000000));
+    json_object_object_add(f, "ms",
+                           json_object_new_int64((t1.tv_sec - t0.tv_sec) * 1000 +
+                                                 (t1.tv_nsec - t0.tv_nsec) / 1000000));
     storage_log_emit("info", "object.done", f);
     return job_record(job, rel);
 }
@@ -165,7 +175,8 @@ static kinfer_status *copy_file(storage_job *job, const char *src, const char *r
     }
     if ((st = parent_dirs(job->staging, rel))) goto out;
     if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0) {
-        st = kinfer_status_new(errno == ENOENT ? KINFER_ENOTFOUND : KINFER_EIO, "open %s: %s", src, strerror(errno));
+        st = kinfer_status_new(errno == ENOENT ? KINFER_ENOTFOUND : KINFER_EIO, "open %s: %s", src,
+                               strerror(errno));
         goto out;
     }
     if ((out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
@@ -204,32 +215,36 @@ static kinfer_status *copy_file(storage_job *job, const char *src, const char *r
     st = job_record(job, rel);
 out:
     if (in >= 0) close(in);
-    if (out >= 0 && close(out) && !st) st = kinfer_status_new(KINFER_EIO, "close %s: %s", dst, strerror(errno));
+    if (out >= 0 && close(out) && !st)
+        st = kinfer_status_new(KINFER_EIO, "close %s: %s", dst, strerror(errno));
     EVP_MD_CTX_free(sha);
     return st;
 }
 
 /* Copies the tree under src/rel (rel "" at the top). skip_dev/skip_ino is the destination, which
  * may lie inside the source and must not be copied into itself. */
-static kinfer_status *copy_tree(storage_job *job, const char *src, const char *rel, int depth, dev_t skip_dev,
-                                ino_t skip_ino)
+static kinfer_status *copy_tree(storage_job *job, const char *src, const char *rel, int depth,
+                                dev_t skip_dev, ino_t skip_ino)
 {
     kinfer_status *st = NULL;
     char dir[PATH_MAX];
     if (snprintf(dir, sizeof(dir), "%s%s%s", src, *rel ? "/" : "", rel) >= (int)sizeof(dir))
         return kinfer_status_new(KINFER_EINVAL, "path too long under %s", src);
     if (depth > LOCAL_MAX_DEPTH)
-        return kinfer_status_new(KINFER_EINVAL, "%s: directories nested over %d deep", dir, LOCAL_MAX_DEPTH);
+        return kinfer_status_new(KINFER_EINVAL, "%s: directories nested over %d deep", dir,
+                                 LOCAL_MAX_DEPTH);
     DIR *d = opendir(dir);
     if (!d) return kinfer_status_new(KINFER_EIO, "opendir %s: %s", dir, strerror(errno));
     struct dirent *e;
     while (!st && (e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strncmp(e->d_name, ".kinfer-fetch-", 14))
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+            !strncmp(e->d_name, ".kinfer-fetch-", 14))
             continue;
         char child[PATH_MAX], crel[PATH_MAX];
         struct stat sb;
         if (snprintf(child, sizeof(child), "%s/%s", dir, e->d_name) >= (int)sizeof(child) ||
-            snprintf(crel, sizeof(crel), "%s%s%s", rel, *rel ? "/" : "", e->d_name) >= (int)sizeof(crel)) {
+            snprintf(crel, sizeof(crel), "%s%s%s", rel, *rel ? "/" : "", e->d_name) >=
+                (int)sizeof(crel)) {
             st = kinfer_status_new(KINFER_EINVAL, "path too long under %s", dir);
             break;
         }
@@ -246,14 +261,15 @@ static kinfer_status *copy_tree(storage_job *job, const char *src, const char *r
     return st;
 }
 
-static kinfer_status *fetch_local(storage_job *job, const char *src, const char *dest, int *in_place)
+static kinfer_status *fetch_local(storage_job *job, const char *src, const char *dest,
+                                  int *in_place)
 {
     struct stat sb, db;
     char rs[PATH_MAX], rd[PATH_MAX];
     *in_place = 0;
     if (stat(src, &sb))
-        return kinfer_status_new(errno == ENOENT ? KINFER_ENOTFOUND : KINFER_EIO, "model path %s: %s", src,
-                                 strerror(errno));
+        return kinfer_status_new(errno == ENOENT ? KINFER_ENOTFOUND : KINFER_EIO,
+                                 "model path %s: %s", src, strerror(errno));
     if (!realpath(src, rs) || !realpath(dest, rd) || stat(dest, &db))
         return kinfer_status_new(KINFER_EIO, "resolving %s / %s: %s", src, dest, strerror(errno));
     if (S_ISDIR(sb.st_mode) && !strcmp(rs, rd)) {
@@ -264,9 +280,11 @@ static kinfer_status *fetch_local(storage_job *job, const char *src, const char 
         const char *base = strrchr(rs, '/');
         return copy_file(job, rs, base ? base + 1 : rs);
     }
-    if (!S_ISDIR(sb.st_mode)) return kinfer_status_new(KINFER_EINVAL, "model path %s is not a file or directory", src);
+    if (!S_ISDIR(sb.st_mode))
+        return kinfer_status_new(KINFER_EINVAL, "model path %s is not a file or directory", src);
     kinfer_status *st = copy_tree(job, rs, "", 0, db.st_dev, db.st_ino);
-    if (!st && job->n_files == 0) st = kinfer_status_new(KINFER_ENOTFOUND, "model directory %s has no files", src);
+    if (!st && job->n_files == 0)
+        st = kinfer_status_new(KINFER_ENOTFOUND, "model directory %s has no files", src);
     return st;
 }
 
@@ -284,8 +302,9 @@ static kinfer_status *fetch_http(storage_job *job, const char *url)
     }
     size_t n = base ? (size_t)(url + end - base) : 0;
     if (n == 0 || n >= sizeof(name))
-        return kinfer_status_new(KINFER_EINVAL, "cannot name a file after URL %.*s (no last path segment)", (int)end,
-                                 url);
+        return kinfer_status_new(KINFER_EINVAL,
+                                 "cannot name a file after URL %.*s (no last path segment)",
+                                 (int)end, url);
     memcpy(name, base, n);
     name[n] = '\0';
     if (storage_relpath_check(name, &why))
@@ -323,7 +342,8 @@ static kinfer_status *commit(storage_job *job, const char *dest)
                 return kinfer_status_new(KINFER_EINVAL, "path too long: %s/%s", dest, rel);
             if ((st = parent_dirs(dest, rel))) return st;
             if (rename(from, to))
-                return kinfer_status_new(KINFER_EIO, "rename %s -> %s: %s", from, to, strerror(errno));
+                return kinfer_status_new(KINFER_EIO, "rename %s -> %s: %s", from, to,
+                                         strerror(errno));
         }
     }
     int dfd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -354,9 +374,11 @@ kinfer_status *storage_fetch(const char *uri, const char *dest_dir, const storag
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (!opts) opts = &defaults;
     storage_log_set_quiet(opts->quiet);
-    if (!dest_dir || !*dest_dir) return kinfer_status_new(KINFER_EINVAL, "no destination directory");
+    if (!dest_dir || !*dest_dir)
+        return kinfer_status_new(KINFER_EINVAL, "no destination directory");
     if (opts->sha256 && !valid_sha256(opts->sha256))
-        return kinfer_status_new(KINFER_EINVAL, "--sha256 wants 64 hex digits, got '%.80s'", opts->sha256);
+        return kinfer_status_new(KINFER_EINVAL, "--sha256 wants 64 hex digits, got '%.80s'",
+                                 opts->sha256);
     if ((st = storage_uri_parse(uri, &u))) return st;
 
     json_object *f = json_object_new_object();
@@ -368,9 +390,11 @@ kinfer_status *storage_fetch(const char *uri, const char *dest_dir, const storag
         st = kinfer_status_new(KINFER_EIO, "cannot create %s: %s", dest_dir, strerror(errno));
         goto out;
     }
-    if (snprintf(staging, sizeof(staging), "%s/.kinfer-fetch-XXXXXX", dest_dir) >= (int)sizeof(staging) ||
+    if (snprintf(staging, sizeof(staging), "%s/.kinfer-fetch-XXXXXX", dest_dir) >=
+            (int)sizeof(staging) ||
         !mkdtemp(staging)) {
-        st = kinfer_status_new(KINFER_EIO, "cannot create a staging directory in %s: %s", dest_dir, strerror(errno));
+        st = kinfer_status_new(KINFER_EIO, "cannot create a staging directory in %s: %s", dest_dir,
+                               strerror(errno));
         goto out;
     }
     job.staging = staging;
@@ -383,7 +407,8 @@ kinfer_status *storage_fetch(const char *uri, const char *dest_dir, const storag
         .timeout_s = opts->timeout_s > 0 ? opts->timeout_s : DEFAULT_TIMEOUT_S,
         .backoff_ms = (long)env_size("KINFER_STORAGE_BACKOFF_MS", 500, 1, 60000),
         .insecure = !storage__env_flag("S3_VERIFY_SSL", 1),
-        .cainfo = getenv("AWS_CA_BUNDLE") && *getenv("AWS_CA_BUNDLE") ? getenv("AWS_CA_BUNDLE") : NULL,
+        .cainfo =
+            getenv("AWS_CA_BUNDLE") && *getenv("AWS_CA_BUNDLE") ? getenv("AWS_CA_BUNDLE") : NULL,
     };
     if (!(job.http = storage_http_create(&hc))) {
         st = kinfer_status_new(KINFER_ENOMEM, "cannot initialize libcurl");
@@ -391,13 +416,22 @@ kinfer_status *storage_fetch(const char *uri, const char *dest_dir, const storag
     }
 
     switch (u.scheme) {
-    case STORAGE_SCHEME_S3: st = storage__s3_fetch(&job, &u); break;
-    case STORAGE_SCHEME_GS: st = storage__gcs_fetch(&job, &u); break;
-    case STORAGE_SCHEME_HTTP: st = fetch_http(&job, u.url); break;
-    case STORAGE_SCHEME_LOCAL: st = fetch_local(&job, u.path, dest_dir, &in_place); break;
+    case STORAGE_SCHEME_S3:
+        st = storage__s3_fetch(&job, &u);
+        break;
+    case STORAGE_SCHEME_GS:
+        st = storage__gcs_fetch(&job, &u);
+        break;
+    case STORAGE_SCHEME_HTTP:
+        st = fetch_http(&job, u.url);
+        break;
+    case STORAGE_SCHEME_LOCAL:
+        st = fetch_local(&job, u.path, dest_dir, &in_place);
+        break;
     case STORAGE_SCHEME_PVC: {
-        const char *root = getenv("KINFER_PVC_MOUNT") && *getenv("KINFER_PVC_MOUNT") ? getenv("KINFER_PVC_MOUNT")
-                                                                                      : "/mnt/pvc";
+        const char *root = getenv("KINFER_PVC_MOUNT") && *getenv("KINFER_PVC_MOUNT")
+                               ? getenv("KINFER_PVC_MOUNT")
+                               : "/mnt/pvc";
         if (snprintf(local, sizeof(local), "%s/%s", root, u.key) >= (int)sizeof(local))
             st = kinfer_status_new(KINFER_EINVAL, "pvc path too long");
         else
@@ -408,12 +442,14 @@ kinfer_status *storage_fetch(const char *uri, const char *dest_dir, const storag
     if (st) goto out;
     if (opts->sha256) {
         if (job.n_files != 1) {
-            st = kinfer_status_new(KINFER_EINVAL, "--sha256 applies to a single-file model; %s has %zu files", uri,
+            st = kinfer_status_new(KINFER_EINVAL,
+                                   "--sha256 applies to a single-file model; %s has %zu files", uri,
                                    job.n_files);
             goto out;
         }
         if (strcasecmp(job.last_sha256, opts->sha256)) {
-            st = kinfer_status_new(KINFER_ECHECKSUM, "%s: sha256 is %s, expected %s (file discarded)", job.files[0],
+            st = kinfer_status_new(KINFER_ECHECKSUM,
+                                   "%s: sha256 is %s, expected %s (file discarded)", job.files[0],
                                    job.last_sha256, opts->sha256);
             goto out;
         }
@@ -424,8 +460,9 @@ out:
     clock_gettime(CLOCK_MONOTONIC, &t1);
     f = json_object_new_object();
     json_object_object_add(f, "uri", json_object_new_string(uri ? uri : ""));
-    json_object_object_add(f, "ms", json_object_new_int64((t1.tv_sec - t0.tv_sec) * 1000 +
-                                                          (t1.tv_nsec - t0.tv_nsec) / 1000000));
+    json_object_object_add(f, "ms",
+                           json_object_new_int64((t1.tv_sec - t0.tv_sec) * 1000 +
+                                                 (t1.tv_nsec - t0.tv_nsec) / 1000000));
     if (st) {
         json_object_object_add(f, "code", json_object_new_string(err_name(kinfer_status_code(st))));
         json_object_object_add(f, "error", json_object_new_string(kinfer_status_msg(st)));
@@ -446,8 +483,10 @@ out:
 static void usage(FILE *out, const char *prog)
 {
     fprintf(out,
-            "usage: %s fetch URI DIR [--sha256 HEX] [--retries N] [--timeout SECONDS] [--endpoint URL] [--quiet]\n"
-            "  URI: s3://BUCKET/KEY-OR-PREFIX, gs://BUCKET/PATH, http(s)://..., file:///PATH, pvc://CLAIM/PATH, PATH\n"
+            "usage: %s fetch URI DIR [--sha256 HEX] [--retries N] [--timeout SECONDS] [--endpoint "
+            "URL] [--quiet]\n"
+            "  URI: s3://BUCKET/KEY-OR-PREFIX, gs://BUCKET/PATH, http(s)://..., file:///PATH, "
+            "pvc://CLAIM/PATH, PATH\n"
             "  Downloads the model into DIR atomically. Environment: see docs/storage.md.\n",
             prog);
 }
@@ -479,7 +518,9 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name, in
 
 int storage_fetch_main(int argc, char **argv)
 {
-    const char *prog = argc > 0 && argv[0] ? (strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0]) : "kinfer-server";
+    const char *prog = argc > 0 && argv[0]
+                           ? (strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0])
+                           : "kinfer-server";
     const char *pos[2] = {NULL, NULL}, *val;
     storage_options o = {.retries = -1};
     int npos = 0;
@@ -499,13 +540,15 @@ int storage_fetch_main(int argc, char **argv)
             o.endpoint = val;
         } else if ((val = opt_value(argc, argv, &i, "--retries", &missing))) {
             if (parse_long(val, 0, 100, &v)) {
-                fprintf(stderr, "%s fetch: --retries wants an integer 0..100, got '%s'\n", prog, val);
+                fprintf(stderr, "%s fetch: --retries wants an integer 0..100, got '%s'\n", prog,
+                        val);
                 return 2;
             }
             o.retries = (int)v;
         } else if ((val = opt_value(argc, argv, &i, "--timeout", &missing))) {
             if (parse_long(val, 1, 86400, &v)) {
-                fprintf(stderr, "%s fetch: --timeout wants seconds 1..86400, got '%s'\n", prog, val);
+                fprintf(stderr, "%s fetch: --timeout wants seconds 1..86400, got '%s'\n", prog,
+                        val);
                 return 2;
             }
             o.timeout_s = v;
@@ -534,7 +577,8 @@ int storage_fetch_main(int argc, char **argv)
     }
     kinfer_status *st = storage_fetch(pos[0], pos[1], &o);
     if (!st) return 0;
-    fprintf(stderr, "%s fetch: %s: %s\n", prog, err_name(kinfer_status_code(st)), kinfer_status_msg(st));
+    fprintf(stderr, "%s fetch: %s: %s\n", prog, err_name(kinfer_status_code(st)),
+            kinfer_status_msg(st));
     kinfer_status_free(st);
     return 1;
 }

@@ -12,11 +12,12 @@
 #include "../common/status.h"
 
 typedef struct storage_options {
-    const char *sha256;   /* optional lowercase/uppercase hex SHA-256 of a single-file model */
-    int retries;          /* extra attempts on transient errors (5xx, reset, timeout); <0 = default 3 */
-    long timeout_s;       /* per-request stall timeout in seconds; 0 = default 30 */
-    const char *endpoint; /* overrides the scheme's endpoint (S3/GCS), e.g. "http://127.0.0.1:9000" */
-    int quiet;            /* non-zero: no JSON log lines on stderr */
+    const char *sha256; /* optional lowercase/uppercase hex SHA-256 of a single-file model */
+    int retries;    /* extra attempts on transient errors (5xx, reset, timeout); <0 = default 3 */
+    long timeout_s; /* per-request stall timeout in seconds; 0 = default 30 */
+    const char
+        *endpoint; /* overrides the scheme's endpoint (S3/GCS), e.g. "http://127.0.0.1:9000" */
+    int quiet;     /* non-zero: no JSON log lines on stderr */
 } storage_options;
 
 /* Downloads the model at uri into dest_dir (created if missing). Atomic: downloads go to a

@@ -30,30 +30,37 @@ static kinfer_status *conf_load(storage_job *job, gcs_conf *c)
         int has_scheme = !strncmp(ep, "http://", 7) || !strncmp(ep, "https://", 8);
         size_t n = strlen(ep);
         while (n && ep[n - 1] == '/') n--;
-        if (n == 0 || n > 500) return kinfer_status_new(KINFER_EINVAL, "GCS endpoint '%.64s' is unusable", ep);
+        if (n == 0 || n > 500)
+            return kinfer_status_new(KINFER_EINVAL, "GCS endpoint '%.64s' is unusable", ep);
         snprintf(c->base, sizeof(c->base), "%s%.*s", has_scheme ? "" : "http://", (int)n, ep);
     } else {
         snprintf(c->base, sizeof(c->base), "https://storage.googleapis.com");
     }
-    const char *tok = getenv("GOOGLE_OAUTH_ACCESS_TOKEN"), *file = getenv("GOOGLE_OAUTH_ACCESS_TOKEN_FILE");
+    const char *tok = getenv("GOOGLE_OAUTH_ACCESS_TOKEN"),
+               *file = getenv("GOOGLE_OAUTH_ACCESS_TOKEN_FILE");
     if (tok && *tok) {
-        if (strlen(tok) >= TOKEN_MAX) return kinfer_status_new(KINFER_EAUTH, "GOOGLE_OAUTH_ACCESS_TOKEN too long");
+        if (strlen(tok) >= TOKEN_MAX)
+            return kinfer_status_new(KINFER_EAUTH, "GOOGLE_OAUTH_ACCESS_TOKEN too long");
         strcpy(c->token, tok);
     } else if (file && *file) {
         FILE *f = fopen(file, "re");
         if (!f)
-            return kinfer_status_new(KINFER_EAUTH, "GOOGLE_OAUTH_ACCESS_TOKEN_FILE %s: %s", file, strerror(errno));
+            return kinfer_status_new(KINFER_EAUTH, "GOOGLE_OAUTH_ACCESS_TOKEN_FILE %s: %s", file,
+                                     strerror(errno));
         size_t n = fread(c->token, 1, TOKEN_MAX - 1, f);
         int more = fgetc(f) != EOF;
         fclose(f);
-        if (more) return kinfer_status_new(KINFER_EAUTH, "token file %s is over %d bytes", file, TOKEN_MAX - 1);
+        if (more)
+            return kinfer_status_new(KINFER_EAUTH, "token file %s is over %d bytes", file,
+                                     TOKEN_MAX - 1);
         c->token[n] = '\0';
         c->token[strcspn(c->token, "\r\n")] = '\0';
         if (!*c->token) return kinfer_status_new(KINFER_EAUTH, "token file %s is empty", file);
     }
     for (const char *p = c->token; *p; p++)
         if ((unsigned char)*p <= ' ' || *p == 0x7f)
-            return kinfer_status_new(KINFER_EAUTH, "GCS access token contains whitespace or control characters");
+            return kinfer_status_new(KINFER_EAUTH,
+                                     "GCS access token contains whitespace or control characters");
     return NULL;
 }
 
@@ -64,12 +71,13 @@ static kinfer_status *gcs_headers(void *ctx, struct curl_slist **out)
     if (!*c->token) return NULL;
     char line[TOKEN_MAX + 32];
     snprintf(line, sizeof(line), "Authorization: Bearer %s", c->token);
-    if (!(*out = curl_slist_append(NULL, line))) return kinfer_status_new(KINFER_ENOMEM, "out of memory");
+    if (!(*out = curl_slist_append(NULL, line)))
+        return kinfer_status_new(KINFER_ENOMEM, "out of memory");
     return NULL;
 }
 
-static kinfer_status *get_object(storage_job *job, const gcs_conf *c, const char *bucket, const char *name,
-                                 const char *rel)
+static kinfer_status *get_object(storage_job *job, const gcs_conf *c, const char *bucket,
+                                 const char *name, const char *rel)
 {
     char *en = sigv4_uri_encode(name, 0), *url = NULL;
     kinfer_status *st = NULL;
@@ -84,11 +92,12 @@ static kinfer_status *get_object(storage_job *job, const gcs_conf *c, const char
     return st;
 }
 
-static kinfer_status *list_all(storage_job *job, const gcs_conf *c, const char *bucket, const char *prefix,
-                               storage_list_page *all)
+static kinfer_status *list_all(storage_job *job, const gcs_conf *c, const char *bucket,
+                               const char *prefix, storage_list_page *all)
 {
     kinfer_status *st = NULL;
-    char *token = NULL, *etoken = NULL, *eprefix = sigv4_uri_encode(prefix, 0), *url = NULL, *body = NULL;
+    char *token = NULL, *etoken = NULL, *eprefix = sigv4_uri_encode(prefix, 0), *url = NULL,
+         *body = NULL;
     size_t cap = 0, len;
     memset(all, 0, sizeof(*all));
     if (!eprefix) return kinfer_status_new(KINFER_ENOMEM, "out of memory");
@@ -99,17 +108,20 @@ static kinfer_status *list_all(storage_job *job, const gcs_conf *c, const char *
         free(etoken);
         url = body = etoken = NULL;
         if ((token && !(etoken = sigv4_uri_encode(token, 0))) ||
-            asprintf(&url, "%s/storage/v1/b/%s/o?prefix=%s&maxResults=%zu%s%s", c->base, bucket, eprefix,
-                     job->page_size, etoken ? "&pageToken=" : "", etoken ? etoken : "") < 0) {
+            asprintf(&url, "%s/storage/v1/b/%s/o?prefix=%s&maxResults=%zu%s%s", c->base, bucket,
+                     eprefix, job->page_size, etoken ? "&pageToken=" : "",
+                     etoken ? etoken : "") < 0) {
             url = NULL;
             st = kinfer_status_new(KINFER_ENOMEM, "out of memory");
             goto out;
         }
-        if ((st = storage_http_get_mem(job->http, url, gcs_headers, (void *)c, job->list_max_bytes, &body, &len)))
+        if ((st = storage_http_get_mem(job->http, url, gcs_headers, (void *)c, job->list_max_bytes,
+                                       &body, &len)))
             goto out;
         if ((st = storage_list_parse_gcs(body, len, job->max_objects - all->n_keys, &p))) {
             if (kinfer_status_code(st) == KINFER_ETOOBIG)
-                st = kinfer_status_wrap(st, "over KINFER_STORAGE_MAX_OBJECTS=%zu", job->max_objects);
+                st =
+                    kinfer_status_wrap(st, "over KINFER_STORAGE_MAX_OBJECTS=%zu", job->max_objects);
             goto out;
         }
         for (size_t i = 0; i < p.n_keys; i++) {
@@ -168,8 +180,8 @@ kinfer_status *storage__gcs_fetch(storage_job *job, const storage_uri *u)
         const char *base = strrchr(u->key, '/'), *why;
         base = base ? base + 1 : u->key;
         if (storage_relpath_check(base, &why)) {
-            st = kinfer_status_new(KINFER_EINVAL, "gs://%s/%s: object name '%s' is unusable: %s", u->bucket, u->key,
-                                   base, why);
+            st = kinfer_status_new(KINFER_EINVAL, "gs://%s/%s: object name '%s' is unusable: %s",
+                                   u->bucket, u->key, base, why);
             goto out;
         }
         st = get_object(job, c, u->bucket, u->key, base);
@@ -191,7 +203,8 @@ kinfer_status *storage__gcs_fetch(storage_job *job, const storage_uri *u)
         if (rel && (st = get_object(job, c, u->bucket, all.keys[i], rel))) goto out;
     }
     if (job->n_files == 0)
-        st = kinfer_status_new(KINFER_ENOTFOUND, "gs://%s/%s: no such object, and no objects under gs://%s/%s",
+        st = kinfer_status_new(KINFER_ENOTFOUND,
+                               "gs://%s/%s: no such object, and no objects under gs://%s/%s",
                                u->bucket, u->key, u->bucket, prefix);
 out:
     storage_list_page_clear(&all);

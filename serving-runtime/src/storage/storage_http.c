@@ -18,7 +18,7 @@
 #include "storage_list.h"
 #include "storage_log.h"
 
-#define ERRBODY_MAX (16 * 1024)
+#define ERRBODY_MAX    (16 * 1024)
 #define BACKOFF_CAP_MS 30000L
 
 struct storage_http {
@@ -105,8 +105,10 @@ static int curl_transient(CURLcode rc)
     case CURLE_GOT_NOTHING:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
-    case CURLE_SSL_CONNECT_ERROR: return 1;
-    default: return 0;
+    case CURLE_SSL_CONNECT_ERROR:
+        return 1;
+    default:
+        return 0;
     }
 }
 
@@ -126,8 +128,11 @@ static kinfer_status *http_error(const char *url, long code, const storage_buf *
 {
     char shown[1100], scode[128], smsg[512], excerpt[201];
     url_for_log(url, shown, sizeof(shown));
-    kinfer_err err = code == 401 || code == 403 ? KINFER_EAUTH : code == 404 ? KINFER_ENOTFOUND : KINFER_EHTTP;
-    if (body->data && !storage_list_s3_error(body->data, body->len, scode, sizeof(scode), smsg, sizeof(smsg)))
+    kinfer_err err = code == 401 || code == 403 ? KINFER_EAUTH
+                     : code == 404              ? KINFER_ENOTFOUND
+                                                : KINFER_EHTTP;
+    if (body->data &&
+        !storage_list_s3_error(body->data, body->len, scode, sizeof(scode), smsg, sizeof(smsg)))
         return kinfer_status_new(err, "GET %s: HTTP %ld: %s: %s", shown, code, scode, smsg);
     size_t n = 0;
     for (size_t i = 0; body->data && i < body->len && n < sizeof(excerpt) - 1; i++)
@@ -144,8 +149,8 @@ static void sleep_ms(long ms)
 }
 
 /* One attempt. *retry says whether a failure is worth another. */
-static kinfer_status *attempt(storage_http *h, const char *url, storage_http_headers_fn fn, void *ctx, sink *s,
-                              int *retry)
+static kinfer_status *attempt(storage_http *h, const char *url, storage_http_headers_fn fn,
+                              void *ctx, sink *s, int *retry)
 {
     kinfer_status *st = NULL;
     struct curl_slist *headers = NULL;
@@ -179,11 +184,14 @@ static kinfer_status *attempt(storage_http *h, const char *url, storage_http_hea
     CURLcode rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &s->code);
     if (s->write_failed == -1) {
-        st = kinfer_status_new(KINFER_ETOOBIG, "GET %s: response over %zu bytes", shown, s->mem->max);
+        st = kinfer_status_new(KINFER_ETOOBIG, "GET %s: response over %zu bytes", shown,
+                               s->mem->max);
     } else if (s->write_failed) {
-        st = kinfer_status_new(KINFER_EIO, "GET %s: writing the download: %s", shown, strerror(s->write_failed));
+        st = kinfer_status_new(KINFER_EIO, "GET %s: writing the download: %s", shown,
+                               strerror(s->write_failed));
     } else if (rc != CURLE_OK && (s->code < 200 || s->code > 299) && s->code >= 400) {
-        st = http_error(url, s->code, &s->errbody); /* answered with an error, then the body broke */
+        st =
+            http_error(url, s->code, &s->errbody); /* answered with an error, then the body broke */
         *retry = http_transient(s->code);
     } else if (rc != CURLE_OK) {
         *retry = curl_transient(rc);
@@ -201,15 +209,17 @@ out:
 
 /* Runs attempts until success, a permanent failure, or the retries are used up. reset is
  * called before each attempt to empty the sink. */
-static kinfer_status *with_retries(storage_http *h, const char *url, storage_http_headers_fn fn, void *ctx, sink *s,
-                                   int (*reset)(sink *))
+static kinfer_status *with_retries(storage_http *h, const char *url, storage_http_headers_fn fn,
+                                   void *ctx, sink *s, int (*reset)(sink *))
 {
     kinfer_status *st = NULL;
     long delay = h->cfg.backoff_ms > 0 ? h->cfg.backoff_ms : 1;
     int tries = 0;
     for (int i = 0;; i++) {
         tries++;
-        if (reset(s)) return kinfer_status_new(KINFER_EIO, "cannot reset the download sink: %s", strerror(errno));
+        if (reset(s))
+            return kinfer_status_new(KINFER_EIO, "cannot reset the download sink: %s",
+                                     strerror(errno));
         int retry = 0;
         st = attempt(h, url, fn, ctx, s, &retry);
         if (!st || !retry || i >= h->cfg.retries) break;
@@ -254,8 +264,9 @@ static int reset_file(sink *s)
     return EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL) == 1 ? 0 : -1;
 }
 
-kinfer_status *storage_http_get_mem(storage_http *h, const char *url, storage_http_headers_fn headers_fn,
-                                    void *ctx, size_t cap, char **body, size_t *len)
+kinfer_status *storage_http_get_mem(storage_http *h, const char *url,
+                                    storage_http_headers_fn headers_fn, void *ctx, size_t cap,
+                                    char **body, size_t *len)
 {
     storage_buf mem;
     storage_buf_init(&mem, cap);
@@ -266,15 +277,17 @@ kinfer_status *storage_http_get_mem(storage_http *h, const char *url, storage_ht
     kinfer_status *st = with_retries(h, url, headers_fn, ctx, &s, reset_mem);
     if (!st) {
         *len = mem.len;
-        if (!(*body = storage_buf_take(&mem))) st = kinfer_status_new(KINFER_ENOMEM, "out of memory");
+        if (!(*body = storage_buf_take(&mem)))
+            st = kinfer_status_new(KINFER_ENOMEM, "out of memory");
     }
     storage_buf_free(&mem);
     storage_buf_free(&s.errbody);
     return st;
 }
 
-kinfer_status *storage_http_get_file(storage_http *h, const char *url, storage_http_headers_fn headers_fn,
-                                     void *ctx, const char *path, char sha256_hex[65], long long *bytes)
+kinfer_status *storage_http_get_file(storage_http *h, const char *url,
+                                     storage_http_headers_fn headers_fn, void *ctx,
+                                     const char *path, char sha256_hex[65], long long *bytes)
 {
     kinfer_status *st = NULL;
     sink s = {.curl = h->curl, .fd = -1};
@@ -301,7 +314,8 @@ kinfer_status *storage_http_get_file(storage_http *h, const char *url, storage_h
     for (unsigned i = 0; i < 32; i++) snprintf(sha256_hex + 2 * i, 3, "%02x", md[i]);
     *bytes = s.bytes;
 out:
-    if (s.fd >= 0 && close(s.fd) && !st) st = kinfer_status_new(KINFER_EIO, "close %s: %s", path, strerror(errno));
+    if (s.fd >= 0 && close(s.fd) && !st)
+        st = kinfer_status_new(KINFER_EIO, "close %s: %s", path, strerror(errno));
     if (st && s.fd >= 0) unlink(path);
     EVP_MD_CTX_free(s.sha);
     storage_buf_free(&s.errbody);

@@ -35,14 +35,15 @@ void storage_http_destroy(storage_http *h);
 
 /* GET url into a new NUL-terminated buffer of at most cap bytes (ETOOBIG beyond). *body is the
  * caller's to free. headers_fn may be NULL. */
-kinfer_status *storage_http_get_mem(storage_http *h, const char *url, storage_http_headers_fn headers_fn,
-                                    void *ctx, size_t cap, char **body, size_t *len)
-    __attribute__((warn_unused_result));
+kinfer_status *storage_http_get_mem(storage_http *h, const char *url,
+                                    storage_http_headers_fn headers_fn, void *ctx, size_t cap,
+                                    char **body, size_t *len) __attribute__((warn_unused_result));
 
 /* GET url into path (created 0644 or truncated; fsync'd before return). sha256_hex receives
  * the body's SHA-256 and *bytes its size. On error path is removed. */
-kinfer_status *storage_http_get_file(storage_http *h, const char *url, storage_http_headers_fn headers_fn,
-                                     void *ctx, const char *path, char sha256_hex[65], long long *bytes)
+kinfer_status *storage_http_get_file(storage_http *h, const char *url,
+                                     storage_http_headers_fn headers_fn, void *ctx,
+                                     const char *path, char sha256_hex[65], long long *bytes)
     __attribute__((warn_unused_result));
 
 #endif

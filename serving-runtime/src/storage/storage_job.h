@@ -27,8 +27,9 @@ typedef struct storage_job {
 } storage_job;
 
 /* Downloads url to staging/rel (parents created) and records rel. */
-kinfer_status *storage__job_download(storage_job *job, const char *url, storage_http_headers_fn fn, void *ctx,
-                                     const char *rel) __attribute__((warn_unused_result));
+kinfer_status *storage__job_download(storage_job *job, const char *url, storage_http_headers_fn fn,
+                                     void *ctx, const char *rel)
+    __attribute__((warn_unused_result));
 
 /* Local name of a listed key under a requested prefix: for key == prefix (a single object) its
  * last component; otherwise the part after "prefix/". Sets *rel = NULL (skip) for directory
@@ -37,8 +38,10 @@ kinfer_status *storage__job_download(storage_job *job, const char *url, storage_
 kinfer_status *storage__job_relpath(const char *prefix, const char *key, const char **rel)
     __attribute__((warn_unused_result));
 
-kinfer_status *storage__s3_fetch(storage_job *job, const storage_uri *u) __attribute__((warn_unused_result));
-kinfer_status *storage__gcs_fetch(storage_job *job, const storage_uri *u) __attribute__((warn_unused_result));
+kinfer_status *storage__s3_fetch(storage_job *job, const storage_uri *u)
+    __attribute__((warn_unused_result));
+kinfer_status *storage__gcs_fetch(storage_job *job, const storage_uri *u)
+    __attribute__((warn_unused_result));
 
 /* Environment flag: 1 for 1/true/yes/on, 0 for 0/false/no/off, dflt when unset or empty. */
 int storage__env_flag(const char *name, int dflt);

@@ -60,11 +60,15 @@ static char *xml_text(const char *p, size_t n, const char **why)
             goto bad;
         }
         size_t elen = (size_t)(semi - p) + 1;
-        static const struct { const char *name; char c; } ents[] = {
+        static const struct {
+            const char *name;
+            char c;
+        } ents[] = {
             {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
         int done = 0;
         for (size_t i = 0; i < sizeof(ents) / sizeof(ents[0]) && !done; i++)
-            if (elen == strlen(ents[i].name) && !memcmp(p, ents[i].name, elen)) *o++ = ents[i].c, done = 1;
+            if (elen == strlen(ents[i].name) && !memcmp(p, ents[i].name, elen))
+                *o++ = ents[i].c, done = 1;
         if (!done) {
             if (elen < 4 || p[1] != '#') {
                 *why = "unknown entity";
@@ -79,9 +83,12 @@ static char *xml_text(const char *p, size_t n, const char **why)
             }
             for (; d < semi; d++) {
                 int v;
-                if (*d >= '0' && *d <= '9') v = *d - '0';
-                else if (hex && *d >= 'a' && *d <= 'f') v = *d - 'a' + 10;
-                else if (hex && *d >= 'A' && *d <= 'F') v = *d - 'A' + 10;
+                if (*d >= '0' && *d <= '9')
+                    v = *d - '0';
+                else if (hex && *d >= 'a' && *d <= 'f')
+                    v = *d - 'a' + 10;
+                else if (hex && *d >= 'A' && *d <= 'F')
+                    v = *d - 'A' + 10;
                 else {
                     *why = "bad digit in character reference";
                     goto bad;
@@ -145,7 +152,8 @@ static int push_key(storage_list_page *out, char *key, size_t *cap)
     return 0;
 }
 
-int storage_list_s3_error(const char *xml, size_t len, char *code, size_t code_size, char *msg, size_t msg_size)
+int storage_list_s3_error(const char *xml, size_t len, char *code, size_t code_size, char *msg,
+                          size_t msg_size)
 {
     const char *end = xml + len, *why = NULL, *err;
     int found;
@@ -162,7 +170,8 @@ int storage_list_s3_error(const char *xml, size_t len, char *code, size_t code_s
     return 0;
 }
 
-kinfer_status *storage_list_parse_s3(const char *xml, size_t len, size_t max_keys, storage_list_page *out)
+kinfer_status *storage_list_parse_s3(const char *xml, size_t len, size_t max_keys,
+                                     storage_list_page *out)
 {
     kinfer_status *st = NULL;
     const char *end = xml + len, *why = "malformed", *p;
@@ -177,7 +186,8 @@ kinfer_status *storage_list_parse_s3(const char *xml, size_t len, size_t max_key
     if (!(p = find(xml, end, "<ListBucketResult")))
         return kinfer_status_new(KINFER_EINVAL, "S3 list response has no <ListBucketResult>");
     if (!find(p, end, "</ListBucketResult>"))
-        return kinfer_status_new(KINFER_EINVAL, "S3 list response is cut off (no </ListBucketResult>)");
+        return kinfer_status_new(KINFER_EINVAL,
+                                 "S3 list response is cut off (no </ListBucketResult>)");
     const char *root = p;
 
     /* Keys live only inside <Contents>; scanning block by block keeps a <Key> elsewhere (there is
@@ -199,13 +209,15 @@ kinfer_status *storage_list_parse_s3(const char *xml, size_t len, size_t max_key
             goto out;
         }
         if (strlen(key) > STORAGE_KEY_MAX || !*key) {
-            st = kinfer_status_new(KINFER_EINVAL, "S3 list response: key of %zu bytes", strlen(key));
+            st =
+                kinfer_status_new(KINFER_EINVAL, "S3 list response: key of %zu bytes", strlen(key));
             free(key);
             goto out;
         }
         if (out->n_keys >= max_keys) {
             free(key);
-            st = kinfer_status_new(KINFER_ETOOBIG, "S3 listing has more than %zu objects", max_keys);
+            st =
+                kinfer_status_new(KINFER_ETOOBIG, "S3 listing has more than %zu objects", max_keys);
             goto out;
         }
         if (push_key(out, key, &cap)) {
@@ -228,11 +240,13 @@ kinfer_status *storage_list_parse_s3(const char *xml, size_t len, size_t max_key
     out->truncated = v && !strcmp(v, "true");
     out->next_token = element(root, end, "NextContinuationToken", &found, &why, NULL);
     if (found && !out->next_token) {
-        st = kinfer_status_new(KINFER_EINVAL, "S3 list response: bad <NextContinuationToken>: %s", why);
+        st = kinfer_status_new(KINFER_EINVAL, "S3 list response: bad <NextContinuationToken>: %s",
+                               why);
         goto out;
     }
     if (out->truncated && (!out->next_token || !*out->next_token)) {
-        st = kinfer_status_new(KINFER_EINVAL, "S3 list response is truncated but has no NextContinuationToken");
+        st = kinfer_status_new(KINFER_EINVAL,
+                               "S3 list response is truncated but has no NextContinuationToken");
         goto out;
     }
     if (out->next_token && strlen(out->next_token) > 4096) {
@@ -245,7 +259,8 @@ out:
     return st;
 }
 
-kinfer_status *storage_list_parse_gcs(const char *json, size_t len, size_t max_keys, storage_list_page *out)
+kinfer_status *storage_list_parse_gcs(const char *json, size_t len, size_t max_keys,
+                                      storage_list_page *out)
 {
     kinfer_status *st = NULL;
     size_t cap = 0;
@@ -256,7 +271,8 @@ kinfer_status *storage_list_parse_gcs(const char *json, size_t len, size_t max_k
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     if (!root || jerr != json_tokener_success || json_tokener_get_parse_end(tok) != len) {
         st = kinfer_status_new(KINFER_EINVAL, "GCS list response is not one JSON value: %s",
-                               jerr == json_tokener_success ? "trailing data" : json_tokener_error_desc(jerr));
+                               jerr == json_tokener_success ? "trailing data"
+                                                            : json_tokener_error_desc(jerr));
         goto out;
     }
     if (!json_object_is_type(root, json_type_object)) {
@@ -267,8 +283,9 @@ kinfer_status *storage_list_parse_gcs(const char *json, size_t len, size_t max_k
     if (json_object_object_get_ex(root, "error", &err)) {
         json_object *m = NULL;
         json_object_object_get_ex(err, "message", &m);
-        st = kinfer_status_new(KINFER_EHTTP, "GCS list failed: %s",
-                               m && json_object_is_type(m, json_type_string) ? json_object_get_string(m) : "error");
+        st = kinfer_status_new(
+            KINFER_EHTTP, "GCS list failed: %s",
+            m && json_object_is_type(m, json_type_string) ? json_object_get_string(m) : "error");
         goto out;
     }
     if (json_object_object_get_ex(root, "items", &items)) {
@@ -278,20 +295,24 @@ kinfer_status *storage_list_parse_gcs(const char *json, size_t len, size_t max_k
         }
         size_t n = json_object_array_length(items);
         if (n > max_keys) {
-            st = kinfer_status_new(KINFER_ETOOBIG, "GCS listing has more than %zu objects", max_keys);
+            st = kinfer_status_new(KINFER_ETOOBIG, "GCS listing has more than %zu objects",
+                                   max_keys);
             goto out;
         }
         for (size_t i = 0; i < n; i++) {
             json_object *it = json_object_array_get_idx(items, i), *name = NULL;
-            if (!json_object_is_type(it, json_type_object) || !json_object_object_get_ex(it, "name", &name) ||
+            if (!json_object_is_type(it, json_type_object) ||
+                !json_object_object_get_ex(it, "name", &name) ||
                 !json_object_is_type(name, json_type_string)) {
-                st = kinfer_status_new(KINFER_EINVAL, "GCS list response: item %zu has no string name", i);
+                st = kinfer_status_new(KINFER_EINVAL,
+                                       "GCS list response: item %zu has no string name", i);
                 goto out;
             }
             size_t nl = (size_t)json_object_get_string_len(name);
             const char *s = json_object_get_string(name);
             if (nl == 0 || nl > STORAGE_KEY_MAX || memchr(s, '\0', nl)) {
-                st = kinfer_status_new(KINFER_EINVAL, "GCS list response: item %zu name of %zu bytes", i, nl);
+                st = kinfer_status_new(KINFER_EINVAL,
+                                       "GCS list response: item %zu name of %zu bytes", i, nl);
                 goto out;
             }
             char *k = strdup(s);
@@ -303,8 +324,8 @@ kinfer_status *storage_list_parse_gcs(const char *json, size_t len, size_t max_k
         }
     }
     if (json_object_object_get_ex(root, "nextPageToken", &tokobj)) {
-        if (!json_object_is_type(tokobj, json_type_string) || json_object_get_string_len(tokobj) == 0 ||
-            json_object_get_string_len(tokobj) > 4096) {
+        if (!json_object_is_type(tokobj, json_type_string) ||
+            json_object_get_string_len(tokobj) == 0 || json_object_get_string_len(tokobj) > 4096) {
             st = kinfer_status_new(KINFER_EINVAL, "GCS list response: bad nextPageToken");
             goto out;
         }

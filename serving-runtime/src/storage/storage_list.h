@@ -24,17 +24,18 @@ typedef struct storage_list_page {
  * EHTTP for a well-formed <Error> body; EINVAL for malformed XML or a truncated listing without
  * a continuation token. out is owned by the caller (storage_list_page_clear) and is left empty
  * on error. */
-kinfer_status *storage_list_parse_s3(const char *xml, size_t len, size_t max_keys, storage_list_page *out)
-    __attribute__((warn_unused_result));
+kinfer_status *storage_list_parse_s3(const char *xml, size_t len, size_t max_keys,
+                                     storage_list_page *out) __attribute__((warn_unused_result));
 
 /* Parses one GCS JSON API objects.list response, same contract. */
-kinfer_status *storage_list_parse_gcs(const char *json, size_t len, size_t max_keys, storage_list_page *out)
-    __attribute__((warn_unused_result));
+kinfer_status *storage_list_parse_gcs(const char *json, size_t len, size_t max_keys,
+                                      storage_list_page *out) __attribute__((warn_unused_result));
 
 void storage_list_page_clear(storage_list_page *p);
 
 /* Extracts Code and Message from an S3 <Error> body into the caller's buffers (NUL-terminated,
  * truncated to fit). Returns 0 when the body had a <Code>, -1 otherwise (buffers set to ""). */
-int storage_list_s3_error(const char *xml, size_t len, char *code, size_t code_size, char *msg, size_t msg_size);
+int storage_list_s3_error(const char *xml, size_t len, char *code, size_t code_size, char *msg,
+                          size_t msg_size);
 
 #endif

@@ -40,11 +40,13 @@ static kinfer_status *conf_load(storage_job *job, const char *bucket, s3_conf *c
 {
     memset(c, 0, sizeof(*c));
     c->bucket = bucket;
-    c->region = env("AWS_REGION") ? env("AWS_REGION") : env("AWS_DEFAULT_REGION") ? env("AWS_DEFAULT_REGION")
-                                                                                   : "us-east-1";
-    const char *ep = job->endpoint ? job->endpoint : env("AWS_ENDPOINT_URL_S3") ? env("AWS_ENDPOINT_URL_S3")
-                                                   : env("AWS_ENDPOINT_URL")    ? env("AWS_ENDPOINT_URL")
-                                                                                : env("S3_ENDPOINT");
+    c->region = env("AWS_REGION")           ? env("AWS_REGION")
+                : env("AWS_DEFAULT_REGION") ? env("AWS_DEFAULT_REGION")
+                                            : "us-east-1";
+    const char *ep = job->endpoint                ? job->endpoint
+                     : env("AWS_ENDPOINT_URL_S3") ? env("AWS_ENDPOINT_URL_S3")
+                     : env("AWS_ENDPOINT_URL")    ? env("AWS_ENDPOINT_URL")
+                                                  : env("S3_ENDPOINT");
     int use_https = storage__env_flag("S3_USE_HTTPS", 1);
     int custom = ep != NULL;
     if (ep) {
@@ -56,7 +58,8 @@ static kinfer_status *conf_load(storage_job *job, const char *bucket, s3_conf *c
             strcpy(c->scheme, "https");
             hp = ep + 8;
         } else {
-            strcpy(c->scheme, use_https ? "https" : "http"); /* KServe's S3_ENDPOINT has no scheme */
+            strcpy(c->scheme,
+                   use_https ? "https" : "http"); /* KServe's S3_ENDPOINT has no scheme */
         }
         size_t n = strcspn(hp, "/?#");
         if (n == 0 || n >= sizeof(c->hostport))
@@ -79,14 +82,16 @@ static kinfer_status *conf_load(storage_job *job, const char *bucket, s3_conf *c
             return kinfer_status_new(KINFER_EINVAL, "S3 virtual host name too long");
         strcpy(c->hostport, hp);
     }
-    if (!storage__env_flag("awsAnonymousCredential", 0) && !storage__env_flag("AWS_ANONYMOUS_CREDENTIAL", 0)) {
+    if (!storage__env_flag("awsAnonymousCredential", 0) &&
+        !storage__env_flag("AWS_ANONYMOUS_CREDENTIAL", 0)) {
         c->access_key = env("AWS_ACCESS_KEY_ID");
         c->secret_key = env("AWS_SECRET_ACCESS_KEY");
         c->token = env("AWS_SESSION_TOKEN");
     }
     if (!!c->access_key != !!c->secret_key)
-        return kinfer_status_new(KINFER_EAUTH, "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together "
-                                               "(one is missing)");
+        return kinfer_status_new(KINFER_EAUTH,
+                                 "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together "
+                                 "(one is missing)");
     return NULL;
 }
 
@@ -101,14 +106,14 @@ static kinfer_status *s3_headers(void *ctx, struct curl_slist **out)
     gmtime_r(&now, &tm);
     strftime(date, sizeof(date), "%Y%m%dT%H%M%SZ", &tm);
     struct curl_slist *l = NULL, *t;
-#define ADD(...)                                                                  \
-    do {                                                                          \
-        snprintf(line, sizeof(line), __VA_ARGS__);                                \
-        if (!(t = curl_slist_append(l, line))) {                                  \
-            st = kinfer_status_new(KINFER_ENOMEM, "out of memory building headers"); \
-            goto out;                                                             \
-        }                                                                         \
-        l = t;                                                                    \
+#define ADD(...)                                                                                   \
+    do {                                                                                           \
+        snprintf(line, sizeof(line), __VA_ARGS__);                                                 \
+        if (!(t = curl_slist_append(l, line))) {                                                   \
+            st = kinfer_status_new(KINFER_ENOMEM, "out of memory building headers");               \
+            goto out;                                                                              \
+        }                                                                                          \
+        l = t;                                                                                     \
     } while (0)
     ADD("Host: %s", c->hostport);
     if (c->access_key) {
@@ -116,9 +121,16 @@ static kinfer_status *s3_headers(void *ctx, struct curl_slist **out)
                               {"x-amz-content-sha256", SIGV4_EMPTY_SHA256},
                               {"x-amz-date", date},
                               {"x-amz-security-token", c->token}};
-        sigv4_input in = {.method = "GET", .canonical_uri = r->path, .canonical_query = r->query, .headers = hs,
-                          .n_headers = c->token ? 4 : 3, .payload_hash = SIGV4_EMPTY_SHA256, .amz_date = date,
-                          .region = c->region, .service = "s3", .access_key = c->access_key,
+        sigv4_input in = {.method = "GET",
+                          .canonical_uri = r->path,
+                          .canonical_query = r->query,
+                          .headers = hs,
+                          .n_headers = c->token ? 4 : 3,
+                          .payload_hash = SIGV4_EMPTY_SHA256,
+                          .amz_date = date,
+                          .region = c->region,
+                          .service = "s3",
+                          .access_key = c->access_key,
                           .secret_key = c->secret_key};
         sigv4_output o;
         if ((st = sigv4_sign(&in, &o))) goto out;
@@ -145,14 +157,16 @@ static char *object_path(const s3_conf *c, const char *key)
     if (!ek) return NULL;
     storage_buf b;
     storage_buf_init(&b, 16384);
-    if (c->path_style ? !storage_buf_printf(&b, "/%s/%s", c->bucket, ek) : !storage_buf_printf(&b, "/%s", ek))
+    if (c->path_style ? !storage_buf_printf(&b, "/%s/%s", c->bucket, ek)
+                      : !storage_buf_printf(&b, "/%s", ek))
         out = storage_buf_take(&b);
     storage_buf_free(&b);
     free(ek);
     return out;
 }
 
-static kinfer_status *get_object(storage_job *job, const s3_conf *c, const char *key, const char *rel)
+static kinfer_status *get_object(storage_job *job, const s3_conf *c, const char *key,
+                                 const char *rel)
 {
     kinfer_status *st = NULL;
     char *path = object_path(c, key), *url = NULL;
@@ -170,10 +184,12 @@ out:
 }
 
 /* Lists every key under prefix into *keys (capped at job->max_objects). */
-static kinfer_status *list_all(storage_job *job, const s3_conf *c, const char *prefix, storage_list_page *all)
+static kinfer_status *list_all(storage_job *job, const s3_conf *c, const char *prefix,
+                               storage_list_page *all)
 {
     kinfer_status *st = NULL;
-    char *token = NULL, *body = NULL, *path = NULL, *url = NULL, *query = NULL, *eprefix = NULL, *etoken = NULL;
+    char *token = NULL, *body = NULL, *path = NULL, *url = NULL, *query = NULL, *eprefix = NULL,
+         *etoken = NULL;
     size_t cap = 0, len = 0;
     memset(all, 0, sizeof(*all));
     if (c->path_style ? asprintf(&path, "/%s", c->bucket) < 0 : !(path = strdup("/"))) path = NULL;
@@ -194,18 +210,22 @@ static kinfer_status *list_all(storage_job *job, const s3_conf *c, const char *p
         free(body);
         query = url = body = NULL;
         /* Parameters sorted by name: the canonical query string is the URL's query. */
-        if (asprintf(&query, "%s%s%slist-type=2&max-keys=%zu&prefix=%s", etoken ? "continuation-token=" : "",
-                     etoken ? etoken : "", etoken ? "&" : "", job->page_size, eprefix) < 0 ||
+        if (asprintf(&query, "%s%s%slist-type=2&max-keys=%zu&prefix=%s",
+                     etoken ? "continuation-token=" : "", etoken ? etoken : "", etoken ? "&" : "",
+                     job->page_size, eprefix) < 0 ||
             asprintf(&url, "%s://%s%s?%s", c->scheme, c->hostport, path, query) < 0) {
             query = url = NULL;
             st = kinfer_status_new(KINFER_ENOMEM, "out of memory");
             goto out;
         }
         s3_req r = {c, path, query};
-        if ((st = storage_http_get_mem(job->http, url, s3_headers, &r, job->list_max_bytes, &body, &len))) goto out;
+        if ((st = storage_http_get_mem(job->http, url, s3_headers, &r, job->list_max_bytes, &body,
+                                       &len)))
+            goto out;
         if ((st = storage_list_parse_s3(body, len, job->max_objects - all->n_keys, &p))) {
             if (kinfer_status_code(st) == KINFER_ETOOBIG)
-                st = kinfer_status_wrap(st, "over KINFER_STORAGE_MAX_OBJECTS=%zu", job->max_objects);
+                st =
+                    kinfer_status_wrap(st, "over KINFER_STORAGE_MAX_OBJECTS=%zu", job->max_objects);
             goto out;
         }
         for (size_t i = 0; i < p.n_keys; i++) {
@@ -258,7 +278,8 @@ kinfer_status *storage__s3_fetch(storage_job *job, const storage_uri *u)
     if ((st = conf_load(job, u->bucket, &c))) goto out;
     json_object *f = json_object_new_object();
     json_object_object_add(f, "endpoint", json_object_new_string(c.hostport));
-    json_object_object_add(f, "addressing", json_object_new_string(c.path_style ? "path" : "virtual"));
+    json_object_object_add(f, "addressing",
+                           json_object_new_string(c.path_style ? "path" : "virtual"));
     json_object_object_add(f, "region", json_object_new_string(c.region));
     json_object_object_add(f, "signed", json_object_new_boolean(c.access_key != NULL));
     storage_log_emit("info", "s3.config", f);
@@ -269,8 +290,8 @@ kinfer_status *storage__s3_fetch(storage_job *job, const storage_uri *u)
         base = base ? base + 1 : u->key;
         const char *why;
         if (storage_relpath_check(base, &why)) {
-            st = kinfer_status_new(KINFER_EINVAL, "s3://%s/%s: object name '%s' is unusable: %s", u->bucket, u->key,
-                                   base, why);
+            st = kinfer_status_new(KINFER_EINVAL, "s3://%s/%s: object name '%s' is unusable: %s",
+                                   u->bucket, u->key, base, why);
             goto out;
         }
         st = get_object(job, &c, u->key, base);
@@ -292,7 +313,8 @@ kinfer_status *storage__s3_fetch(storage_job *job, const storage_uri *u)
         if (rel && (st = get_object(job, &c, all.keys[i], rel))) goto out;
     }
     if (job->n_files == 0)
-        st = kinfer_status_new(KINFER_ENOTFOUND, "s3://%s/%s: no such object, and no objects under s3://%s/%s",
+        st = kinfer_status_new(KINFER_ENOTFOUND,
+                               "s3://%s/%s: no such object, and no objects under s3://%s/%s",
                                u->bucket, u->key, u->bucket, prefix);
 out:
     storage_list_page_clear(&all);

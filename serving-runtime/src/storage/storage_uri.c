@@ -10,11 +10,16 @@
 const char *storage_scheme_name(storage_scheme s)
 {
     switch (s) {
-    case STORAGE_SCHEME_LOCAL: return "file";
-    case STORAGE_SCHEME_S3: return "s3";
-    case STORAGE_SCHEME_GS: return "gs";
-    case STORAGE_SCHEME_HTTP: return "http";
-    case STORAGE_SCHEME_PVC: return "pvc";
+    case STORAGE_SCHEME_LOCAL:
+        return "file";
+    case STORAGE_SCHEME_S3:
+        return "s3";
+    case STORAGE_SCHEME_GS:
+        return "gs";
+    case STORAGE_SCHEME_HTTP:
+        return "http";
+    case STORAGE_SCHEME_PVC:
+        return "pvc";
     }
     return "?";
 }
@@ -44,8 +49,8 @@ static int valid_bucket(const char *b, size_t n)
     if (n < 3 || n > 222) return 0;
     for (size_t i = 0; i < n; i++) {
         char c = b[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-              c == '-' || c == '_'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == '_'))
             return 0;
     }
     return b[0] != '.' && b[0] != '-' && b[n - 1] != '.' && b[n - 1] != '-';
@@ -56,16 +61,17 @@ static kinfer_status *parse_bucket_key(const char *scheme, const char *rest, sto
     const char *slash = strchr(rest, '/');
     size_t blen = slash ? (size_t)(slash - rest) : strlen(rest);
     if (!valid_bucket(rest, blen))
-        return kinfer_status_new(KINFER_EINVAL,
-                                 "%s:// URI has a bad bucket name '%.*s' (3-222 of a-z A-Z 0-9 . - _)", scheme,
-                                 (int)(blen > 64 ? 64 : blen), rest);
+        return kinfer_status_new(
+            KINFER_EINVAL, "%s:// URI has a bad bucket name '%.*s' (3-222 of a-z A-Z 0-9 . - _)",
+            scheme, (int)(blen > 64 ? 64 : blen), rest);
     const char *key = slash ? slash + 1 : "";
     if (strlen(key) > STORAGE_KEY_MAX)
-        return kinfer_status_new(KINFER_EINVAL, "%s:// key is %zu bytes (max %d)", scheme, strlen(key),
-                                 STORAGE_KEY_MAX);
+        return kinfer_status_new(KINFER_EINVAL, "%s:// key is %zu bytes (max %d)", scheme,
+                                 strlen(key), STORAGE_KEY_MAX);
     out->bucket = strndup(rest, blen);
     out->key = strdup(key);
-    if (!out->bucket || !out->key) return kinfer_status_new(KINFER_ENOMEM, "out of memory parsing URI");
+    if (!out->bucket || !out->key)
+        return kinfer_status_new(KINFER_ENOMEM, "out of memory parsing URI");
     return NULL;
 }
 
@@ -76,8 +82,10 @@ kinfer_status *storage_uri_parse(const char *text, storage_uri *out)
     if (!text || !*text) return kinfer_status_new(KINFER_EINVAL, "empty model URI");
     size_t n = strlen(text);
     if (n > STORAGE_URI_MAX)
-        return kinfer_status_new(KINFER_EINVAL, "model URI is %zu bytes (max %d)", n, STORAGE_URI_MAX);
-    if (has_control(text)) return kinfer_status_new(KINFER_EINVAL, "model URI contains control characters");
+        return kinfer_status_new(KINFER_EINVAL, "model URI is %zu bytes (max %d)", n,
+                                 STORAGE_URI_MAX);
+    if (has_control(text))
+        return kinfer_status_new(KINFER_EINVAL, "model URI contains control characters");
 
     if (!strncmp(text, "s3://", 5)) {
         out->scheme = STORAGE_SCHEME_S3;
@@ -91,13 +99,13 @@ kinfer_status *storage_uri_parse(const char *text, storage_uri *out)
         size_t clen = slash ? (size_t)(slash - rest) : strlen(rest);
         const char *why = NULL;
         if (clen == 0 || clen > 253)
-            st = kinfer_status_new(KINFER_EINVAL, "pvc:// URI needs a claim name: pvc://CLAIM[/PATH]");
+            st = kinfer_status_new(KINFER_EINVAL,
+                                   "pvc:// URI needs a claim name: pvc://CLAIM[/PATH]");
         else if (slash && slash[1] && storage_relpath_check(slash + 1, &why))
             st = kinfer_status_new(KINFER_EINVAL, "pvc:// path '%s' is unsafe: %s", slash + 1, why);
-        else if (!(out->bucket = strndup(rest, clen)) || !(out->key = strdup(slash ? slash + 1 : "")))
+        else if (!(out->bucket = strndup(rest, clen)) ||
+                 !(out->key = strdup(slash ? slash + 1 : "")))
             st = kinfer_status_new(KINFER_ENOMEM, "out of memory parsing URI");
-        else if (strchr(out->bucket, '.') && (!strcmp(out->bucket, ".") || !strcmp(out->bucket, "..")))
-            st = kinfer_status_new(KINFER_EINVAL, "pvc:// claim name '%s' is invalid", out->bucket);
     } else if (!strncmp(text, "http://", 7) || !strncmp(text, "https://", 8)) {
         out->scheme = STORAGE_SCHEME_HTTP;
         const char *host = strstr(text, "://") + 3;
@@ -111,18 +119,21 @@ kinfer_status *storage_uri_parse(const char *text, storage_uri *out)
         out->scheme = STORAGE_SCHEME_LOCAL;
         /* file:///abs/path only: a host part (file://host/x) is not something we can open. */
         if (text[7] != '/')
-            st = kinfer_status_new(KINFER_EINVAL, "file URI must be file:///ABSOLUTE/PATH, got '%s'", text);
+            st = kinfer_status_new(KINFER_EINVAL,
+                                   "file URI must be file:///ABSOLUTE/PATH, got '%s'", text);
         else if (!(out->path = strdup(text + 7)))
             st = kinfer_status_new(KINFER_ENOMEM, "out of memory parsing URI");
     } else {
         const char *colon = strstr(text, "://");
         if (colon) {
-            st = kinfer_status_new(KINFER_EINVAL,
-                                   "unsupported URI scheme '%.*s' (want s3, gs, http, https, file, pvc, or a path)",
-                                   (int)((colon - text) > 32 ? 32 : (colon - text)), text);
+            st = kinfer_status_new(
+                KINFER_EINVAL,
+                "unsupported URI scheme '%.*s' (want s3, gs, http, https, file, pvc, or a path)",
+                (int)((colon - text) > 32 ? 32 : (colon - text)), text);
         } else {
             out->scheme = STORAGE_SCHEME_LOCAL;
-            if (!(out->path = strdup(text))) st = kinfer_status_new(KINFER_ENOMEM, "out of memory parsing URI");
+            if (!(out->path = strdup(text)))
+                st = kinfer_status_new(KINFER_ENOMEM, "out of memory parsing URI");
         }
     }
     if (st) storage_uri_clear(out);
@@ -145,7 +156,8 @@ int storage_relpath_check(const char *rel, const char **why)
         if (len == 0) return *why = "empty path component (//, or a trailing /)", -1;
         if (len > 255) return *why = "path component over 255 bytes", -1;
         if (len == 1 && p[0] == '.') return *why = "'.' path component", -1;
-        if (len == 2 && p[0] == '.' && p[1] == '.') return *why = "'..' path component (path traversal)", -1;
+        if (len == 2 && p[0] == '.' && p[1] == '.')
+            return *why = "'..' path component (path traversal)", -1;
         if (!slash) break;
         p = slash + 1;
     }

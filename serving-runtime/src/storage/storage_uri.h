@@ -30,7 +30,8 @@ typedef struct storage_uri {
 
 /* Parses text into out (fields owned by out: storage_uri_clear). EINVAL with the reason for an
  * empty or over-long URI, an unknown scheme, a bad bucket name, control characters. */
-kinfer_status *storage_uri_parse(const char *text, storage_uri *out) __attribute__((warn_unused_result));
+kinfer_status *storage_uri_parse(const char *text, storage_uri *out)
+    __attribute__((warn_unused_result));
 void storage_uri_clear(storage_uri *u);
 const char *storage_scheme_name(storage_scheme s);
 

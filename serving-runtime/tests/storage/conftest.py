@@ -46,8 +46,11 @@ def fetch(request, tmp_path):
              if not k.startswith(("AWS_", "S3_", "GOOGLE_", "STORAGE_", "KINFER_STORAGE", "aws"))}
         e["KINFER_STORAGE_BACKOFF_MS"] = "50"
         e.update(env or {})
-        return subprocess.run(base + [uri, str(dest), *args], env=e, capture_output=True, text=True,
-                              timeout=timeout)
+        r = subprocess.run(base + [uri, str(dest), *args], env=e, capture_output=True, text=True, timeout=timeout)
+        # Under SANITIZE=1 a leak or UB on an error path would not change the exit status.
+        for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+            assert marker not in r.stderr, r.stderr
+        return r
     run.name = request.param[0]
     return run
 
