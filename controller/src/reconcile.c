@@ -417,7 +417,10 @@ static json_object *deployment_new(const spec *s)
                 *containers = json_object_new_array(), *volumes = json_object_new_array(),
                 *mounts = json_object_new_array(), *src;
 
-    if (s->min_replicas == s->max_replicas) put(sp, "replicas", jint(s->min_replicas));
+    int fixed = s->min_replicas == s->max_replicas;
+    if (fixed) put(sp, "replicas", jint(s->min_replicas));
+    put(json_object_object_get(json_object_object_get(d, "metadata"), "annotations"), RECONCILE_ANNOTATION_SCALING,
+        jstr(fixed ? "fixed" : "hpa"));
     put(sel, "matchLabels", labels_new(s, 1));
     put(sp, "selector", sel);
     put(tmd, "labels", labels_new(s, 0));
@@ -526,4 +529,37 @@ nomem:
 out:
     json_object_put(out);
     return st;
+}
+
+ctl_status *reconcile_handover(json_object *desired_deployment, json_object *live_deployment, json_object **patch)
+{
+    json_object *dspec = NULL, *lmeta = NULL, *lspec = NULL, *ann = NULL, *v = NULL, *dmeta = NULL, *name = NULL,
+                *ns = NULL, *replicas = NULL;
+    *patch = NULL;
+    if (!desired_deployment || !json_object_is_type(desired_deployment, json_type_object))
+        return ctl_status_new(CTL_EINVAL, "reconcile_handover: no desired Deployment");
+    if (!live_deployment) return NULL;
+    json_object_object_get_ex(desired_deployment, "spec", &dspec);
+    if (dspec && json_object_object_get_ex(dspec, "replicas", NULL)) return NULL; /* kinfer keeps owning it */
+    json_object_object_get_ex(live_deployment, "metadata", &lmeta);
+    json_object_object_get_ex(lmeta, "annotations", &ann);
+    if (json_object_object_get_ex(ann, RECONCILE_ANNOTATION_SCALING, &v) && v &&
+        !strcmp(json_object_get_string(v), "hpa"))
+        return NULL; /* already handed over */
+    if (!json_object_object_get_ex(live_deployment, "spec", &lspec) ||
+        !json_object_object_get_ex(lspec, "replicas", &replicas) || !json_object_is_type(replicas, json_type_int))
+        return NULL; /* nothing to keep */
+    json_object_object_get_ex(desired_deployment, "metadata", &dmeta);
+    if (!json_object_object_get_ex(dmeta, "name", &name) || !json_object_object_get_ex(dmeta, "namespace", &ns))
+        return ctl_status_new(CTL_EINVAL, "reconcile_handover: desired Deployment without name and namespace");
+    json_object *p = json_object_new_object(), *md = json_object_new_object(), *sp = json_object_new_object();
+    put(p, "apiVersion", jstr("apps/v1"));
+    put(p, "kind", jstr("Deployment"));
+    put(md, "name", json_object_get(name));
+    put(md, "namespace", json_object_get(ns));
+    put(p, "metadata", md);
+    put(sp, "replicas", jint(json_object_get_int64(replicas)));
+    put(p, "spec", sp);
+    *patch = p;
+    return NULL;
 }

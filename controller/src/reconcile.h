@@ -29,6 +29,24 @@ typedef struct reconcile_config {
 ctl_status *reconcile_desired(json_object *isvc, const reconcile_config *cfg, json_object **children)
     __attribute__((warn_unused_result));
 
+/* The field manager of the replica handover (see reconcile_handover). */
+#define RECONCILE_HANDOVER_MANAGER "kinfer-handover"
+/* On the Deployment: "fixed" when kinfer applied spec.replicas, "hpa" when an HPA owns it. */
+#define RECONCILE_ANNOTATION_SCALING "serving.kinfer.dev/scaling"
+
+/* Pure: the replica handover when an InferenceService switches from fixed replicas to autoscaling.
+ * Until then kinfer's field manager owns the Deployment's spec.replicas; an apply that simply leaves
+ * the field out would make the API server remove it and default it to 1 (scaling a busy service
+ * down) before the HPA acts. So when desired_deployment (from reconcile_desired) has no
+ * spec.replicas and live_deployment (the observed one, may be NULL) was last applied with fixed
+ * replicas, *patch is the object to server-side apply FIRST, under RECONCILE_HANDOVER_MANAGER (force
+ * is harmless: the value is the live one): spec.replicas at its live value. That manager then co-owns the field, kinfer's
+ * apply drops its claim, and the value stays until the HPA changes it (the documented "transferring
+ * ownership" procedure of server-side apply). *patch is NULL when no handover is needed; otherwise
+ * new, owned by the caller. */
+ctl_status *reconcile_handover(json_object *desired_deployment, json_object *live_deployment, json_object **patch)
+    __attribute__((warn_unused_result));
+
 /* The kinds reconcile_desired() may emit, NULL-terminated, as "apiVersion/kind" pairs in apply
  * order; the runtime uses it to know which child types to watch and prune. Static storage. */
 extern const char *const reconcile_child_kinds[][2];

@@ -181,6 +181,49 @@ static void missing_runtime_image_is_einval(void **state)
     json_object_put(isvc);
 }
 
+static void handover_case(const char *desired_file, const char *live_json, const char *want_json)
+{
+    json_object *isvc = golden_load(desired_file), *children = NULL, *patch = (json_object *)1;
+    json_object *live = live_json ? json_tokener_parse(live_json) : NULL;
+    assert_null(reconcile_desired(isvc, &cfg, &children));
+    assert_null(reconcile_handover(child(children, "Deployment"), live, &patch));
+    if (!want_json) {
+        assert_null(patch);
+    } else {
+        json_object *want = json_tokener_parse(want_json);
+        assert_non_null(want);
+        if (!json_object_equal(patch, want)) fail_msg("handover: got %s", json_object_to_json_string(patch));
+        json_object_put(want);
+    }
+    json_object_put(patch);
+    json_object_put(live);
+    json_object_put(children);
+    json_object_put(isvc);
+}
+
+/* Fixed -> autoscaled keeps the live replica count through a co-owning field manager. */
+static void handover_only_when_leaving_fixed_replicas(void **state)
+{
+    (void)state;
+    /* rps.in.json autoscales (2..10): bert-predictor in nlp. */
+    handover_case("reconcile/rps.in.json",
+                  "{\"metadata\":{\"annotations\":{\"serving.kinfer.dev/scaling\":\"fixed\"}},\"spec\":{\"replicas\":3}}",
+                  "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"bert-predictor\","
+                  "\"namespace\":\"nlp\"},\"spec\":{\"replicas\":3}}");
+    handover_case("reconcile/rps.in.json", "{\"spec\":{\"replicas\":4}}", /* unannotated: assume fixed */
+                  "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"bert-predictor\","
+                  "\"namespace\":\"nlp\"},\"spec\":{\"replicas\":4}}");
+    handover_case("reconcile/rps.in.json",
+                  "{\"metadata\":{\"annotations\":{\"serving.kinfer.dev/scaling\":\"hpa\"}},\"spec\":{\"replicas\":7}}",
+                  NULL);                                         /* already handed over */
+    handover_case("reconcile/rps.in.json", NULL, NULL);          /* first creation */
+    handover_case("reconcile/fixed-pvc.in.json", "{\"spec\":{\"replicas\":1}}", NULL); /* still fixed */
+    json_object *patch = NULL;
+    ctl_status *st = reconcile_handover(NULL, NULL, &patch);
+    assert_int_equal(ctl_status_code(st), CTL_EINVAL);
+    ctl_status_free(st);
+}
+
 int test_reconcile_run(void)
 {
     const struct CMUnitTest tests[] = {
@@ -194,6 +237,7 @@ int test_reconcile_run(void)
         cmocka_unit_test(children_outlive_isvc),
         cmocka_unit_test(bad_specs_are_einval_with_precise_message),
         cmocka_unit_test(missing_runtime_image_is_einval),
+        cmocka_unit_test(handover_only_when_leaving_fixed_replicas),
     };
     return cmocka_run_group_tests_name("reconcile", tests, NULL, NULL);
 }
