@@ -282,7 +282,7 @@ static void *worker_main(void *arg)
         int more = 0; /* compatible jobs left behind because the batch is full */
         for (batcher_job *j = b->head; j; j = j->next) {
             if (j != b->head && !jobs_compatible(b->head, j)) continue;
-            if (rows + j->rows > max) {
+            if (n && rows + j->rows > max) { /* the oldest job always goes, even alone over max */
                 more = 1;
                 break;
             }
@@ -292,7 +292,9 @@ static void *worker_main(void *arg)
         int64_t due = b->head->enqueue_ns + b->opts.max_queue_delay_us * 1000;
         int full = rows >= max || more;
         int go = max <= 1 || full || b->stopping || now >= due || is_preferred(b, rows);
-        if (!go) {
+        if (!go) { /* sleep until the batch is due or a queued job's deadline, whichever is first */
+            for (batcher_job *j = b->head; j; j = j->next)
+                if (j->deadline_ns && j->deadline_ns < due) due = j->deadline_ns;
             struct timespec ts = {.tv_sec = due / 1000000000, .tv_nsec = due % 1000000000};
             pthread_cond_timedwait(&b->cv, &b->mu, &ts);
             continue;
@@ -364,7 +366,7 @@ kinfer_status *batcher_create(const batcher_options *opts, const batcher_backend
 
 kinfer_status *batcher_submit(batcher *b, batcher_job *job)
 {
-    job->rows = 1;
+    job->rows = 1; /* without batching dim 0 is not a batch: each execution is one request */
     job->outputs = NULL;
     job->outputs_count = 0;
     job->next = NULL;

@@ -73,6 +73,17 @@ def make_fixed(directory):
     return save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), directory)
 
 
+def make_dyn(directory):
+    """y = x * 3 - 1 with x [batch, n]: requests with different n must never share a batch."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "n"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "n"])
+    three = helper.make_tensor("three", TensorProto.FLOAT, [], [3.0])
+    one = helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])
+    nodes = [helper.make_node("Mul", ["x", "three"], ["t"]), helper.make_node("Sub", ["t", "one"], ["y"])]
+    graph = helper.make_graph(nodes, "dyn", [x], [y], [three, one])
+    return save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), directory)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -146,6 +157,7 @@ def models(tmp_path_factory):
         "addmm": os.path.dirname(make_addmm(str(base / "addmm"))),
         "types": os.path.dirname(make_types(str(base / "types"))),
         "fixed": os.path.dirname(make_fixed(str(base / "fixed"))),
+        "dyn": os.path.dirname(make_dyn(str(base / "dyn"))),
     }
 
 
