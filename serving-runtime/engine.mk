@@ -32,3 +32,19 @@ TEST_SUITES += onnx
 .PHONY: test-onnx
 test-onnx: $(BIN)/kinfer-onnx-check
 	$(BIN)/kinfer-onnx-check $(ONNX_NODE_DIR)/*/
+
+# libFuzzer target for the model loader (clang; ASan + UBSan), and a bounded run as a test suite.
+FUZZERS += fuzz_model_load
+FUZZ_MODEL_SRCS := serving-runtime/fuzz/fuzz_model_load.c $(ENGINE_SRCS) $(ONNX_GEN_C)
+$(BUILD)/fuzz/fuzz_model_load: $(FUZZ_MODEL_SRCS) $(ONNX_GEN_H) $(wildcard serving-runtime/src/engine/*.h serving-runtime/src/ops/*.h)
+	@mkdir -p $(@D)
+	clang -std=c11 -g -O1 -D_GNU_SOURCE -I$(GEN) -pthread -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -o $@ $(FUZZ_MODEL_SRCS) -lprotobuf-c -lopenblas -lm
+
+.PHONY: fuzz
+fuzz: $(BUILD)/fuzz/fuzz_model_load
+
+TEST_SUITES += fuzz-model
+.PHONY: test-fuzz-model
+test-fuzz-model: $(BUILD)/fuzz/fuzz_model_load
+	@controller/fuzz/run.sh $(BUILD)/fuzz/fuzz_model_load serving-runtime/fuzz/corpus/model $${FUZZ_SECONDS:-30}

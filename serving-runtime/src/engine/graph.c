@@ -189,9 +189,16 @@ static int dtype_is_compatible(onnx_dtype declared, onnx_dtype inferred)
     return !declared || !inferred || declared == inferred;
 }
 
-/* Runs a node whose inputs are all constant at load time; its outputs become constants. */
-static kinfer_status *fold_node(graph *g, op_node *n, op_tensor **in, op_tensor **out)
+/* Outputs bigger than this are computed at run time instead: folding them would only trade
+ * compute for resident memory (and let a tiny hostile file demand gigabytes at load). */
+#define FOLD_MAX_BYTES ((int64_t)64 << 20)
+#define FOLD_TOTAL_MAX_BYTES ((int64_t)256 << 20)
+
+/* Runs a node whose inputs are all constant at load time; its outputs become constants.
+ * *folded = 0 when the node stays in the graph (its outputs are too large to keep). */
+static kinfer_status *fold_node(graph *g, op_node *n, op_tensor **in, op_tensor **out, int *folded)
 {
+    *folded = 0;
     kinfer_status *st = graph__node_infer(n, in, out, 1);
     if (st) return st;
     for (int o = 0; o < n->n_out; o++) {
@@ -199,7 +206,17 @@ static kinfer_status *fold_node(graph *g, op_node *n, op_tensor **in, op_tensor 
         int64_t cnt = op_tensor_numel(out[o]);
         size_t es = onnx_dtype_size(out[o]->dtype);
         if (cnt < 0 || !es) return op_node_error(n, KINFER_EINTERNAL, "folding gave no shape");
-        out[o]->data = region_alloc(g->rg, (size_t)cnt * es);
+        if (cnt > FOLD_MAX_BYTES / (int64_t)es || g->folded_bytes + cnt * (int64_t)es > FOLD_TOTAL_MAX_BYTES) {
+            for (int k = 0; k < n->n_out; k++)
+                if (out[k]) out[k]->data = NULL;
+            return NULL;
+        }
+    }
+    for (int o = 0; o < n->n_out; o++) {
+        if (!out[o]) continue;
+        size_t bytes = (size_t)op_tensor_numel(out[o]) * onnx_dtype_size(out[o]->dtype);
+        g->folded_bytes += (int64_t)bytes;
+        out[o]->data = region_alloc(g->rg, bytes);
         if (!out[o]->data) return kinfer_status_new(KINFER_ENOMEM, "folding");
     }
     op_ctx c = {.node = n, .in = in, .out = out, .run = 1};
@@ -207,6 +224,7 @@ static kinfer_status *fold_node(graph *g, op_node *n, op_tensor **in, op_tensor 
     for (int o = 0; o < n->n_out; o++)
         if (n->out[o] >= 0) g->vals[n->out[o]].is_const = 1;
     n->dead = 1;
+    *folded = 1;
     return NULL;
 }
 
@@ -223,7 +241,8 @@ kinfer_status *graph__infer_types(graph *g, int fold)
         for (int o = 0; o < n->n_out; o++) outp[o] = n->out[o] >= 0 ? &g->vals[n->out[o]].t : NULL;
         kinfer_status *st = NULL;
         if (fold && all_const) {
-            st = fold_node(g, n, inp, outp); /* a constant subgraph that fails is a bad model */
+            int folded;
+            st = fold_node(g, n, inp, outp, &folded); /* a constant subgraph that fails is a bad model */
         } else {
             st = graph__node_infer(n, inp, outp, 0);
         }

@@ -75,6 +75,7 @@ typedef struct graph {
     int *inputs, *outputs; /* value indices */
     size_t n_inputs, n_outputs;
     int opset_default, opset_ml;
+    int64_t folded_bytes; /* constant-folded data so far (capped) */
     int *hash; /* open addressing over vals by name */
     size_t hash_cap;
 } graph;

@@ -148,6 +148,8 @@ static kinfer_status *load_node(graph *g, const Onnx__NodeProto *np, size_t idx,
     for (int i = 0; i < n->n_in; i++) {
         n->in[i] = edge_value(g, np->input[i]);
         if (np->input[i] && *np->input[i] && n->in[i] < 0) return kinfer_status_new(KINFER_ENOMEM, "value");
+        /* Only optional inputs (past the required count) may be left empty. */
+        if (n->in[i] < 0 && i < d->min_inputs) return op_node_error(n, KINFER_EMODEL, "required input %d is empty", i);
     }
     for (int i = 0; i < n->n_out; i++) {
         n->out[i] = edge_value(g, np->output[i]);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int dtype_supported(int dt)
 {
@@ -31,8 +32,8 @@ static int path_is_safe(const char *p)
     return 1;
 }
 
-static kinfer_status *read_external(const Onnx__TensorProto *tp, const char *ext_dir, void *dst,
-                                    size_t bytes, const char *what)
+static kinfer_status *external_path(const Onnx__TensorProto *tp, const char *ext_dir, size_t bytes,
+                                     const char *what, char *path, size_t plen, long long *offp)
 {
     const char *loc = NULL;
     long long off = 0, len = -1;
@@ -51,10 +52,32 @@ static kinfer_status *read_external(const Onnx__TensorProto *tp, const char *ext
         return kinfer_status_new(KINFER_EMODEL, "tensor '%s': external data '%s' but no model directory", what, loc);
     if (off < 0 || (len >= 0 && (size_t)len != bytes))
         return kinfer_status_new(KINFER_EMODEL, "tensor '%s': external data length %lld, expected %zu", what, len, bytes);
-    char path[4096];
-    if (snprintf(path, sizeof(path), "%s/%s", ext_dir, loc) >= (int)sizeof(path))
+    if (snprintf(path, plen, "%s/%s", ext_dir, loc) >= (int)plen)
         return kinfer_status_new(KINFER_EMODEL, "tensor '%s': external data path too long", what);
-    kinfer_status *st = NULL;
+    *offp = off;
+    return NULL;
+}
+
+static kinfer_status *check_external(const Onnx__TensorProto *tp, const char *ext_dir, size_t bytes, const char *what)
+{
+    char path[4096];
+    long long off;
+    kinfer_status *st = external_path(tp, ext_dir, bytes, what, path, sizeof path, &off);
+    if (st) return st;
+    struct stat sb;
+    if (stat(path, &sb)) return kinfer_status_new(KINFER_EIO, "tensor '%s': %s: %s", what, path, strerror(errno));
+    if (!S_ISREG(sb.st_mode) || (unsigned long long)sb.st_size < (unsigned long long)off + bytes)
+        return kinfer_status_new(KINFER_EMODEL, "tensor '%s': %s is shorter than offset %lld + %zu bytes", what, path, off, bytes);
+    return NULL;
+}
+
+static kinfer_status *read_external(const Onnx__TensorProto *tp, const char *ext_dir, void *dst,
+                                    size_t bytes, const char *what)
+{
+    char path[4096];
+    long long off;
+    kinfer_status *st = external_path(tp, ext_dir, bytes, what, path, sizeof path, &off);
+    if (st) return st;
     FILE *f = fopen(path, "rb");
     if (!f) return kinfer_status_new(KINFER_EIO, "tensor '%s': open %s: %s", what, path, strerror(errno));
     if (fseeko(f, (off_t)off, SEEK_SET) || fread(dst, 1, bytes, f) != bytes)
@@ -87,6 +110,15 @@ kinfer_status *onnx_proto__tensor(const Onnx__TensorProto *tp, const char *ext_d
     out->dtype = dt;
     out->rank = (int)tp->n_dims;
     size_t bytes = (size_t)n * es;
+    /* Data that is not in the file is checked before anything of its claimed size is allocated. */
+    int external = tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    if (!external && tp->has_raw_data && dt != ONNX_DTYPE_STRING && tp->raw_data.len != bytes)
+        return kinfer_status_new(KINFER_EMODEL, "tensor '%s': raw_data has %zu bytes, dims need %zu", what,
+                                 tp->raw_data.len, bytes);
+    if (external) {
+        kinfer_status *st = check_external(tp, ext_dir, bytes, what);
+        if (st) return st;
+    }
     void *d = region_alloc(rg, bytes);
     if (!d) return kinfer_status_new(KINFER_ENOMEM, "tensor '%s': %zu bytes", what, bytes);
     out->data = d;

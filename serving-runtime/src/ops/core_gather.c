@@ -92,6 +92,7 @@ static int pad_amounts(op_ctx *c, int rank, int64_t *pads, int *unknown)
         return 0;
     }
     const op_tensor *p = op_input(c, 1);
+    if (!p) return -1;
     if (!p->data) return *unknown = 1, 0;
     int64_t raw[2 * ONNX_MAX_RANK];
     int cnt = core_read_ints(p, raw, 2 * ONNX_MAX_RANK);
