@@ -4,29 +4,48 @@
 #
 #   make chart-crds       copy crds/*.yaml into charts/kinfer/crds/ (the chart's copy is never edited)
 #   make images           OCI image layouts in build/images/<name>-oci/ (no container engine)
-#   make test-packaging   chart lint/render/install, CRD drift, health checks, kstatus, images
+#   make test-packaging   chart lint/render/install, CRD drift, health checks, kstatus, images,
+#                         alert rules (promtool)
+#   make helm kstatus-eval promtool    just the tools
 
 HELM_VERSION    := v3.22.0
 HELM_K8S_MINOR  := 37
 HELM_CACHED     := $(KINFER_CACHE)/helm-$(HELM_VERSION)/helm
 HELM            := $(BUILD)/cluster/bin/helm
 KSTATUS_VERSION := v0.37.2
-KSTATUS_CACHED  := $(KINFER_CACHE)/kstatus-eval-$(KSTATUS_VERSION)/kstatus-eval
+# kstatus-eval is our own program: its key also covers its source.
+KSTATUS_KEY     := $(KSTATUS_VERSION)-$(shell cat test/cluster/tools/kstatus/main.go test/cluster/tools/kstatus/go.sum 2>/dev/null | sha256sum | cut -c1-12)
+KSTATUS_CACHED  := $(KINFER_CACHE)/kstatus-eval-$(KSTATUS_KEY)/kstatus-eval
 KSTATUS         := $(BUILD)/cluster/bin/kstatus-eval
+PROMTOOL_VERSION := v0.310.0
+PROMTOOL_CACHED := $(KINFER_CACHE)/promtool-$(PROMTOOL_VERSION)/promtool
+PROMTOOL        := $(BUILD)/cluster/bin/promtool
 HELM_LDFLAGS    := -s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
   -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$(HELM_K8S_MINOR) \
   -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$(HELM_K8S_MINOR)
 
-# The cache key is the version; a changed go.sum (same version, other deps) also rebuilds.
-$(HELM_CACHED): test/cluster/tools/helm/go.mod test/cluster/tools/helm/go.sum
+# Cached binaries are keyed by version in their path and depend on nothing else, so a fresh checkout
+# (newer file dates) reuses them; changing a version in go.mod means changing it here too.
+$(HELM_CACHED):
 	@mkdir -p $(@D)
 	cd test/cluster/tools/helm && CGO_ENABLED=0 go build -trimpath -ldflags '$(HELM_LDFLAGS)' -o $@.tmp helm.sh/helm/v3/cmd/helm
 	mv $@.tmp $@
 
-$(KSTATUS_CACHED): test/cluster/tools/kstatus/go.mod test/cluster/tools/kstatus/go.sum test/cluster/tools/kstatus/main.go
+$(KSTATUS_CACHED):
 	@mkdir -p $(@D)
 	cd test/cluster/tools/kstatus && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o $@.tmp .
 	mv $@.tmp $@
+
+# remove_all_sd: rule checks need no service discovery, and some discovery plugins' dependencies are
+# not on the module proxy.
+$(PROMTOOL_CACHED):
+	@mkdir -p $(@D)
+	cd test/cluster/tools/promtool && CGO_ENABLED=0 go build -tags remove_all_sd -trimpath -ldflags '-s -w' -o $@.tmp github.com/prometheus/prometheus/cmd/promtool
+	mv $@.tmp $@
+
+$(PROMTOOL): $(PROMTOOL_CACHED)
+	@mkdir -p $(@D)
+	ln -sf $(abspath $<) $@
 
 $(HELM): $(HELM_CACHED)
 	@mkdir -p $(@D)
@@ -36,9 +55,10 @@ $(KSTATUS): $(KSTATUS_CACHED)
 	@mkdir -p $(@D)
 	ln -sf $(abspath $<) $@
 
-.PHONY: helm kstatus-eval
+.PHONY: helm kstatus-eval promtool
 helm: $(HELM)
 kstatus-eval: $(KSTATUS)
+promtool: $(PROMTOOL)
 
 # The chart ships a copy of crds/ (Helm installs crds/ before templates and never deletes them).
 # The copy is generated: edit crds/, then `make chart-crds`; test-packaging fails on any drift.
@@ -73,7 +93,7 @@ images: $(BIN)/kinfer-controller $(BIN)/kinfer-server
 # Images are always built from release binaries, also under SANITIZE=1.
 TEST_SUITES += packaging
 .PHONY: test-packaging
-test-packaging: $(HELM) $(KSTATUS) $(BIN)/test-status-dump cluster-up
+test-packaging: $(HELM) $(KSTATUS) $(PROMTOOL) $(BIN)/test-status-dump cluster-up
 	@eval "$$(test/cluster/env.sh)" && venv=$$(scripts/pyenv.sh) && \
-	  HELM=$(HELM) KSTATUS_EVAL=$(KSTATUS) STATUS_DUMP=$(BIN)/test-status-dump KUBECTL=$$(command -v kubectl) \
+	  HELM=$(HELM) KSTATUS_EVAL=$(KSTATUS) PROMTOOL=$(PROMTOOL) STATUS_DUMP=$(BIN)/test-status-dump KUBECTL=$$(command -v kubectl) \
 	  "$$venv/bin/python" -m pytest -p no:cacheprovider -v charts/tests

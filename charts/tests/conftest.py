@@ -22,7 +22,8 @@ def tool(env):
 
 
 def run(args, check=True, timeout=300, **kw):
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kw)
+    kw.setdefault("cwd", ROOT)
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, **kw)
     if check and proc.returncode != 0:
         pytest.fail("%s exited %d\nstdout:\n%s\nstderr:\n%s" % (" ".join(args), proc.returncode,
                                                                 proc.stdout[-4000:], proc.stderr[-4000:]))

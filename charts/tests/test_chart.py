@@ -165,6 +165,10 @@ def test_helm_test_hook(helm):
 @pytest.mark.parametrize("bad,why", [
     ("controller.replicas=-1", "minimum"),
     ("controller.securityContext.runAsNonRoot=false", "runAsNonRoot"),
+    ("controller.securityContext.runAsUser=0", "runAsUser"),
+    ("controller.securityContext.privileged=true", "privileged"),
+    ("controller.securityContext.allowPrivilegeEscalation=true", "allowPrivilegeEscalation"),
+    ("controller.podSecurityContext.runAsUser=0", "runAsUser"),
     ("controller.healthPort=70000", "maximum"),
     ("image.pullPolicy=Sometimes", "pullPolicy"),
     ("controller.typo=1", "typo"),

@@ -105,6 +105,19 @@ def test_helm_test_hook(helm, namespace):
     assert "TEST SUITE:     %s-test-ready" % REL in proc.stdout and "Phase:          Succeeded" in proc.stdout, proc.stdout
 
 
+def test_upgrade_rolls_out(kubectl, helm, namespace):
+    """A values change rolls the controller (maxSurge 0, maxUnavailable 1) back to 2/2 ready."""
+    proc = run([helm, "upgrade", REL, CHART, "-n", NS, "--reuse-values", "--set", "controller.workers=8",
+                "--set", "podDisruptionBudget.enabled=true", "--wait", "--timeout", "180s"], timeout=240, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    dep = get(kubectl, "-n", NS, "deployment", REL + "-controller")
+    assert "--workers=8" in dep["spec"]["template"]["spec"]["containers"][0]["args"]
+    st = dep["status"]
+    assert st.get("updatedReplicas") == 2 and st.get("readyReplicas") == 2 and st.get("replicas") == 2, st
+    pdb = get(kubectl, "-n", NS, "pdb", REL + "-controller")
+    assert pdb["spec"]["minAvailable"] == 1
+
+
 def leftovers(kubectl):
     sel = "app.kubernetes.io/instance=" + REL
     items = get(kubectl, "-n", NS, "deployments,replicasets,pods,services,serviceaccounts,roles,rolebindings,"
