@@ -202,6 +202,7 @@ BASE = 23000
 @pytest.fixture(scope="module")
 def scratch():
     env = dict(os.environ, KINFER_CLUSTER_DIR=str(SCRATCH), KINFER_CLUSTER_PORT_BASE=str(BASE))
+    script("down.sh", env)   # leftovers of an interrupted run
     yield env
     script("down.sh", env)
     shutil.rmtree(SCRATCH, ignore_errors=True)

@@ -27,14 +27,23 @@ cl_lock
 
 # --- already up? ---------------------------------------------------------------------------------
 healthy() {
-  [ "$(cat "$cl_data/cluster.env" 2>/dev/null)" = "$want" ] || { why="not started"; return 1; }
-  local c
+  local env c i
+  env=$(cat "$cl_data/cluster.env" 2>/dev/null) || { why="not started"; return 1; }
+  [ "$env" = "$want" ] || { why="started with other binaries, ports or CRDs: $env"; return 1; }
   for c in "${cl_components[@]}"; do
     cl_owned "$(cat "$cl_pids/$c.pid" 2>/dev/null)" || { why="$c is not running"; return 1; }
   done
-  readyz || { why="kube-apiserver is not ready"; return 1; }
-  [ "$(node_ready)" = True ] || { why="node $cl_node is not Ready"; return 1; }
   [ -f "$cl_data/crds.done" ] || { why="CRDs not installed"; return 1; }
+  # Every process is there: give a slow answer (a loaded machine) 20 s before restarting, since
+  # a restart wipes what other suites have in the cluster.
+  for ((i = 0; i < 20; i++)); do
+    if ! readyz; then why="kube-apiserver is not ready"
+    elif [ "$(node_ready)" != True ]; then why="node $cl_node is not Ready"
+    else return 0
+    fi
+    sleep 1
+  done
+  return 1
 }
 readyz() {
   curl -sf --max-time 3 --cacert "$cl_pki/ca.crt" --cert "$cl_pki/admin.crt" --key "$cl_pki/admin.key" \
