@@ -113,8 +113,12 @@ ctl_status *controller_create(kube_client *c, const controller_config *cfg, cont
     }
     static const kube_resource *const res[INF_COUNT] = {&kube_res_inferenceservices, &kube_res_deployments,
                                                         &kube_res_services, &kube_res_hpas, &kube_res_pods};
+    /* Children are cached only to find and prune them, pods only for status: neither needs its
+     * spec, which is most of each object. */
+    static const char *const drop_children[] = {"spec", "status", NULL}, *const drop_pods[] = {"spec", NULL};
     for (int i = 0; i < INF_COUNT; i++) {
         informer_config ic = {
+            .drop_fields = i == INF_ISVC ? NULL : i == INF_POD ? drop_pods : drop_children,
             .res = res[i],
             .namespace = ctl->ns,
             /* Children and pods carry the label; selecting on it keeps unrelated objects off the wire. */

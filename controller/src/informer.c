@@ -2,6 +2,7 @@
 #include "informer.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,7 +18,13 @@
 
 #define DEFAULT_TIMEOUT_S 300
 #define DEFAULT_EVENT_CAP (16u << 20)
-#define DEFAULT_PAGE 500
+/* Small pages: a parsed page is a json-c tree roughly ten times its text (about 1 KiB per JSON
+ * object), and it is the informer's biggest transient allocation. */
+#define DEFAULT_PAGE 50
+
+/* One page in flight per process: informers relisting together (start-up, API server restart)
+ * would otherwise hold several page trees at once, which sets the controller's peak memory. */
+static pthread_mutex_t page_mu = PTHREAD_MUTEX_INITIALIZER;
 
 typedef struct item {
     char *json; /* compact JSON text of the stripped object */
@@ -36,6 +43,7 @@ struct informer {
     int timeout_s;
     size_t event_cap;
     long page_size;
+    const char *const *drop;
 
     pthread_rwlock_t lock; /* guards items and bytes */
     strmap *items;
@@ -112,6 +120,7 @@ static item *make_item(informer *inf, json_object *obj, const char *key, int *oo
     char *idx = inf->index ? inf->index(obj) : strdup(key);
     if (!idx) return NULL;
     informer__strip(obj);
+    for (const char *const *d = inf->drop; d && *d; d++) json_object_object_del(obj, *d);
     if (!jstr(obj, "kind")) { /* list items come without apiVersion/kind */
         char av[96];
         if (*inf->res->group) snprintf(av, sizeof(av), "%s/%s", inf->res->group, inf->res->version);
@@ -155,6 +164,7 @@ ctl_status *informer_create(kube_client *c, const informer_config *cfg, informer
     inf->timeout_s = cfg->timeout_s > 0 ? cfg->timeout_s : DEFAULT_TIMEOUT_S;
     inf->event_cap = cfg->event_cap ? cfg->event_cap : DEFAULT_EVENT_CAP;
     inf->page_size = cfg->page_size > 0 ? cfg->page_size : DEFAULT_PAGE;
+    inf->drop = cfg->drop_fields; /* static tables in practice; the caller keeps them alive */
     pthread_rwlock_init(&inf->lock, NULL);
     pthread_mutex_init(&inf->sleep_mu, NULL);
     pthread_cond_init(&inf->sleep_cv, NULL);
@@ -208,7 +218,9 @@ static void cache_put(informer *inf, const char *key, item *it, int deleted)
     }
     if (old) inf->bytes -= old->len;
     if (it && !deleted) inf->bytes += it->len;
+    size_t nobj = strmap_size(inf->items), nbytes = inf->bytes;
     pthread_rwlock_unlock(&inf->lock);
+    metrics_set_cache(inf->res->resource, nobj, nbytes);
     if (inf->handler) {
         if (deleted && old) inf->handler(inf->ud, INFORMER_DELETE, key, old->index);
         else if (!deleted) inf->handler(inf->ud, old ? INFORMER_UPDATE : INFORMER_ADD, key, it->index);
@@ -316,12 +328,18 @@ static ctl_status *relist(informer *inf)
     if (!fresh) return ctl_status_new(CTL_ENOMEM, "relist");
     metrics_count_relist(inf->res->resource);
     do {
-        if ((st = kube_list(inf->client, inf->res, inf->ns, inf->selector, inf->page_size, cont, &page))) goto out;
+        pthread_mutex_lock(&page_mu);
+        st = kube_list(inf->client, inf->res, inf->ns, inf->selector, inf->page_size, cont, &page);
+        if (st) {
+            pthread_mutex_unlock(&page_mu);
+            goto out;
+        }
         json_object *items = NULL, *meta = jobj(page, "metadata");
         const char *prv = jstr(meta, "resourceVersion"), *pc = jstr(meta, "continue");
         if (prv && strlen(prv) < sizeof(rv) && !*cont) strcpy(rv, prv);
         if (pc && strlen(pc) >= sizeof(cont)) {
             st = ctl_status_new(CTL_ETOOBIG, "list %s: continue token too long", inf->res->resource);
+            pthread_mutex_unlock(&page_mu);
             goto out;
         }
         snprintf(cont, sizeof(cont), "%s", pc ? pc : "");
@@ -334,12 +352,14 @@ static ctl_status *relist(informer *inf)
                 item *it = make_item(inf, obj, key, &oom);
                 if (oom) {
                     st = ctl_status_new(CTL_ENOMEM, "relist %s", inf->res->resource);
+                    pthread_mutex_unlock(&page_mu);
                     goto out;
                 }
                 item *old = NULL;
                 if (it && strmap_put(fresh, key, it, (void **)&old)) {
                     item_free(it);
                     st = ctl_status_new(CTL_ENOMEM, "relist %s", inf->res->resource);
+                    pthread_mutex_unlock(&page_mu);
                     goto out;
                 }
                 item_free(old);
@@ -347,6 +367,7 @@ static ctl_status *relist(informer *inf)
         }
         json_object_put(page);
         page = NULL;
+        pthread_mutex_unlock(&page_mu);
     } while (*cont && !atomic_load(&inf->stop));
     if (atomic_load(&inf->stop)) {
         st = ctl_status_new(CTL_ECANCELED, "relist stopped");
@@ -454,7 +475,10 @@ static void *run(void *arg)
                 continue;
             }
             need_list = 0;
-            log_info("informer: listed", "resource", res, "resourceVersion", inf->rv);
+            malloc_trim(0); /* hand the pages' parse trees back to the OS */
+            char n[24];
+            snprintf(n, sizeof(n), "%zu", informer_size(inf));
+            log_info("informer: listed", "resource", res, "resourceVersion", inf->rv, "objects", n);
         }
         framer_reset(inf->fr);
         ctl_status_free(inf->watch_err);

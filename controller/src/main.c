@@ -7,12 +7,14 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "controller.h"
@@ -198,6 +200,9 @@ int main(int argc, char **argv)
     int rc = parse_flags(argc, argv, &f);
     if (rc) return rc < 0 ? 0 : rc;
     if (f.verbose) log_set_level(LOG_LVL_DEBUG);
+    /* json-c allocates many small objects from every thread; per-thread malloc arenas would each
+     * keep their own fragmented heap. The work is I/O-bound, so one arena costs no throughput. */
+    mallopt(M_ARENA_MAX, 1);
 
     ctl_status *st = NULL;
     kube_config *cfg = NULL;
@@ -273,7 +278,15 @@ int main(int argc, char **argv)
     g_ctl = ctl;
     if ((st = controller_start(ctl))) goto out;
     pthread_mutex_lock(&stop_mu);
-    while (!atomic_load(&g_stop)) pthread_cond_wait(&stop_cv, &stop_mu);
+    while (!atomic_load(&g_stop)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 10;
+        pthread_cond_timedwait(&stop_cv, &stop_mu, &ts);
+        /* Parse trees come and go in bursts; give their freed pages back so the resident set
+         * tracks the cache, not the last burst. */
+        malloc_trim(0);
+    }
     pthread_mutex_unlock(&stop_mu);
 
 shutdown:

@@ -24,6 +24,7 @@ typedef struct api_row {
 typedef struct res_row {
     char res[LABEL_LEN];
     unsigned long long restarts, relists;
+    size_t objects, bytes;
 } res_row;
 
 static struct {
@@ -99,6 +100,15 @@ void metrics_count_relist(const char *resource)
     pthread_mutex_unlock(&reg.mu);
 }
 
+void metrics_set_cache(const char *resource, size_t objects, size_t bytes)
+{
+    pthread_mutex_lock(&reg.mu);
+    res_row *r = res_find(resource);
+    r->objects = objects;
+    r->bytes = bytes;
+    pthread_mutex_unlock(&reg.mu);
+}
+
 void metrics_set_depth_source(size_t (*fn)(void *ud), void *ud)
 {
     pthread_mutex_lock(&reg.mu);
@@ -164,6 +174,14 @@ ctl_status *metrics_render(char **out, size_t *len)
           "# TYPE kinfer_controller_relists_total counter\n", f);
     for (size_t i = 0; i < reg.nres; i++)
         fprintf(f, "kinfer_controller_relists_total{resource=\"%s\"} %llu\n", reg.res[i].res, reg.res[i].relists);
+    fputs("# HELP kinfer_controller_cache_objects Objects held by the informer cache.\n"
+          "# TYPE kinfer_controller_cache_objects gauge\n", f);
+    for (size_t i = 0; i < reg.nres; i++)
+        fprintf(f, "kinfer_controller_cache_objects{resource=\"%s\"} %zu\n", reg.res[i].res, reg.res[i].objects);
+    fputs("# HELP kinfer_controller_cache_bytes Bytes of JSON held by the informer cache (managedFields stripped).\n"
+          "# TYPE kinfer_controller_cache_bytes gauge\n", f);
+    for (size_t i = 0; i < reg.nres; i++)
+        fprintf(f, "kinfer_controller_cache_bytes{resource=\"%s\"} %zu\n", reg.res[i].res, reg.res[i].bytes);
     fputs("# HELP kinfer_controller_api_requests_total Kubernetes API requests by verb and HTTP code (0: no answer).\n"
           "# TYPE kinfer_controller_api_requests_total counter\n", f);
     for (size_t i = 0; i < reg.napi; i++)

@@ -18,6 +18,8 @@ void metrics_observe_reconcile(const char *result, double seconds);
 void metrics_count_api_request(const char *verb, int code);
 void metrics_count_watch_restart(const char *resource);
 void metrics_count_relist(const char *resource);
+/* The informer cache's size for resource: objects and bytes of stored JSON. */
+void metrics_set_cache(const char *resource, size_t objects, size_t bytes);
 /* The workqueue depth is read at scrape time from fn(ud); fn NULL unsets. */
 void metrics_set_depth_source(size_t (*fn)(void *ud), void *ud);
 void metrics_set_leader(int is_leader);
