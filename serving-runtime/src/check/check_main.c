@@ -48,8 +48,8 @@ static result load_tensors(const char *dir, const char *prefix, onnx_tensor *ts,
 {
     *n = 0;
     for (size_t i = 0; i < CHECK_MAX_IO; i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s_%zu.pb", dir, prefix, i);
+        char path[8192];
+        if (snprintf(path, sizeof path, "%s/%s_%zu.pb", dir, prefix, i) >= (int)sizeof path) break;
         void *buf;
         size_t len;
         if (read_file(path, &buf, &len)) break;
@@ -164,8 +164,11 @@ out:
 
 static result run_case(const char *dir, char *why, size_t wl)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    char path[8192];
+    if (snprintf(path, sizeof path, "%s/model.onnx", dir) >= (int)sizeof path) {
+        snprintf(why, wl, "path too long");
+        return R_FAIL;
+    }
     onnx_model *m = NULL;
     kinfer_status *st = onnx_model_load_file(path, NULL, &m);
     if (st) {
@@ -190,8 +193,12 @@ static result run_case(const char *dir, char *why, size_t wl)
     }
     for (size_t i = 0; i < n_sets; i++) {
         if (r == R_PASS) {
-            snprintf(path, sizeof path, "%s/%s", dir, sets[i]);
-            r = run_set(m, path, why, wl);
+            if (snprintf(path, sizeof path, "%s/%s", dir, sets[i]) >= (int)sizeof path) {
+                snprintf(why, wl, "path too long");
+                r = R_FAIL;
+            } else {
+                r = run_set(m, path, why, wl);
+            }
         }
         free(sets[i]);
     }

@@ -88,7 +88,7 @@ static int pad_amounts(op_ctx *c, int rank, int64_t *pads, int *unknown)
         const int64_t *p;
         size_t cnt = op_attr_ints(n, "pads", &p);
         if ((int)cnt != 2 * rank) return -1;
-        memcpy(pads, p, cnt * 8);
+        if (p) memcpy(pads, p, cnt * 8);
         return 0;
     }
     const op_tensor *p = op_input(c, 1);

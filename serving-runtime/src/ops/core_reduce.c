@@ -45,7 +45,7 @@ static int red_axes(op_ctx *c, int rank, int *mask, int *noop)
         size_t cnt = op_attr_ints(n, "axes", &a);
         if (cnt > ONNX_MAX_RANK) return -1;
         na = (int)cnt;
-        memcpy(axes, a, cnt * 8);
+        if (a) memcpy(axes, a, cnt * 8);
     }
     if (!na) {
         if (from_input && op_attr_int(n, "noop_with_empty_axes", 0)) *noop = 1;

@@ -32,7 +32,7 @@ static kinfer_status *reshape_infer(op_ctx *c)
         const int64_t *a;
         n = (int)op_attr_ints(op_ctx_node(c), "shape", &a);
         if (n > ONNX_MAX_RANK) return op_error(c, KINFER_EUNSUPPORTED, "rank %d", n);
-        memcpy(shape, a, (size_t)n * sizeof(int64_t));
+        if (a) memcpy(shape, a, (size_t)n * sizeof(int64_t));
     } else {
         if (!s || !s->data || !op_shapes_known(c)) return unknown_shape(c, x->dtype);
         if (s->dtype != ONNX_DTYPE_INT64) return op_error(c, KINFER_EMODEL, "shape must be int64");
@@ -81,7 +81,7 @@ static int read_axes(op_ctx *c, int64_t *axes, int max)
         const int64_t *a;
         int n = (int)op_attr_ints(op_ctx_node(c), "axes", &a);
         if (n > max) return -2;
-        memcpy(axes, a, (size_t)n * sizeof(int64_t));
+        if (a) memcpy(axes, a, (size_t)n * sizeof(int64_t));
         return n;
     }
     const op_tensor *t = op_input(c, 1);
@@ -292,14 +292,14 @@ static kinfer_status *slice_plan(op_ctx *c, const op_tensor *x, slice_spec *sp, 
         const int64_t *a;
         ns = (int)op_attr_ints(op_ctx_node(c), "starts", &a);
         if (ns > ONNX_MAX_RANK) return op_error(c, KINFER_EMODEL, "starts");
-        memcpy(st, a, (size_t)ns * 8);
+        if (a) memcpy(st, a, (size_t)ns * 8);
         ne = (int)op_attr_ints(op_ctx_node(c), "ends", &a);
         if (ne > ONNX_MAX_RANK) return op_error(c, KINFER_EMODEL, "ends");
-        memcpy(en, a, (size_t)ne * 8);
+        if (a) memcpy(en, a, (size_t)ne * 8);
         if (op_attr_has(op_ctx_node(c), "axes")) {
             na = (int)op_attr_ints(op_ctx_node(c), "axes", &a);
             if (na > ONNX_MAX_RANK) return op_error(c, KINFER_EMODEL, "axes");
-            memcpy(ax, a, (size_t)na * 8);
+            if (a) memcpy(ax, a, (size_t)na * 8);
         }
     } else {
         for (int i = 1; i < op_num_inputs(c); i++)
