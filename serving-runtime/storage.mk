@@ -8,7 +8,7 @@ $(eval $(call c_program,kinfer-fetch,$(STORAGE_SRCS) serving-runtime/tools/fetch
 TEST_SUITES += storage
 .PHONY: test-storage
 test-storage: $(BIN)/kinfer-fetch $(filter $(BIN)/kinfer-server,$(ALL_BINS))
-	@venv=$$(scripts/pyenv.sh) && KINFER_BIN=$(ROOT)/$(BIN) "$$venv/bin/python" -m pytest -q -p no:cacheprovider \
+	@venv=$$(scripts/pyenv.sh) && KINFER_BIN=$(ROOT)/$(BIN) "$$venv/bin/python" -m pytest -p no:cacheprovider \
 	    serving-runtime/tests/storage
 
 # libFuzzer target for the URI, path and listing parsers.
