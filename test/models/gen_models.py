@@ -166,8 +166,10 @@ SYNTH_F = 6
 MODES = ["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ"]
 
 
-def _random_trees(rng, n_trees, depth, n_targets, modes, weight_fn, targets_per_leaf=1):
-    """Random full-ish trees; node ids are shuffled so that they are not in DFS order."""
+def _random_trees(rng, n_trees, depth, n_targets, modes, weight_fn, targets_per_leaf=1,
+                  chain=False):
+    """Random full-ish trees (chain: one child of every branch is a leaf, so depth can be large);
+    node ids are shuffled so that they are not in DFS order."""
     a = {k: [] for k in ("nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes",
                          "nodes_values", "nodes_truenodeids", "nodes_falsenodeids",
                          "nodes_missing_value_tracks_true")}
@@ -178,8 +180,13 @@ def _random_trees(rng, n_trees, depth, n_targets, modes, weight_fn, targets_per_
         def make(d):
             i = len(nodes)
             nodes.append(None)
-            if d == depth or (d > 1 and rng.random() < 0.2):
+            if d == depth or (d > 1 and rng.random() < 0.2 and not chain):
                 nodes[i] = ("LEAF",)
+            elif chain:
+                leaf_first = rng.random() < 0.5
+                tn = make(depth if leaf_first else d + 1)
+                fn = make(d + 1 if leaf_first else depth)
+                nodes[i] = ("BRANCH", tn, fn)
             else:
                 tn = make(d + 1)
                 fn = make(d + 1)
@@ -234,11 +241,11 @@ def _ml_graph(node, outputs, ml_opset=1, in_type=None):
 
 
 def _synth_reg(n_targets, agg, post, base=None, modes=MODES, as_tensor=False, seed=0,
-               weight_fn=None, n_trees=7):
+               weight_fn=None, n_trees=7, depth=4, chain=False):
     from onnx import TensorProto, helper
     rng = np.random.default_rng(SEED + seed)
-    a, w = _random_trees(rng, n_trees, 4, n_targets, modes,
-                         weight_fn or (lambda: rng.normal()))
+    a, w = _random_trees(rng, n_trees, depth, n_targets, modes,
+                         weight_fn or (lambda: rng.normal()), chain=chain)
     attrs = dict(a, n_targets=n_targets, aggregate_function=agg, post_transform=post,
                  target_treeids=w["treeids"], target_nodeids=w["nodeids"], target_ids=w["ids"])
     if as_tensor:
@@ -265,11 +272,11 @@ def _synth_reg(n_targets, agg, post, base=None, modes=MODES, as_tensor=False, se
 
 
 def _synth_cls(labels, post, base=None, class_subset=None, weight_fn=None, seed=0,
-               targets_per_leaf=1, n_trees=6):
+               targets_per_leaf=1, n_trees=6, modes=MODES):
     from onnx import TensorProto, helper
     rng = np.random.default_rng(SEED + 100 + seed)
     n = len(labels)
-    a, w = _random_trees(rng, n_trees, 4, n, MODES, weight_fn or (lambda: rng.normal()),
+    a, w = _random_trees(rng, n_trees, 4, n, modes, weight_fn or (lambda: rng.normal()),
                          targets_per_leaf)
     if class_subset is not None:  # e.g. weights only on class 1: onnxruntime's "binary case"
         w["ids"] = [class_subset for _ in w["ids"]]
@@ -344,6 +351,14 @@ SYNTH = {
                                                  weight_fn=lambda: _u.uniform(0, 0.3)),
     "synth_cls_bin_two": lambda: _synth_cls([0, 1], "NONE", seed=5, targets_per_leaf=2,
                                             weight_fn=lambda: _u.uniform(0, 1)),
+    # One mode everywhere: the engine's fast float path (lockstep walks), with and without
+    # missing-value tracks, and a 60-deep chain that exceeds the lockstep depth limit.
+    "synth_reg_leq_fast": lambda: _synth_reg(2, "SUM", "NONE", modes=["BRANCH_LEQ"], seed=7,
+                                             n_trees=20),
+    "synth_cls_lt_fast": lambda: _synth_cls([0, 1, 2], "SOFTMAX", modes=["BRANCH_LT"], seed=6,
+                                            n_trees=20),
+    "synth_reg_deep_chain": lambda: _synth_reg(1, "SUM", "NONE", modes=["BRANCH_LEQ"], seed=8,
+                                               n_trees=3, depth=60, chain=True),
     "synth_linear_bin": lambda: _synth_linear_cls([0, 1], "LOGISTIC", 1),
     "synth_linear_strings": lambda: _synth_linear_cls(["x", "y", "z"], "SOFTMAX", 3),
     "synth_linear_reg2": lambda: _synth_linear_reg(2, "LOGISTIC"),

@@ -48,7 +48,23 @@ typedef struct tree_state {
     const int64_t *labels_int; /* classifier: exactly one of these */
     const char *const *labels_str;
     int binary_case, all_positive;
+    /* Fast path for float inputs when every branch uses one mode (LEQ or LT) and thresholds
+     * are floats: 16-byte nodes, float compares, no mode dispatch. NULL when not applicable. */
+    struct tree_fnode *fnodes;
+    int fast_mode;
+    int32_t *depth; /* fast path: edges on each tree's longest root-to-leaf path */
+    int has_miss;   /* some node sends missing values to its true branch */
 } tree_state;
+
+/* Bit 30 of feat: a missing value goes to t. A leaf points at itself both ways (its weights are
+ * in tree_state.nodes), so a walk can take a fixed number of steps without testing for leaves. */
+typedef struct tree_fnode {
+    float thr;
+    int32_t feat, t, f;
+} tree_fnode;
+
+#define TREE_FEAT_MISS (1 << 30)
+#define TREE_FEAT_MASK (TREE_FEAT_MISS - 1)
 
 static void tree_fini(void *p)
 {
@@ -58,6 +74,8 @@ static void tree_fini(void *p)
     free(s->nodes);
     free(s->weights);
     free(s->base);
+    free(s->fnodes);
+    free(s->depth);
     free(s);
 }
 
@@ -253,6 +271,64 @@ out:
     return st;
 }
 
+/* Longest root-to-leaf path (in edges) of tree r; -1 beyond TREE_MAX_LOCKSTEP. The trees are
+ * acyclic (checked), so the explicit stack of (node, depth) pairs is bounded by 2 * n_nodes. */
+#define TREE_MAX_LOCKSTEP 48
+
+static int32_t tree_depth(const tree_state *s, int32_t root, int32_t *stack)
+{
+    int32_t sp = 0, best = 0;
+    stack[sp++] = root;
+    stack[sp++] = 0;
+    while (sp) {
+        int32_t d = stack[--sp], i = stack[--sp];
+        const tree_node *nd = &s->nodes[i];
+        if (d > best) best = d;
+        if (best > TREE_MAX_LOCKSTEP) return -1;
+        if (nd->mode == MODE_LEAF) continue;
+        stack[sp++] = nd->t;
+        stack[sp++] = d + 1;
+        stack[sp++] = nd->f;
+        stack[sp++] = d + 1;
+    }
+    return best;
+}
+
+static kinfer_status *tree_build_fast(const op_node *n, tree_state *s)
+{
+    int mode = -1;
+    if (op_attr_has(n, "nodes_values_as_tensor") || s->max_feature >= TREE_FEAT_MISS) return NULL;
+    for (int32_t i = 0; i < s->n_nodes; i++) {
+        int m = s->nodes[i].mode;
+        if (m == MODE_LEAF) continue;
+        if (mode < 0) mode = m;
+        if (m != mode || (m != MODE_LEQ && m != MODE_LT)) return NULL;
+    }
+    int32_t *stack = malloc(((size_t)s->n_nodes * 4 + 4) * sizeof(int32_t));
+    s->fnodes = malloc((size_t)s->n_nodes * sizeof(*s->fnodes));
+    s->depth = malloc((size_t)s->n_trees * sizeof(int32_t));
+    if (!stack || !s->fnodes || !s->depth) {
+        free(stack);
+        return op_node_error(n, KINFER_ENOMEM, "tree fast path");
+    }
+    for (int32_t i = 0; i < s->n_nodes; i++) {
+        const tree_node *nd = &s->nodes[i];
+        tree_fnode *f = &s->fnodes[i];
+        if (nd->mode == MODE_LEAF) {
+            *f = (tree_fnode){0.0f, 0, i, i};
+            continue;
+        }
+        s->has_miss |= nd->miss_true;
+        /* The threshold came from a float attribute, so the float copy is exact. */
+        *f = (tree_fnode){(float)nd->thr, nd->feat | (nd->miss_true ? TREE_FEAT_MISS : 0), nd->t,
+                          nd->f};
+    }
+    for (int32_t r = 0; r < s->n_trees; r++) s->depth[r] = tree_depth(s, s->roots[r], stack);
+    free(stack);
+    s->fast_mode = mode < 0 ? MODE_LEQ : mode;
+    return NULL;
+}
+
 static kinfer_status *tree_init(const op_node *n, void **state, int cls)
 {
     kinfer_status *st = NULL;
@@ -304,6 +380,7 @@ static kinfer_status *tree_init(const op_node *n, void **state, int cls)
         }
         s->binary_case = s->n_targets == 2 && first >= 0 && one_class;
     }
+    if ((st = tree_build_fast(n, s))) goto out;
 out:
     free(a.values);
     free(a.w_val);
@@ -475,50 +552,136 @@ static void tree_reg_finalize(const tree_state *s, double *sc, const uint8_t *ha
     memcpy(y, fs, (size_t)k * sizeof(float));
 }
 
+/* Rows are processed in blocks, trees outer and rows inner, so that one tree's nodes stay in
+ * cache while the block's rows walk it. */
+#define TREE_BLOCK 64
+
 typedef struct tree_job {
     const tree_state *s;
     const op_tensor *x;
     op_tensor *y, *z;
-    int64_t rows, cols;
-    char *scratch; /* per worker: cols doubles, k doubles, k floats, k bytes */
+    int64_t rows, cols, block;
+    char *scratch; /* per worker, see tree_scratch_layout */
     size_t stride;
 } tree_job;
+
+/* Walks TREE_GROUP rows (or fewer) through one tree in lockstep: the rows' walks are independent
+ * chains of loads, so interleaving them hides the memory latency that a single walk waits on. */
+#define TREE_GROUP 16
+
+/* MISS is 0 or 1: without missing-value tracks the NaN test compiles away. */
+#define TREE_STEP(CMP, MISS)                                                                      \
+    do {                                                                                          \
+        const tree_fnode *nd = &nodes[idx[q]];                                                   \
+        float v = x[q * cols + (nd->feat & TREE_FEAT_MASK)];                                      \
+        int go = (v CMP nd->thr) | (MISS & (nd->feat >> 30) & isnan(v));                          \
+        idx[q] = go ? nd->t : nd->f;                                                              \
+    } while (0)
+
+#define TREE_WALK(NAME, CMP, MISS)                                                                \
+    static void NAME(const tree_fnode *nodes, int32_t root, int32_t depth, const float *x,       \
+                     int64_t cols, int g, int32_t *idx)                                           \
+    {                                                                                             \
+        for (int q = 0; q < g; q++) idx[q] = root;                                                \
+        if (g == TREE_GROUP) {                                                                    \
+            for (int32_t d = 0; d < depth; d++)                                                   \
+                for (int q = 0; q < TREE_GROUP; q++) TREE_STEP(CMP, MISS);                        \
+        } else {                                                                                  \
+            for (int32_t d = 0; d < depth; d++)                                                   \
+                for (int q = 0; q < g; q++) TREE_STEP(CMP, MISS);                                 \
+        }                                                                                         \
+    }
+
+TREE_WALK(tree_walk_leq, <=, 1)
+TREE_WALK(tree_walk_lt, <, 1)
+TREE_WALK(tree_walk_leq_nomiss, <=, 0)
+TREE_WALK(tree_walk_lt_nomiss, <, 0)
+
+typedef void (*tree_walk_fn)(const tree_fnode *, int32_t, int32_t, const float *, int64_t, int,
+                             int32_t *);
+
+/* A deep tree (depth unknown or above TREE_MAX_LOCKSTEP): walk each row until its leaf. */
+static int32_t tree_leaf_fast(const tree_state *s, int32_t i, const float *x)
+{
+    for (;;) {
+        const tree_fnode *nd = &s->fnodes[i];
+        if (s->nodes[i].mode == MODE_LEAF) return i;
+        float v = x[nd->feat & TREE_FEAT_MASK];
+        int go = (s->fast_mode == MODE_LT ? v < nd->thr : v <= nd->thr) |
+                 ((nd->feat >> 30) & isnan(v));
+        i = go ? nd->t : nd->f;
+    }
+}
+
+static inline void tree_accumulate(const tree_state *s, int32_t first, int32_t count, double *sc,
+                                   uint8_t *has)
+{
+    const tree_weight *w = s->weights + first;
+    for (int32_t q = 0; q < count; q++) {
+        int32_t c = w[q].target;
+        double v = w[q].w;
+        if (s->agg == AGG_MIN) sc[c] = !has[c] || v < sc[c] ? v : sc[c];
+        else if (s->agg == AGG_MAX) sc[c] = !has[c] || v > sc[c] ? v : sc[c];
+        else sc[c] += v;
+        has[c] = 1;
+    }
+}
 
 static void tree_rows(void *arg, int ith, int nth)
 {
     tree_job *j = arg;
     const tree_state *s = j->s;
-    int64_t b, e, k = s->n_targets;
+    int64_t b, e, k = s->n_targets, kk = k > 2 ? k : 2, cols = j->cols;
     op_split(j->rows, ith, nth, &b, &e);
     char *mem = j->scratch + (size_t)ith * j->stride;
-    double *x = (double *)mem;
-    double *sc = x + j->cols;
-    float *fs = (float *)(sc + (k > 2 ? k : 2));
-    uint8_t *has = (uint8_t *)(fs + (k > 2 ? k : 2));
-    for (int64_t r = b; r < e; r++) {
-        ml__read_double(j->x, r * j->cols, j->cols, x);
-        memset(sc, 0, (size_t)(k > 2 ? k : 2) * sizeof(double));
-        memset(has, 0, (size_t)(k > 2 ? k : 2));
-        for (int32_t t = 0; t < s->n_trees; t++) {
-            const tree_node *leaf = &s->nodes[tree_leaf(s->nodes, s->roots[t], x)];
-            const tree_weight *w = s->weights + leaf->t;
-            for (int32_t q = 0; q < leaf->f; q++) {
-                int32_t c = w[q].target;
-                double v = w[q].w;
-                if (s->agg == AGG_MIN) sc[c] = !has[c] || v < sc[c] ? v : sc[c];
-                else if (s->agg == AGG_MAX) sc[c] = !has[c] || v > sc[c] ? v : sc[c];
-                else sc[c] += v;
-                has[c] = 1;
-            }
-        }
-        if (s->classifier) {
-            float *z = j->z ? (float *)j->z->data + r * k : NULL;
-            float zbuf[2];
-            int64_t label = tree_cls_finalize(s, sc, has, fs, z ? z : (k <= 2 ? zbuf : fs));
-            if (s->labels_str) ((const char **)j->y->data)[r] = s->labels_str[label];
-            else ((int64_t *)j->y->data)[r] = s->labels_int[label];
+    double *sc = (double *)mem;                   /* block x kk */
+    double *xd = sc + j->block * kk;              /* block x cols (generic path) */
+    float *fs = (float *)(xd + (s->fnodes && j->x->dtype == ONNX_DTYPE_FLOAT ? 0 : j->block * cols));
+    uint8_t *has = (uint8_t *)(fs + kk);          /* block x kk */
+    int fast = s->fnodes && j->x->dtype == ONNX_DTYPE_FLOAT;
+    for (int64_t r0 = b; r0 < e; r0 += j->block) {
+        int64_t nb = e - r0 < j->block ? e - r0 : j->block;
+        memset(sc, 0, (size_t)(nb * kk) * sizeof(double));
+        memset(has, 0, (size_t)(nb * kk));
+        if (fast) {
+            const float *xf = (const float *)j->x->data + r0 * cols;
+            int32_t idx[TREE_GROUP];
+            tree_walk_fn walk = s->fast_mode == MODE_LT
+                                    ? (s->has_miss ? tree_walk_lt : tree_walk_lt_nomiss)
+                                    : (s->has_miss ? tree_walk_leq : tree_walk_leq_nomiss);
+            for (int32_t t = 0; t < s->n_trees; t++)
+                for (int64_t r = 0; r < nb; r += TREE_GROUP) {
+                    int g = (int)(nb - r < TREE_GROUP ? nb - r : TREE_GROUP);
+                    if (s->depth[t] < 0)
+                        for (int q = 0; q < g; q++)
+                            idx[q] = tree_leaf_fast(s, s->roots[t], xf + (r + q) * cols);
+                    else
+                        walk(s->fnodes, s->roots[t], s->depth[t], xf + r * cols, cols, g, idx);
+                    for (int q = 0; q < g; q++) {
+                        const tree_node *leaf = &s->nodes[idx[q]];
+                        tree_accumulate(s, leaf->t, leaf->f, sc + (r + q) * kk, has + (r + q) * kk);
+                    }
+                }
         } else {
-            tree_reg_finalize(s, sc, has, fs, (float *)j->y->data + r * k);
+            ml__read_double(j->x, r0 * cols, nb * cols, xd);
+            for (int32_t t = 0; t < s->n_trees; t++)
+                for (int64_t r = 0; r < nb; r++) {
+                    const tree_node *leaf = &s->nodes[tree_leaf(s->nodes, s->roots[t], xd + r * cols)];
+                    tree_accumulate(s, leaf->t, leaf->f, sc + r * kk, has + r * kk);
+                }
+        }
+        for (int64_t r = 0; r < nb; r++) {
+            int64_t row = r0 + r;
+            if (s->classifier) {
+                float *z = j->z ? (float *)j->z->data + row * k : NULL;
+                float zbuf[2];
+                int64_t label = tree_cls_finalize(s, sc + r * kk, has + r * kk, fs,
+                                                  z ? z : (k <= 2 ? zbuf : fs));
+                if (s->labels_str) ((const char **)j->y->data)[row] = s->labels_str[label];
+                else ((int64_t *)j->y->data)[row] = s->labels_int[label];
+            } else {
+                tree_reg_finalize(s, sc + r * kk, has + r * kk, fs, (float *)j->y->data + row * k);
+            }
         }
     }
 }
@@ -527,17 +690,20 @@ static kinfer_status *tree_compute(op_ctx *c)
 {
     const tree_state *s = op_ctx_state(c);
     tree_job j = {s, op_input(c, 0), op_output(c, 0), s->classifier ? op_output(c, 1) : NULL, 0, 0,
-                  NULL, 0};
+                  0, NULL, 0};
     kinfer_status *st = ml__rows_cols(c, j.x, &j.rows, &j.cols);
     if (st) return st;
-    int64_t k = s->n_targets > 2 ? s->n_targets : 2;
-    j.stride = ((size_t)j.cols * sizeof(double) + (size_t)k * (sizeof(double) + sizeof(float) + 1) +
-                63) & ~(size_t)63;
+    int64_t kk = s->n_targets > 2 ? s->n_targets : 2;
+    /* Keep the generic path's converted block under ~256 KiB however wide the rows are. */
+    j.block = TREE_BLOCK;
+    while (j.block > 1 && j.block * j.cols * (int64_t)sizeof(double) > (256 << 10)) j.block /= 2;
+    j.stride = ((size_t)(j.block * kk) * (sizeof(double) + 1) + (size_t)(j.block * j.cols) *
+                sizeof(double) + (size_t)kk * sizeof(float) + 63) & ~(size_t)63;
     int nth = op_num_threads(c);
     j.scratch = op_scratch(c, j.stride * (size_t)(nth > 0 ? nth : 1));
     if (!j.scratch) return op_error(c, KINFER_ENOMEM, "tree scratch");
-    /* Small batches are not worth waking the pool for. */
-    if (j.rows * s->n_trees < 2048) tree_rows(&j, 0, 1);
+    /* Waking the pool costs about as much as ~8k tree walks; below that one thread wins. */
+    if (j.rows < 2 || j.rows * s->n_trees < 8192) tree_rows(&j, 0, 1);
     else op_parallel(c, tree_rows, &j);
     return NULL;
 }
