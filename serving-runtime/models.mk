@@ -10,7 +10,7 @@ TEST_SUITES += models
 .PHONY: test-models bench-engine
 test-models: $(BIN)/kinfer-run
 	@py=$$(scripts/pyenv.sh) && KINFER_RUN=$(BIN)/kinfer-run \
-	  $$py/bin/python -m pytest -q -p no:cacheprovider test/models
+	  $$py/bin/python -m pytest -p no:cacheprovider test/models
 
 # Latency (batch 1 and 32, 2 threads) and peak RSS, kinfer vs onnxruntime; writes the table into
 # docs/benchmarks.md (section "Engine"). Not part of `make test`.
