@@ -163,13 +163,31 @@ out:
     return st;
 }
 
+/* Ops whose output is their first input's bytes under another shape. */
+static int is_alias_op(const op_node *n)
+{
+    static const char *const ops[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"};
+    if (*n->domain || n->n_out != 1 || n->n_in < 1 || n->in[0] < 0 || n->out[0] < 0) return 0;
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+        if (!strcmp(n->op_type, ops[i])) return 1;
+    return 0;
+}
+
+static int storage_root(const graph *g, int v)
+{
+    return g->vals[v].alias_of >= 0 ? g->vals[v].alias_of : v;
+}
+
 void graph__liveness(graph *g)
 {
-    for (size_t v = 0; v < g->n_vals; v++) g->vals[v].last_use = -1;
+    for (size_t v = 0; v < g->n_vals; v++) g->vals[v].last_use = -1, g->vals[v].alias_of = -1;
     for (size_t p = 0; p < g->n_plan; p++) {
-        const op_node *n = &g->nodes[g->plan[p]];
+        op_node *n = &g->nodes[g->plan[p]];
+        /* A graph output must own its buffer (it is handed to the caller), so it never aliases. */
+        n->alias = is_alias_op(n) && !g->vals[n->out[0]].is_output;
+        if (n->alias) g->vals[n->out[0]].alias_of = storage_root(g, n->in[0]);
         for (int j = 0; j < n->n_in; j++)
-            if (n->in[j] >= 0) g->vals[n->in[j]].last_use = (int)p;
+            if (n->in[j] >= 0) g->vals[storage_root(g, n->in[j])].last_use = (int)p;
     }
 }
 

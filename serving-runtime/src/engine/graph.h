@@ -46,7 +46,9 @@ typedef struct graph_value {
     int is_input;       /* graph input (not an initializer) */
     int is_output;      /* graph output */
     int producer;       /* node index, -1 for inputs/constants */
-    int last_use;       /* position in plan order of the last consumer; -1 if none */
+    int last_use;       /* position in plan order of the last consumer (of it or of any value
+                         * aliasing its storage); -1 if none */
+    int alias_of;       /* value whose storage this one shares (zero-copy reshape); -1 if none */
 } graph_value;
 
 struct op_node {
@@ -60,7 +62,8 @@ struct op_node {
     void *state;
     op_act act;
     float act_lo, act_hi;
-    int dead; /* removed by the optimizer */
+    int dead;  /* removed by the optimizer */
+    int alias; /* output 0 reuses input 0's storage (Reshape, Flatten, Squeeze, ...) */
     struct graph *g;
 };
 
@@ -111,7 +114,8 @@ kinfer_status *graph__plan(graph *g) __attribute__((warn_unused_result));
 /* Load-time type pass: runs every live node's infer with the known types (and shapes where
  * known), storing its outputs' types into the graph. */
 kinfer_status *graph__infer_types(graph *g, int fold) __attribute__((warn_unused_result));
-/* Liveness: last_use of every value after planning. */
+/* Liveness after planning: aliasing (which nodes may reuse their input's storage) and the
+ * last_use of every storage root. */
 void graph__liveness(graph *g);
 /* Constant folding and fusions (optimize.c). */
 kinfer_status *graph__optimize(graph *g) __attribute__((warn_unused_result));

@@ -363,6 +363,12 @@ static kinfer_status *run_node(onnx_model *m, run_ctx *rc, op_node *n, onnx_run_
     }
     kinfer_status *st = graph__node_infer(n, inp, outp, 1);
     if (st) return st;
+    if (n->alias) {
+        if (outp[0]->dtype != inp[0]->dtype || op_tensor_numel(outp[0]) != op_tensor_numel(inp[0]))
+            return op_node_error(n, KINFER_EINTERNAL, "aliased output differs from its input");
+        outp[0]->data = inp[0]->data;
+        return NULL;
+    }
     for (int o = 0; o < n->n_out; o++) {
         if (!outp[o]) continue;
         int v = n->out[o];
@@ -397,7 +403,9 @@ static void release_dead(onnx_model *m, run_ctx *rc, const op_node *n, int p)
     const graph *g = m->g;
     for (int j = 0; j < n->n_in; j++) {
         int v = n->in[j];
-        if (v < 0 || g->vals[v].last_use != p || rc->heap[v] || g->vals[v].is_const || g->vals[v].is_input ||
+        if (v < 0) continue;
+        if (g->vals[v].alias_of >= 0) v = g->vals[v].alias_of; /* free the storage, once */
+        if (g->vals[v].last_use != p || rc->heap[v] || g->vals[v].is_const || g->vals[v].is_input ||
             !rc->vals[v].data)
             continue;
         arena_release(rc->ar, rc->vals[v].data);
@@ -405,7 +413,7 @@ static void release_dead(onnx_model *m, run_ctx *rc, const op_node *n, int p)
     }
     for (int o = 0; o < n->n_out; o++) {
         int v = n->out[o];
-        if (v >= 0 && g->vals[v].n_consumers == 0 && !g->vals[v].is_output) {
+        if (v >= 0 && !n->alias && g->vals[v].n_consumers == 0 && !g->vals[v].is_output) {
             arena_release(rc->ar, rc->vals[v].data);
             rc->vals[v].data = NULL;
         }
