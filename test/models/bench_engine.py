@@ -5,7 +5,9 @@ the same models, inputs, thread count and machine, in one run.
     bench_engine.py --kinfer-run build/bin/kinfer-run [--threads 2] [--write docs/benchmarks.md]
 
 Every measurement runs in a fresh process (kinfer-run --bench, or this script's --ort-worker
-mode) so that ru_maxrss is that engine's peak alone: model, inputs and runtime. onnxruntime gets
+mode), and peak RSS is that process's VmHWM: the engine's peak alone (model, inputs, runtime).
+ru_maxrss is not used because Linux carries the forking parent's high-water mark across exec, so
+every child of this (numpy-loaded) driver would report at least the driver's size. onnxruntime gets
 intra_op_num_threads=THREADS, inter_op_num_threads=1, sequential execution, all graph
 optimizations (its defaults). Each cell times enough runs to fill ~BUDGET seconds (at least 3)
 after warm-up runs and reports the median. With --write, the table replaces the body of the
@@ -58,7 +60,7 @@ def make_inputs(model_path, batch, outdir):
 
 
 BENCH_RE = re.compile(r"bench: runs=(\d+) mean_ms=([\d.]+) p50_ms=([\d.]+) min_ms=([\d.]+) "
-                      r"load_ms=([\d.]+) maxrss_kb=(\d+)")
+                      r"load_ms=([\d.]+) peak_rss_kb=(\d+)")
 
 
 def parse(out, who):
@@ -111,17 +113,25 @@ def ort_worker(a):
         sess.run(None, feeds)
         times.append((time.perf_counter() - s) * 1e3)
     times.sort()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"bench: runs={a.runs} mean_ms={sum(times) / len(times):.4f} "
           f"p50_ms={times[len(times) // 2]:.4f} min_ms={times[0]:.4f} load_ms={load_ms:.1f} "
-          f"maxrss_kb={rss}")
+          f"peak_rss_kb={peak_rss_kb()}")
     return 0
+
+
+def peak_rss_kb():
+    """VmHWM of this process (see the module comment for why not ru_maxrss)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def ort_baseline_rss_mb():
     """Peak RSS of a Python process that only imports numpy and onnxruntime (no session)."""
-    code = ("import resource, numpy, onnxruntime; "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    code = ("import sys; sys.path.insert(0, %r); import numpy, onnxruntime, bench_engine; "
+            "print(bench_engine.peak_rss_kb())" % HERE)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(r.stdout.strip()) / 1024.0
 
@@ -199,7 +209,7 @@ def main():
         f" with {a.threads} intra-op threads (onnxruntime: inter_op_num_threads=1, sequential),"
         f" same random inputs, each measurement in its own process. Latency is the median of"
         f" N timed runs per batch after warm-up; ratio = kinfer / onnxruntime (below 1: kinfer"
-        f" is faster or smaller). Peak RSS is ru_maxrss of that process: for onnxruntime it"
+        f" is faster or smaller). Peak RSS is that process's VmHWM: for onnxruntime it"
         f" includes the Python interpreter, numpy and the onnxruntime library, which alone take"
         f" {base:.0f} MB here (import only, no session).",
         "",
@@ -211,7 +221,7 @@ def main():
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, b, k, o in rows:
-        lines.append(f"| {label} | {b} | {k['runs']} | {k['p50']:.3f} | {o['p50']:.3f} | "
+        lines.append(f"| {label} | {b} | {k['runs']} | {k['p50']:.4g} | {o['p50']:.4g} | "
                      f"{k['p50'] / o['p50']:.2f} | {k['rss_mb']:.0f} | {o['rss_mb']:.0f} | "
                      f"{k['rss_mb'] / o['rss_mb']:.2f} |")
     table = "\n".join(lines)
