@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -178,6 +180,44 @@ static void missing_source_is_not_found(void **state)
     kinfer_status_free(st);
 }
 
+static void stale_staging_removed_live_kept(void **state)
+{
+    char src[512], dst[512], p[700];
+    snprintf(src, sizeof(src), "%s/m.onnx", (char *)*state);
+    write_file(src, "hello\n");
+    snprintf(dst, sizeof(dst), "%s/dst", (char *)*state);
+    mkdir(dst, 0755);
+    /* A killed fetch: its lock file is there but nobody holds it. */
+    snprintf(p, sizeof(p), "%s/.kinfer-fetch-dead", dst);
+    mkdir(p, 0755);
+    snprintf(p, sizeof(p), "%s/.kinfer-fetch-dead/.lock", dst);
+    write_file(p, "");
+    snprintf(p, sizeof(p), "%s/.kinfer-fetch-dead/partial.onnx", dst);
+    write_file(p, "half a mod");
+    /* A running fetch: its lock is held (here by this process, through another open file). */
+    snprintf(p, sizeof(p), "%s/.kinfer-fetch-live", dst);
+    mkdir(p, 0755);
+    snprintf(p, sizeof(p), "%s/.kinfer-fetch-live/.lock", dst);
+    write_file(p, "");
+    int fd = open(p, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(flock(fd, LOCK_EX), 0);
+    /* Too young to judge without a lock file. */
+    snprintf(p, sizeof(p), "%s/.kinfer-fetch-new", dst);
+    mkdir(p, 0755);
+
+    storage_options o = {.quiet = 1};
+    assert_null(storage_fetch(src, dst, &o));
+    snprintf(p, sizeof(p), "%s/.kinfer-fetch-dead", dst);
+    assert_int_equal(access(p, F_OK), -1);
+    snprintf(p, sizeof(p), "%s/.kinfer-fetch-live/.lock", dst);
+    assert_int_equal(access(p, F_OK), 0);
+    snprintf(p, sizeof(p), "%s/.kinfer-fetch-new", dst);
+    assert_int_equal(access(p, F_OK), 0);
+    assert_int_equal(count_entries(dst), 3); /* m.onnx, live, new */
+    close(fd);
+}
+
 static void fetch_main_argument_errors(void **state)
 {
     (void)state;
@@ -222,6 +262,7 @@ int test_storage_run(void)
         cmocka_unit_test_setup_teardown(checksum_mismatch_leaves_nothing, setup_tmp, teardown_tmp),
         cmocka_unit_test_setup_teardown(same_directory_used_in_place, setup_tmp, teardown_tmp),
         cmocka_unit_test_setup_teardown(missing_source_is_not_found, setup_tmp, teardown_tmp),
+        cmocka_unit_test_setup_teardown(stale_staging_removed_live_kept, setup_tmp, teardown_tmp),
         cmocka_unit_test(fetch_main_argument_errors),
         cmocka_unit_test(buffer_cap),
     };

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -321,6 +322,40 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
     return flag == FTW_DP ? rmdir(p) : unlink(p);
 }
 
+#define STAGING_PREFIX ".kinfer-fetch-"
+#define STAGING_LOCK   ".lock"
+
+/* A staging directory is in use while its fetch holds flock() on its .lock file; the kernel drops
+ * the lock when that process dies, however it dies. A directory whose lock can be taken is what
+ * a killed fetch left behind (an init container restarting into the same emptyDir) and is
+ * removed, so partial downloads cannot pile up. One without a lock file is either a fetch in its
+ * first instant or one killed in that instant: removed only once a minute old. */
+static void remove_stale_staging(const char *dest)
+{
+    DIR *d = opendir(dest);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char dir[PATH_MAX], lock[PATH_MAX];
+        struct stat sb;
+        if (strncmp(e->d_name, STAGING_PREFIX, strlen(STAGING_PREFIX)) ||
+            snprintf(dir, sizeof(dir), "%s/%s", dest, e->d_name) >= (int)sizeof(dir) ||
+            snprintf(lock, sizeof(lock), "%s/" STAGING_LOCK, dir) >= (int)sizeof(lock) ||
+            lstat(dir, &sb) || !S_ISDIR(sb.st_mode))
+            continue;
+        int fd = open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        int stale = fd >= 0 ? flock(fd, LOCK_EX | LOCK_NB) == 0 : time(NULL) - sb.st_mtime > 60;
+        if (stale) {
+            nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+            json_object *f = json_object_new_object();
+            json_object_object_add(f, "dir", json_object_new_string(dir));
+            storage_log_emit("warn", "staging.removed", f);
+        }
+        if (fd >= 0) close(fd);
+    }
+    closedir(d);
+}
+
 static int is_model_file(const char *rel)
 {
     size_t n = strlen(rel);
@@ -369,7 +404,7 @@ kinfer_status *storage_fetch(const char *uri, const char *dest_dir, const storag
     storage_uri u = {0};
     storage_job job = {0};
     char staging[PATH_MAX], local[PATH_MAX];
-    int in_place = 0;
+    int in_place = 0, lock_fd = -1;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (!opts) opts = &defaults;
@@ -390,7 +425,8 @@ kinfer_status *storage_fetch(const char *uri, const char *dest_dir, const storag
         st = kinfer_status_new(KINFER_EIO, "cannot create %s: %s", dest_dir, strerror(errno));
         goto out;
     }
-    if (snprintf(staging, sizeof(staging), "%s/.kinfer-fetch-XXXXXX", dest_dir) >=
+    remove_stale_staging(dest_dir);
+    if (snprintf(staging, sizeof(staging), "%s/" STAGING_PREFIX "XXXXXX", dest_dir) >=
             (int)sizeof(staging) ||
         !mkdtemp(staging)) {
         st = kinfer_status_new(KINFER_EIO, "cannot create a staging directory in %s: %s", dest_dir,
@@ -398,6 +434,13 @@ kinfer_status *storage_fetch(const char *uri, const char *dest_dir, const storag
         goto out;
     }
     job.staging = staging;
+    if (snprintf(local, sizeof(local), "%s/" STAGING_LOCK, staging) >= (int)sizeof(local) ||
+        (lock_fd = open(local, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
+        flock(lock_fd, LOCK_EX)) {
+        st = kinfer_status_new(KINFER_EIO, "cannot lock staging directory %s: %s", staging,
+                               strerror(errno));
+        goto out;
+    }
     job.endpoint = opts->endpoint;
     job.max_objects = env_size("KINFER_STORAGE_MAX_OBJECTS", 10000, 1, 1000000);
     job.page_size = env_size("KINFER_STORAGE_PAGE_SIZE", 1000, 1, 1000);
@@ -457,6 +500,7 @@ kinfer_status *storage_fetch(const char *uri, const char *dest_dir, const storag
     st = commit(&job, dest_dir);
 out:
     if (job.staging) nftw(job.staging, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (lock_fd >= 0) close(lock_fd);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     f = json_object_new_object();
     json_object_object_add(f, "uri", json_object_new_string(uri ? uri : ""));

@@ -41,17 +41,23 @@ def fetch(request, tmp_path):
     AWS/GCS variables so the developer's own never leak in."""
     base = request.param[1]
 
-    def run(uri, dest, *args, env=None, timeout=60):
+    def clean_env(env=None):
         e = {k: v for k, v in os.environ.items()
              if not k.startswith(("AWS_", "S3_", "GOOGLE_", "STORAGE_", "KINFER_STORAGE", "aws"))}
         e["KINFER_STORAGE_BACKOFF_MS"] = "50"
         e.update(env or {})
-        r = subprocess.run(base + [uri, str(dest), *args], env=e, capture_output=True, text=True, timeout=timeout)
+        return e
+
+    def run(uri, dest, *args, env=None, timeout=60):
+        r = subprocess.run(base + [uri, str(dest), *args], env=clean_env(env), capture_output=True, text=True,
+                           timeout=timeout)
         # Under SANITIZE=1 a leak or UB on an error path would not change the exit status.
         for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
             assert marker not in r.stderr, r.stderr
         return r
     run.name = request.param[0]
+    run.argv = lambda uri, dest, *args: base + [uri, str(dest), *args]
+    run.env = clean_env
     return run
 
 
@@ -228,6 +234,12 @@ class FaultyHandler(http.server.BaseHTTPRequestHandler):
         if fault == "cut":
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
+            self.close_connection = True
+            return
+        if fault == "slow":  # half the body, then nothing for 30 s
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            time.sleep(30)
             self.close_connection = True
             return
         if fault == "stall":

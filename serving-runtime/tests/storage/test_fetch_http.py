@@ -1,8 +1,12 @@
 """`fetch` of http:// URLs from a loopback HTTP server that can fail on demand: 5xx then
 success (retried), 404/403 (not retried), a body cut off midway (no partial file left; a retry
 recovers), a stalled body (timeout)."""
+import glob
 import hashlib
 import os
+import signal
+import subprocess
+import time
 
 from conftest import events, tree
 
@@ -114,3 +118,34 @@ def test_connection_refused_is_retried_then_eio(fetch, tmp_path):
     assert r.returncode == 1
     assert "EIO: giving up after 2 attempts" in r.stderr
     assert len(retries(r)) == 1
+
+
+def test_killed_fetch_leaves_no_model_and_next_fetch_cleans_up(fetch, httpd, tmp_path):
+    """SIGKILL in the middle of a transfer (the init container OOM-killed or evicted): DIR holds
+    no model file, only a hidden staging directory; the next fetch removes that and succeeds."""
+    out = tmp_path / "out"
+    httpd.files["/m.onnx"] = BODY
+    httpd.faults["/m.onnx"] = ["slow"]
+    proc = subprocess.Popen(fetch.argv(httpd.url + "/m.onnx", out), env=fetch.env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            partial = glob.glob(str(out / ".kinfer-fetch-*" / "m.onnx"))
+            if partial and os.path.getsize(partial[0]) >= len(BODY) // 2:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the transfer never reached half")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    left = os.listdir(out)
+    assert len(left) == 1 and left[0].startswith(".kinfer-fetch-"), left  # no m.onnx
+    r = fetch(httpd.url + "/m.onnx", out)
+    assert r.returncode == 0, r.stderr
+    assert [e["event"] for e in events(r.stderr)].count("staging.removed") == 1
+    assert os.listdir(out) == ["m.onnx"] and tree(out) == {"m.onnx": BODY}
