@@ -141,6 +141,7 @@ static void batch_run(batcher *b, batcher_job **jobs, size_t n)
     for (size_t k = 0; k < n; k++) rows += jobs[k]->rows;
     onnx_tensor *in = NULL, *out = calloc(n_out ? n_out : 1, sizeof(onnx_tensor));
     kinfer_status *st = NULL;
+    int have_out = 0; /* the engine filled out[] and it must be released */
     const char *why = "out of memory assembling the batch";
     if (!out) goto fail;
     if (n > 1) {
@@ -171,6 +172,7 @@ static void batch_run(batcher *b, batcher_job **jobs, size_t n)
         for (size_t k = 0; k < n; k++) job_fail(jobs[k], kinfer_status_code(st), kinfer_status_msg(st));
         goto out;
     }
+    have_out = 1;
     if (n == 1) { /* the engine's tensors go straight to the job: no copy */
         j0->outputs = out;
         j0->outputs_count = n_out;
@@ -209,7 +211,7 @@ fail:
     for (size_t k = 0; k < n; k++) job_fail(jobs[k], KINFER_ENOMEM, why);
 out:
     if (out) {
-        if (!st) /* on error the engine left them zeroed */
+        if (have_out) /* on error the engine left them zeroed */
             for (size_t o = 0; o < n_out; o++) b->be.release(b->be.ctx, &out[o]);
         free(out);
     }
@@ -337,7 +339,7 @@ kinfer_status *batcher_create(const batcher_options *opts, const batcher_backend
     batcher *b = calloc(1, sizeof(*b));
     if (!b) return kinfer_status_new(KINFER_ENOMEM, "out of memory");
     b->opts = *opts;
-    memcpy(b->preferred, opts->preferred_batch_sizes, opts->n_preferred * sizeof(int));
+    if (opts->n_preferred) memcpy(b->preferred, opts->preferred_batch_sizes, opts->n_preferred * sizeof(int));
     b->opts.preferred_batch_sizes = b->preferred;
     if (b->opts.instances < 1) b->opts.instances = 1;
     if (b->opts.max_queue_delay_us < 0) b->opts.max_queue_delay_us = 0;

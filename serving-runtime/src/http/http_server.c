@@ -323,11 +323,13 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_HTTP:
         if (p->req) on_close(s, p); /* should not happen: a new request while one is live */
         return on_http(s, wsi, p, in ? (const char *)in : "/");
+    /* A POST with "Content-Length: 0" was dispatched at once, yet libwebsockets still reports an
+     * empty body and its completion, possibly after the answer went out: ignore them. */
     case LWS_CALLBACK_HTTP_BODY:
-        return p->req ? on_body(s, p->req, in, len) : -1;
+        if (!p->req || p->req->state != REQ_BODY || !len) return 0;
+        return on_body(s, p->req, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (!p->req) return -1;
-        dispatch(s, p->req);
+        if (p->req && p->req->state == REQ_BODY) dispatch(s, p->req);
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return on_writeable(s, wsi, p);

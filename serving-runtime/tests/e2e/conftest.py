@@ -119,7 +119,8 @@ class Server:
         raise RuntimeError("kinfer-server not ready: " + self.logs())
 
     def logs(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path, "rb") as f:
             return f.read().decode(errors="replace")
 
@@ -171,10 +172,19 @@ def server_factory():
         return s.wait_ready() if ready else s
 
     yield start
+    problems = []
     for s in started:
-        if s.proc.poll() is None:
-            s.proc.kill()
-            s.proc.wait()
+        if s.proc.poll() is None:  # a graceful stop must exit 0 (and, under SANITIZE=1, leak-free)
+            try:
+                rc = s.stop(timeout=30)
+            except subprocess.TimeoutExpired:
+                rc = "hung on SIGTERM"
+            if rc != 0:
+                problems.append(f"port {s.port}: exit {rc}")
+        if "Sanitizer" in s.logs() or "runtime error:" in s.logs():
+            problems.append(f"port {s.port}: sanitizer report\n{s.logs()[-3000:]}")
+    if problems:
+        pytest.fail("; ".join(problems))
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +192,7 @@ def addmm_server(models, tmp_path_factory):
     s = Server(models["addmm"], "--max-batch-size", "16").wait_ready()
     yield s
     assert s.stop() == 0, s.logs()
+    assert "Sanitizer" not in s.logs() and "runtime error:" not in s.logs(), s.logs()
 
 
 def ort_run(model_dir, feeds, outputs=None):
