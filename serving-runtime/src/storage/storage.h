@@ -4,7 +4,8 @@
  * init container). Downloads are atomic: each file is written to a temporary name inside
  * dest_dir and renamed into place only once complete (and verified), so a crash never leaves a
  * partial model that loads. It does not cache across runs, resume transfers, or upload.
- * Environment variables and schemes are documented in docs/storage.md.
+ * Environment variables and schemes are documented in docs/storage.md. Not for concurrent use:
+ * call it from one thread at a time (kinfer-server fetches once, at startup).
  */
 #ifndef KINFER_STORAGE_H
 #define KINFER_STORAGE_H

@@ -24,6 +24,7 @@
 struct storage_http {
     CURL *curl;
     storage_http_config cfg;
+    unsigned long long jitter; /* xorshift state, seeded per process so pods do not move in step */
 };
 
 typedef struct sink {
@@ -47,6 +48,11 @@ storage_http *storage_http_create(const storage_http_config *cfg)
     storage_http *h = calloc(1, sizeof(*h));
     if (!h) return NULL;
     h->cfg = *cfg;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    h->jitter = (((unsigned long long)getpid() << 32) ^ (unsigned long long)now.tv_nsec ^
+                 (unsigned long long)now.tv_sec) |
+                1;
     if (!(h->curl = curl_easy_init())) {
         free(h);
         return NULL;
@@ -234,7 +240,10 @@ static kinfer_status *with_retries(storage_http *h, const char *url, storage_htt
         kinfer_status_free(st);
         st = NULL;
         /* Jitter of up to a quarter keeps many pods that failed together from retrying together. */
-        sleep_ms(delay + (long)(rand() % (int)(delay / 4 + 1)));
+        h->jitter ^= h->jitter << 13;
+        h->jitter ^= h->jitter >> 7;
+        h->jitter ^= h->jitter << 17;
+        sleep_ms(delay + (long)(h->jitter % (unsigned long long)(delay / 4 + 1)));
         delay = delay * 2 > BACKOFF_CAP_MS ? BACKOFF_CAP_MS : delay * 2;
     }
     if (st && tries > 1) st = kinfer_status_wrap(st, "giving up after %d attempts", tries);
