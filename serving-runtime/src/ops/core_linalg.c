@@ -6,6 +6,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 
 #include "core_gemm.h"
 #include "core_tables.h"
@@ -13,23 +14,39 @@
 
 void openblas_set_num_threads(int n);
 
+/* By default OpenBLAS runs single-threaded and kinfer splits each GEMM over its own pool (one
+ * pool per model, sized to the CPU quota). KINFER_OPENBLAS_THREADS=N instead lets OpenBLAS thread
+ * every GEMM itself with N threads: kept only to measure the two against each other. */
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
-static void blas_one_thread(void) { openblas_set_num_threads(1); }
-void core_blas_init(void) { pthread_once(&blas_once, blas_one_thread); }
+static int blas_self_threads;
+static void blas_setup(void)
+{
+    const char *e = getenv("KINFER_OPENBLAS_THREADS");
+    blas_self_threads = e ? atoi(e) : 0;
+    openblas_set_num_threads(blas_self_threads > 0 ? blas_self_threads : 1);
+}
+void core_blas_init(void) { pthread_once(&blas_once, blas_setup); }
 
 void core_epilogue_rows(const core_epilogue *ep, float *C, int64_t ldc, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
 {
     if (!ep || (!ep->bias_col && !ep->bias_row && ep->act == OP_ACT_NONE)) return;
-    float lo = ep->act == OP_ACT_RELU ? 0.0f : ep->lo, hi = ep->act == OP_ACT_RELU ? INFINITY : ep->hi;
+    float lo = ep->act == OP_ACT_RELU ? 0.0f : ep->act == OP_ACT_CLIP ? ep->lo : -INFINITY;
+    float hi = ep->act == OP_ACT_CLIP ? ep->hi : INFINITY;
+    const float *bc = ep->bias_col;
+    /* One pass per row; each branch is a plain loop gcc vectorizes. */
     for (int64_t r = r0; r < r1; r++) {
         float *row = C + r * ldc;
         float br = ep->bias_row ? ep->bias_row[r] : 0.0f;
-        if (ep->bias_col)
-            for (int64_t j = c0; j < c1; j++) row[j] += ep->bias_col[j] + br;
-        else if (ep->bias_row)
-            for (int64_t j = c0; j < c1; j++) row[j] += br;
-        if (ep->act != OP_ACT_NONE)
-            for (int64_t j = c0; j < c1; j++) row[j] = row[j] < lo ? lo : row[j] > hi ? hi : row[j];
+        if (bc)
+            for (int64_t j = c0; j < c1; j++) {
+                float v = row[j] + bc[j] + br;
+                row[j] = v < lo ? lo : v > hi ? hi : v;
+            }
+        else
+            for (int64_t j = c0; j < c1; j++) {
+                float v = row[j] + br;
+                row[j] = v < lo ? lo : v > hi ? hi : v;
+            }
     }
 }
 
@@ -83,7 +100,7 @@ void core_sgemm(op_ctx *c, int trans_a, int trans_b, int64_t M, int64_t N, int64
         return;
     }
     gemm_job j = {trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C, ep, 1};
-    int nth = op_num_threads(c);
+    int nth = blas_self_threads > 0 ? 1 : op_num_threads(c);
     double flops = (double)M * (double)N * (double)K;
     if (nth <= 1 || flops < 2e5) {
         gemm_part(&j, 0, 1);
