@@ -220,6 +220,21 @@ static kinfer_status *unary_compute(op_ctx *c)
     return NULL;
 }
 
+/* ---- Not ---- */
+static kinfer_status *not_infer(op_ctx *c)
+{
+    if (op_input(c, 0)->dtype != ONNX_DTYPE_BOOL) return op_error(c, KINFER_EMODEL, "input must be bool");
+    return op_infer_like(c, 0, 0);
+}
+
+static kinfer_status *not_compute(op_ctx *c)
+{
+    const uint8_t *x = op_input(c, 0)->data;
+    uint8_t *y = op_output(c, 0)->data;
+    for (int64_t i = 0, n = op_tensor_numel(op_input(c, 0)); i < n; i++) y[i] = !x[i];
+    return NULL;
+}
+
 /* ---- Identity, Dropout ---- */
 
 static kinfer_status *identity_infer(op_ctx *c)
@@ -348,6 +363,7 @@ const op_def core_unary_ops[] = {
     UNARY("Mish", 18), UNARY("ThresholdedRelu", 10), UNARY("Celu", 12),
 #undef UNARY
     {"", "Clip", 1, OP_OPSET_MAX, 1, 3, 1, 1, NULL, NULL, unary_infer, unary_compute},
+    {"", "Not", 1, OP_OPSET_MAX, 1, 1, 1, 1, NULL, NULL, not_infer, not_compute},
     {"", "Identity", 1, OP_OPSET_MAX, 1, 1, 1, 1, NULL, NULL, identity_infer, identity_compute},
     {"", "Dropout", 1, OP_OPSET_MAX, 1, 3, 1, 2, NULL, NULL, identity_infer, identity_compute},
     {"", "Cast", 6, OP_OPSET_MAX, 1, 1, 1, 1, NULL, NULL, cast_infer, cast_compute},
