@@ -63,14 +63,13 @@ promtool: $(PROMTOOL)
 # The chart ships a copy of crds/ (Helm installs crds/ before templates and never deletes them).
 # The copy is generated: edit crds/, then `make chart-crds`; test-packaging fails on any drift.
 CHART_DIR        := charts/kinfer
-CRD_SOURCES      := $(sort $(wildcard crds/*.yaml))
-CHART_CRDS       := $(patsubst crds/%,$(CHART_DIR)/crds/%,$(CRD_SOURCES))
-$(CHART_DIR)/crds/%.yaml: crds/%.yaml
-	@mkdir -p $(@D)
-	cp $< $@
+# Always compares contents (never dates): a hand-edited copy newer than crds/ is overwritten too.
 .PHONY: chart-crds
-chart-crds: $(CHART_CRDS)
-	@for f in $(CHART_DIR)/crds/*.yaml; do [ -e "crds/$${f##*/}" ] || { echo "removing stale $$f"; rm -f "$$f"; }; done
+chart-crds:
+	@mkdir -p $(CHART_DIR)/crds
+	@for f in crds/*.yaml; do d=$(CHART_DIR)/crds/$${f##*/}; \
+	  cmp -s "$$f" "$$d" || { cp "$$f" "$$d" && echo "chart-crds: updated $$d"; }; done
+	@for f in $(CHART_DIR)/crds/*.yaml; do [ -e "crds/$${f##*/}" ] || { rm -f "$$f" && echo "chart-crds: removed stale $$f"; }; done
 
 # Runs the controller's real status computation on the GitOps test cases (charts/tests/status-cases).
 $(eval $(call c_program,test-status-dump,charts/tests/status_dump.c controller/src/status.c controller/src/error.c,-ljson-c))
