@@ -9,6 +9,7 @@
 #include <time.h>
 
 #define MAX_EXTRA_HEADERS 4
+#define HEADER_ROOM 1024 /* response headers are placed right before the body: one write */
 #define FREELIST_MAX 256
 
 enum req_state { REQ_HEADERS, REQ_BODY, REQ_HANDLER, REQ_PENDING, REQ_WRITING };
@@ -74,7 +75,7 @@ static http_req *req_new(http_server *s, struct lws *wsi)
             free(r);
             return NULL;
         }
-        pbuf_init(&r->resp, LWS_PRE, s->opts.max_response_bytes);
+        pbuf_init(&r->resp, LWS_PRE + HEADER_ROOM, s->opts.max_response_bytes);
     }
     r->srv = s;
     r->wsi = wsi;
@@ -154,10 +155,11 @@ void http_req_send(http_req *r, int status, const char *content_type)
         return;
     }
     pthread_mutex_lock(&s->mu);
+    int wake = !s->done; /* a non-empty list already has a wake-up on its way */
     r->next = s->done;
     s->done = r;
     pthread_mutex_unlock(&s->mu);
-    lws_cancel_service(s->ctx);
+    if (wake) lws_cancel_service(s->ctx);
 }
 
 /* Copies a header into the arena; NULL when absent. */
@@ -279,8 +281,17 @@ static int on_writeable(http_server *s, struct lws *wsi, pss *p)
             return -1;
     if (close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5, &w, end))
         return -1;
-    if (lws_finalize_write_http_header(wsi, start, &w, end)) return -1;
-    if (len && lws_write(wsi, (unsigned char *)pbuf_data(&r->resp), len, LWS_WRITE_HTTP_FINAL) != (int)len) return -1;
+    if (lws_finalize_http_header(wsi, &w, end)) return -1;
+    size_t hlen = (size_t)(w - start);
+    if (len && hlen <= HEADER_ROOM) { /* headers and body in one send */
+        unsigned char *body = (unsigned char *)pbuf_data(&r->resp);
+        memcpy(body - hlen, start, hlen);
+        if (lws_write(wsi, body - hlen, hlen + len, LWS_WRITE_HTTP_HEADERS) != (int)(hlen + len)) return -1;
+    } else {
+        if (lws_write(wsi, start, hlen, LWS_WRITE_HTTP_HEADERS) != (int)hlen) return -1;
+        if (len && lws_write(wsi, (unsigned char *)pbuf_data(&r->resp), len, LWS_WRITE_HTTP_FINAL) != (int)len)
+            return -1;
+    }
     p->req = NULL;
     req_free(s, r);
     if (close_after) return -1;
