@@ -36,6 +36,7 @@ static void defaults(void **state)
     assert_int_equal(c.max_queue_size, 1024);
     assert_int_equal(c.instances, 1);
     assert_int_equal(c.grace_period_s, 30);
+    assert_string_equal(c.device, "cpu");
     server_config_free(&c);
 }
 
@@ -97,6 +98,8 @@ static void errors_name_their_source(void **state)
         {NULL, {"--port", "1", NULL}, NULL, "--model-dir or --model-uri is required"},
         {NULL, {"--model-dir", "/m", "--model-name", "a/b"}, NULL, "model name"},
         {NULL, {"--model-dir", "/m", "--preferred-batch-sizes", "64"}, NULL, "exceeds --max-batch-size"},
+        {NULL, {"--model-dir", "/m", "--device", "tpu"}, NULL, "--device \"tpu\" is not one of cpu, cuda"},
+        {NULL, {"--model-dir", "/m", NULL}, "KINFER_DEVICE=gpu", "--device \"gpu\" is not one of cpu, cuda"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *argv[8] = {"kinfer-server"};
@@ -126,6 +129,22 @@ static void errors_name_their_source(void **state)
     server_config_free(&c);
 }
 
+/* cuda parses (from the flag or KINFER_DEVICE); refusing it in a CPU-only build is main()'s job. */
+static void device_flag_and_env(void **state)
+{
+    (void)state;
+    server_config c;
+    char *argv[] = {"kinfer-server", "--model-dir", "/m", NULL};
+    char *env[] = {"KINFER_DEVICE=cuda", NULL};
+    assert_null(server_config_load(&c, 3, argv, env));
+    assert_string_equal(c.device, "cuda");
+    server_config_free(&c);
+    char *argv2[] = {"kinfer-server", "--model-dir", "/m", "--device", "cpu", NULL};
+    assert_null(server_config_load(&c, 5, argv2, env));
+    assert_string_equal(c.device, "cpu"); /* the flag beats the environment */
+    server_config_free(&c);
+}
+
 static void help_flag(void **state)
 {
     (void)state;
@@ -144,6 +163,7 @@ int test_config_run(void)
         cmocka_unit_test(flags_beat_env_beat_file),
         cmocka_unit_test(config_file_from_env_and_lists),
         cmocka_unit_test(errors_name_their_source),
+        cmocka_unit_test(device_flag_and_env),
         cmocka_unit_test(help_flag),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -37,6 +37,7 @@ static const opt opts[] = {
     {"threads", OPT_INT, F(threads), 0, 1024, "intra-op threads per instance; 0: CPU limit / instances (default 0)"},
     {"max-body-bytes", OPT_I64, F(max_body_bytes), 1024, (int64_t)1 << 34, "largest request body (default 67108864)"},
     {"request-timeout-ms", OPT_I64, F(request_timeout_ms), 0, 86400000, "default request deadline; 0 none (default 60000)"},
+    {"device", OPT_STR, F(device), 0, 0, "cpu or cuda: where the engine runs (default cpu; cuda needs a CUDA build)"},
     {"grace-period-s", OPT_INT, F(grace_period_s), 0, 3600, "on SIGTERM, longest wait for in-flight work (default 30)"},
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -252,6 +253,9 @@ kinfer_status *server_config_load(server_config *c, int argc, char **argv, char 
     if (!c->model_name && !(c->model_name = strdup("model"))) return kinfer_status_new(KINFER_ENOMEM, "out of memory");
     if (!c->model_version && !(c->model_version = strdup("1"))) return kinfer_status_new(KINFER_ENOMEM, "out of memory");
     if (!c->host && !(c->host = strdup("0.0.0.0"))) return kinfer_status_new(KINFER_ENOMEM, "out of memory");
+    if (!c->device && !(c->device = strdup("cpu"))) return kinfer_status_new(KINFER_ENOMEM, "out of memory");
+    if (strcmp(c->device, "cpu") && strcmp(c->device, "cuda"))
+        return kinfer_status_new(KINFER_EINVAL, "--device \"%s\" is not one of cpu, cuda", c->device);
     if (!valid_name(c->model_name) || !valid_name(c->model_version))
         return kinfer_status_new(KINFER_EINVAL, "model name and version may only hold letters, digits, '-', '_' and '.'");
     for (int i = 0; i < c->n_preferred; i++)

@@ -104,6 +104,15 @@ int main(int argc, char **argv)
         rc = 0;
         goto out;
     }
+    if (!strcmp(cfg.device, "cuda")) {
+        /* The engine is CPU-only so far (a CUDA backend is future work, see docs/server.md). Running
+         * on CPU in a pod that asked for a GPU would hide the misconfiguration: refuse instead. */
+        slog_event("error", "bad_config", "--device cuda: this build has no CUDA backend");
+        fprintf(stderr, "kinfer-server: --device cuda: this build has no CUDA backend (kinfer's engine runs on CPU "
+                        "only; GPU support is future work); use --device cpu\n");
+        rc = 2;
+        goto out;
+    }
     signal(SIGPIPE, SIG_IGN);
     static const service_backend be = {engine_load, engine_free, engine_describe, engine_run, engine_release,
                                        storage_glue};
