@@ -208,6 +208,31 @@ def test_fixed_replicas_owned_by_controller(ns, controllers):
              timeout=30)
 
 
+def test_fixed_to_autoscaled_keeps_replica_count(ns, controllers):
+    """min == max == 3, then max 6: the HPA takes over spec.replicas without the Deployment ever
+    dropping to the default of 1 in between (needs the reconcile_handover() ownership transfer)."""
+    controllers(ns)
+    apply(isvc("grow", ns, minReplicas=3, maxReplicas=3))
+    wait_ready("grow", ns)
+    watch = subprocess.Popen([ctl.KUBECTL, "--kubeconfig", ctl.KUBECONFIG, "get", "deployment", "grow-predictor", "-n",
+                              ns, "-w", "-o", "jsonpath={.spec.replicas}{\"\\n\"}"], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1)
+        apply(isvc("grow", ns, minReplicas=3, maxReplicas=6))
+        wait_for("HPA created", lambda: get("hpa", "grow-predictor", ns, check=False))
+        obj = wait_ready("grow", ns)
+        assert obj["status"]["observedGeneration"] == 2
+        time.sleep(2)
+    finally:
+        watch.terminate()
+    seen = [int(v) for v in watch.communicate(timeout=10)[0].split()]
+    assert seen and min(seen) == 3, f"spec.replicas went through {seen}"
+    dep = get("deployment", "grow-predictor", ns, managed_fields=True)
+    assert dep["spec"]["replicas"] == 3
+    ours = [m for m in dep["metadata"]["managedFields"] if m["manager"] == "kinfer-controller"]
+    assert all("f:replicas" not in m["fieldsV1"].get("f:spec", {}) for m in ours), "kinfer still owns replicas"
+
+
 def test_deleted_deployment_is_recreated(ns, controllers):
     controllers(ns)
     apply(isvc("phoenix", ns))
