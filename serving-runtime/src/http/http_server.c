@@ -228,8 +228,13 @@ static int on_http(http_server *s, struct lws *wsi, pss *p, const char *uri)
     char cl[32];
     long long len = -1;
     if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) len = atoll(cl);
-    if (len == 0 || (len < 0 && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) <= 0)) {
-        dispatch(s, r); /* no body coming: libwebsockets sends no BODY_COMPLETION */
+    if (len < 0 && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+        /* libwebsockets 4.1 never completes a chunked request body: refuse it instead of hanging */
+        respond_error(r, 411, "chunked request bodies are not supported: send Content-Length");
+        return 0;
+    }
+    if (len <= 0) {
+        dispatch(s, r); /* no body coming: libwebsockets may send no BODY_COMPLETION */
         return 0;
     }
     if (len > 0 && (unsigned long long)len > s->opts.max_body_bytes) r->over_limit = 1;
@@ -273,7 +278,7 @@ static int on_writeable(http_server *s, struct lws *wsi, pss *p)
     if (!r || r->state != REQ_WRITING) return 0;
     unsigned char hb[LWS_PRE + 1024], *start = hb + LWS_PRE, *w = start, *end = hb + sizeof(hb) - 1;
     size_t len = r->resp.len;
-    int close_after = r->status == 413 || r->status >= 500;
+    int close_after = r->status == 411 || r->status == 413 || r->status >= 500;
     if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->resp_ctype, len, &w, end)) return -1;
     for (int i = 0; i < r->n_extra; i++)
         if (lws_add_http_header_by_name(wsi, (const unsigned char *)r->extra_name[i],
