@@ -211,6 +211,38 @@ static ctl_status *prune(controller *ctl, const char *key, json_object *children
     return st;
 }
 
+/* Fixed replicas -> HPA: before kinfer's apply drops spec.replicas, a second field manager takes
+ * the live value (reconcile_handover) so the Deployment is never defaulted to 1 in between.
+ * The cache keeps no spec, so the live object is fetched, and only when the cached annotations
+ * say the replicas may still be ours. */
+static ctl_status *handover(controller *ctl, json_object *desired, const char *ns, const char *name)
+{
+    json_object *spec = jget(desired, "spec"), *cached = NULL, *live = NULL, *patch = NULL;
+    ctl_status *st = NULL;
+    if (spec && jget(spec, "replicas")) return NULL; /* kinfer keeps owning replicas */
+    char key[512];
+    snprintf(key, sizeof(key), "%s/%s", ns, name);
+    cached = informer_get(ctl->inf[INF_DEPLOY], key);
+    const char *scaling = jstr(jget(jget(cached, "metadata"), "annotations"), RECONCILE_ANNOTATION_SCALING);
+    if (!cached || (scaling && !strcmp(scaling, "hpa"))) goto out; /* new, or already handed over */
+    if ((st = kube_get(ctl->client, &kube_res_deployments, ns, name, &live))) {
+        if (ctl_status_http(st) == 404) {
+            ctl_status_free(st);
+            st = NULL;
+        }
+        goto out;
+    }
+    if ((st = reconcile_handover(desired, live, &patch)) || !patch) goto out;
+    st = kube_apply_as(ctl->client, &kube_res_deployments, ns, name, NULL, patch, RECONCILE_HANDOVER_MANAGER, NULL,
+                       NULL);
+    if (!st) log_info("replicas handed over to the HPA", "deployment", key);
+out:
+    json_object_put(cached);
+    json_object_put(live);
+    json_object_put(patch);
+    return st ? ctl_status_wrap(st, "replica handover of %s", key) : NULL;
+}
+
 static ctl_status *reconcile_key(controller *ctl, const char *key, json_object **isvc_out)
 {
     ctl_status *st = NULL;
@@ -246,6 +278,7 @@ static ctl_status *reconcile_key(controller *ctl, const char *key, json_object *
                                 kind ? kind : "?");
             goto out;
         }
+        if (r == &kube_res_deployments && (st = handover(ctl, c, cns ? cns : ns, name))) goto out;
         int created = 0;
         if ((st = kube_apply(ctl->client, r, cns ? cns : ns, name, NULL, c, &out, &created))) {
             st = ctl_status_wrap(st, "apply %s %s", kind, name);

@@ -14,6 +14,7 @@
 #include "framer.h"
 #include "log.h"
 #include "metrics.h"
+#include "objstore.h"
 #include "strmap.h"
 
 #define DEFAULT_TIMEOUT_S 300
@@ -26,12 +27,14 @@
  * would otherwise hold several page trees at once, which sets the controller's peak memory. */
 static pthread_mutex_t page_mu = PTHREAD_MUTEX_INITIALIZER;
 
+/* An object on its way into the cache (malloc'd strings). */
 typedef struct item {
     char *json; /* compact JSON text of the stripped object */
     size_t len;
     char *index;
     char *rv;
 } item;
+
 
 struct informer {
     kube_client *client;
@@ -45,9 +48,8 @@ struct informer {
     long page_size;
     const char *const *drop;
 
-    pthread_rwlock_t lock; /* guards items and bytes */
-    strmap *items;
-    size_t bytes;
+    pthread_rwlock_t lock; /* guards items */
+    objstore *items;
 
     pthread_t thread;
     int started;
@@ -168,7 +170,7 @@ ctl_status *informer_create(kube_client *c, const informer_config *cfg, informer
     pthread_rwlock_init(&inf->lock, NULL);
     pthread_mutex_init(&inf->sleep_mu, NULL);
     pthread_cond_init(&inf->sleep_cv, NULL);
-    inf->items = strmap_create();
+    inf->items = objstore_create();
     if (!inf->items || (cfg->namespace && *cfg->namespace && !inf->ns) ||
         (cfg->label_selector && *cfg->label_selector && !inf->selector)) {
         informer_free(inf);
@@ -185,14 +187,12 @@ static int free_item_cb(void *ud, const char *key, void *val)
     return 0;
 }
 
+
 void informer_free(informer *inf)
 {
     if (!inf) return;
     informer_stop(inf);
-    if (inf->items) {
-        strmap_each(inf->items, free_item_cb, NULL);
-        strmap_free(inf->items);
-    }
+    objstore_free(inf->items);
     framer_free(inf->fr);
     ctl_status_free(inf->watch_err);
     pthread_rwlock_destroy(&inf->lock);
@@ -203,30 +203,29 @@ void informer_free(informer *inf)
     free(inf);
 }
 
-/* Stores it under key (NULL it: removes) and runs the handler. Takes ownership of it. */
+/* Stores it under key (deleted: removes) and runs the handler. Takes ownership of it. */
 static void cache_put(informer *inf, const char *key, item *it, int deleted)
 {
-    item *old = NULL;
+    char *old_index = NULL;
+    int had = 0;
     pthread_rwlock_wrlock(&inf->lock);
     if (deleted) {
-        old = strmap_remove(inf->items, key);
-    } else if (strmap_put(inf->items, key, it, (void **)&old)) {
+        had = objstore_remove(inf->items, key, &old_index);
+    } else if (objstore_put(inf->items, key, it->json, it->len, it->index, it->rv, &had)) {
         pthread_rwlock_unlock(&inf->lock);
         log_error("informer: out of memory caching object", "resource", inf->res->resource, "key", key);
         item_free(it);
         return;
     }
-    if (old) inf->bytes -= old->len;
-    if (it && !deleted) inf->bytes += it->len;
-    size_t nobj = strmap_size(inf->items), nbytes = inf->bytes;
+    size_t nobj = objstore_count(inf->items), nbytes = objstore_bytes(inf->items);
     pthread_rwlock_unlock(&inf->lock);
     metrics_set_cache(inf->res->resource, nobj, nbytes);
     if (inf->handler) {
-        if (deleted && old) inf->handler(inf->ud, INFORMER_DELETE, key, old->index);
-        else if (!deleted) inf->handler(inf->ud, old ? INFORMER_UPDATE : INFORMER_ADD, key, it->index);
+        if (deleted && had && old_index) inf->handler(inf->ud, INFORMER_DELETE, key, old_index);
+        else if (!deleted) inf->handler(inf->ud, had ? INFORMER_UPDATE : INFORMER_ADD, key, it->index);
     }
-    item_free(old);
-    if (deleted) item_free(it);
+    free(old_index);
+    item_free(it);
 }
 
 static void set_rv(informer *inf, json_object *obj)
@@ -289,13 +288,13 @@ typedef struct diff_ctx {
     strmap *fresh;
 } diff_ctx;
 
-static int collect_gone(void *ud, const char *key, void *val)
+static int collect_gone(void *ud, const objstore_entry *e)
 {
-    (void)val;
     diff_ctx *d = ud;
+    const char *key = e->key;
     if (!strmap_has(d->fresh, key)) {
-        /* strmap_each forbids modifying the map being walked: record deletions in fresh with a
-         * NULL value and apply them after the walk. */
+        /* The cache cannot change while it is walked: record deletions in fresh with a NULL
+         * value and apply them after the walk. */
         if (strmap_put(d->fresh, key, NULL, NULL)) return 1;
     }
     return 0;
@@ -376,7 +375,7 @@ static ctl_status *relist(informer *inf)
     /* Deleted since the last view: present in the cache, absent from the list. */
     pthread_rwlock_rdlock(&inf->lock);
     diff_ctx d = {inf, fresh};
-    strmap_each(inf->items, collect_gone, &d);
+    objstore_each(inf->items, collect_gone, &d);
     pthread_rwlock_unlock(&inf->lock);
     n = strmap_size(fresh);
     all = calloc(n ? n : 1, sizeof(*all));
@@ -393,8 +392,9 @@ static ctl_status *relist(informer *inf)
             continue;
         }
         pthread_rwlock_rdlock(&inf->lock);
-        item *cur = strmap_get(inf->items, all[i].key);
-        int same = cur && !strcmp(cur->rv, all[i].it->rv) && !strcmp(cur->index, all[i].it->index);
+        objstore_entry cur;
+        int same = objstore_get(inf->items, all[i].key, &cur) && !strcmp(cur.rv, all[i].it->rv) &&
+                   !strcmp(cur.index, all[i].it->index);
         pthread_rwlock_unlock(&inf->lock);
         if (same) item_free(all[i].it); /* unchanged: no event, keep the cached copy */
         else cache_put(inf, all[i].key, all[i].it, 0);
@@ -546,11 +546,11 @@ void informer_stop(informer *inf)
 
 int informer_synced(informer *inf) { return atomic_load(&inf->synced); }
 
-static json_object *parse_item(const item *it)
+static json_object *parse_entry(const objstore_entry *e)
 {
     json_tokener *tok = json_tokener_new_ex(64);
     if (!tok) return NULL;
-    json_object *o = json_tokener_parse_ex(tok, it->json, (int)it->len);
+    json_object *o = json_tokener_parse_ex(tok, e->json, (int)e->len);
     json_tokener_free(tok);
     return o;
 }
@@ -559,8 +559,8 @@ json_object *informer_get(informer *inf, const char *key)
 {
     json_object *o = NULL;
     pthread_rwlock_rdlock(&inf->lock);
-    item *it = strmap_get(inf->items, key);
-    if (it) o = parse_item(it);
+    objstore_entry e;
+    if (objstore_get(inf->items, key, &e)) o = parse_entry(&e);
     pthread_rwlock_unlock(&inf->lock);
     return o;
 }
@@ -570,13 +570,11 @@ typedef struct by_index {
     json_object *arr;
 } by_index;
 
-static int match_index(void *ud, const char *key, void *val)
+static int match_index(void *ud, const objstore_entry *e)
 {
-    (void)key;
     by_index *b = ud;
-    item *it = val;
-    if (!strcmp(it->index, b->index)) {
-        json_object *o = parse_item(it);
+    if (!strcmp(e->index, b->index)) {
+        json_object *o = parse_entry(e);
         if (o) json_object_array_add(b->arr, o);
     }
     return 0;
@@ -587,7 +585,7 @@ json_object *informer_list_index(informer *inf, const char *index)
     by_index b = {index, json_object_new_array()};
     if (!b.arr) return NULL;
     pthread_rwlock_rdlock(&inf->lock);
-    strmap_each(inf->items, match_index, &b);
+    objstore_each(inf->items, match_index, &b);
     pthread_rwlock_unlock(&inf->lock);
     return b.arr;
 }
@@ -595,7 +593,7 @@ json_object *informer_list_index(informer *inf, const char *index)
 size_t informer_size(informer *inf)
 {
     pthread_rwlock_rdlock(&inf->lock);
-    size_t n = strmap_size(inf->items);
+    size_t n = objstore_count(inf->items);
     pthread_rwlock_unlock(&inf->lock);
     return n;
 }
@@ -603,7 +601,7 @@ size_t informer_size(informer *inf)
 size_t informer_bytes(informer *inf)
 {
     pthread_rwlock_rdlock(&inf->lock);
-    size_t n = inf->bytes;
+    size_t n = objstore_bytes(inf->items);
     pthread_rwlock_unlock(&inf->lock);
     return n;
 }

@@ -63,6 +63,10 @@ ctl_status *kube_delete(kube_client *c, const kube_resource *r, const char *ns, 
 ctl_status *kube_apply(kube_client *c, const kube_resource *r, const char *ns, const char *name,
                        const char *subresource, json_object *obj, json_object **out, int *created)
     __attribute__((warn_unused_result));
+/* kube_apply under another field manager (e.g. RECONCILE_HANDOVER_MANAGER), force=true. */
+ctl_status *kube_apply_as(kube_client *c, const kube_resource *r, const char *ns, const char *name,
+                          const char *subresource, json_object *obj, const char *manager, json_object **out,
+                          int *created) __attribute__((warn_unused_result));
 /* JSON merge patch of NAME or NAME/subresource. out may be NULL. */
 ctl_status *kube_patch_merge(kube_client *c, const kube_resource *r, const char *ns, const char *name,
                              const char *subresource, json_object *patch, json_object **out)

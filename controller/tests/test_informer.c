@@ -187,6 +187,51 @@ static void test_bookmark_and_errors(void **state)
     assert_string_equal(informer__resource_version(f->inf), "777");
 }
 
+/* Churn through the store: many updates of varying size force growth and compaction; every
+ * object reads back as its last version and deleting everything empties the store. */
+static void test_store_churn(void **state)
+{
+    fixture *f = *state;
+    char ev[4096], pad[2048];
+    int last[50] = {0};
+    for (int round = 0; round < 3000; round++) {
+        int k = (round * 7) % 50, n = (round * 131) % 2000;
+        memset(pad, 'a' + round % 26, (size_t)n);
+        pad[n] = 0;
+        snprintf(ev, sizeof(ev),
+                 "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"o%d\",\"namespace\":\"ns\","
+                 "\"resourceVersion\":\"%d\",\"labels\":{\"app\":\"a%d\"}},\"pad\":\"%s\"}}",
+                 k, round, k % 5, pad);
+        assert_null(informer__apply_event(f->inf, ev, strlen(ev)));
+        last[k] = round;
+    }
+    assert_int_equal(informer_size(f->inf), 50);
+    size_t total = 0;
+    for (int k = 0; k < 50; k++) {
+        char key[32];
+        snprintf(key, sizeof(key), "ns/o%d", k);
+        json_object *o = informer_get(f->inf, key), *md, *rv, *p;
+        assert_non_null(o);
+        json_object_object_get_ex(o, "metadata", &md);
+        json_object_object_get_ex(md, "resourceVersion", &rv);
+        assert_int_equal(atoi(json_object_get_string(rv)), last[k]);
+        json_object_object_get_ex(o, "pad", &p);
+        assert_int_equal(json_object_get_string_len(p), (last[k] * 131) % 2000);
+        total += strlen(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+    }
+    assert_true(informer_bytes(f->inf) >= total);
+    json_object *a0 = informer_list_index(f->inf, "ns/a0");
+    assert_int_equal(json_object_array_length(a0), 10);
+    json_object_put(a0);
+    for (int k = 0; k < 50; k++) {
+        snprintf(ev, sizeof(ev), "{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"o%d\",\"namespace\":\"ns\"}}}", k);
+        assert_null(informer__apply_event(f->inf, ev, strlen(ev)));
+    }
+    assert_int_equal(informer_size(f->inf), 0);
+    assert_int_equal(informer_bytes(f->inf), 0);
+}
+
 static void test_strip_tolerates_odd_objects(void **state)
 {
     (void)state;
@@ -209,6 +254,7 @@ int test_informer_run(void)
         cmocka_unit_test_setup_teardown(test_stripped_and_compact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unindexed_objects_not_cached, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bookmark_and_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_churn, setup, teardown),
         cmocka_unit_test(test_strip_tolerates_odd_objects),
     };
     return cmocka_run_group_tests_name("informer", tests, NULL, NULL);

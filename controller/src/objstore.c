@@ -1,0 +1,237 @@
+/* Packed, compacting object store with an offset hash table; see objstore.h. */
+#include "objstore.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define REGION_MIN (64u * 1024)
+#define EMPTY 0
+#define TOMB SIZE_MAX
+
+/* At each offset: this header, then key\0 json\0 index\0 rv\0. */
+typedef struct hdr {
+    uint32_t klen, len, ilen, rlen;
+} hdr;
+
+struct objstore {
+    char *base;
+    size_t used, cap, garbage;
+    size_t *table; /* offset + 1, EMPTY or TOMB */
+    size_t nslots, count, tombs;
+};
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static size_t blob_size(const hdr *h) { return sizeof(hdr) + h->klen + h->len + h->ilen + h->rlen + 4; }
+static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+static void entry_at(const objstore *s, size_t off, objstore_entry *e)
+{
+    const hdr *h = (const hdr *)(s->base + off);
+    const char *p = (const char *)(h + 1);
+    e->key = p;
+    e->json = p + h->klen + 1;
+    e->len = h->len;
+    e->index = e->json + h->len + 1;
+    e->rv = e->index + h->ilen + 1;
+}
+
+objstore *objstore_create(void)
+{
+    objstore *s = calloc(1, sizeof(*s));
+    if (!s) return NULL;
+    s->nslots = 64;
+    s->table = calloc(s->nslots, sizeof(size_t));
+    if (!s->table) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void objstore_free(objstore *s)
+{
+    if (!s) return;
+    if (s->base) munmap(s->base, s->cap);
+    free(s->table);
+    free(s);
+}
+
+/* The slot holding key, or the slot where it would go (first tombstone or empty). */
+static size_t *find(const objstore *s, const char *key, int *found)
+{
+    size_t mask = s->nslots - 1, i = hash_str(key) & mask;
+    size_t *first_tomb = NULL;
+    for (;;) {
+        size_t *slot = &s->table[i];
+        if (*slot == EMPTY) {
+            *found = 0;
+            return first_tomb ? first_tomb : slot;
+        }
+        if (*slot == TOMB) {
+            if (!first_tomb) first_tomb = slot;
+        } else {
+            objstore_entry e;
+            entry_at(s, *slot - 1, &e);
+            if (!strcmp(e.key, key)) {
+                *found = 1;
+                return slot;
+            }
+        }
+        i = (i + 1) & mask;
+    }
+}
+
+/* Rebuilds the table at nslots (power of two), dropping tombstones. 0 or -1. */
+static int rehash(objstore *s, size_t nslots)
+{
+    size_t *old = s->table, oldn = s->nslots;
+    size_t *t = calloc(nslots, sizeof(size_t));
+    if (!t) return -1;
+    s->table = t;
+    s->nslots = nslots;
+    s->tombs = 0;
+    for (size_t i = 0; i < oldn; i++) {
+        if (old[i] == EMPTY || old[i] == TOMB) continue;
+        objstore_entry e;
+        entry_at(s, old[i] - 1, &e);
+        int found;
+        *find(s, e.key, &found) = old[i];
+    }
+    free(old);
+    return 0;
+}
+
+/* Moves live blobs into a fresh region with room for extra more bytes; table slots keep their
+ * places (same keys) and get the new offsets. 0 or -1. */
+static int compact(objstore *s, size_t extra)
+{
+    size_t live = s->used - s->garbage, cap = (live + extra) * 3 / 2;
+    if (cap < REGION_MIN) cap = REGION_MIN;
+    cap = (cap + 4095) & ~(size_t)4095;
+    char *to = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (to == MAP_FAILED) return -1;
+    size_t used = 0;
+    for (size_t i = 0; i < s->nslots; i++) {
+        if (s->table[i] == EMPTY || s->table[i] == TOMB) continue;
+        const hdr *h = (const hdr *)(s->base + s->table[i] - 1);
+        size_t n = align8(blob_size(h));
+        memcpy(to + used, h, n);
+        s->table[i] = used + 1;
+        used += n;
+    }
+    if (s->base) munmap(s->base, s->cap);
+    s->base = to;
+    s->cap = cap;
+    s->used = used;
+    s->garbage = 0;
+    return 0;
+}
+
+/* Makes room for need more bytes: compacts when a quarter is dead, else grows. 0 or -1. */
+static int reserve(objstore *s, size_t need)
+{
+    if (s->used + need <= s->cap) return 0;
+    if (s->garbage && s->garbage * 4 >= s->used) return compact(s, need);
+    size_t cap = s->cap ? s->cap * 2 : REGION_MIN;
+    while (cap < s->used + need) cap *= 2;
+    void *p = s->base ? mremap(s->base, s->cap, cap, MREMAP_MAYMOVE)
+                      : mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return -1;
+    s->base = p;
+    s->cap = cap;
+    return 0;
+}
+
+/* A dead blob: count it, and compact (or release an empty region) past a quarter. */
+static void retire(objstore *s, size_t off)
+{
+    s->garbage += align8(blob_size((const hdr *)(s->base + off)));
+    if (s->garbage == s->used) {
+        munmap(s->base, s->cap);
+        s->base = NULL;
+        s->used = s->cap = s->garbage = 0;
+    } else if (s->garbage >= REGION_MIN && s->garbage * 4 >= s->used) {
+        (void)compact(s, 0); /* on failure the region just stays larger */
+    }
+}
+
+int objstore_put(objstore *s, const char *key, const char *json, size_t len, const char *index, const char *rv,
+                 int *replaced)
+{
+    size_t klen = strlen(key), ilen = strlen(index), rlen = strlen(rv);
+    if (klen > UINT32_MAX || len > UINT32_MAX || ilen > UINT32_MAX || rlen > UINT32_MAX) return -1;
+    if ((s->count + s->tombs + 1) * 2 > s->nslots && rehash(s, s->count * 4 > s->nslots ? s->nslots * 2 : s->nslots))
+        return -1;
+    hdr h = {(uint32_t)klen, (uint32_t)len, (uint32_t)ilen, (uint32_t)rlen};
+    size_t need = align8(blob_size(&h));
+    if (reserve(s, need)) return -1;
+    int found;
+    size_t *slot = find(s, key, &found); /* after reserve: compaction rewrites offsets */
+    char *p = s->base + s->used;
+    memcpy(p, &h, sizeof(h));
+    p += sizeof(h);
+    memcpy(p, key, klen + 1);
+    p += klen + 1;
+    memcpy(p, json, len);
+    p[len] = 0;
+    p += len + 1;
+    memcpy(p, index, ilen + 1);
+    p += ilen + 1;
+    memcpy(p, rv, rlen + 1);
+    size_t old = found ? *slot - 1 : 0;
+    if (!found && *slot == TOMB) s->tombs--;
+    *slot = s->used + 1;
+    s->used += need;
+    if (found) retire(s, old);
+    else s->count++;
+    if (replaced) *replaced = found;
+    return 0;
+}
+
+int objstore_remove(objstore *s, const char *key, char **old_index)
+{
+    int found;
+    if (old_index) *old_index = NULL;
+    size_t *slot = find(s, key, &found);
+    if (!found) return 0;
+    size_t off = *slot - 1;
+    if (old_index) {
+        objstore_entry e;
+        entry_at(s, off, &e);
+        *old_index = strdup(e.index);
+    }
+    *slot = TOMB;
+    s->tombs++;
+    s->count--;
+    retire(s, off);
+    return 1;
+}
+
+int objstore_get(const objstore *s, const char *key, objstore_entry *e)
+{
+    int found;
+    size_t *slot = find(s, key, &found);
+    if (found) entry_at(s, *slot - 1, e);
+    return found;
+}
+
+void objstore_each(const objstore *s, int (*fn)(void *ud, const objstore_entry *e), void *ud)
+{
+    for (size_t i = 0; i < s->nslots; i++) {
+        if (s->table[i] == EMPTY || s->table[i] == TOMB) continue;
+        objstore_entry e;
+        entry_at(s, s->table[i] - 1, &e);
+        if (fn(ud, &e)) return;
+    }
+}
+
+size_t objstore_count(const objstore *s) { return s->count; }
+size_t objstore_bytes(const objstore *s) { return s->used - s->garbage; }
