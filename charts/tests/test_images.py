@@ -6,6 +6,7 @@ inside the unpacked root filesystem as the image's user, so a missing library sh
 import gzip
 import json
 import os
+import stat
 import subprocess
 import tarfile
 
@@ -129,3 +130,133 @@ def test_missing_binary_is_a_loud_error(tmp_path):
     proc = subprocess.run(["scripts/oci-image.sh", "image", str(tmp_path / "nope"), str(tmp_path / "out")],
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode != 0 and "does not exist" in proc.stderr
+
+
+# --- the images at work: the binaries run from the unpacked image's rootfs, as its user ---------
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def rootfs(tmp_path):
+    """Unpacks an image; returns (rootfs path, function mapping an in-image path to a host path,
+    function building the argv that runs an in-image command as the image's user)."""
+    def unpack(name):
+        bundle = tmp_path / name
+        run(["umoci", "unpack"] + ([] if os.getuid() == 0 else ["--rootless"]) +
+            ["--image", LAYOUT % name + ":latest", str(bundle)])
+        root = str(bundle / "rootfs")
+        if os.getuid() == 0:
+            # The device nodes every OCI runtime creates in a container's /dev (runtime-spec
+            # "Default Devices"); the image itself has no /dev, as in any image.
+            os.makedirs(root + "/dev")
+            for dev, minor in (("null", 3), ("zero", 5), ("full", 7), ("random", 8), ("urandom", 9)):
+                os.mknod(root + "/dev/" + dev, 0o666 | stat.S_IFCHR, os.makedev(1, minor))
+                os.chmod(root + "/dev/" + dev, 0o666)
+            host = lambda p: root + p
+            argv = lambda args: ["chroot", "--userspec=65532:65532", root] + args
+        else:  # no chroot: the image's own loader and libraries, paths mapped into the rootfs
+            host = lambda p: root + p
+            libdirs = ":".join(root + d for d in ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu"))
+            argv = lambda args: [root + "/lib64/ld-linux-x86-64.so.2", "--inhibit-cache", "--library-path",
+                                 libdirs, root + args[0]] + [a if not a.startswith("/tmp/") else root + a
+                                                              for a in args[1:]]
+        os.makedirs(host("/tmp"), exist_ok=True)
+        return host, argv
+    return unpack
+
+
+def http(method, url, body=None, timeout=5):
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def wait_for(url, proc, seconds=60):
+    import time
+    deadline = time.time() + seconds
+    last = None
+    while time.time() < deadline:
+        assert proc.poll() is None, "exited %s before %s answered:\n%s" % (proc.returncode, url, proc.stdout.read())
+        try:
+            last = http("GET", url, timeout=2)
+            if last[0] == 200:
+                return last
+        except OSError as e:
+            last = e
+        time.sleep(0.3)
+    pytest.fail("%s did not answer 200 within %ds (last: %r)" % (url, seconds, last))
+
+
+def stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        pytest.fail("did not exit within 40 s of SIGTERM")
+
+
+def test_server_image_serves_a_model(built, rootfs):
+    """kinfer-server from its image loads an ONNX model (Y = X + B) and answers a V2 infer request."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    host, argv = rootfs("kinfer-server")
+    b = np.array([1.0, 2.0, 3.0, 4.0], dtype=np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["X", "B"], ["Y"])], "add",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["N", 4])],
+        [numpy_helper.from_array(b, "B")])
+    os.makedirs(host("/tmp/model"))
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), host("/tmp/model/model.onnx"))
+    os.chmod(host("/tmp/model"), 0o755)
+    port = free_port()
+    proc = subprocess.Popen(argv(["/usr/local/bin/kinfer-server", "--model-dir", "/tmp/model", "--model-name", "add",
+                                  "--host", "127.0.0.1", "--port", str(port), "--threads", "1"]),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for("http://127.0.0.1:%d/v2/health/ready" % port, proc)
+        body = json.dumps({"inputs": [{"name": "X", "shape": [2, 4], "datatype": "FP32",
+                                       "data": [0, 0, 0, 0, 10, 20, 30, 40]}]}).encode()
+        status, out = http("POST", "http://127.0.0.1:%d/v2/models/add/infer" % port, body)
+        assert status == 200, out
+        (y,) = json.loads(out)["outputs"]
+        assert y["shape"] == [2, 4] and y["data"] == [1, 2, 3, 4, 11, 22, 33, 44]
+        status, metrics = http("GET", "http://127.0.0.1:%d/metrics" % port)
+        assert status == 200 and b'nv_inference_request_success{model="add"' in metrics
+    finally:
+        stop(proc)
+
+
+def test_controller_image_becomes_ready_against_the_api_server(built, rootfs):
+    """kinfer-controller from its image talks TLS to the local kube-apiserver (make cluster-up)
+    and reports ready; it watches a namespace nothing else uses."""
+    kubeconfig = os.environ.get("KUBECONFIG")
+    assert kubeconfig and os.path.exists(kubeconfig), "KUBECONFIG not set: run through `make test-packaging`"
+    host, argv = rootfs("kinfer-controller")
+    with open(kubeconfig) as src, open(host("/tmp/kubeconfig"), "w") as dst:
+        dst.write(src.read())
+    os.chmod(host("/tmp/kubeconfig"), 0o644)
+    mport, hport = free_port(), free_port()
+    proc = subprocess.Popen(argv(["/usr/local/bin/kinfer-controller", "--kubeconfig", "/tmp/kubeconfig",
+                                  "--namespace", "kinfer-pkg-image-test", "--workers", "1",
+                                  "--metrics-addr", "127.0.0.1:%d" % mport, "--health-addr", "127.0.0.1:%d" % hport]),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for("http://127.0.0.1:%d/readyz" % hport, proc)
+        status, metrics = http("GET", "http://127.0.0.1:%d/metrics" % mport)
+        assert status == 200 and b'kinfer_controller_api_requests_total{verb="' in metrics and b'code="200"' in metrics
+    finally:
+        stop(proc)
