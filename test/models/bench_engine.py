@@ -146,6 +146,12 @@ def bench_cell(a, model, inputs):
     return k, o
 
 
+def ms(v):
+    """Milliseconds with about four significant digits, never in exponent form."""
+    return f"{v:.0f}" if v >= 1000 else f"{v:.1f}" if v >= 100 else f"{v:.2f}" if v >= 1 \
+        else f"{v:.4f}"
+
+
 def write_section(path, body):
     with open(path) as f:
         text = f.read()
@@ -224,8 +230,8 @@ def main():
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, b, k, o in rows:
-        lines.append(f"| {label} | {b} | {k['runs']} | {k['p50']:.4g} | {o['p50']:.4g} | "
-                     f"{k['p50'] / o['p50']:.2f} | {k['min']:.4g} | {o['min']:.4g} | "
+        lines.append(f"| {label} | {b} | {k['runs']} | {ms(k['p50'])} | {ms(o['p50'])} | "
+                     f"{k['p50'] / o['p50']:.2f} | {ms(k['min'])} | {ms(o['min'])} | "
                      f"{k['min'] / o['min']:.2f} | {k['rss_mb']:.0f} | {o['rss_mb']:.0f} | "
                      f"{k['rss_mb'] / o['rss_mb']:.2f} |")
     table = "\n".join(lines)
