@@ -114,7 +114,7 @@ int op_node_num_outputs(const op_node *n);
  * input is an initializer/constant); NULL when absent or i out of range. Useful in init; copy
  * what you need into your state: the pointer is not valid after init returns. */
 const op_tensor *op_node_const_input(const op_node *n, int i);
-/* A fused activation the optimizer attached to this node (Conv/Gemm/MatMul + Relu/Clip); only
+/* A fused activation the optimizer attached to this node (Conv/Gemm/MatMul/Add + Relu/Clip); only
  * the core kernels that the optimizer fuses into read it. OP_ACT_CLIP clamps to [*lo, *hi]. */
 typedef enum op_act { OP_ACT_NONE = 0, OP_ACT_RELU, OP_ACT_CLIP } op_act;
 op_act op_node_act(const op_node *n, float *lo, float *hi);

@@ -2,7 +2,7 @@
  * optimize: load-time graph rewrites after constant folding (graph.c folds): 
  *   Conv + BatchNormalization      -> Conv with rescaled weights and bias
  *   MatMul + Add(constant bias)    -> MatMul with a bias input (the GEMM epilogue adds it)
- *   Conv/Gemm/MatMul + Relu/Clip   -> the producer with a fused activation (op_node_act)
+ *   Conv/Gemm/MatMul/Add + Relu/Clip -> the producer with a fused activation (op_node_act)
  * A rewrite only fires when the intermediate value has exactly one consumer and is not a graph
  * output, so no observable value changes. The removed nodes are marked dead; planning runs again.
  */
@@ -169,7 +169,7 @@ kinfer_status *graph__optimize(graph *g)
                 st = fuse_conv_bn(g, n, u, &changed);
             else if (pass == 0 && is_op(n, "MatMul") && is_op(u, "Add"))
                 changed = fuse_matmul_add(g, n, u);
-            else if (pass == 1 && (is_op(n, "Conv") || is_op(n, "Gemm") || is_op(n, "MatMul")) &&
+            else if (pass == 1 && (is_op(n, "Conv") || is_op(n, "Gemm") || is_op(n, "MatMul") || is_op(n, "Add")) &&
                      (is_op(u, "Relu") || is_op(u, "Clip")))
                 changed = fuse_act(g, n, u);
             if (changed) {

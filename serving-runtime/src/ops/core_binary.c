@@ -31,6 +31,8 @@ typedef struct bin_job {
     op_tensor *y;
     int64_t sa[ONNX_MAX_RANK], sb[ONNX_MAX_RANK];
     int64_t inner, outer;
+    op_act act; /* fused by the optimizer (Add + Relu/Clip) */
+    float lo, hi;
 } bin_job;
 
 #define BIN_LOOP(T, OT, EXPR)                                                                   \
@@ -90,6 +92,22 @@ static double bin_generic(int code, int fmod_, double x, double z, int integer)
 /* One contiguous run of n output elements at output offset oy. */
 static void bin_run(const bin_job *j, int64_t oa, int64_t ob, int64_t oy, int64_t n, int ia, int ib)
 {
+    if (j->code == B_POW && j->a->dtype == ONNX_DTYPE_FLOAT && !ib) {
+        /* x^scalar, the LayerNorm decomposition's x^2 above all: no libm pow per element. */
+        const float *pa = (const float *)j->a->data + oa;
+        float *py = (float *)j->y->data + oy;
+        double e = op_tensor_get_double(j->b, ob);
+        if (e == 2.0) {
+            for (int64_t i = 0; i < n; i++) py[i] = ia ? pa[i] * pa[i] : pa[0] * pa[0];
+            return;
+        }
+        if (e == 0.5) {
+            for (int64_t i = 0; i < n; i++) py[i] = sqrtf(ia ? pa[i] : pa[0]);
+            return;
+        }
+        for (int64_t i = 0; i < n; i++) py[i] = powf(ia ? pa[i] : pa[0], (float)e);
+        return;
+    }
     if (j->code != B_POW && j->code != B_MOD && !(j->code == B_DIV && !core_is_float(j->a->dtype))) {
         switch (j->a->dtype) {
         case ONNX_DTYPE_FLOAT: BIN_ARITH(float) break;
@@ -141,6 +159,10 @@ static void bin_rows(void *arg, int ith, int nth)
             ob += idx * j->sb[d];
         }
         bin_run(j, oa, ob, o * j->inner, j->inner, ia != 0, ib != 0);
+        if (j->act != OP_ACT_NONE) {
+            float *py = (float *)j->y->data + o * j->inner;
+            for (int64_t i = 0; i < j->inner; i++) py[i] = py[i] < j->lo ? j->lo : py[i] > j->hi ? j->hi : py[i];
+        }
     }
 }
 
@@ -148,6 +170,8 @@ static void bin_apply(op_ctx *c, int code, const op_tensor *a, const op_tensor *
 {
     bin_job j = {.code = code, .a = a, .b = b, .y = y};
     j.fmod = (int)op_attr_int(op_ctx_node(c), "fmod", 0);
+    j.act = y->dtype == ONNX_DTYPE_FLOAT ? op_node_act(op_ctx_node(c), &j.lo, &j.hi) : OP_ACT_NONE;
+    if (j.act == OP_ACT_RELU) j.lo = 0.0f, j.hi = INFINITY;
     core_bcast_strides(a, y, j.sa);
     core_bcast_strides(b, y, j.sb);
     j.inner = y->rank ? y->dims[y->rank - 1] : 1;

@@ -173,6 +173,31 @@ static int64_t batch_offset(const int64_t *dims, int r, int64_t bi, const int64_
     return off;
 }
 
+/* Many small independent products (attention's Q·K^T and P·V per head): one thread per batch
+ * slice beats splitting each small GEMM. */
+typedef struct bmm_job {
+    const float *a, *b;
+    float *y;
+    const mm_geom *g;
+    const int64_t *od;
+    const core_epilogue *ep;
+} bmm_job;
+
+static void bmm_part(void *arg, int ith, int nth)
+{
+    const bmm_job *j = arg;
+    const mm_geom *g = j->g;
+    int64_t b, e, M = g->M, N = g->N, K = g->K;
+    op_split(g->batch, ith, nth, &b, &e);
+    for (int64_t bi = b; bi < e; bi++) {
+        int64_t oa = batch_offset(g->da, g->r, bi, j->od, M * K), ob = batch_offset(g->db, g->r, bi, j->od, K * N);
+        float *y = j->y + bi * M * N;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, j->a + oa, (int)K,
+                    j->b + ob, (int)N, 0.0f, y, (int)N);
+        core_epilogue_rows(j->ep, y, N, 0, M, 0, N);
+    }
+}
+
 static kinfer_status *matmul_compute(op_ctx *c)
 {
     const op_tensor *a = op_input(c, 0), *b = op_input(c, 1), *bias = op_input(c, 2);
@@ -189,6 +214,12 @@ static kinfer_status *matmul_compute(op_ctx *c)
     if (a->dtype == ONNX_DTYPE_FLOAT && b_shared) {
         /* Every batch multiplies the same B: one GEMM with batch*M rows. */
         core_sgemm(c, 0, 0, g.batch * M, N, K, 1.0f, a->data, K, b->data, N, 0.0f, y->data, N, &ep);
+        return NULL;
+    }
+    if (a->dtype == ONNX_DTYPE_FLOAT && g.batch >= op_num_threads(c) && op_num_threads(c) > 1 && K > 0) {
+        core_blas_init();
+        bmm_job j = {a->data, b->data, y->data, &g, od, &ep};
+        op_parallel(c, bmm_part, &j);
         return NULL;
     }
     for (int64_t bi = 0; bi < g.batch; bi++) {

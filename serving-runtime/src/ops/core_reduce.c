@@ -93,6 +93,54 @@ static double red_init(int code)
     }
 }
 
+/* Float reductions over one contiguous run of axes [a, b): outer x red x inner blocks, which
+ * covers LayerNorm-style last-axis means and spatial means without per-element index math. */
+static int red_fast(op_ctx *c, int code, const op_tensor *x, op_tensor *y, const int *mask)
+{
+    int a = -1, b = -1, r = x->rank;
+    for (int d = 0; d < r; d++)
+        if (mask[d]) {
+            if (a < 0) a = d;
+            else if (b >= 0) return 0; /* a second run: not contiguous */
+        } else if (a >= 0 && b < 0) b = d;
+    if (a < 0 || x->dtype != ONNX_DTYPE_FLOAT || code >= R_ARGMAX || code == R_PROD || code == R_L1 ||
+        code == R_LOGSUM || code == R_LOGSUMEXP)
+        return 0;
+    if (b < 0) b = r;
+    int64_t outer = core_prod(x->dims, 0, a), red = core_prod(x->dims, a, b), inner = core_prod(x->dims, b, r);
+    const float *xd = x->data;
+    float *yd = y->data;
+    float *acc = op_scratch(c, sizeof(float) * (size_t)(inner ? inner : 1));
+    if (!acc || !red) return 0;
+    for (int64_t o = 0; o < outer; o++) {
+        const float *xo = xd + o * red * inner;
+        if (inner == 1) {
+            float v = code == R_MAX ? -INFINITY : code == R_MIN ? INFINITY : 0.0f;
+            switch (code) {
+            case R_MAX: for (int64_t i = 0; i < red; i++) v = xo[i] > v ? xo[i] : v; break;
+            case R_MIN: for (int64_t i = 0; i < red; i++) v = xo[i] < v ? xo[i] : v; break;
+            case R_SUMSQ: case R_L2: for (int64_t i = 0; i < red; i++) v += xo[i] * xo[i]; break;
+            default: for (int64_t i = 0; i < red; i++) v += xo[i]; break;
+            }
+            yd[o] = code == R_MEAN ? v / (float)red : code == R_L2 ? sqrtf(v) : v;
+            continue;
+        }
+        for (int64_t j = 0; j < inner; j++) acc[j] = code == R_MAX ? -INFINITY : code == R_MIN ? INFINITY : 0.0f;
+        for (int64_t i = 0; i < red; i++) {
+            const float *row = xo + i * inner;
+            switch (code) {
+            case R_MAX: for (int64_t j = 0; j < inner; j++) acc[j] = row[j] > acc[j] ? row[j] : acc[j]; break;
+            case R_MIN: for (int64_t j = 0; j < inner; j++) acc[j] = row[j] < acc[j] ? row[j] : acc[j]; break;
+            case R_SUMSQ: case R_L2: for (int64_t j = 0; j < inner; j++) acc[j] += row[j] * row[j]; break;
+            default: for (int64_t j = 0; j < inner; j++) acc[j] += row[j]; break;
+            }
+        }
+        for (int64_t j = 0; j < inner; j++)
+            yd[o * inner + j] = code == R_MEAN ? acc[j] / (float)red : code == R_L2 ? sqrtf(acc[j]) : acc[j];
+    }
+    return 1;
+}
+
 static kinfer_status *red_compute(op_ctx *c)
 {
     const op_tensor *x = op_input(c, 0);
@@ -104,6 +152,7 @@ static kinfer_status *red_compute(op_ctx *c)
         memcpy(y->data, x->data, (size_t)nx * onnx_dtype_size(x->dtype));
         return NULL;
     }
+    if (ny && red_fast(c, code, x, y, mask)) return NULL;
     double *acc = op_scratch(c, (size_t)(ny ? ny : 1) * sizeof(double));
     int64_t *cnt = op_scratch(c, (size_t)(ny ? ny : 1) * sizeof(int64_t));
     if (!acc || !cnt) return op_error(c, KINFER_ENOMEM, "reduce");
