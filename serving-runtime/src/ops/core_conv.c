@@ -84,34 +84,43 @@ static kinfer_status *conv_infer(op_ctx *c)
 typedef struct dw_job {
     const float *x, *w, *bias;
     float *y;
-    int64_t C;
+    float *pad; /* one padded input plane per thread */
+    int64_t C, plane;
     core_window win;
     core_epilogue ep;
 } dw_job;
 
+/* Depthwise: each channel is copied into a zero-padded plane once, so the 3x3/5x5 inner loops run
+ * without bounds checks and (stride 1) as unit-stride vector loops over a whole output row. */
 static void depthwise_rows(void *arg, int ith, int nth)
 {
     const dw_job *j = arg;
     const core_window *w = &j->win;
     int64_t b, e, H = w->in[0], W = w->in[1], OH = w->out[0], OW = w->out[1], KH = w->k[0], KW = w->k[1];
+    int64_t PH = H + w->pb[0] + w->pe[0], PW = W + w->pb[1] + w->pe[1];
+    float *xp = j->pad + ith * j->plane;
     op_split(j->C, ith, nth, &b, &e);
+    memset(xp, 0, sizeof(float) * (size_t)(PH * PW));
     for (int64_t ch = b; ch < e; ch++) {
-        const float *x = j->x + ch * H * W, *k = j->w + (ch % (j->C)) * KH * KW;
+        const float *x = j->x + ch * H * W, *k = j->w + ch * KH * KW;
         float *y = j->y + ch * OH * OW;
+        for (int64_t h = 0; h < H; h++) memcpy(xp + (h + w->pb[0]) * PW + w->pb[1], x + h * W, sizeof(float) * (size_t)W);
         float bias = j->bias ? j->bias[ch] : 0.0f;
-        for (int64_t oh = 0; oh < OH; oh++)
-            for (int64_t ow = 0; ow < OW; ow++) {
-                float s = bias;
-                for (int64_t kh = 0; kh < KH; kh++) {
-                    int64_t ih = oh * w->s[0] - w->pb[0] + kh * w->d[0];
-                    if (ih < 0 || ih >= H) continue;
-                    for (int64_t kw = 0; kw < KW; kw++) {
-                        int64_t iw = ow * w->s[1] - w->pb[1] + kw * w->d[1];
-                        if (iw >= 0 && iw < W) s += x[ih * W + iw] * k[kh * KW + kw];
-                    }
+        for (int64_t oh = 0; oh < OH; oh++) {
+            float *yr = y + oh * OW;
+            for (int64_t ow = 0; ow < OW; ow++) yr[ow] = bias;
+            for (int64_t kh = 0; kh < KH; kh++) {
+                const float *xr = xp + (oh * w->s[0] + kh * w->d[0]) * PW;
+                for (int64_t kw = 0; kw < KW; kw++) {
+                    float wv = k[kh * KW + kw];
+                    const float *xs = xr + kw * w->d[1];
+                    if (w->s[1] == 1)
+                        for (int64_t ow = 0; ow < OW; ow++) yr[ow] += wv * xs[ow];
+                    else
+                        for (int64_t ow = 0; ow < OW; ow++) yr[ow] += wv * xs[ow * w->s[1]];
                 }
-                y[oh * OW + ow] = s;
             }
+        }
         core_epilogue ep = j->ep;
         ep.bias_col = ep.bias_row = NULL;
         core_epilogue_rows(&ep, y, OH * OW, 0, 1, 0, OH * OW);
@@ -154,7 +163,11 @@ static kinfer_status *conv_compute(op_ctx *c)
     ep.act = op_node_act(op_ctx_node(c), &ep.lo, &ep.hi);
     const float *bias = b ? b->data : NULL;
     if (G == C && M == C && Cg == 1) {
-        dw_job j = {NULL, wt->data, bias, NULL, C, w, ep};
+        int64_t plane = (w.in[0] + w.pb[0] + w.pe[0]) * (w.in[1] + w.pb[1] + w.pe[1]);
+        plane = (plane + 15) & ~(int64_t)15;
+        float *pad = op_scratch(c, sizeof(float) * (size_t)(plane * op_num_threads(c)));
+        if (!pad) return op_error(c, KINFER_ENOMEM, "depthwise buffer");
+        dw_job j = {NULL, wt->data, bias, NULL, pad, C, plane, w, ep};
         for (int64_t n = 0; n < N; n++) {
             j.x = (const float *)x->data + n * C * HW;
             j.y = (float *)y->data + n * M * OHW;
