@@ -35,7 +35,7 @@ struct service {
     int loader_started, drainer_started, watchdog_started;
     atomic_int ready, load_failed, drained, shutdown_requested, watchdog_stop;
     int shutting_down, exit_code;
-    int64_t grace_deadline_ns;
+    int64_t grace_deadline_ns, drained_at_ns;
 };
 
 /* One inference request while it is queued or running; lives in the request's arena. */
@@ -547,7 +547,6 @@ static void begin_shutdown(service *s)
 static void tick(void *ctx)
 {
     service *s = ctx;
-    static int64_t drained_at;
     if (atomic_load(&s->load_failed) && !s->shutting_down) {
         s->exit_code = 1;
         http_server_stop(s->http);
@@ -557,9 +556,9 @@ static void tick(void *ctx)
     if (!s->shutting_down) return;
     int64_t now = batcher_now_ns();
     if (atomic_load(&s->drained)) {
-        if (!drained_at) drained_at = now;
+        if (!s->drained_at_ns) s->drained_at_ns = now;
         /* New requests still get their 503; what must be written is what was accepted before. */
-        if (http_server_active(s->http) == 0 || now - drained_at > LINGER_NS) {
+        if (http_server_active(s->http) == 0 || now - s->drained_at_ns > LINGER_NS) {
             slog_event("info", "shutdown_complete", "all accepted requests answered");
             http_server_stop(s->http);
         }
