@@ -240,6 +240,7 @@ static ctl_status *spec_parse(json_object *isvc, spec *s)
         for (int k = 0; k < 2; k++) {
             json_object *m;
             if ((st = get_typed(s->resources, M "resources.", keys[k], json_type_object, &m))) goto out;
+            if (!m) continue; /* json-c's foreach dereferences a NULL object (found by fuzz_reconcile) */
             json_object_object_foreach(m, rk, rv)
             {
                 if (!json_object_is_type(rv, json_type_string) && !json_object_is_type(rv, json_type_int)) {

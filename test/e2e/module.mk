@@ -24,3 +24,17 @@ $(BUILD)/bench/kinfer-desired: $(OBJ)/test/bench/desired.o $(OBJ)/controller/src
 bench-controller: $(BIN)/kinfer-controller $(BUILD)/bench/ctlbench $(BUILD)/bench/kinfer-desired
 	@$(MAKE) --no-print-directory cluster-up
 	@venv=$$(scripts/pyenv.sh) && "$$venv/bin/python" test/bench/controller_bench.py $(BENCH_ARGS)
+
+# libFuzzer target for the controller's pure API functions (reconcile_desired/handover,
+# status_compute): `make fuzz` builds it; the fuzz-reconcile suite runs it for FUZZ_SECONDS (default 20).
+FUZZERS += fuzz_reconcile
+FUZZ_RECONCILE_SRCS := controller/fuzz/fuzz_reconcile.c $(CONTROLLER_LIB_SRCS)
+$(BUILD)/fuzz/fuzz_reconcile: $(FUZZ_RECONCILE_SRCS) $(wildcard controller/src/*.h)
+	@mkdir -p $(@D)
+	clang -std=c11 -g -O1 -D_GNU_SOURCE -I/usr/include/json-c -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -o $@ $(FUZZ_RECONCILE_SRCS) $(CONTROLLER_LIBS)
+fuzz: $(BUILD)/fuzz/fuzz_reconcile
+TEST_SUITES += fuzz-reconcile
+.PHONY: test-fuzz-reconcile
+test-fuzz-reconcile: $(BUILD)/fuzz/fuzz_reconcile
+	@controller/fuzz/run.sh $(BUILD)/fuzz/fuzz_reconcile controller/fuzz/corpus/reconcile $${FUZZ_SECONDS:-20}
