@@ -19,7 +19,7 @@ enum { INF_ISVC, INF_DEPLOY, INF_SVC, INF_HPA, INF_POD, INF_COUNT };
 
 struct controller {
     kube_client *client;
-    char *ns, *image;
+    char *ns, *image, *prometheus;
     int nworkers;
     reconcile_config rc;
     informer *inf[INF_COUNT];
@@ -105,6 +105,12 @@ ctl_status *controller_create(kube_client *c, const controller_config *cfg, cont
     ctl->ns = strdup(cfg->namespace ? cfg->namespace : "");
     ctl->image = strdup(cfg->reconcile.runtime_image);
     ctl->rc.runtime_image = ctl->image;
+    if (cfg->reconcile.prometheus_address && *cfg->reconcile.prometheus_address &&
+        !(ctl->prometheus = strdup(cfg->reconcile.prometheus_address))) {
+        st = ctl_status_new(CTL_ENOMEM, "controller");
+        goto out;
+    }
+    ctl->rc.prometheus_address = ctl->prometheus;
     ctl->q = workqueue_create(5, 1000 * 1000);
     ctl->workers = calloc((size_t)cfg->workers, sizeof(pthread_t));
     if (!ctl->ns || !ctl->image || !ctl->q || !ctl->workers) {
@@ -211,6 +217,37 @@ static ctl_status *prune(controller *ctl, const char *key, json_object *children
     return st;
 }
 
+/* ScaledObjects are not watched (the KEDA CRD may not be installed), so the cached Deployment's
+ * scaling annotation is what remembers that one was applied: a Deployment marked "keda" whose
+ * ScaledObject (same name) is no longer desired gets it deleted. Runs before the Deployment is
+ * applied (which rewrites the mark), so a failed delete is retried. */
+static ctl_status *prune_scaledobjects(controller *ctl, const char *key, json_object *children)
+{
+    ctl_status *st = NULL;
+    const kube_resource *so = kube_resource_for("keda.sh/v1alpha1", "ScaledObject");
+    json_object *have = informer_list_index(ctl->inf[INF_DEPLOY], key);
+    for (size_t i = 0; so && have && i < json_object_array_length(have) && !st; i++) {
+        json_object *md = jget(json_object_array_get_idx(have, i), "metadata");
+        const char *name = jstr(md, "name"), *scaling = jstr(jget(md, "annotations"), RECONCILE_ANNOTATION_SCALING);
+        int wanted = 0;
+        if (!name || !scaling || strcmp(scaling, "keda")) continue;
+        for (size_t j = 0; j < json_object_array_length(children) && !wanted; j++) {
+            json_object *c = json_object_array_get_idx(children, j);
+            const char *cname = jstr(jget(c, "metadata"), "name");
+            wanted = jstr(c, "kind") && !strcmp(jstr(c, "kind"), "ScaledObject") && cname && !strcmp(cname, name);
+        }
+        if (wanted) continue;
+        st = kube_delete(ctl->client, so, jstr(md, "namespace"), name);
+        if (st && ctl_status_http(st) == 404) {
+            ctl_status_free(st);
+            st = NULL;
+        }
+        if (!st) log_info("pruned child", "key", key, "kind", "ScaledObject", "name", name);
+    }
+    json_object_put(have);
+    return st ? ctl_status_wrap(st, "delete ScaledObject of %s", key) : NULL;
+}
+
 /* Fixed replicas -> HPA: before kinfer's apply drops spec.replicas, a second field manager takes
  * the live value (reconcile_handover) so the Deployment is never defaulted to 1 in between.
  * The cache keeps no spec, so the live object is fetched, and only when the cached annotations
@@ -224,7 +261,7 @@ static ctl_status *handover(controller *ctl, json_object *desired, const char *n
     snprintf(key, sizeof(key), "%s/%s", ns, name);
     cached = informer_get(ctl->inf[INF_DEPLOY], key);
     const char *scaling = jstr(jget(jget(cached, "metadata"), "annotations"), RECONCILE_ANNOTATION_SCALING);
-    if (!cached || (scaling && !strcmp(scaling, "hpa"))) goto out; /* new, or already handed over */
+    if (!cached || (scaling && strcmp(scaling, "fixed"))) goto out; /* new, or already handed over */
     if ((st = kube_get(ctl->client, &kube_res_deployments, ns, name, &live))) {
         if (ctl_status_http(st) == 404) {
             ctl_status_free(st);
@@ -268,6 +305,7 @@ static ctl_status *reconcile_key(controller *ctl, const char *key, json_object *
         goto out;
     }
     if (st) goto out;
+    if ((st = prune_scaledobjects(ctl, key, children))) goto out;
     for (size_t i = 0; i < json_object_array_length(children); i++) {
         json_object *c = json_object_array_get_idx(children, i), *out = NULL;
         const char *av = jstr(c, "apiVersion"), *kind = jstr(c, "kind"), *name = jstr(jget(c, "metadata"), "name"),
@@ -399,5 +437,6 @@ void controller_free(controller *ctl)
     free(ctl->workers);
     free(ctl->ns);
     free(ctl->image);
+    free(ctl->prometheus);
     free(ctl);
 }

@@ -27,6 +27,7 @@
 
 typedef struct flags {
     const char *kubeconfig, *namespace, *metrics_addr, *health_addr, *runtime_image, *lease_namespace, *lease_name;
+    const char *prometheus_address;
     int workers, leader_elect, verbose;
     int64_t lease_ms, renew_ms, retry_ms;
 } flags;
@@ -41,6 +42,8 @@ static const char usage[] =
     "  --leader-elect           take a Lease before reconciling (for several replicas)\n"
     "  --runtime-image IMAGE    kinfer-server image for predictors (default $KINFER_RUNTIME_IMAGE\n"
     "                           or kinfer-server:latest)\n"
+    "  --prometheus-address URL Prometheus for KEDA ScaledObject triggers, e.g.\n"
+    "                           http://prometheus.monitoring:9090 (default $KINFER_PROMETHEUS_ADDRESS)\n"
     "  --lease-duration D       (default 15s)   --renew-deadline D (10s)   --retry-period D (2s)\n"
     "  --lease-namespace NS     (default: the pod's or kubeconfig context's namespace, else default)\n"
     "  --lease-name NAME        (default kinfer-controller-leader)\n"
@@ -68,7 +71,7 @@ static int64_t parse_duration(const char *s)
 
 static int parse_flags(int argc, char **argv, flags *f)
 {
-    enum { F_KUBECONFIG = 256, F_NS, F_WORKERS, F_METRICS, F_HEALTH, F_LE, F_IMAGE, F_LD, F_RD, F_RP, F_LNS, F_LNAME };
+    enum { F_KUBECONFIG = 256, F_NS, F_WORKERS, F_METRICS, F_HEALTH, F_LE, F_IMAGE, F_LD, F_RD, F_RP, F_LNS, F_LNAME, F_PROM };
     static const struct option opts[] = {
         {"kubeconfig", required_argument, 0, F_KUBECONFIG}, {"namespace", required_argument, 0, F_NS},
         {"workers", required_argument, 0, F_WORKERS},       {"metrics-addr", required_argument, 0, F_METRICS},
@@ -76,12 +79,13 @@ static int parse_flags(int argc, char **argv, flags *f)
         {"runtime-image", required_argument, 0, F_IMAGE},   {"lease-duration", required_argument, 0, F_LD},
         {"renew-deadline", required_argument, 0, F_RD},     {"retry-period", required_argument, 0, F_RP},
         {"lease-namespace", required_argument, 0, F_LNS},   {"lease-name", required_argument, 0, F_LNAME},
+        {"prometheus-address", required_argument, 0, F_PROM},
         {"verbose", no_argument, 0, 'v'},                   {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
-    const char *img = getenv("KINFER_RUNTIME_IMAGE");
+    const char *img = getenv("KINFER_RUNTIME_IMAGE"), *prom = getenv("KINFER_PROMETHEUS_ADDRESS");
     *f = (flags){.namespace = "", .metrics_addr = ":8080", .health_addr = ":8081",
                  .runtime_image = img && *img ? img : "kinfer-server:latest", .lease_name = "kinfer-controller-leader",
-                 .workers = 2, .lease_ms = 15000, .renew_ms = 10000, .retry_ms = 2000};
+                 .prometheus_address = prom && *prom ? prom : NULL, .workers = 2, .lease_ms = 15000, .renew_ms = 10000, .retry_ms = 2000};
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":vh", opts, NULL)) != -1) {
@@ -114,6 +118,11 @@ static int parse_flags(int argc, char **argv, flags *f)
                 return bad_flag(c == F_LD ? "--lease-duration" : c == F_RD ? "--renew-deadline" : "--retry-period",
                                 "want a positive duration like 15s or 500ms", optarg);
             *(c == F_LD ? &f->lease_ms : c == F_RD ? &f->renew_ms : &f->retry_ms) = d;
+            break;
+        case F_PROM:
+            if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8))
+                return bad_flag("--prometheus-address", "want an http:// or https:// URL", optarg);
+            f->prometheus_address = optarg;
             break;
         case F_LNS: f->lease_namespace = optarg; break;
         case F_LNAME: f->lease_name = optarg; break;
@@ -239,7 +248,8 @@ int main(int argc, char **argv)
     pthread_detach(sig_thread);
 
     controller_config cc = {.namespace = f.namespace, .workers = f.workers,
-                            .reconcile = {.runtime_image = f.runtime_image}};
+                            .reconcile = {.runtime_image = f.runtime_image,
+                                                          .prometheus_address = f.prometheus_address}};
     if ((st = controller_create(client, &cc, &ctl))) goto out;
 
     if (f.leader_elect) {

@@ -1,15 +1,14 @@
 /*
  * reconcile: InferenceService -> desired children, as a pure function (see reconcile.h).
  *
- * Names: the Deployment and HPA are "<name>-predictor"; the Service is "<name>", so that the
- * status URL http://<name>.<namespace>.svc.cluster.local resolves. Defaults follow KServe's raw
- * deployment mode: minReplicas 1 (0 treated as 1: no scale to zero), maxReplicas 0/unset = min,
- * scaleMetric cpu, scaleTarget 80 (cpu, memory) / 200 (rps) / 100 (concurrency), batcher 32 and
- * 500 ms, container resources 1 CPU / 2Gi where unset.
+ * Names: the Deployment and its autoscaler (HPA or KEDA ScaledObject) are "<name>-predictor"; the
+ * Service is "<name>", so that the status URL http://<name>.<namespace>.svc.cluster.local
+ * resolves. The pod template is podspec.c's; who owns replicas and the autoscaler object are
+ * autoscale.c's (docs/autoscaling.md).
  *
- * spec.replicas is set only when autoscaling is off (min == max). With an HPA the field is left
- * out of the apply, so kinfer's field manager does not own it and never fights the HPA or a
- * `kubectl scale`.
+ * spec.replicas is set only when autoscale.c says "fixed" (hpa class, min == max). Otherwise the
+ * field is left out of the apply, so kinfer's field manager does not own it and never fights the
+ * HPA, KEDA or a `kubectl scale`.
  *
  * The admission rules in the CRD already reject most bad specs; this code re-checks what it
  * relies on (types, required fields) because objects can predate a CRD change, and it must never
@@ -17,20 +16,19 @@
  */
 #include "reconcile.h"
 
+#include "autoscale.h"
+#include "podspec.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#define MODEL_DIR "/mnt/models"
-#define PVC_MOUNT "/mnt/pvc"
-#define SERVER_PORT 8080
-#define CONTAINER_NAME "kinfer-server"
-
 const char *const reconcile_child_kinds[][2] = {
     {"apps/v1", "Deployment"},
     {"v1", "Service"},
     {"autoscaling/v2", "HorizontalPodAutoscaler"},
+    {"keda.sh/v1alpha1", "ScaledObject"},
     {NULL, NULL},
 };
 
@@ -39,9 +37,7 @@ typedef struct spec {
     const char *image; /* from reconcile_config */
     const char *name, *ns, *uid, *storage_uri;
     int64_t generation;
-    int64_t min_replicas, max_replicas;
-    const char *scale_metric;
-    int64_t scale_target;
+    json_object *isvc;             /* the whole object, for podspec.c and autoscale.c */
     int64_t container_concurrency; /* 0 = none */
     int64_t timeout;               /* 0 = unset */
     int batcher;
@@ -150,6 +146,7 @@ static ctl_status *spec_parse(json_object *isvc, spec *s)
     json_object *meta, *sp, *pred, *model, *fmt, *batcher, *v;
     const char *fmt_name;
     memset(s, 0, sizeof(*s));
+    s->isvc = isvc;
 
     if (!isvc || !json_object_is_type(isvc, json_type_object))
         return ctl_status_new(CTL_EINVAL, "InferenceService: must be an object");
@@ -166,25 +163,6 @@ static ctl_status *spec_parse(json_object *isvc, spec *s)
     if ((st = get_required(isvc, "", "spec", json_type_object, &sp))) goto out;
     if ((st = get_required(sp, "spec.", "predictor", json_type_object, &pred))) goto out;
 #define P "spec.predictor."
-    if ((st = get_int(pred, P, "minReplicas", 0, INT32_MAX, 1, &s->min_replicas))) goto out;
-    if ((st = get_int(pred, P, "maxReplicas", 0, INT32_MAX, 0, &s->max_replicas))) goto out;
-    if (s->min_replicas < 1) s->min_replicas = 1; /* raw mode: no scale to zero (KServe does the same) */
-    if (s->max_replicas == 0) s->max_replicas = s->min_replicas;
-    if (s->max_replicas < s->min_replicas) {
-        st = ctl_status_new(CTL_EINVAL, P "maxReplicas: %" PRId64 " is less than minReplicas %" PRId64,
-                            s->max_replicas, s->min_replicas);
-        goto out;
-    }
-    if ((st = get_string(pred, P, "scaleMetric", 0, &s->scale_metric))) goto out;
-    if (!s->scale_metric) s->scale_metric = "cpu";
-    int util = !strcmp(s->scale_metric, "cpu") || !strcmp(s->scale_metric, "memory");
-    int64_t dflt_target = util ? 80 : !strcmp(s->scale_metric, "rps") ? 200 : 100;
-    if (!util && strcmp(s->scale_metric, "rps") && strcmp(s->scale_metric, "concurrency")) {
-        st = ctl_status_new(CTL_EINVAL, P "scaleMetric: \"%s\" is not one of cpu, memory, rps, concurrency",
-                            s->scale_metric);
-        goto out;
-    }
-    if ((st = get_int(pred, P, "scaleTarget", 1, util ? 100 : INT32_MAX, dflt_target, &s->scale_target))) goto out;
     if ((st = get_int(pred, P, "canaryTrafficPercent", 0, 100, 100, &(int64_t){0}))) goto out;
     if ((st = get_int(pred, P, "containerConcurrency", 0, INT32_MAX, 0, &s->container_concurrency))) goto out;
     if ((st = get_int(pred, P, "timeout", 1, INT32_MAX, 0, &s->timeout))) goto out;
@@ -308,145 +286,24 @@ static json_object *object_new(const spec *s, const char *api_version, const cha
     return o;
 }
 
-static void args_add(json_object *args, const char *flag, const char *value)
-{
-    json_object_array_add(args, jstr(flag));
-    json_object_array_add(args, jstr(value));
-}
-
-static void args_add_int(json_object *args, const char *flag, int64_t value)
-{
-    char buf[32];
-    snprintf(buf, sizeof(buf), "%" PRId64, value);
-    args_add(args, flag, buf);
-}
-
-/* KServe's defaults for whichever of requests/limits cpu/memory the user left out. */
-static json_object *resources_new(const spec *s)
-{
-    static const char *const keys[] = {"requests", "limits"};
-    json_object *r = s->resources ? dup(s->resources) : json_object_new_object();
-    for (int k = 0; r && k < 2; k++) {
-        json_object *m = NULL;
-        if (!json_object_object_get_ex(r, keys[k], &m) || !m) {
-            m = json_object_new_object();
-            put(r, keys[k], m);
-        }
-        if (!json_object_object_get_ex(m, "cpu", NULL)) put(m, "cpu", jstr("1"));
-        if (!json_object_object_get_ex(m, "memory", NULL)) put(m, "memory", jstr("2Gi"));
-    }
-    return r;
-}
-
-static json_object *probe_new(const char *path, int period, int failures)
-{
-    json_object *p = json_object_new_object(), *http = json_object_new_object();
-    put(http, "path", jstr(path));
-    put(http, "port", jstr("http"));
-    put(p, "httpGet", http);
-    put(p, "periodSeconds", jint(period));
-    put(p, "timeoutSeconds", jint(1));
-    put(p, "failureThreshold", jint(failures));
-    return p;
-}
-
-static json_object *volume_new(const char *name, const char *source_kind, json_object *source)
-{
-    json_object *v = json_object_new_object();
-    put(v, "name", jstr(name));
-    put(v, source_kind, source);
-    return v;
-}
-
-static json_object *mount_new(const char *name, const char *path, int read_only)
-{
-    json_object *m = json_object_new_object();
-    put(m, "name", jstr(name));
-    put(m, "mountPath", jstr(path));
-    if (read_only) put(m, "readOnly", json_object_new_boolean(1));
-    return m;
-}
-
-static json_object *container_new(const spec *s, json_object *mounts)
-{
-    json_object *c = json_object_new_object(), *args = json_object_new_array(), *env = json_object_new_array(),
-                *ports = json_object_new_array(), *port = json_object_new_object();
-    put(c, "name", jstr(CONTAINER_NAME));
-    put(c, "image", jstr(s->image));
-    if (!strncmp(s->storage_uri, "pvc://", 6)) {
-        /* pvc://claim/path: the claim is mounted read-only at PVC_MOUNT; serve from the path. */
-        const char *rest = strchr(s->storage_uri + 6, '/');
-        char dir[4096];
-        snprintf(dir, sizeof(dir), PVC_MOUNT "%s", rest ? rest : "");
-        args_add(args, "--model-dir", dir);
-    } else {
-        args_add(args, "--model-uri", s->storage_uri);
-        args_add(args, "--model-dir", MODEL_DIR);
-    }
-    args_add(args, "--model-name", s->name);
-    args_add_int(args, "--port", SERVER_PORT);
-    if (s->batcher) {
-        args_add_int(args, "--max-batch-size", s->max_batch_size);
-        args_add_int(args, "--max-queue-delay-us", s->max_latency_ms * 1000);
-    }
-    if (s->container_concurrency) args_add_int(args, "--max-queue-size", s->container_concurrency);
-    for (size_t i = 0; s->args && i < json_object_array_length(s->args); i++)
-        json_object_array_add(args, dup(json_object_array_get_idx(s->args, i)));
-    put(c, "args", args);
-    for (size_t i = 0; s->env && i < json_object_array_length(s->env); i++)
-        json_object_array_add(env, dup(json_object_array_get_idx(s->env, i)));
-    if (json_object_array_length(env)) put(c, "env", env);
-    else json_object_put(env);
-    put(port, "name", jstr("http"));
-    put(port, "containerPort", jint(SERVER_PORT));
-    put(port, "protocol", jstr("TCP"));
-    json_object_array_add(ports, port);
-    put(c, "ports", ports);
-    put(c, "resources", resources_new(s));
-    put(c, "readinessProbe", probe_new("/v2/health/ready", 5, 3));
-    put(c, "livenessProbe", probe_new("/v2/health/live", 10, 6));
-    put(c, "volumeMounts", mounts);
-    return c;
-}
-
-static json_object *deployment_new(const spec *s)
+/* The Deployment: selector, replicas and scaling annotation from the autoscale plan, and the pod
+ * template from podspec_build() (tmpl is consumed). */
+static json_object *deployment_new(const spec *s, const autoscale_plan *plan, json_object *tmpl)
 {
     char name[64];
     json_object *d = object_new(s, "apps/v1", "Deployment", predictor_name(s, name, sizeof(name)));
-    json_object *sp = json_object_new_object(), *sel = json_object_new_object(), *tmpl = json_object_new_object(),
-                *tmd = json_object_new_object(), *pod = json_object_new_object(),
-                *containers = json_object_new_array(), *volumes = json_object_new_array(),
-                *mounts = json_object_new_array(), *src;
+    json_object *sp = json_object_new_object(), *sel = json_object_new_object(), *tmd = NULL;
 
-    int fixed = s->min_replicas == s->max_replicas;
-    if (fixed) put(sp, "replicas", jint(s->min_replicas));
+    if (plan->replicas >= 0) put(sp, "replicas", jint(plan->replicas));
     put(json_object_object_get(json_object_object_get(d, "metadata"), "annotations"), RECONCILE_ANNOTATION_SCALING,
-        jstr(fixed ? "fixed" : "hpa"));
+        jstr(plan->scaling));
     put(sel, "matchLabels", labels_new(s, 1));
     put(sp, "selector", sel);
-    put(tmd, "labels", labels_new(s, 0));
-    put(tmpl, "metadata", tmd);
-
-    if (!strncmp(s->storage_uri, "pvc://", 6)) {
-        const char *claim = s->storage_uri + 6, *slash = strchr(claim, '/');
-        src = json_object_new_object();
-        put(src, "claimName", json_object_new_string_len(claim, slash ? (int)(slash - claim) : (int)strlen(claim)));
-        put(src, "readOnly", json_object_new_boolean(1));
-        json_object_array_add(volumes, volume_new("model-pvc", "persistentVolumeClaim", src));
-        json_object_array_add(mounts, mount_new("model-pvc", PVC_MOUNT, 1));
-    } else {
-        json_object_array_add(volumes, volume_new("model-dir", "emptyDir", json_object_new_object()));
-        json_object_array_add(mounts, mount_new("model-dir", MODEL_DIR, 0));
+    if (!json_object_object_get_ex(tmpl, "metadata", &tmd) || !tmd) {
+        tmd = json_object_new_object();
+        put(tmpl, "metadata", tmd);
     }
-    json_object_array_add(containers, container_new(s, mounts));
-    put(pod, "containers", containers);
-    put(pod, "volumes", volumes);
-    if (s->service_account) put(pod, "serviceAccountName", jstr(s->service_account));
-    if (s->node_selector) put(pod, "nodeSelector", dup(s->node_selector));
-    if (s->tolerations) put(pod, "tolerations", dup(s->tolerations));
-    if (s->affinity) put(pod, "affinity", dup(s->affinity));
-    if (s->timeout) put(pod, "terminationGracePeriodSeconds", jint(s->timeout));
-    put(tmpl, "spec", pod);
+    put(tmd, "labels", labels_new(s, 0));
     put(sp, "template", tmpl);
     put(d, "spec", sp);
     return d;
@@ -468,49 +325,22 @@ static json_object *service_new(const spec *s)
     return svc;
 }
 
-static json_object *hpa_new(const spec *s)
+/* The HPA or KEDA ScaledObject of the plan (its spec is copied). */
+static json_object *autoscaler_new(const spec *s, const autoscale_plan *plan)
 {
     char name[64];
-    json_object *h = object_new(s, "autoscaling/v2", "HorizontalPodAutoscaler", predictor_name(s, name, sizeof(name)));
-    json_object *sp = json_object_new_object(), *ref = json_object_new_object(), *metrics = json_object_new_array(),
-                *m = json_object_new_object(), *target = json_object_new_object(), *src = json_object_new_object();
-    put(ref, "apiVersion", jstr("apps/v1"));
-    put(ref, "kind", jstr("Deployment"));
-    put(ref, "name", jstr(name));
-    put(sp, "scaleTargetRef", ref);
-    put(sp, "minReplicas", jint(s->min_replicas));
-    put(sp, "maxReplicas", jint(s->max_replicas));
-    if (!strcmp(s->scale_metric, "cpu") || !strcmp(s->scale_metric, "memory")) {
-        put(m, "type", jstr("Resource"));
-        put(src, "name", jstr(s->scale_metric));
-        put(target, "type", jstr("Utilization"));
-        put(target, "averageUtilization", jint(s->scale_target));
-        put(src, "target", target);
-        put(m, "resource", src);
-    } else {
-        json_object *metric = json_object_new_object();
-        char v[32];
-        put(m, "type", jstr("Pods"));
-        put(metric, "name",
-            jstr(!strcmp(s->scale_metric, "rps") ? "kinfer_requests_per_second" : "kinfer_inflight_requests"));
-        put(src, "metric", metric);
-        snprintf(v, sizeof(v), "%" PRId64, s->scale_target);
-        put(target, "type", jstr("AverageValue"));
-        put(target, "averageValue", jstr(v));
-        put(src, "target", target);
-        put(m, "pods", src);
-    }
-    json_object_array_add(metrics, m);
-    put(sp, "metrics", metrics);
-    put(h, "spec", sp);
-    return h;
+    json_object *o = object_new(s, plan->api_version, plan->kind, predictor_name(s, name, sizeof(name)));
+    put(o, "spec", dup(plan->spec));
+    return o;
 }
 
 ctl_status *reconcile_desired(json_object *isvc, const reconcile_config *cfg, json_object **children)
 {
     ctl_status *st = NULL;
-    json_object *out = NULL;
+    json_object *out = NULL, *tmpl = NULL;
+    autoscale_plan plan = {.replicas = -1};
     spec s;
+    char name[64];
     *children = NULL;
     if (!cfg || !cfg->runtime_image || !*cfg->runtime_image) {
         st = ctl_status_new(CTL_EINVAL, "reconcile: runtime image not configured");
@@ -518,10 +348,16 @@ ctl_status *reconcile_desired(json_object *isvc, const reconcile_config *cfg, js
     }
     if ((st = spec_parse(isvc, &s))) goto out;
     s.image = cfg->runtime_image;
+    if ((st = autoscale_plan_build(isvc, &(autoscale_config){.prometheus_address = cfg->prometheus_address},
+                                   predictor_name(&s, name, sizeof(name)), &plan)))
+        goto out;
+    if ((st = podspec_build(isvc, &(podspec_config){.image = cfg->runtime_image}, &tmpl))) goto out;
     out = json_object_new_array();
     if (!out) goto nomem;
-    if (json_object_array_add(out, deployment_new(&s)) || json_object_array_add(out, service_new(&s))) goto nomem;
-    if (s.max_replicas > s.min_replicas && json_object_array_add(out, hpa_new(&s))) goto nomem;
+    if (json_object_array_add(out, deployment_new(&s, &plan, tmpl))) goto nomem;
+    tmpl = NULL;
+    if (json_object_array_add(out, service_new(&s))) goto nomem;
+    if (plan.kind && json_object_array_add(out, autoscaler_new(&s, &plan))) goto nomem;
     *children = out;
     out = NULL;
     goto out;
@@ -529,6 +365,8 @@ nomem:
     st = ctl_status_new(CTL_ENOMEM, "reconcile: out of memory building children");
 out:
     json_object_put(out);
+    json_object_put(tmpl);
+    autoscale_plan_free(&plan);
     return st;
 }
 
@@ -545,8 +383,8 @@ ctl_status *reconcile_handover(json_object *desired_deployment, json_object *liv
     json_object_object_get_ex(live_deployment, "metadata", &lmeta);
     json_object_object_get_ex(lmeta, "annotations", &ann);
     if (json_object_object_get_ex(ann, RECONCILE_ANNOTATION_SCALING, &v) && v &&
-        !strcmp(json_object_get_string(v), "hpa"))
-        return NULL; /* already handed over */
+        strcmp(json_object_get_string(v), "fixed"))
+        return NULL; /* already handed over (to the HPA, KEDA or the user) */
     if (!json_object_object_get_ex(live_deployment, "spec", &lspec) ||
         !json_object_object_get_ex(lspec, "replicas", &replicas) || !json_object_is_type(replicas, json_type_int))
         return NULL; /* nothing to keep */

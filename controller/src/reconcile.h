@@ -14,6 +14,8 @@
 
 typedef struct reconcile_config {
     const char *runtime_image; /* the kinfer-server image of the predictor container; required */
+    /* Prometheus base URL for KEDA ScaledObject triggers (--prometheus-address); NULL: none. */
+    const char *prometheus_address;
 } reconcile_config;
 
 /* The field manager kinfer uses for server-side apply. */
@@ -31,7 +33,8 @@ ctl_status *reconcile_desired(json_object *isvc, const reconcile_config *cfg, js
 
 /* The field manager of the replica handover (see reconcile_handover). */
 #define RECONCILE_HANDOVER_MANAGER "kinfer-handover"
-/* On the Deployment: "fixed" when kinfer applied spec.replicas, "hpa" when an HPA owns it. */
+/* On the Deployment: "fixed" when kinfer applied spec.replicas; otherwise the autoscaler class that
+ * owns them ("hpa", "keda", "external", "none"; see autoscale.h). */
 #define RECONCILE_ANNOTATION_SCALING "serving.kinfer.dev/scaling"
 
 /* Pure: the replica handover when an InferenceService switches from fixed replicas to autoscaling.

@@ -126,7 +126,7 @@ static const struct {
     {"{" META ",\"spec\":{\"predictor\":{\"minReplicas\":3,\"maxReplicas\":2," MODEL "}}}",
      "spec.predictor.maxReplicas: 2 is less than minReplicas 3"},
     {"{" META ",\"spec\":{\"predictor\":{\"scaleMetric\":\"gpu\"," MODEL "}}}",
-     "spec.predictor.scaleMetric: \"gpu\" is not one of cpu, memory, rps, concurrency"},
+     "spec.predictor.scaleMetric: \"gpu\" is not one of cpu, memory, rps, concurrency, queueDepth"},
     {"{" META ",\"spec\":{\"predictor\":{\"scaleTarget\":150," MODEL "}}}",
      "spec.predictor.scaleTarget: 150 is out of range [1, 100]"},
     {"{" META ",\"spec\":{\"predictor\":{\"canaryTrafficPercent\":101," MODEL "}}}",
@@ -178,24 +178,6 @@ static void missing_runtime_image_is_einval(void **state)
     st = reconcile_desired(NULL, &cfg, &children);
     assert_int_equal(ctl_status_code(st), CTL_EINVAL);
     ctl_status_free(st);
-    json_object_put(isvc);
-}
-
-/* Only limits (or only requests): the other half gets KServe's defaults; no crash on the absent map. */
-static void partial_resources_get_defaults(void **state)
-{
-    (void)state;
-    json_object *isvc = json_tokener_parse("{" META ",\"spec\":{\"predictor\":{\"model\":{\"modelFormat\":"
-                                           "{\"name\":\"onnx\"},\"storageUri\":\"s3://b/m\",\"resources\":"
-                                           "{\"limits\":{\"cpu\":\"2\"}}}}}}"),
-                *children = NULL;
-    assert_non_null(isvc);
-    assert_null(reconcile_desired(isvc, &cfg, &children));
-    json_object *c = json_object_array_get_idx(at(child(children, "Deployment"), "spec.template.spec.containers"), 0);
-    assert_string_equal(json_object_get_string(at(c, "resources.limits.cpu")), "2");
-    assert_string_equal(json_object_get_string(at(c, "resources.limits.memory")), "2Gi");
-    assert_string_equal(json_object_get_string(at(c, "resources.requests.cpu")), "1");
-    json_object_put(children);
     json_object_put(isvc);
 }
 
@@ -256,7 +238,6 @@ int test_reconcile_run(void)
         cmocka_unit_test(bad_specs_are_einval_with_precise_message),
         cmocka_unit_test(missing_runtime_image_is_einval),
         cmocka_unit_test(handover_only_when_leaving_fixed_replicas),
-        cmocka_unit_test(partial_resources_get_defaults),
     };
     return cmocka_run_group_tests_name("reconcile", tests, NULL, NULL);
 }
