@@ -36,6 +36,16 @@ def lua(v):
     raise TypeError("cannot express %r in Lua" % (v,))
 
 
+def merge(dst, src):
+    for k, v in src.items():
+        if k == "conditions":
+            dst.setdefault(k, []).extend(v)
+        elif isinstance(v, dict) and isinstance(dst.get(k), dict):
+            merge(dst[k], v)
+        else:
+            dst[k] = v
+
+
 def main():
     args = sys.argv[1:]
     as_lua = "--lua" in args
@@ -50,13 +60,17 @@ def main():
         sys.exit("%s failed (%d): %s" % (dump, proc.returncode, proc.stderr.strip()))
     obj = json.loads(proc.stdout)
     after = case.get("after", {})
-    unknown = set(after) - {"generation", "deletionTimestamp", "drop_status"}
+    unknown = set(after) - {"generation", "deletionTimestamp", "drop_status", "merge_status"}
     if unknown:
         sys.exit("%s: unknown keys in \"after\": %s" % (case_path, ", ".join(sorted(unknown))))
     if "generation" in after:
         obj["metadata"]["generation"] = after["generation"]
     if "deletionTimestamp" in after:
         obj["metadata"]["deletionTimestamp"] = after["deletionTimestamp"]
+    if "merge_status" in after:
+        # What controller/src/canary.c adds after status_compute(): rollout and traffic under
+        # components.predictor, and the CanaryReady condition (appended to the conditions).
+        merge(obj["status"], after["merge_status"])
     if after.get("drop_status"):
         obj.pop("status", None)
     print(lua(obj) if as_lua else json.dumps(obj))

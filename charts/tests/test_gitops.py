@@ -68,15 +68,6 @@ def test_argocd_degraded_message_names_the_cause(tmp_path):
     assert message.startswith("ImagePullBackOff: ") and "kinfer/kinfer-server:nope" in message
 
 
-def test_argocd_canary_failure_is_degraded(tmp_path):
-    """CanaryReady is written by the rollout code (not status.c yet): a failed canary is Degraded
-    even while the stable revision keeps Ready True."""
-    obj = ('{metadata = {generation = 4.0}, status = {observedGeneration = 4.0, conditions = {'
-           '{type = "Ready", status = "True", reason = "Available", message = "2 of 2 replicas ready"},'
-           '{type = "CanaryReady", status = "False", reason = "RolledBack", message = "error rate 12% > 5%"}}}}')
-    assert argo_health(obj, tmp_path) == ("Degraded", "RolledBack: error rate 12% > 5%")
-
-
 def test_argocd_script_uses_no_unsafe_library(tmp_path):
     """The runner gives the script only Argo CD's safe globals; a script touching os/io fails there.
     Check the runner really refuses such a script, so the sandbox is not vacuous."""

@@ -9,10 +9,14 @@
 --                replica counts never mean suspended: minReplicas 0 runs one replica).
 --   Degraded     a Stalled=True condition, or Ready=False with a reason that needs a change to
 --                clear (ImagePullBackOff, CrashLoopBackOff, ProgressDeadlineExceeded, ...), or a
---                canary whose rollout failed (CanaryReady=False with RolloutFailed/RolledBack).
+--                progressive rollout that failed and was rolled back
+--                (status.components.predictor.rollout.phase == "Failed").
 --   Progressing  no status yet, status.observedGeneration behind metadata.generation, a
---                Reconciling=True condition, or Ready False/Unknown for any other reason.
---   Healthy      observedGeneration == generation and Ready=True (and no failing canary).
+--                Reconciling=True condition, a rollout still moving (WaitingForCanary,
+--                Progressing, Paused), a canary that is not Ready, or Ready False/Unknown for
+--                any other reason.
+--   Healthy      observedGeneration == generation and Ready=True, no rollout moving, and the
+--                canary (when traffic is split) Ready.
 -- The checks run in that order: a paused object is Suspended whatever its status says, and a
 -- stalled one is Degraded even while the controller catches up with a newer generation, because
 -- the stall is about what is running now.
@@ -24,7 +28,7 @@ local failure_reasons = {
   ImagePullBackOff = true, InvalidImageName = true, CrashLoopBackOff = true,
   CreateContainerConfigError = true, ReplicaFailure = true, ProgressDeadlineExceeded = true,
   Unschedulable = false, -- listed for clarity: scheduling often clears when a node is added
-  InvalidSpec = true, RolloutFailed = true, RolledBack = true, ModelLoadFailed = true,
+  InvalidSpec = true,
 }
 
 local function condition(status, ctype)
@@ -82,12 +86,18 @@ if ready ~= nil and ready.status == "False" and failure_reasons[ready.reason] th
   return hs
 end
 
-local canary = condition(status, "CanaryReady")
-if canary ~= nil and canary.status == "False" and failure_reasons[canary.reason] then
+-- A progressive rollout (status.components.predictor.rollout, controller/src/canary.c) that
+-- failed was rolled back: the stable revision still serves, but the desired spec did not roll out.
+local predictor = (status.components or {}).predictor or {}
+local rollout = predictor.rollout
+if type(rollout) == "table" and rollout.phase == "Failed" then
   hs.status = "Degraded"
-  hs.message = describe(canary, "canary failed")
+  hs.message = "rollout of " .. tostring(rollout.revision or "the latest revision") .. " failed: " ..
+    describe(rollout, "rolled back")
   return hs
 end
+
+local canary = condition(status, "CanaryReady")
 
 local generation = meta.generation
 local observed = status.observedGeneration
@@ -103,6 +113,20 @@ local reconciling = condition(status, "Reconciling")
 if reconciling ~= nil and reconciling.status == "True" then
   hs.status = "Progressing"
   hs.message = describe(reconciling, "reconciling")
+  return hs
+end
+
+-- Ready covers the stable revision; a canary or a rollout still moving is not done yet.
+local moving = {WaitingForCanary = true, Progressing = true, Paused = true}
+if ready ~= nil and ready.status == "True" and type(rollout) == "table" and moving[rollout.phase] then
+  hs.status = "Progressing"
+  hs.message = string.format("rollout %s at %d%% to %s: %s", rollout.phase, rollout.weight or 0,
+    tostring(rollout.revision or "the latest revision"), describe(rollout, "in progress"))
+  return hs
+end
+if ready ~= nil and ready.status == "True" and canary ~= nil and canary.status ~= "True" then
+  hs.status = "Progressing"
+  hs.message = describe(canary, "canary not ready")
   return hs
 end
 
