@@ -17,8 +17,8 @@ test-controller-unit: $(BIN)/test-controller
 # libFuzzer target for the watch stream (framer, event parser, informer cache): `make fuzz`
 # builds it; the fuzz-watch suite runs it for FUZZ_SECONDS (default 20).
 FUZZERS += fuzz_watch_stream
-FUZZ_WATCH_SRCS := controller/fuzz/fuzz_watch_stream.c $(filter-out controller/src/main.c controller/src/controller.c \
-                   controller/src/reconcile.c controller/src/status.c,$(CONTROLLER_SRCS))
+FUZZ_WATCH_SRCS := controller/fuzz/fuzz_watch_stream.c $(addprefix controller/src/,framer.c informer.c objstore.c \
+                   strmap.c kube.c kubeconfig.c metrics.c log.c backoff.c error.c)
 $(BUILD)/fuzz/fuzz_watch_stream: $(FUZZ_WATCH_SRCS) $(wildcard controller/src/*.h)
 	@mkdir -p $(@D)
 	clang -std=c11 -g -O1 -D_GNU_SOURCE -I/usr/include/json-c -fsanitize=fuzzer,address,undefined \
