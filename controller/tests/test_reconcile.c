@@ -181,6 +181,24 @@ static void missing_runtime_image_is_einval(void **state)
     json_object_put(isvc);
 }
 
+/* Only limits (or only requests): the other half gets KServe's defaults; no crash on the absent map. */
+static void partial_resources_get_defaults(void **state)
+{
+    (void)state;
+    json_object *isvc = json_tokener_parse("{" META ",\"spec\":{\"predictor\":{\"model\":{\"modelFormat\":"
+                                           "{\"name\":\"onnx\"},\"storageUri\":\"s3://b/m\",\"resources\":"
+                                           "{\"limits\":{\"cpu\":\"2\"}}}}}}"),
+                *children = NULL;
+    assert_non_null(isvc);
+    assert_null(reconcile_desired(isvc, &cfg, &children));
+    json_object *c = json_object_array_get_idx(at(child(children, "Deployment"), "spec.template.spec.containers"), 0);
+    assert_string_equal(json_object_get_string(at(c, "resources.limits.cpu")), "2");
+    assert_string_equal(json_object_get_string(at(c, "resources.limits.memory")), "2Gi");
+    assert_string_equal(json_object_get_string(at(c, "resources.requests.cpu")), "1");
+    json_object_put(children);
+    json_object_put(isvc);
+}
+
 static void handover_case(const char *desired_file, const char *live_json, const char *want_json)
 {
     json_object *isvc = golden_load(desired_file), *children = NULL, *patch = (json_object *)1;
@@ -238,6 +256,7 @@ int test_reconcile_run(void)
         cmocka_unit_test(bad_specs_are_einval_with_precise_message),
         cmocka_unit_test(missing_runtime_image_is_einval),
         cmocka_unit_test(handover_only_when_leaving_fixed_replicas),
+        cmocka_unit_test(partial_resources_get_defaults),
     };
     return cmocka_run_group_tests_name("reconcile", tests, NULL, NULL);
 }
