@@ -48,7 +48,8 @@ static const char *npy_find_key(const char *hdr, const char *key)
     return p;
 }
 
-static kinfer_status *npy_parse_header(const char *path, const char *hdr, onnx_tensor *t)
+static kinfer_status *npy_parse_header(const char *path, const char *hdr, onnx_tensor *t,
+                                       size_t *width)
 {
     const char *d = npy_find_key(hdr, "descr");
     const char *f = npy_find_key(hdr, "fortran_order");
@@ -58,6 +59,15 @@ static kinfer_status *npy_parse_header(const char *path, const char *hdr, onnx_t
     const char *de = strchr(d + 1, '\'');
     if (!de) return kinfer_status_new(KINFER_EINVAL, "%s: malformed descr", path);
     t->dtype = npy_dtype_of(d + 1, (size_t)(de - d - 1));
+    if (t->dtype == ONNX_DTYPE_UNDEFINED && !strncmp(d + 1, "<U", 2)) {
+        /* Fixed-width UTF-32 strings: *width = code points per element. */
+        char *end;
+        long w = strtol(d + 3, &end, 10);
+        if (end != de || w <= 0 || w > 65536)
+            return kinfer_status_new(KINFER_EINVAL, "%s: malformed string dtype", path);
+        *width = (size_t)w;
+        t->dtype = ONNX_DTYPE_STRING;
+    }
     if (t->dtype == ONNX_DTYPE_UNDEFINED)
         return kinfer_status_new(KINFER_EUNSUPPORTED, "%s: unsupported dtype '%.*s'", path,
                                  (int)(de - d - 1), d + 1);
@@ -78,6 +88,62 @@ static kinfer_status *npy_parse_header(const char *path, const char *hdr, onnx_t
         t->dims[t->rank++] = v;
         s = end;
     }
+    return NULL;
+}
+
+/* Appends code point c as UTF-8 (invalid ones as U+FFFD); returns the bytes written (<= 4). */
+static size_t npy_utf8_put(uint32_t c, char *o)
+{
+    if (c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) c = 0xFFFD;
+    if (c < 0x80) {
+        o[0] = (char)c;
+        return 1;
+    }
+    if (c < 0x800) {
+        o[0] = (char)(0xC0 | c >> 6), o[1] = (char)(0x80 | (c & 0x3F));
+        return 2;
+    }
+    if (c < 0x10000) {
+        o[0] = (char)(0xE0 | c >> 12), o[1] = (char)(0x80 | ((c >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (c & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | c >> 18), o[1] = (char)(0x80 | ((c >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((c >> 6) & 0x3F)), o[3] = (char)(0x80 | (c & 0x3F));
+    return 4;
+}
+
+/* '<U' arrays become one block: n char pointers, then the NUL-terminated UTF-8 strings they
+ * point at, so that free(t->data) releases everything. */
+static kinfer_status *npy_read_strings(const char *path, FILE *fp, onnx_tensor *t, int64_t n,
+                                       size_t width)
+{
+    size_t per = width * 4 + 1;
+    if (n > 0 && (uint64_t)n > NPY_MAX_BYTES / (per + sizeof(char *) + width * 4))
+        return kinfer_status_new(KINFER_ETOOBIG, "%s: %lld strings", path, (long long)n);
+    unsigned char *raw = malloc(width * 4);
+    t->data = malloc((size_t)n * (sizeof(char *) + per) + 1);
+    if (!raw || !t->data) {
+        free(raw);
+        return kinfer_status_new(KINFER_ENOMEM, "%s: strings", path);
+    }
+    char **ptrs = t->data;
+    char *pool = (char *)(ptrs + n);
+    for (int64_t i = 0; i < n; i++) {
+        if (fread(raw, 4, width, fp) != width) {
+            free(raw);
+            return kinfer_status_new(KINFER_EINVAL, "%s: data shorter than its shape", path);
+        }
+        ptrs[i] = pool;
+        for (size_t k = 0; k < width; k++) {
+            uint32_t c = raw[4 * k] | (uint32_t)raw[4 * k + 1] << 8 |
+                         (uint32_t)raw[4 * k + 2] << 16 | (uint32_t)raw[4 * k + 3] << 24;
+            if (!c) break;
+            pool += npy_utf8_put(c, pool);
+        }
+        *pool++ = '\0';
+    }
+    free(raw);
     return NULL;
 }
 
@@ -119,8 +185,13 @@ kinfer_status *npy_read(const char *path, onnx_tensor *t)
         st = kinfer_status_new(KINFER_EINVAL, "%s: truncated header", path);
         goto out;
     }
-    if ((st = npy_parse_header(path, hdr, t))) goto out;
+    size_t width = 0;
+    if ((st = npy_parse_header(path, hdr, t, &width))) goto out;
     int64_t n = onnx_tensor_numel(t);
+    if (t->dtype == ONNX_DTYPE_STRING) {
+        st = npy_read_strings(path, fp, t, n, width);
+        goto out;
+    }
     size_t es = onnx_dtype_size(t->dtype);
     if (n > 0 && (uint64_t)n > NPY_MAX_BYTES / es) {
         st = kinfer_status_new(KINFER_ETOOBIG, "%s: %lld elements", path, (long long)n);

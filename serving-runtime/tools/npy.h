@@ -1,7 +1,7 @@
 /*
  * npy: reads and writes NumPy .npy files (format 1.0-3.0, C order, little-endian) as onnx_tensor
- * values, for kinfer-run. Numeric and bool arrays both ways; string (numpy '<U') arrays are
- * written only. Not a general NumPy reader: no Fortran order, no big-endian, no object arrays.
+ * values, for kinfer-run. Numeric, bool and string (numpy '<U', UTF-32) arrays both ways;
+ * strings are UTF-8 char * elements in memory, as onnx_model.h wants them. Not a general NumPy reader: no Fortran order, no big-endian, no object arrays.
  */
 #ifndef KINFER_NPY_H
 #define KINFER_NPY_H
@@ -11,7 +11,8 @@
 /* Files above this are refused rather than read (a cap, not a format limit). */
 #define NPY_MAX_BYTES ((size_t)1 << 32)
 
-/* Reads path into *t: dtype, rank, dims, and data (malloc'd, the caller frees t->data).
+/* Reads path into *t: dtype, rank, dims, and data (one malloc'd block, strings included: the
+ * caller frees t->data).
  * t->name is left NULL. On error *t is zeroed and the status says what was wrong. */
 kinfer_status *npy_read(const char *path, onnx_tensor *t) __attribute__((warn_unused_result));
 

@@ -330,6 +330,81 @@ def _synth_linear_reg(targets, post):
         "input": rng.standard_normal((b, SYNTH_F)).astype(np.float32)}
 
 
+def _graph(nodes, inputs, outputs, ml_opset):
+    from onnx import helper
+    g = helper.make_graph(nodes, "synth", inputs, outputs)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 15),
+                                            helper.make_opsetid("ai.onnx.ml", ml_opset)])
+    m.ir_version = 8
+    return m
+
+
+WORDS = ["ant", "bee", "cat", "dog", "eel"]
+
+
+def _synth_labelenc(opset):
+    from onnx import TensorProto, helper
+    T, vi = TensorProto, helper.make_tensor_value_info
+    ins = [vi("s", T.STRING, [None]), vi("i", T.INT64, [None]), vi("f", T.FLOAT, [None])]
+    if opset == 1:  # classes_strings: string -> position, position -> string
+        nodes = [helper.make_node("LabelEncoder", ["s"], ["s2i"], domain="ai.onnx.ml",
+                                  classes_strings=WORDS[:4], default_int64=-7),
+                 helper.make_node("LabelEncoder", ["i"], ["i2s"], domain="ai.onnx.ml",
+                                  classes_strings=WORDS[:4], default_string="none")]
+        outs = [vi("s2i", T.INT64, [None]), vi("i2s", T.STRING, [None])]
+        ins = ins[:2]
+    elif opset == 2:
+        nodes = [helper.make_node("LabelEncoder", ["s"], ["s2f"], domain="ai.onnx.ml",
+                                  keys_strings=WORDS[:3], values_floats=[0.5, 1.5, -2.0],
+                                  default_float=9.0),
+                 helper.make_node("LabelEncoder", ["i"], ["i2s"], domain="ai.onnx.ml",
+                                  keys_int64s=[3, 1, 2], values_strings=["three", "one", "two"]),
+                 helper.make_node("LabelEncoder", ["f"], ["f2i"], domain="ai.onnx.ml",
+                                  keys_floats=[0.0, 1.0, 2.0], values_int64s=[10, 11, 12],
+                                  default_int64=-1)]
+        outs = [vi("s2f", T.FLOAT, [None]), vi("i2s", T.STRING, [None]),
+                vi("f2i", T.INT64, [None])]
+    else:  # opset 4: tensor attributes
+        nodes = [helper.make_node(
+            "LabelEncoder", ["i"], ["i2f"], domain="ai.onnx.ml",
+            keys_tensor=helper.make_tensor("k", T.INT64, [3], [5, 1, 3]),
+            values_tensor=helper.make_tensor("v", T.FLOAT, [3], [0.25, -1.0, 4.0]),
+            default_tensor=helper.make_tensor("d", T.FLOAT, [1], [7.5]))]
+        outs = [vi("i2f", T.FLOAT, [None])]
+        ins = ins[1:2]
+
+    def inputs(rng, b):
+        feeds = {"s": np.array(rng.choice(WORDS + ["zz"], size=b), dtype=np.str_),
+                 "i": rng.integers(-1, 6, size=b).astype(np.int64),
+                 "f": rng.integers(-1, 4, size=b).astype(np.float32)}
+        return {k: v for k, v in feeds.items() if k in {x.name for x in ins}}
+    return _graph(nodes, ins, outs, opset), inputs
+
+
+def _synth_onehot():
+    from onnx import TensorProto, helper
+    T, vi = TensorProto, helper.make_tensor_value_info
+    nodes = [helper.make_node("OneHotEncoder", ["i"], ["oi"], domain="ai.onnx.ml",
+                              cats_int64s=[1, 3, 5, 7], zeros=1),
+             helper.make_node("OneHotEncoder", ["s"], ["os"], domain="ai.onnx.ml",
+                              cats_strings=WORDS[:3], zeros=1),
+             # One input exact, one wider (truncated), one narrower (zero-padded).
+             helper.make_node("FeatureVectorizer", ["f", "g", "h"], ["fv"], domain="ai.onnx.ml",
+                              inputdimensions=[3, 2, 3])]
+    ins = [vi("i", T.INT64, [None, 2]), vi("s", T.STRING, [None]), vi("f", T.FLOAT, [None, 3]),
+           vi("g", T.FLOAT, [None, 4]), vi("h", T.FLOAT, [None, 1])]
+    outs = [vi("oi", T.FLOAT, [None, 2, 4]), vi("os", T.FLOAT, [None, 3]),
+            vi("fv", T.FLOAT, [None, 8])]
+
+    def inputs(rng, b):
+        return {"i": rng.integers(0, 8, size=(b, 2)).astype(np.int64),
+                "s": np.array(rng.choice(WORDS, size=b), dtype=np.str_),
+                "f": rng.standard_normal((b, 3)).astype(np.float32),
+                "g": rng.standard_normal((b, 4)).astype(np.float32),
+                "h": rng.standard_normal((b, 1)).astype(np.float32)}
+    return _graph(nodes, ins, outs, 1), inputs
+
+
 _u = np.random.default_rng(SEED + 400)
 SYNTH = {
     "synth_reg_modes_sum3": lambda: _synth_reg(3, "SUM", "NONE", base=[0.5, -1.0, 2.0]),
@@ -359,6 +434,10 @@ SYNTH = {
                                             n_trees=20),
     "synth_reg_deep_chain": lambda: _synth_reg(1, "SUM", "NONE", modes=["BRANCH_LEQ"], seed=8,
                                                n_trees=3, depth=60, chain=True),
+    "synth_labelenc_v1": lambda: _synth_labelenc(1),
+    "synth_labelenc_v2": lambda: _synth_labelenc(2),
+    "synth_labelenc_v4": lambda: _synth_labelenc(4),
+    "synth_onehot_featvec": _synth_onehot,
     "synth_linear_bin": lambda: _synth_linear_cls([0, 1], "LOGISTIC", 1),
     "synth_linear_strings": lambda: _synth_linear_cls(["x", "y", "z"], "SOFTMAX", 3),
     "synth_linear_reg2": lambda: _synth_linear_reg(2, "LOGISTIC"),

@@ -8,7 +8,7 @@
 #include "ml_kernels.h"
 #include "ops_ml.h"
 
-#define ML_TABLE_LEN (ML_TREE_DEFS + ML_LINEAR_DEFS + ML_TRANSFORM_DEFS)
+#define ML_TABLE_LEN (ML_TREE_DEFS + ML_LINEAR_DEFS + ML_TRANSFORM_DEFS + ML_ENCODE_DEFS)
 
 static op_def ml_table[ML_TABLE_LEN];
 
@@ -20,6 +20,8 @@ static void ml_table_fill(void)
     memcpy(ml_table + k, ml__linear_defs, sizeof(ml__linear_defs));
     k += ML_LINEAR_DEFS;
     memcpy(ml_table + k, ml__transform_defs, sizeof(ml__transform_defs));
+    k += ML_TRANSFORM_DEFS;
+    memcpy(ml_table + k, ml__encode_defs, sizeof(ml__encode_defs));
 }
 
 const op_def *ops_ml_table(size_t *n)
