@@ -27,6 +27,16 @@ typedef struct res_row {
     size_t objects, bytes;
 } res_row;
 
+#define MAX_ROLLOUTS 64
+static const char *const rollout_phases[] = {"Idle", "WaitingForCanary", "Progressing", "Paused", "Succeeded", "Failed"};
+#define NPHASES (sizeof(rollout_phases) / sizeof(rollout_phases[0]))
+typedef struct rollout_row {
+    char isvc[320];
+    char phase[24];
+    int weight;
+    unsigned long long passed, failed, inconclusive;
+} rollout_row;
+
 static struct {
     pthread_mutex_t mu;
     unsigned long long reconcile[NRESULTS];
@@ -40,6 +50,8 @@ static struct {
     size_t (*depth_fn)(void *);
     void *depth_ud;
     int leader;
+    rollout_row rollouts[MAX_ROLLOUTS];
+    size_t nrollouts;
 } reg = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 void metrics_observe_reconcile(const char *result, double seconds)
@@ -124,9 +136,43 @@ void metrics_set_leader(int is_leader)
     pthread_mutex_unlock(&reg.mu);
 }
 
+static rollout_row *rollout_find(const char *isvc)
+{
+    for (size_t i = 0; i < reg.nrollouts; i++)
+        if (!strcmp(reg.rollouts[i].isvc, isvc)) return &reg.rollouts[i];
+    if (reg.nrollouts == MAX_ROLLOUTS) {
+        rollout_row *r = &reg.rollouts[MAX_ROLLOUTS - 1];
+        snprintf(r->isvc, sizeof(r->isvc), "other");
+        return r;
+    }
+    rollout_row *r = &reg.rollouts[reg.nrollouts++];
+    snprintf(r->isvc, sizeof(r->isvc), "%s", isvc);
+    return r;
+}
+
+void metrics_set_rollout(const char *isvc, const char *phase, int weight)
+{
+    pthread_mutex_lock(&reg.mu);
+    rollout_row *r = rollout_find(isvc);
+    snprintf(r->phase, sizeof(r->phase), "%s", phase);
+    r->weight = weight;
+    pthread_mutex_unlock(&reg.mu);
+}
+
+void metrics_count_rollout_check(const char *isvc, const char *result)
+{
+    pthread_mutex_lock(&reg.mu);
+    rollout_row *r = rollout_find(isvc);
+    if (!strcmp(result, "passed")) r->passed++;
+    else if (!strcmp(result, "failed")) r->failed++;
+    else r->inconclusive++;
+    pthread_mutex_unlock(&reg.mu);
+}
+
 void metrics_reset(void)
 {
     pthread_mutex_lock(&reg.mu);
+    reg.nrollouts = 0;
     memset(reg.reconcile, 0, sizeof(reg.reconcile));
     memset(reg.hist, 0, sizeof(reg.hist));
     reg.hist_count = 0;
@@ -187,6 +233,32 @@ ctl_status *metrics_render(char **out, size_t *len)
     for (size_t i = 0; i < reg.napi; i++)
         fprintf(f, "kinfer_controller_api_requests_total{verb=\"%s\",code=\"%d\"} %llu\n", reg.api[i].verb,
                 reg.api[i].code, reg.api[i].n);
+    fputs("# HELP kinfer_controller_rollout_phase 1 for the current phase of an InferenceService's rollout.\n"
+          "# TYPE kinfer_controller_rollout_phase gauge\n", f);
+    for (size_t i = 0; i < reg.nrollouts; i++)
+        for (size_t ph = 0; ph < NPHASES; ph++)
+            fprintf(f, "kinfer_controller_rollout_phase{inferenceservice=\"%s\",phase=\"%s\"} %d\n", reg.rollouts[i].isvc,
+                    rollout_phases[ph], !strcmp(reg.rollouts[i].phase, rollout_phases[ph]));
+    fputs("# HELP kinfer_controller_rollout_weight Percent of traffic the rollout gives the canary revision.\n"
+          "# TYPE kinfer_controller_rollout_weight gauge\n", f);
+    for (size_t i = 0; i < reg.nrollouts; i++)
+        fprintf(f, "kinfer_controller_rollout_weight{inferenceservice=\"%s\"} %d\n", reg.rollouts[i].isvc,
+                reg.rollouts[i].weight);
+    fputs("# HELP kinfer_controller_rollout_failed_checks_total Canary checks with a metric out of bounds.\n"
+          "# TYPE kinfer_controller_rollout_failed_checks_total counter\n", f);
+    for (size_t i = 0; i < reg.nrollouts; i++)
+        fprintf(f, "kinfer_controller_rollout_failed_checks_total{inferenceservice=\"%s\"} %llu\n", reg.rollouts[i].isvc,
+                reg.rollouts[i].failed);
+    fputs("# HELP kinfer_controller_rollout_checks_total Canary checks by result (passed, failed, inconclusive).\n"
+          "# TYPE kinfer_controller_rollout_checks_total counter\n", f);
+    for (size_t i = 0; i < reg.nrollouts; i++) {
+        fprintf(f, "kinfer_controller_rollout_checks_total{inferenceservice=\"%s\",result=\"passed\"} %llu\n",
+                reg.rollouts[i].isvc, reg.rollouts[i].passed);
+        fprintf(f, "kinfer_controller_rollout_checks_total{inferenceservice=\"%s\",result=\"failed\"} %llu\n",
+                reg.rollouts[i].isvc, reg.rollouts[i].failed);
+        fprintf(f, "kinfer_controller_rollout_checks_total{inferenceservice=\"%s\",result=\"inconclusive\"} %llu\n",
+                reg.rollouts[i].isvc, reg.rollouts[i].inconclusive);
+    }
     fprintf(f, "# HELP kinfer_controller_leader 1 while this replica holds the leader Lease.\n"
                "# TYPE kinfer_controller_leader gauge\n"
                "kinfer_controller_leader %d\n", reg.leader);

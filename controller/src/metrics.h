@@ -23,6 +23,11 @@ void metrics_set_cache(const char *resource, size_t objects, size_t bytes);
 /* The workqueue depth is read at scrape time from fn(ud); fn NULL unsets. */
 void metrics_set_depth_source(size_t (*fn)(void *ud), void *ud);
 void metrics_set_leader(int is_leader);
+/* A rollout's phase (one-hot over the phase names) and canary weight, per InferenceService key
+ * ("ns/name"); at most 64 rollouts are tracked, further keys fold into "other". */
+void metrics_set_rollout(const char *isvc, const char *phase, int weight);
+/* One canary check of the rollout of isvc: result "passed", "failed" or "inconclusive". */
+void metrics_count_rollout_check(const char *isvc, const char *result);
 /* The exposition text; *out is new (free()) and NUL-terminated. */
 ctl_status *metrics_render(char **out, size_t *len) __attribute__((warn_unused_result));
 /* Zeroes everything (tests). */

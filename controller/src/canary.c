@@ -1,0 +1,837 @@
+/* Revisions, traffic splitting and rollouts; see canary.h. */
+#include "canary.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "informer.h"
+#include "log.h"
+#include "metrics.h"
+#include "revision.h"
+#include "rollout.h"
+#include "scrape.h"
+#include "strmap.h"
+
+enum { CI_ROUTE, CI_VS, CI_COUNT };
+
+struct canary {
+    kube_client *client;
+    canary_config cfg;
+    char *gateway, *prometheus, *ns;
+    informer *inf[CI_COUNT]; /* NULL when the API is not served */
+    void (*enqueue)(void *, const char *);
+    void *ud;
+    pthread_mutex_t mu;
+    strmap *baselines; /* "ns/name/revision" -> scrape_sample* */
+};
+
+struct canary_plan {
+    routing_spec rs;
+    char name[64], ns[256], key[320];
+    char latest[REVISION_NAME_MAX], stable[REVISION_NAME_MAX], stable_prev[REVISION_NAME_MAX];
+    char stable_dep[80];
+    int have_stable, differs, split, promoting, stable_ready, canary_ready, canary_seen;
+    int weight;     /* the canary's target weight (split) */
+    int weight_eff; /* after readiness: what the routing got */
+    int has_rollout, rollout_ran, rollout_known;
+    rollout_policy policy;
+    rollout_state state;
+    const char *rollout_reason;
+    char rollout_msg[320];
+    rollout_obs obs;
+    int obs_valid;
+    json_object *entry_service; /* split: applied by canary_plan_route() */
+    char prev_ready[REVISION_NAME_MAX], prev_rolled[REVISION_NAME_MAX], prev_previous[REVISION_NAME_MAX];
+    json_object *prev_conditions; /* owned copy */
+    char note[256];               /* why a canary was not possible */
+};
+
+/* ---- json helpers ---- */
+
+static json_object *get(json_object *o, const char *k)
+{
+    json_object *v = NULL;
+    return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v) ? v : NULL;
+}
+
+static const char *get_str(json_object *o, const char *k)
+{
+    json_object *v = get(o, k);
+    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+static int64_t get_int(json_object *o, const char *k, int64_t dflt)
+{
+    json_object *v = get(o, k);
+    return v && json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : dflt;
+}
+
+/* o[k], created as an empty object when missing. */
+static json_object *child_obj(json_object *o, const char *k)
+{
+    json_object *v = get(o, k);
+    if (v && json_object_is_type(v, json_type_object)) return v;
+    v = json_object_new_object();
+    json_object_object_add(o, k, v);
+    return v;
+}
+
+static void set_str(json_object *o, const char *k, const char *v) { json_object_object_add(o, k, json_object_new_string(v)); }
+
+static json_object *copy(json_object *src)
+{
+    json_object *dst = NULL;
+    return src && !json_object_deep_copy(src, &dst, NULL) ? dst : NULL;
+}
+
+static void scopy(char *dst, size_t n, const char *src) { snprintf(dst, n, "%s", src ? src : ""); }
+
+/* The revision label on the object and on its pod template, if it has one. */
+static void label_revision(json_object *o, const char *rev)
+{
+    json_object *md = child_obj(o, "metadata");
+    set_str(child_obj(md, "labels"), REVISION_LABEL, rev);
+    json_object *tmpl = get(get(o, "spec"), "template");
+    if (tmpl) set_str(child_obj(child_obj(tmpl, "metadata"), "labels"), REVISION_LABEL, rev);
+}
+
+static void annotate(json_object *o, const char *k, const char *v)
+{
+    set_str(child_obj(child_obj(o, "metadata"), "annotations"), k, v);
+}
+
+static void rename_obj(json_object *o, const char *name) { set_str(child_obj(o, "metadata"), "name", name); }
+
+static json_object *find_kind(json_object *arr, const char *kind)
+{
+    for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
+        json_object *c = json_object_array_get_idx(arr, i);
+        const char *k = get_str(c, "kind");
+        if (k && !strcmp(k, kind)) return c;
+    }
+    return NULL;
+}
+
+int64_t canary__share(int64_t n, int w)
+{
+    int64_t r = (n * w + 50) / 100; /* rounded half up, without libm */
+    return r < 1 ? 1 : r > n ? n : r;
+}
+
+/* Replicas (fixed) or HPA bounds scaled to weight w, for routing none. */
+static void scale_to(json_object *o, int w)
+{
+    const char *kind = get_str(o, "kind");
+    json_object *sp = get(o, "spec");
+    if (!kind || !sp) return;
+    if (!strcmp(kind, "Deployment") && get(sp, "replicas"))
+        json_object_object_add(sp, "replicas", json_object_new_int64(canary__share(get_int(sp, "replicas", 1), w)));
+    if (!strcmp(kind, "HorizontalPodAutoscaler")) {
+        int64_t mn = canary__share(get_int(sp, "minReplicas", 1), w), mx = canary__share(get_int(sp, "maxReplicas", 1), w);
+        json_object_object_add(sp, "minReplicas", json_object_new_int64(mn));
+        json_object_object_add(sp, "maxReplicas", json_object_new_int64(mx < mn ? mn : mx));
+    }
+}
+
+/* The current revision's Deployment/HPA as the canary's: named after the revision, selecting it. */
+static json_object *as_canary(json_object *o, const char *rev)
+{
+    json_object *c = copy(o);
+    const char *kind = get_str(c, "kind");
+    rename_obj(c, rev);
+    if (kind && !strcmp(kind, "Deployment"))
+        set_str(child_obj(child_obj(child_obj(c, "spec"), "selector"), "matchLabels"), REVISION_LABEL, rev);
+    if (kind && !strcmp(kind, "HorizontalPodAutoscaler")) set_str(child_obj(get(c, "spec"), "scaleTargetRef"), "name", rev);
+    return c;
+}
+
+/* A per-revision Service: the entry Service's shape, named after the revision, selecting it. */
+static json_object *revision_service(json_object *entry, const char *rev)
+{
+    json_object *s = copy(entry);
+    rename_obj(s, rev);
+    label_revision(s, rev);
+    set_str(child_obj(child_obj(s, "spec"), "selector"), REVISION_LABEL, rev);
+    return s;
+}
+
+/* ---- time ---- */
+
+static void format_ms(int64_t ms, char *buf, size_t n)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100,
+             tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100, tm.tm_sec % 100, (int)(ms % 1000));
+}
+
+static int64_t parse_ms(const char *s)
+{
+    struct tm tm = {0};
+    int ms = 0;
+    if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+        return 0;
+    const char *dot = strchr(s, '.');
+    if (dot) ms = atoi(dot + 1);
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+/* ---- the plan ---- */
+
+static void rollout_state_read(canary_plan *p, json_object *ro)
+{
+    int ph = rollout_phase_parse(get_str(ro, "phase"));
+    const char *rev = get_str(ro, "revision");
+    if (!ro || !rev || strcmp(rev, p->latest) || ph < 0) return;
+    p->rollout_known = 1;
+    p->state = (rollout_state){.phase = (rollout_phase)ph,
+                               .step = (int)get_int(ro, "step", 0),
+                               .weight = (int)get_int(ro, "weight", 0),
+                               .failed_checks = (int)get_int(ro, "failedChecks", 0),
+                               .inconclusive_checks = (int)get_int(ro, "inconclusiveChecks", 0),
+                               .passed_checks = (int)get_int(ro, "passedChecks", 0),
+                               .start_ms = parse_ms(get_str(ro, "startTime")),
+                               .last_check_ms = parse_ms(get_str(ro, "lastCheckTime"))};
+    p->rollout_reason = NULL;
+    scopy(p->rollout_msg, sizeof(p->rollout_msg), get_str(ro, "message"));
+}
+
+/* Builds the previous revision's children from its recorded predictor spec; NULL (with p->note)
+ * when that is not possible. */
+static json_object *stable_children(canary_plan *p, json_object *isvc, const reconcile_config *rc, const char *spec_text)
+{
+    json_object *old = copy(isvc), *pred = spec_text ? json_tokener_parse(spec_text) : NULL, *out = NULL;
+    ctl_status *st = NULL;
+    if (!old || !pred || !json_object_is_type(pred, json_type_object)) {
+        snprintf(p->note, sizeof(p->note), "Deployment %s records no predictor spec of revision %s", p->stable_dep, p->stable);
+        goto out;
+    }
+    json_object_object_add(child_obj(old, "spec"), "predictor", pred);
+    pred = NULL;
+    if ((st = reconcile_desired(old, rc, &out))) {
+        snprintf(p->note, sizeof(p->note), "revision %s cannot be rebuilt: %s", p->stable, ctl_status_msg(st));
+        ctl_status_free(st);
+        out = NULL;
+    }
+out:
+    json_object_put(pred);
+    json_object_put(old);
+    return out;
+}
+
+ctl_status *canary_plan_new(const canary_config *cfg, json_object *isvc, const reconcile_config *rc,
+                            json_object *deployments, json_object **children, canary_plan **out)
+{
+    ctl_status *st = NULL;
+    json_object *md = get(isvc, "metadata"), *spec = get(isvc, "spec"), *pred = get(spec, "predictor");
+    json_object *ps = get(get(get(isvc, "status"), "components"), "predictor"), *res = NULL, *old = NULL;
+    const char *stable_spec = NULL;
+    *out = NULL;
+    canary_plan *p = calloc(1, sizeof(*p));
+    if (!p) return ctl_status_new(CTL_ENOMEM, "canary: out of memory");
+    scopy(p->name, sizeof(p->name), get_str(md, "name"));
+    scopy(p->ns, sizeof(p->ns), get_str(md, "namespace"));
+    snprintf(p->key, sizeof(p->key), "%s/%s", p->ns, p->name);
+    snprintf(p->stable_dep, sizeof(p->stable_dep), "%s-predictor", p->name);
+    p->weight_eff = 100;
+    p->prev_conditions = copy(get(get(isvc, "status"), "conditions"));
+    scopy(p->prev_ready, sizeof(p->prev_ready), get_str(ps, "latestReadyRevision"));
+    scopy(p->prev_rolled, sizeof(p->prev_rolled), get_str(ps, "latestRolledoutRevision"));
+    scopy(p->prev_previous, sizeof(p->prev_previous), get_str(ps, "previousRolledoutRevision"));
+    if ((st = routing_spec_parse(spec, cfg->default_routing, cfg->default_gateway, &p->rs))) goto out;
+    if ((st = rollout_policy_parse(get(pred, "rollout"), &p->policy, &p->has_rollout))) goto out;
+
+    json_object *dep = find_kind(*children, "Deployment"), *entry = find_kind(*children, "Service");
+    if (!dep || !entry) {
+        st = ctl_status_new(CTL_EINTERNAL, "canary: reconcile_desired gave no Deployment or Service");
+        goto out;
+    }
+    if ((st = revision_name(p->name, get(get(dep, "spec"), "template"), p->latest, sizeof(p->latest)))) goto out;
+    label_revision(dep, p->latest);
+    annotate(dep, REVISION_ANNOTATION_SPEC, json_object_to_json_string_ext(pred, JSON_C_TO_STRING_PLAIN));
+
+    for (size_t i = 0; deployments && i < json_object_array_length(deployments); i++) {
+        json_object *d = json_object_array_get_idx(deployments, i), *dmd = get(d, "metadata");
+        const char *dn = get_str(dmd, "name");
+        if (!dn) continue;
+        if (!strcmp(dn, p->stable_dep)) {
+            const char *r = get_str(get(dmd, "labels"), REVISION_LABEL);
+            if (r) {
+                p->have_stable = 1;
+                scopy(p->stable, sizeof(p->stable), r);
+            }
+            stable_spec = get_str(get(dmd, "annotations"), REVISION_ANNOTATION_SPEC);
+            scopy(p->stable_prev, sizeof(p->stable_prev), get_str(get(dmd, "annotations"), REVISION_ANNOTATION_PREVIOUS));
+        } else if (!strcmp(dn, p->latest)) {
+            p->canary_seen = 1;
+        }
+    }
+    rollout_state_read(p, get(ps, "rollout"));
+    json_object *ctpv = get(pred, "canaryTrafficPercent");
+    int has_ctp = ctpv && json_object_is_type(ctpv, json_type_int);
+    int ctp = has_ctp ? (int)json_object_get_int64(ctpv) : 100;
+    int rollout_done = p->has_rollout && p->rollout_known && p->state.phase == ROLLOUT_SUCCEEDED;
+    int differs = p->differs = p->have_stable && strcmp(p->stable, p->latest);
+    int want_split = differs && (p->has_rollout ? !rollout_done : has_ctp && ctp < 100);
+
+    if (!(res = json_object_new_array())) goto nomem;
+    if (want_split && (old = stable_children(p, isvc, rc, stable_spec))) {
+        json_object *sdep = find_kind(old, "Deployment"), *shpa = find_kind(old, "HorizontalPodAutoscaler");
+        json_object *hpa = find_kind(*children, "HorizontalPodAutoscaler");
+        p->split = 1;
+        p->weight = p->has_rollout ? (p->rollout_known ? p->state.weight : 0) : ctp;
+        sdep = copy(sdep);
+        label_revision(sdep, p->stable);
+        annotate(sdep, REVISION_ANNOTATION_SPEC, stable_spec);
+        if (*p->stable_prev) annotate(sdep, REVISION_ANNOTATION_PREVIOUS, p->stable_prev);
+        json_object *cdep = as_canary(dep, p->latest), *chpa = hpa ? as_canary(hpa, p->latest) : NULL;
+        shpa = shpa ? copy(shpa) : NULL;
+        if (shpa) label_revision(shpa, p->stable);
+        if (chpa) label_revision(chpa, p->latest);
+        if (p->rs.mode == ROUTING_NONE) {
+            scale_to(sdep, 100 - p->weight);
+            scale_to(cdep, p->weight);
+            if (shpa) scale_to(shpa, 100 - p->weight);
+            if (chpa) scale_to(chpa, p->weight);
+        }
+        json_object_array_add(res, sdep);
+        json_object_array_add(res, cdep);
+        json_object_array_add(res, revision_service(entry, p->stable));
+        json_object_array_add(res, revision_service(entry, p->latest));
+        if (shpa) json_object_array_add(res, shpa);
+        if (chpa) json_object_array_add(res, chpa);
+        /* other kinds (none today) go with the current spec */
+        for (size_t i = 0; i < json_object_array_length(*children); i++) {
+            json_object *c = json_object_array_get_idx(*children, i);
+            const char *k = get_str(c, "kind");
+            if (k && strcmp(k, "Deployment") && strcmp(k, "Service") && strcmp(k, "HorizontalPodAutoscaler"))
+                json_object_array_add(res, copy(c));
+        }
+        p->entry_service = copy(entry);
+    } else {
+        if (differs) annotate(dep, REVISION_ANNOTATION_PREVIOUS, p->stable);
+        else if (*p->stable_prev) annotate(dep, REVISION_ANNOTATION_PREVIOUS, p->stable_prev);
+        for (size_t i = 0; i < json_object_array_length(*children); i++)
+            json_object_array_add(res, copy(json_object_array_get_idx(*children, i)));
+        if (p->canary_seen) {
+            /* Promotion: the stable Deployment rolls to this revision; the canary keeps serving until then. */
+            json_object *hpa = find_kind(*children, "HorizontalPodAutoscaler");
+            p->promoting = 1;
+            json_object_array_add(res, as_canary(dep, p->latest));
+            if (hpa) {
+                json_object *chpa = as_canary(hpa, p->latest);
+                label_revision(chpa, p->latest);
+                json_object_array_add(res, chpa);
+            }
+        }
+    }
+    json_object_put(*children);
+    *children = res;
+    res = NULL;
+    goto out;
+nomem:
+    st = ctl_status_new(CTL_ENOMEM, "canary: out of memory");
+out:
+    json_object_put(res);
+    json_object_put(old);
+    if (st) canary_plan_free(p);
+    else *out = p;
+    return st;
+}
+
+static int deployment_ready(json_object *d)
+{
+    json_object *md = get(d, "metadata"), *sp = get(d, "spec"), *s = get(d, "status");
+    int64_t want = get_int(sp, "replicas", 1);
+    return want >= 1 && get_int(s, "observedGeneration", 0) >= get_int(md, "generation", 1) &&
+           get_int(s, "updatedReplicas", 0) >= want && get_int(s, "replicas", 0) == get_int(s, "updatedReplicas", 0) &&
+           get_int(s, "readyReplicas", 0) >= want && get_int(s, "availableReplicas", 0) >= want;
+}
+
+void canary_plan_observe(canary_plan *p, json_object *applied)
+{
+    const char *kind = get_str(applied, "kind"), *name = get_str(get(applied, "metadata"), "name");
+    if (!p || !kind || !name || strcmp(kind, "Deployment")) return;
+    if (!strcmp(name, p->stable_dep)) p->stable_ready = deployment_ready(applied);
+    else if (!strcmp(name, p->latest)) p->canary_ready = deployment_ready(applied);
+}
+
+const char *canary_plan_latest(const canary_plan *p) { return p->latest; }
+const char *canary_plan_stable(const canary_plan *p) { return p->have_stable ? p->stable : NULL; }
+int canary_plan_split(const canary_plan *p) { return p->split; }
+int canary_plan_weight(const canary_plan *p) { return p->split ? p->weight_eff : 100; }
+
+void canary_plan_free(canary_plan *p)
+{
+    if (!p) return;
+    json_object_put(p->entry_service);
+    json_object_put(p->prev_conditions);
+    free(p);
+}
+
+/* ---- status (pure) ---- */
+
+static json_object *condition_new(json_object *prev_conds, const char *type, const char *st, const char *reason,
+                                  const char *msg, int64_t gen, const char *now)
+{
+    json_object *c = json_object_new_object(), *old = NULL;
+    for (size_t i = 0; prev_conds && json_object_is_type(prev_conds, json_type_array) && i < json_object_array_length(prev_conds); i++) {
+        const char *t = get_str(json_object_array_get_idx(prev_conds, i), "type");
+        if (t && !strcmp(t, type)) old = json_object_array_get_idx(prev_conds, i);
+    }
+    const char *ost = get_str(old, "status"), *ot = get_str(old, "lastTransitionTime");
+    set_str(c, "type", type);
+    set_str(c, "status", st);
+    set_str(c, "reason", reason);
+    set_str(c, "message", msg);
+    set_str(c, "lastTransitionTime", ost && ot && !strcmp(ost, st) ? ot : now);
+    json_object_object_add(c, "observedGeneration", json_object_new_int64(gen));
+    return c;
+}
+
+static json_object *traffic_new(const char *rev, int percent, int latest, const char *tag)
+{
+    json_object *t = json_object_new_object();
+    set_str(t, "revisionName", rev);
+    json_object_object_add(t, "percent", json_object_new_int(percent));
+    json_object_object_add(t, "latestRevision", json_object_new_boolean(latest));
+    if (tag) set_str(t, "tag", tag);
+    return t;
+}
+
+void canary_plan_status(const canary_plan *p, json_object *status, const char *now)
+{
+    json_object *pred = child_obj(child_obj(status, "components"), "predictor"), *traffic = json_object_new_array();
+    const char *ready = NULL, *rolled = NULL, *previous = NULL;
+    int64_t gen = get_int(status, "observedGeneration", 0);
+    set_str(pred, "latestCreatedRevision", p->latest);
+    if (p->split) {
+        ready = p->canary_ready ? p->latest : *p->prev_ready ? p->prev_ready : p->stable_ready ? p->stable : NULL;
+        rolled = previous = p->stable; /* as KServe: the revision serving the non-canary share is both */
+        json_object_array_add(traffic, traffic_new(p->stable, 100 - p->weight_eff, 0, "prev"));
+        json_object_array_add(traffic, traffic_new(p->latest, p->weight_eff, 1, "latest"));
+    } else {
+        ready = p->stable_ready ? p->latest : *p->prev_ready ? p->prev_ready : NULL;
+        if (p->stable_ready) {
+            rolled = p->latest;
+            previous = p->differs ? p->stable : *p->stable_prev ? p->stable_prev : NULL;
+        } else {
+            rolled = *p->prev_rolled ? p->prev_rolled : NULL;
+            previous = *p->prev_previous ? p->prev_previous : NULL;
+        }
+        json_object_array_add(traffic, traffic_new(p->latest, 100, 1, NULL));
+    }
+    json_object_object_del(pred, "latestReadyRevision");
+    json_object_object_del(pred, "latestRolledoutRevision");
+    json_object_object_del(pred, "previousRolledoutRevision");
+    if (ready) set_str(pred, "latestReadyRevision", ready);
+    if (rolled) set_str(pred, "latestRolledoutRevision", rolled);
+    if (previous) set_str(pred, "previousRolledoutRevision", previous);
+    json_object_object_add(pred, "traffic", traffic);
+
+    if (p->split) {
+        json_object *conds = get(status, "conditions");
+        char msg[400];
+        if (!conds) {
+            conds = json_object_new_array();
+            json_object_object_add(status, "conditions", conds);
+        }
+        snprintf(msg, sizeof(msg), "canary revision %s %s; it takes %d%% of the traffic", p->latest,
+                 p->canary_ready ? "is Ready" : "is not Ready yet", p->weight_eff);
+        json_object_array_add(conds, condition_new(p->prev_conditions, "CanaryReady", p->canary_ready ? "True" : "False",
+                                                   p->canary_ready ? "CanaryReady" : "CanaryNotReady", msg, gen, now));
+    }
+    if (p->has_rollout && (p->split || p->rollout_known || p->rollout_ran)) {
+        json_object *ro = json_object_new_object();
+        char t[80];
+        set_str(ro, "revision", p->latest);
+        set_str(ro, "phase", rollout_phase_name(p->state.phase));
+        json_object_object_add(ro, "weight", json_object_new_int(p->state.weight));
+        json_object_object_add(ro, "step", json_object_new_int(p->state.step));
+        json_object_object_add(ro, "passedChecks", json_object_new_int(p->state.passed_checks));
+        json_object_object_add(ro, "failedChecks", json_object_new_int(p->state.failed_checks));
+        json_object_object_add(ro, "inconclusiveChecks", json_object_new_int(p->state.inconclusive_checks));
+        if (p->state.start_ms) {
+            format_ms(p->state.start_ms, t, sizeof(t));
+            set_str(ro, "startTime", t);
+        }
+        if (p->state.last_check_ms) {
+            format_ms(p->state.last_check_ms, t, sizeof(t));
+            set_str(ro, "lastCheckTime", t);
+        }
+        if (p->rollout_reason && *p->rollout_reason) set_str(ro, "reason", p->rollout_reason);
+        if (*p->rollout_msg) set_str(ro, "message", p->rollout_msg);
+        if (p->obs_valid && p->obs.success_pct.status == ROLLOUT_METRIC_OK)
+            json_object_object_add(ro, "successRatePercent", json_object_new_double((double)(int64_t)(p->obs.success_pct.value * 100 + 0.5) / 100));
+        if (p->obs_valid && p->obs.p99_ms.status == ROLLOUT_METRIC_OK)
+            json_object_object_add(ro, "latencyP99Milliseconds", json_object_new_double((double)(int64_t)(p->obs.p99_ms.value * 10 + 0.5) / 10));
+        json_object_object_add(pred, "rollout", ro);
+    }
+}
+
+/* ---- the controller-wide part ---- */
+
+static char *owner_index(json_object *obj)
+{
+    json_object *md = get(obj, "metadata"), *refs = get(md, "ownerReferences");
+    const char *ns = get_str(md, "namespace");
+    for (size_t i = 0; ns && refs && json_object_is_type(refs, json_type_array) && i < json_object_array_length(refs); i++) {
+        json_object *r = json_object_array_get_idx(refs, i), *c = get(r, "controller");
+        const char *kind = get_str(r, "kind"), *name = get_str(r, "name");
+        if (c && json_object_get_boolean(c) && kind && !strcmp(kind, "InferenceService") && name) {
+            char *k = NULL;
+            return asprintf(&k, "%s/%s", ns, name) < 0 ? NULL : k;
+        }
+    }
+    return NULL;
+}
+
+static void on_route(void *ud, informer_event ev, const char *key, const char *index)
+{
+    canary *cn = ud;
+    (void)ev, (void)key;
+    if (cn->enqueue) cn->enqueue(cn->ud, index);
+}
+
+ctl_status *canary_create(kube_client *c, const char *ns, const canary_config *cfg, void (*enqueue)(void *, const char *),
+                          void *ud, canary **out)
+{
+    static const kube_resource *const res[CI_COUNT] = {&routing_res_httproutes, &routing_res_virtualservices};
+    static const char *const drop[] = {"spec", "status", NULL};
+    ctl_status *st = NULL;
+    *out = NULL;
+    canary *cn = calloc(1, sizeof(*cn));
+    if (!cn) return ctl_status_new(CTL_ENOMEM, "canary");
+    pthread_mutex_init(&cn->mu, NULL);
+    cn->client = c;
+    cn->cfg = *cfg;
+    cn->enqueue = enqueue;
+    cn->ud = ud;
+    cn->ns = strdup(ns ? ns : "");
+    cn->gateway = cfg->default_gateway ? strdup(cfg->default_gateway) : NULL;
+    cn->prometheus = cfg->prometheus_address ? strdup(cfg->prometheus_address) : NULL;
+    cn->cfg.default_gateway = cn->gateway;
+    cn->cfg.prometheus_address = cn->prometheus;
+    cn->baselines = strmap_create();
+    if (!cn->ns || !cn->baselines) {
+        st = ctl_status_new(CTL_ENOMEM, "canary");
+        goto out;
+    }
+    for (int i = 0; c && i < CI_COUNT; i++) {
+        json_object *probe = NULL;
+        ctl_status *ps = kube_list(c, res[i], cn->ns, RECONCILE_LABEL_ISVC, 1, NULL, &probe);
+        json_object_put(probe);
+        if (ps && ctl_status_http(ps) == 404) {
+            log_info("routing API not served; that routing backend is unavailable", "resource", res[i]->resource,
+                     "group", res[i]->group);
+            ctl_status_free(ps);
+            continue;
+        }
+        ctl_status_free(ps); /* other errors: the informer retries */
+        informer_config ic = {.res = res[i], .namespace = cn->ns, .label_selector = RECONCILE_LABEL_ISVC,
+                              .index = owner_index, .handler = on_route, .ud = cn, .drop_fields = drop};
+        if ((st = informer_create(c, &ic, &cn->inf[i]))) goto out;
+    }
+out:
+    if (st) canary_free(cn);
+    else *out = cn;
+    return st;
+}
+
+ctl_status *canary_start(canary *cn)
+{
+    ctl_status *st = NULL;
+    for (int i = 0; i < CI_COUNT && !st; i++)
+        if (cn->inf[i]) st = informer_start(cn->inf[i]);
+    return st;
+}
+
+int canary_synced(canary *cn)
+{
+    for (int i = 0; cn && i < CI_COUNT; i++)
+        if (cn->inf[i] && !informer_synced(cn->inf[i])) return 0;
+    return 1;
+}
+
+void canary_stop(canary *cn)
+{
+    for (int i = 0; cn && i < CI_COUNT; i++)
+        if (cn->inf[i]) informer_request_stop(cn->inf[i]);
+    for (int i = 0; cn && i < CI_COUNT; i++)
+        if (cn->inf[i]) informer_stop(cn->inf[i]);
+}
+
+static int free_sample(void *ud, const char *k, void *v)
+{
+    (void)ud, (void)k;
+    free(v);
+    return 0;
+}
+
+void canary_free(canary *cn)
+{
+    if (!cn) return;
+    canary_stop(cn);
+    for (int i = 0; i < CI_COUNT; i++) informer_free(cn->inf[i]);
+    if (cn->baselines) strmap_each(cn->baselines, free_sample, NULL);
+    strmap_free(cn->baselines);
+    pthread_mutex_destroy(&cn->mu);
+    free(cn->ns);
+    free(cn->gateway);
+    free(cn->prometheus);
+    free(cn);
+}
+
+const canary_config *canary_get_config(canary *cn) { return &cn->cfg; }
+
+/* ---- routing and rollout (talks to the API server and the canary's pods) ---- */
+
+static void event(canary *cn, json_object *isvc, const char *type, const char *reason, const char *msg)
+{
+    ctl_status *st = kube_create_event(cn->client, isvc, type, reason, msg);
+    if (st) log_warn("event not recorded", "reason", reason, "error", ctl_status_msg(st));
+    ctl_status_free(st);
+}
+
+/* The canary's metric endpoints: the testing/ops annotation, else its Ready pods' IPs. */
+static int endpoints(canary_plan *p, json_object *isvc, json_object *pods, char urls[][256], int max)
+{
+    char ak[128];
+    int n = 0;
+    snprintf(ak, sizeof(ak), CANARY_ANNOTATION_ENDPOINTS "%s", revision_hash_of(p->latest) ? revision_hash_of(p->latest) : "");
+    const char *eps = get_str(get(get(isvc, "metadata"), "annotations"), ak);
+    if (eps) {
+        for (const char *s = eps; *s && n < max;) {
+            size_t len = strcspn(s, ",");
+            while (len && *s == ' ') s++, len--;
+            if (len && len < 256) {
+                memcpy(urls[n], s, len);
+                urls[n++][len] = 0;
+            }
+            s += len + (s[len] == ',');
+        }
+        return n;
+    }
+    for (size_t i = 0; pods && i < json_object_array_length(pods) && n < max; i++) {
+        json_object *pod = json_object_array_get_idx(pods, i), *ps = get(pod, "status"), *conds = get(ps, "conditions");
+        const char *rev = get_str(get(get(pod, "metadata"), "labels"), REVISION_LABEL), *ip = get_str(ps, "podIP");
+        int ready = 0;
+        for (size_t j = 0; conds && json_object_is_type(conds, json_type_array) && j < json_object_array_length(conds); j++) {
+            json_object *c = json_object_array_get_idx(conds, j);
+            ready |= get_str(c, "type") && !strcmp(get_str(c, "type"), "Ready") && get_str(c, "status") &&
+                     !strcmp(get_str(c, "status"), "True");
+        }
+        if (rev && !strcmp(rev, p->latest) && ip && ready && !get(get(pod, "metadata"), "deletionTimestamp"))
+            snprintf(urls[n++], 256, "http://%s:8080", ip);
+    }
+    return n;
+}
+
+/* Reads the canary's metrics into obs (relative to the stored baseline) and *cur. Returns 1 when
+ * *cur is a new baseline. */
+static int collect(canary *cn, canary_plan *p, json_object *isvc, json_object *pods, rollout_obs *obs,
+                   scrape_sample *cur, char *detail, size_t dn)
+{
+    char urls[16][256], bkey[400];
+    ctl_status *st = NULL;
+    obs->success_pct = obs->p99_ms = (rollout_metric){ROLLOUT_METRIC_ERROR, 0};
+    obs->detail = detail;
+    int n = endpoints(p, isvc, pods, urls, 16);
+    if (!n && cn->cfg.prometheus_address) {
+        char re[REVISION_NAME_MAX + 8];
+        snprintf(re, sizeof(re), "%s-.*", p->latest);
+        st = scrape_prometheus(cn->cfg.prometheus_address, p->ns, re, (p->policy.interval_ms + 999) / 1000,
+                               &obs->success_pct, &obs->p99_ms);
+        if (st) snprintf(detail, dn, "%s", ctl_status_msg(st));
+        else snprintf(detail, dn, "no requests to the canary in Prometheus over the interval");
+        ctl_status_free(st);
+        return 0;
+    }
+    if (!n) {
+        snprintf(detail, dn, "no metrics endpoint for revision %s (no Ready pod with an IP)", p->latest);
+        return 0;
+    }
+    memset(cur, 0, sizeof(*cur));
+    for (int i = 0; i < n; i++) {
+        scrape_sample s;
+        if ((st = scrape_fetch(urls[i], &s))) {
+            snprintf(detail, dn, "%s", ctl_status_msg(st));
+            ctl_status_free(st);
+            return 0;
+        }
+        scrape_add(cur, &s);
+    }
+    scrape_sample zero = {0}, prev;
+    snprintf(bkey, sizeof(bkey), "%s/%s", p->key, p->latest);
+    pthread_mutex_lock(&cn->mu);
+    scrape_sample *b = strmap_get(cn->baselines, bkey);
+    prev = b ? *b : zero; /* none (first check after a restart): counters since the pods started */
+    pthread_mutex_unlock(&cn->mu);
+    scrape_analyze(&prev, cur, &obs->success_pct, &obs->p99_ms);
+    if (!cur->have_requests && !cur->have_histogram) snprintf(detail, dn, "no kinfer-server metrics at %.200s", urls[0]);
+    else snprintf(detail, dn, "no requests to the canary in the interval");
+    return 1;
+}
+
+static void baseline_put(canary *cn, canary_plan *p, const scrape_sample *s, int remove)
+{
+    char bkey[400];
+    snprintf(bkey, sizeof(bkey), "%s/%s", p->key, p->latest);
+    pthread_mutex_lock(&cn->mu);
+    void *old = strmap_remove(cn->baselines, bkey);
+    free(old);
+    scrape_sample *n = remove ? NULL : malloc(sizeof(*n));
+    if (n) {
+        *n = *s;
+        if (strmap_put(cn->baselines, bkey, n, NULL)) free(n);
+    }
+    pthread_mutex_unlock(&cn->mu);
+}
+
+static void run_rollout(canary *cn, canary_plan *p, json_object *isvc, json_object *pods, int64_t now_ms, int64_t *requeue_ms)
+{
+    rollout_state s = p->rollout_known ? p->state : (rollout_state){0};
+    rollout_obs obs = {.canary_ready = p->canary_ready};
+    scrape_sample cur;
+    char detail[256] = "";
+    int have = 0;
+    if (rollout_check_due(&p->policy, &s, now_ms)) have = collect(cn, p, isvc, pods, &obs, &cur, detail, sizeof(detail));
+    rollout_result r = rollout_step(&p->policy, &s, &obs, now_ms);
+    if (!r.checked && r.action == ROLLOUT_ACT_SET_WEIGHT) {
+        rollout_obs ignore = {0};
+        have = collect(cn, p, isvc, pods, &ignore, &cur, detail, sizeof(detail)); /* the first interval's baseline */
+    }
+    if (rollout_phase_terminal(r.state.phase)) baseline_put(cn, p, NULL, 1);
+    else if (have) baseline_put(cn, p, &cur, 0);
+    if (r.checked) {
+        p->obs = obs;
+        p->obs.detail = NULL;
+        p->obs_valid = 1;
+    }
+    int changed = r.checked || r.action != ROLLOUT_ACT_NONE || r.state.phase != s.phase;
+    p->state = r.state;
+    p->weight = r.state.weight;
+    p->rollout_ran = 1;
+    if (changed) {
+        p->rollout_reason = r.reason;
+        scopy(p->rollout_msg, sizeof(p->rollout_msg), r.message);
+        int warn = !strcmp(r.reason, "CheckFailed") || !strcmp(r.reason, "RolledBack") ||
+                   !strcmp(r.reason, "ProgressDeadlineExceeded") || !strcmp(r.reason, "MetricsUnavailable");
+        char msg[420];
+        snprintf(msg, sizeof(msg), "revision %s: %s", p->latest, r.message);
+        event(cn, isvc, warn ? "Warning" : "Normal", r.reason, msg);
+        log_info("rollout", "key", p->key, "revision", p->latest, "phase", rollout_phase_name(r.state.phase), "reason",
+                 r.reason, "message", r.message);
+    }
+    metrics_set_rollout(p->key, rollout_phase_name(r.state.phase), r.state.weight);
+    if (r.checked && r.state.failed_checks > s.failed_checks) metrics_count_rollout_check(p->key, "failed");
+    if (r.checked && r.state.inconclusive_checks > s.inconclusive_checks) metrics_count_rollout_check(p->key, "inconclusive");
+    if (r.checked && r.state.passed_checks > s.passed_checks) metrics_count_rollout_check(p->key, "passed");
+    *requeue_ms = r.action == ROLLOUT_ACT_PROMOTE ? 1 : r.requeue_ms;
+}
+
+static ctl_status *apply_one(canary *cn, json_object *isvc, const kube_resource *res, json_object *obj, json_object *children)
+{
+    const char *name = get_str(get(obj, "metadata"), "name"), *ns = get_str(get(obj, "metadata"), "namespace");
+    int created = 0;
+    ctl_status *st = kube_apply(cn->client, res, ns, name, NULL, obj, NULL, &created);
+    if (st) return ctl_status_wrap(st, "apply %s %s", res->kind, name);
+    if (created) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "Created %s %s", res->kind, name);
+        event(cn, isvc, "Normal", "Created", msg);
+    }
+    json_object_array_add(children, json_object_get(obj));
+    return NULL;
+}
+
+/* Deletes routing objects of key that are not in children. */
+static ctl_status *prune_routes(canary *cn, const char *key, json_object *children)
+{
+    ctl_status *st = NULL;
+    for (int i = 0; i < CI_COUNT && !st; i++) {
+        if (!cn->inf[i]) continue;
+        json_object *have = informer_list_index(cn->inf[i], key);
+        for (size_t j = 0; have && j < json_object_array_length(have) && !st; j++) {
+            json_object *o = json_object_array_get_idx(have, j), *md = get(o, "metadata");
+            const char *kind = get_str(o, "kind"), *name = get_str(md, "name");
+            int wanted = 0;
+            for (size_t k = 0; k < json_object_array_length(children) && !wanted; k++) {
+                json_object *c = json_object_array_get_idx(children, k);
+                wanted = kind && name && get_str(c, "kind") && !strcmp(get_str(c, "kind"), kind) &&
+                         get_str(get(c, "metadata"), "name") && !strcmp(get_str(get(c, "metadata"), "name"), name);
+            }
+            if (wanted || !name) continue;
+            st = kube_delete(cn->client, i == CI_ROUTE ? &routing_res_httproutes : &routing_res_virtualservices,
+                             get_str(md, "namespace"), name);
+            if (st && ctl_status_http(st) == 404) {
+                ctl_status_free(st);
+                st = NULL;
+            }
+            if (!st) log_info("pruned routing object", "key", key, "kind", kind, "name", name);
+        }
+        json_object_put(have);
+    }
+    return st;
+}
+
+ctl_status *canary_plan_route(canary *cn, canary_plan *p, json_object *isvc, json_object *pods, json_object *children,
+                              int64_t now_ms, int64_t *requeue_ms)
+{
+    ctl_status *st = NULL;
+    json_object *route = NULL, *svc = NULL;
+    *requeue_ms = 0;
+    if (p->split && p->has_rollout) run_rollout(cn, p, isvc, pods, now_ms, requeue_ms);
+    p->weight_eff = p->split ? (p->canary_ready ? p->weight : 0) : 100;
+    if (p->split) {
+        /* The entry Service: both revisions only when there is no router and both take traffic. */
+        svc = copy(p->entry_service);
+        json_object *sel = child_obj(child_obj(svc, "spec"), "selector");
+        if (p->weight_eff == 100) set_str(sel, REVISION_LABEL, p->latest);
+        else if (p->weight_eff == 0 || p->rs.mode != ROUTING_NONE) set_str(sel, REVISION_LABEL, p->stable);
+        if ((st = apply_one(cn, isvc, &kube_res_services, svc, children))) goto out;
+    }
+    if (p->rs.mode != ROUTING_NONE) {
+        routing_backend b[2];
+        int nb = 0;
+        const kube_resource *res = p->rs.mode == ROUTING_GATEWAY ? &routing_res_httproutes : &routing_res_virtualservices;
+        if (!cn->inf[p->rs.mode == ROUTING_GATEWAY ? CI_ROUTE : CI_VS]) {
+            st = ctl_status_new(CTL_EINVAL, "spec.routing: %s.%s/%s is not served by the API server (install its CRDs or "
+                                            "choose another routing)", res->resource, res->group, res->version);
+            goto out;
+        }
+        if (p->split) {
+            b[nb++] = (routing_backend){p->stable, 100 - p->weight_eff};
+            b[nb++] = (routing_backend){p->latest, p->weight_eff};
+        } else {
+            b[nb++] = (routing_backend){p->name, 100}; /* the entry Service: a rolling update as without canaries */
+        }
+        if ((st = routing_render(&p->rs, isvc, b, nb, &route))) goto out;
+        if ((st = apply_one(cn, isvc, res, route, children))) goto out;
+    }
+    if ((st = prune_routes(cn, p->key, children))) goto out;
+    if (p->promoting && p->stable_ready) {
+        /* Promoted: the stable Deployment runs this revision and is Ready; let pruning remove the canary. */
+        for (size_t i = json_object_array_length(children); i-- > 0;) {
+            const char *n = get_str(get(json_object_array_get_idx(children, i), "metadata"), "name");
+            const char *k = get_str(json_object_array_get_idx(children, i), "kind");
+            if (n && k && !strcmp(n, p->latest) && (!strcmp(k, "Deployment") || !strcmp(k, "HorizontalPodAutoscaler")))
+                json_object_array_del_idx(children, i, 1);
+        }
+        char msg[300];
+        snprintf(msg, sizeof(msg), "revision %s rolled out to Deployment %s; canary removed", p->latest, p->stable_dep);
+        event(cn, isvc, "Normal", "Promoted", msg);
+    }
+    if (p->split && !*requeue_ms && !p->canary_ready) *requeue_ms = 0; /* Deployment events requeue us */
+out:
+    json_object_put(route);
+    json_object_put(svc);
+    return st;
+}
