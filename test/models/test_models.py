@@ -92,3 +92,26 @@ def test_wrong_shape_is_a_precise_error(models_dir, kinfer_run, tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1, r.stdout
     assert "shape mismatch" in r.stderr and "input" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("model", ["rf_cls_zipmap", "linear_cls"])
+def test_zipmap_kernel_with_untyped_output(model, models_dir, kinfer_run, tmp_path):
+    """ZipMap's values and keys, on a copy of the model whose sequence-of-maps output carries no
+    declared type (so that the kernel's own output description is what the engine uses). The
+    unmodified exports are covered by test_model_matches_onnxruntime."""
+    import onnx
+    mdir = os.path.join(models_dir, model)
+    m = onnx.load(os.path.join(mdir, "model.onnx"))
+    stripped = 0
+    for o in m.graph.output:
+        if o.type.HasField("sequence_type"):
+            o.ClearField("type")
+            stripped += 1
+    assert stripped == 1
+    onnx.save(m, str(tmp_path / "model.onnx"))
+    bdir = os.path.join(mdir, "b32" if os.path.isdir(os.path.join(mdir, "b32")) else "b64")
+    r = run_kinfer(kinfer_run, str(tmp_path), bdir, tmp_path)
+    assert r.returncode == 0, r.stderr
+    for name in ("output_probability", "output_probability.keys", "output_label"):
+        compare(f"{model}/{name}", np.load(os.path.join(bdir, f"ref.{name}.npy")),
+                np.load(tmp_path / f"{name}.npy"), False)
