@@ -256,8 +256,8 @@ kinfer_status *npy_write(const char *path, const onnx_tensor *t)
                                      onnx_dtype_name(t->dtype));
         snprintf(descr, sizeof(descr), "%s", d);
     }
-    int len = snprintf(hdr, sizeof(hdr), "{'descr': '%s', 'fortran_order': False, 'shape': (",
-                       descr);
+    int len =
+        snprintf(hdr, sizeof(hdr), "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
     for (int i = 0; i < t->rank; i++)
         len += snprintf(hdr + len, sizeof(hdr) - (size_t)len, "%lld%s", (long long)t->dims[i],
                         t->rank == 1 || i < t->rank - 1 ? ", " : "");
@@ -270,7 +270,15 @@ kinfer_status *npy_write(const char *path, const onnx_tensor *t)
     size_t hlen = (size_t)len + pad + 1;
     FILE *fp = fopen(path, "wb");
     if (!fp) return kinfer_status_new(KINFER_EIO, "%s: %s", path, strerror(errno));
-    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hlen & 0xFF),
+    unsigned char pre[10] = {0x93,
+                             'N',
+                             'U',
+                             'M',
+                             'P',
+                             'Y',
+                             1,
+                             0,
+                             (unsigned char)(hlen & 0xFF),
                              (unsigned char)(hlen >> 8)};
     int ok = fwrite(pre, 1, 10, fp) == 10 && fwrite(hdr, 1, hlen, fp) == hlen;
     if (ok && t->dtype == ONNX_DTYPE_STRING) {

@@ -23,7 +23,7 @@
 #include "npy.h"
 
 #define RUN_MAX_INPUTS 64
-#define RUN_MAX_BENCH 1000000
+#define RUN_MAX_BENCH  1000000
 
 typedef struct run_args {
     int threads, bench, warmup;
@@ -82,10 +82,14 @@ static int run_parse_args(int argc, char **argv, run_args *a)
         const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         int rc = -1;
         if (!val) break;
-        if (!strcmp(opt, "--threads")) rc = run_parse_int(val, 0, 1024, &a->threads);
-        else if (!strcmp(opt, "--bench")) rc = run_parse_int(val, 0, RUN_MAX_BENCH, &a->bench);
-        else if (!strcmp(opt, "--warmup")) rc = run_parse_int(val, 0, RUN_MAX_BENCH, &a->warmup);
-        else if (!strcmp(opt, "--out")) a->out = val, rc = 0;
+        if (!strcmp(opt, "--threads"))
+            rc = run_parse_int(val, 0, 1024, &a->threads);
+        else if (!strcmp(opt, "--bench"))
+            rc = run_parse_int(val, 0, RUN_MAX_BENCH, &a->bench);
+        else if (!strcmp(opt, "--warmup"))
+            rc = run_parse_int(val, 0, RUN_MAX_BENCH, &a->warmup);
+        else if (!strcmp(opt, "--out"))
+            a->out = val, rc = 0;
         if (rc) {
             fprintf(stderr, "kinfer-run: bad option %s %s\n", opt, val);
             return -1;
@@ -196,8 +200,9 @@ int main(int argc, char **argv)
     }
     rc = 0;
 out:
-    if (st) fprintf(stderr, "kinfer-run: %s: %s\n", kinfer_strerror(kinfer_status_code(st)),
-                    kinfer_status_msg(st));
+    if (st)
+        fprintf(stderr, "kinfer-run: %s: %s\n", kinfer_strerror(kinfer_status_code(st)),
+                kinfer_status_msg(st));
     kinfer_status_free(st);
     if (outs) run_release(outs, n_out);
     free(outs);

@@ -50,7 +50,8 @@ void ml__post_row(ml_post p, float *s, int64_t n)
 {
     float mx = -FLT_MAX, sum = 0;
     switch (p) {
-    case ML_POST_NONE: break;
+    case ML_POST_NONE:
+        break;
     case ML_POST_LOGISTIC:
         for (int64_t i = 0; i < n; i++) s[i] = ml__logistic(s[i]);
         break;
@@ -66,8 +67,10 @@ void ml__post_row(ml_post p, float *s, int64_t n)
         for (int64_t i = 0; i < n; i++) mx = s[i] > mx ? s[i] : mx;
         float e0 = expf(-mx);
         for (int64_t i = 0; i < n; i++) {
-            if (s[i] > 0.0000001f || s[i] < -0.0000001f) sum += s[i] = expf(s[i] - mx);
-            else s[i] *= e0;
+            if (s[i] > 0.0000001f || s[i] < -0.0000001f)
+                sum += s[i] = expf(s[i] - mx);
+            else
+                s[i] *= e0;
         }
         for (int64_t i = 0; i < n; i++) s[i] /= sum;
         break;
@@ -97,31 +100,51 @@ kinfer_status *ml__rows_cols(op_ctx *c, const op_tensor *x, int64_t *n, int64_t 
     return NULL;
 }
 
-#define ML_READ(T, out_t)                                                                         \
-    do {                                                                                          \
-        const T *src = (const T *)x->data + off;                                                  \
-        for (int64_t i = 0; i < n; i++) out[i] = (out_t)src[i];                                   \
+#define ML_READ(T, out_t)                                                                          \
+    do {                                                                                           \
+        const T *src = (const T *)x->data + off;                                                   \
+        for (int64_t i = 0; i < n; i++) out[i] = (out_t)src[i];                                    \
     } while (0)
 
 void ml__read_double(const op_tensor *x, int64_t off, int64_t n, double *out)
 {
     switch (x->dtype) {
-    case ONNX_DTYPE_FLOAT: ML_READ(float, double); break;
-    case ONNX_DTYPE_DOUBLE: ML_READ(double, double); break;
-    case ONNX_DTYPE_INT64: ML_READ(int64_t, double); break;
-    case ONNX_DTYPE_INT32: ML_READ(int32_t, double); break;
-    default: memset(out, 0, (size_t)n * sizeof(*out)); break;
+    case ONNX_DTYPE_FLOAT:
+        ML_READ(float, double);
+        break;
+    case ONNX_DTYPE_DOUBLE:
+        ML_READ(double, double);
+        break;
+    case ONNX_DTYPE_INT64:
+        ML_READ(int64_t, double);
+        break;
+    case ONNX_DTYPE_INT32:
+        ML_READ(int32_t, double);
+        break;
+    default:
+        memset(out, 0, (size_t)n * sizeof(*out));
+        break;
     }
 }
 
 void ml__read_float(const op_tensor *x, int64_t off, int64_t n, float *out)
 {
     switch (x->dtype) {
-    case ONNX_DTYPE_FLOAT: ML_READ(float, float); break;
-    case ONNX_DTYPE_DOUBLE: ML_READ(double, float); break;
-    case ONNX_DTYPE_INT64: ML_READ(int64_t, float); break;
-    case ONNX_DTYPE_INT32: ML_READ(int32_t, float); break;
-    default: memset(out, 0, (size_t)n * sizeof(*out)); break;
+    case ONNX_DTYPE_FLOAT:
+        ML_READ(float, float);
+        break;
+    case ONNX_DTYPE_DOUBLE:
+        ML_READ(double, float);
+        break;
+    case ONNX_DTYPE_INT64:
+        ML_READ(int64_t, float);
+        break;
+    case ONNX_DTYPE_INT32:
+        ML_READ(int32_t, float);
+        break;
+    default:
+        memset(out, 0, (size_t)n * sizeof(*out));
+        break;
     }
 }
 
@@ -147,7 +170,7 @@ kinfer_status *ml__attr_doubles(const op_node *n, const char *name, double **out
     if (!d) return op_node_error(n, KINFER_ENOMEM, "%s: %zu values", name, nf);
     for (size_t i = 0; i < nf; i++)
         d[i] = t ? (t->dtype == ONNX_DTYPE_DOUBLE ? ((const double *)t->data)[i]
-                                                   : ((const float *)t->data)[i])
+                                                  : ((const float *)t->data)[i])
                  : f[i];
     *out = d;
     *len = nf;

@@ -27,8 +27,10 @@ typedef struct enc_list {
 static int enc_cmp_key(const enc_list *k, size_t a, size_t b)
 {
     switch (k->dt) {
-    case ONNX_DTYPE_STRING: return strcmp(k->s[a], k->s[b]);
-    case ONNX_DTYPE_INT64: return k->i[a] < k->i[b] ? -1 : k->i[a] > k->i[b];
+    case ONNX_DTYPE_STRING:
+        return strcmp(k->s[a], k->s[b]);
+    case ONNX_DTYPE_INT64:
+        return k->i[a] < k->i[b] ? -1 : k->i[a] > k->i[b];
     default: {
         double x = k->d[a], y = k->d[b];
         if (isnan(x) || isnan(y)) return isnan(x) - isnan(y); /* NaN sorts last, equal to NaN */
@@ -50,14 +52,16 @@ static kinfer_status *enc_read_list(const op_node *n, const char *base, enc_list
         if (cnt < 0) return op_node_error(n, KINFER_EMODEL, "%s has no shape", name);
         l->n = (size_t)cnt;
         l->dt = t->dtype;
-        if (t->dtype == ONNX_DTYPE_STRING) l->s = t->data;
-        else if (t->dtype == ONNX_DTYPE_INT64) l->i = t->data;
+        if (t->dtype == ONNX_DTYPE_STRING)
+            l->s = t->data;
+        else if (t->dtype == ONNX_DTYPE_INT64)
+            l->i = t->data;
         else if (t->dtype == ONNX_DTYPE_FLOAT || t->dtype == ONNX_DTYPE_DOUBLE) {
             l->d = malloc((l->n ? l->n : 1) * sizeof(double));
             if (!l->d) return op_node_error(n, KINFER_ENOMEM, "%s", name);
             for (size_t k = 0; k < l->n; k++)
                 l->d[k] = t->dtype == ONNX_DTYPE_FLOAT ? ((const float *)t->data)[k]
-                                                        : ((const double *)t->data)[k];
+                                                       : ((const double *)t->data)[k];
         } else {
             return op_node_error(n, KINFER_EUNSUPPORTED, "%s of type %s", name,
                                  onnx_dtype_name(t->dtype));
@@ -130,21 +134,27 @@ static kinfer_status *enc_init(const op_node *n, void **state)
         s->keys.n = op_attr_strings(n, "classes_strings", &s->keys.s);
         s->keys.dt = ONNX_DTYPE_STRING;
     } else {
-        if ((st = enc_read_list(n, "keys", &s->keys)) || (st = enc_read_list(n, "values", &s->vals)))
+        if ((st = enc_read_list(n, "keys", &s->keys)) ||
+            (st = enc_read_list(n, "values", &s->vals)))
             goto out;
         if (s->keys.n != s->vals.n) {
             st = op_node_error(n, KINFER_EMODEL, "%zu keys but %zu values", s->keys.n, s->vals.n);
             goto out;
         }
         s->in_dt = s->keys.dt == ONNX_DTYPE_FLOAT && op_attr_tensor(n, "keys_tensor")
-                       ? op_attr_tensor(n, "keys_tensor")->dtype : s->keys.dt;
+                       ? op_attr_tensor(n, "keys_tensor")->dtype
+                       : s->keys.dt;
         s->out_dt = s->vals.dt == ONNX_DTYPE_FLOAT && op_attr_tensor(n, "values_tensor")
-                        ? op_attr_tensor(n, "values_tensor")->dtype : s->vals.dt;
+                        ? op_attr_tensor(n, "values_tensor")->dtype
+                        : s->vals.dt;
         const op_tensor *dt = op_attr_tensor(n, "default_tensor");
         if (dt && op_tensor_numel(dt) >= 1) {
-            if (dt->dtype == ONNX_DTYPE_STRING) s->def_s = ((const char *const *)dt->data)[0];
-            else if (dt->dtype == ONNX_DTYPE_INT64) s->def_i = ((const int64_t *)dt->data)[0];
-            else s->def_d = op_tensor_get_double(dt, 0);
+            if (dt->dtype == ONNX_DTYPE_STRING)
+                s->def_s = ((const char *const *)dt->data)[0];
+            else if (dt->dtype == ONNX_DTYPE_INT64)
+                s->def_i = ((const int64_t *)dt->data)[0];
+            else
+                s->def_d = op_tensor_get_double(dt, 0);
         }
     }
     s->order = malloc((s->keys.n ? s->keys.n : 1) * sizeof(size_t));
@@ -158,8 +168,10 @@ static kinfer_status *enc_init(const op_node *n, void **state)
     qsort(s->order, s->keys.n, sizeof(size_t), enc_order_cmp);
     pthread_mutex_unlock(&sort_lock);
 out:
-    if (st) enc_fini(s);
-    else *state = s;
+    if (st)
+        enc_fini(s);
+    else
+        *state = s;
     return st;
 }
 
@@ -171,7 +183,9 @@ static int64_t enc_find(const enc_state *s, const op_tensor *x, int64_t k)
         size_t mid = (lo + hi) / 2, i = s->order[mid];
         int c;
         switch (s->keys.dt) {
-        case ONNX_DTYPE_STRING: c = strcmp(s->keys.s[i], ((const char *const *)x->data)[k]); break;
+        case ONNX_DTYPE_STRING:
+            c = strcmp(s->keys.s[i], ((const char *const *)x->data)[k]);
+            break;
         case ONNX_DTYPE_INT64: {
             int64_t v = ((const int64_t *)x->data)[k];
             c = s->keys.i[i] < v ? -1 : s->keys.i[i] > v;
@@ -179,20 +193,28 @@ static int64_t enc_find(const enc_state *s, const op_tensor *x, int64_t k)
         }
         default: {
             double v = op_tensor_get_double(x, k), key = s->keys.d[i];
-            if (isnan(key) || isnan(v)) c = isnan(key) - isnan(v);
-            else c = key < v ? -1 : key > v;
+            if (isnan(key) || isnan(v))
+                c = isnan(key) - isnan(v);
+            else
+                c = key < v ? -1 : key > v;
             break;
         }
         }
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     if (lo == s->keys.n) return -1;
     size_t i = s->order[lo];
     int eq;
     switch (s->keys.dt) {
-    case ONNX_DTYPE_STRING: eq = !strcmp(s->keys.s[i], ((const char *const *)x->data)[k]); break;
-    case ONNX_DTYPE_INT64: eq = s->keys.i[i] == ((const int64_t *)x->data)[k]; break;
+    case ONNX_DTYPE_STRING:
+        eq = !strcmp(s->keys.s[i], ((const char *const *)x->data)[k]);
+        break;
+    case ONNX_DTYPE_INT64:
+        eq = s->keys.i[i] == ((const int64_t *)x->data)[k];
+        break;
     default: {
         double v = op_tensor_get_double(x, k);
         eq = (isnan(v) && isnan(s->keys.d[i])) || s->keys.d[i] == v;
@@ -243,9 +265,15 @@ static kinfer_status *enc_compute(op_ctx *c)
         case ONNX_DTYPE_STRING:
             ((const char **)y->data)[k] = i >= 0 ? s->vals.s[i] : s->def_s;
             break;
-        case ONNX_DTYPE_INT64: ((int64_t *)y->data)[k] = i >= 0 ? s->vals.i[i] : s->def_i; break;
-        case ONNX_DTYPE_DOUBLE: ((double *)y->data)[k] = i >= 0 ? s->vals.d[i] : s->def_d; break;
-        default: ((float *)y->data)[k] = (float)(i >= 0 ? s->vals.d[i] : s->def_d); break;
+        case ONNX_DTYPE_INT64:
+            ((int64_t *)y->data)[k] = i >= 0 ? s->vals.i[i] : s->def_i;
+            break;
+        case ONNX_DTYPE_DOUBLE:
+            ((double *)y->data)[k] = i >= 0 ? s->vals.d[i] : s->def_d;
+            break;
+        default:
+            ((float *)y->data)[k] = (float)(i >= 0 ? s->vals.d[i] : s->def_d);
+            break;
         }
     }
     return NULL;
@@ -304,10 +332,12 @@ static kinfer_status *ohe_compute(op_ctx *c)
             while (j < k && strcmp(cs[j], v)) j++;
         } else {
             int64_t v = x->dtype == ONNX_DTYPE_INT64 || x->dtype == ONNX_DTYPE_INT32
-                            ? op_tensor_get_int(x, e) : (int64_t)op_tensor_get_double(x, e);
+                            ? op_tensor_get_int(x, e)
+                            : (int64_t)op_tensor_get_double(x, e);
             while (j < k && ci[j] != v) j++;
         }
-        if (j < k) y[(size_t)e * k + j] = 1.0f;
+        if (j < k)
+            y[(size_t)e * k + j] = 1.0f;
         else if (!zeros)
             return op_error(c, KINFER_EINVAL, "element %lld is not one of the %zu categories",
                             (long long)e, k);
@@ -371,6 +401,6 @@ const op_def ml__encode_defs[ML_ENCODE_DEFS] = {
     {"ai.onnx.ml", "LabelEncoder", 1, 4, 1, 1, 1, 1, enc_init, enc_fini, enc_infer, enc_compute},
     {"ai.onnx.ml", "OneHotEncoder", 1, OP_OPSET_MAX, 1, 1, 1, 1, ohe_init, NULL, ohe_infer,
      ohe_compute},
-    {"ai.onnx.ml", "FeatureVectorizer", 1, OP_OPSET_MAX, 1, 4096, 1, 1, NULL, NULL,
-     fv_infer, fv_compute},
+    {"ai.onnx.ml", "FeatureVectorizer", 1, OP_OPSET_MAX, 1, 4096, 1, 1, NULL, NULL, fv_infer,
+     fv_compute},
 };

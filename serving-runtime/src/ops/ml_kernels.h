@@ -15,6 +15,7 @@ extern const op_def ml__linear_defs[ML_LINEAR_DEFS]; /* LinearClassifier, Linear
 /* Scaler, Normalizer, Imputer, Binarizer, ArrayFeatureExtractor, ZipMap */
 extern const op_def ml__transform_defs[ML_TRANSFORM_DEFS];
 #define ML_ENCODE_DEFS 3
-extern const op_def ml__encode_defs[ML_ENCODE_DEFS]; /* LabelEncoder, OneHotEncoder, FeatureVectorizer */
+extern const op_def
+    ml__encode_defs[ML_ENCODE_DEFS]; /* LabelEncoder, OneHotEncoder, FeatureVectorizer */
 
 #endif

@@ -22,7 +22,10 @@ typedef struct lin_state {
     int second_class; /* binary: one score row, two labels -> two output columns */
 } lin_state;
 
-static void lin_fini(void *p) { free(p); }
+static void lin_fini(void *p)
+{
+    free(p);
+}
 
 static kinfer_status *lin_init(const op_node *n, void **state, int cls)
 {
@@ -77,13 +80,21 @@ static kinfer_status *lin_init(const op_node *n, void **state, int cls)
         goto out;
     }
 out:
-    if (st) free(s);
-    else *state = s;
+    if (st)
+        free(s);
+    else
+        *state = s;
     return st;
 }
 
-static kinfer_status *lin_cls_init(const op_node *n, void **state) { return lin_init(n, state, 1); }
-static kinfer_status *lin_reg_init(const op_node *n, void **state) { return lin_init(n, state, 0); }
+static kinfer_status *lin_cls_init(const op_node *n, void **state)
+{
+    return lin_init(n, state, 1);
+}
+static kinfer_status *lin_reg_init(const op_node *n, void **state)
+{
+    return lin_init(n, state, 0);
+}
 
 static kinfer_status *lin_infer(op_ctx *c)
 {
@@ -92,8 +103,10 @@ static kinfer_status *lin_infer(op_ctx *c)
     int64_t rows, cols;
     kinfer_status *st;
     if (!ml__is_feature_type(x->dtype))
-        return op_error(c, KINFER_EDTYPE, "input X has type %s; float, double, int64 or int32 "
-                        "expected", onnx_dtype_name(x->dtype));
+        return op_error(c, KINFER_EDTYPE,
+                        "input X has type %s; float, double, int64 or int32 "
+                        "expected",
+                        onnx_dtype_name(x->dtype));
     if ((st = ml__rows_cols(c, x, &rows, &cols))) return st;
     int64_t feats = s->n_coef / s->n_targets;
     if (cols >= 0 && cols != feats)
@@ -139,8 +152,10 @@ static void lin_rows(void *arg, int ith, int nth)
             sc[t] = (float)acc;
         }
         if (!s->classifier) {
-            if (k > 1) ml__post_row(s->post, sc, k);
-            else if (s->post == ML_POST_PROBIT) sc[0] = ml__probit(sc[0]);
+            if (k > 1)
+                ml__post_row(s->post, sc, k);
+            else if (s->post == ML_POST_PROBIT)
+                sc[0] = ml__probit(sc[0]);
             memcpy((float *)j->y->data + r * k, sc, (size_t)k * sizeof(float));
             continue;
         }
@@ -177,16 +192,18 @@ static void lin_rows(void *arg, int ith, int nth)
 static kinfer_status *lin_compute(op_ctx *c)
 {
     const lin_state *s = op_ctx_state(c);
-    lin_job j = {s, op_input(c, 0), op_output(c, 0), s->classifier ? op_output(c, 1) : NULL, 0, 0,
-                 NULL, 0};
+    lin_job j = {
+        s, op_input(c, 0), op_output(c, 0), s->classifier ? op_output(c, 1) : NULL, 0, 0, NULL, 0};
     kinfer_status *st = ml__rows_cols(c, j.x, &j.rows, &j.cols);
     if (st) return st;
     j.stride = ((size_t)(j.cols + s->n_targets) * sizeof(float) + 63) & ~(size_t)63;
     int nth = op_num_threads(c);
     j.scratch = op_scratch(c, j.stride * (size_t)(nth > 0 ? nth : 1));
     if (!j.scratch) return op_error(c, KINFER_ENOMEM, "linear scratch");
-    if (j.rows * s->n_coef < 65536) lin_rows(&j, 0, 1);
-    else op_parallel(c, lin_rows, &j);
+    if (j.rows * s->n_coef < 65536)
+        lin_rows(&j, 0, 1);
+    else
+        op_parallel(c, lin_rows, &j);
     return NULL;
 }
 

@@ -16,8 +16,10 @@
 static kinfer_status *xf_check_feature(op_ctx *c, const op_tensor *x)
 {
     if (!ml__is_feature_type(x->dtype))
-        return op_error(c, KINFER_EDTYPE, "input X has type %s; float, double, int64 or int32 "
-                        "expected", onnx_dtype_name(x->dtype));
+        return op_error(c, KINFER_EDTYPE,
+                        "input X has type %s; float, double, int64 or int32 "
+                        "expected",
+                        onnx_dtype_name(x->dtype));
     return NULL;
 }
 
@@ -156,8 +158,10 @@ static kinfer_status *imputer_compute(op_ctx *c)
             double v = x->dtype == ONNX_DTYPE_FLOAT ? ((const float *)x->data)[i]
                                                     : ((const double *)x->data)[i];
             if (isnan(rep) ? isnan(v) : v == rep) v = f[nf == 1 ? 0 : i % cols];
-            if (x->dtype == ONNX_DTYPE_FLOAT) ((float *)y->data)[i] = (float)v;
-            else ((double *)y->data)[i] = v;
+            if (x->dtype == ONNX_DTYPE_FLOAT)
+                ((float *)y->data)[i] = (float)v;
+            else
+                ((double *)y->data)[i] = v;
         }
     } else {
         const int64_t *iv;
@@ -166,8 +170,10 @@ static kinfer_status *imputer_compute(op_ctx *c)
         for (int64_t i = 0; i < total; i++) {
             int64_t v = op_tensor_get_int(x, i);
             if (v == rep) v = iv[ni == 1 ? 0 : i % cols];
-            if (x->dtype == ONNX_DTYPE_INT64) ((int64_t *)y->data)[i] = v;
-            else ((int32_t *)y->data)[i] = (int32_t)v;
+            if (x->dtype == ONNX_DTYPE_INT64)
+                ((int64_t *)y->data)[i] = v;
+            else
+                ((int32_t *)y->data)[i] = (int32_t)v;
         }
     }
     return NULL;
@@ -199,8 +205,12 @@ static kinfer_status *binarizer_compute(op_ctx *c)
             ((double *)y->data)[i] = v > thr ? 1.0 : 0.0;
             break;
         }
-        case ONNX_DTYPE_INT64: ((int64_t *)y->data)[i] = ((const int64_t *)x->data)[i] > thr; break;
-        default: ((int32_t *)y->data)[i] = ((const int32_t *)x->data)[i] > thr; break;
+        case ONNX_DTYPE_INT64:
+            ((int64_t *)y->data)[i] = ((const int64_t *)x->data)[i] > thr;
+            break;
+        default:
+            ((int32_t *)y->data)[i] = ((const int32_t *)x->data)[i] > thr;
+            break;
         }
     }
     return NULL;
@@ -262,7 +272,10 @@ typedef struct zipmap_state {
     op_tensor keys;
 } zipmap_state;
 
-static void zipmap_fini(void *p) { free(p); }
+static void zipmap_fini(void *p)
+{
+    free(p);
+}
 
 static kinfer_status *zipmap_init(const op_node *n, void **state)
 {

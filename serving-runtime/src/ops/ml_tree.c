@@ -102,7 +102,7 @@ static int32_t tree_find(const tree_key *keys, int32_t n, int64_t tree, int64_t 
 
 static kinfer_status *tree_parse_mode(const op_node *n, const char *s, uint8_t *mode)
 {
-    static const char *const names[] = {"BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT",
+    static const char *const names[] = {"BRANCH_LEQ", "BRANCH_LT",  "BRANCH_GTE", "BRANCH_GT",
                                         "BRANCH_EQ",  "BRANCH_NEQ", "LEAF"};
     for (int i = 0; i < 7; i++)
         if (!strcmp(s, names[i])) {
@@ -230,10 +230,11 @@ static kinfer_status *tree_build(const op_node *n, tree_state *s, const tree_att
         nd->t = tree_find(keys, nn, a->treeids[i], a->truenodeids[i]);
         nd->f = tree_find(keys, nn, a->treeids[i], a->falsenodeids[i]);
         if (nd->t < 0 || nd->f < 0 || nd->t == i || nd->f == i) {
-            st = op_node_error(n, KINFER_EMODEL, "node %lld of tree %lld: child %lld/%lld is "
-                               "missing or itself", (long long)a->nodeids[i],
-                               (long long)a->treeids[i], (long long)a->truenodeids[i],
-                               (long long)a->falsenodeids[i]);
+            st = op_node_error(n, KINFER_EMODEL,
+                               "node %lld of tree %lld: child %lld/%lld is "
+                               "missing or itself",
+                               (long long)a->nodeids[i], (long long)a->treeids[i],
+                               (long long)a->truenodeids[i], (long long)a->falsenodeids[i]);
             goto out;
         }
     }
@@ -241,13 +242,15 @@ static kinfer_status *tree_build(const op_node *n, tree_state *s, const tree_att
     for (size_t k = 0; k < a->n_w; k++) {
         int32_t i = tree_find(keys, nn, a->w_tree[k], a->w_node[k]);
         if (i < 0) {
-            st = op_node_error(n, KINFER_EMODEL, "weight %zu names a missing node %lld of tree %lld",
-                               k, (long long)a->w_node[k], (long long)a->w_tree[k]);
+            st =
+                op_node_error(n, KINFER_EMODEL, "weight %zu names a missing node %lld of tree %lld",
+                              k, (long long)a->w_node[k], (long long)a->w_tree[k]);
             goto out;
         }
         if (a->w_target[k] < 0 || a->w_target[k] >= s->n_targets) {
-            st = op_node_error(n, KINFER_EMODEL, "weight %zu: target/class id %lld outside [0, %lld)",
-                               k, (long long)a->w_target[k], (long long)s->n_targets);
+            st = op_node_error(n, KINFER_EMODEL,
+                               "weight %zu: target/class id %lld outside [0, %lld)", k,
+                               (long long)a->w_target[k], (long long)s->n_targets);
             goto out;
         }
         count[i + 1]++;
@@ -344,8 +347,9 @@ static kinfer_status *tree_init(const op_node *n, void **state, int cls)
         size_t ni = op_attr_ints(n, "classlabels_int64s", &li);
         size_t ns = op_attr_strings(n, "classlabels_strings", &ls);
         if ((ni == 0) == (ns == 0)) {
-            st = op_node_error(n, KINFER_EMODEL,
-                               "exactly one of classlabels_int64s and classlabels_strings is needed");
+            st = op_node_error(
+                n, KINFER_EMODEL,
+                "exactly one of classlabels_int64s and classlabels_strings is needed");
             goto out;
         }
         s->labels_int = ni ? li : NULL;
@@ -358,10 +362,14 @@ static kinfer_status *tree_init(const op_node *n, void **state, int cls)
             goto out;
         }
         const char *agg = op_attr_string(n, "aggregate_function", "SUM");
-        if (!strcmp(agg, "SUM")) s->agg = AGG_SUM;
-        else if (!strcmp(agg, "AVERAGE")) s->agg = AGG_AVERAGE;
-        else if (!strcmp(agg, "MIN")) s->agg = AGG_MIN;
-        else if (!strcmp(agg, "MAX")) s->agg = AGG_MAX;
+        if (!strcmp(agg, "SUM"))
+            s->agg = AGG_SUM;
+        else if (!strcmp(agg, "AVERAGE"))
+            s->agg = AGG_AVERAGE;
+        else if (!strcmp(agg, "MIN"))
+            s->agg = AGG_MIN;
+        else if (!strcmp(agg, "MAX"))
+            s->agg = AGG_MAX;
         else {
             st = op_node_error(n, KINFER_EMODEL, "unknown aggregate_function '%s'", agg);
             goto out;
@@ -375,8 +383,10 @@ static kinfer_status *tree_init(const op_node *n, void **state, int cls)
         s->all_positive = 1;
         for (size_t k = 0; k < a.n_w; k++) {
             if (a.w_val[k] < 0) s->all_positive = 0;
-            if (first < 0) first = (int)a.w_target[k];
-            else if (a.w_target[k] != first) one_class = 0;
+            if (first < 0)
+                first = (int)a.w_target[k];
+            else if (a.w_target[k] != first)
+                one_class = 0;
         }
         s->binary_case = s->n_targets == 2 && first >= 0 && one_class;
     }
@@ -384,13 +394,21 @@ static kinfer_status *tree_init(const op_node *n, void **state, int cls)
 out:
     free(a.values);
     free(a.w_val);
-    if (st) tree_fini(s);
-    else *state = s;
+    if (st)
+        tree_fini(s);
+    else
+        *state = s;
     return st;
 }
 
-static kinfer_status *tree_cls_init(const op_node *n, void **state) { return tree_init(n, state, 1); }
-static kinfer_status *tree_reg_init(const op_node *n, void **state) { return tree_init(n, state, 0); }
+static kinfer_status *tree_cls_init(const op_node *n, void **state)
+{
+    return tree_init(n, state, 1);
+}
+static kinfer_status *tree_reg_init(const op_node *n, void **state)
+{
+    return tree_init(n, state, 0);
+}
 
 static kinfer_status *tree_infer(op_ctx *c)
 {
@@ -399,12 +417,16 @@ static kinfer_status *tree_infer(op_ctx *c)
     kinfer_status *st;
     int64_t rows, cols;
     if (!ml__is_feature_type(x->dtype))
-        return op_error(c, KINFER_EDTYPE, "input X has type %s; float, double, int64 or int32 "
-                        "expected", onnx_dtype_name(x->dtype));
+        return op_error(c, KINFER_EDTYPE,
+                        "input X has type %s; float, double, int64 or int32 "
+                        "expected",
+                        onnx_dtype_name(x->dtype));
     if ((st = ml__rows_cols(c, x, &rows, &cols))) return st;
     if (cols >= 0 && s->max_feature >= cols)
-        return op_error(c, KINFER_ESHAPE, "input X has %lld features but the trees read feature "
-                        "%lld", (long long)cols, (long long)s->max_feature);
+        return op_error(c, KINFER_ESHAPE,
+                        "input X has %lld features but the trees read feature "
+                        "%lld",
+                        (long long)cols, (long long)s->max_feature);
     int known = op_shapes_known(c);
     if (s->classifier) {
         int64_t yd[1] = {rows}, zd[2] = {rows, s->n_targets};
@@ -425,13 +447,26 @@ static inline int32_t tree_leaf(const tree_node *nodes, int32_t i, const double 
         int go;
         double v = x[nd->feat];
         switch (nd->mode) {
-        case MODE_LEQ: go = v <= nd->thr; break;
-        case MODE_LT: go = v < nd->thr; break;
-        case MODE_GTE: go = v >= nd->thr; break;
-        case MODE_GT: go = v > nd->thr; break;
-        case MODE_EQ: go = v == nd->thr; break;
-        case MODE_NEQ: go = v != nd->thr; break;
-        default: return i;
+        case MODE_LEQ:
+            go = v <= nd->thr;
+            break;
+        case MODE_LT:
+            go = v < nd->thr;
+            break;
+        case MODE_GTE:
+            go = v >= nd->thr;
+            break;
+        case MODE_GT:
+            go = v > nd->thr;
+            break;
+        case MODE_EQ:
+            go = v == nd->thr;
+            break;
+        case MODE_NEQ:
+            go = v != nd->thr;
+            break;
+        default:
+            return i;
         }
         if (!go && nd->miss_true && isnan(v)) go = 1;
         i = go ? nd->t : nd->f;
@@ -453,8 +488,10 @@ static void tree_write_scores(const tree_state *s, float *sc, int n, int wac, fl
     } else if (wac == 0 || wac == 1) {
         out[0] = 1.0f - sc[0], out[1] = sc[0], src = out, cnt = 2;
     } else if (wac == 2 || wac == 3) {
-        if (s->post == ML_POST_LOGISTIC) out[0] = ml__logistic(-sc[0]), out[1] = ml__logistic(sc[0]);
-        else out[0] = -sc[0], out[1] = sc[0];
+        if (s->post == ML_POST_LOGISTIC)
+            out[0] = ml__logistic(-sc[0]), out[1] = ml__logistic(sc[0]);
+        else
+            out[0] = -sc[0], out[1] = sc[0];
         src = out, cnt = 2;
     }
     for (int64_t j = 0; j < zn; j++) z[j] = j < cnt ? src[j] : 0.0f;
@@ -570,26 +607,26 @@ typedef struct tree_job {
 #define TREE_GROUP 16
 
 /* MISS is 0 or 1: without missing-value tracks the NaN test compiles away. */
-#define TREE_STEP(CMP, MISS)                                                                      \
-    do {                                                                                          \
-        const tree_fnode *nd = &nodes[idx[q]];                                                   \
-        float v = x[q * cols + (nd->feat & TREE_FEAT_MASK)];                                      \
-        int go = (v CMP nd->thr) | (MISS & (nd->feat >> 30) & isnan(v));                          \
-        idx[q] = go ? nd->t : nd->f;                                                              \
+#define TREE_STEP(CMP, MISS)                                                                       \
+    do {                                                                                           \
+        const tree_fnode *nd = &nodes[idx[q]];                                                     \
+        float v = x[q * cols + (nd->feat & TREE_FEAT_MASK)];                                       \
+        int go = (v CMP nd->thr) | (MISS & (nd->feat >> 30) & isnan(v));                           \
+        idx[q] = go ? nd->t : nd->f;                                                               \
     } while (0)
 
-#define TREE_WALK(NAME, CMP, MISS)                                                                \
-    static void NAME(const tree_fnode *nodes, int32_t root, int32_t depth, const float *x,       \
-                     int64_t cols, int g, int32_t *idx)                                           \
-    {                                                                                             \
-        for (int q = 0; q < g; q++) idx[q] = root;                                                \
-        if (g == TREE_GROUP) {                                                                    \
-            for (int32_t d = 0; d < depth; d++)                                                   \
-                for (int q = 0; q < TREE_GROUP; q++) TREE_STEP(CMP, MISS);                        \
-        } else {                                                                                  \
-            for (int32_t d = 0; d < depth; d++)                                                   \
-                for (int q = 0; q < g; q++) TREE_STEP(CMP, MISS);                                 \
-        }                                                                                         \
+#define TREE_WALK(NAME, CMP, MISS)                                                                 \
+    static void NAME(const tree_fnode *nodes, int32_t root, int32_t depth, const float *x,         \
+                     int64_t cols, int g, int32_t *idx)                                            \
+    {                                                                                              \
+        for (int q = 0; q < g; q++) idx[q] = root;                                                 \
+        if (g == TREE_GROUP) {                                                                     \
+            for (int32_t d = 0; d < depth; d++)                                                    \
+                for (int q = 0; q < TREE_GROUP; q++) TREE_STEP(CMP, MISS);                         \
+        } else {                                                                                   \
+            for (int32_t d = 0; d < depth; d++)                                                    \
+                for (int q = 0; q < g; q++) TREE_STEP(CMP, MISS);                                  \
+        }                                                                                          \
     }
 
 TREE_WALK(tree_walk_leq, <=, 1)
@@ -607,8 +644,8 @@ static int32_t tree_leaf_fast(const tree_state *s, int32_t i, const float *x)
         const tree_fnode *nd = &s->fnodes[i];
         if (s->nodes[i].mode == MODE_LEAF) return i;
         float v = x[nd->feat & TREE_FEAT_MASK];
-        int go = (s->fast_mode == MODE_LT ? v < nd->thr : v <= nd->thr) |
-                 ((nd->feat >> 30) & isnan(v));
+        int go =
+            (s->fast_mode == MODE_LT ? v < nd->thr : v <= nd->thr) | ((nd->feat >> 30) & isnan(v));
         i = go ? nd->t : nd->f;
     }
 }
@@ -620,9 +657,12 @@ static inline void tree_accumulate(const tree_state *s, int32_t first, int32_t c
     for (int32_t q = 0; q < count; q++) {
         int32_t c = w[q].target;
         double v = w[q].w;
-        if (s->agg == AGG_MIN) sc[c] = !has[c] || v < sc[c] ? v : sc[c];
-        else if (s->agg == AGG_MAX) sc[c] = !has[c] || v > sc[c] ? v : sc[c];
-        else sc[c] += v;
+        if (s->agg == AGG_MIN)
+            sc[c] = !has[c] || v < sc[c] ? v : sc[c];
+        else if (s->agg == AGG_MAX)
+            sc[c] = !has[c] || v > sc[c] ? v : sc[c];
+        else
+            sc[c] += v;
         has[c] = 1;
     }
 }
@@ -634,10 +674,11 @@ static void tree_rows(void *arg, int ith, int nth)
     int64_t b, e, k = s->n_targets, kk = k > 2 ? k : 2, cols = j->cols;
     op_split(j->rows, ith, nth, &b, &e);
     char *mem = j->scratch + (size_t)ith * j->stride;
-    double *sc = (double *)mem;                   /* block x kk */
-    double *xd = sc + j->block * kk;              /* block x cols (generic path) */
-    float *fs = (float *)(xd + (s->fnodes && j->x->dtype == ONNX_DTYPE_FLOAT ? 0 : j->block * cols));
-    uint8_t *has = (uint8_t *)(fs + kk);          /* block x kk */
+    double *sc = (double *)mem;      /* block x kk */
+    double *xd = sc + j->block * kk; /* block x cols (generic path) */
+    float *fs =
+        (float *)(xd + (s->fnodes && j->x->dtype == ONNX_DTYPE_FLOAT ? 0 : j->block * cols));
+    uint8_t *has = (uint8_t *)(fs + kk); /* block x kk */
     int fast = s->fnodes && j->x->dtype == ONNX_DTYPE_FLOAT;
     for (int64_t r0 = b; r0 < e; r0 += j->block) {
         int64_t nb = e - r0 < j->block ? e - r0 : j->block;
@@ -666,7 +707,8 @@ static void tree_rows(void *arg, int ith, int nth)
             ml__read_double(j->x, r0 * cols, nb * cols, xd);
             for (int32_t t = 0; t < s->n_trees; t++)
                 for (int64_t r = 0; r < nb; r++) {
-                    const tree_node *leaf = &s->nodes[tree_leaf(s->nodes, s->roots[t], xd + r * cols)];
+                    const tree_node *leaf =
+                        &s->nodes[tree_leaf(s->nodes, s->roots[t], xd + r * cols)];
                     tree_accumulate(s, leaf->t, leaf->f, sc + r * kk, has + r * kk);
                 }
         }
@@ -677,8 +719,10 @@ static void tree_rows(void *arg, int ith, int nth)
                 float zbuf[2];
                 int64_t label = tree_cls_finalize(s, sc + r * kk, has + r * kk, fs,
                                                   z ? z : (k <= 2 ? zbuf : fs));
-                if (s->labels_str) ((const char **)j->y->data)[row] = s->labels_str[label];
-                else ((int64_t *)j->y->data)[row] = s->labels_int[label];
+                if (s->labels_str)
+                    ((const char **)j->y->data)[row] = s->labels_str[label];
+                else
+                    ((int64_t *)j->y->data)[row] = s->labels_int[label];
             } else {
                 tree_reg_finalize(s, sc + r * kk, has + r * kk, fs, (float *)j->y->data + row * k);
             }
@@ -689,22 +733,26 @@ static void tree_rows(void *arg, int ith, int nth)
 static kinfer_status *tree_compute(op_ctx *c)
 {
     const tree_state *s = op_ctx_state(c);
-    tree_job j = {s, op_input(c, 0), op_output(c, 0), s->classifier ? op_output(c, 1) : NULL, 0, 0,
-                  0, NULL, 0};
+    tree_job j = {
+        s, op_input(c, 0), op_output(c, 0), s->classifier ? op_output(c, 1) : NULL, 0, 0, 0, NULL,
+        0};
     kinfer_status *st = ml__rows_cols(c, j.x, &j.rows, &j.cols);
     if (st) return st;
     int64_t kk = s->n_targets > 2 ? s->n_targets : 2;
     /* Keep the generic path's converted block under ~256 KiB however wide the rows are. */
     j.block = TREE_BLOCK;
     while (j.block > 1 && j.block * j.cols * (int64_t)sizeof(double) > (256 << 10)) j.block /= 2;
-    j.stride = ((size_t)(j.block * kk) * (sizeof(double) + 1) + (size_t)(j.block * j.cols) *
-                sizeof(double) + (size_t)kk * sizeof(float) + 63) & ~(size_t)63;
+    j.stride = ((size_t)(j.block * kk) * (sizeof(double) + 1) +
+                (size_t)(j.block * j.cols) * sizeof(double) + (size_t)kk * sizeof(float) + 63) &
+               ~(size_t)63;
     int nth = op_num_threads(c);
     j.scratch = op_scratch(c, j.stride * (size_t)(nth > 0 ? nth : 1));
     if (!j.scratch) return op_error(c, KINFER_ENOMEM, "tree scratch");
     /* Waking the pool costs about as much as ~8k tree walks; below that one thread wins. */
-    if (j.rows < 2 || j.rows * s->n_trees < 8192) tree_rows(&j, 0, 1);
-    else op_parallel(c, tree_rows, &j);
+    if (j.rows < 2 || j.rows * s->n_trees < 8192)
+        tree_rows(&j, 0, 1);
+    else
+        op_parallel(c, tree_rows, &j);
     return NULL;
 }
 
