@@ -99,6 +99,8 @@ def test_rbac_exact_controller_rules(helm):
         ("", "events"): sorted(["create", "patch"]),
         ("events.k8s.io", "events"): sorted(["create", "patch"]),
         ("gateway.networking.k8s.io", "httproutes"): manage,
+        # read-only unless rbac.istio: the controller watches VirtualServices whenever Istio is served
+        ("networking.istio.io", "virtualservices"): sorted(["get", "list", "watch"]),
     }
 
 
@@ -108,6 +110,13 @@ def test_leases_only_in_release_namespace(helm):
     assert le["metadata"]["namespace"] == "ops"
     assert le["rules"] == [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
                             "verbs": ["get", "create", "update"]}]
+
+
+def test_routing_write_access_follows_values(helm):
+    (cr,) = by_kind(render(helm, "rbac.gatewayAPI=false", "rbac.istio=true"), "ClusterRole")
+    got = {r["resources"][0]: sorted(r["verbs"]) for r in cr["rules"]}
+    assert got["httproutes"] == sorted(["get", "list", "watch"])
+    assert got["virtualservices"] == sorted(["create", "get", "list", "watch", "patch", "update", "delete"])
 
 
 def test_no_secret_access_by_default(helm):
