@@ -119,6 +119,18 @@ def test_routing_write_access_follows_values(helm):
     assert got["virtualservices"] == sorted(["create", "get", "list", "watch", "patch", "update", "delete"])
 
 
+def test_routing_flags(helm):
+    (dep,) = by_kind(render(helm, "controller.defaultRouting=gateway", "controller.defaultGateway=infra/public",
+                            "controller.prometheusAddress=http://prometheus.monitoring:9090"), "Deployment")
+    args = dep["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert {"--default-routing=gateway", "--default-gateway=infra/public",
+            "--prometheus-address=http://prometheus.monitoring:9090"} <= set(args)
+    (dep,) = by_kind(render(helm), "Deployment")
+    assert "--default-routing=none" in dep["spec"]["template"]["spec"]["containers"][0]["args"]
+    proc = run([helm, "template", "kinfer", CHART, "--set", "controller.defaultRouting=istio"], check=False)
+    assert proc.returncode != 0 and "needs rbac.istio=true" in proc.stderr
+
+
 def test_no_secret_access_by_default(helm):
     for _, _, r in rules_of(render(helm, "rbac.istio=true", "rbac.keda=true")):
         assert "secrets" not in r["resources"]
@@ -181,6 +193,8 @@ def test_helm_test_hook(helm):
     ("controller.healthPort=70000", "maximum"),
     ("image.pullPolicy=Sometimes", "pullPolicy"),
     ("controller.typo=1", "typo"),
+    ("controller.defaultRouting=linkerd", "defaultRouting"),
+    ("controller.defaultGateway=no-slash", "defaultGateway"),
     ("rbac.storageSecrets[0].namespace=models", "names"),
 ])
 def test_schema_rejects(helm, bad, why):
