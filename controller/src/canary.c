@@ -255,7 +255,7 @@ ctl_status *canary_plan_new(const canary_config *cfg, json_object *isvc, const r
     }
     if ((st = revision_name(p->name, get(get(dep, "spec"), "template"), p->latest, sizeof(p->latest)))) goto out;
     label_revision(dep, p->latest);
-    annotate(dep, REVISION_ANNOTATION_SPEC, json_object_to_json_string_ext(pred, JSON_C_TO_STRING_PLAIN));
+    annotate(dep, REVISION_ANNOTATION_SPEC, json_object_to_json_string_ext(pred, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 
     for (size_t i = 0; deployments && i < json_object_array_length(deployments); i++) {
         json_object *d = json_object_array_get_idx(deployments, i), *dmd = get(d, "metadata");

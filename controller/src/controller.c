@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "canary.h"
 #include "informer.h"
 #include "log.h"
 #include "metrics.h"
@@ -23,6 +24,7 @@ struct controller {
     int nworkers;
     reconcile_config rc;
     informer *inf[INF_COUNT];
+    canary *canary; /* revisions, routing objects, rollouts */
     workqueue *q;
     pthread_t *workers;
     int started;
@@ -85,6 +87,8 @@ static void on_owned(void *ud, informer_event ev, const char *key, const char *i
     workqueue_add(((controller *)ud)->q, index);
 }
 
+static void enqueue_key(void *ud, const char *key) { workqueue_add(((controller *)ud)->q, key); }
+
 size_t controller_queue_depth(void *ud)
 {
     controller *ctl = ud;
@@ -135,6 +139,9 @@ ctl_status *controller_create(kube_client *c, const controller_config *cfg, cont
         };
         if ((st = informer_create(c, &ic, &ctl->inf[i]))) goto out;
     }
+    canary_config cc = {.default_routing = cfg->default_routing, .default_gateway = cfg->default_gateway,
+                        .prometheus_address = cfg->reconcile.prometheus_address};
+    if ((st = canary_create(c, ctl->ns, &cc, enqueue_key, ctl, &ctl->canary))) goto out;
 out:
     if (st) controller_free(ctl);
     else *out = ctl;
@@ -284,6 +291,7 @@ static ctl_status *reconcile_key(controller *ctl, const char *key, json_object *
 {
     ctl_status *st = NULL;
     json_object *children = NULL, *deployment = NULL, *pods = NULL, *status = NULL;
+    canary_plan *plan = NULL;
     char now[40];
     json_object *isvc = informer_get(ctl->inf[INF_ISVC], key);
     *isvc_out = isvc;
@@ -293,6 +301,12 @@ static ctl_status *reconcile_key(controller *ctl, const char *key, json_object *
     json_object *prev = jget(isvc, "status");
     kube_format_time(now, sizeof(now), 0);
     st = reconcile_desired(isvc, &ctl->rc, &children);
+    if (!st) {
+        /* Revisions: the children of the previous revision too while a canary runs (canary.h). */
+        json_object *deps = informer_list_index(ctl->inf[INF_DEPLOY], key);
+        st = canary_plan_new(canary_get_config(ctl->canary), isvc, &ctl->rc, deps, &children, &plan);
+        json_object_put(deps);
+    }
     if (st && ctl_status_code(st) == CTL_EINVAL) {
         /* A bad spec will not fix itself: report it in status, do not retry until it changes. */
         ctl_status *bad = st;
@@ -328,18 +342,30 @@ static ctl_status *reconcile_key(controller *ctl, const char *key, json_object *
             event(ctl, isvc, "Normal", "Created", msg);
             log_info("created child", "key", key, "kind", kind, "name", name);
         }
+        canary_plan_observe(plan, out);
         if (r == &kube_res_deployments && !deployment) deployment = out;
         else json_object_put(out);
     }
-    if ((st = prune(ctl, key, children))) goto out;
     pods = informer_list_index(ctl->inf[INF_POD], key);
     if (!pods) {
         st = ctl_status_new(CTL_ENOMEM, "pods of %s", key);
         goto out;
     }
+    {
+        struct timespec ts;
+        int64_t requeue_ms = 0;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        if ((st = canary_plan_route(ctl->canary, plan, isvc, pods, children,
+                                    (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, &requeue_ms)))
+            goto out;
+        if (requeue_ms > 0) workqueue_add_after(ctl->q, key, (uint64_t)requeue_ms); /* the rollout's next check */
+    }
+    if ((st = prune(ctl, key, children))) goto out;
     if ((st = status_compute(isvc, deployment, pods, prev, now, &status))) goto out;
+    canary_plan_status(plan, status, now);
     st = write_status(ctl, isvc, prev, status);
 out:
+    canary_plan_free(plan);
     json_object_put(children);
     json_object_put(deployment);
     json_object_put(pods);
@@ -394,6 +420,7 @@ ctl_status *controller_start(controller *ctl)
     metrics_set_depth_source(controller_queue_depth, ctl);
     for (int i = 0; i < INF_COUNT; i++)
         if ((st = informer_start(ctl->inf[i]))) goto out;
+    if ((st = canary_start(ctl->canary))) goto out;
     ctl->started = 1;
     for (int w = 0; w < ctl->nworkers; w++) {
         int e = pthread_create(&ctl->workers[w], NULL, worker, ctl);
@@ -413,7 +440,7 @@ int controller_synced(controller *ctl)
 {
     for (int i = 0; i < INF_COUNT; i++)
         if (!ctl->inf[i] || !informer_synced(ctl->inf[i])) return 0;
-    return 1;
+    return canary_synced(ctl->canary);
 }
 
 void controller_stop(controller *ctl)
@@ -424,6 +451,7 @@ void controller_stop(controller *ctl)
         for (int w = 0; w < ctl->nworkers; w++) pthread_join(ctl->workers[w], NULL);
     for (int i = 0; i < INF_COUNT; i++) informer_request_stop(ctl->inf[i]); /* all at once, then join */
     for (int i = 0; i < INF_COUNT; i++) informer_stop(ctl->inf[i]);
+    canary_stop(ctl->canary);
     metrics_set_depth_source(NULL, NULL);
     if (ctl->started) log_info("controller stopped");
 }
@@ -433,6 +461,7 @@ void controller_free(controller *ctl)
     if (!ctl) return;
     controller_stop(ctl);
     for (int i = 0; i < INF_COUNT; i++) informer_free(ctl->inf[i]);
+    canary_free(ctl->canary);
     workqueue_free(ctl->q);
     free(ctl->workers);
     free(ctl->ns);

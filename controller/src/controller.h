@@ -14,6 +14,7 @@
 #include "error.h"
 #include "kube.h"
 #include "reconcile.h"
+#include "routing.h"
 
 typedef struct controller controller;
 
@@ -21,6 +22,8 @@ typedef struct controller_config {
     const char *namespace; /* NULL or "": all namespaces */
     int workers;           /* >= 1 */
     reconcile_config reconcile;
+    routing_mode default_routing; /* for InferenceServices without spec.routing (--default-routing) */
+    const char *default_gateway;  /* "namespace/name" parentRef for gateway routing (--default-gateway) */
 } controller_config;
 
 /* Strings in cfg are copied. The client must outlive the controller. */

@@ -28,6 +28,8 @@
 typedef struct flags {
     const char *kubeconfig, *namespace, *metrics_addr, *health_addr, *runtime_image, *lease_namespace, *lease_name;
     const char *prometheus_address;
+    const char *default_gateway;
+    int default_routing;
     int workers, leader_elect, verbose;
     int64_t lease_ms, renew_ms, retry_ms;
 } flags;
@@ -44,6 +46,10 @@ static const char usage[] =
     "                           or kinfer-server:latest)\n"
     "  --prometheus-address URL Prometheus for KEDA ScaledObject triggers, e.g.\n"
     "                           http://prometheus.monitoring:9090 (default $KINFER_PROMETHEUS_ADDRESS)\n"
+    "  --default-routing MODE   traffic split for InferenceServices without spec.routing: none\n"
+    "                           (replica ratios), gateway (HTTPRoute) or istio (VirtualService);\n"
+    "                           default none\n"
+    "  --default-gateway NS/NAME  Gateway for HTTPRoutes without spec.routing.gateway.parentRefs\n"
     "  --lease-duration D       (default 15s)   --renew-deadline D (10s)   --retry-period D (2s)\n"
     "  --lease-namespace NS     (default: the pod's or kubeconfig context's namespace, else default)\n"
     "  --lease-name NAME        (default kinfer-controller-leader)\n"
@@ -71,7 +77,7 @@ static int64_t parse_duration(const char *s)
 
 static int parse_flags(int argc, char **argv, flags *f)
 {
-    enum { F_KUBECONFIG = 256, F_NS, F_WORKERS, F_METRICS, F_HEALTH, F_LE, F_IMAGE, F_LD, F_RD, F_RP, F_LNS, F_LNAME, F_PROM };
+    enum { F_KUBECONFIG = 256, F_NS, F_WORKERS, F_METRICS, F_HEALTH, F_LE, F_IMAGE, F_LD, F_RD, F_RP, F_LNS, F_LNAME, F_PROM, F_ROUTING, F_GATEWAY };
     static const struct option opts[] = {
         {"kubeconfig", required_argument, 0, F_KUBECONFIG}, {"namespace", required_argument, 0, F_NS},
         {"workers", required_argument, 0, F_WORKERS},       {"metrics-addr", required_argument, 0, F_METRICS},
@@ -80,6 +86,7 @@ static int parse_flags(int argc, char **argv, flags *f)
         {"renew-deadline", required_argument, 0, F_RD},     {"retry-period", required_argument, 0, F_RP},
         {"lease-namespace", required_argument, 0, F_LNS},   {"lease-name", required_argument, 0, F_LNAME},
         {"prometheus-address", required_argument, 0, F_PROM},
+        {"default-routing", required_argument, 0, F_ROUTING}, {"default-gateway", required_argument, 0, F_GATEWAY},
         {"verbose", no_argument, 0, 'v'},                   {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *img = getenv("KINFER_RUNTIME_IMAGE"), *prom = getenv("KINFER_PROMETHEUS_ADDRESS");
@@ -124,6 +131,15 @@ static int parse_flags(int argc, char **argv, flags *f)
                 return bad_flag("--prometheus-address", "want an http:// or https:// URL", optarg);
             f->prometheus_address = optarg;
             break;
+        case F_ROUTING:
+            if ((f->default_routing = routing_mode_parse(optarg)) < 0)
+                return bad_flag("--default-routing", "want none, gateway or istio", optarg);
+            break;
+        case F_GATEWAY:
+            if (!strchr(optarg, '/') || optarg[0] == '/' || !optarg[strcspn(optarg, "/") + 1])
+                return bad_flag("--default-gateway", "want NAMESPACE/NAME", optarg);
+            f->default_gateway = optarg;
+            break;
         case F_LNS: f->lease_namespace = optarg; break;
         case F_LNAME: f->lease_name = optarg; break;
         case 'v': f->verbose = 1; break;
@@ -133,6 +149,8 @@ static int parse_flags(int argc, char **argv, flags *f)
         }
     }
     if (optind < argc) return bad_flag("arguments", "unexpected positional argument", argv[optind]);
+    if (f->default_routing == ROUTING_GATEWAY && !f->default_gateway)
+        return bad_flag("--default-routing", "gateway needs --default-gateway NAMESPACE/NAME", "gateway");
     /* client-go's ordering, checked before anything starts so the message names the flags. */
     char got[64];
     snprintf(got, sizeof(got), "%lldms vs %lldms", (long long)f->renew_ms, (long long)f->lease_ms);
@@ -249,7 +267,8 @@ int main(int argc, char **argv)
 
     controller_config cc = {.namespace = f.namespace, .workers = f.workers,
                             .reconcile = {.runtime_image = f.runtime_image,
-                                                          .prometheus_address = f.prometheus_address}};
+                                                          .prometheus_address = f.prometheus_address},
+                            .default_routing = (routing_mode)f.default_routing, .default_gateway = f.default_gateway};
     if ((st = controller_create(client, &cc, &ctl))) goto out;
 
     if (f.leader_elect) {

@@ -109,15 +109,16 @@ void scrape_add(scrape_sample *acc, const scrape_sample *s)
     }
 }
 
-static double delta(double prev, double cur) { return cur >= prev ? cur - prev : cur; }
-
 void scrape_analyze(const scrape_sample *prev, const scrape_sample *cur, rollout_metric *success_pct,
                     rollout_metric *p99_ms)
 {
     *success_pct = (rollout_metric){ROLLOUT_METRIC_NODATA, 0};
     *p99_ms = (rollout_metric){ROLLOUT_METRIC_NODATA, 0};
     if (cur->have_requests) {
-        double ds = delta(prev->success, cur->success), df = delta(prev->failure, cur->failure);
+        /* one restarted pod resets both counters: then count both from zero */
+        int reset = cur->success < prev->success || cur->failure < prev->failure;
+        double ds = reset ? cur->success : cur->success - prev->success,
+               df = reset ? cur->failure : cur->failure - prev->failure;
         if (ds + df > 0) *success_pct = (rollout_metric){ROLLOUT_METRIC_OK, 100.0 * ds / (ds + df)};
     }
     if (!cur->have_histogram || cur->nbuckets < 1) return;
