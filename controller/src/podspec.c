@@ -21,6 +21,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Storage initializer resources: KServe's defaults. Fetching is I/O bound. */
@@ -188,19 +189,51 @@ static void args_add_int(json_object *args, const char *flag, int64_t value)
     args_add(args, flag, buf);
 }
 
-/* KServe's defaults (1 CPU, 2Gi) for whichever of requests/limits cpu/memory the user left out. */
+/* A Kubernetes quantity ("100m", "2Gi", "1.5", "1e3", or a JSON integer) as a double; -1 when it
+ * does not parse. Only used to keep defaults consistent with the user's values. */
+static double quantity(json_object *q)
+{
+    static const struct {
+        const char *suffix;
+        double mult;
+    } sfx[] = {{"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0}, {"Ti", 1099511627776.0},
+               {"Pi", 1125899906842624.0}, {"Ei", 1152921504606846976.0}, {"m", 1e-3}, {"k", 1e3}, {"M", 1e6},
+               {"G", 1e9}, {"T", 1e12}, {"P", 1e15}, {"E", 1e18}, {"", 1}};
+    if (json_object_is_type(q, json_type_int)) return (double)json_object_get_int64(q);
+    if (!json_object_is_type(q, json_type_string)) return -1;
+    const char *str = json_object_get_string(q);
+    char *end = NULL;
+    double v = strtod(str, &end);
+    if (end == str || v < 0) return -1;
+    for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++)
+        if (!strcmp(end, sfx[i].suffix)) return v * sfx[i].mult;
+    return -1;
+}
+
+/* KServe's defaults (1 CPU, 2Gi) for whichever of requests/limits cpu/memory the user left out,
+ * except that a defaulted request never exceeds the user's limit (it takes the limit, as Kubernetes
+ * itself would) and a defaulted limit is never below the user's request (it takes the request):
+ * either would make the API server refuse the Deployment. */
 static json_object *resources_new(const pod_in *p)
 {
-    static const char *const keys[] = {"requests", "limits"};
-    json_object *r = p->resources ? dup(p->resources) : json_object_new_object();
-    for (int k = 0; r && k < 2; k++) {
-        json_object *m = NULL;
-        if (!json_object_object_get_ex(r, keys[k], &m) || !m) {
-            m = json_object_new_object();
-            put(r, keys[k], m);
+    static const char *const names[] = {"cpu", "memory"}, *const dflt[] = {"1", "2Gi"};
+    json_object *r = p->resources ? dup(p->resources) : json_object_new_object(), *req = NULL, *lim = NULL;
+    if (!r) return NULL;
+    if (!json_object_object_get_ex(r, "requests", &req) || !req) put(r, "requests", req = json_object_new_object());
+    if (!json_object_object_get_ex(r, "limits", &lim) || !lim) put(r, "limits", lim = json_object_new_object());
+    for (int k = 0; k < 2; k++) {
+        json_object *rq = NULL, *lm = NULL, *d = jstr(dflt[k]);
+        int has_rq = json_object_object_get_ex(req, names[k], &rq), has_lm = json_object_object_get_ex(lim, names[k], &lm);
+        double dv = quantity(d);
+        if (!has_rq) {
+            double lv = has_lm ? quantity(lm) : -1;
+            put(req, names[k], has_lm && (lv < 0 || lv < dv) ? dup(lm) : dup(d));
         }
-        if (!json_object_object_get_ex(m, "cpu", NULL)) put(m, "cpu", jstr("1"));
-        if (!json_object_object_get_ex(m, "memory", NULL)) put(m, "memory", jstr("2Gi"));
+        if (!has_lm) {
+            double rv = has_rq ? quantity(rq) : -1;
+            put(lim, names[k], has_rq && (rv < 0 || rv > dv) ? dup(rq) : dup(d));
+        }
+        json_object_put(d);
     }
     return r;
 }

@@ -135,6 +135,33 @@ static void bad_pod_fields_are_einval(void **state)
     ctl_status_free(st);
 }
 
+/* Defaults never contradict the user's values: a default request above the user's limit, or a default
+ * limit below the user's request, would make the API server refuse the Deployment. */
+static void defaults_respect_user_resources(void **state)
+{
+    (void)state;
+    json_object *isvc = json_tokener_parse(
+        "{" META ",\"spec\":{\"predictor\":{\"model\":{" FMT ",\"resources\":{\"requests\":{\"cpu\":\"4\"},"
+        "\"limits\":{\"memory\":\"1Gi\",\"nvidia.com/gpu\":1}}}}}}"),
+                *tmpl = NULL;
+    assert_null(podspec_build(isvc, &cfg, &tmpl));
+    json_object *r = at(json_object_array_get_idx(at(tmpl, "spec.containers"), 0), "resources");
+    assert_string_equal(json_object_get_string(at(r, "requests.cpu")), "4");    /* user's */
+    assert_string_equal(json_object_get_string(at(r, "limits.cpu")), "4");      /* not the default 1 */
+    assert_string_equal(json_object_get_string(at(r, "limits.memory")), "1Gi"); /* user's */
+    assert_string_equal(json_object_get_string(at(r, "requests.memory")), "1Gi"); /* not the default 2Gi */
+    json_object_put(tmpl);
+    json_object_put(isvc);
+    isvc = json_tokener_parse("{" META ",\"spec\":{\"predictor\":{\"model\":{" FMT ",\"resources\":{\"requests\":"
+                              "{\"cpu\":\"250m\",\"memory\":\"64Mi\"},\"limits\":{\"cpu\":3}}}}}}");
+    assert_null(podspec_build(isvc, &cfg, &tmpl));
+    r = at(json_object_array_get_idx(at(tmpl, "spec.containers"), 0), "resources");
+    assert_string_equal(json_object_get_string(at(r, "limits.memory")), "2Gi"); /* 64Mi < default: default */
+    assert_int_equal(json_object_get_int(at(r, "limits.cpu")), 3);
+    json_object_put(tmpl);
+    json_object_put(isvc);
+}
+
 static void gpu_resource_names(void **state)
 {
     (void)state;
@@ -154,6 +181,7 @@ int test_podspec_run(void)
         cmocka_unit_test(every_container_is_restricted),
         cmocka_unit_test(secret_only_in_init_container),
         cmocka_unit_test(bad_pod_fields_are_einval),
+        cmocka_unit_test(defaults_respect_user_resources),
         cmocka_unit_test(gpu_resource_names),
     };
     return cmocka_run_group_tests_name("podspec", tests, NULL, NULL);

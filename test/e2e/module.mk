@@ -6,7 +6,7 @@ TEST_SUITES += controller-e2e
 test-controller-e2e: $(BIN)/kinfer-controller
 	@$(MAKE) --no-print-directory cluster-up
 	@venv=$$(scripts/pyenv.sh) && cd test/e2e && "$$venv/bin/python" -m pytest -p no:cacheprovider -v -rs \
-	  $(PYTEST_ARGS) test_controller.py
+	  $(PYTEST_ARGS) test_controller.py test_autoscale_pods.py
 
 
 # Not part of `make test`: 1000 InferenceServices through kinfer-controller, and the same children
@@ -17,7 +17,8 @@ CTLBENCH_SRCS := $(wildcard test/bench/ctlbench/*.go test/bench/ctlbench/go.*)
 $(BUILD)/bench/ctlbench: $(CTLBENCH_SRCS)
 	@mkdir -p $(@D)
 	cd test/bench/ctlbench && PATH=$$PATH:/usr/local/go/bin go build -o $(ROOT)/$@ .
-$(BUILD)/bench/kinfer-desired: $(OBJ)/test/bench/desired.o $(OBJ)/controller/src/reconcile.o $(OBJ)/controller/src/error.o
+$(BUILD)/bench/kinfer-desired: $(OBJ)/test/bench/desired.o $(OBJ)/controller/src/reconcile.o $(OBJ)/controller/src/podspec.o \
+                               $(OBJ)/controller/src/autoscale.o $(OBJ)/controller/src/error.o
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ -ljson-c
 .PHONY: bench-controller

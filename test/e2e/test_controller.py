@@ -151,7 +151,9 @@ def test_create_children_ready_and_kubectl_wait(ns, controllers):
         assert owned_by(child, obj), child["metadata"]
     c = container(dep)
     assert c["image"] == ctl.IMAGE
-    assert c["args"][:2] == ["--model-uri", "s3://models/iris"]
+    assert c["args"][:2] == ["--model-dir", "/mnt/models"]
+    init = dep["spec"]["template"]["spec"]["initContainers"][0]
+    assert init["args"] == ["fetch", "s3://models/iris", "/mnt/models"], init
     assert "--max-queue-delay-us" in c["args"] and c["args"][c["args"].index("--max-queue-delay-us") + 1] == "2000"
     ours = [m for m in dep["metadata"]["managedFields"] if m["manager"] == "kinfer-controller" and m["operation"] == "Apply"]
     assert ours, "kinfer-controller applies with server-side apply"
