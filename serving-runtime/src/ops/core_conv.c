@@ -85,6 +85,7 @@ typedef struct dw_job {
     const float *x, *w, *bias;
     float *y;
     float *pad; /* one padded input plane per thread */
+    float *acc; /* one padded-width output plane per thread (stride 1) */
     int64_t C, plane;
     core_window win;
     core_epilogue ep;
@@ -92,6 +93,7 @@ typedef struct dw_job {
 
 /* Depthwise: each channel is copied into a zero-padded plane once, so the 3x3/5x5 inner loops run
  * without bounds checks and (stride 1) as unit-stride vector loops over a whole output row. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
 static void depthwise_rows(void *arg, int ith, int nth)
 {
     const dw_job *j = arg;
@@ -106,18 +108,30 @@ static void depthwise_rows(void *arg, int ith, int nth)
         float *y = j->y + ch * OH * OW;
         for (int64_t h = 0; h < H; h++) memcpy(xp + (h + w->pb[0]) * PW + w->pb[1], x + h * W, sizeof(float) * (size_t)W);
         float bias = j->bias ? j->bias[ch] : 0.0f;
-        for (int64_t oh = 0; oh < OH; oh++) {
-            float *yr = y + oh * OW;
-            for (int64_t ow = 0; ow < OW; ow++) yr[ow] = bias;
-            for (int64_t kh = 0; kh < KH; kh++) {
-                const float *xr = xp + (oh * w->s[0] + kh * w->d[0]) * PW;
+        if (w->s[0] == 1 && w->s[1] == 1) {
+            /* Stride 1: accumulate over a padded-width output (OH x PW) so every tap is one long
+             * unit-stride loop, then compact the valid OW columns. */
+            float *yp = j->acc + ith * j->plane;
+            int64_t len = (OH - 1) * PW + OW;
+            for (int64_t i = 0; i < len; i++) yp[i] = bias;
+            for (int64_t kh = 0; kh < KH; kh++)
                 for (int64_t kw = 0; kw < KW; kw++) {
                     float wv = k[kh * KW + kw];
-                    const float *xs = xr + kw * w->d[1];
-                    if (w->s[1] == 1)
-                        for (int64_t ow = 0; ow < OW; ow++) yr[ow] += wv * xs[ow];
-                    else
+                    const float *xs = xp + kh * w->d[0] * PW + kw * w->d[1];
+                    for (int64_t i = 0; i < len; i++) yp[i] += wv * xs[i];
+                }
+            for (int64_t oh = 0; oh < OH; oh++) memcpy(y + oh * OW, yp + oh * PW, sizeof(float) * (size_t)OW);
+        } else {
+            for (int64_t oh = 0; oh < OH; oh++) {
+                float *yr = y + oh * OW;
+                for (int64_t ow = 0; ow < OW; ow++) yr[ow] = bias;
+                for (int64_t kh = 0; kh < KH; kh++) {
+                    const float *xr = xp + (oh * w->s[0] + kh * w->d[0]) * PW;
+                    for (int64_t kw = 0; kw < KW; kw++) {
+                        float wv = k[kh * KW + kw];
+                        const float *xs = xr + kw * w->d[1];
                         for (int64_t ow = 0; ow < OW; ow++) yr[ow] += wv * xs[ow * w->s[1]];
+                    }
                 }
             }
         }
@@ -166,8 +180,9 @@ static kinfer_status *conv_compute(op_ctx *c)
         int64_t plane = (w.in[0] + w.pb[0] + w.pe[0]) * (w.in[1] + w.pb[1] + w.pe[1]);
         plane = (plane + 15) & ~(int64_t)15;
         float *pad = op_scratch(c, sizeof(float) * (size_t)(plane * op_num_threads(c)));
-        if (!pad) return op_error(c, KINFER_ENOMEM, "depthwise buffer");
-        dw_job j = {NULL, wt->data, bias, NULL, pad, C, plane, w, ep};
+        float *acc = op_scratch(c, sizeof(float) * (size_t)(plane * op_num_threads(c)));
+        if (!pad || !acc) return op_error(c, KINFER_ENOMEM, "depthwise buffer");
+        dw_job j = {NULL, wt->data, bias, NULL, pad, acc, C, plane, w, ep};
         for (int64_t n = 0; n < N; n++) {
             j.x = (const float *)x->data + n * C * HW;
             j.y = (float *)y->data + n * M * OHW;

@@ -27,6 +27,7 @@ static void blas_setup(void)
 }
 void core_blas_init(void) { pthread_once(&blas_once, blas_setup); }
 
+__attribute__((target_clones("avx512f", "avx2", "default")))
 void core_epilogue_rows(const core_epilogue *ep, float *C, int64_t ldc, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
 {
     if (!ep || (!ep->bias_col && !ep->bias_row && ep->act == OP_ACT_NONE)) return;
@@ -47,6 +48,88 @@ void core_epilogue_rows(const core_epilogue *ep, float *C, int64_t ldc, int64_t 
                 float v = row[j] + br;
                 row[j] = v < lo ? lo : v > hi ? hi : v;
             }
+    }
+}
+
+/* ---- small-M GEMM ----
+ * With few rows (a transformer's tokens at batch 1, a Linear layer on a small batch), OpenBLAS
+ * spends most of its time re-packing the large constant weight matrix on every call. This kernel
+ * streams B once per 16-column panel instead: four rows of A at a time accumulate in vector
+ * registers, compiled for AVX-512, AVX2 and baseline x86-64 and picked at load time (ifunc). */
+typedef float core_vf __attribute__((vector_size(64)));
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void small_panel(int64_t M, int64_t K, float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                        float beta, float *C, int64_t ldc, int64_t j)
+{
+    int64_t m = 0;
+    for (; m + 4 <= M; m += 4) {
+        const float *a = A + m * lda;
+        core_vf c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
+        for (int64_t k = 0; k < K; k++) {
+            core_vf b;
+            memcpy(&b, B + k * ldb + j, sizeof b);
+            c0 += b * a[k];
+            c1 += b * a[lda + k];
+            c2 += b * a[2 * lda + k];
+            c3 += b * a[3 * lda + k];
+        }
+        core_vf *acc[4] = {&c0, &c1, &c2, &c3};
+        for (int r = 0; r < 4; r++) {
+            core_vf v = *acc[r] * alpha, old;
+            float *dst = C + (m + r) * ldc + j;
+            if (beta != 0.0f) {
+                memcpy(&old, dst, sizeof old);
+                v += old * beta;
+            }
+            memcpy(dst, &v, sizeof v);
+        }
+    }
+    for (; m < M; m++) {
+        const float *a = A + m * lda;
+        core_vf c0 = {0}, old;
+        for (int64_t k = 0; k < K; k++) {
+            core_vf b;
+            memcpy(&b, B + k * ldb + j, sizeof b);
+            c0 += b * a[k];
+        }
+        c0 *= alpha;
+        float *dst = C + m * ldc + j;
+        if (beta != 0.0f) {
+            memcpy(&old, dst, sizeof old);
+            c0 += old * beta;
+        }
+        memcpy(dst, &c0, sizeof c0);
+    }
+}
+
+typedef struct small_job {
+    int64_t M, N, K, lda, ldb, ldc;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    const core_epilogue *ep;
+} small_job;
+
+static void small_part(void *arg, int ith, int nth)
+{
+    const small_job *j = arg;
+    int64_t panels = j->N / 16, b, e;
+    op_split(panels + (j->N % 16 != 0), ith, nth, &b, &e);
+    for (int64_t p = b; p < e; p++) {
+        if (p < panels) {
+            small_panel(j->M, j->K, j->alpha, j->A, j->lda, j->B, j->ldb, j->beta, j->C, j->ldc, p * 16);
+        } else {
+            for (int64_t m = 0; m < j->M; m++) /* the last N % 16 columns */
+                for (int64_t col = panels * 16; col < j->N; col++) {
+                    float s = 0.0f;
+                    for (int64_t k = 0; k < j->K; k++) s += j->A[m * j->lda + k] * j->B[k * j->ldb + col];
+                    float *dst = j->C + m * j->ldc + col;
+                    *dst = j->alpha * s + (j->beta != 0.0f ? j->beta * *dst : 0.0f);
+                }
+        }
+        int64_t c0 = p * 16, c1 = p < panels ? c0 + 16 : j->N;
+        core_epilogue_rows(j->ep, j->C, j->ldc, 0, j->M, c0, c1);
     }
 }
 
@@ -97,6 +180,12 @@ void core_sgemm(op_ctx *c, int trans_a, int trans_b, int64_t M, int64_t N, int64
         for (int64_t r = 0; r < M; r++)
             for (int64_t j = 0; j < N; j++) C[r * ldc + j] = beta ? beta * C[r * ldc + j] : 0.0f;
         core_epilogue_rows(ep, C, ldc, 0, M, 0, N);
+        return;
+    }
+    if (!trans_a && !trans_b && M <= 24 && N >= 64 && K >= 16) {
+        small_job sj = {M, N, K, lda, ldb, ldc, alpha, beta, A, B, C, ep};
+        if (op_num_threads(c) > 1 && (double)M * (double)N * (double)K >= 2e5) op_parallel(c, small_part, &sj);
+        else small_part(&sj, 0, 1);
         return;
     }
     gemm_job j = {trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C, ep, 1};
