@@ -117,6 +117,38 @@ def build_gb_reg():
     return _skl_onnx(est, 10), _float_inputs(10)
 
 
+def _lgbm(kind, n_classes=2):
+    # LightGBM through onnxmltools: another real converter (its own base values, missing-value
+    # tracks learned from NaNs in training data).
+    import lightgbm
+    from onnxmltools import convert_lightgbm
+    from onnxmltools.convert.common.data_types import FloatTensorType
+    if kind == "reg":
+        x, y = _reg_data(10)
+        est = lightgbm.LGBMRegressor(n_estimators=30, num_leaves=15, random_state=SEED,
+                                     verbose=-1)
+    else:
+        x, y = _clf_data(10, n_classes)
+        est = lightgbm.LGBMClassifier(n_estimators=20, num_leaves=15, random_state=SEED,
+                                      verbose=-1)
+    x = x.copy()
+    x[np.random.default_rng(SEED).random(x.shape) < 0.1] = np.nan
+    est.fit(x, y)
+    onx = convert_lightgbm(est, initial_types=[("input", FloatTensorType([None, 10]))],
+                           target_opset=15, zipmap=False)
+
+    def inputs(rng, b):
+        v = rng.standard_normal((b, 10)).astype(np.float32) * 1.5
+        v[rng.random(v.shape) < 0.1] = np.nan
+        return {"input": v}
+    return onx, inputs
+
+
+model("lgbm_bin", [1, 64])(lambda: _lgbm("cls", 2))
+model("lgbm_cls3", [1, 64])(lambda: _lgbm("cls", 3))
+model("lgbm_reg", [1, 64])(lambda: _lgbm("reg"))
+
+
 @model("linear_cls", [1, 32])
 def build_linear_cls():
     # Imputer + Normalizer + LinearClassifier, and a string-free ZipMap on its probabilities.
