@@ -67,6 +67,18 @@ def container(dep):
     return dep["spec"]["template"]["spec"]["containers"][0]
 
 
+def model_uri(dep):
+    """The storageUri a Deployment serves: the storage-initializer's `fetch URI DIR` (or --model-uri)."""
+    pod = dep["spec"]["template"]["spec"]
+    for c in pod.get("initContainers", []) + pod["containers"]:
+        args = c.get("args") or []
+        if args[:1] == ["fetch"] and len(args) >= 2:
+            return args[1]
+        if "--model-uri" in args:
+            return args[args.index("--model-uri") + 1]
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # Admission: the CRD's schema and CEL rules, without a controller.
 
@@ -174,8 +186,8 @@ def test_spec_update_rolls_deployment(ns, controllers):
     obj = isvc("roll", ns)
     obj["spec"]["predictor"]["model"]["storageUri"] = "gs://other/roll-v2"
     apply(obj)
-    after = wait_for("Deployment rolled to the new storageUri", lambda: (lambda d: d if d and "gs://other/roll-v2" in
-                     container(d)["args"] else None)(get("deployment", "roll-predictor", ns, check=False)))
+    after = wait_for("Deployment rolled to the new storageUri", lambda: (lambda d: d if d and model_uri(d) ==
+                     "gs://other/roll-v2" else None)(get("deployment", "roll-predictor", ns, check=False)))
     assert after["metadata"]["generation"] > before["metadata"]["generation"]
     isv = wait_ready("roll", ns)
     assert isv["metadata"]["generation"] == 2 and isv["status"]["observedGeneration"] == 2
@@ -304,7 +316,7 @@ def test_kill9_and_restart_converges(ns, controllers):
     controllers(ns)
     a, b = wait_ready("a", ns), wait_ready("b", ns)
     assert a["status"]["observedGeneration"] == 2
-    assert "s3://models/a-v2" in container(get("deployment", "a-predictor", ns))["args"]
+    assert model_uri(get("deployment", "a-predictor", ns)) == "s3://models/a-v2"
     assert get("deployment", "b-predictor", ns)["spec"]["replicas"] == 2
 
 
