@@ -51,7 +51,10 @@ def template(helm, *sets):
     ("controller.watchNamespace=" + NS,),
 ], ids=["defaults", "options", "one-namespace"])
 def test_dry_run_server(kubectl, helm, namespace, sets):
-    proc = run(kubectl + ["apply", "--dry-run=server", "-f", "-"], input=template(helm, *sets), check=False)
+    # Server-side apply: the CRD may already exist, created by another tool without kubectl's
+    # last-applied annotation, which client-side apply would warn about.
+    proc = run(kubectl + ["apply", "--server-side", "--force-conflicts", "--field-manager=kinfer-pkg-test",
+                          "--dry-run=server", "-f", "-"], input=template(helm, *sets), check=False)
     assert proc.returncode == 0, proc.stderr
     assert "Warning" not in proc.stderr, proc.stderr  # e.g. PodSecurity warnings, deprecated APIs
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
