@@ -24,3 +24,12 @@ TEST_SUITES += fuzz-request
 .PHONY: test-fuzz-request
 test-fuzz-request: $(BUILD)/fuzz/fuzz_infer_request
 	@controller/fuzz/run.sh $(BUILD)/fuzz/fuzz_infer_request serving-runtime/fuzz/corpus/infer_request $${FUZZ_SECONDS:-20}
+
+# Throughput/latency of kinfer-server vs KServe's Python server and MLServer (both onnxruntime),
+# wrk at concurrency 1/16/64; writes docs/benchmarks.md, section "Server". Not part of `make test`.
+.PHONY: bench-server
+bench-server: $(BIN)/kinfer-server
+	@scripts/deps.sh bench
+	@py=$$(scripts/pyenv.sh) && peer=$$(scripts/pyenv.sh serving-runtime/bench/requirements.txt) && \
+	  "$$py/bin/python" serving-runtime/bench/bench_server.py --kinfer $(BIN)/kinfer-server \
+	    --peer-python "$$peer/bin/python" --seconds $${BENCH_SECONDS:-8} --write docs/benchmarks.md

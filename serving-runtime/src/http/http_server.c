@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define MAX_EXTRA_HEADERS 4
@@ -237,7 +238,23 @@ static int on_http(http_server *s, struct lws *wsi, pss *p, const char *uri)
         dispatch(s, r); /* no body coming: libwebsockets may send no BODY_COMPLETION */
         return 0;
     }
-    if (len > 0 && (unsigned long long)len > s->opts.max_body_bytes) r->over_limit = 1;
+    char expect[32];
+    int wants_continue = lws_hdr_copy(wsi, expect, sizeof(expect), WSI_TOKEN_HTTP_EXPECT) > 0 &&
+                         !strcasecmp(expect, "100-continue");
+    if (len > 0 && (unsigned long long)len > s->opts.max_body_bytes) {
+        if (wants_continue) { /* the client has not sent the body yet: refuse it now */
+            r->over_limit = 1;
+            dispatch(s, r);
+            return 0;
+        }
+        r->over_limit = 1;
+    } else if (wants_continue) {
+        /* Without this, curl and others wait a second before sending a large body. */
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        unsigned char buf[LWS_PRE + sizeof(cont)];
+        memcpy(buf + LWS_PRE, cont, sizeof(cont) - 1);
+        if (lws_write(wsi, buf + LWS_PRE, sizeof(cont) - 1, LWS_WRITE_HTTP_HEADERS) != (int)sizeof(cont) - 1) return -1;
+    }
     else if (len > 0 && (size_t)len > r->body_alloc) { /* size the buffer once from Content-Length */
         char *b = realloc(r->body, (size_t)len);
         if (!b) {

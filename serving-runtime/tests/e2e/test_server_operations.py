@@ -95,6 +95,24 @@ def test_http_edge_cases(addmm_server):
     assert sess.get(s.url + "/v2/models/model/ready").status_code == 200
     r = sess.get(s.url + "/metrics")
     assert r.headers["Content-Type"].startswith("text/plain") and "nv_inference_count" in r.text
+    # Expect: 100-continue gets its interim answer at once (curl otherwise waits a second) ...
+    body = json.dumps({"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]},
+                                  {"name": "y", "shape": [1, 4], "datatype": "FP32", "data": [0, 0, 0, 0]}]}).encode()
+    with socket.create_connection(("127.0.0.1", s.port), timeout=0.5) as c:
+        c.sendall(b"POST /v2/models/model/infer HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body))
+        assert c.recv(4096).startswith(b"HTTP/1.1 100 Continue")
+        c.settimeout(10)
+        c.sendall(body)
+        answer = b""
+        while b'"outputs"' not in answer:
+            answer += c.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 200")
+    # ... and a body over the limit is refused before it is sent
+    with socket.create_connection(("127.0.0.1", s.port), timeout=5) as c:
+        c.sendall(b"POST /v2/models/model/infer HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                  b"Content-Length: 999999999999\r\n\r\n")
+        assert c.recv(4096).startswith(b"HTTP/1.1 413")
     # a client that goes away mid-request does not hurt the server
     with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
         c.sendall(b"POST /v2/models/model/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"inp")

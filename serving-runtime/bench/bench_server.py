@@ -1,0 +1,225 @@
+"""`make bench-server`: closed-loop HTTP load (wrk, keep-alive, one POST body per model) against
+kinfer-server and its peers (KServe's Python model server and MLServer, both on onnxruntime),
+at concurrency 1/16/64, on the tiny Add+MatMul model, an MLP, a gradient-boosted tree ensemble
+and ResNet-50. Every server's answer is checked against onnxruntime before it is timed. The
+table goes into docs/benchmarks.md, section "Server".
+
+    bench_server.py --kinfer build/bin/kinfer-server --peer-python BENCH_VENV/bin/python
+                    [--seconds 8] [--models tiny,mlp,tree,resnet50] [--write docs/benchmarks.md]
+"""
+import argparse
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import onnxruntime as ort
+import requests
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "serving-runtime", "tests", "e2e"))
+from conftest import make_addmm  # noqa: E402
+
+LUA = """
+local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+"""
+# model key -> (directory in the engine's model cache, or None for the tiny model made here)
+MODELS = {"tiny": None, "mlp": "mlp", "tree": "gbt100", "resnet50": "resnet50"}
+# ResNet-50 takes hundreds of ms per image on two cores: 64 clients would only measure queueing.
+CONCURRENCY = {"resnet50": [1, 4]}
+
+
+def models_cache():
+    gen = os.path.join(ROOT, "test", "models", "gen_models.py")
+    with open(gen, "rb") as f:
+        h = hashlib.sha256(f.read()).hexdigest()[:12]
+    cache = os.environ.get("KINFER_CACHE", os.path.expanduser("~/.cache/kinfer"))
+    return gen, os.path.join(cache, f"models-{h}")
+
+
+def model_dir(key, scratch):
+    if MODELS[key] is None:
+        d = os.path.join(scratch, "tiny")
+        make_addmm(d)
+        return d
+    gen, cache = models_cache()
+    d = os.path.join(cache, MODELS[key])
+    if not os.path.exists(os.path.join(d, ".done")):
+        subprocess.run([sys.executable, gen, cache, MODELS[key]], check=True)
+    return d
+
+
+def request_for(model_path, rng):
+    sess = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+    feeds = {}
+    for i in sess.get_inputs():
+        shape = [1 if not isinstance(d, int) or d <= 0 else d for d in i.shape]
+        feeds[i.name] = rng.standard_normal(shape).astype(np.float32)
+    names = [o.name for o in sess.get_outputs()]
+    ref = dict(zip(names, sess.run(names, feeds)))
+    body = {"inputs": [{"name": k, "shape": list(v.shape), "datatype": "FP32", "data": v.flatten().tolist()}
+                       for k, v in feeds.items()]}
+    return json.dumps(body).encode(), ref
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url, proc, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited {proc.returncode}")
+        try:
+            if requests.get(url + "/v2/health/ready", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("server not ready")
+
+
+def check_answer(url, body, ref):
+    r = requests.post(url + "/v2/models/model/infer", data=body, headers={"Content-Type": "application/json"},
+                      timeout=60)
+    r.raise_for_status()
+    for o in r.json()["outputs"]:
+        if o["name"] in ref and o["datatype"] in ("FP32", "FP64"):
+            got = np.array(o["data"], np.float64).reshape(ref[o["name"]].shape)
+            np.testing.assert_allclose(got, ref[o["name"]], rtol=1e-3, atol=1e-4)
+
+
+def wrk(url, body_path, conc, seconds):
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(LUA)
+    env = dict(os.environ, BENCH_BODY=body_path)
+    out = subprocess.run(["wrk", "-t", str(min(conc, 2)), "-c", str(conc), "-d", f"{seconds}s", "--latency",
+                          "--timeout", "30s",
+                          "-s", f.name, url + "/v2/models/model/infer"], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    os.unlink(f.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = {}
+    for p in ("50", "99"):
+        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
+        lat[p] = float(m.group(1)) * {"us": 1e-3, "ms": 1, "s": 1e3}[m.group(2)] if m else float("nan")
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    n_err = (int(errors.group(1)) if errors else 0) + (sum(int(x) for x in sock.groups()) if sock else 0)
+    return rps, lat["50"], lat["99"], n_err
+
+
+def start(kind, model_path, port, args, scratch):
+    if kind == "kinfer":
+        cmd = [args.kinfer, "--model-dir", model_path, "--host", "127.0.0.1", "--port", str(port),
+               "--threads", str(args.threads), "--max-batch-size", "32", "--max-queue-size", "4096"]
+    elif kind == "kserve":
+        cmd = [args.peer_python, os.path.join(ROOT, "serving-runtime", "bench", "peer_servers.py"), "kserve",
+               model_path, str(port), str(args.threads)]
+    else:
+        cmd = [args.peer_python, os.path.join(ROOT, "serving-runtime", "bench", "peer_servers.py"), "mlserver",
+               model_path, str(port), str(args.threads), os.path.join(scratch, f"mlserver-{port}")]
+    log = open(os.path.join(scratch, f"{kind}-{port}.log"), "wb")
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(proc):
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def write_section(path, text):
+    old = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    section = "## Server\n"
+    start_i = old.find(section)
+    if start_i < 0:
+        new = old.rstrip("\n") + "\n\n" + text
+    else:
+        end_i = old.find("\n## ", start_i + len(section))
+        new = old[:start_i] + text + (old[end_i + 1:] if end_i >= 0 else "")
+    with open(path, "w") as f:
+        f.write(new)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kinfer", required=True)
+    ap.add_argument("--peer-python")
+    ap.add_argument("--seconds", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--models", default="tiny,mlp,tree,resnet50")
+    ap.add_argument("--servers", default="kinfer,kserve,mlserver")
+    ap.add_argument("--concurrency", default="1,16,64")
+    ap.add_argument("--write")
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for key in args.models.split(","):
+            d = model_dir(key, scratch)
+            path = os.path.join(d, "model.onnx")
+            body, ref = request_for(path, rng)
+            body_path = os.path.join(scratch, f"{key}.json")
+            with open(body_path, "wb") as f:
+                f.write(body)
+            for kind in args.servers.split(","):
+                if kind != "kinfer" and not args.peer_python:
+                    continue
+                port = free_port()
+                proc = start(kind, path if kind != "kinfer" else d, port, args, scratch)
+                url = f"http://127.0.0.1:{port}"
+                try:
+                    wait_ready(url, proc)
+                    check_answer(url, body, ref)
+                    for c in CONCURRENCY.get(key, [int(x) for x in args.concurrency.split(",")]):
+                        rps, p50, p99, errs = wrk(url, body_path, c, args.seconds)
+                        rows.append((key, kind, c, rps, p50, p99, errs))
+                        print(f"{key:9s} {kind:8s} c={c:3d} {rps:10.1f} req/s  p50 {p50:8.2f} ms  p99 {p99:8.2f} ms"
+                              f"  errors {errs}", flush=True)
+                except Exception as e:  # a peer that fails is reported, not fatal
+                    print(f"{key} {kind}: {e}", flush=True)
+                    rows.append((key, kind, 0, float("nan"), float("nan"), float("nan"), -1))
+                finally:
+                    stop(proc)
+    load = os.getloadavg()
+    table = ["## Server", "",
+             "Closed-loop HTTP load with wrk (keep-alive, one JSON V2 request of batch 1 per call), "
+             f"{args.seconds} s per cell, every server first checked against onnxruntime. kinfer-server runs "
+             f"with --threads {args.threads} --max-batch-size 32; the peers run onnxruntime with "
+             f"{args.threads} intra-op threads (KServe's ModelServer, 1 worker; MLServer with adaptive "
+             "batching, max_batch_size 32, max_batch_time 1 ms). errors = non-2xx answers + socket errors "
+             "and 30 s timeouts. ResNet-50 runs at concurrency 1 and 4 only. Machine: "
+             f"{os.cpu_count()} CPUs shared with the load generator; load average at the end "
+             f"{load[0]:.1f}. Command: `make bench-server`.", "",
+             "| model | server | concurrency | req/s | p50 ms | p99 ms | errors |",
+             "|---|---|---|---|---|---|---|"]
+    for key, kind, c, rps, p50, p99, errs in rows:
+        table.append(f"| {key} | {kind} | {c} | {rps:.0f} | {p50:.2f} | {p99:.2f} | "
+                     f"{errs if errs >= 0 else 'failed'} |")
+    text = "\n".join(table) + "\n"
+    print(text)
+    if args.write:
+        write_section(args.write, text)
+
+
+if __name__ == "__main__":
+    main()
