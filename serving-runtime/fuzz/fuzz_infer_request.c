@@ -35,8 +35,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (mode == 1 && size >= 3) {
         int64_t hl = data[1] | data[2] << 8;
         st = infer_request_parse_v2((const char *)data + 3, size - 3, hl, &sig, a, &ir);
-    } else if (mode == 2) st = infer_request_parse_v1((const char *)data + 1, size - 1, &sig, a, &ir);
-    else st = infer_request_parse_v2((const char *)data + 1, size - 1, -1, &sig, a, &ir);
+    } else if (mode == 2)
+        st = infer_request_parse_v1((const char *)data + 1, size - 1, &sig, a, &ir);
+    else
+        st = infer_request_parse_v2((const char *)data + 1, size - 1, -1, &sig, a, &ir);
     if (!st) {
         pbuf b;
         pbuf_init(&b, 16, 1 << 24);
@@ -48,8 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             for (int d = 0; d < t->rank; d++)
                 if (t->dims[d] < 0) __builtin_trap();
         }
-        kinfer_status_free(infer_response_encode_v2(&b, "m", "1", ir.id, ir.inputs, data[0] & 4 ? binary : NULL,
-                                                    ir.n_inputs, &json_len));
+        kinfer_status_free(infer_response_encode_v2(
+            &b, "m", "1", ir.id, ir.inputs, data[0] & 4 ? binary : NULL, ir.n_inputs, &json_len));
         pbuf_reset(&b);
         kinfer_status_free(infer_response_encode_v1(&b, ir.inputs, ir.n_inputs));
         pbuf_free(&b);

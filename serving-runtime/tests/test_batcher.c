@@ -15,17 +15,18 @@ typedef struct backend_state {
     pthread_mutex_t mu;
     int batches[64];
     int n_batches;
-    int fail;        /* 1: run returns an error */
-    int drop_batch;  /* 1: output loses the batch dimension */
+    int fail;       /* 1: run returns an error */
+    int drop_batch; /* 1: output loses the batch dimension */
     int sleep_us;
 } backend_state;
 
-static kinfer_status *double_run(void *ctx, const onnx_tensor *in, size_t n_in, const char *const *names,
-                                 onnx_tensor *out, size_t n_out)
+static kinfer_status *double_run(void *ctx, const onnx_tensor *in, size_t n_in,
+                                 const char *const *names, onnx_tensor *out, size_t n_out)
 {
     backend_state *bs = ctx;
     (void)names;
-    if (n_in != 1 || n_out != 1) return kinfer_status_new(KINFER_EINVAL, "test backend takes one input");
+    if (n_in != 1 || n_out != 1)
+        return kinfer_status_new(KINFER_EINVAL, "test backend takes one input");
     if (bs->sleep_us) usleep((useconds_t)bs->sleep_us);
     pthread_mutex_lock(&bs->mu);
     if (bs->n_batches < 64) bs->batches[bs->n_batches++] = (int)in[0].dims[0];
@@ -68,7 +69,8 @@ static void on_done(batcher_job *job, kinfer_status *st)
     job_box *jb = job->user;
     jb->err = kinfer_status_code(st);
     kinfer_status_free(st);
-    if (!jb->err && job->outputs_count != 1) jb->err = KINFER_EINTERNAL; /* no cmocka asserts off the main thread */
+    if (!jb->err && job->outputs_count != 1)
+        jb->err = KINFER_EINTERNAL; /* no cmocka asserts off the main thread */
     if (!jb->err) {
         jb->got_rows = job->outputs[0].dims[0];
         int64_t n = job->outputs[0].dims[0] * job->outputs[0].dims[1];
@@ -87,7 +89,8 @@ static void box_init(job_box *jb, batcher *b, int rows, int cols, float base)
     memset(jb, 0, sizeof(*jb));
     jb->b = b;
     for (int i = 0; i < rows * cols; i++) jb->data[i] = base + (float)i;
-    jb->in = (onnx_tensor){.name = "x", .dtype = ONNX_DTYPE_FLOAT, .rank = 2, .dims = {rows, cols}, .data = jb->data};
+    jb->in = (onnx_tensor){
+        .name = "x", .dtype = ONNX_DTYPE_FLOAT, .rank = 2, .dims = {rows, cols}, .data = jb->data};
     jb->job = (batcher_job){.inputs = &jb->in, .n_inputs = 1, .done = on_done, .user = jb};
 }
 
@@ -98,13 +101,18 @@ static void wait_done(int n)
     pthread_mutex_unlock(&done_mu);
 }
 
-static batcher *make(backend_state *bs, int max, int64_t delay_us, const int *pref, size_t n_pref, int qsize)
+static batcher *make(backend_state *bs, int max, int64_t delay_us, const int *pref, size_t n_pref,
+                     int qsize)
 {
     memset(bs, 0, sizeof(*bs));
     pthread_mutex_init(&bs->mu, NULL);
     n_done = 0;
-    batcher_options o = {.max_batch_size = max, .max_queue_delay_us = delay_us, .preferred_batch_sizes = pref,
-                         .n_preferred = n_pref, .max_queue_size = qsize, .instances = 1};
+    batcher_options o = {.max_batch_size = max,
+                         .max_queue_delay_us = delay_us,
+                         .preferred_batch_sizes = pref,
+                         .n_preferred = n_pref,
+                         .max_queue_size = qsize,
+                         .instances = 1};
     batcher_backend be = {.run = double_run, .release = free_release, .ctx = bs, .n_outputs = 1};
     batcher *b;
     assert_null(batcher_create(&o, &be, &b));

@@ -43,10 +43,12 @@ static void defaults(void **state)
 static void flags_beat_env_beat_file(void **state)
 {
     (void)state;
-    char *path = write_file("# settings\nmodel-dir: /from-file\nport: 9001\nmaxBatchSize: 4\n"
-                            "max_queue_delay_us: 700\npreferred-batch-sizes: [2, 4]\ninstances: 3\n");
+    char *path =
+        write_file("# settings\nmodel-dir: /from-file\nport: 9001\nmaxBatchSize: 4\n"
+                   "max_queue_delay_us: 700\npreferred-batch-sizes: [2, 4]\ninstances: 3\n");
     char *argv[] = {"kinfer-server", "--config", path, "--port=9003", "--instances", "2", NULL};
-    char *env[] = {"KINFER_PORT=9002", "KINFER_MAX_BATCH_SIZE=8", "KINFER_MODEL_NAME=iris", "OTHER=1", NULL};
+    char *env[] = {"KINFER_PORT=9002", "KINFER_MAX_BATCH_SIZE=8", "KINFER_MODEL_NAME=iris",
+                   "OTHER=1", NULL};
     server_config c;
     assert_null(server_config_load(&c, 6, argv, env));
     assert_string_equal(c.model_dir, "/from-file"); /* file only */
@@ -91,15 +93,27 @@ static void errors_name_their_source(void **state)
         {NULL, {"--model-dir", "/m", "--port", "70000"}, NULL, "flag --port"},
         {NULL, {"--model-dir", "/m", "--bogus", "1"}, NULL, "unknown flag --bogus"},
         {NULL, {"--model-dir", "/m", "--port", NULL}, NULL, "needs a value"},
-        {NULL, {"--model-dir", "/m", NULL}, "KINFER_INSTANCES=zero", "environment variable KINFER_INSTANCES"},
+        {NULL,
+         {"--model-dir", "/m", NULL},
+         "KINFER_INSTANCES=zero",
+         "environment variable KINFER_INSTANCES"},
         {"colour: blue\n", {"--model-dir", "/m", NULL}, NULL, "unknown setting \"colour\""},
         {"port: [1\n", {"--model-dir", "/m", NULL}, NULL, "line"},
         {"nested:\n  a: 1\n", {"--model-dir", "/m", NULL}, NULL, "nested"},
         {NULL, {"--port", "1", NULL}, NULL, "--model-dir or --model-uri is required"},
         {NULL, {"--model-dir", "/m", "--model-name", "a/b"}, NULL, "model name"},
-        {NULL, {"--model-dir", "/m", "--preferred-batch-sizes", "64"}, NULL, "exceeds --max-batch-size"},
-        {NULL, {"--model-dir", "/m", "--device", "tpu"}, NULL, "--device \"tpu\" is not one of cpu, cuda"},
-        {NULL, {"--model-dir", "/m", NULL}, "KINFER_DEVICE=gpu", "--device \"gpu\" is not one of cpu, cuda"},
+        {NULL,
+         {"--model-dir", "/m", "--preferred-batch-sizes", "64"},
+         NULL,
+         "exceeds --max-batch-size"},
+        {NULL,
+         {"--model-dir", "/m", "--device", "tpu"},
+         NULL,
+         "--device \"tpu\" is not one of cpu, cuda"},
+        {NULL,
+         {"--model-dir", "/m", NULL},
+         "KINFER_DEVICE=gpu",
+         "--device \"gpu\" is not one of cpu, cuda"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *argv[8] = {"kinfer-server"};
@@ -114,8 +128,10 @@ static void errors_name_their_source(void **state)
         char *env[] = {(char *)cases[i].env, NULL};
         server_config c;
         kinfer_status *st = server_config_load(&c, argc, argv, env);
-        if (kinfer_status_code(st) != KINFER_EINVAL || !strstr(kinfer_status_msg(st), cases[i].fragment))
-            fail_msg("case %zu: got \"%s\", want \"%s\"", i, kinfer_status_msg(st), cases[i].fragment);
+        if (kinfer_status_code(st) != KINFER_EINVAL ||
+            !strstr(kinfer_status_msg(st), cases[i].fragment))
+            fail_msg("case %zu: got \"%s\", want \"%s\"", i, kinfer_status_msg(st),
+                     cases[i].fragment);
         kinfer_status_free(st);
         server_config_free(&c);
         if (path) unlink(path);

@@ -32,11 +32,13 @@ static void v2_json_nested_and_flat(void **state)
     req_arena *a = req_arena_create(1 << 20);
     infer_request r;
     /* inputs out of model order, nested data, id and parameters */
-    kinfer_status *st = parse("{\"id\":\"r1\",\"parameters\":{\"timeout\":250,\"other\":[1]},\"inputs\":["
-                              "{\"name\":\"ids\",\"shape\":[2],\"datatype\":\"INT64\",\"data\":[9007199254740993,-4]},"
-                              "{\"name\":\"x\",\"shape\":[2,2],\"datatype\":\"FP32\",\"data\":[[1,2.5],[\"NaN\",-3]]}],"
-                              "\"outputs\":[{\"name\":\"label\"},{\"name\":\"y\",\"parameters\":{\"binary_data\":true}}]}",
-                              a, &r);
+    kinfer_status *st = parse(
+        "{\"id\":\"r1\",\"parameters\":{\"timeout\":250,\"other\":[1]},\"inputs\":["
+        "{\"name\":\"ids\",\"shape\":[2],\"datatype\":\"INT64\",\"data\":[9007199254740993,-4]},"
+        "{\"name\":\"x\",\"shape\":[2,2],\"datatype\":\"FP32\",\"data\":[[1,2.5],[\"NaN\",-3]]}],"
+        "\"outputs\":[{\"name\":\"label\"},{\"name\":\"y\",\"parameters\":{\"binary_data\":true}}]"
+        "}",
+        a, &r);
     assert_null(st);
     assert_string_equal(r.id, "r1");
     assert_int_equal(r.timeout_us, 250);
@@ -59,8 +61,10 @@ static void v2_binary_extension(void **state)
     (void)state;
     req_arena *a = req_arena_create(1 << 20);
     char body[512];
-    const char *hdr = "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2],\"datatype\":\"FP32\",\"parameters\":{\"binary_data_size\":8}},"
-                      "{\"name\":\"ids\",\"shape\":[1],\"datatype\":\"INT64\",\"parameters\":{\"binary_data_size\":8}}],"
+    const char *hdr = "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2],\"datatype\":\"FP32\","
+                      "\"parameters\":{\"binary_data_size\":8}},"
+                      "{\"name\":\"ids\",\"shape\":[1],\"datatype\":\"INT64\",\"parameters\":{"
+                      "\"binary_data_size\":8}}],"
                       "\"parameters\":{\"binary_data_output\":true}}";
     size_t hl = strlen(hdr);
     float xv[2] = {0.25f, -8};
@@ -93,10 +97,12 @@ static void v2_binary_extension(void **state)
 static void v2_binary_bytes(void **state)
 {
     (void)state;
-    static const onnx_value_info sin[] = {{.name = "s", .dtype = ONNX_DTYPE_STRING, .rank = 1, .dims = {-1}}};
+    static const onnx_value_info sin[] = {
+        {.name = "s", .dtype = ONNX_DTYPE_STRING, .rank = 1, .dims = {-1}}};
     infer_model_sig ssig = {sin, 1, outs, 2};
     req_arena *a = req_arena_create(1 << 20);
-    const char *hdr = "{\"inputs\":[{\"name\":\"s\",\"shape\":[2],\"datatype\":\"BYTES\",\"parameters\":{\"binary_data_size\":11}}]}";
+    const char *hdr = "{\"inputs\":[{\"name\":\"s\",\"shape\":[2],\"datatype\":\"BYTES\","
+                      "\"parameters\":{\"binary_data_size\":11}}]}";
     char body[256];
     size_t hl = strlen(hdr);
     memcpy(body, hdr, hl);
@@ -123,29 +129,40 @@ static void v2_errors_are_precise(void **state)
         {"{\"inputs\":[", KINFER_EINVAL, "malformed JSON"},
         {"{\"inputs\":[]} x", KINFER_EINVAL, "trailing data"},
         {"{\"inputs\":[]}", KINFER_EINVAL, "missing input \"x\""},
-        {"{\"inputs\":[{\"name\":\"z\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1]}]}", KINFER_EINVAL, "unknown input"},
-        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2],\"datatype\":\"FP64\",\"data\":[1,2]}]}", KINFER_EDTYPE, "expects FP32"},
-        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\",\"data\":[1,2,3]}]}", KINFER_ESHAPE, "dimension 1"},
-        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1,-2],\"datatype\":\"FP32\",\"data\":[]}]}", KINFER_ESHAPE, "non-negative"},
-        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2],\"datatype\":\"FP32\",\"data\":[1,2,3]}]}", KINFER_ESHAPE, "has 3"},
-        {"{\"inputs\":[{\"name\":\"ids\",\"shape\":[1],\"datatype\":\"INT64\",\"data\":[1.5]}]}", KINFER_EINVAL, "not a INT64"},
+        {"{\"inputs\":[{\"name\":\"z\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1]}]}",
+         KINFER_EINVAL, "unknown input"},
+        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2],\"datatype\":\"FP64\",\"data\":[1,2]}]}",
+         KINFER_EDTYPE, "expects FP32"},
+        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\",\"data\":[1,2,3]}]}",
+         KINFER_ESHAPE, "dimension 1"},
+        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1,-2],\"datatype\":\"FP32\",\"data\":[]}]}",
+         KINFER_ESHAPE, "non-negative"},
+        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2],\"datatype\":\"FP32\",\"data\":[1,2,3]}]}",
+         KINFER_ESHAPE, "has 3"},
+        {"{\"inputs\":[{\"name\":\"ids\",\"shape\":[1],\"datatype\":\"INT64\",\"data\":[1.5]}]}",
+         KINFER_EINVAL, "not a INT64"},
         {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2],\"datatype\":\"FP32\",\"data\":[1,2]},"
-         "{\"name\":\"x\",\"shape\":[1,2],\"datatype\":\"FP32\",\"data\":[1,2]}]}", KINFER_EINVAL, "given twice"},
+         "{\"name\":\"x\",\"shape\":[1,2],\"datatype\":\"FP32\",\"data\":[1,2]}]}",
+         KINFER_EINVAL, "given twice"},
         {"{\"id\":5,\"inputs\":[]}", KINFER_EINVAL, "\"id\" must be a string"},
-        {"{\"inputs\":[],\"parameters\":{\"binary_data_output\":1}}", KINFER_EINVAL, "must be a boolean"},
+        {"{\"inputs\":[],\"parameters\":{\"binary_data_output\":1}}", KINFER_EINVAL,
+         "must be a boolean"},
         {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2],\"datatype\":\"FP32\",\"data\":[1,2]},"
          "{\"name\":\"ids\",\"shape\":[1],\"datatype\":\"INT64\",\"data\":[1]}],"
-         "\"outputs\":[{\"name\":\"y\",\"parameters\":{\"classification\":2}}]}", KINFER_EUNSUPPORTED, "classification"},
-        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[4294967296,4294967296],\"datatype\":\"FP32\",\"data\":[]}]}",
+         "\"outputs\":[{\"name\":\"y\",\"parameters\":{\"classification\":2}}]}",
+         KINFER_EUNSUPPORTED, "classification"},
+        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[4294967296,4294967296],\"datatype\":\"FP32\","
+         "\"data\":[]}]}",
          KINFER_ETOOBIG, "too large"},
     };
     req_arena *a = req_arena_create(1 << 20);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         infer_request r;
         kinfer_status *st = parse(cases[i].json, a, &r);
-        if (kinfer_status_code(st) != cases[i].code || !strstr(kinfer_status_msg(st), cases[i].fragment))
-            fail_msg("case %zu: got %d \"%s\", want %d \"%s\"", i, kinfer_status_code(st), kinfer_status_msg(st),
-                     cases[i].code, cases[i].fragment);
+        if (kinfer_status_code(st) != cases[i].code ||
+            !strstr(kinfer_status_msg(st), cases[i].fragment))
+            fail_msg("case %zu: got %d \"%s\", want %d \"%s\"", i, kinfer_status_code(st),
+                     kinfer_status_msg(st), cases[i].code, cases[i].fragment);
         assert_null(r.inputs); /* nothing half-parsed is left behind */
         kinfer_status_free(st);
     }
@@ -155,14 +172,17 @@ static void v2_errors_are_precise(void **state)
 static void v2_integer_ranges(void **state)
 {
     (void)state;
-    static const onnx_value_info u8[] = {{.name = "b", .dtype = ONNX_DTYPE_UINT8, .rank = 1, .dims = {-1}}};
+    static const onnx_value_info u8[] = {
+        {.name = "b", .dtype = ONNX_DTYPE_UINT8, .rank = 1, .dims = {-1}}};
     infer_model_sig s8 = {u8, 1, outs, 2};
     req_arena *a = req_arena_create(1 << 16);
     infer_request r;
-    const char *ok = "{\"inputs\":[{\"name\":\"b\",\"shape\":[2],\"datatype\":\"UINT8\",\"data\":[0,255]}]}";
+    const char *ok =
+        "{\"inputs\":[{\"name\":\"b\",\"shape\":[2],\"datatype\":\"UINT8\",\"data\":[0,255]}]}";
     assert_null(infer_request_parse_v2(ok, strlen(ok), -1, &s8, a, &r));
     assert_int_equal(((uint8_t *)r.inputs[0].data)[1], 255);
-    const char *bad = "{\"inputs\":[{\"name\":\"b\",\"shape\":[2],\"datatype\":\"UINT8\",\"data\":[0,256]}]}";
+    const char *bad =
+        "{\"inputs\":[{\"name\":\"b\",\"shape\":[2],\"datatype\":\"UINT8\",\"data\":[0,256]}]}";
     kinfer_status *st = infer_request_parse_v2(bad, strlen(bad), -1, &s8, a, &r);
     assert_non_null(strstr(kinfer_status_msg(st), "out of range"));
     kinfer_status_free(st);
@@ -175,8 +195,11 @@ static void arena_cap_is_enforced(void **state)
     req_arena *a = req_arena_create(256);
     infer_request r;
     char json[4096];
-    int n = snprintf(json, sizeof(json), "{\"inputs\":[{\"name\":\"ids\",\"shape\":[100],\"datatype\":\"INT64\",\"data\":[");
-    for (int i = 0; i < 100; i++) n += snprintf(json + n, sizeof(json) - (size_t)n, i ? ",%d" : "%d", i);
+    int n = snprintf(
+        json, sizeof(json),
+        "{\"inputs\":[{\"name\":\"ids\",\"shape\":[100],\"datatype\":\"INT64\",\"data\":[");
+    for (int i = 0; i < 100; i++)
+        n += snprintf(json + n, sizeof(json) - (size_t)n, i ? ",%d" : "%d", i);
     snprintf(json + n, sizeof(json) - (size_t)n, "]}]}");
     kinfer_status *st = parse(json, a, &r);
     assert_int_equal(kinfer_status_code(st), KINFER_ETOOBIG);
@@ -187,7 +210,8 @@ static void arena_cap_is_enforced(void **state)
 static void v1_rows_and_named(void **state)
 {
     (void)state;
-    static const onnx_value_info one[] = {{.name = "x", .dtype = ONNX_DTYPE_FLOAT, .rank = 3, .dims = {-1, 2, 2}}};
+    static const onnx_value_info one[] = {
+        {.name = "x", .dtype = ONNX_DTYPE_FLOAT, .rank = 3, .dims = {-1, 2, 2}}};
     infer_model_sig s1 = {one, 1, outs, 2};
     req_arena *a = req_arena_create(1 << 16);
     infer_request r;
@@ -218,7 +242,11 @@ static void response_v2_json_and_binary(void **state)
     const char *labels[2] = {"cat", "d\"og"};
     onnx_tensor t[2] = {
         {.name = "y", .dtype = ONNX_DTYPE_FLOAT, .rank = 2, .dims = {2, 2}, .data = y},
-        {.name = "label", .dtype = ONNX_DTYPE_STRING, .rank = 1, .dims = {2}, .data = (void *)labels},
+        {.name = "label",
+         .dtype = ONNX_DTYPE_STRING,
+         .rank = 1,
+         .dims = {2},
+         .data = (void *)labels},
     };
     pbuf b;
     pbuf_init(&b, 0, 1 << 20);
@@ -226,10 +254,13 @@ static void response_v2_json_and_binary(void **state)
     assert_null(infer_response_encode_v2(&b, "m", "1", "id\n", t, NULL, 2, &jl));
     assert_int_equal(jl, 0);
     pbuf_addc(&b, 0);
-    assert_string_equal(pbuf_data(&b),
-                        "{\"model_name\":\"m\",\"model_version\":\"1\",\"id\":\"id\\n\",\"outputs\":["
-                        "{\"name\":\"y\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1.0,0.5,-2.0,3.00000001e+38]},"
-                        "{\"name\":\"label\",\"datatype\":\"BYTES\",\"shape\":[2],\"data\":[\"cat\",\"d\\\"og\"]}]}");
+    assert_string_equal(
+        pbuf_data(&b),
+        "{\"model_name\":\"m\",\"model_version\":\"1\",\"id\":\"id\\n\",\"outputs\":["
+        "{\"name\":\"y\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1.0,0.5,-2.0,3.00000001e+"
+        "38]},"
+        "{\"name\":\"label\",\"datatype\":\"BYTES\",\"shape\":[2],\"data\":[\"cat\",\"d\\\"og\"]}]"
+        "}");
     pbuf_reset(&b);
     int bin[2] = {1, 1};
     assert_null(infer_response_encode_v2(&b, "m", "1", NULL, t, bin, 2, &jl));

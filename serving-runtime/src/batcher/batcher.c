@@ -31,12 +31,26 @@ int64_t batcher_now_ns(void)
 static size_t elem_size(onnx_dtype dt)
 {
     switch (dt) {
-    case ONNX_DTYPE_BOOL: case ONNX_DTYPE_UINT8: case ONNX_DTYPE_INT8: return 1;
-    case ONNX_DTYPE_UINT16: case ONNX_DTYPE_INT16: case ONNX_DTYPE_FLOAT16: return 2;
-    case ONNX_DTYPE_FLOAT: case ONNX_DTYPE_INT32: case ONNX_DTYPE_UINT32: return 4;
-    case ONNX_DTYPE_DOUBLE: case ONNX_DTYPE_INT64: case ONNX_DTYPE_UINT64: return 8;
-    case ONNX_DTYPE_STRING: return sizeof(char *);
-    default: return 0;
+    case ONNX_DTYPE_BOOL:
+    case ONNX_DTYPE_UINT8:
+    case ONNX_DTYPE_INT8:
+        return 1;
+    case ONNX_DTYPE_UINT16:
+    case ONNX_DTYPE_INT16:
+    case ONNX_DTYPE_FLOAT16:
+        return 2;
+    case ONNX_DTYPE_FLOAT:
+    case ONNX_DTYPE_INT32:
+    case ONNX_DTYPE_UINT32:
+        return 4;
+    case ONNX_DTYPE_DOUBLE:
+    case ONNX_DTYPE_INT64:
+    case ONNX_DTYPE_UINT64:
+        return 8;
+    case ONNX_DTYPE_STRING:
+        return sizeof(char *);
+    default:
+        return 0;
     }
 }
 
@@ -95,7 +109,8 @@ static int tensor_copy_rows(const onnx_tensor *src, int64_t r0, int64_t n, onnx_
     }
     if (src->keys) {
         dst->keys = malloc(sizeof(onnx_tensor));
-        if (!dst->keys || tensor_copy_rows(src->keys, 0, src->keys->rank ? src->keys->dims[0] : 1, dst->keys)) {
+        if (!dst->keys ||
+            tensor_copy_rows(src->keys, 0, src->keys->rank ? src->keys->dims[0] : 1, dst->keys)) {
             free(dst->keys);
             dst->keys = NULL;
             free(dst->data);
@@ -119,8 +134,10 @@ static void tensor_free_copy(onnx_tensor *t)
 void batcher_job_release(batcher *b, batcher_job *job)
 {
     for (size_t i = 0; job->outputs && i < job->outputs_count; i++) {
-        if (job->engine_owned) b->be.release(b->be.ctx, &job->outputs[i]);
-        else tensor_free_copy(&job->outputs[i]);
+        if (job->engine_owned)
+            b->be.release(b->be.ctx, &job->outputs[i]);
+        else
+            tensor_free_copy(&job->outputs[i]);
     }
     free(job->outputs);
     job->outputs = NULL;
@@ -169,7 +186,8 @@ static void batch_run(batcher *b, batcher_job **jobs, size_t n)
         jobs[k]->batch_rows = rows;
     }
     if (st) {
-        for (size_t k = 0; k < n; k++) job_fail(jobs[k], kinfer_status_code(st), kinfer_status_msg(st));
+        for (size_t k = 0; k < n; k++)
+            job_fail(jobs[k], kinfer_status_code(st), kinfer_status_msg(st));
         goto out;
     }
     have_out = 1;
@@ -183,9 +201,13 @@ static void batch_run(batcher *b, batcher_job **jobs, size_t n)
     }
     for (size_t o = 0; o < n_out; o++)
         if (out[o].rank < 1 || out[o].dims[0] != rows) {
-            st = kinfer_status_new(KINFER_EINTERNAL, "output \"%s\" does not have the batch's %lld rows in dimension 0: "
-                                   "the model cannot be batched (run with --max-batch-size 0)", out[o].name, (long long)rows);
-            for (size_t k = 0; k < n; k++) job_fail(jobs[k], KINFER_EINTERNAL, kinfer_status_msg(st));
+            st = kinfer_status_new(
+                KINFER_EINTERNAL,
+                "output \"%s\" does not have the batch's %lld rows in dimension 0: "
+                "the model cannot be batched (run with --max-batch-size 0)",
+                out[o].name, (long long)rows);
+            for (size_t k = 0; k < n; k++)
+                job_fail(jobs[k], KINFER_EINTERNAL, kinfer_status_msg(st));
             goto out;
         }
     int64_t r0 = 0;
@@ -200,7 +222,8 @@ static void batch_run(batcher *b, batcher_job **jobs, size_t n)
             if (ok) j->outputs_count++;
         }
         r0 += j->rows;
-        if (ok) j->done(j, NULL);
+        if (ok)
+            j->done(j, NULL);
         else {
             batcher_job_release(b, j);
             job_fail(j, KINFER_ENOMEM, "out of memory splitting the batch");
@@ -232,8 +255,10 @@ static int is_preferred(const batcher *b, int64_t rows)
 /* Unlinks job (prev is its predecessor or NULL). Caller holds the lock. */
 static void queue_unlink(batcher *b, batcher_job *prev, batcher_job *job)
 {
-    if (prev) prev->next = job->next;
-    else b->head = job->next;
+    if (prev)
+        prev->next = job->next;
+    else
+        b->head = job->next;
     if (b->tail == job) b->tail = prev;
     job->next = NULL;
     b->depth--;
@@ -257,7 +282,8 @@ static void *worker_main(void *arg)
                 queue_unlink(b, prev, j);
                 j->next = expired;
                 expired = j;
-            } else prev = j;
+            } else
+                prev = j;
         }
         if (expired) {
             pthread_mutex_unlock(&b->mu);
@@ -326,7 +352,8 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-kinfer_status *batcher_create(const batcher_options *opts, const batcher_backend *backend, batcher **out)
+kinfer_status *batcher_create(const batcher_options *opts, const batcher_backend *backend,
+                              batcher **out)
 {
     *out = NULL;
     if (opts->n_preferred > MAX_PREFERRED)
@@ -334,12 +361,14 @@ kinfer_status *batcher_create(const batcher_options *opts, const batcher_backend
     for (size_t i = 0; i < opts->n_preferred; i++)
         if (opts->preferred_batch_sizes[i] < 1 ||
             (opts->max_batch_size > 1 && opts->preferred_batch_sizes[i] > opts->max_batch_size))
-            return kinfer_status_new(KINFER_EINVAL, "preferred batch size %d is not within 1..max_batch_size (%d)",
+            return kinfer_status_new(KINFER_EINVAL,
+                                     "preferred batch size %d is not within 1..max_batch_size (%d)",
                                      opts->preferred_batch_sizes[i], opts->max_batch_size);
     batcher *b = calloc(1, sizeof(*b));
     if (!b) return kinfer_status_new(KINFER_ENOMEM, "out of memory");
     b->opts = *opts;
-    if (opts->n_preferred) memcpy(b->preferred, opts->preferred_batch_sizes, opts->n_preferred * sizeof(int));
+    if (opts->n_preferred)
+        memcpy(b->preferred, opts->preferred_batch_sizes, opts->n_preferred * sizeof(int));
     b->opts.preferred_batch_sizes = b->preferred;
     if (b->opts.instances < 1) b->opts.instances = 1;
     if (b->opts.max_queue_delay_us < 0) b->opts.max_queue_delay_us = 0;
@@ -375,25 +404,32 @@ kinfer_status *batcher_submit(batcher *b, batcher_job *job)
     if (b->opts.max_batch_size > 1) {
         for (size_t i = 0; i < job->n_inputs; i++) {
             if (job->inputs[i].rank < 1)
-                return kinfer_status_new(KINFER_EINVAL, "input \"%s\" has no batch dimension", job->inputs[i].name);
+                return kinfer_status_new(KINFER_EINVAL, "input \"%s\" has no batch dimension",
+                                         job->inputs[i].name);
             if (i && job->inputs[i].dims[0] != job->inputs[0].dims[0])
-                return kinfer_status_new(KINFER_EINVAL, "inputs disagree on the batch dimension (%lld vs %lld)",
-                                         (long long)job->inputs[0].dims[0], (long long)job->inputs[i].dims[0]);
+                return kinfer_status_new(
+                    KINFER_EINVAL, "inputs disagree on the batch dimension (%lld vs %lld)",
+                    (long long)job->inputs[0].dims[0], (long long)job->inputs[i].dims[0]);
         }
         if (job->n_inputs) job->rows = job->inputs[0].dims[0];
         if (job->rows > b->opts.max_batch_size)
-            return kinfer_status_new(KINFER_EINVAL, "batch of %lld rows exceeds the maximum batch size %d",
+            return kinfer_status_new(KINFER_EINVAL,
+                                     "batch of %lld rows exceeds the maximum batch size %d",
                                      (long long)job->rows, b->opts.max_batch_size);
     }
     job->enqueue_ns = batcher_now_ns();
     pthread_mutex_lock(&b->mu);
     kinfer_status *st = NULL;
-    if (b->stopping) st = kinfer_status_new(KINFER_EUNAVAIL, "the server is shutting down");
+    if (b->stopping)
+        st = kinfer_status_new(KINFER_EUNAVAIL, "the server is shutting down");
     else if (b->opts.max_queue_size > 0 && b->depth >= (size_t)b->opts.max_queue_size)
-        st = kinfer_status_new(KINFER_EFULL, "the queue is full (%d requests)", b->opts.max_queue_size);
+        st = kinfer_status_new(KINFER_EFULL, "the queue is full (%d requests)",
+                               b->opts.max_queue_size);
     else {
-        if (b->tail) b->tail->next = job;
-        else b->head = job;
+        if (b->tail)
+            b->tail->next = job;
+        else
+            b->head = job;
         b->tail = job;
         b->depth++;
         pthread_cond_signal(&b->cv);

@@ -23,8 +23,8 @@ typedef struct batcher_job batcher_job;
 /* The engine as the batcher sees it (onnx_model_run's contract); a table so tests and other
  * backends can stand in. release frees one output tensor that run produced. */
 typedef struct batcher_backend {
-    kinfer_status *(*run)(void *ctx, const onnx_tensor *inputs, size_t n_inputs, const char *const *output_names,
-                          onnx_tensor *outputs, size_t n_outputs);
+    kinfer_status *(*run)(void *ctx, const onnx_tensor *inputs, size_t n_inputs,
+                          const char *const *output_names, onnx_tensor *outputs, size_t n_outputs);
     void (*release)(void *ctx, onnx_tensor *t);
     void *ctx;
     size_t n_outputs; /* the model's output count: what a job with output_names == NULL gets */
@@ -67,8 +67,8 @@ typedef struct batcher_options {
 } batcher_options;
 
 /* Starts the workers. The backend table is copied; its ctx must outlive the batcher. */
-kinfer_status *batcher_create(const batcher_options *opts, const batcher_backend *backend, batcher **out)
-    __attribute__((warn_unused_result));
+kinfer_status *batcher_create(const batcher_options *opts, const batcher_backend *backend,
+                              batcher **out) __attribute__((warn_unused_result));
 /* Queues job. On error done() is never called: EFULL (queue full), EUNAVAIL (shutting down),
  * EINVAL (more rows than max_batch_size, or inputs that disagree on dim 0). */
 kinfer_status *batcher_submit(batcher *b, batcher_job *job) __attribute__((warn_unused_result));

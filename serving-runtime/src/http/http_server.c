@@ -10,8 +10,8 @@
 #include <time.h>
 
 #define MAX_EXTRA_HEADERS 4
-#define HEADER_ROOM 1024 /* response headers are placed right before the body: one write */
-#define FREELIST_MAX 256
+#define HEADER_ROOM       1024 /* response headers are placed right before the body: one write */
+#define FREELIST_MAX      256
 
 enum req_state { REQ_HEADERS, REQ_BODY, REQ_HANDLER, REQ_PENDING, REQ_WRITING };
 
@@ -122,13 +122,34 @@ static void req_destroy_all(http_req *r)
     }
 }
 
-const char *http_req_method(const http_req *r) { return r->method; }
-const char *http_req_path(const http_req *r) { return r->path ? r->path : "/"; }
-const char *http_req_content_type(const http_req *r) { return r->ctype ? r->ctype : ""; }
-const char *http_req_header(const http_req *r, size_t i) { return i < HTTP_MAX_CAPTURE ? r->captured[i] : NULL; }
-req_arena *http_req_arena(http_req *r) { return r->arena; }
-int64_t http_req_start_ns(const http_req *r) { return r->start_ns; }
-pbuf *http_req_response(http_req *r) { return &r->resp; }
+const char *http_req_method(const http_req *r)
+{
+    return r->method;
+}
+const char *http_req_path(const http_req *r)
+{
+    return r->path ? r->path : "/";
+}
+const char *http_req_content_type(const http_req *r)
+{
+    return r->ctype ? r->ctype : "";
+}
+const char *http_req_header(const http_req *r, size_t i)
+{
+    return i < HTTP_MAX_CAPTURE ? r->captured[i] : NULL;
+}
+req_arena *http_req_arena(http_req *r)
+{
+    return r->arena;
+}
+int64_t http_req_start_ns(const http_req *r)
+{
+    return r->start_ns;
+}
+pbuf *http_req_response(http_req *r)
+{
+    return &r->resp;
+}
 
 const char *http_req_body(const http_req *r, size_t *len)
 {
@@ -151,8 +172,10 @@ void http_req_send(http_req *r, int status, const char *content_type)
     r->resp_ctype = content_type;
     if (s->svc_started && pthread_equal(pthread_self(), s->svc_thread)) {
         r->state = REQ_WRITING;
-        if (r->wsi) lws_callback_on_writable(r->wsi);
-        else req_free(s, r);
+        if (r->wsi)
+            lws_callback_on_writable(r->wsi);
+        else
+            req_free(s, r);
         return;
     }
     pthread_mutex_lock(&s->mu);
@@ -198,7 +221,8 @@ static void dispatch(http_server *s, http_req *r)
     r->state = REQ_HANDLER;
     if (r->over_limit) {
         char msg[96];
-        snprintf(msg, sizeof(msg), "request body exceeds the limit of %zu bytes", s->opts.max_body_bytes);
+        snprintf(msg, sizeof(msg), "request body exceeds the limit of %zu bytes",
+                 s->opts.max_body_bytes);
         respond_error(r, 413, msg);
         return;
     }
@@ -214,10 +238,13 @@ static int on_http(http_server *s, struct lws *wsi, pss *p, const char *uri)
     p->req = r;
     r->path = req_arena_strndup(r->arena, uri, strlen(uri));
     r->ctype = copy_token(r, wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
-    for (size_t i = 0; i < s->opts.n_capture; i++) r->captured[i] = copy_custom(r, wsi, s->opts.capture[i]);
+    for (size_t i = 0; i < s->opts.n_capture; i++)
+        r->captured[i] = copy_custom(r, wsi, s->opts.capture[i]);
     int post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
     snprintf(r->method, sizeof(r->method), "%s",
-             post ? "POST" : lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0 ? "GET" : "OTHER");
+             post                                               ? "POST"
+             : lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0 ? "GET"
+                                                                : "OTHER");
     if (!r->path) {
         respond_error(r, 500, "out of memory");
         return 0;
@@ -253,9 +280,11 @@ static int on_http(http_server *s, struct lws *wsi, pss *p, const char *uri)
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         unsigned char buf[LWS_PRE + sizeof(cont)];
         memcpy(buf + LWS_PRE, cont, sizeof(cont) - 1);
-        if (lws_write(wsi, buf + LWS_PRE, sizeof(cont) - 1, LWS_WRITE_HTTP_HEADERS) != (int)sizeof(cont) - 1) return -1;
-    }
-    else if (len > 0 && (size_t)len > r->body_alloc) { /* size the buffer once from Content-Length */
+        if (lws_write(wsi, buf + LWS_PRE, sizeof(cont) - 1, LWS_WRITE_HTTP_HEADERS) !=
+            (int)sizeof(cont) - 1)
+            return -1;
+    } else if (len > 0 &&
+               (size_t)len > r->body_alloc) { /* size the buffer once from Content-Length */
         char *b = realloc(r->body, (size_t)len);
         if (!b) {
             respond_error(r, 500, "out of memory");
@@ -296,22 +325,27 @@ static int on_writeable(http_server *s, struct lws *wsi, pss *p)
     unsigned char hb[LWS_PRE + 1024], *start = hb + LWS_PRE, *w = start, *end = hb + sizeof(hb) - 1;
     size_t len = r->resp.len;
     int close_after = r->status == 411 || r->status == 413 || r->status >= 500;
-    if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->resp_ctype, len, &w, end)) return -1;
+    if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->resp_ctype, len, &w, end))
+        return -1;
     for (int i = 0; i < r->n_extra; i++)
         if (lws_add_http_header_by_name(wsi, (const unsigned char *)r->extra_name[i],
-                                        (const unsigned char *)r->extra_value[i], (int)strlen(r->extra_value[i]), &w, end))
+                                        (const unsigned char *)r->extra_value[i],
+                                        (int)strlen(r->extra_value[i]), &w, end))
             return -1;
-    if (close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5, &w, end))
+    if (close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+                                                    (const unsigned char *)"close", 5, &w, end))
         return -1;
     if (lws_finalize_http_header(wsi, &w, end)) return -1;
     size_t hlen = (size_t)(w - start);
     if (len && hlen <= HEADER_ROOM) { /* headers and body in one send */
         unsigned char *body = (unsigned char *)pbuf_data(&r->resp);
         memcpy(body - hlen, start, hlen);
-        if (lws_write(wsi, body - hlen, hlen + len, LWS_WRITE_HTTP_HEADERS) != (int)(hlen + len)) return -1;
+        if (lws_write(wsi, body - hlen, hlen + len, LWS_WRITE_HTTP_HEADERS) != (int)(hlen + len))
+            return -1;
     } else {
         if (lws_write(wsi, start, hlen, LWS_WRITE_HTTP_HEADERS) != (int)hlen) return -1;
-        if (len && lws_write(wsi, (unsigned char *)pbuf_data(&r->resp), len, LWS_WRITE_HTTP_FINAL) != (int)len)
+        if (len && lws_write(wsi, (unsigned char *)pbuf_data(&r->resp), len,
+                             LWS_WRITE_HTTP_FINAL) != (int)len)
             return -1;
     }
     p->req = NULL;
@@ -326,8 +360,10 @@ static void on_close(http_server *s, pss *p)
     http_req *r = p ? p->req : NULL;
     if (!r) return;
     p->req = NULL;
-    if (r->state == REQ_PENDING) r->wsi = NULL;
-    else req_free(s, r);
+    if (r->state == REQ_PENDING)
+        r->wsi = NULL;
+    else
+        req_free(s, r);
 }
 
 static void drain_done(http_server *s)
@@ -340,13 +376,16 @@ static void drain_done(http_server *s)
         http_req *n = r->next;
         r->next = NULL;
         r->state = REQ_WRITING;
-        if (r->wsi) lws_callback_on_writable(r->wsi);
-        else req_free(s, r);
+        if (r->wsi)
+            lws_callback_on_writable(r->wsi);
+        else
+            req_free(s, r);
         r = n;
     }
 }
 
-static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len)
 {
     struct lws_context *lc = lws_get_context(wsi);
     http_server *s = lc ? lws_context_user(lc) : NULL;
@@ -379,8 +418,8 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     }
 }
 
-kinfer_status *http_server_create(const http_server_options *opts, http_handler_fn handler, http_tick_fn tick,
-                                  void *ctx, http_server **out)
+kinfer_status *http_server_create(const http_server_options *opts, http_handler_fn handler,
+                                  http_tick_fn tick, void *ctx, http_server **out)
 {
     *out = NULL;
     http_server *s = calloc(1, sizeof(*s));
@@ -392,8 +431,8 @@ kinfer_status *http_server_create(const http_server_options *opts, http_handler_
     s->tick = tick;
     s->uctx = ctx;
     pthread_mutex_init(&s->mu, NULL);
-    s->protocols[0] = (struct lws_protocols){.name = "http", .callback = callback_http,
-                                             .per_session_data_size = sizeof(pss), .user = s};
+    s->protocols[0] = (struct lws_protocols){
+        .name = "http", .callback = callback_http, .per_session_data_size = sizeof(pss), .user = s};
     lws_set_log_level(LLL_ERR, NULL);
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
@@ -407,8 +446,8 @@ kinfer_status *http_server_create(const http_server_options *opts, http_handler_
     info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND | LWS_SERVER_OPTION_DISABLE_IPV6;
     s->ctx = lws_create_context(&info);
     if (!s->ctx) {
-        kinfer_status *st = kinfer_status_new(KINFER_EIO, "cannot listen on %s:%d", opts->host ? opts->host : "*",
-                                              opts->port);
+        kinfer_status *st = kinfer_status_new(KINFER_EIO, "cannot listen on %s:%d",
+                                              opts->host ? opts->host : "*", opts->port);
         http_server_destroy(s);
         return st;
     }

@@ -24,8 +24,8 @@ typedef struct http_req http_req;
 typedef struct http_server_options {
     const char *host; /* address to bind ("0.0.0.0", "127.0.0.1"); NULL: all */
     int port;
-    size_t max_body_bytes;   /* larger bodies are answered 413 */
-    size_t arena_bytes;      /* cap of each request's arena */
+    size_t max_body_bytes; /* larger bodies are answered 413 */
+    size_t arena_bytes;    /* cap of each request's arena */
     size_t max_response_bytes;
     int keepalive_timeout_s; /* idle keep-alive connections close after this */
     /* Request headers the handler may read with http_req_header(req, i), lowercase, e.g.
@@ -41,8 +41,9 @@ typedef void (*http_handler_fn)(void *ctx, http_req *req);
 typedef void (*http_tick_fn)(void *ctx);
 
 /* Binds the port. Owned by the caller: http_server_destroy. */
-kinfer_status *http_server_create(const http_server_options *opts, http_handler_fn handler, http_tick_fn tick,
-                                  void *ctx, http_server **out) __attribute__((warn_unused_result));
+kinfer_status *http_server_create(const http_server_options *opts, http_handler_fn handler,
+                                  http_tick_fn tick, void *ctx, http_server **out)
+    __attribute__((warn_unused_result));
 /* Serves on the calling thread (which becomes the service thread) until http_server_stop. */
 void http_server_run(http_server *s);
 /* Makes http_server_run return at its next wake-up. Service thread, or after http_server_wake. */

@@ -11,7 +11,7 @@ static const double time_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.0
                                      0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 #define N_TIME (sizeof(time_bounds) / sizeof(time_bounds[0]))
 static const double size_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
-#define N_SIZE (sizeof(size_bounds) / sizeof(size_bounds[0]))
+#define N_SIZE      (sizeof(size_bounds) / sizeof(size_bounds[0]))
 #define MAX_BUCKETS 16
 
 typedef struct histogram {
@@ -109,19 +109,25 @@ void metrics_add_inflight(metrics *m, int delta)
     atomic_fetch_add_explicit(&m->inflight, delta, memory_order_relaxed);
 }
 
-static void render_counter(pbuf *b, const char *name, const char *help, const char *labels, uint64_t v)
+static void render_counter(pbuf *b, const char *name, const char *help, const char *labels,
+                           uint64_t v)
 {
-    pbuf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s{%s} %" PRIu64 "\n", name, help, name, name, labels, v);
+    pbuf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s{%s} %" PRIu64 "\n", name, help, name, name,
+                labels, v);
 }
 
-static void render_hist(pbuf *b, const char *name, const char *help, const char *labels, histogram *h)
+static void render_hist(pbuf *b, const char *name, const char *help, const char *labels,
+                        histogram *h)
 {
     pbuf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     uint64_t cum = 0;
     for (size_t i = 0; i <= h->n; i++) {
         cum += atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
-        if (i < h->n) pbuf_printf(b, "%s_bucket{%s,le=\"%g\"} %" PRIu64 "\n", name, labels, h->bounds[i], cum);
-        else pbuf_printf(b, "%s_bucket{%s,le=\"+Inf\"} %" PRIu64 "\n", name, labels, cum);
+        if (i < h->n)
+            pbuf_printf(b, "%s_bucket{%s,le=\"%g\"} %" PRIu64 "\n", name, labels, h->bounds[i],
+                        cum);
+        else
+            pbuf_printf(b, "%s_bucket{%s,le=\"+Inf\"} %" PRIu64 "\n", name, labels, cum);
     }
     pbuf_printf(b, "%s_sum{%s} %.9f\n%s_count{%s} %" PRIu64 "\n", name, labels,
                 (double)atomic_load(&h->sum_x1e9) / 1e9, name, labels, cum);
@@ -130,31 +136,45 @@ static void render_hist(pbuf *b, const char *name, const char *help, const char 
 void metrics_render(metrics *m, pbuf *b, size_t queue_depth, int ready)
 {
     const char *l = m->labels;
-    render_counter(b, "nv_inference_request_success", "Successful inference requests", l, atomic_load(&m->success));
+    render_counter(b, "nv_inference_request_success", "Successful inference requests", l,
+                   atomic_load(&m->success));
     pbuf_adds(b, "# HELP nv_inference_request_failure Failed inference requests by reason\n"
                  "# TYPE nv_inference_request_failure counter\n");
     for (int r = 0; r < METRICS_REASON_COUNT; r++)
-        pbuf_printf(b, "nv_inference_request_failure{%s,reason=\"%s\"} %" PRIu64 "\n", l, reason_names[r],
-                    atomic_load(&m->failure[r]));
-    render_counter(b, "nv_inference_count", "Inferences performed (requests answered successfully)", l,
-                   atomic_load(&m->inference_count));
-    render_counter(b, "nv_inference_exec_count", "Model executions (batches)", l, atomic_load(&m->exec_count));
-    render_counter(b, "nv_inference_request_duration_us", "Cumulative request duration", l, atomic_load(&m->request_us));
-    render_counter(b, "nv_inference_queue_duration_us", "Cumulative queue duration", l, atomic_load(&m->queue_us));
+        pbuf_printf(b, "nv_inference_request_failure{%s,reason=\"%s\"} %" PRIu64 "\n", l,
+                    reason_names[r], atomic_load(&m->failure[r]));
+    render_counter(b, "nv_inference_count", "Inferences performed (requests answered successfully)",
+                   l, atomic_load(&m->inference_count));
+    render_counter(b, "nv_inference_exec_count", "Model executions (batches)", l,
+                   atomic_load(&m->exec_count));
+    render_counter(b, "nv_inference_request_duration_us", "Cumulative request duration", l,
+                   atomic_load(&m->request_us));
+    render_counter(b, "nv_inference_queue_duration_us", "Cumulative queue duration", l,
+                   atomic_load(&m->queue_us));
     render_counter(b, "nv_inference_compute_infer_duration_us", "Cumulative compute duration", l,
                    atomic_load(&m->compute_us));
-    render_hist(b, "kinfer_request_duration_seconds", "Inference request duration, arrival to response", l, &m->request);
-    render_hist(b, "kinfer_queue_duration_seconds", "Time requests waited in the batch queue", l, &m->queue);
-    render_hist(b, "kinfer_compute_duration_seconds", "Engine time of the batch each request ran in", l, &m->compute);
+    render_hist(b, "kinfer_request_duration_seconds",
+                "Inference request duration, arrival to response", l, &m->request);
+    render_hist(b, "kinfer_queue_duration_seconds", "Time requests waited in the batch queue", l,
+                &m->queue);
+    render_hist(b, "kinfer_compute_duration_seconds",
+                "Engine time of the batch each request ran in", l, &m->compute);
     render_hist(b, "kinfer_batch_size", "Rows per engine execution", l, &m->batch);
-    pbuf_printf(b, "# HELP kinfer_queue_depth Requests waiting for a batch\n# TYPE kinfer_queue_depth gauge\n"
-                   "kinfer_queue_depth{%s} %zu\n", l, queue_depth);
-    pbuf_printf(b, "# HELP kinfer_inflight_requests Inference requests accepted and not yet answered\n"
-                   "# TYPE kinfer_inflight_requests gauge\nkinfer_inflight_requests{%s} %" PRId64 "\n",
+    pbuf_printf(
+        b,
+        "# HELP kinfer_queue_depth Requests waiting for a batch\n# TYPE kinfer_queue_depth gauge\n"
+        "kinfer_queue_depth{%s} %zu\n",
+        l, queue_depth);
+    pbuf_printf(b,
+                "# HELP kinfer_inflight_requests Inference requests accepted and not yet answered\n"
+                "# TYPE kinfer_inflight_requests gauge\nkinfer_inflight_requests{%s} %" PRId64 "\n",
                 l, (int64_t)atomic_load(&m->inflight));
-    pbuf_printf(b, "# HELP kinfer_model_load_seconds Time to load and warm up the model\n"
-                   "# TYPE kinfer_model_load_seconds gauge\nkinfer_model_load_seconds{%s} %.3f\n",
+    pbuf_printf(b,
+                "# HELP kinfer_model_load_seconds Time to load and warm up the model\n"
+                "# TYPE kinfer_model_load_seconds gauge\nkinfer_model_load_seconds{%s} %.3f\n",
                 l, (double)atomic_load(&m->load_ms) / 1000);
-    pbuf_printf(b, "# HELP kinfer_model_ready 1 when the model is loaded and warmed up\n"
-                   "# TYPE kinfer_model_ready gauge\nkinfer_model_ready{%s} %d\n", l, ready);
+    pbuf_printf(b,
+                "# HELP kinfer_model_ready 1 when the model is loaded and warmed up\n"
+                "# TYPE kinfer_model_ready gauge\nkinfer_model_ready{%s} %d\n",
+                l, ready);
 }

@@ -1,10 +1,10 @@
 /*
  * Parsing of inference requests into engine tensors: the Open Inference Protocol (KServe V2) in
- * JSON, with Triton's binary tensor data extension (a JSON header of Inference-Header-Content-Length
- * bytes followed by raw tensors), and KServe V1's {"instances": [...]}. Requests are checked against
- * the model's signature here, so a wrong name, datatype or shape is a precise 400 before anything
- * is queued. Everything parsed lives in the caller's request arena. It does not run, batch or
- * encode anything (see infer_response.h).
+ * JSON, with Triton's binary tensor data extension (a JSON header of
+ * Inference-Header-Content-Length bytes followed by raw tensors), and KServe V1's {"instances":
+ * [...]}. Requests are checked against the model's signature here, so a wrong name, datatype or
+ * shape is a precise 400 before anything is queued. Everything parsed lives in the caller's request
+ * arena. It does not run, batch or encode anything (see infer_response.h).
  */
 #ifndef KINFER_INFER_REQUEST_H
 #define KINFER_INFER_REQUEST_H
@@ -25,14 +25,14 @@ typedef struct infer_model_sig {
 } infer_model_sig;
 
 typedef struct infer_request {
-    const char *id;             /* V2 "id", NULL when absent */
-    onnx_tensor *inputs;        /* sig->n_inputs tensors in the model's order */
+    const char *id;      /* V2 "id", NULL when absent */
+    onnx_tensor *inputs; /* sig->n_inputs tensors in the model's order */
     size_t n_inputs;
-    const char **output_names;  /* requested outputs, in request order; NULL: all */
-    int *output_binary;         /* per requested output: binary_data */
+    const char **output_names; /* requested outputs, in request order; NULL: all */
+    int *output_binary;        /* per requested output: binary_data */
     size_t n_outputs;
-    int binary_output;          /* request parameter binary_data_output */
-    int64_t timeout_us;         /* request parameter "timeout" (Triton, microseconds); 0: none */
+    int binary_output;  /* request parameter binary_data_output */
+    int64_t timeout_us; /* request parameter "timeout" (Triton, microseconds); 0: none */
 } infer_request;
 
 /* V2. header_len: the Inference-Header-Content-Length value, or -1 when the body is all JSON.

@@ -17,10 +17,14 @@ static int64_t tensor_numel(const onnx_tensor *t)
 
 static void add_double(pbuf *b, double d, int prec)
 {
-    if (isnan(d)) pbuf_adds(b, "NaN");
-    else if (isinf(d)) pbuf_adds(b, d > 0 ? "Infinity" : "-Infinity");
-    else if (fabs(d) < 1e15 && d == (double)(int64_t)d) pbuf_printf(b, "%" PRId64 ".0", (int64_t)d);
-    else pbuf_printf(b, "%.*g", prec, d);
+    if (isnan(d))
+        pbuf_adds(b, "NaN");
+    else if (isinf(d))
+        pbuf_adds(b, d > 0 ? "Infinity" : "-Infinity");
+    else if (fabs(d) < 1e15 && d == (double)(int64_t)d)
+        pbuf_printf(b, "%" PRId64 ".0", (int64_t)d);
+    else
+        pbuf_printf(b, "%.*g", prec, d);
 }
 
 /* Element i of t as a JSON value. */
@@ -28,25 +32,51 @@ static void add_elem(pbuf *b, const onnx_tensor *t, int64_t i)
 {
     const void *d = t->data;
     switch (t->dtype) {
-    case ONNX_DTYPE_FLOAT: add_double(b, ((const float *)d)[i], 9); break;
-    case ONNX_DTYPE_DOUBLE: add_double(b, ((const double *)d)[i], 17); break;
-    case ONNX_DTYPE_FLOAT16: add_double(b, proto_float_from_half(((const uint16_t *)d)[i]), 5); break;
-    case ONNX_DTYPE_BOOL: pbuf_adds(b, ((const uint8_t *)d)[i] ? "true" : "false"); break;
-    case ONNX_DTYPE_INT8: pbuf_printf(b, "%d", ((const int8_t *)d)[i]); break;
-    case ONNX_DTYPE_INT16: pbuf_printf(b, "%d", ((const int16_t *)d)[i]); break;
-    case ONNX_DTYPE_INT32: pbuf_printf(b, "%" PRId32, ((const int32_t *)d)[i]); break;
-    case ONNX_DTYPE_INT64: pbuf_printf(b, "%" PRId64, ((const int64_t *)d)[i]); break;
-    case ONNX_DTYPE_UINT8: pbuf_printf(b, "%u", ((const uint8_t *)d)[i]); break;
-    case ONNX_DTYPE_UINT16: pbuf_printf(b, "%u", ((const uint16_t *)d)[i]); break;
-    case ONNX_DTYPE_UINT32: pbuf_printf(b, "%" PRIu32, ((const uint32_t *)d)[i]); break;
-    case ONNX_DTYPE_UINT64: pbuf_printf(b, "%" PRIu64, ((const uint64_t *)d)[i]); break;
+    case ONNX_DTYPE_FLOAT:
+        add_double(b, ((const float *)d)[i], 9);
+        break;
+    case ONNX_DTYPE_DOUBLE:
+        add_double(b, ((const double *)d)[i], 17);
+        break;
+    case ONNX_DTYPE_FLOAT16:
+        add_double(b, proto_float_from_half(((const uint16_t *)d)[i]), 5);
+        break;
+    case ONNX_DTYPE_BOOL:
+        pbuf_adds(b, ((const uint8_t *)d)[i] ? "true" : "false");
+        break;
+    case ONNX_DTYPE_INT8:
+        pbuf_printf(b, "%d", ((const int8_t *)d)[i]);
+        break;
+    case ONNX_DTYPE_INT16:
+        pbuf_printf(b, "%d", ((const int16_t *)d)[i]);
+        break;
+    case ONNX_DTYPE_INT32:
+        pbuf_printf(b, "%" PRId32, ((const int32_t *)d)[i]);
+        break;
+    case ONNX_DTYPE_INT64:
+        pbuf_printf(b, "%" PRId64, ((const int64_t *)d)[i]);
+        break;
+    case ONNX_DTYPE_UINT8:
+        pbuf_printf(b, "%u", ((const uint8_t *)d)[i]);
+        break;
+    case ONNX_DTYPE_UINT16:
+        pbuf_printf(b, "%u", ((const uint16_t *)d)[i]);
+        break;
+    case ONNX_DTYPE_UINT32:
+        pbuf_printf(b, "%" PRIu32, ((const uint32_t *)d)[i]);
+        break;
+    case ONNX_DTYPE_UINT64:
+        pbuf_printf(b, "%" PRIu64, ((const uint64_t *)d)[i]);
+        break;
     case ONNX_DTYPE_STRING: {
         const char *s = ((char *const *)d)[i];
         if (!s) s = "";
         pbuf_add_json_str(b, s, strlen(s));
         break;
     }
-    default: pbuf_adds(b, "null"); break;
+    default:
+        pbuf_adds(b, "null");
+        break;
     }
 }
 
@@ -54,7 +84,8 @@ static kinfer_status *check_buf(pbuf *b)
 {
     if (!pbuf_failed(b)) return NULL;
     return kinfer_status_new(pbuf_failed(b) == 2 ? KINFER_ETOOBIG : KINFER_ENOMEM,
-                             pbuf_failed(b) == 2 ? "response exceeds the size limit" : "out of memory encoding the response");
+                             pbuf_failed(b) == 2 ? "response exceeds the size limit"
+                                                 : "out of memory encoding the response");
 }
 
 /* Binary form: raw for fixed-size types, 4-byte LE length + bytes per BYTES element. */
@@ -80,14 +111,16 @@ static void add_binary(pbuf *b, const onnx_tensor *t)
     for (int64_t i = 0; i < n; i++) {
         const char *e = ((char *const *)t->data)[i];
         uint32_t l = e ? (uint32_t)strlen(e) : 0;
-        unsigned char h[4] = {(unsigned char)l, (unsigned char)(l >> 8), (unsigned char)(l >> 16), (unsigned char)(l >> 24)};
+        unsigned char h[4] = {(unsigned char)l, (unsigned char)(l >> 8), (unsigned char)(l >> 16),
+                              (unsigned char)(l >> 24)};
         pbuf_add(b, h, 4);
         pbuf_add(b, e, l);
     }
 }
 
-kinfer_status *infer_response_encode_v2(pbuf *b, const char *model, const char *version, const char *id,
-                                        const onnx_tensor *outs, const int *binary, size_t n, size_t *json_len)
+kinfer_status *infer_response_encode_v2(pbuf *b, const char *model, const char *version,
+                                        const char *id, const onnx_tensor *outs, const int *binary,
+                                        size_t n, size_t *json_len)
 {
     int any_binary = 0;
     pbuf_adds(b, "{\"model_name\":");
@@ -103,8 +136,10 @@ kinfer_status *infer_response_encode_v2(pbuf *b, const char *model, const char *
         const onnx_tensor *t = &outs[i];
         const char *dt = proto_dtype_name(t->dtype);
         if (!dt)
-            return kinfer_status_new(KINFER_EUNSUPPORTED, "output \"%s\" has a datatype (ONNX %d) the protocol cannot carry",
-                                     t->name, (int)t->dtype);
+            return kinfer_status_new(
+                KINFER_EUNSUPPORTED,
+                "output \"%s\" has a datatype (ONNX %d) the protocol cannot carry", t->name,
+                (int)t->dtype);
         if (i) pbuf_addc(b, ',');
         pbuf_adds(b, "{\"name\":");
         pbuf_add_json_str(b, t->name, strlen(t->name));
@@ -147,7 +182,8 @@ static void add_row(pbuf *b, const onnx_tensor *t, int64_t r)
         pbuf_addc(b, '{');
         for (int64_t j = 0; j < k; j++) {
             if (j) pbuf_addc(b, ',');
-            if (t->keys->dtype == ONNX_DTYPE_STRING) add_elem(b, t->keys, j);
+            if (t->keys->dtype == ONNX_DTYPE_STRING)
+                add_elem(b, t->keys, j);
             else {
                 pbuf_addc(b, '"');
                 add_elem(b, t->keys, j);
@@ -168,7 +204,11 @@ static void add_row(pbuf *b, const onnx_tensor *t, int64_t r)
         /* after the first element, close and reopen the dims that rolled over */
         if (e) {
             int d = t->rank - 1, closed = 0;
-            while (d > 1 && ++idx[d] == t->dims[d]) { idx[d] = 0; d--; closed++; }
+            while (d > 1 && ++idx[d] == t->dims[d]) {
+                idx[d] = 0;
+                d--;
+                closed++;
+            }
             if (d == 1) ++idx[1];
             for (int c = 0; c < closed; c++) pbuf_addc(b, ']');
             pbuf_addc(b, ',');
@@ -185,7 +225,9 @@ kinfer_status *infer_response_encode_v1(pbuf *b, const onnx_tensor *outs, size_t
     for (size_t i = 0; i < n; i++) {
         int64_t r = outs[i].rank ? outs[i].dims[0] : 1;
         if (rows >= 0 && r != rows)
-            return kinfer_status_new(KINFER_EUNSUPPORTED, "outputs disagree on the number of rows: V1 cannot express them");
+            return kinfer_status_new(
+                KINFER_EUNSUPPORTED,
+                "outputs disagree on the number of rows: V1 cannot express them");
         rows = r;
     }
     pbuf_adds(b, "{\"predictions\":[");

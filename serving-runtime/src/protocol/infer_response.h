@@ -14,9 +14,11 @@
 #include "pbuf.h"
 
 /* outs[i] is named outs[i].name; binary[i] (NULL: none) sends it as binary data. *json_len gets
- * the JSON part's length when any output is binary (the Inference-Header-Content-Length), else 0. */
-kinfer_status *infer_response_encode_v2(pbuf *b, const char *model, const char *version, const char *id,
-                                        const onnx_tensor *outs, const int *binary, size_t n, size_t *json_len)
+ * the JSON part's length when any output is binary (the Inference-Header-Content-Length), else 0.
+ */
+kinfer_status *infer_response_encode_v2(pbuf *b, const char *model, const char *version,
+                                        const char *id, const onnx_tensor *outs, const int *binary,
+                                        size_t n, size_t *json_len)
     __attribute__((warn_unused_result));
 
 /* {"predictions": [...]}: row i of the single output, or an object of every output's row i. */

@@ -108,11 +108,21 @@ void pbuf_add_json_str(pbuf *b, const char *s, size_t n)
         pbuf_add(b, s + run, i - run);
         run = i + 1;
         switch (c) {
-        case '"': pbuf_add(b, "\\\"", 2); break;
-        case '\\': pbuf_add(b, "\\\\", 2); break;
-        case '\n': pbuf_add(b, "\\n", 2); break;
-        case '\r': pbuf_add(b, "\\r", 2); break;
-        case '\t': pbuf_add(b, "\\t", 2); break;
+        case '"':
+            pbuf_add(b, "\\\"", 2);
+            break;
+        case '\\':
+            pbuf_add(b, "\\\\", 2);
+            break;
+        case '\n':
+            pbuf_add(b, "\\n", 2);
+            break;
+        case '\r':
+            pbuf_add(b, "\\r", 2);
+            break;
+        case '\t':
+            pbuf_add(b, "\\t", 2);
+            break;
         default: {
             char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             pbuf_add(b, e, 6);

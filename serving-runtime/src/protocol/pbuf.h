@@ -23,8 +23,14 @@ void pbuf_init(pbuf *b, size_t headroom, size_t cap);
 void pbuf_reset(pbuf *b);
 void pbuf_free(pbuf *b);
 /* Start of the data (NULL when nothing was allocated yet). */
-static inline char *pbuf_data(const pbuf *b) { return b->mem ? b->mem + b->headroom : NULL; }
-static inline int pbuf_failed(const pbuf *b) { return b->failed; }
+static inline char *pbuf_data(const pbuf *b)
+{
+    return b->mem ? b->mem + b->headroom : NULL;
+}
+static inline int pbuf_failed(const pbuf *b)
+{
+    return b->failed;
+}
 
 void pbuf_add(pbuf *b, const void *data, size_t n);
 void pbuf_addc(pbuf *b, char c);

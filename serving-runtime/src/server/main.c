@@ -58,11 +58,12 @@ static void engine_free(void *model)
 static void engine_describe(void *model, infer_model_sig *sig)
 {
     engine_model *em = model;
-    *sig = (infer_model_sig){em->in, onnx_model_num_inputs(em->m), em->out, onnx_model_num_outputs(em->m)};
+    *sig = (infer_model_sig){em->in, onnx_model_num_inputs(em->m), em->out,
+                             onnx_model_num_outputs(em->m)};
 }
 
-static kinfer_status *engine_run(void *model, const onnx_tensor *in, size_t ni, const char *const *names,
-                                 onnx_tensor *out, size_t no)
+static kinfer_status *engine_run(void *model, const onnx_tensor *in, size_t ni,
+                                 const char *const *names, onnx_tensor *out, size_t no)
 {
     return onnx_model_run(((engine_model *)model)->m, in, ni, names, out, no);
 }
@@ -105,17 +106,19 @@ int main(int argc, char **argv)
         goto out;
     }
     if (!strcmp(cfg.device, "cuda")) {
-        /* The engine is CPU-only so far (a CUDA backend is future work, see docs/server.md). Running
-         * on CPU in a pod that asked for a GPU would hide the misconfiguration: refuse instead. */
+        /* The engine is CPU-only so far (a CUDA backend is future work, see docs/server.md).
+         * Running on CPU in a pod that asked for a GPU would hide the misconfiguration: refuse
+         * instead. */
         slog_event("error", "bad_config", "--device cuda: this build has no CUDA backend");
-        fprintf(stderr, "kinfer-server: --device cuda: this build has no CUDA backend (kinfer's engine runs on CPU "
+        fprintf(stderr, "kinfer-server: --device cuda: this build has no CUDA backend (kinfer's "
+                        "engine runs on CPU "
                         "only; GPU support is future work); use --device cpu\n");
         rc = 2;
         goto out;
     }
     signal(SIGPIPE, SIG_IGN);
-    static const service_backend be = {engine_load, engine_free, engine_describe, engine_run, engine_release,
-                                       storage_glue};
+    static const service_backend be = {engine_load, engine_free,    engine_describe,
+                                       engine_run,  engine_release, storage_glue};
     service *s;
     if ((st = service_create(&cfg, &be, &s))) {
         slog_event("error", "start_failed", "%s", kinfer_status_msg(st));

@@ -64,23 +64,39 @@ static void send_error(http_req *r, int status, const char *msg)
 static int status_for(kinfer_err code)
 {
     switch (code) {
-    case KINFER_EINVAL: case KINFER_ESHAPE: case KINFER_EDTYPE: case KINFER_EUNSUPPORTED: return 400;
-    case KINFER_ENOTFOUND: return 404;
-    case KINFER_ETOOBIG: return 413;
-    case KINFER_EFULL: return 429;
-    case KINFER_EUNAVAIL: return 503;
-    case KINFER_ETIMEOUT: return 504;
-    default: return 500;
+    case KINFER_EINVAL:
+    case KINFER_ESHAPE:
+    case KINFER_EDTYPE:
+    case KINFER_EUNSUPPORTED:
+        return 400;
+    case KINFER_ENOTFOUND:
+        return 404;
+    case KINFER_ETOOBIG:
+        return 413;
+    case KINFER_EFULL:
+        return 429;
+    case KINFER_EUNAVAIL:
+        return 503;
+    case KINFER_ETIMEOUT:
+        return 504;
+    default:
+        return 500;
     }
 }
 
 static metrics_reason reason_for(int status)
 {
     switch (status) {
-    case 429: case 503: case 413: return METRICS_REASON_REJECTED;
-    case 504: return METRICS_REASON_TIMEOUT;
-    case 500: return METRICS_REASON_BACKEND;
-    default: return METRICS_REASON_OTHER;
+    case 429:
+    case 503:
+    case 413:
+        return METRICS_REASON_REJECTED;
+    case 504:
+        return METRICS_REASON_TIMEOUT;
+    case 500:
+        return METRICS_REASON_BACKEND;
+    default:
+        return METRICS_REASON_OTHER;
     }
 }
 
@@ -89,7 +105,9 @@ static void fail_request(service *s, http_req *r, kinfer_status *st)
     int status = status_for(kinfer_status_code(st));
     if (status == 429) http_req_add_header(r, "Retry-After", "1");
     metrics_record_failure(s->metrics, reason_for(status), batcher_now_ns() - http_req_start_ns(r));
-    if (status >= 500) slog_event(status == 503 ? "warn" : "error", "request_failed", "%d: %s", status, kinfer_status_msg(st));
+    if (status >= 500)
+        slog_event(status == 503 ? "warn" : "error", "request_failed", "%d: %s", status,
+                   kinfer_status_msg(st));
     send_error(r, status, kinfer_status_msg(st));
     kinfer_status_free(st);
 }
@@ -113,11 +131,14 @@ static void infer_done(batcher_job *job, kinfer_status *st)
     int *binary = NULL;
     if (!c->v1 && (c->ir.binary_output || c->ir.output_binary)) {
         binary = req_arena_calloc(http_req_arena(r), (n ? n : 1) * sizeof(int));
-        for (size_t i = 0; binary && i < n; i++) binary[i] = c->ir.output_binary ? c->ir.output_binary[i] : 1;
+        for (size_t i = 0; binary && i < n; i++)
+            binary[i] = c->ir.output_binary ? c->ir.output_binary[i] : 1;
     }
-    if (c->v1) st = infer_response_encode_v1(b, job->outputs, n);
-    else st = infer_response_encode_v2(b, s->cfg->model_name, s->cfg->model_version, c->ir.id, job->outputs, binary, n,
-                                       &json_len);
+    if (c->v1)
+        st = infer_response_encode_v1(b, job->outputs, n);
+    else
+        st = infer_response_encode_v2(b, s->cfg->model_name, s->cfg->model_version, c->ir.id,
+                                      job->outputs, binary, n, &json_len);
     batcher_job_release(s->batcher, job);
     if (st) {
         pbuf_reset(b);
@@ -132,7 +153,8 @@ static void infer_done(batcher_job *job, kinfer_status *st)
         snprintf(v, sizeof(v), "%zu", json_len);
         http_req_add_header(r, "Inference-Header-Content-Length", v);
         http_req_send(r, 200, "application/octet-stream");
-    } else http_req_send(r, 200, "application/json");
+    } else
+        http_req_send(r, 200, "application/json");
 }
 
 static void handle_infer(service *s, http_req *r, int v1)
@@ -163,7 +185,8 @@ static void handle_infer(service *s, http_req *r, int v1)
         char *end;
         header_len = strtoll(h, &end, 10);
         if (!*h || *end || header_len < 0) {
-            st = kinfer_status_new(KINFER_EINVAL, "Inference-Header-Content-Length \"%s\" is not a byte count", h);
+            st = kinfer_status_new(KINFER_EINVAL,
+                                   "Inference-Header-Content-Length \"%s\" is not a byte count", h);
             goto fail;
         }
     }
@@ -171,7 +194,8 @@ static void handle_infer(service *s, http_req *r, int v1)
         char *end;
         long long t = strtoll(h, &end, 10);
         if (!*h || *end || t <= 0) {
-            st = kinfer_status_new(KINFER_EINVAL, "Kinfer-Timeout-Ms \"%s\" is not a positive integer", h);
+            st = kinfer_status_new(KINFER_EINVAL,
+                                   "Kinfer-Timeout-Ms \"%s\" is not a positive integer", h);
             goto fail;
         }
         if (!timeout_ms || t < timeout_ms) timeout_ms = t;
@@ -184,9 +208,13 @@ static void handle_infer(service *s, http_req *r, int v1)
         int64_t d = http_req_start_ns(r) + c->ir.timeout_us * 1000;
         if (!deadline || d < deadline) deadline = d;
     }
-    c->job = (batcher_job){.inputs = c->ir.inputs, .n_inputs = c->ir.n_inputs,
-                           .output_names = c->ir.output_names, .n_outputs = c->ir.n_outputs,
-                           .deadline_ns = deadline, .done = infer_done, .user = c};
+    c->job = (batcher_job){.inputs = c->ir.inputs,
+                           .n_inputs = c->ir.n_inputs,
+                           .output_names = c->ir.output_names,
+                           .n_outputs = c->ir.n_outputs,
+                           .deadline_ns = deadline,
+                           .done = infer_done,
+                           .user = c};
     metrics_add_inflight(s->metrics, 1);
     if ((st = batcher_submit(s->batcher, &c->job))) {
         metrics_add_inflight(s->metrics, -1);
@@ -207,7 +235,8 @@ static void add_values(pbuf *b, const onnx_value_info *v, size_t n)
         pbuf_adds(b, i ? ",{\"name\":" : "{\"name\":");
         pbuf_add_json_str(b, v[i].name, strlen(v[i].name));
         pbuf_printf(b, ",\"datatype\":\"%s\",\"shape\":[", dt ? dt : "UNKNOWN");
-        for (int d = 0; d < v[i].rank; d++) pbuf_printf(b, d ? ",%lld" : "%lld", (long long)v[i].dims[d]);
+        for (int d = 0; d < v[i].rank; d++)
+            pbuf_printf(b, d ? ",%lld" : "%lld", (long long)v[i].dims[d]);
         pbuf_adds(b, "]}");
     }
     pbuf_addc(b, ']');
@@ -240,7 +269,8 @@ static kinfer_status *build_metadata(service *s)
 static void handle_metrics(service *s, http_req *r)
 {
     pbuf *b = http_req_response(r);
-    metrics_render(s->metrics, b, s->batcher ? batcher_queue_depth(s->batcher) : 0, atomic_load(&s->ready));
+    metrics_render(s->metrics, b, s->batcher ? batcher_queue_depth(s->batcher) : 0,
+                   atomic_load(&s->ready));
     http_req_send(r, 200, "text/plain; version=0.0.4");
 }
 
@@ -261,7 +291,8 @@ static void handle_model(service *s, http_req *r, const char *rest, int v1, int 
         size_t vl = strcspn(v, "/");
         if (vl != strlen(s->cfg->model_version) || memcmp(v, s->cfg->model_version, vl)) {
             char msg[300];
-            snprintf(msg, sizeof(msg), "model \"%s\" has no version \"%.*s\"", cfg_name, (int)(vl > 100 ? 100 : vl), v);
+            snprintf(msg, sizeof(msg), "model \"%s\" has no version \"%.*s\"", cfg_name,
+                     (int)(vl > 100 ? 100 : vl), v);
             send_error(r, 404, msg);
             return;
         }
@@ -269,21 +300,22 @@ static void handle_model(service *s, http_req *r, const char *rest, int v1, int 
     }
     int ready = atomic_load(&s->ready);
     if (v1 && !strcmp(tail, ":predict") && post) {
-            handle_infer(s, r, 1);
-            return;
-        }
+        handle_infer(s, r, 1);
+        return;
+    }
     if (!v1 && !strcmp(tail, "/infer") && post) {
-            handle_infer(s, r, 0);
-            return;
-        }
+        handle_infer(s, r, 0);
+        return;
+    }
     if (!*tail && get) {
         char buf[300];
         if (v1) {
-            int n = snprintf(buf, sizeof(buf), "{\"name\":\"%s\",\"ready\":%s}", cfg_name, ready ? "true" : "false");
+            int n = snprintf(buf, sizeof(buf), "{\"name\":\"%s\",\"ready\":%s}", cfg_name,
+                             ready ? "true" : "false");
             {
-            send_json(r, ready ? 200 : 503, buf, (size_t)n);
-            return;
-        }
+                send_json(r, ready ? 200 : 503, buf, (size_t)n);
+                return;
+            }
         }
         if (!ready) {
             send_error(r, 503, "model is not loaded yet");
@@ -296,17 +328,17 @@ static void handle_model(service *s, http_req *r, const char *rest, int v1, int 
     }
     if (!v1 && !strcmp(tail, "/ready") && get) {
         char buf[300];
-        int n = snprintf(buf, sizeof(buf), "{\"name\":\"%s\",\"ready\":%s}", cfg_name, ready ? "true" : "false");
+        int n = snprintf(buf, sizeof(buf), "{\"name\":\"%s\",\"ready\":%s}", cfg_name,
+                         ready ? "true" : "false");
         {
             send_json(r, ready ? 200 : 503, buf, (size_t)n);
             return;
         }
     }
-    if (!strcmp(tail, "/infer") || !strcmp(tail, ":predict") || !strcmp(tail, "/ready") || !*tail)
-        {
-            send_error(r, 405, "method not allowed");
-            return;
-        }
+    if (!strcmp(tail, "/infer") || !strcmp(tail, ":predict") || !strcmp(tail, "/ready") || !*tail) {
+        send_error(r, 405, "method not allowed");
+        return;
+    }
     send_error(r, 404, "no such path");
 }
 
@@ -320,21 +352,28 @@ static void handle(void *ctx, http_req *r)
         return;
     }
     int known = 1;
-    if (!strcmp(p, "/v2/health/live") && get) send_json(r, 200, "{\"live\":true}", 13);
+    if (!strcmp(p, "/v2/health/live") && get)
+        send_json(r, 200, "{\"live\":true}", 13);
     else if (!strcmp(p, "/v2/health/ready") && get) {
         int ready = atomic_load(&s->ready) && !s->shutting_down;
-        if (ready) send_json(r, 200, "{\"ready\":true}", 14);
-        else send_json(r, 503, "{\"ready\":false}", 15);
+        if (ready)
+            send_json(r, 200, "{\"ready\":true}", 14);
+        else
+            send_json(r, 503, "{\"ready\":false}", 15);
     } else if ((!strcmp(p, "/v2") || !strcmp(p, "/v2/")) && get) {
         static const char meta[] = "{\"name\":\"kinfer\",\"version\":\"" KINFER_VERSION
                                    "\",\"extensions\":[\"binary_tensor_data\"]}";
         send_json(r, 200, meta, sizeof(meta) - 1);
-    } else if (!strcmp(p, "/metrics") && get) handle_metrics(s, r);
-    else known = 0;
+    } else if (!strcmp(p, "/metrics") && get)
+        handle_metrics(s, r);
+    else
+        known = 0;
     if (known) return;
-    if (!strcmp(p, "/v2/health/live") || !strcmp(p, "/v2/health/ready") || !strcmp(p, "/v2") || !strcmp(p, "/metrics"))
+    if (!strcmp(p, "/v2/health/live") || !strcmp(p, "/v2/health/ready") || !strcmp(p, "/v2") ||
+        !strcmp(p, "/metrics"))
         send_error(r, 405, "method not allowed");
-    else send_error(r, 404, "no such path");
+    else
+        send_error(r, 404, "no such path");
 }
 
 /* ---- model loading ---- */
@@ -366,7 +405,8 @@ static void find_onnx(const char *dir, int depth, char **best, int *best_score, 
                 *best = p;
                 *best_score = score;
                 p = NULL;
-            } else if (score == *best_score) *best_score = score + 100; /* a tie: ambiguous */
+            } else if (score == *best_score)
+                *best_score = score + 100; /* a tie: ambiguous */
         }
         free(p);
     }
@@ -377,7 +417,8 @@ kinfer_status *service_find_model(const char *dir, char **path)
 {
     *path = NULL;
     struct stat sb;
-    if (stat(dir, &sb)) return kinfer_status_new(KINFER_ENOTFOUND, "model path %s: %s", dir, strerror(errno));
+    if (stat(dir, &sb))
+        return kinfer_status_new(KINFER_ENOTFOUND, "model path %s: %s", dir, strerror(errno));
     if (S_ISREG(sb.st_mode)) {
         *path = strdup(dir);
         return *path ? NULL : kinfer_status_new(KINFER_ENOMEM, "out of memory");
@@ -388,8 +429,9 @@ kinfer_status *service_find_model(const char *dir, char **path)
     if (!best) return kinfer_status_new(KINFER_ENOTFOUND, "no .onnx model in %s", dir);
     if (score >= 100) {
         free(best);
-        return kinfer_status_new(KINFER_EMODEL, "%d .onnx files in %s and none is the obvious one: name it model.onnx",
-                                 count, dir);
+        return kinfer_status_new(
+            KINFER_EMODEL, "%d .onnx files in %s and none is the obvious one: name it model.onnx",
+            count, dir);
     }
     *path = best;
     return NULL;
@@ -400,7 +442,8 @@ kinfer_status *service_find_model(const char *dir, char **path)
 static kinfer_status *warm_up(service *s)
 {
     size_t ni = s->sig.n_inputs, no = s->sig.n_outputs;
-    onnx_tensor *in = calloc(ni + 1, sizeof(onnx_tensor)), *out = calloc(no + 1, sizeof(onnx_tensor));
+    onnx_tensor *in = calloc(ni + 1, sizeof(onnx_tensor)),
+                *out = calloc(no + 1, sizeof(onnx_tensor));
     static const char empty[] = "";
     kinfer_status *st = NULL;
     if (!in || !out) {
@@ -413,10 +456,13 @@ static kinfer_status *warm_up(service *s)
         in[i].dtype = v->dtype;
         in[i].rank = v->rank < 0 ? 1 : v->rank;
         int64_t n = 1;
-        for (int d = 0; d < in[i].rank; d++) n *= in[i].dims[d] = v->rank < 0 || v->dims[d] < 0 ? 1 : v->dims[d];
+        for (int d = 0; d < in[i].rank; d++)
+            n *= in[i].dims[d] = v->rank < 0 || v->dims[d] < 0 ? 1 : v->dims[d];
         size_t es = proto_dtype_size(v->dtype);
         if (!es) {
-            st = kinfer_status_new(KINFER_EUNSUPPORTED, "input \"%s\" has a datatype the protocol cannot carry", v->name);
+            st =
+                kinfer_status_new(KINFER_EUNSUPPORTED,
+                                  "input \"%s\" has a datatype the protocol cannot carry", v->name);
             goto out;
         }
         if (!(in[i].data = calloc((size_t)n + 1, es))) {
@@ -445,7 +491,8 @@ static int model_batchable(const infer_model_sig *sig)
     for (size_t i = 0; i < sig->n_inputs; i++)
         if (sig->inputs[i].rank < 1 || sig->inputs[i].dims[0] >= 0) return 0;
     for (size_t i = 0; i < sig->n_outputs; i++)
-        if (sig->outputs[i].rank == 0 || (sig->outputs[i].rank > 0 && sig->outputs[i].dims[0] >= 0)) return 0;
+        if (sig->outputs[i].rank == 0 || (sig->outputs[i].rank > 0 && sig->outputs[i].dims[0] >= 0))
+            return 0;
     return 1;
 }
 
@@ -458,8 +505,10 @@ static void *loader_main(void *arg)
     kinfer_status *st = NULL;
     if (c->model_uri) {
         slog_event("info", "model_fetch", "fetching %s into %s", c->model_uri, c->model_dir);
-        if (!s->be.fetch) st = kinfer_status_new(KINFER_EUNSUPPORTED, "this build cannot fetch models");
-        else st = s->be.fetch(c->model_uri, c->model_dir, c->model_sha256);
+        if (!s->be.fetch)
+            st = kinfer_status_new(KINFER_EUNSUPPORTED, "this build cannot fetch models");
+        else
+            st = s->be.fetch(c->model_uri, c->model_dir, c->model_sha256);
         if (st) goto out;
     }
     if ((st = service_find_model(c->model_dir, &path))) goto out;
@@ -473,14 +522,20 @@ static void *loader_main(void *arg)
     if ((st = build_metadata(s))) goto out;
     int max_batch = c->max_batch_size;
     if (max_batch > 1 && !model_batchable(&s->sig)) {
-        slog_event("warn", "batching_disabled", "model inputs/outputs have no dynamic first dimension: batching off");
+        slog_event("warn", "batching_disabled",
+                   "model inputs/outputs have no dynamic first dimension: batching off");
         max_batch = 0;
     }
-    batcher_options bo = {.max_batch_size = max_batch, .max_queue_delay_us = c->max_queue_delay_us,
-                          .preferred_batch_sizes = c->preferred, .n_preferred = max_batch > 1 ? (size_t)c->n_preferred : 0,
-                          .max_queue_size = c->max_queue_size, .instances = c->instances,
-                          .on_batch = on_batch, .stats_ctx = s->metrics};
-    batcher_backend bb = {.run = s->be.run, .release = s->be.release, .ctx = s->model, .n_outputs = s->sig.n_outputs};
+    batcher_options bo = {.max_batch_size = max_batch,
+                          .max_queue_delay_us = c->max_queue_delay_us,
+                          .preferred_batch_sizes = c->preferred,
+                          .n_preferred = max_batch > 1 ? (size_t)c->n_preferred : 0,
+                          .max_queue_size = c->max_queue_size,
+                          .instances = c->instances,
+                          .on_batch = on_batch,
+                          .stats_ctx = s->metrics};
+    batcher_backend bb = {
+        .run = s->be.run, .release = s->be.release, .ctx = s->model, .n_outputs = s->sig.n_outputs};
     if ((st = warm_up(s))) { /* a model may need real values: say so, but serve */
         slog_event("warn", "warm_up_failed", "%s", kinfer_status_msg(st));
         kinfer_status_free(st);
@@ -489,9 +544,11 @@ static void *loader_main(void *arg)
     if ((st = batcher_create(&bo, &bb, &s->batcher))) goto out;
     double secs = (double)(batcher_now_ns() - t0) / 1e9;
     metrics_set_load_seconds(s->metrics, secs);
-    slog_event("info", "model_ready", "model \"%s\" from %s: %zu inputs, %zu outputs, max batch %d, %d instances, "
-               "loaded and warmed up in %.3f s", c->model_name, path, s->sig.n_inputs, s->sig.n_outputs, max_batch,
-               c->instances, secs);
+    slog_event("info", "model_ready",
+               "model \"%s\" from %s: %zu inputs, %zu outputs, max batch %d, %d instances, "
+               "loaded and warmed up in %.3f s",
+               c->model_name, path, s->sig.n_inputs, s->sig.n_outputs, max_batch, c->instances,
+               secs);
     atomic_store(&s->ready, 1);
 out:
     if (st) {
@@ -563,8 +620,9 @@ static void tick(void *ctx)
             http_server_stop(s->http);
         }
     } else if (now >= s->grace_deadline_ns) {
-        slog_event("error", "shutdown_timeout", "grace period of %d s ran out with %zu requests queued",
-                   s->cfg->grace_period_s, s->batcher ? batcher_queue_depth(s->batcher) : 0);
+        slog_event("error", "shutdown_timeout",
+                   "grace period of %d s ran out with %zu requests queued", s->cfg->grace_period_s,
+                   s->batcher ? batcher_queue_depth(s->batcher) : 0);
         s->exit_code = 1;
         http_server_stop(s->http);
     }
@@ -584,10 +642,14 @@ kinfer_status *service_create(const server_config *cfg, const service_backend *b
         st = kinfer_status_new(KINFER_ENOMEM, "out of memory");
         goto out;
     }
-    http_server_options ho = {.host = cfg->host, .port = cfg->port, .max_body_bytes = (size_t)cfg->max_body_bytes,
-                              .capture = {"inference-header-content-length", "kinfer-timeout-ms"}, .n_capture = 2};
+    http_server_options ho = {.host = cfg->host,
+                              .port = cfg->port,
+                              .max_body_bytes = (size_t)cfg->max_body_bytes,
+                              .capture = {"inference-header-content-length", "kinfer-timeout-ms"},
+                              .n_capture = 2};
     if ((st = http_server_create(&ho, handle, tick, s, &s->http))) goto out;
-    slog_event("info", "listening", "kinfer-server %s on %s:%d", KINFER_VERSION, cfg->host, cfg->port);
+    slog_event("info", "listening", "kinfer-server %s on %s:%d", KINFER_VERSION, cfg->host,
+               cfg->port);
     *out = s;
 out:
     if (st) service_destroy(s);

@@ -20,8 +20,8 @@ typedef struct service_backend {
     void (*free)(void *model);
     /* Fills sig with arrays owned by the model. */
     void (*describe)(void *model, infer_model_sig *sig);
-    kinfer_status *(*run)(void *model, const onnx_tensor *inputs, size_t n_inputs, const char *const *output_names,
-                          onnx_tensor *outputs, size_t n_outputs);
+    kinfer_status *(*run)(void *model, const onnx_tensor *inputs, size_t n_inputs,
+                          const char *const *output_names, onnx_tensor *outputs, size_t n_outputs);
     void (*release)(void *model, onnx_tensor *t);
     /* Fetches uri into dir (storage); NULL: --model-uri is refused. */
     kinfer_status *(*fetch)(const char *uri, const char *dir, const char *sha256);

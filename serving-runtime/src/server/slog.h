@@ -7,6 +7,7 @@
 #define KINFER_SLOG_H
 
 /* level: "info", "warn", "error". event: a fixed snake_case name. msg: printf format. */
-void slog_event(const char *level, const char *event, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void slog_event(const char *level, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif
