@@ -36,8 +36,13 @@ int main(int argc, char **argv)
         return 2;
     }
     c = json_object_from_file(argv[1]);
-    if (!c || !json_object_is_type(c, json_type_object)) {
-        fprintf(stderr, "%s: not a JSON object: %s\n", argv[1], json_util_get_last_err());
+    if (!c) {
+        fprintf(stderr, "%s: unreadable JSON: %s\n", argv[1], json_util_get_last_err());
+        goto out;
+    }
+    if (!json_object_is_type(c, json_type_object)) {
+        fprintf(stderr, "%s: the case must be a JSON object, not %s\n", argv[1],
+                json_type_to_name(json_object_get_type(c)));
         goto out;
     }
     isvc = member(c, "isvc");

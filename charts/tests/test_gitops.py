@@ -84,3 +84,14 @@ def test_kstatus_eval_rejects_bad_input():
     assert proc.returncode == 2 and "bad JSON" in proc.stderr
     proc = subprocess.run([tool("KSTATUS_EVAL")], input="", capture_output=True, text=True)
     assert proc.returncode == 2 and "no objects" in proc.stderr
+
+
+def test_status_dump_rejects_bad_cases(tmp_path):
+    """The helper that runs status.c says precisely what is wrong with a case file."""
+    cases = {"[1]": "must be a JSON object, not array", "{not json": "unreadable JSON",
+             '{"isvc": {}}': "without metadata.name", '{"now": "x"}': 'no "isvc" object'}
+    for text, want in cases.items():
+        p = tmp_path / "case.json"
+        p.write_text(text)
+        proc = subprocess.run([tool("STATUS_DUMP"), str(p)], capture_output=True, text=True)
+        assert proc.returncode == 1 and want in proc.stderr, (text, proc.stderr)
