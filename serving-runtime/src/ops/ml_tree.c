@@ -11,6 +11,7 @@
  * Not handled: TreeEnsemble (ai.onnx.ml opset 5), which is a different operator.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -598,7 +599,8 @@ typedef struct tree_job {
     const op_tensor *x;
     op_tensor *y, *z;
     int64_t rows, cols, block;
-    char *scratch; /* per worker, see tree_scratch_layout */
+    _Atomic int64_t next; /* first row of the next unclaimed block */
+    char *scratch;        /* per worker: scores, converted rows, floats, has-flags */
     size_t stride;
 } tree_job;
 
@@ -671,8 +673,8 @@ static void tree_rows(void *arg, int ith, int nth)
 {
     tree_job *j = arg;
     const tree_state *s = j->s;
-    int64_t b, e, k = s->n_targets, kk = k > 2 ? k : 2, cols = j->cols;
-    op_split(j->rows, ith, nth, &b, &e);
+    int64_t k = s->n_targets, kk = k > 2 ? k : 2, cols = j->cols;
+    (void)nth;
     char *mem = j->scratch + (size_t)ith * j->stride;
     double *sc = (double *)mem;      /* block x kk */
     double *xd = sc + j->block * kk; /* block x cols (generic path) */
@@ -680,8 +682,12 @@ static void tree_rows(void *arg, int ith, int nth)
         (float *)(xd + (s->fnodes && j->x->dtype == ONNX_DTYPE_FLOAT ? 0 : j->block * cols));
     uint8_t *has = (uint8_t *)(fs + kk); /* block x kk */
     int fast = s->fnodes && j->x->dtype == ONNX_DTYPE_FLOAT;
-    for (int64_t r0 = b; r0 < e; r0 += j->block) {
-        int64_t nb = e - r0 < j->block ? e - r0 : j->block;
+    /* Blocks are claimed dynamically: on a busy machine a descheduled worker does not hold up
+     * a fixed share of the rows. */
+    for (;;) {
+        int64_t r0 = atomic_fetch_add(&j->next, j->block);
+        if (r0 >= j->rows) break;
+        int64_t nb = j->rows - r0 < j->block ? j->rows - r0 : j->block;
         memset(sc, 0, (size_t)(nb * kk) * sizeof(double));
         memset(has, 0, (size_t)(nb * kk));
         if (fast) {
@@ -733,19 +739,23 @@ static void tree_rows(void *arg, int ith, int nth)
 static kinfer_status *tree_compute(op_ctx *c)
 {
     const tree_state *s = op_ctx_state(c);
-    tree_job j = {
-        s, op_input(c, 0), op_output(c, 0), s->classifier ? op_output(c, 1) : NULL, 0, 0, 0, NULL,
-        0};
+    tree_job j = {.s = s,
+                  .x = op_input(c, 0),
+                  .y = op_output(c, 0),
+                  .z = s->classifier ? op_output(c, 1) : NULL};
     kinfer_status *st = ml__rows_cols(c, j.x, &j.rows, &j.cols);
     if (st) return st;
     int64_t kk = s->n_targets > 2 ? s->n_targets : 2;
-    /* Keep the generic path's converted block under ~256 KiB however wide the rows are. */
+    /* About four blocks per thread (for balance) of 16..TREE_BLOCK rows, and the generic path's
+     * converted block under ~256 KiB however wide the rows are. */
+    int nth = op_num_threads(c);
     j.block = TREE_BLOCK;
+    while (j.block > TREE_GROUP && j.block * 4 * (nth > 0 ? nth : 1) > j.rows) j.block /= 2;
     while (j.block > 1 && j.block * j.cols * (int64_t)sizeof(double) > (256 << 10)) j.block /= 2;
     j.stride = ((size_t)(j.block * kk) * (sizeof(double) + 1) +
                 (size_t)(j.block * j.cols) * sizeof(double) + (size_t)kk * sizeof(float) + 63) &
                ~(size_t)63;
-    int nth = op_num_threads(c);
+    atomic_init(&j.next, 0);
     j.scratch = op_scratch(c, j.stride * (size_t)(nth > 0 ? nth : 1));
     if (!j.scratch) return op_error(c, KINFER_ENOMEM, "tree scratch");
     /* Waking the pool costs about as much as ~8k tree walks; below that one thread wins. */
