@@ -88,16 +88,20 @@ end
 
 -- A progressive rollout (status.components.predictor.rollout, controller/src/canary.c) that
 -- failed was rolled back: the stable revision still serves, but the desired spec did not roll out.
+-- Only the rollout of the latest revision counts: a failed one stays in the status until a new
+-- revision replaces it.
 local predictor = (status.components or {}).predictor or {}
 local rollout = predictor.rollout
-if type(rollout) == "table" and rollout.phase == "Failed" then
+if type(rollout) ~= "table" or (rollout.revision ~= nil and predictor.latestCreatedRevision ~= nil and
+    rollout.revision ~= predictor.latestCreatedRevision) then
+  rollout = nil
+end
+if rollout ~= nil and rollout.phase == "Failed" then
   hs.status = "Degraded"
   hs.message = "rollout of " .. tostring(rollout.revision or "the latest revision") .. " failed: " ..
     describe(rollout, "rolled back")
   return hs
 end
-
-local canary = condition(status, "CanaryReady")
 
 local generation = meta.generation
 local observed = status.observedGeneration
@@ -117,8 +121,9 @@ if reconciling ~= nil and reconciling.status == "True" then
 end
 
 -- Ready covers the stable revision; a canary or a rollout still moving is not done yet.
+local canary = condition(status, "CanaryReady")
 local moving = {WaitingForCanary = true, Progressing = true, Paused = true}
-if ready ~= nil and ready.status == "True" and type(rollout) == "table" and moving[rollout.phase] then
+if ready ~= nil and ready.status == "True" and rollout ~= nil and moving[rollout.phase] then
   hs.status = "Progressing"
   hs.message = string.format("rollout %s at %d%% to %s: %s", rollout.phase, rollout.weight or 0,
     tostring(rollout.revision or "the latest revision"), describe(rollout, "in progress"))
