@@ -92,7 +92,7 @@ images: $(BIN)/kinfer-controller $(BIN)/kinfer-server
 # Images are always built from release binaries, also under SANITIZE=1.
 TEST_SUITES += packaging
 .PHONY: test-packaging
-test-packaging: $(HELM) $(KSTATUS) $(PROMTOOL) $(BIN)/test-status-dump cluster-up
+test-packaging: $(HELM) $(KSTATUS) $(PROMTOOL) $(BIN)/test-status-dump $(BIN)/kinfer-controller cluster-up
 	@eval "$$(test/cluster/env.sh)" && venv=$$(scripts/pyenv.sh) && \
 	  HELM=$(HELM) KSTATUS_EVAL=$(KSTATUS) PROMTOOL=$(PROMTOOL) STATUS_DUMP=$(BIN)/test-status-dump KUBECTL=$$(command -v kubectl) \
 	  "$$venv/bin/python" -m pytest -p no:cacheprovider -v charts/tests
