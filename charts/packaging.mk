@@ -3,6 +3,7 @@
 # built once per version into $(KINFER_CACHE)/<name>-<version>/ and linked into build/cluster/bin.
 #
 #   make chart-crds       copy crds/*.yaml into charts/kinfer/crds/ (the chart's copy is never edited)
+#   make chart            lint and package the chart into build/charts/kinfer-<version>.tgz
 #   make images           OCI image layouts in build/images/<name>-oci/ (no container engine)
 #   make test-packaging   chart lint/render/install, CRD drift, health checks, kstatus, images,
 #                         alert rules (promtool)
@@ -73,6 +74,13 @@ chart-crds:
 
 # Runs the controller's real status computation on the GitOps test cases (charts/tests/status-cases).
 $(eval $(call c_program,test-status-dump,charts/tests/status_dump.c controller/src/status.c controller/src/error.c,-ljson-c))
+
+# The chart as a package (what a chart repository or an OCI registry would hold).
+.PHONY: chart
+chart: $(HELM)
+	@mkdir -p $(BUILD)/charts
+	$(HELM) lint --strict $(CHART_DIR)
+	$(HELM) package $(CHART_DIR) -d $(BUILD)/charts
 
 # Container images without a container engine: OCI image layouts (load them with skopeo, podman,
 # crane or `ctr image import` after `tar -C DIR -cf x.tar .`). Built from the release binaries.

@@ -26,6 +26,16 @@ def test_lint_strict_every_option(helm):
     assert "0 chart(s) failed" in run(args).stdout
 
 
+def test_make_chart_packages_everything(tmp_path):
+    out = run(["make", "--no-print-directory", "chart"]).stdout
+    (pkg,) = [l.split(": ", 1)[1] for l in out.splitlines() if l.startswith("Successfully packaged chart and saved it to: ")]
+    import tarfile
+    names = set(tarfile.open(pkg).getnames())
+    for f in ("Chart.yaml", "values.yaml", "values.schema.json", "README.md", "templates/deployment.yaml",
+              "templates/tests/test-controller-ready.yaml", "crds/serving.kinfer.dev_inferenceservices.yaml"):
+        assert "kinfer/" + f in names, "%s missing from %s" % (f, pkg)
+
+
 def test_crds_are_identical_to_top_level():
     src = sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "crds", "*.yaml")))
     dst = sorted(os.path.basename(p) for p in glob.glob(os.path.join(CHART, "crds", "*.yaml")))
