@@ -145,7 +145,7 @@ def _lgbm(kind, n_classes=2):
 
 
 model("lgbm_bin", [1, 64])(lambda: _lgbm("cls", 2))
-model("lgbm_cls3", [1, 64])(lambda: _lgbm("cls", 3))
+model("lgbm_cls3", [1, 64, 512])(lambda: _lgbm("cls", 3))
 model("lgbm_reg", [1, 64])(lambda: _lgbm("reg"))
 
 
@@ -180,7 +180,7 @@ def build_linear_reg():
     return _skl_onnx(est, 8), _float_inputs(8)
 
 
-@model("gbt100", [1, 32])
+@model("gbt100", [1, 32, 256])  # 256 rows x 100 trees: the row-parallel path
 def build_gbt100():
     # The benchmark's 100-tree gradient-boosted (binary) classifier.
     from sklearn.ensemble import GradientBoostingClassifier
@@ -474,8 +474,10 @@ SYNTH = {
     "synth_linear_strings": lambda: _synth_linear_cls(["x", "y", "z"], "SOFTMAX", 3),
     "synth_linear_reg2": lambda: _synth_linear_reg(2, "LOGISTIC"),
 }
+# Large enough batches (rows x trees >= 8192) for the row-parallel path of the generic walk.
+BIG_BATCH = {"synth_reg_modes_sum3": 2048, "synth_cls_strings": 2048}
 for _name, _fn in SYNTH.items():
-    model(_name, [1, 64])(_fn)
+    model(_name, [1, 64] + ([BIG_BATCH[_name]] if _name in BIG_BATCH else []))(_fn)
 
 
 # ---------------------------------------------------------------- torch models

@@ -48,7 +48,7 @@ def compare(name, ref, got, deep):
 def test_model_matches_onnxruntime(model, models_dir, kinfer_run, tmp_path):
     mdir = os.path.join(models_dir, model)
     bdirs = sorted(glob.glob(os.path.join(mdir, "b*")))
-    assert len(bdirs) == 2, f"{model}: expected two reference batches, found {bdirs}"
+    assert len(bdirs) >= 2, f"{model}: expected at least two reference batches, found {bdirs}"
     for bdir in bdirs:
         out = tmp_path / os.path.basename(bdir)
         out.mkdir()
