@@ -2,7 +2,8 @@
 # observability files under docs/. Tools come from Go modules under test/cluster/tools/<name>,
 # built once per version into $(KINFER_CACHE)/<name>-<version>/ and linked into build/cluster/bin.
 #
-#   make chart-crds       copy crds/*.yaml into charts/kinfer/crds/ (the chart's copy is never edited)
+#   make chart-crds       copy crds/*.yaml into charts/kinfer/crds/ and docs/observability/alerts.yaml
+#                         into charts/kinfer/files/ (the chart's copies are never edited)
 #   make chart            lint and package the chart into build/charts/kinfer-<version>.tgz
 #   make images           OCI image layouts in build/images/<name>-oci/ (no container engine)
 #   make test-packaging   chart lint/render/install, CRD drift, health checks, kstatus, images,
@@ -71,6 +72,9 @@ chart-crds:
 	@for f in crds/*.yaml; do d=$(CHART_DIR)/crds/$${f##*/}; \
 	  cmp -s "$$f" "$$d" || { cp "$$f" "$$d" && echo "chart-crds: updated $$d"; }; done
 	@for f in $(CHART_DIR)/crds/*.yaml; do [ -e "crds/$${f##*/}" ] || { rm -f "$$f" && echo "chart-crds: removed stale $$f"; }; done
+	@cmp -s docs/observability/alerts.yaml $(CHART_DIR)/files/alerts.yaml \
+	  || { mkdir -p $(CHART_DIR)/files && cp docs/observability/alerts.yaml $(CHART_DIR)/files/alerts.yaml \
+	       && echo "chart-crds: updated $(CHART_DIR)/files/alerts.yaml"; }
 
 # Runs the controller's real status computation on the GitOps test cases (charts/tests/status-cases).
 $(eval $(call c_program,test-status-dump,charts/tests/status_dump.c controller/src/status.c controller/src/error.c,-ljson-c))

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import CHART, ROOT, by_kind, render, run
 
-EVERYTHING = ("metrics.serviceMonitor.enabled=true", "podDisruptionBudget.enabled=true",
+EVERYTHING = ("metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true", "podDisruptionBudget.enabled=true",
               "rbac.istio=true", "rbac.keda=true",
               "rbac.storageSecrets[0].namespace=models", "rbac.storageSecrets[0].names[0]=s3-creds")
 
@@ -34,6 +34,20 @@ def test_make_chart_packages_everything(tmp_path):
     for f in ("Chart.yaml", "values.yaml", "values.schema.json", "README.md", "templates/deployment.yaml",
               "templates/tests/test-controller-ready.yaml", "crds/serving.kinfer.dev_inferenceservices.yaml"):
         assert "kinfer/" + f in names, "%s missing from %s" % (f, pkg)
+
+
+def test_prometheus_rule_matches_docs(helm):
+    import yaml
+    (rule,) = by_kind(render(helm, "metrics.prometheusRule.enabled=true",
+                            "metrics.prometheusRule.labels.release=prometheus"), "PrometheusRule")
+    docs = yaml.safe_load(open(os.path.join(ROOT, "docs", "observability", "alerts.yaml")))
+    assert filecmp.cmp(os.path.join(ROOT, "docs", "observability", "alerts.yaml"),
+                       os.path.join(CHART, "files", "alerts.yaml"), shallow=False), \
+        "charts/kinfer/files/alerts.yaml drifted from docs/observability/alerts.yaml: run `make chart-crds`"
+    assert rule["spec"] == docs, "charts/kinfer/files/alerts.yaml drifted from docs/observability/alerts.yaml: make chart-crds"
+    assert rule["metadata"]["labels"]["release"] == "prometheus"
+    assert "{{ $labels.namespace }}" in json.dumps(rule)  # alert templates reach Prometheus untouched
+    assert not by_kind(render(helm), "PrometheusRule")
 
 
 def test_crds_are_identical_to_top_level():
