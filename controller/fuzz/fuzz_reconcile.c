@@ -21,7 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     json_tokener *tok = json_tokener_new_ex(64);
     json_object *doc, *isvc, *children = NULL, *status = NULL, *patch = NULL;
-    static const reconcile_config cfg = {.runtime_image = "kinfer/kinfer-server:fuzz"};
+    static const reconcile_config cfg = {.runtime_image = "kinfer/kinfer-server:fuzz",
+                                         .prometheus_address = "http://prometheus:9090"};
     if (!tok) return 0;
     doc = json_tokener_parse_ex(tok, (const char *)data, (int)size);
     json_tokener_free(tok);
