@@ -260,3 +260,32 @@ def test_controller_image_becomes_ready_against_the_api_server(built, rootfs):
         assert status == 200 and b'kinfer_controller_api_requests_total{verb="' in metrics and b'code="200"' in metrics
     finally:
         stop(proc)
+
+
+# --- the Dockerfiles build the same image as `make images` -----------------------------------------
+
+DOCKERFILES = {"kinfer-controller": "controller/Dockerfile", "kinfer-server": "serving-runtime/Dockerfile"}
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_dockerfile_matches_make_images(built, name, tmp_path):
+    """No container engine here, so the Dockerfile is checked statically, and its build stage's
+    rootfs command is run as written: its file list must equal the OCI image layer's."""
+    text = open(os.path.join(ROOT, DOCKERFILES[name])).read()
+    stages = [l.split() for l in text.splitlines() if l.startswith("FROM ")]
+    assert stages[-1][1] == "scratch", "final stage must be FROM scratch"
+    assert "USER 65532:65532" in text
+    assert 'ENTRYPOINT ["/usr/local/bin/%s"]' % name in text
+    assert "COPY --from=build /rootfs/ /" in text
+    cmd = "scripts/oci-image.sh rootfs build/bin/%s /rootfs" % name
+    assert cmd in text and "make -j\"$(nproc)\" build/bin/%s" % name in text
+    _, config = manifest_and_config(name)[1:]
+    expose = [l for l in text.splitlines() if l.startswith("EXPOSE ")][0].split()[1:]
+    assert sorted(p + "/tcp" for p in expose) == sorted(config["config"]["ExposedPorts"])
+    root = tmp_path / "rootfs"
+    run(["scripts/oci-image.sh", "rootfs", "build/bin/" + name, str(root)])
+    from_dockerfile = sorted(os.path.relpath(os.path.join(d, f), root) for d, ds, fs in os.walk(root) for f in fs + ds)
+    layout, manifest, _ = manifest_and_config(name)
+    with gzip.open(blob(layout, manifest["layers"][0]["digest"])) as f, tarfile.open(fileobj=f) as tar:
+        from_layer = sorted(m.name[2:] for m in tar.getmembers() if m.name not in ("./", "."))
+    assert from_dockerfile == from_layer
