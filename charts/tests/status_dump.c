@@ -5,11 +5,11 @@
  * judged against the status the controller really produces, not a hand-written imitation.
  *
  * Case file (JSON): {"now": RFC3339, "isvc": {...}, "deployment": {...} (optional),
- *                    "pods": [...] (optional), "invalid": "message" (optional: status_compute_invalid),
- *                    "prev_status": {...} (optional)}
- * Usage: kinfer-status-dump CASE.json     exit 0 and the object on stdout, or 1 and a message.
- * It does not edit the object otherwise; cases that need a newer generation than the status saw
- * say so in their "after" key, which the test script applies.
+ *                    "pods": [...] (optional), "invalid": "message" (optional:
+ * status_compute_invalid), "prev_status": {...} (optional)} Usage: kinfer-status-dump CASE.json
+ * exit 0 and the object on stdout, or 1 and a message. It does not edit the object otherwise; cases
+ * that need a newer generation than the status saw say so in their "after" key, which the test
+ * script applies.
  */
 #include <stdio.h>
 
@@ -53,9 +53,11 @@ int main(int argc, char **argv)
     }
     invalid = member(c, "invalid");
     if (invalid)
-        st = status_compute_invalid(isvc, json_object_get_string(invalid), member(c, "prev_status"), now, &status);
+        st = status_compute_invalid(isvc, json_object_get_string(invalid), member(c, "prev_status"),
+                                    now, &status);
     else
-        st = status_compute(isvc, member(c, "deployment"), member(c, "pods"), member(c, "prev_status"), now, &status);
+        st = status_compute(isvc, member(c, "deployment"), member(c, "pods"),
+                            member(c, "prev_status"), now, &status);
     if (st) {
         fprintf(stderr, "%s: status_compute: %s: %s\n", argv[1], ctl_strerror(ctl_status_code(st)),
                 ctl_status_msg(st));
