@@ -4,12 +4,16 @@
  * tests feed that object to the Argo CD health script and to kstatus, so the GitOps checks are
  * judged against the status the controller really produces, not a hand-written imitation.
  *
- * Case file (JSON): {"now": RFC3339, "isvc": {...}, "deployment": {...} (optional),
- *                    "pods": [...] (optional), "invalid": "message" (optional:
- * status_compute_invalid), "prev_status": {...} (optional)} Usage: kinfer-status-dump CASE.json
- * exit 0 and the object on stdout, or 1 and a message. It does not edit the object otherwise; cases
- * that need a newer generation than the status saw say so in their "after" key, which the test
- * script applies.
+ * A case file is a JSON object with the keys:
+ *   now          RFC 3339 time passed to the status functions
+ *   isvc         the InferenceService
+ *   deployment   its observed Deployment (optional)
+ *   pods         its observed pods (optional)
+ *   prev_status  the previous status (optional)
+ *   invalid      a message: use status_compute_invalid() instead (optional)
+ * Usage: test-status-dump CASE.json; exit 0 with the object on stdout, or 1 with a message.
+ * It does not edit the object otherwise: a case's "after" key (a newer generation, a deletion
+ * timestamp, canary fields) is applied by charts/tests/status_case.py.
  */
 #include <stdio.h>
 
