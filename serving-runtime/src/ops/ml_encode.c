@@ -17,12 +17,59 @@
 /* ---------------------------------------------------------------- a typed value list */
 
 typedef struct enc_list {
-    onnx_dtype dt; /* INT64, STRING, FLOAT or DOUBLE */
+    onnx_dtype dt;   /* how it is held: INT64 (any integer type), STRING, FLOAT or DOUBLE */
+    onnx_dtype orig; /* the attribute's element type (int16, uint8, ...) */
     size_t n;
     const int64_t *i;
     const char *const *s;
-    double *d; /* FLOAT/DOUBLE, owned */
+    double *d;     /* FLOAT/DOUBLE, owned */
+    int64_t *iown; /* narrower integers widened, owned */
 } enc_list;
+
+static int enc_is_int(onnx_dtype dt)
+{
+    switch (dt) {
+    case ONNX_DTYPE_INT8:
+    case ONNX_DTYPE_INT16:
+    case ONNX_DTYPE_INT32:
+    case ONNX_DTYPE_INT64:
+    case ONNX_DTYPE_UINT8:
+    case ONNX_DTYPE_UINT16:
+    case ONNX_DTYPE_UINT32:
+    case ONNX_DTYPE_UINT64:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Stores v as element k of an integer tensor of type dt. */
+static void enc_put_int(void *data, onnx_dtype dt, int64_t k, int64_t v)
+{
+    switch (dt) {
+    case ONNX_DTYPE_INT8:
+        ((int8_t *)data)[k] = (int8_t)v;
+        break;
+    case ONNX_DTYPE_INT16:
+        ((int16_t *)data)[k] = (int16_t)v;
+        break;
+    case ONNX_DTYPE_INT32:
+        ((int32_t *)data)[k] = (int32_t)v;
+        break;
+    case ONNX_DTYPE_UINT8:
+        ((uint8_t *)data)[k] = (uint8_t)v;
+        break;
+    case ONNX_DTYPE_UINT16:
+        ((uint16_t *)data)[k] = (uint16_t)v;
+        break;
+    case ONNX_DTYPE_UINT32:
+        ((uint32_t *)data)[k] = (uint32_t)v;
+        break;
+    default:
+        ((int64_t *)data)[k] = v;
+        break;
+    }
+}
 
 static int enc_cmp_key(const enc_list *k, size_t a, size_t b)
 {
@@ -51,12 +98,18 @@ static kinfer_status *enc_read_list(const op_node *n, const char *base, enc_list
         int64_t cnt = op_tensor_numel(t);
         if (cnt < 0) return op_node_error(n, KINFER_EMODEL, "%s has no shape", name);
         l->n = (size_t)cnt;
-        l->dt = t->dtype;
+        l->dt = l->orig = t->dtype;
         if (t->dtype == ONNX_DTYPE_STRING)
             l->s = t->data;
         else if (t->dtype == ONNX_DTYPE_INT64)
             l->i = t->data;
-        else if (t->dtype == ONNX_DTYPE_FLOAT || t->dtype == ONNX_DTYPE_DOUBLE) {
+        else if (enc_is_int(t->dtype)) {
+            l->iown = malloc((l->n ? l->n : 1) * sizeof(int64_t));
+            if (!l->iown) return op_node_error(n, KINFER_ENOMEM, "%s", name);
+            for (size_t k = 0; k < l->n; k++) l->iown[k] = op_tensor_get_int(t, (int64_t)k);
+            l->i = l->iown;
+            l->dt = ONNX_DTYPE_INT64;
+        } else if (t->dtype == ONNX_DTYPE_FLOAT || t->dtype == ONNX_DTYPE_DOUBLE) {
             l->d = malloc((l->n ? l->n : 1) * sizeof(double));
             if (!l->d) return op_node_error(n, KINFER_ENOMEM, "%s", name);
             for (size_t k = 0; k < l->n; k++)
@@ -78,10 +131,10 @@ static kinfer_status *enc_read_list(const op_node *n, const char *base, enc_list
     nf = op_attr_floats(n, name, &f);
     if ((ns > 0) + (ni > 0) + (nf > 0) != 1)
         return op_node_error(n, KINFER_EMODEL, "exactly one %s_* list is needed", base);
-    if (ns) l->dt = ONNX_DTYPE_STRING, l->n = ns;
-    if (ni) l->dt = ONNX_DTYPE_INT64, l->n = ni;
+    if (ns) l->dt = l->orig = ONNX_DTYPE_STRING, l->n = ns;
+    if (ni) l->dt = l->orig = ONNX_DTYPE_INT64, l->n = ni;
     if (nf) {
-        l->dt = ONNX_DTYPE_FLOAT, l->n = nf;
+        l->dt = l->orig = ONNX_DTYPE_FLOAT, l->n = nf;
         l->d = malloc(nf * sizeof(double));
         if (!l->d) return op_node_error(n, KINFER_ENOMEM, "%s", name);
         for (size_t k = 0; k < nf; k++) l->d[k] = f[k];
@@ -107,6 +160,8 @@ static void enc_fini(void *p)
     if (!s) return;
     free(s->keys.d);
     free(s->vals.d);
+    free(s->keys.iown);
+    free(s->vals.iown);
     free(s->order);
     free(s);
 }
@@ -141,18 +196,14 @@ static kinfer_status *enc_init(const op_node *n, void **state)
             st = op_node_error(n, KINFER_EMODEL, "%zu keys but %zu values", s->keys.n, s->vals.n);
             goto out;
         }
-        s->in_dt = s->keys.dt == ONNX_DTYPE_FLOAT && op_attr_tensor(n, "keys_tensor")
-                       ? op_attr_tensor(n, "keys_tensor")->dtype
-                       : s->keys.dt;
-        s->out_dt = s->vals.dt == ONNX_DTYPE_FLOAT && op_attr_tensor(n, "values_tensor")
-                        ? op_attr_tensor(n, "values_tensor")->dtype
-                        : s->vals.dt;
+        s->in_dt = s->keys.orig;
+        s->out_dt = s->vals.orig;
         const op_tensor *dt = op_attr_tensor(n, "default_tensor");
         if (dt && op_tensor_numel(dt) >= 1) {
             if (dt->dtype == ONNX_DTYPE_STRING)
                 s->def_s = ((const char *const *)dt->data)[0];
-            else if (dt->dtype == ONNX_DTYPE_INT64)
-                s->def_i = ((const int64_t *)dt->data)[0];
+            else if (enc_is_int(dt->dtype))
+                s->def_i = op_tensor_get_int(dt, 0);
             else
                 s->def_d = op_tensor_get_double(dt, 0);
         }
@@ -187,7 +238,7 @@ static int64_t enc_find(const enc_state *s, const op_tensor *x, int64_t k)
             c = strcmp(s->keys.s[i], ((const char *const *)x->data)[k]);
             break;
         case ONNX_DTYPE_INT64: {
-            int64_t v = ((const int64_t *)x->data)[k];
+            int64_t v = op_tensor_get_int(x, k);
             c = s->keys.i[i] < v ? -1 : s->keys.i[i] > v;
             break;
         }
@@ -213,7 +264,7 @@ static int64_t enc_find(const enc_state *s, const op_tensor *x, int64_t k)
         eq = !strcmp(s->keys.s[i], ((const char *const *)x->data)[k]);
         break;
     case ONNX_DTYPE_INT64:
-        eq = s->keys.i[i] == ((const int64_t *)x->data)[k];
+        eq = s->keys.i[i] == op_tensor_get_int(x, k);
         break;
     default: {
         double v = op_tensor_get_double(x, k);
@@ -265,14 +316,14 @@ static kinfer_status *enc_compute(op_ctx *c)
         case ONNX_DTYPE_STRING:
             ((const char **)y->data)[k] = i >= 0 ? s->vals.s[i] : s->def_s;
             break;
-        case ONNX_DTYPE_INT64:
-            ((int64_t *)y->data)[k] = i >= 0 ? s->vals.i[i] : s->def_i;
-            break;
         case ONNX_DTYPE_DOUBLE:
             ((double *)y->data)[k] = i >= 0 ? s->vals.d[i] : s->def_d;
             break;
-        default:
+        case ONNX_DTYPE_FLOAT:
             ((float *)y->data)[k] = (float)(i >= 0 ? s->vals.d[i] : s->def_d);
+            break;
+        default: /* integers of any width */
+            enc_put_int(y->data, s->out_dt, k, i >= 0 ? s->vals.i[i] : s->def_i);
             break;
         }
     }
