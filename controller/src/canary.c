@@ -27,7 +27,19 @@ struct canary {
     void *ud;
     pthread_mutex_t mu;
     strmap *baselines; /* "ns/name/revision" -> scrape_sample* */
+    strmap *states;    /* "ns/name" -> rollout_memo*: the newest rollout state (status lags in the cache) */
 };
+
+/* What the last reconcile of a rollout decided. One worker owns a key at a time, so this is never
+ * older than the status it wrote; after a restart the status is the only source. */
+typedef struct rollout_memo {
+    char revision[REVISION_NAME_MAX];
+    rollout_state state;
+    const char *reason;
+    char message[320];
+    rollout_obs obs;
+    int obs_valid;
+} rollout_memo;
 
 struct canary_plan {
     routing_spec rs;
@@ -201,6 +213,12 @@ static void rollout_state_read(canary_plan *p, json_object *ro)
                                .last_check_ms = parse_ms(get_str(ro, "lastCheckTime"))};
     p->rollout_reason = NULL;
     scopy(p->rollout_msg, sizeof(p->rollout_msg), get_str(ro, "message"));
+    json_object *sr = get(ro, "successRatePercent"), *lat = get(ro, "latencyP99Milliseconds");
+    if (sr || lat) {
+        p->obs_valid = 1;
+        p->obs.success_pct = (rollout_metric){sr ? ROLLOUT_METRIC_OK : ROLLOUT_METRIC_NODATA, sr ? json_object_get_double(sr) : 0};
+        p->obs.p99_ms = (rollout_metric){lat ? ROLLOUT_METRIC_OK : ROLLOUT_METRIC_NODATA, lat ? json_object_get_double(lat) : 0};
+    }
 }
 
 /* Builds the previous revision's children from its recorded predictor spec; NULL (with p->note)
@@ -520,7 +538,8 @@ ctl_status *canary_create(kube_client *c, const char *ns, const canary_config *c
     cn->cfg.default_gateway = cn->gateway;
     cn->cfg.prometheus_address = cn->prometheus;
     cn->baselines = strmap_create();
-    if (!cn->ns || !cn->baselines) {
+    cn->states = strmap_create();
+    if (!cn->ns || !cn->baselines || !cn->states) {
         st = ctl_status_new(CTL_ENOMEM, "canary");
         goto out;
     }
@@ -581,7 +600,9 @@ void canary_free(canary *cn)
     canary_stop(cn);
     for (int i = 0; i < CI_COUNT; i++) informer_free(cn->inf[i]);
     if (cn->baselines) strmap_each(cn->baselines, free_sample, NULL);
+    if (cn->states) strmap_each(cn->states, free_sample, NULL);
     strmap_free(cn->baselines);
+    strmap_free(cn->states);
     pthread_mutex_destroy(&cn->mu);
     free(cn->ns);
     free(cn->gateway);
@@ -697,6 +718,16 @@ static void baseline_put(canary *cn, canary_plan *p, const scrape_sample *s, int
 
 static void run_rollout(canary *cn, canary_plan *p, json_object *isvc, json_object *pods, int64_t now_ms, int64_t *requeue_ms)
 {
+    pthread_mutex_lock(&cn->mu);
+    rollout_memo *memo = strmap_get(cn->states, p->key);
+    if (memo && !strcmp(memo->revision, p->latest)) {
+        p->rollout_known = 1;
+        p->state = memo->state;
+        p->rollout_reason = memo->reason;
+        scopy(p->rollout_msg, sizeof(p->rollout_msg), memo->message);
+        if (memo->obs_valid) p->obs = memo->obs, p->obs_valid = 1;
+    }
+    pthread_mutex_unlock(&cn->mu);
     rollout_state s = p->rollout_known ? p->state : (rollout_state){0};
     rollout_obs obs = {.canary_ready = p->canary_ready};
     scrape_sample cur;
@@ -710,8 +741,8 @@ static void run_rollout(canary *cn, canary_plan *p, json_object *isvc, json_obje
     }
     if (rollout_phase_terminal(r.state.phase)) baseline_put(cn, p, NULL, 1);
     else if (have) baseline_put(cn, p, &cur, 0);
-    if (r.checked) {
-        p->obs = obs;
+    if (r.checked && (obs.success_pct.status == ROLLOUT_METRIC_OK || obs.p99_ms.status == ROLLOUT_METRIC_OK)) {
+        p->obs = obs; /* the last values read; an inconclusive check keeps the previous ones */
         p->obs.detail = NULL;
         p->obs_valid = 1;
     }
@@ -729,6 +760,19 @@ static void run_rollout(canary *cn, canary_plan *p, json_object *isvc, json_obje
         event(cn, isvc, warn ? "Warning" : "Normal", r.reason, msg);
         log_info("rollout", "key", p->key, "revision", p->latest, "phase", rollout_phase_name(r.state.phase), "reason",
                  r.reason, "message", r.message);
+    }
+    memo = calloc(1, sizeof(*memo));
+    if (memo) {
+        scopy(memo->revision, sizeof(memo->revision), p->latest);
+        memo->state = r.state;
+        memo->reason = p->rollout_reason;
+        scopy(memo->message, sizeof(memo->message), p->rollout_msg);
+        memo->obs = p->obs;
+        memo->obs_valid = p->obs_valid;
+        pthread_mutex_lock(&cn->mu);
+        free(strmap_remove(cn->states, p->key));
+        if (strmap_put(cn->states, p->key, memo, NULL)) free(memo);
+        pthread_mutex_unlock(&cn->mu);
     }
     metrics_set_rollout(p->key, rollout_phase_name(r.state.phase), r.state.weight);
     if (r.checked && r.state.failed_checks > s.failed_checks) metrics_count_rollout_check(p->key, "failed");

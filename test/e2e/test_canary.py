@@ -1,0 +1,541 @@
+"""Canary revisions, traffic routing and metric-driven rollouts of kinfer-controller, against the
+real control plane (make cluster-up: the Gateway API and Istio CRDs are installed by it) and real
+kinfer-server processes on loopback as the canaries' metric sources.
+
+kwok plays the pods, so their IPs are fake and the controller cannot scrape them: the rollout tests
+point it at kinfer-server processes with the documented testing/ops annotation
+serving.kinfer.dev/metrics-endpoints-<revision hash> (docs/rollouts.md). No gateway or mesh data
+plane runs here either: what is checked is the routing objects the controller writes, their weights,
+and that the API server accepted them under the real CRDs.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+
+import ctl
+from ctl import Controller, apply, condition, get, isvc, kubectl, wait_for
+
+SERVER = os.path.join(ctl.ROOT, "build", "bin", "kinfer-server")
+REV = "serving.kinfer.dev/revision"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def crd():
+    assert os.path.exists(ctl.KUBECONFIG), "run `make cluster-up` first (make test-controller-e2e does)"
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", ctl.CRD)
+    kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/inferenceservices.serving.kinfer.dev")
+    for crd_name in ("httproutes.gateway.networking.k8s.io", "virtualservices.networking.istio.io"):
+        kubectl("get", "crd", crd_name)  # cluster-up installs them; fail loudly if not
+
+
+@pytest.fixture
+def ns():
+    name = "kinfer-canary-" + uuid.uuid4().hex[:8]
+    kubectl("create", "namespace", name)
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def controllers():
+    started = []
+
+    def start(namespace, *extra):
+        c = Controller(namespace, *extra)
+        started.append(c)
+        return c
+
+    yield start
+    for c in started:
+        if c.alive():
+            c.kill(signal.SIGTERM)
+        print(f"--- {c.log_path}\n{c.tail(60)}")
+
+
+def predictor_status(name, ns):
+    o = get("kisvc", name, ns, check=False) or {}
+    return ((o.get("status") or {}).get("components") or {}).get("predictor") or {}
+
+
+def traffic(name, ns):
+    """{revisionName: percent} of the status."""
+    return {t["revisionName"]: t["percent"] for t in predictor_status(name, ns).get("traffic") or []}
+
+
+def deployments(ns):
+    items = json.loads(kubectl("get", "deployments", "-n", ns, "-o", "json"))["items"]
+    return {d["metadata"]["name"]: d for d in items}
+
+
+def args_of(dep):
+    return dep["spec"]["template"]["spec"]["containers"][0].get("args") or []
+
+
+def uri_in(dep, uri):
+    return uri in json.dumps(dep["spec"]["template"])
+
+
+def start_v1(name, ns, routing=None, **predictor):
+    obj = isvc(name, ns, **predictor)
+    if routing is not None:
+        obj["spec"]["routing"] = routing
+    apply(obj)
+    wait_for(f"{name} Ready with a revision", lambda: ctl.is_ready(get("kisvc", name, ns, check=False))
+             and predictor_status(name, ns).get("latestRolledoutRevision"), timeout=90)
+    return predictor_status(name, ns)["latestRolledoutRevision"]
+
+
+def change_to_v2(name, ns, routing=None, **predictor):
+    obj = isvc(name, ns, **predictor)
+    obj["spec"]["predictor"]["model"]["storageUri"] = f"s3://models/{name}-v2"
+    if routing is not None:
+        obj["spec"]["routing"] = routing
+    apply(obj)
+    return obj
+
+
+def wait_split(name, ns, old, want_latest_percent, timeout=60):
+    def ok():
+        ps = predictor_status(name, ns)
+        new = ps.get("latestCreatedRevision")
+        t = traffic(name, ns)
+        return new if new and new != old and t.get(new) == want_latest_percent and t.get(old) == 100 - want_latest_percent \
+            else None
+    return wait_for(f"{name}: traffic {100 - want_latest_percent}/{want_latest_percent}", ok, timeout=timeout)
+
+
+def route_weights(kind, name, ns):
+    o = get(kind, name, ns, check=False)
+    if not o:
+        return None
+    if kind == "httproute":
+        return {b["name"]: b["weight"] for b in o["spec"]["rules"][0]["backendRefs"]}
+    return {d["destination"]["host"].split(".")[0]: d["weight"] for d in o["spec"]["http"][0]["route"]}
+
+
+GATEWAY = {"gateway": {"parentRefs": [{"name": "shared", "namespace": "infra"}], "hostnames": ["iris.example.com"]}}
+
+
+# ---------------------------------------------------------------------------------------------
+# canaryTrafficPercent with each routing backend.
+
+def test_gateway_canary_promotion_and_rollback(ns, controllers):
+    controllers(ns)
+    old = start_v1("gw", ns, routing=GATEWAY, minReplicas=2)
+    assert route_weights("httproute", "gw", ns) == {"gw": 100}, "one revision: the whole Service"
+    change_to_v2("gw", ns, routing=GATEWAY, minReplicas=2, canaryTrafficPercent=20)
+    new = wait_split("gw", ns, old, 20)
+    deps = deployments(ns)
+    assert set(deps) == {"gw-predictor", new}, list(deps)
+    assert deps["gw-predictor"]["metadata"]["labels"][REV] == old and uri_in(deps["gw-predictor"], "s3://models/gw")
+    assert not uri_in(deps["gw-predictor"], "gw-v2"), "the previous revision keeps its spec"
+    assert deps[new]["metadata"]["labels"][REV] == new and uri_in(deps[new], "s3://models/gw-v2")
+    assert deps[new]["spec"]["selector"]["matchLabels"][REV] == new
+    assert deps["gw-predictor"]["spec"]["replicas"] == 2 and deps[new]["spec"]["replicas"] == 2
+    wait_for("HTTPRoute 80/20", lambda: route_weights("httproute", "gw", ns) == {old: 80, new: 20})
+    route = get("httproute", "gw", ns)
+    assert route["spec"]["parentRefs"][0]["name"] == "shared" and route["spec"]["hostnames"] == ["iris.example.com"]
+    assert route["metadata"]["ownerReferences"][0]["kind"] == "InferenceService"
+    for rev in (old, new):
+        assert get("service", rev, ns)["spec"]["selector"][REV] == rev
+    obj = get("kisvc", "gw", ns)
+    assert condition(obj, "CanaryReady")["status"] == "True"
+    ps = obj["status"]["components"]["predictor"]
+    assert ps["latestRolledoutRevision"] == old and ps["previousRolledoutRevision"] == old
+    assert ps["latestReadyRevision"] == new
+    row = kubectl("get", "kisvc", "gw", "-n", ns, "--no-headers").split()
+    assert row[3:5] == ["80", "20"], row  # the Prev and Latest columns
+
+    # Drift: someone edits the weights; the controller puts them back.
+    patched = get("httproute", "gw", ns)
+    patched["spec"]["rules"][0]["backendRefs"][0]["weight"] = 1
+    kubectl("replace", "-f", "-", input=json.dumps(patched))
+    wait_for("HTTPRoute weights repaired", lambda: route_weights("httproute", "gw", ns) == {old: 80, new: 20},
+             timeout=30)
+
+    # Rollback: 0 sends everything back to the previous revision; the canary stays.
+    change_to_v2("gw", ns, routing=GATEWAY, minReplicas=2, canaryTrafficPercent=0)
+    wait_for("HTTPRoute 100/0", lambda: route_weights("httproute", "gw", ns) == {old: 100, new: 0})
+    assert traffic("gw", ns) == {old: 100, new: 0}
+    assert new in deployments(ns)
+
+    # Promotion: removing canaryTrafficPercent rolls the stable Deployment to the new revision.
+    change_to_v2("gw", ns, routing=GATEWAY, minReplicas=2)
+    wait_for("promoted: one Deployment on the new revision", lambda: (lambda d: set(d) == {"gw-predictor"} and
+             d["gw-predictor"]["metadata"]["labels"][REV] == new)(deployments(ns)), timeout=60)
+    assert uri_in(deployments(ns)["gw-predictor"], "gw-v2")
+    wait_for("HTTPRoute back to the Service", lambda: route_weights("httproute", "gw", ns) == {"gw": 100})
+    ps = wait_for("status rolled out", lambda: (lambda p: p if p.get("latestRolledoutRevision") == new else None)(
+        predictor_status("gw", ns)))
+    assert ps["previousRolledoutRevision"] == old
+    assert traffic("gw", ns) == {new: 100}
+    assert condition(get("kisvc", "gw", ns), "CanaryReady") is None
+    for rev in (old, new):
+        wait_for(f"per-revision Service {rev} pruned", lambda: get("service", rev, ns, check=False) is None)
+
+
+def test_istio_virtualservice_canary(ns, controllers):
+    controllers(ns)
+    routing = {"istio": {"gateways": ["istio-system/ingress"], "hosts": ["vs.example.com"]}}
+    old = start_v1("vs", ns, routing=routing)
+    change_to_v2("vs", ns, routing=routing, canaryTrafficPercent=20)
+    new = wait_split("vs", ns, old, 20)
+    wait_for("VirtualService 80/20", lambda: route_weights("virtualservice", "vs", ns) == {old: 80, new: 20})
+    vs = get("virtualservice", "vs", ns)
+    assert vs["apiVersion"] == "networking.istio.io/v1"
+    assert vs["spec"]["hosts"] == ["vs.example.com"] and vs["spec"]["gateways"] == ["istio-system/ingress"]
+    dests = [r["destination"] for r in vs["spec"]["http"][0]["route"]]
+    assert dests[0]["host"] == f"{old}.{ns}.svc.cluster.local" and dests[0]["port"]["number"] == 80
+    # Switching the routing backend removes the old object.
+    change_to_v2("vs", ns, routing=GATEWAY, canaryTrafficPercent=20)
+    wait_for("VirtualService pruned", lambda: get("virtualservice", "vs", ns, check=False) is None)
+    wait_for("HTTPRoute instead", lambda: route_weights("httproute", "vs", ns) == {old: 80, new: 20})
+
+
+def test_no_router_splits_replicas(ns, controllers):
+    controllers(ns)
+    old = start_v1("plain", ns, minReplicas=5)
+    change_to_v2("plain", ns, minReplicas=5, canaryTrafficPercent=20)
+    new = wait_split("plain", ns, old, 20)
+    wait_for("replicas 4 + 1", lambda: (lambda d: d.get("plain-predictor", {}).get("spec", {}).get("replicas") == 4 and
+             d.get(new, {}).get("spec", {}).get("replicas") == 1)(deployments(ns)))
+    svc = get("service", "plain", ns)
+    assert REV not in svc["spec"]["selector"], "no router: the Service selects both revisions"
+    assert get("httproute", "plain", ns, check=False) is None and get("virtualservice", "plain", ns, check=False) is None
+    pods = json.loads(kubectl("get", "pods", "-n", ns, "-l", "serving.kinfer.dev/inferenceservice=plain", "-o", "json"))
+    by_rev = {}
+    wait_for("5 pods", lambda: len(json.loads(kubectl("get", "pods", "-n", ns, "-l",
+                                                      f"{REV}", "-o", "json"))["items"]) >= 5)
+    pods = json.loads(kubectl("get", "pods", "-n", ns, "-l", REV, "-o", "json"))["items"]
+    for p in pods:
+        if not p["metadata"].get("deletionTimestamp"):
+            by_rev[p["metadata"]["labels"][REV]] = by_rev.get(p["metadata"]["labels"][REV], 0) + 1
+    assert by_rev.get(old) == 4 and by_rev.get(new) == 1, by_rev
+    # 40%: 3 + 2
+    change_to_v2("plain", ns, minReplicas=5, canaryTrafficPercent=40)
+    wait_for("replicas 3 + 2", lambda: (lambda d: d["plain-predictor"]["spec"]["replicas"] == 3 and
+             d[new]["spec"]["replicas"] == 2)(deployments(ns)))
+    # 0: the Service selects only the previous revision
+    change_to_v2("plain", ns, minReplicas=5, canaryTrafficPercent=0)
+    wait_for("Service selects the previous revision only",
+             lambda: get("service", "plain", ns)["spec"]["selector"].get(REV) == old)
+    assert deployments(ns)["plain-predictor"]["spec"]["replicas"] == 5
+
+
+def test_restart_keeps_canary_split(ns, controllers):
+    c = controllers(ns)
+    old = start_v1("keep", ns, routing=GATEWAY)
+    change_to_v2("keep", ns, routing=GATEWAY, canaryTrafficPercent=30)
+    new = wait_split("keep", ns, old, 30)
+    c.kill(signal.SIGKILL)
+    kubectl("delete", "httproute", "keep", "-n", ns)
+    c2 = controllers(ns)
+    wait_for("HTTPRoute rebuilt 70/30 by a fresh controller",
+             lambda: route_weights("httproute", "keep", ns) == {old: 70, new: 30}, timeout=60)
+    d = deployments(ns)
+    assert d["keep-predictor"]["metadata"]["labels"][REV] == old and not uri_in(d["keep-predictor"], "keep-v2")
+    assert c2.alive()
+
+
+# ---------------------------------------------------------------------------------------------
+# Metric-driven rollouts with real kinfer-server processes as the metric sources.
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    import onnx
+    from onnx import TensorProto, helper
+    d = tmp_path_factory.mktemp("model")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "relu", [x], [y])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.save(m, str(d / "model.onnx"))
+    return str(d)
+
+
+class Server:
+    """kinfer-server on a free loopback port, with a bounded background load of good or bad requests."""
+
+    def __init__(self, model_dir, *args):
+        assert os.path.exists(SERVER), "build kinfer-server first (make build/bin/kinfer-server)"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        os.makedirs(ctl.LOGS, exist_ok=True)
+        self.log = open(os.path.join(ctl.LOGS, f"canary-server-{self.port}.log"), "wb")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KINFER_")}
+        self.proc = subprocess.Popen([SERVER, "--model-dir", model_dir, "--host", "127.0.0.1", "--port", str(self.port),
+                                      "--model-name", "m", *args], stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self.stop_load = threading.Event()
+        self.threads = []
+        self.sent = {"ok": 0, "bad": 0}
+        wait_for("kinfer-server ready", self.ready, timeout=30, interval=0.1)
+
+    def ready(self):
+        assert self.proc.poll() is None, "kinfer-server exited"
+        try:
+            with urllib.request.urlopen(self.url + "/v2/health/ready", timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def infer(self, good):
+        body = {"inputs": [{"name": "x", "shape": [1, 4] if good else [1, 3], "datatype": "FP32",
+                            "data": [1, -2, 3, -4] if good else [1, 2, 3]}]}
+        req = urllib.request.Request(self.url + "/v2/models/m/infer", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                r.read()
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    def load(self, bad_every=0, rate=40, seconds=90):
+        """Requests at about `rate`/s for at most `seconds`; every bad_every-th is malformed (400)."""
+        def run():
+            n = 0
+            deadline = time.monotonic() + seconds
+            while not self.stop_load.is_set() and time.monotonic() < deadline:
+                n += 1
+                good = not (bad_every and n % bad_every == 0)
+                code = self.infer(good)
+                assert code == (200 if good else 400), code
+                self.sent["ok" if good else "bad"] += 1
+                time.sleep(1.0 / rate)
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def close(self):
+        self.stop_load.set()
+        for t in self.threads:
+            t.join(timeout=10)
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+
+@pytest.fixture
+def servers(model_dir):
+    made = []
+
+    def make(*args):
+        s = Server(model_dir, *args)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.close()
+
+
+ROLLOUT = {"stepWeights": [20, 50], "interval": "2s", "threshold": 2, "progressDeadlineSeconds": 120,
+           "metrics": {"successRate": {"minPercent": 95}, "latencyP99": {"maxMilliseconds": 150}}}
+
+
+def rollout_status(name, ns):
+    return predictor_status(name, ns).get("rollout") or {}
+
+
+def point_metrics(name, ns, revision, url):
+    """The testing/ops hook: read revision's metrics from url instead of its (fake kwok) pod IPs."""
+    h = revision.rsplit("-", 1)[1]
+    kubectl("annotate", "--overwrite", "kisvc", name, "-n", ns, f"serving.kinfer.dev/metrics-endpoints-{h}={url}")
+
+
+def start_rollout(name, ns, rollout):
+    old = start_v1(name, ns, routing=GATEWAY)
+    change_to_v2(name, ns, routing=GATEWAY, rollout=rollout)
+    new = wait_for("the new revision", lambda: (lambda r: r if r and r != old else None)(
+        predictor_status(name, ns).get("latestCreatedRevision")))
+    return old, new
+
+
+def events(name, ns):
+    out = json.loads(kubectl("get", "events", "-n", ns, "--field-selector",
+                             f"involvedObject.name={name},involvedObject.kind=InferenceService", "-o", "json"))
+    return [(e["type"], e["reason"], e["message"]) for e in out["items"]]
+
+
+def test_rollout_promotes_a_healthy_canary(ns, controllers, servers):
+    c = controllers(ns)
+    good = servers()
+    good.load()
+    old, new = start_rollout("good", ns, ROLLOUT)
+    point_metrics("good", ns, new, good.url)
+    seen_weights = set()
+
+    def promoted():
+        r = rollout_status("good", ns)
+        if r.get("phase") in ("Progressing", "Paused"):
+            seen_weights.add(r.get("weight"))
+        return r if r.get("phase") == "Succeeded" else None
+    r = wait_for("rollout Succeeded", promoted, timeout=90, interval=0.2)
+    assert r["revision"] == new and r["weight"] == 100 and r["failedChecks"] == 0
+    assert r["passedChecks"] == 2, r
+    assert r["successRatePercent"] == 100 and r["latencyP99Milliseconds"] <= 150, r
+    assert seen_weights & {20, 50}, f"weights seen while progressing: {seen_weights}"
+    wait_for("stable Deployment on the new revision", lambda: (lambda d: set(d) == {"good-predictor"} and
+             d["good-predictor"]["metadata"]["labels"][REV] == new)(deployments(ns)), timeout=60)
+    wait_for("HTTPRoute to the promoted Service", lambda: route_weights("httproute", "good", ns) == {"good": 100})
+    reasons = [e[1] for e in events("good", ns)]
+    assert "StepPassed" in reasons and "Promoted" in reasons, reasons
+    m = c.metrics()
+    key = f'{{inferenceservice="{ns}/good"'
+    assert m.get(f'kinfer_controller_rollout_phase{key},phase="Succeeded"}}') == 1.0, m
+    assert m.get(f"kinfer_controller_rollout_weight{key}}}") == 100.0
+    assert m.get(f'kinfer_controller_rollout_checks_total{key},result="passed"}}') == 2.0
+    assert m.get(f"kinfer_controller_rollout_failed_checks_total{key}}}") == 0.0
+    print(f"healthy canary: {good.sent} requests; rollout {r}")
+
+
+def test_rollout_rolls_back_a_failing_canary(ns, controllers, servers):
+    c = controllers(ns)
+    bad = servers()
+    bad.load(bad_every=3)  # a third of the requests are malformed: 400, nv_inference_request_failure
+    old, new = start_rollout("bad", ns, ROLLOUT)
+    point_metrics("bad", ns, new, bad.url)
+    r = wait_for("rollout Failed", lambda: (lambda r: r if r.get("phase") == "Failed" else None)(
+        rollout_status("bad", ns)), timeout=90, interval=0.2)
+    assert r["failedChecks"] == 2 and r["weight"] == 0 and r["reason"] == "RolledBack", r
+    assert 60 <= r["successRatePercent"] <= 72, r
+    wait_for("HTTPRoute all to the previous revision", lambda: route_weights("httproute", "bad", ns) == {old: 100, new: 0})
+    assert traffic("bad", ns) == {old: 100, new: 0}
+    d = deployments(ns)
+    assert d["bad-predictor"]["metadata"]["labels"][REV] == old, "the previous revision still serves"
+    ev = events("bad", ns)
+    assert any(t == "Warning" and reason == "CheckFailed" for t, reason, _ in ev), ev
+    assert any(t == "Warning" and reason == "RolledBack" and "success rate" in msg for t, reason, msg in ev), ev
+    m = c.metrics()
+    key = f'{{inferenceservice="{ns}/bad"'
+    assert m.get(f'kinfer_controller_rollout_phase{key},phase="Failed"}}') == 1.0
+    assert m.get(f"kinfer_controller_rollout_failed_checks_total{key}}}") == 2.0
+    assert m.get(f"kinfer_controller_rollout_weight{key}}}") == 0.0
+    time.sleep(3)
+    assert rollout_status("bad", ns)["phase"] == "Failed", "a failed rollout stays failed until the spec changes"
+
+
+def test_rollout_rolls_back_a_slow_canary(ns, controllers, servers):
+    controllers(ns)
+    slow = servers("--max-batch-size", "8", "--max-queue-delay-us", "300000")  # each lone request waits 300 ms
+    slow.load(rate=10)
+    old, new = start_rollout("slow", ns, dict(ROLLOUT, threshold=1))
+    point_metrics("slow", ns, new, slow.url)
+    r = wait_for("rollout Failed on latency", lambda: (lambda r: r if r.get("phase") == "Failed" else None)(
+        rollout_status("slow", ns)), timeout=90, interval=0.2)
+    assert r["latencyP99Milliseconds"] > 150 and "latency p99" in r["message"], r
+    wait_for("HTTPRoute all to the previous revision", lambda: route_weights("httproute", "slow", ns) == {old: 100, new: 0})
+
+
+def test_metric_source_down_pauses_not_fails(ns, controllers, servers):
+    controllers(ns)
+    good = servers()
+    good.load()
+    rollout = dict(ROLLOUT, threshold=1)  # one failed check would fail it: inconclusive ones must not
+    old, new = start_rollout("paused", ns, rollout)
+    down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    point_metrics("paused", ns, new, down)
+    r = wait_for("several inconclusive checks", lambda: (lambda r: r if r.get("inconclusiveChecks", 0) >= 3 else None)(
+        rollout_status("paused", ns)), timeout=60, interval=0.2)
+    assert r["phase"] == "Paused" and r["failedChecks"] == 0 and r["reason"] == "MetricsUnavailable", r
+    assert "Couldn't connect" in r["message"] or "connect" in r["message"].lower(), r
+    w = r["weight"]
+    assert w in (20,), r
+    assert route_weights("httproute", "paused", ns)[new] == w, "the weight holds while paused"
+    assert any(reason == "MetricsUnavailable" for _, reason, _ in events("paused", ns))
+    # The source comes back: the rollout resumes and completes.
+    point_metrics("paused", ns, new, good.url)
+    r = wait_for("rollout Succeeded after the source came back", lambda: (lambda r: r if r.get("phase") == "Succeeded"
+                 else None)(rollout_status("paused", ns)), timeout=90, interval=0.2)
+    assert r["failedChecks"] == 0 and r["inconclusiveChecks"] >= 3, r
+
+
+def test_rollout_deadline_fails_a_stuck_rollout(ns, controllers):
+    """Metrics never readable: the rollout ends Failed at its deadline instead of pausing forever."""
+    controllers(ns)
+    old, new = start_rollout("stuck", ns, dict(ROLLOUT, progressDeadlineSeconds=8))
+    point_metrics("stuck", ns, new, f"http://127.0.0.1:{free_port()}")
+    r = wait_for("Failed at the deadline", lambda: (lambda r: r if r.get("phase") == "Failed" else None)(
+        rollout_status("stuck", ns)), timeout=40, interval=0.2)
+    assert r["reason"] == "ProgressDeadlineExceeded" and r["failedChecks"] == 0 and r["weight"] == 0, r
+    wait_for("HTTPRoute all to the previous revision", lambda: route_weights("httproute", "stuck", ns) == {old: 100, new: 0})
+
+
+def test_blue_green_no_traffic_until_checks_pass(ns, controllers, servers):
+    controllers(ns)
+    good = servers()
+    good.load()
+    bg = {"blueGreen": {"prePromotionAnalysis": {"checks": 2}}, "interval": "2s", "threshold": 1,
+          "progressDeadlineSeconds": 120, "metrics": {"successRate": {"minPercent": 95}}}
+    old, new = start_rollout("bg", ns, bg)
+    point_metrics("bg", ns, new, good.url)
+    seen = []  # (seconds, weight of the new revision in the HTTPRoute)
+    t0 = time.monotonic()
+
+    def done():
+        w = (route_weights("httproute", "bg", ns) or {}).get(new)
+        if w is not None:
+            seen.append((time.monotonic() - t0, w))
+        r = rollout_status("bg", ns)
+        return r if r.get("phase") == "Succeeded" and w == 100 else None
+    r = wait_for("blue/green switched", done, timeout=90, interval=0.2)
+    assert {w for _, w in seen} <= {0, 100}, f"only no traffic or all of it: {seen}"
+    zero = [t for t, w in seen if w == 0]
+    first_full = min(t for t, w in seen if w == 100)
+    assert zero and first_full - min(zero) >= 3.0, f"no traffic during the two 2 s checks: {seen}"
+    assert r["passedChecks"] == 2
+    wait_for("all traffic on the new revision", lambda: traffic("bg", ns) == {new: 100}, timeout=60)
+
+
+# ---------------------------------------------------------------------------------------------
+# Admission of the rollout and routing fields (CEL rules in the CRD).
+
+BAD = [
+    ("both kinds", {"rollout": {"stepWeights": [10], "stepWeight": 10}}, "set exactly one of stepWeights"),
+    ("no kind", {"rollout": {"interval": "10s"}}, "set exactly one of stepWeights"),
+    ("not ascending", {"rollout": {"stepWeights": [50, 20]}}, "rollout.stepWeights must be strictly ascending"),
+    ("repeated", {"rollout": {"stepWeights": [20, 20]}}, "strictly ascending"),
+    ("weight > 100", {"rollout": {"stepWeights": [10, 120]}}, "should be less than or equal to 100"),
+    ("weight 0", {"rollout": {"stepWeights": [0]}}, "should be greater than or equal to 1"),
+    ("step > max", {"rollout": {"stepWeight": 60, "maxWeight": 50}}, "rollout.stepWeight must not exceed rollout.maxWeight"),
+    ("max alone", {"rollout": {"stepWeights": [10], "maxWeight": 50}}, "rollout.maxWeight goes with rollout.stepWeight"),
+    ("interval", {"rollout": {"stepWeights": [10], "interval": "10"}}, "rollout.interval must be a duration"),
+    ("with percent", {"rollout": {"stepWeights": [10]}, "canaryTrafficPercent": 10},
+     "canaryTrafficPercent and rollout are mutually exclusive"),
+    ("success > 100", {"rollout": {"stepWeights": [10], "metrics": {"successRate": {"minPercent": 101}}}},
+     "should be less than or equal to 100"),
+]
+
+
+@pytest.mark.parametrize("case,change,message", BAD, ids=[c[0] for c in BAD])
+def test_bad_rollout_rejected(ns, case, change, message):
+    obj = isvc("bad", ns, **change)
+    p = kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(obj), check=False)
+    assert p.returncode != 0, f"{case}: accepted"
+    assert message in p.stderr, f"{case}: want {message!r} in {p.stderr}"
+
+
+def test_bad_routing_rejected(ns):
+    for routing, message in (({"gateway": {"parentRefs": [{"name": "g"}]}, "none": {}}, "set exactly one of gateway"),
+                             ({}, "set exactly one of gateway"),
+                             ({"gateway": {"parentRefs": [{}]}}, "spec.routing.gateway.parentRefs[0].name: Required")):
+        obj = isvc("bad", ns)
+        obj["spec"]["routing"] = routing
+        p = kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(obj), check=False)
+        assert p.returncode != 0 and message in p.stderr, (routing, p.stderr)
