@@ -3,10 +3,11 @@
 # test starts and kills its own build/bin/kinfer-controller processes.
 TEST_SUITES += controller-e2e
 .PHONY: test-controller-e2e
-test-controller-e2e: $(BIN)/kinfer-controller
+# test_canary.py also runs kinfer-server processes as the canaries' metric sources.
+test-controller-e2e: $(BIN)/kinfer-controller $(BIN)/kinfer-server
 	@$(MAKE) --no-print-directory cluster-up
 	@venv=$$(scripts/pyenv.sh) && cd test/e2e && "$$venv/bin/python" -m pytest -p no:cacheprovider -v -rs \
-	  $(PYTEST_ARGS) test_controller.py test_autoscale_pods.py
+	  $(PYTEST_ARGS) test_controller.py test_autoscale_pods.py test_canary.py
 
 
 # Not part of `make test`: 1000 InferenceServices through kinfer-controller, and the same children
