@@ -8,8 +8,8 @@ $(eval $(call c_program,kinfer-run,$(KINFER_RUN_SRCS),-lprotobuf-c -lopenblas -l
 
 TEST_SUITES += models
 .PHONY: test-models bench-engine
-test-models: $(BIN)/kinfer-run
-	@py=$$(scripts/pyenv.sh) && KINFER_RUN=$(ROOT)/$(BIN)/kinfer-run \
+test-models: $(BIN)/kinfer-run $(BIN)/kinfer-onnx-check
+	@py=$$(scripts/pyenv.sh) && KINFER_RUN=$(ROOT)/$(BIN)/kinfer-run KINFER_ONNX_CHECK=$(ROOT)/$(BIN)/kinfer-onnx-check \
 	  $$py/bin/python -m pytest -p no:cacheprovider test/models
 
 # Latency (batch 1 and 32, 2 threads) and peak RSS, kinfer vs onnxruntime; writes the table into
