@@ -161,6 +161,28 @@ def test_external_and_none_leave_replicas_alone(ns, controllers, cls):
     assert get("scaledobject", "ext-predictor", ns, check=False) is None
 
 
+def test_hpa_to_external_deletes_the_hpa(ns, controllers):
+    """From an HPA to external: kinfer's HPA is deleted, the replica count the HPA left stays, and
+    from then on the user's count stands."""
+    controllers(ns)
+    apply(isvc("h2e", ns, minReplicas=2, maxReplicas=5))
+    wait_for("HPA", lambda: get("hpa", "h2e-predictor", ns, check=False))
+    # The Deployment starts at the default 1; the HPA controller raises it to minReplicas.
+    wait_for("HPA enforces minReplicas 2", lambda: get("deployment", "h2e-predictor", ns)["spec"]["replicas"] == 2,
+             timeout=90)
+    wait_ready("h2e", ns)
+    obj = isvc("h2e", ns, {"serving.kinfer.dev/autoscalerClass": "external"}, minReplicas=2, maxReplicas=5)
+    apply(obj)
+    wait_for("HPA deleted", lambda: get("hpa", "h2e-predictor", ns, check=False) is None, timeout=30)
+    dep = get("deployment", "h2e-predictor", ns, managed_fields=True)
+    assert dep["metadata"]["annotations"]["serving.kinfer.dev/scaling"] == "external"
+    assert dep["spec"]["replicas"] == 2 and not managed_replicas(dep)
+    kubectl("scale", "deployment/h2e-predictor", "-n", ns, "--replicas=3")
+    reconcile_again("h2e", ns, obj)
+    time.sleep(2)
+    assert get("deployment", "h2e-predictor", ns)["spec"]["replicas"] == 3
+
+
 # ---------------------------------------------------------------------------------------------
 # Pods.
 
