@@ -10,6 +10,16 @@ test-controller-e2e: $(BIN)/kinfer-controller $(BIN)/kinfer-server
 	  $(PYTEST_ARGS) test_controller.py test_autoscale_pods.py test_canary.py
 
 
+# The examples (examples/*.yaml and examples/models/): server-side dry runs, reconciled by
+# kinfer-controller into their documented children, example models checked against onnxruntime
+# through kinfer-run, and docs/api.md regenerated from the CRD and diffed (scripts/gen-api-docs.py).
+TEST_SUITES += examples
+.PHONY: test-examples
+test-examples: $(BIN)/kinfer-controller $(BIN)/kinfer-run
+	@$(MAKE) --no-print-directory cluster-up
+	@venv=$$(scripts/pyenv.sh) && cd test/e2e && "$$venv/bin/python" -m pytest -p no:cacheprovider -v -rs \
+	  $(PYTEST_ARGS) test_examples.py
+
 # Not part of `make test`: 1000 InferenceServices through kinfer-controller, and the same children
 # server-side applied by a plain parallel client (the floor). Results: docs/benchmarks.md.
 # The tools are built here, not in `make all`: ctlbench (Go, client-go) and kinfer-desired (C, the

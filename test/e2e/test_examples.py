@@ -1,0 +1,321 @@
+"""The examples (examples/*.yaml, examples/demo/) against the real control plane, and the example
+model scripts (examples/models/) against kinfer's engine. Run by `make test-examples`.
+
+1. Every example passes `kubectl apply --dry-run=server` as written (the CRD's schema and CEL rules,
+   strict field validation).
+2. Every example, applied into a test namespace, is reconciled by a real kinfer-controller into the
+   children it documents (Deployment, Service, HPA / ScaledObject / HTTPRoute) and reaches the
+   status kwok allows: Ready, except the GPU example, which no kwok node can take (Unschedulable).
+3. Every model script writes a model that kinfer's engine (build/bin/kinfer-run) loads and that
+   answers as onnxruntime does on the same random inputs.
+"""
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+import ctl
+from ctl import apply, condition, get, kubectl, wait_for
+from test_controller import container, controllers, crd, ns, owned_by, wait_ready  # noqa: F401 (fixtures)
+
+EXAMPLES = os.path.join(ctl.ROOT, "examples")
+FILES = sorted(glob.glob(os.path.join(EXAMPLES, "*.yaml")) + glob.glob(os.path.join(EXAMPLES, "demo", "*.yaml")))
+PROMETHEUS = "http://prometheus.monitoring.svc:9090"
+KINFER_RUN = os.path.join(ctl.ROOT, "build", "bin", "kinfer-run")
+
+
+def docs(path):
+    with open(path) as f:
+        return [d for d in yaml.safe_load_all(f) if d]
+
+
+def rel(path):
+    return os.path.relpath(path, ctl.ROOT)
+
+
+def test_every_example_is_covered():
+    """A new example must get an entry in EXPECT below (what it reconciles to)."""
+    names = {rel(p) for p in FILES}
+    assert names == set(EXPECT), f"examples without expectations: {names - set(EXPECT)}; stale: {set(EXPECT) - names}"
+
+
+def test_every_example_documents_itself():
+    """The header comment says what it shows, what it needs, and how to send a request."""
+    for p in FILES:
+        if p.endswith(os.path.join("demo", "sklearn-iris.yaml")):
+            continue  # the demo's own header points at `make demo`
+        with open(p) as f:
+            head = "".join(line for line in f if line.startswith("#"))
+        for word in ("Shows:", "Prerequisites:", "Request"):
+            assert word in head, f"{rel(p)}: header comment lacks {word!r}"
+        assert "curl" in head, f"{rel(p)}: header comment shows no request"
+
+
+@pytest.mark.parametrize("path", FILES, ids=rel)
+def test_dry_run_server(path):
+    out = kubectl("apply", "--dry-run=server", "-f", path)
+    for d in docs(path):
+        assert f"{d['kind'].lower()}/{d['metadata']['name']}" in out.replace(".serving.kinfer.dev", ""), out
+        assert "(server dry run)" in out
+
+
+def test_dry_run_rejects_a_broken_example():
+    """The negative control: the dry run does judge the examples (an out-of-range step weight in
+    the canary example is refused by the CRD's schema)."""
+    [obj] = docs(os.path.join(EXAMPLES, "canary-gateway-rollout.yaml"))
+    obj["spec"]["predictor"]["rollout"]["stepWeights"] = [10, 25, 150]
+    p = kubectl("apply", "--dry-run=server", "-f", "-", input=json.dumps(obj), check=False)
+    assert p.returncode != 0 and "should be less than or equal to 100" in p.stderr, p.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Reconciled by kinfer-controller.
+
+def into(obj, ns):
+    obj = json.loads(json.dumps(obj))
+    obj["metadata"]["namespace"] = ns
+    return obj
+
+
+def isvc_of(path):
+    return [d for d in docs(path) if d["kind"] == "InferenceService"][0]
+
+
+def check_fraud(ns, name, dep):
+    init = dep["spec"]["template"]["spec"]["initContainers"][0]
+    assert init["name"] == "storage-initializer"
+    assert init["args"][:2] == ["fetch", "s3://kinfer-examples/fraud"], init["args"]
+    assert {"secretRef": {"name": "fraud-s3-credentials"}} in init["envFrom"], init
+    assert "envFrom" not in container(dep), "the serving container must not see the credentials"
+    args = container(dep)["args"]
+    assert "--max-batch-size" in args and args[args.index("--max-batch-size") + 1] == "64", args
+    hpa = get("hpa", name + "-predictor", ns)
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
+
+
+def check_gpu(ns, name, dep):
+    c = container(dep)
+    assert c["resources"]["limits"]["nvidia.com/gpu"] in ("1", 1), c["resources"]
+    assert "--device" in c["args"] and c["args"][c["args"].index("--device") + 1] == "cuda", c["args"]
+    spec = dep["spec"]["template"]["spec"]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+    assert spec["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+
+
+def check_keda(ns, name, dep):
+    so = get("scaledobject", name + "-predictor", ns)
+    sp = so["spec"]
+    assert (sp["minReplicaCount"], sp["maxReplicaCount"]) == (0, 8)
+    [trig] = sp["triggers"]
+    assert trig["type"] == "prometheus" and trig["metadata"]["threshold"] == "50"
+    assert trig["metadata"]["serverAddress"] == PROMETHEUS
+    assert f'namespace="{ns}",model="{name}"' in trig["metadata"]["query"], trig
+    assert sp["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 300
+    assert get("hpa", name + "-predictor", ns, check=False) is None, "KEDA makes the HPA, not kinfer"
+
+
+def route_backends(ns, name):
+    route = get("httproute", name, ns)
+    return route, {b["name"]: b.get("weight") for r in route["spec"]["rules"] for b in r["backendRefs"]}
+
+
+def check_gateway(ns, name, dep):
+    route, backends = route_backends(ns, name)
+    [parent] = route["spec"]["parentRefs"]
+    assert (parent["name"], parent["namespace"], parent.get("kind", "Gateway")) == ("public", "gateways", "Gateway"), parent
+    assert backends == {name: 100}, backends
+
+
+def check_bluegreen(ns, name, dep):
+    check_gateway(ns, name, dep)
+    assert dep["spec"]["replicas"] == 2, "min == max: fixed replicas, no HPA"
+    assert get("hpa", name + "-predictor", ns, check=False) is None
+
+
+def check_kserve(ns, name, dep):
+    args = container(dep)["args"]
+    for flag, value in (("--max-queue-size", "64"), ("--max-batch-size", "16"), ("--max-queue-delay-us", "20000")):
+        assert flag in args and args[args.index(flag) + 1] == value, (flag, args)
+    assert dep["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 30
+    hpa = get("hpa", name + "-predictor", ns)
+    assert hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 60
+
+
+def check_demo(ns, name, dep):
+    assert get("hpa", name + "-predictor", ns)["spec"]["maxReplicas"] == 3
+
+
+# example -> (controller flags, children kinds besides Deployment and Service, expected Ready
+# reason, extra checks).
+EXPECT = {
+    "examples/fraud-sklearn-s3.yaml": ((), ("hpa",), "Available", check_fraud),
+    "examples/resnet-gpu.yaml": ((), ("hpa",), "Unschedulable", check_gpu),
+    "examples/mlp-keda-rps.yaml": (("--prometheus-address", PROMETHEUS), ("scaledobject",), "Available", check_keda),
+    "examples/canary-gateway-rollout.yaml": ((), ("hpa", "httproute"), "Available", check_gateway),
+    "examples/blue-green.yaml": ((), ("httproute",), "Available", check_bluegreen),
+    "examples/kserve-converted.yaml": ((), ("hpa",), "Available", check_kserve),
+    "examples/demo/sklearn-iris.yaml": ((), ("hpa",), "Available", check_demo),
+}
+
+CHILD_NAMES = {"hpa": "{}-predictor", "scaledobject": "{}-predictor", "httproute": "{}"}
+
+
+@pytest.mark.parametrize("path", sorted(EXPECT))
+def test_example_reconciles(path, ns, controllers):
+    flags, kinds, reason, check = EXPECT[path]
+    controllers(ns, *flags)
+    for d in docs(os.path.join(ctl.ROOT, path)):
+        apply(into(d, ns))
+    name = isvc_of(os.path.join(ctl.ROOT, path))["metadata"]["name"]
+
+    def settled():
+        o = get("kisvc", name, ns, check=False)
+        c = condition(o, "Ready")
+        return o if c and c.get("reason") == reason and \
+            o["status"].get("observedGeneration") == o["metadata"]["generation"] else None
+    owner = wait_for(f"{path}: Ready reason {reason}", settled, timeout=90)
+    ready = condition(owner, "Ready")
+    assert ready["status"] == ("True" if reason == "Available" else "False"), ready
+
+    dep = get("deployment", name + "-predictor", ns)
+    svc = get("service", name, ns)
+    assert owned_by(dep, owner) and owned_by(svc, owner)
+    for kind in kinds:
+        child = get(kind, CHILD_NAMES[kind].format(name), ns)
+        assert owned_by(child, owner), f"{kind} not owned by the InferenceService"
+    for kind in {"hpa", "scaledobject", "httproute"} - set(kinds):
+        assert get(kind, CHILD_NAMES[kind].format(name), ns, check=False) is None, f"unexpected {kind}"
+    check(ns, name, dep)
+    if reason == "Unschedulable":
+        assert "Insufficient nvidia.com/gpu" in ready["message"] or "node(s) didn't match" in ready["message"], ready
+
+
+def test_canary_example_starts_a_rollout(ns, controllers):
+    """The canary example's documented next step: a new storageUri starts a canary revision beside
+    the stable one, and the rollout shows in the status (kwok's fake pod IPs give the controller no
+    metrics, so the rollout cannot pass a check here; test_canary.py drives rollouts to the end
+    with real kinfer-server metrics)."""
+    controllers(ns)
+    obj = into(isvc_of(os.path.join(EXAMPLES, "canary-gateway-rollout.yaml")), ns)
+    apply(obj)
+    wait_ready("canary-iris", ns)
+    obj["spec"]["predictor"]["model"]["storageUri"] = "s3://kinfer-examples/iris/v2"
+    apply(obj)
+
+    def rollout():
+        o = get("kisvc", "canary-iris", ns)
+        pred = (o.get("status") or {}).get("components", {}).get("predictor", {})
+        r = pred.get("rollout") or {}
+        return (o, pred, r) if r.get("revision") and r["revision"] == pred.get("latestCreatedRevision") else None
+    o, pred, r = wait_for("the rollout of the new revision in status", rollout, timeout=60)
+    assert r["revision"].startswith("canary-iris-predictor-"), r
+    assert r["phase"] in ("WaitingForCanary", "Progressing", "Paused"), r
+    canary = get("deployment", r["revision"], ns)
+    assert canary["spec"]["template"]["spec"]["initContainers"][0]["args"][1] == "s3://kinfer-examples/iris/v2"
+    stable = get("deployment", "canary-iris-predictor", ns)
+    assert stable["spec"]["template"]["spec"]["initContainers"][0]["args"][1] == "s3://kinfer-examples/iris/v1"
+    _, backends = route_backends(ns, "canary-iris")
+    assert sum(w for w in backends.values()) == 100 and backends.get(r["revision"], 0) == r.get("weight", 0), \
+        (backends, r)
+
+
+# ---------------------------------------------------------------------------------------------
+# The example model scripts: kinfer's engine against onnxruntime.
+
+def python():
+    return sys.executable
+
+
+MODELS = {
+    # script -> (inputs for a batch of B rows, tolerance)
+    "make_iris.py": (lambda rng, b: {"input": (rng.random((b, 4)) * [4, 2.5, 6, 2.5] + [4, 2, 1, 0.1]).astype(np.float32)}, 1e-5),
+    "make_fraud.py": (lambda rng, b: {"input": (rng.standard_normal((b, 30)) * 2).astype(np.float32)}, 1e-5),
+    "make_mlp.py": (lambda rng, b: {"input": (rng.standard_normal((b, 32)) * 3 + 5).astype(np.float32)}, 1e-4),
+    "make_resnet.py": (lambda rng, b: {"input": rng.standard_normal((b, 3, 224, 224)).astype(np.float32)}, 1e-3),
+}
+
+
+@pytest.mark.parametrize("script", sorted(MODELS))
+def test_example_model_matches_onnxruntime(script, tmp_path):
+    import onnxruntime as ort
+    inputs_fn, tol = MODELS[script]
+    out = tmp_path / "model"
+    p = subprocess.run([python(), os.path.join(EXAMPLES, "models", script), str(out)], capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    path = out / "model.onnx"
+    assert p.stdout.strip().endswith(str(path)), p.stdout
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    batch = 2 if script == "make_resnet.py" else 64
+    feeds = inputs_fn(np.random.default_rng(7), batch)
+    refs = dict(zip(names, sess.run(names, feeds)))
+    (tmp_path / "out").mkdir()
+    args = [KINFER_RUN, "--out", str(tmp_path / "out"), str(path)]
+    for k, v in feeds.items():
+        np.save(tmp_path / f"in.{k}.npy", v)
+        args.append(f"{k}={tmp_path / f'in.{k}.npy'}")
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, f"kinfer-run: {r.stderr}"
+    for name, ref in refs.items():
+        assert not isinstance(ref, list), f"{script}: {name} is a ZipMap output; the examples export ZipMap off"
+        got = np.load(tmp_path / "out" / f"{name}.npy")
+        assert got.shape == ref.shape and got.dtype == ref.dtype, (name, got.shape, got.dtype, ref.shape, ref.dtype)
+        if ref.dtype.kind in "iu":
+            assert np.array_equal(got, ref), f"{script}: {name} differs in {np.sum(got != ref)} of {ref.size}"
+        else:
+            np.testing.assert_allclose(got, ref, rtol=tol, atol=tol, err_msg=f"{script}: {name}")
+    if script in ("make_fraud.py", "make_iris.py", "make_mlp.py"):
+        assert len(set(refs["label"].tolist())) > 1, "the inputs exercise more than one class"
+
+
+# ---------------------------------------------------------------------------------------------
+# docs/api.md is generated from the CRD.
+
+GEN = os.path.join(ctl.ROOT, "scripts", "gen-api-docs.py")
+
+
+def test_api_docs_are_current():
+    p = subprocess.run(["/usr/bin/python3", GEN, "--check"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, f"{p.stderr}\n{p.stdout[-3000:]}"
+    with open(os.path.join(ctl.ROOT, "docs", "api.md")) as f:
+        doc = f.read()
+    crd = docs(ctl.CRD)[0]
+    # Every field of the schema has its row (the generator walks them all).
+    def paths(s, path):
+        yield path
+        items = s.get("items", {}) if s.get("type") == "array" else {}
+        for name, sub in (s.get("properties") or items.get("properties") or {}).items():
+            yield from paths(sub, f"{path}[].{name}" if items.get("properties") else f"{path}.{name}")
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+    for part in ("spec", "status"):
+        for path in paths(schema[part], part):
+            assert f"| `{path}` |" in doc, f"docs/api.md has no row for {path}"
+
+
+def test_api_docs_check_detects_a_stale_page(tmp_path):
+    """The negative control: a CRD description changed without regenerating is reported, and the
+    hand-written prose outside the markers survives regeneration."""
+    for d in ("scripts", "crds", "docs"):
+        (tmp_path / d).mkdir()
+    for src, dst in ((GEN, "scripts/gen-api-docs.py"), (ctl.CRD, "crds/serving.kinfer.dev_inferenceservices.yaml"),
+                     (os.path.join(ctl.ROOT, "docs", "api.md"), "docs/api.md")):
+        with open(src) as f, open(tmp_path / dst, "w") as g:
+            g.write(f.read())
+    crd = tmp_path / "crds" / "serving.kinfer.dev_inferenceservices.yaml"
+    crd.write_text(crd.read_text().replace("description: The parent's name.", "description: The Gateway's name."))
+    gen = str(tmp_path / "scripts" / "gen-api-docs.py")
+    p = subprocess.run(["/usr/bin/python3", gen, "--check"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1 and "docs/api.md is stale" in p.stderr, p
+    assert "+| `spec.routing.gateway.parentRefs[].name` | string | yes | The Gateway's name." in p.stdout, p.stdout
+    before = (tmp_path / "docs" / "api.md").read_text()
+    assert subprocess.run(["/usr/bin/python3", gen], capture_output=True, timeout=60).returncode == 0
+    after = (tmp_path / "docs" / "api.md").read_text()
+    assert "The Gateway's name." in after and "The parent's name." not in after
+    assert before.split("<!-- BEGIN GENERATED")[0] == after.split("<!-- BEGIN GENERATED")[0], "prose lost"
+    assert subprocess.run(["/usr/bin/python3", gen, "--check"], capture_output=True, timeout=60).returncode == 0
