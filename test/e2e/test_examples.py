@@ -319,3 +319,50 @@ def test_api_docs_check_detects_a_stale_page(tmp_path):
     assert "The Gateway's name." in after and "The parent's name." not in after
     assert before.split("<!-- BEGIN GENERATED")[0] == after.split("<!-- BEGIN GENERATED")[0], "prose lost"
     assert subprocess.run(["/usr/bin/python3", gen, "--check"], capture_output=True, timeout=60).returncode == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# docs/operations.md and docs/README.md against the code: a reason, metric or page added without
+# documentation fails here.
+
+def read(*parts):
+    with open(os.path.join(ctl.ROOT, *parts)) as f:
+        return f.read()
+
+
+def test_operations_doc_covers_every_status_reason():
+    import re
+    src = read("controller", "src", "status.c")
+    reasons = set(re.findall(r'verdict_set\([^,]+,\s*[A-Z_]+,\s*"([A-Za-z]+)"', src))
+    table = src[src.index("waiting_reasons[] = {"):src.index("};", src.index("waiting_reasons[] = {"))]
+    reasons |= set(re.findall(r'\{"([A-Za-z]+)",\s*[01]\}', table))
+    reasons |= set(re.findall(r'PHASE_STALLED,\s*"([A-Za-z]+)"', src))
+    assert {"Available", "InvalidSpec", "Unschedulable", "ImagePullBackOff", "ReplicasNotReady"} <= reasons, reasons
+    doc = read("docs", "operations.md")
+    missing = sorted(r for r in reasons if f"`{r}`" not in doc)
+    assert not missing, f"docs/operations.md does not explain: {missing}"
+
+
+def test_operations_doc_covers_every_metric():
+    import re
+    names = set()
+    for d in ("controller/src", "serving-runtime/src/metrics"):
+        for p in glob.glob(os.path.join(ctl.ROOT, d, "*.c")):
+            src = read(p)
+            names |= set(re.findall(r"# (?:TYPE|HELP) ([a-z_]+)", src))
+            if "serving-runtime" in d:
+                names |= set(re.findall(r'"((?:nv_inference|kinfer)_[a-z_]+)', src))
+    assert len([n for n in names if n.startswith("kinfer_controller_")]) >= 10, names
+    assert "nv_inference_request_success" in names and "kinfer_model_ready" in names, names
+    doc = read("docs", "operations.md")
+    missing = sorted(n for n in names if f"`{n}`" not in doc)
+    assert not missing, f"docs/operations.md does not list: {missing}"
+
+
+def test_docs_index_links_every_page():
+    index = read("docs", "README.md")
+    for entry in sorted(os.listdir(os.path.join(ctl.ROOT, "docs"))):
+        if entry == "README.md" or entry.startswith("."):
+            continue
+        link = entry + ("/" if os.path.isdir(os.path.join(ctl.ROOT, "docs", entry)) else "")
+        assert f"]({link})" in index, f"docs/README.md does not link {link}"
