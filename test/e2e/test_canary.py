@@ -489,7 +489,8 @@ def test_blue_green_no_traffic_until_checks_pass(ns, controllers, servers):
     t0 = time.monotonic()
 
     def done():
-        w = (route_weights("httproute", "bg", ns) or {}).get(new)
+        weights = route_weights("httproute", "bg", ns) or {}
+        w = 100 if weights == {"bg": 100} else weights.get(new)  # promoted: the Service, now on the new revision
         if w is not None:
             seen.append((time.monotonic() - t0, w))
         r = rollout_status("bg", ns)
