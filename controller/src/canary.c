@@ -547,9 +547,12 @@ ctl_status *canary_create(kube_client *c, const char *ns, const canary_config *c
         json_object *probe = NULL;
         ctl_status *ps = kube_list(c, res[i], cn->ns, RECONCILE_LABEL_ISVC, 1, NULL, &probe);
         json_object_put(probe);
-        if (ps && ctl_status_http(ps) == 404) {
-            log_info("routing API not served; that routing backend is unavailable", "resource", res[i]->resource,
-                     "group", res[i]->group);
+        /* Not served (CRDs absent) or not allowed (the chart grants it per backend): leave that
+         * backend out rather than wait forever for an informer that can never sync. */
+        if (ps && (ctl_status_http(ps) == 404 || ctl_status_http(ps) == 403)) {
+            log_warn(ctl_status_http(ps) == 404 ? "routing API not served; that routing backend is unavailable"
+                                                : "routing API forbidden by RBAC; that routing backend is unavailable",
+                     "resource", res[i]->resource, "group", res[i]->group);
             ctl_status_free(ps);
             continue;
         }
@@ -847,8 +850,9 @@ ctl_status *canary_plan_route(canary *cn, canary_plan *p, json_object *isvc, jso
         int nb = 0;
         const kube_resource *res = p->rs.mode == ROUTING_GATEWAY ? &routing_res_httproutes : &routing_res_virtualservices;
         if (!cn->inf[p->rs.mode == ROUTING_GATEWAY ? CI_ROUTE : CI_VS]) {
-            st = ctl_status_new(CTL_EINVAL, "spec.routing: %s.%s/%s is not served by the API server (install its CRDs or "
-                                            "choose another routing)", res->resource, res->group, res->version);
+            st = ctl_status_new(CTL_EINVAL, "spec.routing: %s.%s/%s is not served by the API server or not allowed to "
+                                            "kinfer-controller (install its CRDs, grant RBAC, or choose another routing)",
+                                res->resource, res->group, res->version);
             goto out;
         }
         if (p->split) {

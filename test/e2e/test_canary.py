@@ -540,3 +540,62 @@ def test_bad_routing_rejected(ns):
         obj["spec"]["routing"] = routing
         p = kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(obj), check=False)
         assert p.returncode != 0 and message in p.stderr, (routing, p.stderr)
+
+
+# ---------------------------------------------------------------------------------------------
+# A routing API the controller may not use must not stall it.
+
+def test_forbidden_routing_api_does_not_stall_the_controller(ns, controllers, tmp_path):
+    """RBAC without HTTPRoutes (as the chart renders with rbac.gatewayAPI off and no read rule):
+    the controller leaves that backend out, still reconciles everything else, and says why an
+    InferenceService asking for gateway routing cannot be served."""
+    import yaml
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "ctl", "namespace": ns},
+            "rules": [
+                {"apiGroups": ["serving.kinfer.dev"], "resources": ["inferenceservices", "inferenceservices/status"],
+                 "verbs": ["get", "list", "watch", "update", "patch"]},
+                {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["*"]},
+                {"apiGroups": [""], "resources": ["services"], "verbs": ["*"]},
+                {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": ["*"]},
+                {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+                {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+                {"apiGroups": ["networking.istio.io"], "resources": ["virtualservices"], "verbs": ["*"]}]}
+    kubectl("create", "serviceaccount", "ctl", "-n", ns)
+    apply(role)
+    kubectl("create", "rolebinding", "ctl", "-n", ns, "--role=ctl", f"--serviceaccount={ns}:ctl")
+    token = kubectl("create", "token", "ctl", "-n", ns, "--duration=10m").strip()
+    with open(ctl.KUBECONFIG) as f:
+        cfg = yaml.safe_load(f)
+    cfg["users"] = [{"name": "ctl", "user": {"token": token}}]
+    cfg["contexts"][0]["context"]["user"] = "ctl"
+    kc = tmp_path / "kubeconfig"
+    kc.write_text(yaml.safe_dump(cfg))
+    c = controllers(ns, "--kubeconfig", str(kc))
+    old = start_v1("plain", ns)  # reconciled: the forbidden informer is not waited for
+    assert "routing API forbidden by RBAC" in c.tail(200)
+    obj = isvc("routed", ns)
+    obj["spec"]["routing"] = GATEWAY
+    apply(obj)
+    wait_for("a ReconcileError naming the forbidden routing API", lambda: any(
+        reason == "ReconcileError" and "httproutes.gateway.networking.k8s.io/v1" in msg and "not allowed" in msg
+        for _, reason, msg in events("routed", ns)), timeout=60)
+    assert old and c.alive()
+
+
+def test_default_routing_flag(ns, controllers):
+    controllers(ns, "--default-routing", "istio")
+    old = start_v1("dflt", ns)  # no spec.routing
+    change_to_v2("dflt", ns, canaryTrafficPercent=10)
+    new = wait_split("dflt", ns, old, 10)
+    wait_for("VirtualService from the default", lambda: route_weights("virtualservice", "dflt", ns) == {old: 90, new: 10})
+    assert get("virtualservice", "dflt", ns)["spec"]["hosts"] == [f"dflt.{ns}.svc.cluster.local"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--default-routing", "linkerd"], "--default-routing: want none, gateway or istio"),
+    (["--default-routing", "gateway"], "gateway needs --default-gateway NAMESPACE/NAME"),
+    (["--default-gateway", "nonamespace"], "--default-gateway: want NAMESPACE/NAME"),
+])
+def test_routing_flags_checked(args, message):
+    p = subprocess.run([ctl.CONTROLLER, *args], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 2 and message in p.stderr, (p.returncode, p.stderr)
