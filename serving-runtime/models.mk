@@ -17,3 +17,19 @@ test-models: $(BIN)/kinfer-run $(BIN)/kinfer-onnx-check
 bench-engine: $(BIN)/kinfer-run
 	@py=$$(scripts/pyenv.sh) && $$py/bin/python test/models/bench_engine.py \
 	  --kinfer-run $(BIN)/kinfer-run --threads 2 --write docs/benchmarks.md
+
+# libFuzzer target for the ai.onnx.ml kernels at run time (load + run on synthetic inputs), seeded
+# with small ML graphs; a bounded run is the suite fuzz-ml.
+FUZZERS += fuzz_ml_run
+FUZZ_ML_SRCS := serving-runtime/fuzz/fuzz_ml_run.c $(ENGINE_SRCS) $(ONNX_GEN_C)
+$(BUILD)/fuzz/fuzz_ml_run: $(FUZZ_ML_SRCS) $(ONNX_GEN_H) $(wildcard serving-runtime/src/engine/*.h serving-runtime/src/ops/*.h)
+	@mkdir -p $(@D)
+	clang -std=c11 -g -O1 -D_GNU_SOURCE -I$(GEN) -pthread -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -o $@ $(FUZZ_ML_SRCS) -lprotobuf-c -lopenblas -lm
+
+fuzz: $(BUILD)/fuzz/fuzz_ml_run
+
+TEST_SUITES += fuzz-ml
+.PHONY: test-fuzz-ml
+test-fuzz-ml: $(BUILD)/fuzz/fuzz_ml_run
+	@controller/fuzz/run.sh $(BUILD)/fuzz/fuzz_ml_run serving-runtime/fuzz/corpus/ml $${FUZZ_SECONDS:-30}

@@ -401,6 +401,8 @@ kinfer_status *ml__tree_compute(op_ctx *c)
     j.block = TREE_BLOCK;
     while (j.block > TREE_GROUP && j.block * 4 * (nth > 0 ? nth : 1) > j.rows) j.block /= 2;
     while (j.block > 1 && j.block * j.cols * (int64_t)sizeof(double) > (256 << 10)) j.block /= 2;
+    /* Many targets (up to 2^20) shrink the block too: scores are block x targets doubles. */
+    while (j.block > 1 && j.block * kk * (int64_t)(sizeof(double) + 1) > (4 << 20)) j.block /= 2;
     j.stride = ((size_t)(j.block * kk) * (sizeof(double) + 1) +
                 (size_t)(j.block * j.cols) * sizeof(double) + (size_t)kk * sizeof(float) + 63) &
                ~(size_t)63;
