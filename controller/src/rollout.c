@@ -64,13 +64,13 @@ static ctl_status *num_field(json_object *o, const char *path, const char *k, do
     return NULL;
 }
 
-/* "500ms", "30s", "2m" -> ms; -1 when malformed. */
+/* "30s", "2m" -> ms; -1 when malformed. Seconds at least: a shorter check interval would
+ * turn the requeue-after into a busy loop of reconciles and scrapes. */
 static int64_t duration_ms(const char *s)
 {
     char *end = NULL;
     long long v = strtoll(s, &end, 10);
     if (end == s || v <= 0 || v > 86400000LL) return -1;
-    if (!strcmp(end, "ms")) return v;
     if (!strcmp(end, "s")) return v * 1000;
     if (!strcmp(end, "m")) return v * 60000;
     return -1;
@@ -118,7 +118,7 @@ ctl_status *rollout_policy_parse(json_object *r, rollout_policy *p, int *present
     if (field(r, "interval") && !json_object_is_type(field(r, "interval"), json_type_string))
         return ctl_status_new(CTL_EINVAL, P "interval: must be a string like 30s");
     p->interval_ms = iv ? duration_ms(iv) : 60000;
-    if (p->interval_ms < 0) return ctl_status_new(CTL_EINVAL, P "interval: \"%s\" is not a duration like 500ms, 30s or 2m", iv);
+    if (p->interval_ms < 0) return ctl_status_new(CTL_EINVAL, P "interval: \"%s\" is not a duration like 30s or 2m", iv);
     if ((st = int_field(r, P, "threshold", 1, 1000, 5, &x))) return st;
     p->threshold = (int)x;
     if ((st = int_field(r, P, "progressDeadlineSeconds", 1, 86400 * 7, 600, &x))) return st;

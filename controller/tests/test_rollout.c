@@ -45,13 +45,13 @@ static void policy_parse(void **state)
     assert_int_equal(p.threshold, 5);
     assert_int_equal(p.deadline_ms, 600000);
     assert_false(p.check_success || p.check_latency || p.blue_green);
-    p = parse_ok("{\"stepWeight\":20,\"maxWeight\":50,\"interval\":\"500ms\",\"threshold\":2,"
+    p = parse_ok("{\"stepWeight\":20,\"maxWeight\":50,\"interval\":\"1s\",\"threshold\":2,"
                  "\"progressDeadlineSeconds\":30,\"metrics\":{\"successRate\":{\"minPercent\":99.5},"
                  "\"latencyP99\":{\"maxMilliseconds\":250}}}");
     assert_int_equal(p.nsteps, 2);
     assert_int_equal(p.steps[0], 20);
     assert_int_equal(p.steps[1], 40);
-    assert_int_equal(p.interval_ms, 500);
+    assert_int_equal(p.interval_ms, 1000);
     assert_int_equal(p.threshold, 2);
     assert_int_equal(p.deadline_ms, 30000);
     assert_true(p.check_success && p.check_latency);
@@ -84,6 +84,7 @@ static void policy_parse(void **state)
     parse_err("{\"stepWeight\":60,\"maxWeight\":50}", "stepWeight: 60 is above maxWeight 50");
     parse_err("{\"stepWeights\":[10],\"interval\":\"10\"}", "interval: \"10\" is not a duration");
     parse_err("{\"stepWeights\":[10],\"interval\":\"-1s\"}", "is not a duration");
+    parse_err("{\"stepWeights\":[10],\"interval\":\"500ms\"}", "interval: \"500ms\" is not a duration like 30s or 2m");
     parse_err("{\"stepWeights\":[10],\"interval\":30}", "interval: must be a string");
     parse_err("{\"stepWeights\":[10],\"threshold\":0}", "threshold: 0 is out of range");
     parse_err("{\"stepWeights\":[10],\"metrics\":{\"successRate\":{\"minPercent\":101}}}", "minPercent: 101 is out of range");

@@ -517,6 +517,7 @@ BAD = [
     ("step > max", {"rollout": {"stepWeight": 60, "maxWeight": 50}}, "rollout.stepWeight must not exceed rollout.maxWeight"),
     ("max alone", {"rollout": {"stepWeights": [10], "maxWeight": 50}}, "rollout.maxWeight goes with rollout.stepWeight"),
     ("interval", {"rollout": {"stepWeights": [10], "interval": "10"}}, "rollout.interval must be a duration"),
+    ("interval ms", {"rollout": {"stepWeights": [10], "interval": "500ms"}}, "rollout.interval must be a duration"),
     ("with percent", {"rollout": {"stepWeights": [10]}, "canaryTrafficPercent": 10},
      "canaryTrafficPercent and rollout are mutually exclusive"),
     ("success > 100", {"rollout": {"stepWeights": [10], "metrics": {"successRate": {"minPercent": 101}}}},
