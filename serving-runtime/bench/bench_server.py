@@ -123,6 +123,13 @@ def wrk(url, body_path, conc, seconds):
     return rps, lat["50"], lat["99"], n_err
 
 
+def cpu_seconds(pid):
+    """utime + stime of a process (the server's CPU use, independent of how busy the machine is)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start(kind, model_path, port, args, scratch):
     if kind == "kinfer":
         cmd = [args.kinfer, "--model-dir", model_path, "--host", "127.0.0.1", "--port", str(port),
@@ -191,13 +198,15 @@ def main():
                     wait_ready(url, proc)
                     check_answer(url, body, ref)
                     for c in CONCURRENCY.get(key, [int(x) for x in args.concurrency.split(",")]):
+                        cpu0 = cpu_seconds(proc.pid)
                         rps, p50, p99, errs = wrk(url, body_path, c, args.seconds)
-                        rows.append((key, kind, c, rps, p50, p99, errs))
+                        cpu_us = (cpu_seconds(proc.pid) - cpu0) / max(rps * args.seconds, 1) * 1e6
+                        rows.append((key, kind, c, rps, p50, p99, errs, cpu_us))
                         print(f"{key:9s} {kind:8s} c={c:3d} {rps:10.1f} req/s  p50 {p50:8.2f} ms  p99 {p99:8.2f} ms"
-                              f"  errors {errs}", flush=True)
+                              f"  errors {errs}  server CPU {cpu_us:8.1f} us/req", flush=True)
                 except Exception as e:  # a peer that fails is reported, not fatal
                     print(f"{key} {kind}: {e}", flush=True)
-                    rows.append((key, kind, 0, float("nan"), float("nan"), float("nan"), -1))
+                    rows.append((key, kind, 0, float("nan"), float("nan"), float("nan"), -1, float("nan")))
                 finally:
                     stop(proc)
     load = os.getloadavg()
@@ -207,14 +216,17 @@ def main():
              f"with --threads {args.threads} --max-batch-size 32; the peers run onnxruntime with "
              f"{args.threads} intra-op threads (KServe's ModelServer, 1 worker; MLServer with adaptive "
              "batching, max_batch_size 32, max_batch_time 1 ms). errors = non-2xx answers + socket errors "
-             "and 30 s timeouts. ResNet-50 runs at concurrency 1 and 4 only. Machine: "
+             "and 30 s timeouts. ResNet-50 runs at concurrency 1 and 4 only. server CPU µs/req is the "
+             "server process's user+system CPU time per answered request (from /proc), which does not "
+             "depend on how busy the shared machine is: 1e6 / it is the rate one fully used core "
+             "would sustain. Machine: "
              f"{os.cpu_count()} CPUs shared with the load generator; load average at the end "
              f"{load[0]:.1f}. Command: `make bench-server`.", "",
-             "| model | server | concurrency | req/s | p50 ms | p99 ms | errors |",
-             "|---|---|---|---|---|---|---|"]
-    for key, kind, c, rps, p50, p99, errs in rows:
+             "| model | server | concurrency | req/s | p50 ms | p99 ms | errors | server CPU µs/req |",
+             "|---|---|---|---|---|---|---|---|"]
+    for key, kind, c, rps, p50, p99, errs, cpu_us in rows:
         table.append(f"| {key} | {kind} | {c} | {rps:.0f} | {p50:.2f} | {p99:.2f} | "
-                     f"{errs if errs >= 0 else 'failed'} |")
+                     f"{errs if errs >= 0 else 'failed'} | {cpu_us:.0f} |")
     text = "\n".join(table) + "\n"
     print(text)
     if args.write:
