@@ -27,8 +27,10 @@ static void blas_setup(void)
 }
 void core_blas_init(void) { pthread_once(&blas_once, blas_setup); }
 
+/* Multiversioned functions stay static: clang 14 (the fuzz build) emits no callable symbol for an
+ * exported target_clones function, so other files call the plain wrapper below. */
 __attribute__((target_clones("avx512f", "avx2", "default")))
-void core_epilogue_rows(const core_epilogue *ep, float *C, int64_t ldc, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
+static void epilogue_rows(const core_epilogue *ep, float *C, int64_t ldc, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
 {
     if (!ep || (!ep->bias_col && !ep->bias_row && ep->act == OP_ACT_NONE)) return;
     float lo = ep->act == OP_ACT_RELU ? 0.0f : ep->act == OP_ACT_CLIP ? ep->lo : -INFINITY;
@@ -131,6 +133,11 @@ static void small_part(void *arg, int ith, int nth)
         int64_t c0 = p * 16, c1 = p < panels ? c0 + 16 : j->N;
         core_epilogue_rows(j->ep, j->C, j->ldc, 0, j->M, c0, c1);
     }
+}
+
+void core_epilogue_rows(const core_epilogue *ep, float *C, int64_t ldc, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
+{
+    epilogue_rows(ep, C, ldc, r0, r1, c0, c1);
 }
 
 typedef struct gemm_job {
