@@ -26,6 +26,19 @@ $(BUILD)/fuzz/fuzz_watch_stream: $(FUZZ_WATCH_SRCS) $(wildcard controller/src/*.
 .PHONY: fuzz
 fuzz: $(BUILD)/fuzz/fuzz_watch_stream
 
+# libFuzzer target for the canary analysis' inputs: scraped Prometheus text and spec.predictor.rollout.
+FUZZERS += fuzz_scrape
+FUZZ_SCRAPE_SRCS := controller/fuzz/fuzz_scrape.c $(addprefix controller/src/,scrape.c rollout.c error.c)
+$(BUILD)/fuzz/fuzz_scrape: $(FUZZ_SCRAPE_SRCS) $(wildcard controller/src/*.h)
+	@mkdir -p $(@D)
+	clang -std=c11 -g -O1 -D_GNU_SOURCE -I/usr/include/json-c -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -o $@ $(FUZZ_SCRAPE_SRCS) $(CONTROLLER_LIBS)
+fuzz: $(BUILD)/fuzz/fuzz_scrape
+TEST_SUITES += fuzz-scrape
+.PHONY: test-fuzz-scrape
+test-fuzz-scrape: $(BUILD)/fuzz/fuzz_scrape
+	@controller/fuzz/run.sh $(BUILD)/fuzz/fuzz_scrape controller/fuzz/corpus/scrape $${FUZZ_SECONDS:-20}
+
 TEST_SUITES += fuzz-watch
 .PHONY: test-fuzz-watch
 test-fuzz-watch: $(BUILD)/fuzz/fuzz_watch_stream
