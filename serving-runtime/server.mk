@@ -6,7 +6,7 @@ SERVER_PROTOCOL_SRCS := $(sort $(wildcard serving-runtime/src/protocol/*.c)) ser
 TEST_SUITES += server
 .PHONY: test-server
 test-server: $(BIN)/kinfer-server
-	@venv=$$(scripts/pyenv.sh) && KINFER_SERVER=$(ROOT)/$(BIN)/kinfer-server "$$venv/bin/python" -m pytest -q \
+	@venv=$$(scripts/pyenv.sh) && KINFER_SERVER=$(ROOT)/$(BIN)/kinfer-server "$$venv/bin/python" -m pytest \
 	    -p no:cacheprovider serving-runtime/tests/e2e
 
 # libFuzzer target for V2 JSON, V2 binary and V1 request parsing (and the encoders behind it).
