@@ -438,6 +438,42 @@ static void intermediate_buffers_are_reused(void **state)
     onnx_model_free(m);
 }
 
+/* Reshape and Flatten hand on their input's storage instead of copying it. */
+static void reshapes_alias_their_input(void **state)
+{
+    (void)state;
+    mb *b = mb_new(13);
+    int64_t d[2] = {-1, 8}, sd[1] = {3}, shape[3] = {0, 2, 4};
+    mb_input(b, "x", F, 2, d);
+    mb_init_int64(b, "shape", 1, sd, shape);
+    mb_add_node(b, "Neg", "x", "n");
+    mb_add_node(b, "Reshape", "n,shape", "r");
+    mb_add_node(b, "Relu", "r", "a");
+    mb_add_node(b, "Flatten", "a", "f");
+    mb_add_node(b, "Neg", "f", "y");
+    mb_output(b, "y", F);
+    size_t len;
+    void *buf = mb_pack(b, &len);
+    mb_free(b);
+    onnx_model *m;
+    assert_null(load(buf, len, 1, &m));
+    float x[3 * 8];
+    for (int i = 0; i < 24; i++) x[i] = (float)(i - 12);
+    int64_t xd[2] = {3, 8};
+    onnx_tensor in = tensor_f("x", 2, xd, x), y;
+    assert_null(onnx_model_run(m, &in, 1, NULL, &y, 1));
+    assert_int_equal(y.rank, 2);
+    assert_int_equal(y.dims[0], 3);
+    assert_int_equal(y.dims[1], 8);
+    for (int i = 0; i < 24; i++) assert_float_equal(((float *)y.data)[i], x[i] < 0 ? x[i] : 0.0f, 0);
+    onnx_tensor_release(&y);
+    onnx_run_stats st;
+    onnx_model_last_run_stats(m, &st);
+    /* Only the two Neg/Relu results are real buffers (each 128 bytes, 64-byte aligned). */
+    assert_int_equal(st.intermediate_bytes, 2 * 128);
+    onnx_model_free(m);
+}
+
 typedef struct conc_arg {
     onnx_model *m;
     const float *x;
@@ -566,6 +602,7 @@ int test_onnx_model_run(void)
         cmocka_unit_test(fusion_and_batches_agree),
         cmocka_unit_test(conv_bn_relu_fuses),
         cmocka_unit_test(intermediate_buffers_are_reused),
+        cmocka_unit_test(reshapes_alias_their_input),
         cmocka_unit_test(concurrent_runs_agree),
         cmocka_unit_test(external_data_is_confined),
     };
