@@ -232,6 +232,126 @@ def stable_rev(ns):
 
 
 # ---------------------------------------------------------------------------------------------
+# The fraud example end to end, as far as this machine allows: the model made by its script sits
+# in an S3 store (moto's server on loopback), the controller renders the example, and its
+# storage-initializer command and its kinfer-server flags are run here as the pod would run them,
+# with the example Secret's keys as the environment (what envFrom gives the init container). Then
+# the request from the example's header is answered as onnxruntime answers it.
+#
+# moto runs with authentication off: moto 5.0.28's enforcing mode rejects correct SigV4
+# signatures of a ListObjectsV2 whose prefix holds a "/" (boto3's own requests fail the same way;
+# serving-runtime/tests/storage checks signing against enforcing moto on prefixes it handles).
+# That the Secret's settings were used shows in the fetch's own log line (region, signed, path).
+
+SERVER = os.path.join(ctl.ROOT, "build", "bin", "kinfer-server")
+
+
+def moto_server(tmp_path):
+    import boto3
+    port = ctl.free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = open(tmp_path / "moto.log", "w")
+    proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "moto_server"), "-H", "127.0.0.1",
+                             "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    wait_for("moto_server", lambda: subprocess.run(["curl", "-fsS", "-o", "/dev/null", url + "/moto-api/"],
+                                                   capture_output=True).returncode == 0, timeout=30)
+    s3 = boto3.client("s3", endpoint_url=url, aws_access_key_id="testing", aws_secret_access_key="testing",
+                      region_name="us-east-1")
+    return proc, log, url, s3
+
+
+def header_request(path):
+    """The V2 request body of the example's header comment (the -d '...' of its curl)."""
+    import re
+    with open(path) as f:
+        head = "".join(line[1:] for line in f if line.startswith("#"))
+    return json.loads(re.search(r"-d '(\{.*?\})'", head, re.S).group(1))
+
+
+def test_fraud_example_end_to_end(ns, controllers, tmp_path):
+    import urllib.request
+
+    import onnxruntime as ort
+    path = os.path.join(EXAMPLES, "fraud-sklearn-s3.yaml")
+    model_dir = tmp_path / "made"
+    subprocess.run([python(), os.path.join(EXAMPLES, "models", "make_fraud.py"), str(model_dir)], check=True,
+                   capture_output=True, timeout=300)
+    proc, log, url, s3 = moto_server(tmp_path)
+    server = None
+    try:
+        s3.create_bucket(Bucket="kinfer-examples")
+        s3.upload_file(str(model_dir / "model.onnx"), "kinfer-examples", "fraud/model.onnx")
+        s3.put_object(Bucket="kinfer-examples", Key="fraudulent/model.onnx", Body=b"not this one")
+
+        controllers(ns)
+        objs = [into(d, ns) for d in docs(path)]
+        [secret_obj] = [o for o in objs if o["kind"] == "Secret"]
+        env = dict(secret_obj["stringData"])
+        assert env["AWS_ACCESS_KEY_ID"] == "REPLACE-ME", "the example ships placeholders, not credentials"
+        # What a user of this example does: real credentials, and the endpoint of their S3-compatible
+        # store (the commented AWS_ENDPOINT_URL / AWS_S3_FORCE_PATH_STYLE lines).
+        env.update(AWS_ACCESS_KEY_ID="AKIAEXAMPLEFRAUD", AWS_SECRET_ACCESS_KEY="fraud-secret",
+                   AWS_ENDPOINT_URL=url, AWS_S3_FORCE_PATH_STYLE="true")
+        secret_obj["stringData"] = env
+        for o in objs:
+            apply(o)
+        wait_ready("fraud-sklearn", ns)
+        dep = get("deployment", "fraud-sklearn-predictor", ns)
+        init = dep["spec"]["template"]["spec"]["initContainers"][0]
+        assert init["envFrom"] == [{"secretRef": {"name": "fraud-s3-credentials"}}], init
+        fetch_args = init["args"]
+        assert fetch_args[0] == "fetch" and fetch_args[2] == "/mnt/models", fetch_args
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "S3_", "KINFER_"))}
+        served = tmp_path / "mnt-models"
+
+        # A Secret missing a key: the init container refuses at once with kinfer's EAUTH (both
+        # AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither), and writes nothing.
+        half = {k: v for k, v in env.items() if k != "AWS_SECRET_ACCESS_KEY"}
+        bad = subprocess.run([SERVER, fetch_args[0], fetch_args[1], str(served)], capture_output=True, text=True,
+                             timeout=60, env={**base, **half})
+        assert bad.returncode != 0 and "EAUTH" in bad.stderr, bad.stderr
+        assert not (served / "model.onnx").exists()
+
+        ok = subprocess.run([SERVER, fetch_args[0], fetch_args[1], str(served)], capture_output=True, text=True,
+                            timeout=60, env={**base, **env})
+        assert ok.returncode == 0, ok.stderr
+        assert '"region":"eu-west-1","signed":true' in ok.stderr and '"addressing":"path"' in ok.stderr, ok.stderr
+        assert sorted(os.listdir(served)) == ["model.onnx"], os.listdir(served)
+        assert (served / "model.onnx").read_bytes() == (model_dir / "model.onnx").read_bytes()
+
+        args = list(container(dep)["args"])
+        args[args.index("--model-dir") + 1] = str(served)
+        port = ctl.free_port()
+        if "--port" in args:
+            args[args.index("--port") + 1] = str(port)
+        else:
+            args += ["--port", str(port)]
+        slog = open(tmp_path / "server.log", "w")
+        server = subprocess.Popen([SERVER, *args], stdout=slog, stderr=subprocess.STDOUT, env=base)
+        wait_for("kinfer-server ready", lambda: subprocess.run(
+            ["curl", "-fsS", "-o", "/dev/null", f"http://127.0.0.1:{port}/v2/health/ready"]).returncode == 0,
+            timeout=60)
+        body = header_request(path)
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v2/models/fraud-sklearn/infer",
+                                     data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            answer = {o["name"]: o for o in json.load(r)["outputs"]}
+        x = np.array(body["inputs"][0]["data"], dtype=np.float32).reshape(body["inputs"][0]["shape"])
+        sess = ort.InferenceSession(str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+        label, proba = sess.run(["label", "probabilities"], {"input": x})
+        assert answer["label"]["data"] == label.tolist(), (answer["label"], label)
+        np.testing.assert_allclose(np.array(answer["probabilities"]["data"], dtype=np.float32).reshape(proba.shape),
+                                   proba, rtol=1e-5, atol=1e-6)
+    finally:
+        if server:
+            server.terminate()
+            server.wait(timeout=30)
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+# ---------------------------------------------------------------------------------------------
 # The example model scripts: kinfer's engine against onnxruntime.
 
 def python():
