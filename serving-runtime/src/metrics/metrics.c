@@ -71,10 +71,11 @@ void metrics_destroy(metrics *m)
     free(m);
 }
 
-void metrics_record_success(metrics *m, int64_t request_ns, int64_t queue_ns, int64_t compute_ns)
+void metrics_record_success(metrics *m, int64_t inferences, int64_t request_ns, int64_t queue_ns,
+                            int64_t compute_ns)
 {
     atomic_fetch_add_explicit(&m->success, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&m->inference_count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->inference_count, (uint64_t)inferences, memory_order_relaxed);
     atomic_fetch_add_explicit(&m->request_us, (uint64_t)request_ns / 1000, memory_order_relaxed);
     atomic_fetch_add_explicit(&m->queue_us, (uint64_t)queue_ns / 1000, memory_order_relaxed);
     atomic_fetch_add_explicit(&m->compute_us, (uint64_t)compute_ns / 1000, memory_order_relaxed);
@@ -143,8 +144,8 @@ void metrics_render(metrics *m, pbuf *b, size_t queue_depth, int ready)
     for (int r = 0; r < METRICS_REASON_COUNT; r++)
         pbuf_printf(b, "nv_inference_request_failure{%s,reason=\"%s\"} %" PRIu64 "\n", l,
                     reason_names[r], atomic_load(&m->failure[r]));
-    render_counter(b, "nv_inference_count", "Inferences performed (requests answered successfully)",
-                   l, atomic_load(&m->inference_count));
+    render_counter(b, "nv_inference_count", "Inferences performed (rows of successful requests)", l,
+                   atomic_load(&m->inference_count));
     render_counter(b, "nv_inference_exec_count", "Model executions (batches)", l,
                    atomic_load(&m->exec_count));
     render_counter(b, "nv_inference_request_duration_us", "Cumulative request duration", l,

@@ -27,9 +27,10 @@ typedef enum metrics_reason {
 metrics *metrics_create(const char *model, const char *version);
 void metrics_destroy(metrics *m);
 
-/* An inference request finished. request_ns: arrival to response; queue_ns and compute_ns are 0
- * for requests that never ran. */
-void metrics_record_success(metrics *m, int64_t request_ns, int64_t queue_ns, int64_t compute_ns);
+/* An inference request of `inferences` rows (Triton counts a batch-4 request as 4) succeeded.
+ * request_ns: arrival to response. */
+void metrics_record_success(metrics *m, int64_t inferences, int64_t request_ns, int64_t queue_ns,
+                            int64_t compute_ns);
 void metrics_record_failure(metrics *m, metrics_reason reason, int64_t request_ns);
 /* One engine execution of rows rows (the batch). */
 void metrics_record_batch(metrics *m, int64_t rows, size_t n_requests, int64_t compute_ns);

@@ -146,8 +146,8 @@ static void infer_done(batcher_job *job, kinfer_status *st)
         return;
     }
     int64_t now = batcher_now_ns();
-    metrics_record_success(s->metrics, now - http_req_start_ns(r), job->start_ns - job->enqueue_ns,
-                           job->end_ns - job->start_ns);
+    metrics_record_success(s->metrics, job->rows, now - http_req_start_ns(r),
+                           job->start_ns - job->enqueue_ns, job->end_ns - job->start_ns);
     if (json_len) {
         char v[32];
         snprintf(v, sizeof(v), "%zu", json_len);

@@ -45,6 +45,7 @@ def test_concurrent_requests_are_batched_and_match_unbatched(models, server_fact
     assert execs < 8, "8 concurrent requests ran in 8 separate executions: no batching"
     assert batched.metric("kinfer_batch_size_bucket", 'le="1"') == 0
     assert batched.metric("nv_inference_request_success") == 8
+    assert batched.metric("nv_inference_count") == rows  # Triton counts inferences, not requests
     # with batching off every execution holds one request
     assert unbatched.metric("nv_inference_exec_count") == 8
     assert unbatched.metric("kinfer_batch_size_sum") == 8
