@@ -54,6 +54,12 @@ def test_every_example_documents_itself():
         for word in ("Shows:", "Prerequisites:", "Request"):
             assert word in head, f"{rel(p)}: header comment lacks {word!r}"
         assert "curl" in head, f"{rel(p)}: header comment shows no request"
+        if "-d '{\"inputs\"" in head:  # an inline V2 body: well-formed, and its shape matches its data
+            for inp in header_request(p)["inputs"]:
+                n = 1
+                for d in inp["shape"]:
+                    n *= d
+                assert inp["name"] == "input" and n == len(inp["data"]), (rel(p), inp)
 
 
 @pytest.mark.parametrize("path", FILES, ids=rel)
@@ -62,6 +68,23 @@ def test_dry_run_server(path):
     for d in docs(path):
         assert f"{d['kind'].lower()}/{d['metadata']['name']}" in out.replace(".serving.kinfer.dev", ""), out
         assert "(server dry run)" in out
+
+
+def test_kserve_example_differs_only_in_apiversion():
+    """The KServe original in the header comment, with its apiVersion changed, is the object."""
+    path = os.path.join(EXAMPLES, "kserve-converted.yaml")
+    with open(path) as f:
+        lines = f.read().splitlines()
+    start = lines.index("#     apiVersion: serving.kserve.io/v1beta1")
+    block = []
+    for line in lines[start:]:
+        if not line.startswith("#     "):
+            break
+        block.append(line[len("#     "):])
+    original = yaml.safe_load("\n".join(block))
+    assert original["apiVersion"] == "serving.kserve.io/v1beta1"
+    original["apiVersion"] = "serving.kinfer.dev/v1beta1"
+    assert original == isvc_of(path)
 
 
 def test_dry_run_rejects_a_broken_example():
@@ -265,7 +288,7 @@ def header_request(path):
     import re
     with open(path) as f:
         head = "".join(line[1:] for line in f if line.startswith("#"))
-    return json.loads(re.search(r"-d '(\{.*?\})'", head, re.S).group(1))
+    return json.loads(re.search(r"-d '(\{\"inputs\".*?\})'", head, re.S).group(1))
 
 
 def test_fraud_example_end_to_end(ns, controllers, tmp_path):
