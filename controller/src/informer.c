@@ -15,7 +15,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "objstore.h"
-#include "strmap.h"
 
 #define DEFAULT_TIMEOUT_S 300
 #define DEFAULT_EVENT_CAP (16u << 20)
@@ -180,14 +179,6 @@ ctl_status *informer_create(kube_client *c, const informer_config *cfg, informer
     return NULL;
 }
 
-static int free_item_cb(void *ud, const char *key, void *val)
-{
-    (void)ud, (void)key;
-    item_free(val);
-    return 0;
-}
-
-
 void informer_free(informer *inf)
 {
     if (!inf) return;
@@ -283,136 +274,124 @@ static int nap(informer *inf, uint64_t ms)
     return atomic_load(&inf->stop);
 }
 
+/* A key whose handler runs after a relist swaps the caches. */
+typedef struct change {
+    char *key, *index;
+    informer_event ev;
+} change;
+
 typedef struct diff_ctx {
-    informer *inf;
-    strmap *fresh;
+    const objstore *other;
+    int deletions; /* walking the old cache: record keys missing from the new one */
+    change *list;
+    size_t n, cap;
+    int oom;
 } diff_ctx;
 
-static int collect_gone(void *ud, const objstore_entry *e)
+static int diff_one(void *ud, const objstore_entry *e)
 {
     diff_ctx *d = ud;
-    const char *key = e->key;
-    if (!strmap_has(d->fresh, key)) {
-        /* The cache cannot change while it is walked: record deletions in fresh with a NULL
-         * value and apply them after the walk. */
-        if (strmap_put(d->fresh, key, NULL, NULL)) return 1;
+    objstore_entry o;
+    int had = objstore_get(d->other, e->key, &o);
+    informer_event ev;
+    if (d->deletions) {
+        if (had) return 0;
+        ev = INFORMER_DELETE;
+    } else {
+        if (had && !strcmp(o.rv, e->rv) && !strcmp(o.index, e->index)) return 0; /* unchanged: no event */
+        ev = had ? INFORMER_UPDATE : INFORMER_ADD;
     }
+    if (d->n == d->cap) {
+        size_t nc = d->cap ? d->cap * 2 : 64;
+        change *l = realloc(d->list, nc * sizeof(*l));
+        if (!l) return d->oom = 1;
+        d->list = l;
+        d->cap = nc;
+    }
+    change *c = &d->list[d->n];
+    c->key = strdup(e->key);
+    c->index = strdup(e->index);
+    c->ev = ev;
+    if (!c->key || !c->index) {
+        free(c->key);
+        free(c->index);
+        return d->oom = 1;
+    }
+    d->n++;
     return 0;
 }
 
-typedef struct pending {
-    char *key;
-    item *it;
-} pending;
-
-static int gather(void *ud, const char *key, void *val)
-{
-    pending **p = ud;
-    (*p)->key = strdup(key);
-    (*p)->it = val;
-    (*p)++;
-    return 0;
-}
-
-/* Lists every page into a fresh map, then replaces the cache, firing add/update/delete for
- * what changed. The old cache stays readable until the swap. */
+/* Lists every page into a fresh store, swaps it in for the cache, then fires add/update/delete
+ * for what changed. List items go straight into the new store's mmap'd region, so a relist
+ * leaves nothing behind on the heap; readers keep seeing the old cache until the swap. */
 static ctl_status *relist(informer *inf)
 {
     ctl_status *st = NULL;
     json_object *page = NULL;
-    strmap *fresh = strmap_create();
-    pending *all = NULL;
-    size_t n = 0;
+    objstore *fresh = objstore_create(), *old = NULL;
+    diff_ctx dels = {0}, ups = {0};
     char cont[1024] = "", rv[sizeof(inf->rv)] = "";
     if (!fresh) return ctl_status_new(CTL_ENOMEM, "relist");
     metrics_count_relist(inf->res->resource);
     do {
         pthread_mutex_lock(&page_mu);
         st = kube_list(inf->client, inf->res, inf->ns, inf->selector, inf->page_size, cont, &page);
-        if (st) {
-            pthread_mutex_unlock(&page_mu);
-            goto out;
-        }
         json_object *items = NULL, *meta = jobj(page, "metadata");
         const char *prv = jstr(meta, "resourceVersion"), *pc = jstr(meta, "continue");
-        if (prv && strlen(prv) < sizeof(rv) && !*cont) strcpy(rv, prv);
-        if (pc && strlen(pc) >= sizeof(cont)) {
+        if (!st && prv && strlen(prv) < sizeof(rv) && !*cont) strcpy(rv, prv);
+        if (!st && pc && strlen(pc) >= sizeof(cont))
             st = ctl_status_new(CTL_ETOOBIG, "list %s: continue token too long", inf->res->resource);
-            pthread_mutex_unlock(&page_mu);
-            goto out;
-        }
-        snprintf(cont, sizeof(cont), "%s", pc ? pc : "");
-        if (json_object_object_get_ex(page, "items", &items) && json_object_is_type(items, json_type_array)) {
-            for (size_t i = 0; i < json_object_array_length(items); i++) {
+        if (!st) snprintf(cont, sizeof(cont), "%s", pc ? pc : "");
+        if (!st && json_object_object_get_ex(page, "items", &items) && json_object_is_type(items, json_type_array)) {
+            for (size_t i = 0; i < json_object_array_length(items) && !st; i++) {
                 json_object *obj = json_object_array_get_idx(items, i);
                 char key[512];
                 int oom = 0;
                 if (!object_key(obj, key, sizeof(key))) continue;
                 item *it = make_item(inf, obj, key, &oom);
-                if (oom) {
+                if (oom || (it && objstore_put(fresh, key, it->json, it->len, it->index, it->rv, NULL)))
                     st = ctl_status_new(CTL_ENOMEM, "relist %s", inf->res->resource);
-                    pthread_mutex_unlock(&page_mu);
-                    goto out;
-                }
-                item *old = NULL;
-                if (it && strmap_put(fresh, key, it, (void **)&old)) {
-                    item_free(it);
-                    st = ctl_status_new(CTL_ENOMEM, "relist %s", inf->res->resource);
-                    pthread_mutex_unlock(&page_mu);
-                    goto out;
-                }
-                item_free(old);
+                item_free(it);
             }
         }
         json_object_put(page);
         page = NULL;
         pthread_mutex_unlock(&page_mu);
+        if (st) goto out;
     } while (*cont && !atomic_load(&inf->stop));
     if (atomic_load(&inf->stop)) {
         st = ctl_status_new(CTL_ECANCELED, "relist stopped");
         goto out;
     }
-    /* Deleted since the last view: present in the cache, absent from the list. */
-    pthread_rwlock_rdlock(&inf->lock);
-    diff_ctx d = {inf, fresh};
-    objstore_each(inf->items, collect_gone, &d);
-    pthread_rwlock_unlock(&inf->lock);
-    n = strmap_size(fresh);
-    all = calloc(n ? n : 1, sizeof(*all));
-    if (!all) {
-        st = ctl_status_new(CTL_ENOMEM, "relist");
+    /* Only this thread writes the cache, so reading it unlocked here is safe. */
+    dels = (diff_ctx){.other = fresh, .deletions = 1};
+    objstore_each(inf->items, diff_one, &dels);
+    ups = (diff_ctx){.other = inf->items};
+    objstore_each(fresh, diff_one, &ups);
+    if (dels.oom || ups.oom) {
+        st = ctl_status_new(CTL_ENOMEM, "relist %s", inf->res->resource);
         goto out;
     }
-    pending *p = all;
-    strmap_each(fresh, gather, &p);
-    for (size_t i = 0; i < n; i++) {
-        if (!all[i].key) continue;
-        if (!all[i].it) {
-            cache_put(inf, all[i].key, NULL, 1);
-            continue;
-        }
-        pthread_rwlock_rdlock(&inf->lock);
-        objstore_entry cur;
-        int same = objstore_get(inf->items, all[i].key, &cur) && !strcmp(cur.rv, all[i].it->rv) &&
-                   !strcmp(cur.index, all[i].it->index);
-        pthread_rwlock_unlock(&inf->lock);
-        if (same) item_free(all[i].it); /* unchanged: no event, keep the cached copy */
-        else cache_put(inf, all[i].key, all[i].it, 0);
-        all[i].it = NULL;
-    }
+    pthread_rwlock_wrlock(&inf->lock);
+    old = inf->items;
+    inf->items = fresh;
+    fresh = NULL;
+    size_t nobj = objstore_count(inf->items), nbytes = objstore_bytes(inf->items);
+    pthread_rwlock_unlock(&inf->lock);
+    metrics_set_cache(inf->res->resource, nobj, nbytes);
     strcpy(inf->rv, rv);
     atomic_store(&inf->synced, 1);
-out:
-    if (all) {
-        for (size_t i = 0; i < n; i++) {
-            free(all[i].key);
-            item_free(all[i].it);
-        }
-    } else {
-        strmap_each(fresh, free_item_cb, NULL);
+    if (inf->handler) {
+        for (size_t i = 0; i < dels.n; i++) inf->handler(inf->ud, dels.list[i].ev, dels.list[i].key, dels.list[i].index);
+        for (size_t i = 0; i < ups.n; i++) inf->handler(inf->ud, ups.list[i].ev, ups.list[i].key, ups.list[i].index);
     }
-    free(all);
-    strmap_free(fresh);
+out:
+    for (size_t i = 0; i < dels.n; i++) free(dels.list[i].key), free(dels.list[i].index);
+    for (size_t i = 0; i < ups.n; i++) free(ups.list[i].key), free(ups.list[i].index);
+    free(dels.list);
+    free(ups.list);
+    objstore_free(fresh);
+    objstore_free(old);
     json_object_put(page);
     return st;
 }
