@@ -117,3 +117,52 @@ def test_http_edge_cases(addmm_server):
     with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
         c.sendall(b"POST /v2/models/model/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"inp")
     assert requests.get(s.url + "/v2/health/ready").status_code == 200
+
+
+def test_not_ready_until_loaded_and_warmed_up(models, tmp_path, server_factory):
+    """While the model is still downloading the port answers liveness, but readiness, metadata and
+    inference say 503; once it is loaded and warmed up everything turns ready."""
+    import http.server
+    import threading
+    import time as _time
+
+    data = open(os.path.join(models["addmm"], "model.onnx"), "rb").read()
+    release = threading.Event()
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            release.wait(20)  # hold the download until the test has looked
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        uri = f"http://127.0.0.1:{httpd.server_address[1]}/model.onnx"
+        s = server_factory(str(tmp_path / "dest"), "--model-uri", uri, ready=False)
+        deadline = _time.time() + 10
+        while _time.time() < deadline:
+            try:
+                if requests.get(s.url + "/v2/health/live", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                _time.sleep(0.05)
+        assert requests.get(s.url + "/v2/health/live").status_code == 200
+        r = requests.get(s.url + "/v2/health/ready")
+        assert r.status_code == 503 and r.json() == {"ready": False}
+        assert requests.get(s.url + "/v2/models/model/ready").status_code == 503
+        assert requests.get(s.url + "/v2/models/model").status_code == 503
+        r = requests.post(s.infer_url(), json={"inputs": []})
+        assert r.status_code == 503 and "not ready" in r.json()["error"]
+        assert s.metric("kinfer_model_ready") == 0
+        release.set()
+        s.wait_ready()
+        assert s.metric("kinfer_model_ready") == 1 and s.metric("kinfer_model_load_seconds") > 0
+    finally:
+        release.set()
+        httpd.shutdown()
