@@ -624,25 +624,30 @@ static void event(canary *cn, json_object *isvc, const char *type, const char *r
     ctl_status_free(st);
 }
 
-/* The canary's metric endpoints: the testing/ops annotation, else its Ready pods' IPs. */
-static int endpoints(canary_plan *p, json_object *isvc, json_object *pods, char urls[][256], int max)
+/* The annotation's endpoints (the testing/ops hook) for the canary; 0 when it is not set. */
+static int annotated_endpoints(canary_plan *p, json_object *isvc, char urls[][256], int max, int *set)
 {
     char ak[128];
     int n = 0;
     snprintf(ak, sizeof(ak), CANARY_ANNOTATION_ENDPOINTS "%s", revision_hash_of(p->latest) ? revision_hash_of(p->latest) : "");
     const char *eps = get_str(get(get(isvc, "metadata"), "annotations"), ak);
-    if (eps) {
-        for (const char *s = eps; *s && n < max;) {
-            size_t len = strcspn(s, ",");
-            while (len && *s == ' ') s++, len--;
-            if (len && len < 256) {
-                memcpy(urls[n], s, len);
-                urls[n++][len] = 0;
-            }
-            s += len + (s[len] == ',');
+    *set = eps != NULL;
+    for (const char *s = eps; s && *s && n < max;) {
+        size_t len = strcspn(s, ",");
+        while (len && *s == ' ') s++, len--;
+        if (len && len < 256) {
+            memcpy(urls[n], s, len);
+            urls[n++][len] = 0;
         }
-        return n;
+        s += len + (s[len] == ',');
     }
+    return n;
+}
+
+/* The canary's Ready pods, http://<podIP>:8080. */
+static int pod_endpoints(canary_plan *p, json_object *pods, char urls[][256], int max)
+{
+    int n = 0;
     for (size_t i = 0; pods && i < json_object_array_length(pods) && n < max; i++) {
         json_object *pod = json_object_array_get_idx(pods, i), *ps = get(pod, "status"), *conds = get(ps, "conditions");
         const char *rev = get_str(get(get(pod, "metadata"), "labels"), REVISION_LABEL), *ip = get_str(ps, "podIP");
@@ -667,8 +672,8 @@ static int collect(canary *cn, canary_plan *p, json_object *isvc, json_object *p
     ctl_status *st = NULL;
     obs->success_pct = obs->p99_ms = (rollout_metric){ROLLOUT_METRIC_ERROR, 0};
     obs->detail = detail;
-    int n = endpoints(p, isvc, pods, urls, 16);
-    if (!n && cn->cfg.prometheus_address) {
+    int annotated = 0, n = annotated_endpoints(p, isvc, urls, 16, &annotated);
+    if (!annotated && cn->cfg.prometheus_address) {
         char re[REVISION_NAME_MAX + 8];
         snprintf(re, sizeof(re), "%s-.*", p->latest);
         st = scrape_prometheus(cn->cfg.prometheus_address, p->ns, re, (p->policy.interval_ms + 999) / 1000,
@@ -678,8 +683,10 @@ static int collect(canary *cn, canary_plan *p, json_object *isvc, json_object *p
         ctl_status_free(st);
         return 0;
     }
+    if (!annotated) n = pod_endpoints(p, pods, urls, 16);
     if (!n) {
-        snprintf(detail, dn, "no metrics endpoint for revision %s (no Ready pod with an IP)", p->latest);
+        snprintf(detail, dn, "no metrics endpoint for revision %s (%s)", p->latest,
+                 annotated ? "the metrics-endpoints annotation lists none" : "no Ready pod with an IP");
         return 0;
     }
     memset(cur, 0, sizeof(*cur));

@@ -600,3 +600,17 @@ def test_default_routing_flag(ns, controllers):
 def test_routing_flags_checked(args, message):
     p = subprocess.run([ctl.CONTROLLER, *args], capture_output=True, text=True, timeout=10)
     assert p.returncode == 2 and message in p.stderr, (p.returncode, p.stderr)
+
+
+def test_rollout_reads_the_canary_pods_without_the_hook(ns, controllers):
+    """Without the annotation (and without Prometheus) the controller reads /metrics on the canary's
+    Ready pods' IPs, port 8080. kwok's pod IPs are fake, so the read fails: what this checks is that
+    the right pods were found, and that an unreachable pod is an inconclusive check, not a failure."""
+    controllers(ns)
+    old, new = start_rollout("pods", ns, dict(ROLLOUT, threshold=1))
+    ips = wait_for("canary pod IPs", lambda: [p["status"]["podIP"] for p in json.loads(kubectl(
+        "get", "pods", "-n", ns, "-l", f"{REV}={new}", "-o", "json"))["items"] if p["status"].get("podIP")])
+    r = wait_for("an inconclusive check naming a canary pod", lambda: (lambda r: r if r.get("inconclusiveChecks", 0) >= 1
+                 else None)(rollout_status("pods", ns)), timeout=60, interval=0.2)
+    assert any(f"http://{ip}:8080/metrics" in r["message"] for ip in ips), (ips, r)
+    assert r["failedChecks"] == 0 and r["phase"] == "Paused", r
