@@ -20,7 +20,7 @@
 #define DEFAULT_EVENT_CAP (16u << 20)
 /* Small pages: a parsed page is a json-c tree roughly ten times its text (about 1 KiB per JSON
  * object), and it is the informer's biggest transient allocation. */
-#define DEFAULT_PAGE 50
+#define DEFAULT_PAGE 20
 
 /* One page in flight per process: informers relisting together (start-up, API server restart)
  * would otherwise hold several page trees at once, which sets the controller's peak memory. */

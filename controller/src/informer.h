@@ -37,7 +37,7 @@ typedef struct informer_config {
     void *ud;
     int timeout_s;    /* watch timeoutSeconds; 0: 300 */
     size_t event_cap; /* largest watch event; 0: 16 MiB */
-    long page_size;   /* list page size; 0: 50 */
+    long page_size;   /* list page size; 0: 20 */
     /* Top-level fields not kept in the cache (NULL-terminated, or NULL): a consumer that reads
      * only metadata and status need not pay for spec. */
     const char *const *drop_fields;
