@@ -23,8 +23,12 @@ static void add_double(pbuf *b, double d, int prec)
         pbuf_adds(b, d > 0 ? "Infinity" : "-Infinity");
     else if (fabs(d) < 1e15 && d == (double)(int64_t)d)
         pbuf_printf(b, "%" PRId64 ".0", (int64_t)d);
+    else if (prec == 9) /* a '*' precision sends glibc's printf down its slow positional path */
+        pbuf_printf(b, "%.9g", d);
+    else if (prec == 17)
+        pbuf_printf(b, "%.17g", d);
     else
-        pbuf_printf(b, "%.*g", prec, d);
+        pbuf_printf(b, "%.5g", d);
 }
 
 /* Element i of t as a JSON value. */
