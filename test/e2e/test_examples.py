@@ -216,6 +216,32 @@ def test_example_reconciles(path, ns, controllers):
     check(ns, name, dep)
     if reason == "Unschedulable":
         assert "Insufficient nvidia.com/gpu" in ready["message"] or "node(s) didn't match" in ready["message"], ready
+        gpu_node_makes_it_ready(name, ns)
+
+
+def gpu_node_makes_it_ready(name, ns):
+    """What the GPU example's prerequisites ask for: a node with the NVIDIA device plugin's
+    resource, label and taint. A kwok node with them (kwok plays its kubelet) takes the pod, and the
+    InferenceService turns Ready; the node is removed afterwards."""
+    import uuid
+    node = "kinfer-examples-gpu-" + uuid.uuid4().hex[:8]
+    res = {"cpu": "16", "memory": "64Gi", "pods": "110", "nvidia.com/gpu": "1"}
+    obj = {"apiVersion": "v1", "kind": "Node",
+           "metadata": {"name": node, "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                        "labels": {"type": "kwok", "kubernetes.io/hostname": node, "kubernetes.io/os": "linux",
+                                   "kubernetes.io/arch": "amd64", "nvidia.com/gpu.present": "true"}},
+           "spec": {"taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]},
+           "status": {"capacity": res, "allocatable": res}}
+    kubectl("create", "-f", "-", input=json.dumps(obj))
+    try:
+        owner = wait_for(f"{name} Ready on the GPU node", lambda: (lambda o: o if (condition(o, "Ready") or {}).get(
+            "reason") == "Available" else None)(get("kisvc", name, ns, check=False)), timeout=120)
+        assert condition(owner, "Ready")["status"] == "True"
+        pods = json.loads(kubectl("get", "pods", "-n", ns, "-l", f"serving.kinfer.dev/inferenceservice={name}",
+                                  "-o", "json"))["items"]
+        assert pods and all(p["spec"].get("nodeName") == node for p in pods), [p["spec"].get("nodeName") for p in pods]
+    finally:
+        kubectl("delete", "node", node, "--wait=false", check=False)
 
 
 def test_canary_example_starts_a_rollout(ns, controllers):
