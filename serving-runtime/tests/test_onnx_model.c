@@ -474,6 +474,32 @@ static void reshapes_alias_their_input(void **state)
     onnx_model_free(m);
 }
 
+/* A shape computed at run time that would overflow or exhaust memory is an error, not a
+ * wrapped-around small buffer. */
+static void huge_runtime_shape_is_refused(void **state)
+{
+    (void)state;
+    mb *b = mb_new(13);
+    int64_t d[1] = {1}, sd[1] = {2}, shape[2] = {(int64_t)1 << 32, (int64_t)1 << 32};
+    mb_input(b, "x", F, 1, d);
+    mb_init_int64(b, "shape", 1, sd, shape);
+    mb_add_node(b, "Expand", "x,shape", "e");
+    mb_add_node(b, "Neg", "e", "y");
+    mb_output(b, "y", F);
+    size_t len;
+    void *buf = mb_pack(b, &len);
+    mb_free(b);
+    onnx_model *m;
+    assert_null(load(buf, len, 0, &m));
+    float x[1] = {1};
+    onnx_tensor in = tensor_f("x", 1, d, x), y;
+    kinfer_status *st = onnx_model_run(m, &in, 1, NULL, &y, 1);
+    assert_int_equal(kinfer_status_code(st), KINFER_ETOOBIG);
+    assert_non_null(strstr(kinfer_status_msg(st), "node Expand_0 (Expand)"));
+    kinfer_status_free(st);
+    onnx_model_free(m);
+}
+
 typedef struct conc_arg {
     onnx_model *m;
     const float *x;
@@ -603,6 +629,7 @@ int test_onnx_model_run(void)
         cmocka_unit_test(conv_bn_relu_fuses),
         cmocka_unit_test(intermediate_buffers_are_reused),
         cmocka_unit_test(reshapes_alias_their_input),
+        cmocka_unit_test(huge_runtime_shape_is_refused),
         cmocka_unit_test(concurrent_runs_agree),
         cmocka_unit_test(external_data_is_confined),
     };

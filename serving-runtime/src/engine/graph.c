@@ -17,6 +17,18 @@ static uint64_t name_hash(const char *s)
     return h;
 }
 
+int64_t graph__checked_numel(const op_tensor *t, int64_t max_elems)
+{
+    if (t->rank < 0 || t->rank > ONNX_MAX_RANK) return -1;
+    int64_t n = 1;
+    for (int i = 0; i < t->rank; i++) {
+        if (t->dims[i] < 0) return -1;
+        if (t->dims[i] && n > max_elems / t->dims[i]) return -1;
+        n *= t->dims[i];
+    }
+    return n;
+}
+
 int graph__find_value(const graph *g, const char *name)
 {
     if (!g->hash_cap) return -1;
@@ -221,9 +233,12 @@ static kinfer_status *fold_node(graph *g, op_node *n, op_tensor **in, op_tensor 
     if (st) return st;
     for (int o = 0; o < n->n_out; o++) {
         if (!out[o]) continue;
-        int64_t cnt = op_tensor_numel(out[o]);
         size_t es = onnx_dtype_size(out[o]->dtype);
-        if (cnt < 0 || !es) return op_node_error(n, KINFER_EINTERNAL, "folding gave no shape");
+        int64_t cnt = es ? graph__checked_numel(out[o], FOLD_MAX_BYTES / (int64_t)es + 1) : -1;
+        if (cnt < 0 && es && graph__checked_numel(out[o], INT64_MAX) < 0)
+            return op_node_error(n, KINFER_ETOOBIG, "output shape overflows");
+        if (!es) return op_node_error(n, KINFER_EINTERNAL, "folding gave no type");
+        if (cnt < 0) cnt = INT64_MAX; /* too big to fold: left to run time below */
         if (cnt > FOLD_MAX_BYTES / (int64_t)es || g->folded_bytes + cnt * (int64_t)es > FOLD_TOTAL_MAX_BYTES) {
             for (int k = 0; k < n->n_out; k++)
                 if (out[k]) out[k]->data = NULL;

@@ -103,6 +103,10 @@ struct op_ctx {
     struct threadpool *pool;
 };
 
+/* Element count of an inferred shape, or -1 if a dim is negative/unknown or the product exceeds
+ * max_elems (checked without overflow: a hostile shape must not wrap around to a small buffer). */
+int64_t graph__checked_numel(const op_tensor *t, int64_t max_elems);
+
 /* Index of the value named name, or -1. */
 int graph__find_value(const graph *g, const char *name);
 /* Adds a value (name copied); returns its index or -1 on OOM/cap. */

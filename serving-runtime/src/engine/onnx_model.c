@@ -372,13 +372,12 @@ static kinfer_status *run_node(onnx_model *m, run_ctx *rc, op_node *n, onnx_run_
     for (int o = 0; o < n->n_out; o++) {
         if (!outp[o]) continue;
         int v = n->out[o];
-        int64_t cnt = op_tensor_numel(outp[o]);
         size_t es = onnx_dtype_size(outp[o]->dtype);
-        if (cnt < 0 || !es || outp[o]->dtype != g->vals[v].t.dtype)
-            return op_node_error(n, KINFER_EINTERNAL, "output '%s': bad inferred type/shape", g->vals[v].name);
-        if (cnt > ONNX_PROTO_MAX_TENSOR_BYTES / (int64_t)es)
-            return op_node_error(n, KINFER_ETOOBIG, "output '%s' would have %lld elements", g->vals[v].name,
-                                 (long long)cnt);
+        if (!es || outp[o]->dtype != g->vals[v].t.dtype)
+            return op_node_error(n, KINFER_EINTERNAL, "output '%s': bad inferred type", g->vals[v].name);
+        int64_t cnt = graph__checked_numel(outp[o], ONNX_PROTO_MAX_TENSOR_BYTES / (int64_t)es);
+        if (cnt < 0)
+            return op_node_error(n, KINFER_ETOOBIG, "output '%s': shape is negative or too large", g->vals[v].name);
         size_t bytes = (size_t)cnt * es;
         if (g->vals[v].is_output) {
             outp[o]->data = malloc(bytes ? bytes : 1);
