@@ -118,6 +118,18 @@ kinfer_status *onnx_proto__tensor(const Onnx__TensorProto *tp, const char *ext_d
     if (external) {
         kinfer_status *st = check_external(tp, ext_dir, bytes, what);
         if (st) return st;
+    } else if (!tp->has_raw_data || dt == ONNX_DTYPE_STRING) {
+        size_t have;
+        switch (dt) {
+        case ONNX_DTYPE_FLOAT: have = tp->n_float_data; break;
+        case ONNX_DTYPE_DOUBLE: have = tp->n_double_data; break;
+        case ONNX_DTYPE_INT64: have = tp->n_int64_data; break;
+        case ONNX_DTYPE_UINT32: case ONNX_DTYPE_UINT64: have = tp->n_uint64_data; break;
+        case ONNX_DTYPE_STRING: have = tp->n_string_data; break;
+        default: have = tp->n_int32_data; break;
+        }
+        if (have != (size_t)n)
+            return kinfer_status_new(KINFER_EMODEL, "tensor '%s': %zu values, dims need %lld", what, have, (long long)n);
     }
     void *d = region_alloc(rg, bytes);
     if (!d) return kinfer_status_new(KINFER_ENOMEM, "tensor '%s': %zu bytes", what, bytes);
@@ -136,17 +148,6 @@ kinfer_status *onnx_proto__tensor(const Onnx__TensorProto *tp, const char *ext_d
         if (bytes) memcpy(d, tp->raw_data.data, bytes);
         return NULL;
     }
-    size_t have;
-    switch (dt) {
-    case ONNX_DTYPE_FLOAT: have = tp->n_float_data; break;
-    case ONNX_DTYPE_DOUBLE: have = tp->n_double_data; break;
-    case ONNX_DTYPE_INT64: have = tp->n_int64_data; break;
-    case ONNX_DTYPE_UINT32: case ONNX_DTYPE_UINT64: have = tp->n_uint64_data; break;
-    case ONNX_DTYPE_STRING: have = tp->n_string_data; break;
-    default: have = tp->n_int32_data; break;
-    }
-    if (have != (size_t)n)
-        return kinfer_status_new(KINFER_EMODEL, "tensor '%s': %zu values, dims need %lld", what, have, (long long)n);
     for (int64_t i = 0; i < n; i++) {
         switch (dt) {
         case ONNX_DTYPE_FLOAT: ((float *)d)[i] = tp->float_data[i]; break;
