@@ -3,8 +3,22 @@
 # test starts and kills its own build/bin/kinfer-controller processes.
 TEST_SUITES += controller-e2e
 .PHONY: test-controller-e2e
-# test_canary.py also runs kinfer-server processes as the canaries' metric sources.
-test-controller-e2e: $(BIN)/kinfer-controller $(BIN)/kinfer-server
+# test_canary.py also runs kinfer-server processes as the canaries' metric sources, and a real
+# Prometheus for the --prometheus-address source: built from its Go module like promtool
+# (test/cluster/tools/prometheus), cached by version.
+PROMETHEUS_VERSION := v0.310.0
+PROMETHEUS_CACHED  := $(KINFER_CACHE)/prometheus-$(PROMETHEUS_VERSION)/prometheus
+PROMETHEUS_BIN     := $(BUILD)/cluster/bin/prometheus
+$(PROMETHEUS_CACHED):
+	@mkdir -p $(@D)
+	cd test/cluster/tools/prometheus && PATH=$$PATH:/usr/local/go/bin CGO_ENABLED=0 go build -tags remove_all_sd -trimpath \
+	  -ldflags '-s -w' -o $@.tmp github.com/prometheus/prometheus/cmd/prometheus
+	mv $@.tmp $@
+$(PROMETHEUS_BIN): $(PROMETHEUS_CACHED)
+	@mkdir -p $(@D)
+	ln -sf $(abspath $<) $@
+
+test-controller-e2e: $(BIN)/kinfer-controller $(BIN)/kinfer-server $(PROMETHEUS_BIN)
 	@$(MAKE) --no-print-directory cluster-up
 	@venv=$$(scripts/pyenv.sh) && cd test/e2e && "$$venv/bin/python" -m pytest -p no:cacheprovider -v -rs \
 	  $(PYTEST_ARGS) test_controller.py test_autoscale_pods.py test_canary.py

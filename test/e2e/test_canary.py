@@ -614,3 +614,71 @@ def test_rollout_reads_the_canary_pods_without_the_hook(ns, controllers):
                  else None)(rollout_status("pods", ns)), timeout=60, interval=0.2)
     assert any(f"http://{ip}:8080/metrics" in r["message"] for ip in ips), (ips, r)
     assert r["failedChecks"] == 0 and r["phase"] == "Paused", r
+
+
+# ---------------------------------------------------------------------------------------------
+# The Prometheus metric source (--prometheus-address), with a real Prometheus scraping a real
+# kinfer-server. Prometheus is built from its Go module (test/cluster/tools/prometheus) by
+# `make test-controller-e2e`.
+
+PROMETHEUS = os.environ.get("KINFER_PROMETHEUS_BIN", os.path.join(ctl.ROOT, "build", "cluster", "bin", "prometheus"))
+
+
+class Prometheus:
+    """prometheus on loopback scraping one kinfer-server every second, the target labelled with a
+    namespace and pod name as Kubernetes service discovery would label it."""
+
+    def __init__(self, tmp, target, ns):
+        assert os.path.exists(PROMETHEUS), f"{PROMETHEUS} missing: make test-controller-e2e builds it"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config = tmp / "prometheus.yml"
+        self.target, self.ns = target, ns
+        self.relabel("placeholder")
+        self.log = open(os.path.join(ctl.LOGS, f"prometheus-{self.port}.log"), "wb")
+        self.proc = subprocess.Popen([PROMETHEUS, f"--config.file={self.config}", f"--storage.tsdb.path={tmp / 'tsdb'}",
+                                      f"--web.listen-address=127.0.0.1:{self.port}"], stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        wait_for("prometheus ready", self.ready, timeout=60, interval=0.2)
+
+    def relabel(self, pod):
+        self.config.write_text(json.dumps({
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "scrape_configs": [{"job_name": "kinfer", "static_configs": [
+                {"targets": [self.target], "labels": {"namespace": self.ns, "pod": pod}}]}]}))
+
+    def reload(self):
+        self.proc.send_signal(signal.SIGHUP)
+
+    def ready(self):
+        assert self.proc.poll() is None, "prometheus exited"
+        try:
+            with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+        self.log.close()
+
+
+def test_rollout_reads_prometheus(ns, controllers, servers, tmp_path):
+    good = servers()
+    good.load()
+    prom = Prometheus(tmp_path, f"127.0.0.1:{good.port}", ns)
+    try:
+        controllers(ns, "--prometheus-address", prom.url)
+        old, new = start_rollout("prom", ns, dict(ROLLOUT, interval="4s", stepWeights=[50]))
+        # Until Prometheus has series for the canary's pods the checks have no data: paused, not failed.
+        r = wait_for("no data yet", lambda: (lambda r: r if r.get("inconclusiveChecks", 0) >= 1 else None)(
+            rollout_status("prom", ns)), timeout=60, interval=0.2)
+        assert r["failedChecks"] == 0 and "Prometheus" in r["message"], r
+        prom.relabel(f"{new}-5d8f9c7b6-abcde")  # a pod of the canary's Deployment
+        prom.reload()
+        r = wait_for("rollout Succeeded on Prometheus data", lambda: (lambda r: r if r.get("phase") == "Succeeded" else None)(
+            rollout_status("prom", ns)), timeout=90, interval=0.2)
+        assert r["failedChecks"] == 0 and r["successRatePercent"] == 100 and r["latencyP99Milliseconds"] < 150, r
+    finally:
+        prom.close()
