@@ -13,6 +13,7 @@
 #include "metrics.h"
 #include "revision.h"
 #include "rollout.h"
+#include "metricsource.h"
 #include "scrape.h"
 #include "strmap.h"
 
@@ -26,7 +27,7 @@ struct canary {
     void (*enqueue)(void *, const char *);
     void *ud;
     pthread_mutex_t mu;
-    strmap *baselines; /* "ns/name/revision" -> scrape_sample* */
+    metricsource *src; /* the canaries' metrics and their baselines */
     strmap *states;    /* "ns/name" -> rollout_memo*: the newest rollout state (status lags in the cache) */
 };
 
@@ -537,9 +538,9 @@ ctl_status *canary_create(kube_client *c, const char *ns, const canary_config *c
     cn->prometheus = cfg->prometheus_address ? strdup(cfg->prometheus_address) : NULL;
     cn->cfg.default_gateway = cn->gateway;
     cn->cfg.prometheus_address = cn->prometheus;
-    cn->baselines = strmap_create();
+    cn->src = metricsource_create(cfg->prometheus_address);
     cn->states = strmap_create();
-    if (!cn->ns || !cn->baselines || !cn->states) {
+    if (!cn->ns || !cn->src || !cn->states) {
         st = ctl_status_new(CTL_ENOMEM, "canary");
         goto out;
     }
@@ -602,9 +603,8 @@ void canary_free(canary *cn)
     if (!cn) return;
     canary_stop(cn);
     for (int i = 0; i < CI_COUNT; i++) informer_free(cn->inf[i]);
-    if (cn->baselines) strmap_each(cn->baselines, free_sample, NULL);
+    metricsource_free(cn->src);
     if (cn->states) strmap_each(cn->states, free_sample, NULL);
-    strmap_free(cn->baselines);
     strmap_free(cn->states);
     pthread_mutex_destroy(&cn->mu);
     free(cn->ns);
@@ -624,108 +624,6 @@ static void event(canary *cn, json_object *isvc, const char *type, const char *r
     ctl_status_free(st);
 }
 
-/* The annotation's endpoints (the testing/ops hook) for the canary; 0 when it is not set. */
-static int annotated_endpoints(canary_plan *p, json_object *isvc, char urls[][256], int max, int *set)
-{
-    char ak[128];
-    int n = 0;
-    snprintf(ak, sizeof(ak), CANARY_ANNOTATION_ENDPOINTS "%s", revision_hash_of(p->latest) ? revision_hash_of(p->latest) : "");
-    const char *eps = get_str(get(get(isvc, "metadata"), "annotations"), ak);
-    *set = eps != NULL;
-    for (const char *s = eps; s && *s && n < max;) {
-        size_t len = strcspn(s, ",");
-        while (len && *s == ' ') s++, len--;
-        if (len && len < 256) {
-            memcpy(urls[n], s, len);
-            urls[n++][len] = 0;
-        }
-        s += len + (s[len] == ',');
-    }
-    return n;
-}
-
-/* The canary's Ready pods, http://<podIP>:8080. */
-static int pod_endpoints(canary_plan *p, json_object *pods, char urls[][256], int max)
-{
-    int n = 0;
-    for (size_t i = 0; pods && i < json_object_array_length(pods) && n < max; i++) {
-        json_object *pod = json_object_array_get_idx(pods, i), *ps = get(pod, "status"), *conds = get(ps, "conditions");
-        const char *rev = get_str(get(get(pod, "metadata"), "labels"), REVISION_LABEL), *ip = get_str(ps, "podIP");
-        int ready = 0;
-        for (size_t j = 0; conds && json_object_is_type(conds, json_type_array) && j < json_object_array_length(conds); j++) {
-            json_object *c = json_object_array_get_idx(conds, j);
-            ready |= get_str(c, "type") && !strcmp(get_str(c, "type"), "Ready") && get_str(c, "status") &&
-                     !strcmp(get_str(c, "status"), "True");
-        }
-        if (rev && !strcmp(rev, p->latest) && ip && ready && !get(get(pod, "metadata"), "deletionTimestamp"))
-            snprintf(urls[n++], 256, "http://%s:8080", ip);
-    }
-    return n;
-}
-
-/* Reads the canary's metrics into obs (relative to the stored baseline) and *cur. Returns 1 when
- * *cur is a new baseline. */
-static int collect(canary *cn, canary_plan *p, json_object *isvc, json_object *pods, rollout_obs *obs,
-                   scrape_sample *cur, char *detail, size_t dn)
-{
-    char urls[16][256], bkey[400];
-    ctl_status *st = NULL;
-    obs->success_pct = obs->p99_ms = (rollout_metric){ROLLOUT_METRIC_ERROR, 0};
-    obs->detail = detail;
-    int annotated = 0, n = annotated_endpoints(p, isvc, urls, 16, &annotated);
-    if (!annotated && cn->cfg.prometheus_address) {
-        char re[REVISION_NAME_MAX + 8];
-        snprintf(re, sizeof(re), "%s-.*", p->latest);
-        st = scrape_prometheus(cn->cfg.prometheus_address, p->ns, re, (p->policy.interval_ms + 999) / 1000,
-                               &obs->success_pct, &obs->p99_ms);
-        if (st) snprintf(detail, dn, "%s", ctl_status_msg(st));
-        else snprintf(detail, dn, "no requests to the canary in Prometheus over the interval");
-        ctl_status_free(st);
-        return 0;
-    }
-    if (!annotated) n = pod_endpoints(p, pods, urls, 16);
-    if (!n) {
-        snprintf(detail, dn, "no metrics endpoint for revision %s (%s)", p->latest,
-                 annotated ? "the metrics-endpoints annotation lists none" : "no Ready pod with an IP");
-        return 0;
-    }
-    memset(cur, 0, sizeof(*cur));
-    for (int i = 0; i < n; i++) {
-        scrape_sample s;
-        if ((st = scrape_fetch(urls[i], &s))) {
-            snprintf(detail, dn, "%s", ctl_status_msg(st));
-            ctl_status_free(st);
-            return 0;
-        }
-        scrape_add(cur, &s);
-    }
-    scrape_sample zero = {0}, prev;
-    snprintf(bkey, sizeof(bkey), "%s/%s", p->key, p->latest);
-    pthread_mutex_lock(&cn->mu);
-    scrape_sample *b = strmap_get(cn->baselines, bkey);
-    prev = b ? *b : zero; /* none (first check after a restart): counters since the pods started */
-    pthread_mutex_unlock(&cn->mu);
-    scrape_analyze(&prev, cur, &obs->success_pct, &obs->p99_ms);
-    if (!cur->have_requests && !cur->have_histogram) snprintf(detail, dn, "no kinfer-server metrics at %.200s", urls[0]);
-    else snprintf(detail, dn, "no requests to the canary in the interval");
-    return 1;
-}
-
-static void baseline_put(canary *cn, canary_plan *p, const scrape_sample *s, int remove)
-{
-    char bkey[400];
-    snprintf(bkey, sizeof(bkey), "%s/%s", p->key, p->latest);
-    pthread_mutex_lock(&cn->mu);
-    void *old = strmap_remove(cn->baselines, bkey);
-    free(old);
-    scrape_sample *n = remove ? NULL : malloc(sizeof(*n));
-    if (n) {
-        *n = *s;
-        if (strmap_put(cn->baselines, bkey, n, NULL)) free(n);
-    }
-    pthread_mutex_unlock(&cn->mu);
-}
-
 static void run_rollout(canary *cn, canary_plan *p, json_object *isvc, json_object *pods, int64_t now_ms, int64_t *requeue_ms)
 {
     pthread_mutex_lock(&cn->mu);
@@ -743,14 +641,17 @@ static void run_rollout(canary *cn, canary_plan *p, json_object *isvc, json_obje
     scrape_sample cur;
     char detail[256] = "";
     int have = 0;
-    if (rollout_check_due(&p->policy, &s, now_ms)) have = collect(cn, p, isvc, pods, &obs, &cur, detail, sizeof(detail));
+    if (rollout_check_due(&p->policy, &s, now_ms))
+        have = metricsource_read(cn->src, p->key, p->ns, p->latest, isvc, pods, p->policy.interval_ms, &obs, &cur, detail,
+                                 sizeof(detail));
     rollout_result r = rollout_step(&p->policy, &s, &obs, now_ms);
     if (!r.checked && r.action == ROLLOUT_ACT_SET_WEIGHT) {
         rollout_obs ignore = {0};
-        have = collect(cn, p, isvc, pods, &ignore, &cur, detail, sizeof(detail)); /* the first interval's baseline */
+        have = metricsource_read(cn->src, p->key, p->ns, p->latest, isvc, pods, p->policy.interval_ms, &ignore, &cur,
+                                 detail, sizeof(detail)); /* the first interval's baseline */
     }
-    if (rollout_phase_terminal(r.state.phase)) baseline_put(cn, p, NULL, 1);
-    else if (have) baseline_put(cn, p, &cur, 0);
+    if (rollout_phase_terminal(r.state.phase)) metricsource_keep(cn->src, p->key, p->latest, NULL);
+    else if (have) metricsource_keep(cn->src, p->key, p->latest, &cur);
     if (r.checked && (obs.success_pct.status == ROLLOUT_METRIC_OK || obs.p99_ms.status == ROLLOUT_METRIC_OK)) {
         p->obs = obs; /* the last values read; an inconclusive check keeps the previous ones */
         p->obs.detail = NULL;

@@ -27,13 +27,14 @@
 
 #include "error.h"
 #include "kube.h"
+#include "metricsource.h"
 #include "reconcile.h"
 #include "routing.h"
 
 /* Testing/ops hook: on the InferenceService, "serving.kinfer.dev/metrics-endpoints-<hash8>" =
  * comma-separated kinfer-server base URLs to read revision <...>-predictor-<hash8>'s metrics from,
  * instead of its pods' IPs (port 8080) or Prometheus. */
-#define CANARY_ANNOTATION_ENDPOINTS "serving.kinfer.dev/metrics-endpoints-"
+#define CANARY_ANNOTATION_ENDPOINTS METRICSOURCE_ANNOTATION_ENDPOINTS
 
 typedef struct canary canary;
 typedef struct canary_plan canary_plan;
