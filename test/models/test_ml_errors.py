@@ -168,3 +168,20 @@ def test_classifier_needs_labels(kinfer_run, tmp_path):
     r = run(kinfer_run, tmp_path, model)
     assert r.returncode == 1
     assert "classlabels_int64s" in r.stderr, r.stderr
+
+
+def test_one_hot_encoder_float_nan_and_inf_match_no_category(kinfer_run, tmp_path):
+    # Found by fuzz-ml: casting NaN to int64 was undefined behaviour. NaN, +-inf and huge values
+    # now match no category (all-zero row); ordinary floats are truncated to integers.
+    node = helper.make_node("OneHotEncoder", ["input"], ["y"], domain="ai.onnx.ml",
+                            cats_int64s=[0, 1, 2, 3], zeros=1)
+    model = save(tmp_path, node, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    x = np.array([[np.nan, np.inf, -np.inf, 1e30]], np.float32).reshape(1, F)
+    x2 = np.array([[0.0, 1.7, 3.0, 2.2]], np.float32)
+    r = run(kinfer_run, tmp_path, model, np.concatenate([x, x2]))
+    assert r.returncode == 0, r.stderr
+    y = np.load(tmp_path / "y.npy")
+    assert y.shape == (2, F, 4)
+    np.testing.assert_array_equal(y[0], np.zeros((F, 4), np.float32))
+    np.testing.assert_array_equal(y[1].argmax(axis=1), [0, 1, 3, 2])
+    np.testing.assert_array_equal(y[1].sum(axis=1), [1, 1, 1, 1])

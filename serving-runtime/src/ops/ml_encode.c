@@ -381,11 +381,17 @@ static kinfer_status *ohe_compute(op_ctx *c)
         if (ns) {
             const char *v = ((const char *const *)x->data)[e];
             while (j < k && strcmp(cs[j], v)) j++;
-        } else {
-            int64_t v = x->dtype == ONNX_DTYPE_INT64 || x->dtype == ONNX_DTYPE_INT32
-                            ? op_tensor_get_int(x, e)
-                            : (int64_t)op_tensor_get_double(x, e);
+        } else if (x->dtype == ONNX_DTYPE_INT64 || x->dtype == ONNX_DTYPE_INT32) {
+            int64_t v = op_tensor_get_int(x, e);
             while (j < k && ci[j] != v) j++;
+        } else {
+            /* Floats are truncated to integers; NaN, infinities and values beyond int64 match
+             * no category (converting them would be undefined behaviour). */
+            double dv = op_tensor_get_double(x, e);
+            if (dv >= -9.2e18 && dv <= 9.2e18)
+                while (j < k && ci[j] != (int64_t)dv) j++;
+            else
+                j = k;
         }
         if (j < k)
             y[(size_t)e * k + j] = 1.0f;
