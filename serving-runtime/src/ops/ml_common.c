@@ -78,6 +78,13 @@ void ml__post_row(ml_post p, float *s, int64_t n)
     }
 }
 
+float ml__to_float(double v)
+{
+    if (v > FLT_MAX) return INFINITY;
+    if (v < -FLT_MAX) return -INFINITY;
+    return (float)v;
+}
+
 int ml__is_feature_type(onnx_dtype dt)
 {
     return dt == ONNX_DTYPE_FLOAT || dt == ONNX_DTYPE_DOUBLE || dt == ONNX_DTYPE_INT64 ||
@@ -129,6 +136,11 @@ void ml__read_double(const op_tensor *x, int64_t off, int64_t n, double *out)
 
 void ml__read_float(const op_tensor *x, int64_t off, int64_t n, float *out)
 {
+    if (x->dtype == ONNX_DTYPE_DOUBLE) {
+        const double *src = (const double *)x->data + off;
+        for (int64_t i = 0; i < n; i++) out[i] = ml__to_float(src[i]);
+        return;
+    }
     switch (x->dtype) {
     case ONNX_DTYPE_FLOAT:
         ML_READ(float, float);

@@ -28,6 +28,10 @@ float ml__probit(float v);
  * (element-wise LOGISTIC/PROBIT, row SOFTMAX, SOFTMAX_ZERO that leaves zeros out). */
 void ml__post_row(ml_post p, float *s, int64_t n);
 
+/* A double as float, saturating to +-inf beyond the float range (a plain cast of such a value is
+ * undefined behaviour in C); NaN stays NaN. */
+float ml__to_float(double v);
+
 /* 1 for FLOAT, DOUBLE, INT64, INT32: the feature types the ML operators accept. */
 int ml__is_feature_type(onnx_dtype dt);
 /* The [N, C] view of a feature input: rank 1 is one row, rank 2 is N rows; other ranks give a

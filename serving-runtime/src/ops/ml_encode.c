@@ -320,7 +320,7 @@ static kinfer_status *enc_compute(op_ctx *c)
             ((double *)y->data)[k] = i >= 0 ? s->vals.d[i] : s->def_d;
             break;
         case ONNX_DTYPE_FLOAT:
-            ((float *)y->data)[k] = (float)(i >= 0 ? s->vals.d[i] : s->def_d);
+            ((float *)y->data)[k] = ml__to_float(i >= 0 ? s->vals.d[i] : s->def_d);
             break;
         default: /* integers of any width */
             enc_put_int(y->data, s->out_dt, k, i >= 0 ? s->vals.i[i] : s->def_i);

@@ -149,7 +149,7 @@ static void lin_rows(void *arg, int ith, int nth)
             const float *w = s->coef + t * f;
             double acc = s->n_intercepts ? s->intercepts[t] : 0;
             for (int64_t i = 0; i < f; i++) acc += (double)x[i] * w[i];
-            sc[t] = (float)acc;
+            sc[t] = ml__to_float(acc);
         }
         if (!s->classifier) {
             if (k > 1)

@@ -146,7 +146,7 @@ static int64_t tree_cls_finalize(const tree_state *s, double *sc, uint8_t *has, 
             two[0] = p + (s->n_base == 1 ? s->base[0] : 0), n = 1;
         }
         label = tree_binary_label(s, two, h2, n, &wac);
-        for (int j = 0; j < n; j++) fs[j] = (float)two[j];
+        for (int j = 0; j < n; j++) fs[j] = ml__to_float(two[j]);
         tree_write_scores(s, fs, n, wac, z, k);
         return label < k ? label : 0;
     }
@@ -179,7 +179,7 @@ static int64_t tree_cls_finalize(const tree_state *s, double *sc, uint8_t *has, 
         label = tree_binary_label(s, sc, has, n, &wac);
     }
     /* As in onnxruntime, a class that no leaf scored is written as 0 (before the transform). */
-    for (int j = 0; j < n; j++) fs[j] = has[j] ? (float)sc[j] : 0.0f;
+    for (int j = 0; j < n; j++) fs[j] = has[j] ? ml__to_float(sc[j]) : 0.0f;
     tree_write_scores(s, fs, n, wac, z, k);
     return label;
 }
@@ -201,7 +201,7 @@ static void tree_v5_finalize(const tree_state *s, const double *sc, const uint8_
         else if (s->agg == AGG_AVERAGE)
             v /= s->n_trees;
         if (dbl && s->post == ML_POST_NONE) ((double *)y->data)[row * k + j] = v;
-        fs[j] = (float)v;
+        fs[j] = ml__to_float(v);
     }
     if (dbl && s->post == ML_POST_NONE) return;
     ml__post_row(s->post, fs, k);
@@ -222,7 +222,7 @@ static void tree_reg_finalize(const tree_state *s, double *sc, const uint8_t *ha
         if (s->agg == AGG_AVERAGE) v /= s->n_trees;
         if ((s->agg == AGG_MIN || s->agg == AGG_MAX) && !has[0]) v = 0;
         v += origin;
-        y[0] = s->post == ML_POST_PROBIT ? ml__probit((float)v) : (float)v;
+        y[0] = s->post == ML_POST_PROBIT ? ml__probit(ml__to_float(v)) : ml__to_float(v);
         return;
     }
     /* onnxruntime writes a target that no leaf scored as 0, base value or not. */
@@ -230,7 +230,7 @@ static void tree_reg_finalize(const tree_state *s, double *sc, const uint8_t *ha
     for (int64_t j = 0; j < k; j++) {
         double v = sc[j];
         if (s->agg == AGG_AVERAGE) v /= s->n_trees;
-        fs[j] = has[j] ? (float)(v + (use_base ? s->base[j] : 0)) : 0.0f;
+        fs[j] = has[j] ? ml__to_float(v + (use_base ? s->base[j] : 0)) : 0.0f;
     }
     ml__post_row(s->post, fs, k);
     memcpy(y, fs, (size_t)k * sizeof(float));
