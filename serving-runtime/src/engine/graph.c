@@ -285,6 +285,10 @@ kinfer_status *graph__infer_types(graph *g, int fold)
             graph_value *v = &g->vals[n->out[o]];
             if (!v->t.dtype)
                 return op_node_error(n, KINFER_EINTERNAL, "output '%s' has no inferred type", v->name);
+            if (v->decl.dtype && v->decl.kind != v->t.kind)
+                return op_node_error(n, KINFER_EMODEL, "output '%s' is declared a %s but computes a %s", v->name,
+                                     v->decl.kind == ONNX_VALUE_SEQ_MAP ? "sequence of maps" : "tensor",
+                                     v->t.kind == ONNX_VALUE_SEQ_MAP ? "sequence of maps" : "tensor");
             if (!dtype_is_compatible(v->decl.dtype, v->t.dtype))
                 return op_node_error(n, KINFER_EMODEL, "output '%s' is declared %s but computes %s", v->name,
                                      onnx_dtype_name(v->decl.dtype), onnx_dtype_name(v->t.dtype));

@@ -25,10 +25,33 @@ static char *bin_str(region *rg, ProtobufCBinaryData b)
     return region_strndup(rg, (const char *)b.data, b.len);
 }
 
+/* The one non-tensor type kinfer serves: ZipMap's sequence of maps from INT64 or STRING keys to
+ * float scores (skl2onnx classifiers export it by default). It is carried as ONNX_VALUE_SEQ_MAP
+ * with the float scores as data; ZipMap's inference fills in [N, K] and the keys. */
+static kinfer_status *seq_map_type(graph_value *v, const Onnx__TypeProto *tp)
+{
+    const Onnx__TypeProto__Sequence *sq = tp->sequence_type;
+    const Onnx__TypeProto *el = sq ? sq->elem_type : NULL;
+    const Onnx__TypeProto__Map *mp = el && el->value_case == ONNX__TYPE_PROTO__VALUE_MAP_TYPE ? el->map_type : NULL;
+    const Onnx__TypeProto *val = mp ? mp->value_type : NULL;
+    if (!mp || !val || val->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !val->tensor_type ||
+        val->tensor_type->elem_type != ONNX_DTYPE_FLOAT ||
+        (mp->key_type != ONNX_DTYPE_INT64 && mp->key_type != ONNX_DTYPE_STRING))
+        return kinfer_status_new(KINFER_EUNSUPPORTED,
+                                 "value '%s': the only sequence type supported is seq(map(int64|string, float))",
+                                 v->name);
+    v->t.kind = ONNX_VALUE_SEQ_MAP;
+    v->t.dtype = ONNX_DTYPE_FLOAT;
+    v->t.rank = -1;
+    return NULL;
+}
+
 static kinfer_status *value_type(graph *g, graph_value *v, const Onnx__ValueInfoProto *vi)
 {
     const Onnx__TypeProto *tp = vi->type;
     if (!tp) return NULL; /* type left to inference */
+    if (tp->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE)
+        return seq_map_type(v, tp);
     if (tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
         return kinfer_status_new(KINFER_EUNSUPPORTED, "value '%s': only tensor types are supported", v->name);
     const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
