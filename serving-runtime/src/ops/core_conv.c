@@ -91,8 +91,84 @@ typedef struct dw_job {
     core_epilogue ep;
 } dw_job;
 
-/* Depthwise: each channel is copied into a zero-padded plane once, so the 3x3/5x5 inner loops run
- * without bounds checks and (stride 1) as unit-stride vector loops over a whole output row. */
+static inline float dw_clamp(float v, float lo, float hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* 3x3, dilation 1, one channel: y[oh][ow] = bias + the nine taps, summed in the generic loop's
+ * order (bias, then kh, kw) so results are bit-identical, clamped, and stored once. Tap kw of
+ * output column ow reads t_kw[ow]: for stride 1 the padded row at +0, +1, +2; for stride 2 the
+ * row is stored as its even columns then its odd ones (see dw_fill), so the taps are E[ow],
+ * O[ow], E[ow + 1] and every load is unit-stride. */
+static inline void dw3x3_plane(const float *xp, int64_t PW, int s, const float *k, float bias, float lo, float hi,
+                               float *y, int64_t OH, int64_t OW)
+{
+    int64_t o1 = s == 1 ? 1 : (PW + 1) / 2, o2 = s == 1 ? 2 : 1;
+    float k0 = k[0], k1 = k[1], k2 = k[2], k3 = k[3], k4 = k[4], k5 = k[5], k6 = k[6], k7 = k[7], k8 = k[8];
+    for (int64_t oh = 0; oh < OH; oh++) {
+        const float *r0 = xp + oh * s * PW, *r1 = r0 + PW, *r2 = r1 + PW;
+        float *yr = y + oh * OW;
+        for (int64_t ow = 0; ow < OW; ow++) {
+            float v = bias + k0 * r0[ow];
+            v += k1 * r0[ow + o1];
+            v += k2 * r0[ow + o2];
+            v += k3 * r1[ow];
+            v += k4 * r1[ow + o1];
+            v += k5 * r1[ow + o2];
+            v += k6 * r2[ow];
+            v += k7 * r2[ow + o1];
+            v += k8 * r2[ow + o2];
+            yr[ow] = dw_clamp(v, lo, hi);
+        }
+    }
+}
+
+/* Stride 1, 3x3, small planes (OW < 16): one long loop over the padded-width output, so the
+ * vectors stay full, then the valid columns are copied out. */
+static inline void dw3x3_wide(const float *xp, int64_t PW, const float *k, float bias, float lo, float hi, float *acc,
+                              float *y, int64_t OH, int64_t OW)
+{
+    int64_t len = (OH - 1) * PW + OW;
+    const float *r0 = xp, *r1 = xp + PW, *r2 = xp + 2 * PW;
+    float k0 = k[0], k1 = k[1], k2 = k[2], k3 = k[3], k4 = k[4], k5 = k[5], k6 = k[6], k7 = k[7], k8 = k[8];
+    for (int64_t i = 0; i < len; i++) {
+        float v = bias + k0 * r0[i];
+        v += k1 * r0[i + 1];
+        v += k2 * r0[i + 2];
+        v += k3 * r1[i];
+        v += k4 * r1[i + 1];
+        v += k5 * r1[i + 2];
+        v += k6 * r2[i];
+        v += k7 * r2[i + 1];
+        v += k8 * r2[i + 2];
+        acc[i] = dw_clamp(v, lo, hi);
+    }
+    for (int64_t oh = 0; oh < OH; oh++) memcpy(y + oh * OW, acc + oh * PW, sizeof(float) * (size_t)OW);
+}
+
+/* Copies channel x (H x W) into the zero-bordered plane; split != 0 stores each padded row as its
+ * even columns followed by its odd ones (the stride-2 3x3 layout). */
+static inline void dw_fill(const float *x, int64_t H, int64_t W, int64_t pt, int64_t pl, int64_t PW, int split,
+                           float *xp)
+{
+    int64_t half = (PW + 1) / 2;
+    for (int64_t h = 0; h < H; h++) {
+        const float *src = x + h * W;
+        float *row = xp + (h + pt) * PW;
+        if (!split) {
+            memcpy(row + pl, src, sizeof(float) * (size_t)W);
+            continue;
+        }
+        /* input column iw lands at padded column iw + pl: even ones in E, odd ones in O */
+        int64_t e0 = pl & 1, o0 = !e0, ne = (W - e0 + 1) / 2, no = (W - o0 + 1) / 2;
+        const float *se = src + e0, *so = src + o0;
+        float *de = row + (e0 + pl) / 2, *dO = row + half + (o0 + pl) / 2;
+        for (int64_t i = 0; i < ne; i++) de[i] = se[2 * i];
+        for (int64_t i = 0; i < no; i++) dO[i] = so[2 * i];
+    }
+}
+
+/* Depthwise: each channel is copied into a zero-padded plane once, so the inner loops run without
+ * bounds checks. 3x3 kernels with dilation 1 and stride 1 or 2 (all of MobileNet's) take the
+ * specialized paths above; the rest accumulate tap by tap. */
 __attribute__((target_clones("avx512f", "avx2", "default")))
 static void depthwise_rows(void *arg, int ith, int nth)
 {
@@ -101,13 +177,27 @@ static void depthwise_rows(void *arg, int ith, int nth)
     int64_t b, e, H = w->in[0], W = w->in[1], OH = w->out[0], OW = w->out[1], KH = w->k[0], KW = w->k[1];
     int64_t PH = H + w->pb[0] + w->pe[0], PW = W + w->pb[1] + w->pe[1];
     float *xp = j->pad + ith * j->plane;
+    float lo = j->ep.act == OP_ACT_RELU ? 0.0f : j->ep.act == OP_ACT_CLIP ? j->ep.lo : -INFINITY;
+    float hi = j->ep.act == OP_ACT_CLIP ? j->ep.hi : INFINITY;
+    int k3 = KH == 3 && KW == 3 && w->d[0] == 1 && w->d[1] == 1;
+    int s = w->s[0] == w->s[1] && (w->s[0] == 1 || w->s[0] == 2) ? (int)w->s[0] : 0;
+    int split = k3 && s == 2;
     op_split(j->C, ith, nth, &b, &e);
     memset(xp, 0, sizeof(float) * (size_t)(PH * PW));
     for (int64_t ch = b; ch < e; ch++) {
         const float *x = j->x + ch * H * W, *k = j->w + ch * KH * KW;
         float *y = j->y + ch * OH * OW;
-        for (int64_t h = 0; h < H; h++) memcpy(xp + (h + w->pb[0]) * PW + w->pb[1], x + h * W, sizeof(float) * (size_t)W);
+        dw_fill(x, H, W, w->pb[0], w->pb[1], PW, split, xp);
         float bias = j->bias ? j->bias[ch] : 0.0f;
+        if (k3 && s == 2) {
+            dw3x3_plane(xp, PW, 2, k, bias, lo, hi, y, OH, OW);
+            continue;
+        }
+        if (k3 && s == 1) {
+            if (OW >= 16) dw3x3_plane(xp, PW, 1, k, bias, lo, hi, y, OH, OW);
+            else dw3x3_wide(xp, PW, k, bias, lo, hi, j->acc + ith * j->plane, y, OH, OW);
+            continue;
+        }
         if (w->s[0] == 1 && w->s[1] == 1) {
             /* Stride 1: accumulate over a padded-width output (OH x PW) so every tap is one long
              * unit-stride loop, then compact the valid OW columns. */
