@@ -246,10 +246,18 @@ static void im2col(const float *x, int64_t C, const core_window *w, float *col)
                         continue;
                     }
                     const float *xr = x + (ch * H + ih) * W;
-                    for (int64_t ow = 0; ow < OW; ow++) {
-                        int64_t iw = ow * w->s[1] - w->pb[1] + kw * w->d[1];
-                        r[ow] = iw >= 0 && iw < W ? xr[iw] : 0.0f;
-                    }
+                    /* iw = ow * s + off is inside the row for ow in [lo, hi): a zero head, a
+                     * branch-free copy (one memcpy at stride 1), a zero tail */
+                    int64_t s = w->s[1], off = kw * w->d[1] - w->pb[1];
+                    int64_t lo = off < 0 ? (-off + s - 1) / s : 0, hi = W - off <= 0 ? 0 : (W - off + s - 1) / s;
+                    if (lo > OW) lo = OW;
+                    if (hi > OW) hi = OW;
+                    if (hi < lo) hi = lo;
+                    memset(r, 0, (size_t)lo * sizeof(float));
+                    if (s == 1 && hi > lo) memcpy(r + lo, xr + lo + off, (size_t)(hi - lo) * sizeof(float));
+                    else
+                        for (int64_t ow = lo; ow < hi; ow++) r[ow] = xr[ow * s + off];
+                    memset(r + hi, 0, (size_t)(OW - hi) * sizeof(float));
                 }
             }
 }
