@@ -231,10 +231,24 @@ static void depthwise_rows(void *arg, int ith, int nth)
     }
 }
 
-static void im2col(const float *x, int64_t C, const core_window *w, float *col)
+typedef struct im2col_job {
+    const float *x;
+    int64_t C;
+    const core_window *w;
+    float *col;
+} im2col_job;
+
+/* Split by input channel across the pool: at 2 threads a serial im2col would idle the other core
+ * while it runs. */
+static void im2col_part(void *arg, int ith, int nth)
 {
-    int64_t H = w->in[0], W = w->in[1], OH = w->out[0], OW = w->out[1];
-    for (int64_t ch = 0; ch < C; ch++)
+    const im2col_job *j = arg;
+    const core_window *w = j->w;
+    const float *x = j->x;
+    float *col = j->col;
+    int64_t H = w->in[0], W = w->in[1], OH = w->out[0], OW = w->out[1], cb, ce;
+    op_split(j->C, ith, nth, &cb, &ce);
+    for (int64_t ch = cb; ch < ce; ch++)
         for (int64_t kh = 0; kh < w->k[0]; kh++)
             for (int64_t kw = 0; kw < w->k[1]; kw++) {
                 float *row = col + ((ch * w->k[0] + kh) * w->k[1] + kw) * OH * OW;
@@ -296,7 +310,9 @@ static kinfer_status *conv_compute(op_ctx *c)
         for (int64_t g = 0; g < G; g++) {
             const float *xg = (const float *)x->data + (n * C + g * Cg) * HW;
             if (!direct) {
-                im2col(xg, Cg, &w, col);
+                im2col_job ij = {xg, Cg, &w, col};
+                if (Cg * KK * OHW >= 32768) op_parallel(c, im2col_part, &ij);
+                else im2col_part(&ij, 0, 1);
                 xg = col;
             }
             ep.bias_row = bias ? bias + g * Mg : NULL;
