@@ -12,7 +12,6 @@
 
 #include "sigv4.h"
 #include "storage_job.h"
-#include "storage_list.h"
 #include "storage_log.h"
 
 #define TOKEN_MAX 8192
@@ -20,6 +19,7 @@
 typedef struct gcs_conf {
     char base[600]; /* scheme://host[:port], no trailing slash */
     char token[TOKEN_MAX];
+    const char *bucket; /* the URI's */
 } gcs_conf;
 
 static kinfer_status *conf_load(storage_job *job, gcs_conf *c)
@@ -76,12 +76,12 @@ static kinfer_status *gcs_headers(void *ctx, struct curl_slist **out)
     return NULL;
 }
 
-static kinfer_status *get_object(storage_job *job, const gcs_conf *c, const char *bucket,
-                                 const char *name, const char *rel)
+static kinfer_status *get_object(storage_job *job, void *ctx, const char *name, const char *rel)
 {
+    const gcs_conf *c = ctx;
     char *en = sigv4_uri_encode(name, 0), *url = NULL;
     kinfer_status *st = NULL;
-    if (!en || asprintf(&url, "%s/storage/v1/b/%s/o/%s?alt=media", c->base, bucket, en) < 0) {
+    if (!en || asprintf(&url, "%s/storage/v1/b/%s/o/%s?alt=media", c->base, c->bucket, en) < 0) {
         url = NULL;
         st = kinfer_status_new(KINFER_ENOMEM, "out of memory");
     } else {
@@ -92,73 +92,18 @@ static kinfer_status *get_object(storage_job *job, const gcs_conf *c, const char
     return st;
 }
 
-static kinfer_status *list_all(storage_job *job, const gcs_conf *c, const char *bucket,
-                               const char *prefix, storage_list_page *all)
+/* One objects.list page. */
+static kinfer_status *list_get(storage_job *job, void *ctx, const char *eprefix,
+                               const char *etoken, char **body, size_t *len)
 {
-    kinfer_status *st = NULL;
-    char *token = NULL, *etoken = NULL, *eprefix = sigv4_uri_encode(prefix, 0), *url = NULL,
-         *body = NULL;
-    size_t cap = 0, len;
-    memset(all, 0, sizeof(*all));
-    if (!eprefix) return kinfer_status_new(KINFER_ENOMEM, "out of memory");
-    for (;;) {
-        storage_list_page p;
-        free(url);
-        free(body);
-        free(etoken);
-        url = body = etoken = NULL;
-        if ((token && !(etoken = sigv4_uri_encode(token, 0))) ||
-            asprintf(&url, "%s/storage/v1/b/%s/o?prefix=%s&maxResults=%zu%s%s", c->base, bucket,
-                     eprefix, job->page_size, etoken ? "&pageToken=" : "",
-                     etoken ? etoken : "") < 0) {
-            url = NULL;
-            st = kinfer_status_new(KINFER_ENOMEM, "out of memory");
-            goto out;
-        }
-        if ((st = storage_http_get_mem(job->http, url, gcs_headers, (void *)c, job->list_max_bytes,
-                                       &body, &len)))
-            goto out;
-        if ((st = storage_list_parse_gcs(body, len, job->max_objects - all->n_keys, &p))) {
-            if (kinfer_status_code(st) == KINFER_ETOOBIG)
-                st =
-                    kinfer_status_wrap(st, "over KINFER_STORAGE_MAX_OBJECTS=%zu", job->max_objects);
-            goto out;
-        }
-        for (size_t i = 0; i < p.n_keys; i++) {
-            if (all->n_keys == cap) {
-                size_t ncap = cap ? cap * 2 : 64;
-                char **k = realloc(all->keys, ncap * sizeof(*k));
-                if (!k) {
-                    storage_list_page_clear(&p);
-                    st = kinfer_status_new(KINFER_ENOMEM, "out of memory");
-                    goto out;
-                }
-                all->keys = k;
-                cap = ncap;
-            }
-            all->keys[all->n_keys++] = p.keys[i];
-            p.keys[i] = NULL;
-        }
-        p.n_keys = 0;
-        int more = p.truncated;
-        if (more && token && !strcmp(token, p.next_token)) {
-            storage_list_page_clear(&p);
-            st = kinfer_status_new(KINFER_EINVAL, "GCS listing repeated its page token");
-            goto out;
-        }
-        free(token);
-        token = p.next_token;
-        p.next_token = NULL;
-        storage_list_page_clear(&p);
-        if (!more) break;
-    }
-out:
-    free(token);
-    free(etoken);
-    free(eprefix);
+    const gcs_conf *c = ctx;
+    char *url = NULL;
+    if (asprintf(&url, "%s/storage/v1/b/%s/o?prefix=%s&maxResults=%zu%s%s", c->base, c->bucket,
+                 eprefix, job->page_size, etoken ? "&pageToken=" : "", etoken ? etoken : "") < 0)
+        return kinfer_status_new(KINFER_ENOMEM, "out of memory");
+    kinfer_status *st = storage_http_get_mem(job->http, url, gcs_headers, (void *)c,
+                                             job->list_max_bytes, body, len);
     free(url);
-    free(body);
-    if (st) storage_list_page_clear(all);
     return st;
 }
 
@@ -166,49 +111,21 @@ kinfer_status *storage__gcs_fetch(storage_job *job, const storage_uri *u)
 {
     kinfer_status *st = NULL;
     gcs_conf *c = malloc(sizeof(*c));
-    storage_list_page all = {0};
-    char *prefix = NULL;
     if (!c) return kinfer_status_new(KINFER_ENOMEM, "out of memory");
     if ((st = conf_load(job, c))) goto out;
+    c->bucket = u->bucket;
     json_object *f = json_object_new_object();
     json_object_object_add(f, "endpoint", json_object_new_string(c->base));
     json_object_object_add(f, "bearer_token", json_object_new_boolean(*c->token != '\0'));
     storage_log_emit("info", "gcs.config", f);
-
-    size_t klen = strlen(u->key);
-    if (klen && u->key[klen - 1] != '/') {
-        const char *base = strrchr(u->key, '/'), *why;
-        base = base ? base + 1 : u->key;
-        if (storage_relpath_check(base, &why)) {
-            st = kinfer_status_new(KINFER_EINVAL, "gs://%s/%s: object name '%s' is unusable: %s",
-                                   u->bucket, u->key, base, why);
-            goto out;
-        }
-        st = get_object(job, c, u->bucket, u->key, base);
-        if (kinfer_status_code(st) != KINFER_ENOTFOUND) goto out;
-        kinfer_status_free(st);
-        st = NULL;
-        if (asprintf(&prefix, "%s/", u->key) < 0) prefix = NULL;
-    } else {
-        prefix = strdup(u->key);
-    }
-    if (!prefix) {
-        st = kinfer_status_new(KINFER_ENOMEM, "out of memory");
-        goto out;
-    }
-    if ((st = list_all(job, c, u->bucket, prefix, &all))) goto out;
-    for (size_t i = 0; i < all.n_keys; i++) {
-        const char *rel;
-        if ((st = storage__job_relpath(prefix, all.keys[i], &rel))) goto out;
-        if (rel && (st = get_object(job, c, u->bucket, all.keys[i], rel))) goto out;
-    }
-    if (job->n_files == 0)
-        st = kinfer_status_new(KINFER_ENOTFOUND,
-                               "gs://%s/%s: no such object, and no objects under gs://%s/%s",
-                               u->bucket, u->key, u->bucket, prefix);
+    storage_remote r = {.scheme = "gs",
+                        .repeated_token_msg = "GCS listing repeated its page token",
+                        .ctx = c,
+                        .list_get = list_get,
+                        .list_parse = storage_list_parse_gcs,
+                        .get = get_object};
+    st = storage__remote_fetch(job, &r, u);
 out:
-    storage_list_page_clear(&all);
-    free(prefix);
     free(c);
     return st;
 }

@@ -11,6 +11,7 @@
 
 #include "../common/status.h"
 #include "storage_http.h"
+#include "storage_list.h"
 #include "storage_uri.h"
 
 typedef struct storage_job {
@@ -37,6 +38,27 @@ kinfer_status *storage__job_download(storage_job *job, const char *url, storage_
  * EINVAL for keys that would escape the destination. *rel points into key. */
 kinfer_status *storage__job_relpath(const char *prefix, const char *key, const char **rel)
     __attribute__((warn_unused_result));
+
+/* A remote backend as storage__remote_fetch sees it (storage_remote.c). Everything it points to
+ * is the backend's and outlives the fetch. */
+typedef struct storage_remote {
+    const char *scheme;              /* "s3", "gs": for messages */
+    const char *repeated_token_msg;  /* error when a listing hands back the token it was given */
+    void *ctx;                       /* the backend's configuration, passed to the calls below */
+    /* GETs the list page after etoken (NULL for the first) of the keys under eprefix (both
+     * URL-encoded) into *body (the caller's to free). */
+    kinfer_status *(*list_get)(storage_job *job, void *ctx, const char *eprefix,
+                               const char *etoken, char **body, size_t *len);
+    /* storage_list_parse_s3 or storage_list_parse_gcs. */
+    kinfer_status *(*list_parse)(const char *body, size_t len, size_t max_keys,
+                                 storage_list_page *out);
+    /* Downloads key to staging/rel (storage__job_download). */
+    kinfer_status *(*get)(storage_job *job, void *ctx, const char *key, const char *rel);
+} storage_remote;
+
+/* Fetches u as an object or, when the object is not found, as every object under "key/". */
+kinfer_status *storage__remote_fetch(storage_job *job, const storage_remote *r,
+                                     const storage_uri *u) __attribute__((warn_unused_result));
 
 kinfer_status *storage__s3_fetch(storage_job *job, const storage_uri *u)
     __attribute__((warn_unused_result));

@@ -12,7 +12,6 @@
 #include "sigv4.h"
 #include "storage_buf.h"
 #include "storage_job.h"
-#include "storage_list.h"
 #include "storage_log.h"
 
 typedef struct s3_conf {
@@ -165,9 +164,9 @@ static char *object_path(const s3_conf *c, const char *key)
     return out;
 }
 
-static kinfer_status *get_object(storage_job *job, const s3_conf *c, const char *key,
-                                 const char *rel)
+static kinfer_status *get_object(storage_job *job, void *ctx, const char *key, const char *rel)
 {
+    const s3_conf *c = ctx;
     kinfer_status *st = NULL;
     char *path = object_path(c, key), *url = NULL;
     if (!path || asprintf(&url, "%s://%s%s", c->scheme, c->hostport, path) < 0) {
@@ -183,89 +182,30 @@ out:
     return st;
 }
 
-/* Lists every key under prefix into *keys (capped at job->max_objects). */
-static kinfer_status *list_all(storage_job *job, const s3_conf *c, const char *prefix,
-                               storage_list_page *all)
+/* One ListObjectsV2 page. */
+static kinfer_status *list_get(storage_job *job, void *ctx, const char *eprefix,
+                               const char *etoken, char **body, size_t *len)
 {
+    const s3_conf *c = ctx;
     kinfer_status *st = NULL;
-    char *token = NULL, *body = NULL, *path = NULL, *url = NULL, *query = NULL, *eprefix = NULL,
-         *etoken = NULL;
-    size_t cap = 0, len = 0;
-    memset(all, 0, sizeof(*all));
+    char *path = NULL, *query = NULL, *url = NULL;
     if (c->path_style ? asprintf(&path, "/%s", c->bucket) < 0 : !(path = strdup("/"))) path = NULL;
-    if (!path || !(eprefix = sigv4_uri_encode(prefix, 0))) {
+    /* Parameters sorted by name: the canonical query string is the URL's query. */
+    if (!path ||
+        asprintf(&query, "%s%s%slist-type=2&max-keys=%zu&prefix=%s",
+                 etoken ? "continuation-token=" : "", etoken ? etoken : "", etoken ? "&" : "",
+                 job->page_size, eprefix) < 0 ||
+        asprintf(&url, "%s://%s%s?%s", c->scheme, c->hostport, path, query) < 0) {
+        query = url = NULL;
         st = kinfer_status_new(KINFER_ENOMEM, "out of memory");
         goto out;
     }
-    for (int page = 0;; page++) {
-        storage_list_page p;
-        free(etoken);
-        etoken = NULL;
-        if (token && !(etoken = sigv4_uri_encode(token, 0))) {
-            st = kinfer_status_new(KINFER_ENOMEM, "out of memory");
-            goto out;
-        }
-        free(query);
-        free(url);
-        free(body);
-        query = url = body = NULL;
-        /* Parameters sorted by name: the canonical query string is the URL's query. */
-        if (asprintf(&query, "%s%s%slist-type=2&max-keys=%zu&prefix=%s",
-                     etoken ? "continuation-token=" : "", etoken ? etoken : "", etoken ? "&" : "",
-                     job->page_size, eprefix) < 0 ||
-            asprintf(&url, "%s://%s%s?%s", c->scheme, c->hostport, path, query) < 0) {
-            query = url = NULL;
-            st = kinfer_status_new(KINFER_ENOMEM, "out of memory");
-            goto out;
-        }
-        s3_req r = {c, path, query};
-        if ((st = storage_http_get_mem(job->http, url, s3_headers, &r, job->list_max_bytes, &body,
-                                       &len)))
-            goto out;
-        if ((st = storage_list_parse_s3(body, len, job->max_objects - all->n_keys, &p))) {
-            if (kinfer_status_code(st) == KINFER_ETOOBIG)
-                st =
-                    kinfer_status_wrap(st, "over KINFER_STORAGE_MAX_OBJECTS=%zu", job->max_objects);
-            goto out;
-        }
-        for (size_t i = 0; i < p.n_keys; i++) {
-            if (all->n_keys == cap) {
-                size_t ncap = cap ? cap * 2 : 64;
-                char **k = realloc(all->keys, ncap * sizeof(*k));
-                if (!k) {
-                    storage_list_page_clear(&p);
-                    st = kinfer_status_new(KINFER_ENOMEM, "out of memory");
-                    goto out;
-                }
-                all->keys = k;
-                cap = ncap;
-            }
-            all->keys[all->n_keys++] = p.keys[i];
-            p.keys[i] = NULL;
-        }
-        p.n_keys = 0;
-        int more = p.truncated;
-        /* A server that hands back the token it was given would loop forever. */
-        if (more && token && !strcmp(token, p.next_token)) {
-            storage_list_page_clear(&p);
-            st = kinfer_status_new(KINFER_EINVAL, "S3 listing repeated its continuation token");
-            goto out;
-        }
-        free(token);
-        token = p.next_token;
-        p.next_token = NULL;
-        storage_list_page_clear(&p);
-        if (!more) break;
-    }
+    s3_req r = {c, path, query};
+    st = storage_http_get_mem(job->http, url, s3_headers, &r, job->list_max_bytes, body, len);
 out:
-    free(token);
-    free(body);
     free(path);
-    free(url);
     free(query);
-    free(eprefix);
-    free(etoken);
-    if (st) storage_list_page_clear(all);
+    free(url);
     return st;
 }
 
@@ -273,9 +213,7 @@ kinfer_status *storage__s3_fetch(storage_job *job, const storage_uri *u)
 {
     kinfer_status *st = NULL;
     s3_conf c;
-    storage_list_page all = {0};
-    char *prefix = NULL;
-    if ((st = conf_load(job, u->bucket, &c))) goto out;
+    if ((st = conf_load(job, u->bucket, &c))) return st;
     json_object *f = json_object_new_object();
     json_object_object_add(f, "endpoint", json_object_new_string(c.hostport));
     json_object_object_add(f, "addressing",
@@ -283,41 +221,11 @@ kinfer_status *storage__s3_fetch(storage_job *job, const storage_uri *u)
     json_object_object_add(f, "region", json_object_new_string(c.region));
     json_object_object_add(f, "signed", json_object_new_boolean(c.access_key != NULL));
     storage_log_emit("info", "s3.config", f);
-
-    size_t klen = strlen(u->key);
-    if (klen && u->key[klen - 1] != '/') {
-        const char *base = strrchr(u->key, '/');
-        base = base ? base + 1 : u->key;
-        const char *why;
-        if (storage_relpath_check(base, &why)) {
-            st = kinfer_status_new(KINFER_EINVAL, "s3://%s/%s: object name '%s' is unusable: %s",
-                                   u->bucket, u->key, base, why);
-            goto out;
-        }
-        st = get_object(job, &c, u->key, base);
-        if (kinfer_status_code(st) != KINFER_ENOTFOUND) goto out;
-        kinfer_status_free(st);
-        st = NULL;
-        if (asprintf(&prefix, "%s/", u->key) < 0) prefix = NULL;
-    } else {
-        prefix = strdup(u->key);
-    }
-    if (!prefix) {
-        st = kinfer_status_new(KINFER_ENOMEM, "out of memory");
-        goto out;
-    }
-    if ((st = list_all(job, &c, prefix, &all))) goto out;
-    for (size_t i = 0; i < all.n_keys; i++) {
-        const char *rel;
-        if ((st = storage__job_relpath(prefix, all.keys[i], &rel))) goto out;
-        if (rel && (st = get_object(job, &c, all.keys[i], rel))) goto out;
-    }
-    if (job->n_files == 0)
-        st = kinfer_status_new(KINFER_ENOTFOUND,
-                               "s3://%s/%s: no such object, and no objects under s3://%s/%s",
-                               u->bucket, u->key, u->bucket, prefix);
-out:
-    storage_list_page_clear(&all);
-    free(prefix);
-    return st;
+    storage_remote r = {.scheme = "s3",
+                        .repeated_token_msg = "S3 listing repeated its continuation token",
+                        .ctx = &c,
+                        .list_get = list_get,
+                        .list_parse = storage_list_parse_s3,
+                        .get = get_object};
+    return storage__remote_fetch(job, &r, u);
 }
