@@ -11,7 +11,7 @@
 #include "../storage/storage.h"
 #include "config.h"
 #include "service.h"
-#include "slog.h"
+#include "../log/log.h"
 
 /* The model plus contiguous copies of its declarations (service wants arrays). */
 typedef struct engine_model {
@@ -95,7 +95,7 @@ int main(int argc, char **argv)
     int rc = 1;
     kinfer_status *st = server_config_load(&cfg, argc, argv, NULL);
     if (st) {
-        slog_event("error", "bad_config", "%s", kinfer_status_msg(st));
+        kinfer_log_event("error", "bad_config", "%s", kinfer_status_msg(st));
         fprintf(stderr, "kinfer-server: %s (see --help)\n", kinfer_status_msg(st));
         rc = 2;
         goto out;
@@ -109,7 +109,7 @@ int main(int argc, char **argv)
         /* The engine is CPU-only so far (a CUDA backend is future work, see docs/server.md).
          * Running on CPU in a pod that asked for a GPU would hide the misconfiguration: refuse
          * instead. */
-        slog_event("error", "bad_config", "--device cuda: this build has no CUDA backend");
+        kinfer_log_event("error", "bad_config", "--device cuda: this build has no CUDA backend");
         fprintf(stderr, "kinfer-server: --device cuda: this build has no CUDA backend (kinfer's "
                         "engine runs on CPU "
                         "only; GPU support is future work); use --device cpu\n");
@@ -121,7 +121,7 @@ int main(int argc, char **argv)
                                        engine_run,  engine_release, storage_glue};
     service *s;
     if ((st = service_create(&cfg, &be, &s))) {
-        slog_event("error", "start_failed", "%s", kinfer_status_msg(st));
+        kinfer_log_event("error", "start_failed", "%s", kinfer_status_msg(st));
         goto out;
     }
     the_service = s;

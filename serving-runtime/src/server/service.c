@@ -16,7 +16,7 @@
 #include "../metrics/metrics.h"
 #include "../protocol/dtype.h"
 #include "../protocol/infer_response.h"
-#include "slog.h"
+#include "../log/log.h"
 
 #define KINFER_VERSION "0.1.0"
 enum { HDR_INFER_LEN, HDR_TIMEOUT };
@@ -106,7 +106,7 @@ static void fail_request(service *s, http_req *r, kinfer_status *st)
     if (status == 429) http_req_add_header(r, "Retry-After", "1");
     metrics_record_failure(s->metrics, reason_for(status), batcher_now_ns() - http_req_start_ns(r));
     if (status >= 500)
-        slog_event(status == 503 ? "warn" : "error", "request_failed", "%d: %s", status,
+        kinfer_log_event(status == 503 ? "warn" : "error", "request_failed", "%d: %s", status,
                    kinfer_status_msg(st));
     send_error(r, status, kinfer_status_msg(st));
     kinfer_status_free(st);
@@ -504,7 +504,7 @@ static void *loader_main(void *arg)
     char *path = NULL;
     kinfer_status *st = NULL;
     if (c->model_uri) {
-        slog_event("info", "model_fetch", "fetching %s into %s", c->model_uri, c->model_dir);
+        kinfer_log_event("info", "model_fetch", "fetching %s into %s", c->model_uri, c->model_dir);
         if (!s->be.fetch)
             st = kinfer_status_new(KINFER_EUNSUPPORTED, "this build cannot fetch models");
         else
@@ -522,7 +522,7 @@ static void *loader_main(void *arg)
     if ((st = build_metadata(s))) goto out;
     int max_batch = c->max_batch_size;
     if (max_batch > 1 && !model_batchable(&s->sig)) {
-        slog_event("warn", "batching_disabled",
+        kinfer_log_event("warn", "batching_disabled",
                    "model inputs/outputs have no dynamic first dimension: batching off");
         max_batch = 0;
     }
@@ -537,14 +537,14 @@ static void *loader_main(void *arg)
     batcher_backend bb = {
         .run = s->be.run, .release = s->be.release, .ctx = s->model, .n_outputs = s->sig.n_outputs};
     if ((st = warm_up(s))) { /* a model may need real values: say so, but serve */
-        slog_event("warn", "warm_up_failed", "%s", kinfer_status_msg(st));
+        kinfer_log_event("warn", "warm_up_failed", "%s", kinfer_status_msg(st));
         kinfer_status_free(st);
         st = NULL;
     }
     if ((st = batcher_create(&bo, &bb, &s->batcher))) goto out;
     double secs = (double)(batcher_now_ns() - t0) / 1e9;
     metrics_set_load_seconds(s->metrics, secs);
-    slog_event("info", "model_ready",
+    kinfer_log_event("info", "model_ready",
                "model \"%s\" from %s: %zu inputs, %zu outputs, max batch %d, %d instances, "
                "loaded and warmed up in %.3f s",
                c->model_name, path, s->sig.n_inputs, s->sig.n_outputs, max_batch, c->instances,
@@ -552,7 +552,7 @@ static void *loader_main(void *arg)
     atomic_store(&s->ready, 1);
 out:
     if (st) {
-        slog_event("error", "model_load_failed", "%s", kinfer_status_msg(st));
+        kinfer_log_event("error", "model_load_failed", "%s", kinfer_status_msg(st));
         kinfer_status_free(st);
         atomic_store(&s->load_failed, 1);
         http_server_wake(s->http);
@@ -594,7 +594,7 @@ static void begin_shutdown(service *s)
     s->shutting_down = 1;
     atomic_store(&s->ready, 0);
     s->grace_deadline_ns = batcher_now_ns() + (int64_t)s->cfg->grace_period_s * 1000000000;
-    slog_event("info", "shutdown", "draining %zu queued requests (grace period %d s)",
+    kinfer_log_event("info", "shutdown", "draining %zu queued requests (grace period %d s)",
                s->batcher ? batcher_queue_depth(s->batcher) : 0, s->cfg->grace_period_s);
     s->drainer_started = !pthread_create(&s->drainer, NULL, drainer_main, s);
     s->watchdog_started = !pthread_create(&s->watchdog, NULL, watchdog_main, s);
@@ -616,11 +616,11 @@ static void tick(void *ctx)
         if (!s->drained_at_ns) s->drained_at_ns = now;
         /* New requests still get their 503; what must be written is what was accepted before. */
         if (http_server_active(s->http) == 0 || now - s->drained_at_ns > LINGER_NS) {
-            slog_event("info", "shutdown_complete", "all accepted requests answered");
+            kinfer_log_event("info", "shutdown_complete", "all accepted requests answered");
             http_server_stop(s->http);
         }
     } else if (now >= s->grace_deadline_ns) {
-        slog_event("error", "shutdown_timeout",
+        kinfer_log_event("error", "shutdown_timeout",
                    "grace period of %d s ran out with %zu requests queued", s->cfg->grace_period_s,
                    s->batcher ? batcher_queue_depth(s->batcher) : 0);
         s->exit_code = 1;
@@ -648,7 +648,7 @@ kinfer_status *service_create(const server_config *cfg, const service_backend *b
                               .capture = {"inference-header-content-length", "kinfer-timeout-ms"},
                               .n_capture = 2};
     if ((st = http_server_create(&ho, handle, tick, s, &s->http))) goto out;
-    slog_event("info", "listening", "kinfer-server %s on %s:%d", KINFER_VERSION, cfg->host,
+    kinfer_log_event("info", "listening", "kinfer-server %s on %s:%d", KINFER_VERSION, cfg->host,
                cfg->port);
     *out = s;
 out:
@@ -659,7 +659,7 @@ out:
 int service_run(service *s)
 {
     if (pthread_create(&s->loader, NULL, loader_main, s)) {
-        slog_event("error", "model_load_failed", "cannot start the loader thread");
+        kinfer_log_event("error", "model_load_failed", "cannot start the loader thread");
         return 1;
     }
     s->loader_started = 1;

@@ -24,7 +24,7 @@
 #include <openssl/evp.h>
 
 #include "storage_job.h"
-#include "storage_log.h"
+#include "../log/log.h"
 
 #define DEFAULT_RETRIES   3
 #define DEFAULT_TIMEOUT_S 30
@@ -155,7 +155,7 @@ kinfer_status *storage__job_download(storage_job *job, const char *url, storage_
     json_object_object_add(f, "ms",
                            json_object_new_int64((t1.tv_sec - t0.tv_sec) * 1000 +
                                                  (t1.tv_nsec - t0.tv_nsec) / 1000000));
-    storage_log_emit("info", "object.done", f);
+    kinfer_log_fields("info", "storage", "object.done", f);
     return job_record(job, rel);
 }
 
@@ -349,7 +349,7 @@ static void remove_stale_staging(const char *dest)
             nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
             json_object *f = json_object_new_object();
             json_object_object_add(f, "dir", json_object_new_string(dir));
-            storage_log_emit("warn", "staging.removed", f);
+            kinfer_log_fields("warn", "storage", "staging.removed", f);
         }
         if (fd >= 0) close(fd);
     }
@@ -408,7 +408,7 @@ kinfer_status *storage_fetch(const char *uri, const char *dest_dir, const storag
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (!opts) opts = &defaults;
-    storage_log_set_quiet(opts->quiet);
+    kinfer_log_set_quiet(opts->quiet);
     if (!dest_dir || !*dest_dir)
         return kinfer_status_new(KINFER_EINVAL, "no destination directory");
     if (opts->sha256 && !valid_sha256(opts->sha256))
@@ -419,7 +419,7 @@ kinfer_status *storage_fetch(const char *uri, const char *dest_dir, const storag
     json_object *f = json_object_new_object();
     json_object_object_add(f, "uri", json_object_new_string(uri));
     json_object_object_add(f, "dest", json_object_new_string(dest_dir));
-    storage_log_emit("info", "fetch.start", f);
+    kinfer_log_fields("info", "storage", "fetch.start", f);
 
     if (mkdirs(dest_dir)) {
         st = kinfer_status_new(KINFER_EIO, "cannot create %s: %s", dest_dir, strerror(errno));
@@ -510,12 +510,12 @@ out:
     if (st) {
         json_object_object_add(f, "code", json_object_new_string(err_name(kinfer_status_code(st))));
         json_object_object_add(f, "error", json_object_new_string(kinfer_status_msg(st)));
-        storage_log_emit("error", "fetch.error", f);
+        kinfer_log_fields("error", "storage", "fetch.error", f);
     } else {
         json_object_object_add(f, "files", json_object_new_int64((int64_t)job.n_files));
         json_object_object_add(f, "bytes", json_object_new_int64(job.total_bytes));
         json_object_object_add(f, "in_place", json_object_new_boolean(in_place));
-        storage_log_emit("info", "fetch.done", f);
+        kinfer_log_fields("info", "storage", "fetch.done", f);
     }
     for (size_t i = 0; i < job.n_files; i++) free(job.files[i]);
     free(job.files);

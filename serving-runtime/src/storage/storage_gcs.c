@@ -12,7 +12,7 @@
 
 #include "sigv4.h"
 #include "storage_job.h"
-#include "storage_log.h"
+#include "../log/log.h"
 
 #define TOKEN_MAX 8192
 
@@ -117,7 +117,7 @@ kinfer_status *storage__gcs_fetch(storage_job *job, const storage_uri *u)
     json_object *f = json_object_new_object();
     json_object_object_add(f, "endpoint", json_object_new_string(c->base));
     json_object_object_add(f, "bearer_token", json_object_new_boolean(*c->token != '\0'));
-    storage_log_emit("info", "gcs.config", f);
+    kinfer_log_fields("info", "storage", "gcs.config", f);
     storage_remote r = {.scheme = "gs",
                         .repeated_token_msg = "GCS listing repeated its page token",
                         .ctx = c,

@@ -16,7 +16,7 @@
 
 #include "storage_buf.h"
 #include "storage_list.h"
-#include "storage_log.h"
+#include "../log/log.h"
 
 #define ERRBODY_MAX    (16 * 1024)
 #define BACKOFF_CAP_MS 30000L
@@ -236,7 +236,7 @@ static kinfer_status *with_retries(storage_http *h, const char *url, storage_htt
         json_object_object_add(f, "attempt", json_object_new_int(i + 1));
         json_object_object_add(f, "delay_ms", json_object_new_int64(delay));
         json_object_object_add(f, "error", json_object_new_string(kinfer_status_msg(st)));
-        storage_log_emit("warn", "request.retry", f);
+        kinfer_log_fields("warn", "storage", "request.retry", f);
         kinfer_status_free(st);
         st = NULL;
         /* Jitter of up to a quarter keeps many pods that failed together from retrying together. */

@@ -12,7 +12,7 @@
 #include "sigv4.h"
 #include "storage_buf.h"
 #include "storage_job.h"
-#include "storage_log.h"
+#include "../log/log.h"
 
 typedef struct s3_conf {
     char scheme[8];     /* "http" or "https" */
@@ -220,7 +220,7 @@ kinfer_status *storage__s3_fetch(storage_job *job, const storage_uri *u)
                            json_object_new_string(c.path_style ? "path" : "virtual"));
     json_object_object_add(f, "region", json_object_new_string(c.region));
     json_object_object_add(f, "signed", json_object_new_boolean(c.access_key != NULL));
-    storage_log_emit("info", "s3.config", f);
+    kinfer_log_fields("info", "storage", "s3.config", f);
     storage_remote r = {.scheme = "s3",
                         .repeated_token_msg = "S3 listing repeated its continuation token",
                         .ctx = &c,
