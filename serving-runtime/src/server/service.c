@@ -107,7 +107,7 @@ static void fail_request(service *s, http_req *r, kinfer_status *st)
     metrics_record_failure(s->metrics, reason_for(status), batcher_now_ns() - http_req_start_ns(r));
     if (status >= 500)
         kinfer_log_event(status == 503 ? "warn" : "error", "request_failed", "%d: %s", status,
-                   kinfer_status_msg(st));
+                         kinfer_status_msg(st));
     send_error(r, status, kinfer_status_msg(st));
     kinfer_status_free(st);
 }
@@ -523,7 +523,7 @@ static void *loader_main(void *arg)
     int max_batch = c->max_batch_size;
     if (max_batch > 1 && !model_batchable(&s->sig)) {
         kinfer_log_event("warn", "batching_disabled",
-                   "model inputs/outputs have no dynamic first dimension: batching off");
+                         "model inputs/outputs have no dynamic first dimension: batching off");
         max_batch = 0;
     }
     batcher_options bo = {.max_batch_size = max_batch,
@@ -545,10 +545,10 @@ static void *loader_main(void *arg)
     double secs = (double)(batcher_now_ns() - t0) / 1e9;
     metrics_set_load_seconds(s->metrics, secs);
     kinfer_log_event("info", "model_ready",
-               "model \"%s\" from %s: %zu inputs, %zu outputs, max batch %d, %d instances, "
-               "loaded and warmed up in %.3f s",
-               c->model_name, path, s->sig.n_inputs, s->sig.n_outputs, max_batch, c->instances,
-               secs);
+                     "model \"%s\" from %s: %zu inputs, %zu outputs, max batch %d, %d instances, "
+                     "loaded and warmed up in %.3f s",
+                     c->model_name, path, s->sig.n_inputs, s->sig.n_outputs, max_batch,
+                     c->instances, secs);
     atomic_store(&s->ready, 1);
 out:
     if (st) {
@@ -595,7 +595,7 @@ static void begin_shutdown(service *s)
     atomic_store(&s->ready, 0);
     s->grace_deadline_ns = batcher_now_ns() + (int64_t)s->cfg->grace_period_s * 1000000000;
     kinfer_log_event("info", "shutdown", "draining %zu queued requests (grace period %d s)",
-               s->batcher ? batcher_queue_depth(s->batcher) : 0, s->cfg->grace_period_s);
+                     s->batcher ? batcher_queue_depth(s->batcher) : 0, s->cfg->grace_period_s);
     s->drainer_started = !pthread_create(&s->drainer, NULL, drainer_main, s);
     s->watchdog_started = !pthread_create(&s->watchdog, NULL, watchdog_main, s);
     if (!s->drainer_started) atomic_store(&s->drained, 1);
@@ -621,8 +621,8 @@ static void tick(void *ctx)
         }
     } else if (now >= s->grace_deadline_ns) {
         kinfer_log_event("error", "shutdown_timeout",
-                   "grace period of %d s ran out with %zu requests queued", s->cfg->grace_period_s,
-                   s->batcher ? batcher_queue_depth(s->batcher) : 0);
+                         "grace period of %d s ran out with %zu requests queued",
+                         s->cfg->grace_period_s, s->batcher ? batcher_queue_depth(s->batcher) : 0);
         s->exit_code = 1;
         http_server_stop(s->http);
     }
@@ -649,7 +649,7 @@ kinfer_status *service_create(const server_config *cfg, const service_backend *b
                               .n_capture = 2};
     if ((st = http_server_create(&ho, handle, tick, s, &s->http))) goto out;
     kinfer_log_event("info", "listening", "kinfer-server %s on %s:%d", KINFER_VERSION, cfg->host,
-               cfg->port);
+                     cfg->port);
     *out = s;
 out:
     if (st) service_destroy(s);

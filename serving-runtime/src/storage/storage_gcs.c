@@ -93,8 +93,8 @@ static kinfer_status *get_object(storage_job *job, void *ctx, const char *name, 
 }
 
 /* One objects.list page. */
-static kinfer_status *list_get(storage_job *job, void *ctx, const char *eprefix,
-                               const char *etoken, char **body, size_t *len)
+static kinfer_status *list_get(storage_job *job, void *ctx, const char *eprefix, const char *etoken,
+                               char **body, size_t *len)
 {
     const gcs_conf *c = ctx;
     char *url = NULL;

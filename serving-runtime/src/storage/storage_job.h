@@ -42,13 +42,13 @@ kinfer_status *storage__job_relpath(const char *prefix, const char *key, const c
 /* A remote backend as storage__remote_fetch sees it (storage_remote.c). Everything it points to
  * is the backend's and outlives the fetch. */
 typedef struct storage_remote {
-    const char *scheme;              /* "s3", "gs": for messages */
-    const char *repeated_token_msg;  /* error when a listing hands back the token it was given */
-    void *ctx;                       /* the backend's configuration, passed to the calls below */
+    const char *scheme;             /* "s3", "gs": for messages */
+    const char *repeated_token_msg; /* error when a listing hands back the token it was given */
+    void *ctx;                      /* the backend's configuration, passed to the calls below */
     /* GETs the list page after etoken (NULL for the first) of the keys under eprefix (both
      * URL-encoded) into *body (the caller's to free). */
-    kinfer_status *(*list_get)(storage_job *job, void *ctx, const char *eprefix,
-                               const char *etoken, char **body, size_t *len);
+    kinfer_status *(*list_get)(storage_job *job, void *ctx, const char *eprefix, const char *etoken,
+                               char **body, size_t *len);
     /* storage_list_parse_s3 or storage_list_parse_gcs. */
     kinfer_status *(*list_parse)(const char *body, size_t len, size_t max_keys,
                                  storage_list_page *out);

@@ -183,8 +183,8 @@ out:
 }
 
 /* One ListObjectsV2 page. */
-static kinfer_status *list_get(storage_job *job, void *ctx, const char *eprefix,
-                               const char *etoken, char **body, size_t *len)
+static kinfer_status *list_get(storage_job *job, void *ctx, const char *eprefix, const char *etoken,
+                               char **body, size_t *len)
 {
     const s3_conf *c = ctx;
     kinfer_status *st = NULL;
