@@ -32,8 +32,10 @@ DTYPES = {
 }
 
 
-def save(model, directory):
+def save(graph, directory):
+    """graph as an opset-13 model at directory/model.onnx, checked; returns the path."""
     os.makedirs(directory, exist_ok=True)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     onnx.checker.check_model(model)
     path = os.path.join(directory, "model.onnx")
@@ -51,7 +53,7 @@ def make_addmm(directory):
                            (np.arange(12, dtype=np.float32) / 7 - 0.5).tolist())
     nodes = [helper.make_node("Add", ["x", "y"], ["s"]), helper.make_node("MatMul", ["s", "W"], ["z"])]
     graph = helper.make_graph(nodes, "addmm", [x, y], [z, s], [w])
-    return save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), directory)
+    return save(graph, directory)
 
 
 def make_types(directory):
@@ -62,7 +64,7 @@ def make_types(directory):
         outputs.append(helper.make_tensor_value_info("out_" + name, onnx_type, ["batch", 2]))
         nodes.append(helper.make_node("Identity", ["in_" + name], ["out_" + name]))
     graph = helper.make_graph(nodes, "types", inputs, outputs)
-    return save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), directory)
+    return save(graph, directory)
 
 
 def make_fixed(directory):
@@ -70,7 +72,7 @@ def make_fixed(directory):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 2])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 2])
     graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "fixed", [x], [y])
-    return save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), directory)
+    return save(graph, directory)
 
 
 def make_dyn(directory):
@@ -81,7 +83,7 @@ def make_dyn(directory):
     one = helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])
     nodes = [helper.make_node("Mul", ["x", "three"], ["t"]), helper.make_node("Sub", ["t", "one"], ["y"])]
     graph = helper.make_graph(nodes, "dyn", [x], [y], [three, one])
-    return save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), directory)
+    return save(graph, directory)
 
 
 def free_port():
@@ -151,6 +153,18 @@ class Server:
         return self.proc.returncode
 
 
+def sanitizer_report(s):
+    """True when s's log holds an ASan/LSan/UBSan report (SANITIZE=1 builds)."""
+    logs = s.logs()
+    return "Sanitizer" in logs or "runtime error:" in logs
+
+
+def stop_clean(s):
+    """For module-scoped servers: SIGTERM must exit 0 with no sanitizer report."""
+    assert s.stop() == 0, s.logs()
+    assert not sanitizer_report(s), s.logs()
+
+
 @pytest.fixture(scope="session")
 def models(tmp_path_factory):
     base = tmp_path_factory.mktemp("models")
@@ -181,7 +195,7 @@ def server_factory():
                 rc = "hung on SIGTERM"
             if rc != 0:
                 problems.append(f"port {s.port}: exit {rc}")
-        if "Sanitizer" in s.logs() or "runtime error:" in s.logs():
+        if sanitizer_report(s):
             problems.append(f"port {s.port}: sanitizer report\n{s.logs()[-3000:]}")
     if problems:
         pytest.fail("; ".join(problems))
@@ -191,8 +205,7 @@ def server_factory():
 def addmm_server(models, tmp_path_factory):
     s = Server(models["addmm"], "--max-batch-size", "16").wait_ready()
     yield s
-    assert s.stop() == 0, s.logs()
-    assert "Sanitizer" not in s.logs() and "runtime error:" not in s.logs(), s.logs()
+    stop_clean(s)
 
 
 def ort_run(model_dir, feeds, outputs=None):

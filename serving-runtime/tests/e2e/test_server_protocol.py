@@ -139,10 +139,10 @@ def random_of(dt, shape, rng):
 
 @pytest.fixture(scope="module")
 def types_server(models):
-    from conftest import Server
+    from conftest import Server, stop_clean
     s = Server(models["types"]).wait_ready()
     yield s
-    assert s.stop() == 0, s.logs()
+    stop_clean(s)
 
 
 @pytest.mark.parametrize("binary", [False, True])
