@@ -579,7 +579,7 @@ ctl_status *canary_start(canary *cn)
 int canary_synced(canary *cn)
 {
     for (int i = 0; cn && i < CI_COUNT; i++)
-        if (cn->inf[i] && !informer_synced(cn->inf[i])) return 0;
+        if (cn->inf[i] && !informer_synced(cn->inf[i]) && !informer_unavailable(cn->inf[i])) return 0;
     return 1;
 }
 

@@ -32,6 +32,7 @@ typedef struct item {
     size_t len;
     char *index;
     char *rv;
+    uint64_t sig; /* hash of what the handler cares about (see significance) */
 } item;
 
 
@@ -45,7 +46,9 @@ struct informer {
     int timeout_s;
     size_t event_cap;
     long page_size;
-    const char *const *drop;
+    const char *const *drop, *const *quiet;
+    void (*trim)(json_object *obj);
+    atomic_int unavailable;
 
     pthread_rwlock_t lock; /* guards items */
     objstore *items;
@@ -102,6 +105,20 @@ void informer__strip(json_object *obj)
     }
 }
 
+/* FNV-1a over obj's compact text without metadata.resourceVersion and the quiet fields, which
+ * it removes from obj: two versions with the same value differ only in what no handler needs. */
+static uint64_t significance(informer *inf, json_object *obj)
+{
+    json_object *meta = jobj(obj, "metadata");
+    if (meta) json_object_object_del(meta, "resourceVersion");
+    for (const char *const *q = inf->quiet; q && *q; q++) json_object_object_del(obj, *q);
+    size_t n = 0;
+    const char *s = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN, &n);
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; s && i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
 /* "ns/name" (or "name" for cluster-scoped objects) into buf; 0 when the object has no name. */
 static int object_key(json_object *obj, char *buf, size_t len)
 {
@@ -120,6 +137,7 @@ static item *make_item(informer *inf, json_object *obj, const char *key, int *oo
     *oom = 0;
     char *idx = inf->index ? inf->index(obj) : strdup(key);
     if (!idx) return NULL;
+    if (inf->trim) inf->trim(obj); /* first: it may read what strip and drop remove */
     informer__strip(obj);
     for (const char *const *d = inf->drop; d && *d; d++) json_object_object_del(obj, *d);
     if (!jstr(obj, "kind")) { /* list items come without apiVersion/kind */
@@ -140,6 +158,7 @@ static item *make_item(informer *inf, json_object *obj, const char *key, int *oo
         it->rv = strdup(rv ? rv : "");
         idx = NULL;
     }
+    if (it && it->json && it->rv) it->sig = significance(inf, obj); /* last: it edits obj */
     if (!it || !it->json || !it->rv) {
         item_free(it);
         free(idx);
@@ -166,6 +185,8 @@ ctl_status *informer_create(kube_client *c, const informer_config *cfg, informer
     inf->event_cap = cfg->event_cap ? cfg->event_cap : DEFAULT_EVENT_CAP;
     inf->page_size = cfg->page_size > 0 ? cfg->page_size : DEFAULT_PAGE;
     inf->drop = cfg->drop_fields; /* static tables in practice; the caller keeps them alive */
+    inf->quiet = cfg->quiet_fields;
+    inf->trim = cfg->trim;
     pthread_rwlock_init(&inf->lock, NULL);
     pthread_mutex_init(&inf->sleep_mu, NULL);
     pthread_cond_init(&inf->sleep_cv, NULL);
@@ -194,11 +215,19 @@ void informer_free(informer *inf)
     free(inf);
 }
 
-/* Stores it under key (deleted: removes) and runs the handler. Takes ownership of it. */
+/* The significance of a cached entry (0 when it cannot be parsed: then it counts as changed). */
+static uint64_t entry_significance(informer *inf, const objstore_entry *e);
+
+/* Stores it under key (deleted: removes) and runs the handler unless the update changed nothing
+ * significant. Takes ownership of it. */
 static void cache_put(informer *inf, const char *key, item *it, int deleted)
 {
     char *old_index = NULL;
-    int had = 0;
+    int had = 0, quiet = 0;
+    objstore_entry old;
+    /* Only this thread writes the cache, so reading the old entry unlocked is safe. */
+    if (!deleted && objstore_get(inf->items, key, &old))
+        quiet = !strcmp(old.index, it->index) && entry_significance(inf, &old) == it->sig;
     pthread_rwlock_wrlock(&inf->lock);
     if (deleted) {
         had = objstore_remove(inf->items, key, &old_index);
@@ -213,7 +242,7 @@ static void cache_put(informer *inf, const char *key, item *it, int deleted)
     metrics_set_cache(inf->res->resource, nobj, nbytes);
     if (inf->handler) {
         if (deleted && had && old_index) inf->handler(inf->ud, INFORMER_DELETE, key, old_index);
-        else if (!deleted) inf->handler(inf->ud, had ? INFORMER_UPDATE : INFORMER_ADD, key, it->index);
+        else if (!deleted && !(had && quiet)) inf->handler(inf->ud, had ? INFORMER_UPDATE : INFORMER_ADD, key, it->index);
     }
     free(old_index);
     item_free(it);
@@ -447,12 +476,24 @@ static void *run(void *arg)
         if (need_list) {
             ctl_status *st = relist(inf);
             if (st) {
+                int http = ctl_status_http(st);
+                if (http == 403 || http == 404) {
+                    /* RBAC or a missing CRD will not change within seconds: say so once, then
+                     * retry slowly, and let those waiting for sync go on without this type. */
+                    if (!atomic_exchange(&inf->unavailable, 1))
+                        log_warn("informer: resource unavailable; retrying every few minutes", "resource", res,
+                                 "error", ctl_status_msg(st));
+                    ctl_status_free(st);
+                    nap(inf, 60000 + backoff_next_ms(&bo) * 8);
+                    continue;
+                }
                 if (ctl_status_code(st) != CTL_ECANCELED)
                     log_error("informer: list failed", "resource", res, "error", ctl_status_msg(st));
                 ctl_status_free(st);
                 nap(inf, backoff_next_ms(&bo));
                 continue;
             }
+            if (atomic_exchange(&inf->unavailable, 0)) log_info("informer: resource available again", "resource", res);
             need_list = 0;
             malloc_trim(0); /* hand the pages' parse trees back to the OS */
             char n[24];
@@ -525,6 +566,8 @@ void informer_stop(informer *inf)
 
 int informer_synced(informer *inf) { return atomic_load(&inf->synced); }
 
+int informer_unavailable(informer *inf) { return atomic_load(&inf->unavailable); }
+
 static json_object *parse_entry(const objstore_entry *e)
 {
     json_tokener *tok = json_tokener_new_ex(64);
@@ -532,6 +575,14 @@ static json_object *parse_entry(const objstore_entry *e)
     json_object *o = json_tokener_parse_ex(tok, e->json, (int)e->len);
     json_tokener_free(tok);
     return o;
+}
+
+static uint64_t entry_significance(informer *inf, const objstore_entry *e)
+{
+    json_object *o = parse_entry(e);
+    uint64_t h = o ? significance(inf, o) : 0;
+    json_object_put(o);
+    return h;
 }
 
 json_object *informer_get(informer *inf, const char *key)

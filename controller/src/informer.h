@@ -41,6 +41,14 @@ typedef struct informer_config {
     /* Top-level fields not kept in the cache (NULL-terminated, or NULL): a consumer that reads
      * only metadata and status need not pay for spec. */
     const char *const *drop_fields;
+    /* Reshapes an object in place before it is cached (before managedFields and drop_fields
+     * are removed, so it can summarize them), e.g. keeping one field of the spec; NULL: none. */
+    void (*trim)(json_object *obj);
+    /* Top-level fields whose changes alone fire no update handler (NULL-terminated, or NULL):
+     * the InferenceService informer ignores status, which the controller itself writes, so
+     * its own writes do not wake it again. They are still cached. Updates that change only
+     * metadata.resourceVersion (or managedFields) never fire the handler. */
+    const char *const *quiet_fields;
 } informer_config;
 
 /* Strings in cfg are copied. The client must outlive the informer. */
@@ -55,6 +63,10 @@ void informer_stop(informer *inf);
 void informer_free(informer *inf); /* stops first; NULL is a no-op */
 /* Nonzero once the first list has been stored. */
 int informer_synced(informer *inf);
+/* Nonzero while the resource cannot be listed at all: the last list was refused with 403
+ * (RBAC) or 404 (API not served). The informer keeps retrying with a long backoff; callers
+ * waiting for every informer to sync should not wait for this one. */
+int informer_unavailable(informer *inf);
 /* A parsed copy of the cached object (caller owns it), or NULL. */
 json_object *informer_get(informer *inf, const char *key);
 /* A new array (caller owns it) of parsed copies of the objects filed under index. */

@@ -247,6 +247,60 @@ static void test_strip_tolerates_odd_objects(void **state)
     json_object_put(o);
 }
 
+/* Keeps only status.phase of a pod's status: stands in for the controller's Deployment trim. */
+static void trim_phase(json_object *obj)
+{
+    json_object *st, *ph;
+    if (!json_object_object_get_ex(obj, "status", &st) || !json_object_object_get_ex(st, "phase", &ph)) return;
+    json_object *slim = json_object_new_object();
+    json_object_object_add(slim, "phase", json_object_get(ph));
+    json_object_object_add(obj, "status", slim);
+}
+
+/* Updates that change nothing a handler reads (resourceVersion, managedFields, quiet fields)
+ * are cached but wake no one; everything else still fires. */
+static void test_insignificant_updates_fire_nothing(void **state)
+{
+    fixture *f = *state;
+    static const char *const quiet[] = {"spec", NULL};
+    informer *inf = NULL;
+    informer_config ic = {.res = &kube_res_pods, .index = by_app, .handler = handler, .ud = &f->s,
+                          .quiet_fields = quiet, .trim = trim_phase};
+    assert_null(informer_create(f->client, &ic, &inf));
+#define EV(type, rv, extra) POD(type, "p", rv, "web", extra)
+    const char *evs[] = {
+        EV("ADDED", "1", "},\"spec\":{\"x\":1},\"status\":{\"phase\":\"Pending\"},\"z\":{"),
+        /* resourceVersion and managedFields only */
+        EV("MODIFIED", "2", ",\"managedFields\":[{\"manager\":\"m\"}]},\"spec\":{\"x\":1},\"status\":{\"phase\":\"Pending\"},\"z\":{"),
+        /* a quiet field only */
+        EV("MODIFIED", "3", "},\"spec\":{\"x\":2},\"status\":{\"phase\":\"Pending\"},\"z\":{"),
+        /* a field the trim drops only */
+        EV("MODIFIED", "4", "},\"spec\":{\"x\":2},\"status\":{\"phase\":\"Pending\",\"ip\":\"1\"},\"z\":{"),
+        /* significant: the kept status field, then a label */
+        EV("MODIFIED", "5", "},\"spec\":{\"x\":2},\"status\":{\"phase\":\"Running\"},\"z\":{"),
+        EV("MODIFIED", "6", ",\"annotations\":{\"a\":\"b\"}},\"spec\":{\"x\":2},\"status\":{\"phase\":\"Running\"},\"z\":{"),
+    };
+#undef EV
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+        assert_null(informer__apply_event(inf, evs[i], strlen(evs[i])));
+    assert_int_equal(f->s.n, 3);
+    assert_int_equal(f->s.ev[0], INFORMER_ADD);
+    assert_int_equal(f->s.ev[1], INFORMER_UPDATE);
+    assert_int_equal(f->s.ev[2], INFORMER_UPDATE);
+    /* the cache still follows every version, quiet fields included */
+    json_object *p = informer_get(inf, "ns/p"), *md, *rv, *spec, *x;
+    assert_non_null(p);
+    json_object_object_get_ex(p, "metadata", &md);
+    json_object_object_get_ex(md, "resourceVersion", &rv);
+    assert_string_equal(json_object_get_string(rv), "6");
+    assert_true(json_object_object_get_ex(p, "spec", &spec) && json_object_object_get_ex(spec, "x", &x));
+    assert_int_equal(json_object_get_int(x), 2);
+    assert_false(json_object_object_get_ex(md, "managedFields", &x));
+    json_object_put(p);
+    assert_int_equal(informer_unavailable(inf), 0);
+    informer_free(inf);
+}
+
 int test_informer_run(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +310,7 @@ int test_informer_run(void)
         cmocka_unit_test_setup_teardown(test_bookmark_and_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_churn, setup, teardown),
         cmocka_unit_test(test_strip_tolerates_odd_objects),
+        cmocka_unit_test_setup_teardown(test_insignificant_updates_fire_nothing, setup, teardown),
     };
     return cmocka_run_group_tests_name("informer", tests, NULL, NULL);
 }
