@@ -307,33 +307,20 @@ static void handle_model(service *s, http_req *r, const char *rest, int v1, int 
         handle_infer(s, r, 0);
         return;
     }
-    if (!*tail && get) {
-        char buf[300];
-        if (v1) {
-            int n = snprintf(buf, sizeof(buf), "{\"name\":\"%s\",\"ready\":%s}", cfg_name,
-                             ready ? "true" : "false");
-            {
-                send_json(r, ready ? 200 : 503, buf, (size_t)n);
-                return;
-            }
-        }
-        if (!ready) {
-            send_error(r, 503, "model is not loaded yet");
-            return;
-        }
-        {
-            send_json(r, 200, s->metadata, s->metadata_len);
-            return;
-        }
-    }
-    if (!v1 && !strcmp(tail, "/ready") && get) {
+    if (get && (v1 ? !*tail : !strcmp(tail, "/ready"))) {
+        /* The name passed valid_name (at most 128 safe characters), so it fits unescaped. */
         char buf[300];
         int n = snprintf(buf, sizeof(buf), "{\"name\":\"%s\",\"ready\":%s}", cfg_name,
                          ready ? "true" : "false");
-        {
-            send_json(r, ready ? 200 : 503, buf, (size_t)n);
-            return;
-        }
+        send_json(r, ready ? 200 : 503, buf, (size_t)n);
+        return;
+    }
+    if (!*tail && get) {
+        if (ready)
+            send_json(r, 200, s->metadata, s->metadata_len);
+        else
+            send_error(r, 503, "model is not loaded yet");
+        return;
     }
     if (!strcmp(tail, "/infer") || !strcmp(tail, ":predict") || !strcmp(tail, "/ready") || !*tail) {
         send_error(r, 405, "method not allowed");
