@@ -62,6 +62,14 @@ static const char *err_name(kinfer_err e)
 }
 
 /* mkdir -p of dir (whose parents may exist or not). */
+/* Milliseconds on the monotonic clock since *t0, for the log's "ms" fields. */
+static int64_t ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (int64_t)(t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
 static int mkdirs(const char *dir)
 {
     char tmp[PATH_MAX];
@@ -139,22 +147,19 @@ kinfer_status *storage__job_download(storage_job *job, const char *url, storage_
     kinfer_status *st;
     char path[PATH_MAX];
     long long bytes = 0;
-    struct timespec t0, t1;
+    struct timespec t0;
     if (snprintf(path, sizeof(path), "%s/%s", job->staging, rel) >= (int)sizeof(path))
         return kinfer_status_new(KINFER_EINVAL, "path too long: %s/%s", job->staging, rel);
     if ((st = parent_dirs(job->staging, rel))) return st;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if ((st = storage_http_get_file(job->http, url, fn, ctx, path, job->last_sha256, &bytes)))
         return st;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
     job->total_bytes += bytes;
     json_object *f = json_object_new_object();
     json_object_object_add(f, "file", json_object_new_string(rel));
     json_object_object_add(f, "bytes", json_object_new_int64(bytes));
     json_object_object_add(f, "sha256", json_object_new_string(job->last_sha256));
-    json_object_object_add(f, "ms",
-                           json_object_new_int64((t1.tv_sec - t0.tv_sec) * 1000 +
-                                                 (t1.tv_nsec - t0.tv_nsec) / 1000000));
+    json_object_object_add(f, "ms", json_object_new_int64(ms_since(&t0)));
     kinfer_log_fields("info", "storage", "object.done", f);
     return job_record(job, rel);
 }
@@ -405,7 +410,7 @@ kinfer_status *storage_fetch(const char *uri, const char *dest_dir, const storag
     storage_job job = {0};
     char staging[PATH_MAX], local[PATH_MAX];
     int in_place = 0, lock_fd = -1;
-    struct timespec t0, t1;
+    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (!opts) opts = &defaults;
     kinfer_log_set_quiet(opts->quiet);
@@ -501,12 +506,9 @@ kinfer_status *storage_fetch(const char *uri, const char *dest_dir, const storag
 out:
     if (job.staging) nftw(job.staging, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     if (lock_fd >= 0) close(lock_fd);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
     f = json_object_new_object();
     json_object_object_add(f, "uri", json_object_new_string(uri ? uri : ""));
-    json_object_object_add(f, "ms",
-                           json_object_new_int64((t1.tv_sec - t0.tv_sec) * 1000 +
-                                                 (t1.tv_nsec - t0.tv_nsec) / 1000000));
+    json_object_object_add(f, "ms", json_object_new_int64(ms_since(&t0)));
     if (st) {
         json_object_object_add(f, "code", json_object_new_string(err_name(kinfer_status_code(st))));
         json_object_object_add(f, "error", json_object_new_string(kinfer_status_msg(st)));
