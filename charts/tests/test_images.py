@@ -12,7 +12,7 @@ import tarfile
 
 import pytest
 
-from conftest import ROOT, run
+from conftest import ROOT, run, tool
 
 IMAGES = {
     # name: (flag its --help must mention, size goal for the compressed image in bytes)
@@ -245,6 +245,12 @@ def test_controller_image_becomes_ready_against_the_api_server(built, rootfs):
     and reports ready; it watches a namespace nothing else uses."""
     kubeconfig = os.environ.get("KUBECONFIG")
     assert kubeconfig and os.path.exists(kubeconfig), "KUBECONFIG not set: run through `make test-packaging`"
+    # The controller is ready only once its InferenceService informer has listed, which needs the
+    # CRD: install it here rather than rely on a suite that ran earlier.
+    kubectl = tool("KUBECTL")
+    run([kubectl, "apply", "--server-side", "-f", os.path.join(ROOT, "crds")])
+    run([kubectl, "wait", "--for=condition=Established", "--timeout=60s",
+         "crd/inferenceservices.serving.kinfer.dev"])
     host, argv = rootfs("kinfer-controller")
     with open(kubeconfig) as src, open(host("/tmp/kubeconfig"), "w") as dst:
         dst.write(src.read())
