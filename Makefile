@@ -25,6 +25,9 @@ OBJ      := $(BUILD)/obj-$(VARIANT)
 export KINFER_CACHE ?= $(HOME)/.cache/kinfer
 
 CC := gcc
+# Quiet by default: one line per object; V=1 prints full command lines.
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
 ifeq ($(SANITIZE),1)
   SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
   OPT      := -O1
@@ -45,7 +48,8 @@ $(shell mkdir -p $(BUILD); [ "$$(cat $(BUILD)/.variant 2>/dev/null)" = "$(VARIAN
 define c_program
 $(BIN)/$(1): $(patsubst %.c,$(OBJ)/%.o,$(2)) $(BUILD)/.variant
 	@mkdir -p $$(@D)
-	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(3)
+	$$(if $$(Q),@echo "  LD      $$@")
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(3)
 ALL_BINS += $(BIN)/$(1)
 endef
 
@@ -64,7 +68,8 @@ deps:
 
 $(OBJ)/%.o: %.c | deps
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(if $(Q),@echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 include $(sort $(wildcard controller/module.mk serving-runtime/*.mk test/*/module.mk charts/*.mk))
 
