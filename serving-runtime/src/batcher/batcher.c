@@ -28,32 +28,6 @@ int64_t batcher_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static size_t elem_size(onnx_dtype dt)
-{
-    switch (dt) {
-    case ONNX_DTYPE_BOOL:
-    case ONNX_DTYPE_UINT8:
-    case ONNX_DTYPE_INT8:
-        return 1;
-    case ONNX_DTYPE_UINT16:
-    case ONNX_DTYPE_INT16:
-    case ONNX_DTYPE_FLOAT16:
-        return 2;
-    case ONNX_DTYPE_FLOAT:
-    case ONNX_DTYPE_INT32:
-    case ONNX_DTYPE_UINT32:
-        return 4;
-    case ONNX_DTYPE_DOUBLE:
-    case ONNX_DTYPE_INT64:
-    case ONNX_DTYPE_UINT64:
-        return 8;
-    case ONNX_DTYPE_STRING:
-        return sizeof(char *);
-    default:
-        return 0;
-    }
-}
-
 static int64_t row_elems(const onnx_tensor *t)
 {
     int64_t n = 1;
@@ -87,7 +61,7 @@ static int tensor_copy_rows(const onnx_tensor *src, int64_t r0, int64_t n, onnx_
     dst->keys = NULL;
     if (src->rank) dst->dims[0] = n;
     int64_t inner = row_elems(src), ne = n * inner;
-    size_t es = elem_size(src->dtype);
+    size_t es = onnx_dtype_size(src->dtype);
     if (src->dtype != ONNX_DTYPE_STRING) {
         dst->data = malloc(((size_t)ne * es) | !ne);
         if (!dst->data) return -1;
@@ -167,7 +141,7 @@ static void batch_run(batcher *b, batcher_job **jobs, size_t n)
         for (size_t i = 0; i < j0->n_inputs; i++) {
             in[i] = j0->inputs[i];
             in[i].dims[0] = rows;
-            size_t row_bytes = (size_t)row_elems(&in[i]) * elem_size(in[i].dtype);
+            size_t row_bytes = (size_t)row_elems(&in[i]) * onnx_dtype_size(in[i].dtype);
             char *p = in[i].data = malloc(((size_t)rows * row_bytes) | 1);
             if (!p) goto fail;
             for (size_t k = 0; k < n; k++) {
