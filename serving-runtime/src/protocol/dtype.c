@@ -90,3 +90,10 @@ float proto_float_from_half(uint16_t h)
     memcpy(&f, &x, 4);
     return f;
 }
+
+int64_t proto_tensor_numel(const onnx_tensor *t)
+{
+    int64_t n = 1;
+    for (int d = 0; d < t->rank; d++) n *= t->dims[d];
+    return n;
+}

@@ -20,5 +20,8 @@ size_t proto_dtype_size(onnx_dtype dt);
 /* IEEE half <-> float, round to nearest even. */
 uint16_t proto_half_from_float(float f);
 float proto_float_from_half(uint16_t h);
+/* Product of t's dims (1 for rank 0); the engine's onnx_tensor_numel, kept here so the protocol
+ * links without the engine. */
+int64_t proto_tensor_numel(const onnx_tensor *t);
 
 #endif

@@ -220,13 +220,6 @@ static kinfer_status *check_against_sig(const onnx_tensor *t, const onnx_value_i
     return NULL;
 }
 
-static int64_t shape_numel(const onnx_tensor *t)
-{
-    int64_t n = 1;
-    for (int d = 0; d < t->rank; d++) n *= t->dims[d];
-    return n;
-}
-
 /* Reads "shape": a JSON array of non-negative ints, with an overflow-safe element count. */
 static kinfer_status *parse_shape(json_object *js, onnx_tensor *t)
 {
@@ -314,7 +307,7 @@ static kinfer_status *parse_v2_input(json_object *ji, const infer_model_sig *sig
     kinfer_status *st = parse_shape(jshape, t);
     if (st) return st;
     if ((st = check_against_sig(t, vi))) return st;
-    int64_t n = shape_numel(t);
+    int64_t n = proto_tensor_numel(t);
     size_t esize = proto_dtype_size(t->dtype);
     if (n > MAX_TENSOR_BYTES / (int64_t)esize)
         return kinfer_status_new(KINFER_ETOOBIG, "input \"%s\": too large", name);

@@ -8,13 +8,6 @@
 
 #include "dtype.h"
 
-static int64_t tensor_numel(const onnx_tensor *t)
-{
-    int64_t n = 1;
-    for (int d = 0; d < t->rank; d++) n *= t->dims[d];
-    return n;
-}
-
 static void add_double(pbuf *b, double d, int prec)
 {
     if (isnan(d))
@@ -95,7 +88,7 @@ static kinfer_status *check_buf(pbuf *b)
 /* Binary form: raw for fixed-size types, 4-byte LE length + bytes per BYTES element. */
 static size_t binary_size(const onnx_tensor *t)
 {
-    int64_t n = tensor_numel(t);
+    int64_t n = proto_tensor_numel(t);
     if (t->dtype != ONNX_DTYPE_STRING) return (size_t)n * proto_dtype_size(t->dtype);
     size_t s = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -107,7 +100,7 @@ static size_t binary_size(const onnx_tensor *t)
 
 static void add_binary(pbuf *b, const onnx_tensor *t)
 {
-    int64_t n = tensor_numel(t);
+    int64_t n = proto_tensor_numel(t);
     if (t->dtype != ONNX_DTYPE_STRING) {
         pbuf_add(b, t->data, (size_t)n * proto_dtype_size(t->dtype));
         return;
@@ -152,7 +145,7 @@ kinfer_status *infer_response_encode_v2(pbuf *b, const char *model, const char *
         pbuf_addc(b, ']');
         if (t->kind == ONNX_VALUE_SEQ_MAP && t->keys) { /* ZipMap: say which key each column is */
             pbuf_adds(b, ",\"parameters\":{\"keys\":[");
-            for (int64_t k = 0; k < tensor_numel(t->keys); k++) {
+            for (int64_t k = 0, nk = proto_tensor_numel(t->keys); k < nk; k++) {
                 if (k) pbuf_addc(b, ',');
                 add_elem(b, t->keys, k);
             }
@@ -164,7 +157,7 @@ kinfer_status *infer_response_encode_v2(pbuf *b, const char *model, const char *
             continue;
         }
         pbuf_adds(b, ",\"data\":[");
-        int64_t ne = tensor_numel(t);
+        int64_t ne = proto_tensor_numel(t);
         for (int64_t k = 0; k < ne; k++) {
             if (k) pbuf_addc(b, ',');
             add_elem(b, t, k);
