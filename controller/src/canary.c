@@ -689,7 +689,10 @@ static void run_rollout(canary *cn, canary_plan *p, json_object *isvc, json_obje
     if (r.checked && r.state.failed_checks > s.failed_checks) metrics_count_rollout_check(p->key, "failed");
     if (r.checked && r.state.inconclusive_checks > s.inconclusive_checks) metrics_count_rollout_check(p->key, "inconclusive");
     if (r.checked && r.state.passed_checks > s.passed_checks) metrics_count_rollout_check(p->key, "passed");
-    *requeue_ms = r.action == ROLLOUT_ACT_PROMOTE ? 1 : r.requeue_ms;
+    /* Promotion is decided by the next plan, from the status. While this plan still splits, the cached
+     * status has not caught up with the Succeeded this process wrote: look again soon rather than
+     * depend on that status event alone. */
+    *requeue_ms = r.action == ROLLOUT_ACT_PROMOTE ? 1 : r.state.phase == ROLLOUT_SUCCEEDED ? 500 : r.requeue_ms;
 }
 
 static ctl_status *apply_one(canary *cn, json_object *isvc, const kube_resource *res, json_object *obj, json_object *children)
