@@ -21,7 +21,7 @@ struct http_req {
     enum req_state state;
     http_req *next; /* completion list or free list */
     char method[8];
-    char *path, *ctype;
+    char *path;
     char *captured[HTTP_MAX_CAPTURE];
     char *body;
     size_t body_len, body_alloc;
@@ -86,7 +86,7 @@ static http_req *req_new(http_server *s, struct lws *wsi)
     r->over_limit = 0;
     r->n_extra = 0;
     r->status = 0;
-    r->path = r->ctype = NULL;
+    r->path = NULL;
     memset(r->captured, 0, sizeof(r->captured));
     r->start_ns = now_ns();
     s->active++;
@@ -129,10 +129,6 @@ const char *http_req_method(const http_req *r)
 const char *http_req_path(const http_req *r)
 {
     return r->path ? r->path : "/";
-}
-const char *http_req_content_type(const http_req *r)
-{
-    return r->ctype ? r->ctype : "";
 }
 const char *http_req_header(const http_req *r, size_t i)
 {
@@ -186,16 +182,7 @@ void http_req_send(http_req *r, int status, const char *content_type)
     if (wake) lws_cancel_service(s->ctx);
 }
 
-/* Copies a header into the arena; NULL when absent. */
-static char *copy_token(http_req *r, struct lws *wsi, enum lws_token_indexes tok)
-{
-    int n = lws_hdr_total_length(wsi, tok);
-    if (n <= 0) return NULL;
-    char *p = req_arena_alloc(r->arena, (size_t)n + 1);
-    if (!p || lws_hdr_copy(wsi, p, n + 1, tok) < 0) return NULL;
-    return p;
-}
-
+/* Copies a captured header into the arena; NULL when absent. */
 static char *copy_custom(http_req *r, struct lws *wsi, const char *name)
 {
     char key[64];
@@ -237,7 +224,6 @@ static int on_http(http_server *s, struct lws *wsi, pss *p, const char *uri)
     if (!r) return -1;
     p->req = r;
     r->path = req_arena_strndup(r->arena, uri, strlen(uri));
-    r->ctype = copy_token(r, wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
     for (size_t i = 0; i < s->opts.n_capture; i++)
         r->captured[i] = copy_custom(r, wsi, s->opts.capture[i]);
     int post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;

@@ -58,7 +58,6 @@ void http_server_destroy(http_server *s);
 /* Accessors: valid from the handler call until http_req_send. */
 const char *http_req_method(const http_req *r); /* "GET", "POST", ... */
 const char *http_req_path(const http_req *r);
-const char *http_req_content_type(const http_req *r); /* "" when absent */
 /* The value of capture[i], NULL when the request did not send it. */
 const char *http_req_header(const http_req *r, size_t i);
 const char *http_req_body(const http_req *r, size_t *len);

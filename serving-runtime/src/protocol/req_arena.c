@@ -88,11 +88,6 @@ void req_arena_reset(req_arena *a)
     a->used = 0;
 }
 
-size_t req_arena_used(const req_arena *a)
-{
-    return a->used;
-}
-
 void req_arena_destroy(req_arena *a)
 {
     if (!a) return;

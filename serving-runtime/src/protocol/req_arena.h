@@ -19,8 +19,6 @@ void *req_arena_calloc(req_arena *a, size_t n);
 char *req_arena_strndup(req_arena *a, const char *s, size_t n);
 /* Frees every block but the first, so a keep-alive connection reuses its memory. */
 void req_arena_reset(req_arena *a);
-/* Bytes handed out since the last reset. */
-size_t req_arena_used(const req_arena *a);
 /* NULL is a no-op. */
 void req_arena_destroy(req_arena *a);
 

@@ -400,7 +400,10 @@ static void find_onnx(const char *dir, int depth, char **best, int *best_score, 
     closedir(d);
 }
 
-kinfer_status *service_find_model(const char *dir, char **path)
+/* Finds the model file in dir: dir itself when it is a file, else model.onnx, else the only
+ * *.onnx file in dir or in one level of subdirectories (Triton's NAME/1/model.onnx). Returns a
+ * malloc'd path. */
+static kinfer_status *find_model(const char *dir, char **path)
 {
     *path = NULL;
     struct stat sb;
@@ -498,7 +501,7 @@ static void *loader_main(void *arg)
             st = s->be.fetch(c->model_uri, c->model_dir, c->model_sha256);
         if (st) goto out;
     }
-    if ((st = service_find_model(c->model_dir, &path))) goto out;
+    if ((st = find_model(c->model_dir, &path))) goto out;
     int threads = c->threads;
     if (!threads && c->instances > 1) {
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);

@@ -39,9 +39,4 @@ int service_run(service *s);
 void service_request_shutdown(service *s);
 void service_destroy(service *s);
 
-/* Finds the model file in dir: dir itself when it is a file, else model.onnx, else the only
- * *.onnx file in dir or in one level of subdirectories (Triton's NAME/1/model.onnx). Returns a
- * malloc'd path. */
-kinfer_status *service_find_model(const char *dir, char **path) __attribute__((warn_unused_result));
-
 #endif

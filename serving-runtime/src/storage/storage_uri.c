@@ -7,23 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *storage_scheme_name(storage_scheme s)
-{
-    switch (s) {
-    case STORAGE_SCHEME_LOCAL:
-        return "file";
-    case STORAGE_SCHEME_S3:
-        return "s3";
-    case STORAGE_SCHEME_GS:
-        return "gs";
-    case STORAGE_SCHEME_HTTP:
-        return "http";
-    case STORAGE_SCHEME_PVC:
-        return "pvc";
-    }
-    return "?";
-}
-
 void storage_uri_clear(storage_uri *u)
 {
     if (!u) return;

@@ -33,7 +33,6 @@ typedef struct storage_uri {
 kinfer_status *storage_uri_parse(const char *text, storage_uri *out)
     __attribute__((warn_unused_result));
 void storage_uri_clear(storage_uri *u);
-const char *storage_scheme_name(storage_scheme s);
 
 /* 0 when rel is safe to create under a destination directory: relative, non-empty, at most
  * 4095 bytes, no empty, "." or ".." component, no component over 255 bytes, no control
