@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "applied.h"
 #include "canary.h"
 #include "informer.h"
 #include "log.h"
@@ -25,6 +26,7 @@ struct controller {
     reconcile_config rc;
     informer *inf[INF_COUNT];
     canary *canary; /* revisions, routing objects, rollouts */
+    applied *applied; /* last applies, to skip those that would change nothing */
     workqueue *q;
     pthread_t *workers;
     int started;
@@ -75,6 +77,18 @@ static char *pod_index(json_object *obj)
     return asprintf(&k, "%s/%s", ns, v) < 0 ? NULL : k;
 }
 
+/* The Deployment cache keeps status and spec.replicas (what status_compute and the canary read,
+ * so a reconcile that skips the apply can use the cached copy) but not the pod template. */
+static void trim_deployment(json_object *obj)
+{
+    json_object *spec = jget(obj, "spec"), *rep = jget(spec, "replicas");
+    applied_mark(obj);
+    if (!spec) return;
+    json_object *slim = json_object_new_object();
+    if (rep) json_object_object_add(slim, "replicas", json_object_get(rep));
+    json_object_object_add(obj, "spec", slim);
+}
+
 static void on_isvc(void *ud, informer_event ev, const char *key, const char *index)
 {
     (void)ev, (void)index;
@@ -116,8 +130,9 @@ ctl_status *controller_create(kube_client *c, const controller_config *cfg, cont
     }
     ctl->rc.prometheus_address = ctl->prometheus;
     ctl->q = workqueue_create(5, 1000 * 1000);
+    ctl->applied = applied_create();
     ctl->workers = calloc((size_t)cfg->workers, sizeof(pthread_t));
-    if (!ctl->ns || !ctl->image || !ctl->q || !ctl->workers) {
+    if (!ctl->ns || !ctl->image || !ctl->q || !ctl->workers || !ctl->applied) {
         st = ctl_status_new(CTL_ENOMEM, "controller");
         goto out;
     }
@@ -125,10 +140,16 @@ ctl_status *controller_create(kube_client *c, const controller_config *cfg, cont
                                                         &kube_res_services, &kube_res_hpas, &kube_res_pods};
     /* Children are cached only to find and prune them, pods only for status: neither needs its
      * spec, which is most of each object. */
-    static const char *const drop_children[] = {"spec", "status", NULL}, *const drop_pods[] = {"spec", NULL};
+    static const char *const drop_children[] = {"spec", "status", NULL}, *const drop_pods[] = {"spec", NULL},
+                             *const quiet_isvc[] = {"status.conditions", "status.observedGeneration", NULL};
     for (int i = 0; i < INF_COUNT; i++) {
         informer_config ic = {
-            .drop_fields = i == INF_ISVC ? NULL : i == INF_POD ? drop_pods : drop_children,
+            .drop_fields = i == INF_ISVC || i == INF_DEPLOY ? NULL : i == INF_POD ? drop_pods : drop_children,
+            .trim = i == INF_DEPLOY ? trim_deployment : i == INF_ISVC || i == INF_POD ? NULL : applied_mark,
+            /* Status is what this controller writes: its own condition updates must not wake
+             * it again. status.components stays significant: the canary keeps its revisions
+             * and rollout there and needs a pass after it changes them. */
+            .quiet_fields = i == INF_ISVC ? quiet_isvc : NULL,
             .res = res[i],
             .namespace = ctl->ns,
             /* Children and pods carry the label; selecting on it keeps unrelated objects off the wire. */
@@ -183,6 +204,10 @@ static ctl_status *write_status(controller *ctl, json_object *isvc, json_object 
     ctl_status *st = kube_apply(ctl->client, &kube_res_inferenceservices, jstr(md, "namespace"), jstr(md, "name"),
                                 "status", o, NULL, NULL);
     json_object_put(o);
+    if (st && ctl_status_http(st) == 404) { /* deleted meanwhile: nothing left to report on */
+        ctl_status_free(st);
+        return NULL;
+    }
     if (!st) {
         const char *was = ready_of(prev), *now = ready_of(status);
         if (strcmp(was, now) && *now) {
@@ -330,12 +355,34 @@ static ctl_status *reconcile_key(controller *ctl, const char *key, json_object *
                                 kind ? kind : "?");
             goto out;
         }
+        char hash[17], akey[600], ckey[520];
+        informer *cache = r == &kube_res_deployments ? ctl->inf[INF_DEPLOY]
+                          : r == &kube_res_services  ? ctl->inf[INF_SVC]
+                          : r == &kube_res_hpas      ? ctl->inf[INF_HPA]
+                                                     : NULL;
+        snprintf(ckey, sizeof(ckey), "%s/%s", cns ? cns : ns, name);
+        snprintf(akey, sizeof(akey), "%s %s", kind, ckey);
+        applied_stamp(c, hash);
+        if (cache) {
+            /* Unchanged since our last apply, by us or anyone: applying again would change
+             * nothing, yet costs a round trip through admission and field management. */
+            json_object *cached = informer_get(cache, ckey);
+            if (applied_current(ctl->applied, akey, hash, cached)) {
+                canary_plan_observe(plan, cached);
+                if (r == &kube_res_deployments && !deployment) deployment = cached;
+                else json_object_put(cached);
+                continue;
+            }
+            json_object_put(cached);
+        }
         if (r == &kube_res_deployments && (st = handover(ctl, c, cns ? cns : ns, name))) goto out;
         int created = 0;
         if ((st = kube_apply(ctl->client, r, cns ? cns : ns, name, NULL, c, &out, &created))) {
+            applied_forget(ctl->applied, akey);
             st = ctl_status_wrap(st, "apply %s %s", kind, name);
             goto out;
         }
+        applied_record(ctl->applied, akey, hash, out);
         if (created) {
             char msg[300];
             snprintf(msg, sizeof(msg), "Created %s %s", kind, name);
@@ -462,6 +509,7 @@ void controller_free(controller *ctl)
     controller_stop(ctl);
     for (int i = 0; i < INF_COUNT; i++) informer_free(ctl->inf[i]);
     canary_free(ctl->canary);
+    applied_free(ctl->applied);
     workqueue_free(ctl->q);
     free(ctl->workers);
     free(ctl->ns);

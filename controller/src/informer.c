@@ -111,7 +111,18 @@ static uint64_t significance(informer *inf, json_object *obj)
 {
     json_object *meta = jobj(obj, "metadata");
     if (meta) json_object_object_del(meta, "resourceVersion");
-    for (const char *const *q = inf->quiet; q && *q; q++) json_object_object_del(obj, *q);
+    for (const char *const *q = inf->quiet; q && *q; q++) {
+        const char *dot = strchr(*q, '.');
+        char parent[64];
+        if (!dot) {
+            json_object_object_del(obj, *q);
+        } else if ((size_t)(dot - *q) < sizeof(parent)) { /* "parent.child": one level down */
+            memcpy(parent, *q, (size_t)(dot - *q));
+            parent[dot - *q] = 0;
+            json_object *po = jobj(obj, parent);
+            if (po) json_object_object_del(po, dot + 1);
+        }
+    }
     size_t n = 0;
     const char *s = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN, &n);
     uint64_t h = 1469598103934665603ull;

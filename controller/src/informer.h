@@ -44,10 +44,11 @@ typedef struct informer_config {
     /* Reshapes an object in place before it is cached (before managedFields and drop_fields
      * are removed, so it can summarize them), e.g. keeping one field of the spec; NULL: none. */
     void (*trim)(json_object *obj);
-    /* Top-level fields whose changes alone fire no update handler (NULL-terminated, or NULL):
-     * the InferenceService informer ignores status, which the controller itself writes, so
-     * its own writes do not wake it again. They are still cached. Updates that change only
-     * metadata.resourceVersion (or managedFields) never fire the handler. */
+    /* Fields ("name" or "parent.child") whose changes alone fire no update handler
+     * (NULL-terminated, or NULL): the InferenceService informer ignores status.conditions,
+     * which the controller itself writes, so its own writes do not wake it again. They are
+     * still cached. Updates that change only metadata.resourceVersion (or managedFields)
+     * never fire the handler. */
     const char *const *quiet_fields;
 } informer_config;
 

@@ -262,23 +262,25 @@ static void trim_phase(json_object *obj)
 static void test_insignificant_updates_fire_nothing(void **state)
 {
     fixture *f = *state;
-    static const char *const quiet[] = {"spec", NULL};
+    static const char *const quiet[] = {"spec", "z.q", NULL};
     informer *inf = NULL;
     informer_config ic = {.res = &kube_res_pods, .index = by_app, .handler = handler, .ud = &f->s,
                           .quiet_fields = quiet, .trim = trim_phase};
     assert_null(informer_create(f->client, &ic, &inf));
 #define EV(type, rv, extra) POD(type, "p", rv, "web", extra)
     const char *evs[] = {
-        EV("ADDED", "1", "},\"spec\":{\"x\":1},\"status\":{\"phase\":\"Pending\"},\"z\":{"),
+        EV("ADDED", "1", "},\"spec\":{\"x\":1},\"status\":{\"phase\":\"Pending\"},\"z\":{\"q\":0"),
         /* resourceVersion and managedFields only */
-        EV("MODIFIED", "2", ",\"managedFields\":[{\"manager\":\"m\"}]},\"spec\":{\"x\":1},\"status\":{\"phase\":\"Pending\"},\"z\":{"),
+        EV("MODIFIED", "2", ",\"managedFields\":[{\"manager\":\"m\"}]},\"spec\":{\"x\":1},\"status\":{\"phase\":\"Pending\"},\"z\":{\"q\":0"),
         /* a quiet field only */
-        EV("MODIFIED", "3", "},\"spec\":{\"x\":2},\"status\":{\"phase\":\"Pending\"},\"z\":{"),
+        EV("MODIFIED", "3", "},\"spec\":{\"x\":2},\"status\":{\"phase\":\"Pending\"},\"z\":{\"q\":0"),
+        /* a quiet nested field only */
+        EV("MODIFIED", "3", "},\"spec\":{\"x\":2},\"status\":{\"phase\":\"Pending\"},\"z\":{\"q\":1"),
         /* a field the trim drops only */
-        EV("MODIFIED", "4", "},\"spec\":{\"x\":2},\"status\":{\"phase\":\"Pending\",\"ip\":\"1\"},\"z\":{"),
+        EV("MODIFIED", "4", "},\"spec\":{\"x\":2},\"status\":{\"phase\":\"Pending\",\"ip\":\"1\"},\"z\":{\"q\":1"),
         /* significant: the kept status field, then a label */
-        EV("MODIFIED", "5", "},\"spec\":{\"x\":2},\"status\":{\"phase\":\"Running\"},\"z\":{"),
-        EV("MODIFIED", "6", ",\"annotations\":{\"a\":\"b\"}},\"spec\":{\"x\":2},\"status\":{\"phase\":\"Running\"},\"z\":{"),
+        EV("MODIFIED", "5", "},\"spec\":{\"x\":2},\"status\":{\"phase\":\"Running\"},\"z\":{\"q\":1"),
+        EV("MODIFIED", "6", ",\"annotations\":{\"a\":\"b\"}},\"spec\":{\"x\":2},\"status\":{\"phase\":\"Running\"},\"z\":{\"q\":1"),
     };
 #undef EV
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
