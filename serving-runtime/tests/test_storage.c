@@ -34,6 +34,21 @@ static void write_file(const char *path, const char *text)
     fclose(f);
 }
 
+/* dir/rel as a directory or a file holding text: the fixtures' trees. */
+static void put_dir(const char *dir, const char *rel)
+{
+    char p[700];
+    assert_true(snprintf(p, sizeof(p), "%s/%s", dir, rel) < (int)sizeof(p));
+    assert_int_equal(mkdir(p, 0755), 0);
+}
+
+static void put_file(const char *dir, const char *rel, const char *text)
+{
+    char p[700];
+    assert_true(snprintf(p, sizeof(p), "%s/%s", dir, rel) < (int)sizeof(p));
+    write_file(p, text);
+}
+
 static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb;
@@ -99,12 +114,9 @@ static void local_tree_copied_atomically(void **state)
     snprintf(src, sizeof(src), "%s/src", (char *)*state);
     snprintf(dst, sizeof(dst), "%s/out/nested", (char *)*state);
     mkdir(src, 0755);
-    snprintf(p, sizeof(p), "%s/sub", src);
-    mkdir(p, 0755);
-    snprintf(p, sizeof(p), "%s/model.onnx", src);
-    write_file(p, "hello\n");
-    snprintf(p, sizeof(p), "%s/sub/weights.bin", src);
-    write_file(p, "w");
+    put_dir(src, "sub");
+    put_file(src, "model.onnx", "hello\n");
+    put_file(src, "sub/weights.bin", "w");
     storage_options o = {.retries = 0, .quiet = 1};
     assert_null(storage_fetch(src, dst, &o));
     assert_int_equal(count_entries(dst), 2); /* model.onnx, sub: no staging directory left */
@@ -141,12 +153,9 @@ static void checksum_mismatch_leaves_nothing(void **state)
 
     /* --sha256 names one file; a directory of two is refused rather than half-checked. */
     char p[600];
-    snprintf(p, sizeof(p), "%s/two", (char *)*state);
-    mkdir(p, 0755);
-    snprintf(p, sizeof(p), "%s/two/a", (char *)*state);
-    write_file(p, "a");
-    snprintf(p, sizeof(p), "%s/two/b", (char *)*state);
-    write_file(p, "b");
+    put_dir((char *)*state, "two");
+    put_file((char *)*state, "two/a", "a");
+    put_file((char *)*state, "two/b", "b");
     snprintf(p, sizeof(p), "%s/two", (char *)*state);
     o.sha256 = HELLO_SHA;
     st = storage_fetch(p, dst, &o);
@@ -158,9 +167,7 @@ static void checksum_mismatch_leaves_nothing(void **state)
 
 static void same_directory_used_in_place(void **state)
 {
-    char p[600];
-    snprintf(p, sizeof(p), "%s/model.onnx", (char *)*state);
-    write_file(p, "hello\n");
+    put_file((char *)*state, "model.onnx", "hello\n");
     storage_options o = {.quiet = 1};
     assert_null(storage_fetch((char *)*state, (char *)*state, &o));
     assert_int_equal(count_entries((char *)*state), 1);
@@ -188,23 +195,18 @@ static void stale_staging_removed_live_kept(void **state)
     snprintf(dst, sizeof(dst), "%s/dst", (char *)*state);
     mkdir(dst, 0755);
     /* A killed fetch: its lock file is there but nobody holds it. */
-    snprintf(p, sizeof(p), "%s/.kinfer-fetch-dead", dst);
-    mkdir(p, 0755);
-    snprintf(p, sizeof(p), "%s/.kinfer-fetch-dead/.lock", dst);
-    write_file(p, "");
-    snprintf(p, sizeof(p), "%s/.kinfer-fetch-dead/partial.onnx", dst);
-    write_file(p, "half a mod");
+    put_dir(dst, ".kinfer-fetch-dead");
+    put_file(dst, ".kinfer-fetch-dead/.lock", "");
+    put_file(dst, ".kinfer-fetch-dead/partial.onnx", "half a mod");
     /* A running fetch: its lock is held (here by this process, through another open file). */
-    snprintf(p, sizeof(p), "%s/.kinfer-fetch-live", dst);
-    mkdir(p, 0755);
+    put_dir(dst, ".kinfer-fetch-live");
     snprintf(p, sizeof(p), "%s/.kinfer-fetch-live/.lock", dst);
     write_file(p, "");
     int fd = open(p, O_RDONLY);
     assert_true(fd >= 0);
     assert_int_equal(flock(fd, LOCK_EX), 0);
     /* Too young to judge without a lock file. */
-    snprintf(p, sizeof(p), "%s/.kinfer-fetch-new", dst);
-    mkdir(p, 0755);
+    put_dir(dst, ".kinfer-fetch-new");
 
     storage_options o = {.quiet = 1};
     assert_null(storage_fetch(src, dst, &o));
