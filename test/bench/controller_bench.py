@@ -72,6 +72,21 @@ def nodes(names, create):
             kubectl("delete", "node", n, "--wait=false", check=False)
 
 
+def controller_counts(port):
+    """Reconciles and server-side applies the controller made, from its /metrics."""
+    import urllib.request
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    out = {"controller_reconciles": 0, "controller_applies": 0, "controller_queue_depth": 0}
+    for line in text.splitlines():
+        if line.startswith("kinfer_controller_workqueue_depth "):
+            out["controller_queue_depth"] = int(float(line.split()[-1]))
+        if line.startswith("kinfer_controller_reconcile_total{"):
+            out["controller_reconciles"] += int(float(line.split()[-1]))
+        elif line.startswith("kinfer_controller_api_requests_total{") and 'verb="apply"' in line:
+            out["controller_applies"] += int(float(line.split()[-1]))
+    return out
+
+
 def run_json(argv, log):
     with open(log, "w") as f:
         p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=f, text=True)
@@ -85,6 +100,8 @@ def main():
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--parallel", type=int, default=16, help="client parallelism (creates, floor applies)")
     ap.add_argument("--workers", type=int, default=8, help="kinfer-controller --workers")
+    ap.add_argument("--controller", default=os.path.join(ROOT, "build", "bin", "kinfer-controller"),
+                    help="the kinfer-controller binary (e.g. one built from an older commit, for before/after)")
     args = ap.parse_args()
     os.makedirs(BENCH, exist_ok=True)
     tag = uuid.uuid4().hex[:6]
@@ -99,9 +116,10 @@ def main():
         for ns in (ns_ctl, ns_floor):
             kubectl("create", "namespace", ns)
         # --- controller ---------------------------------------------------------------------------
-        ctl_argv = [os.path.join(ROOT, "build", "bin", "kinfer-controller"), "--kubeconfig", KUBECONFIG,
+        metrics_port = free_port()
+        ctl_argv = [args.controller, "--kubeconfig", KUBECONFIG,
                     "--namespace", ns_ctl, "--workers", str(args.workers), "--runtime-image", IMAGE,
-                    "--metrics-addr", f"127.0.0.1:{free_port()}", "--health-addr", f"127.0.0.1:{free_port()}"]
+                    "--metrics-addr", f"127.0.0.1:{metrics_port}", "--health-addr", f"127.0.0.1:{free_port()}"]
         ctl_log = open(os.path.join(BENCH, "controller.log"), "w")
         ctl = subprocess.Popen(ctl_argv, stdout=ctl_log, stderr=subprocess.STDOUT)
         time.sleep(2)
@@ -114,6 +132,30 @@ def main():
         rss, cpu1 = proc_stats(ctl.pid)
         c["controller_peak_rss_mib"] = round(rss, 1)
         c["controller_cpu_s"] = round(cpu1 - cpu0, 2)
+        c.update(controller_counts(metrics_port))
+        ctl.send_signal(signal.SIGTERM)
+        ctl.wait(timeout=30)
+        ctl = None
+        # --- restart on the converged namespace: how much work does a new process redo? -------
+        metrics_port = free_port()
+        ctl_argv[ctl_argv.index("--metrics-addr") + 1] = f"127.0.0.1:{metrics_port}"
+        ctl = subprocess.Popen(ctl_argv, stdout=ctl_log, stderr=subprocess.STDOUT)
+        t0, last, still = time.time(), None, 0.0
+        while time.time() - t0 < 300:
+            time.sleep(1)
+            try:
+                m = controller_counts(metrics_port)
+            except OSError:
+                continue
+            key = (m["controller_reconciles"], m["controller_applies"])
+            # settled: work was done, the queue is empty and nothing moved for 5 s
+            still = still + 1 if key == last and m["controller_queue_depth"] == 0 and key[0] else 0
+            last = key
+            if still >= 5:
+                break
+        rss2, _ = proc_stats(ctl.pid)
+        c["restart"] = {"reconciles": last[0] if last else None, "applies": last[1] if last else None,
+                        "settled_s": round(time.time() - t0 - still, 1), "peak_rss_mib": round(rss2, 1)}
         ctl.send_signal(signal.SIGTERM)
         ctl.wait(timeout=30)
         ctl = None
