@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../src/protocol/dtype.h"
@@ -280,6 +281,36 @@ static void response_v2_json_and_binary(void **state)
     pbuf_free(&b);
 }
 
+static void response_v2_zipmap_keys_with_and_without_binary(void **state)
+{
+    (void)state;
+    float probs[4] = {0.25f, 0.75f, 1, 0};
+    int64_t keys[2] = {3, 7};
+    onnx_tensor k = {.dtype = ONNX_DTYPE_INT64, .rank = 1, .dims = {2}, .data = keys};
+    onnx_tensor t = {.name = "p", .kind = ONNX_VALUE_SEQ_MAP, .dtype = ONNX_DTYPE_FLOAT, .rank = 2,
+                     .dims = {2, 2}, .data = probs, .keys = &k};
+    pbuf b;
+    pbuf_init(&b, 0, 1 << 20);
+    size_t jl = 99;
+    assert_null(infer_response_encode_v2(&b, "m", "1", NULL, &t, NULL, 1, &jl));
+    pbuf_addc(&b, 0);
+    assert_string_equal(pbuf_data(&b),
+                        "{\"model_name\":\"m\",\"model_version\":\"1\",\"outputs\":["
+                        "{\"name\":\"p\",\"datatype\":\"FP32\",\"shape\":[2,2],"
+                        "\"parameters\":{\"keys\":[3,7]},\"data\":[0.25,0.75,1.0,0.0]}]}");
+    /* Binary: the keys and the binary size share one parameters object (a second "parameters"
+     * member would make most JSON parsers drop the keys). */
+    pbuf_reset(&b);
+    int bin[1] = {1};
+    assert_null(infer_response_encode_v2(&b, "m", "1", NULL, &t, bin, 1, &jl));
+    assert_int_equal(b.len, jl + sizeof(probs));
+    char *json = strndup(pbuf_data(&b), jl);
+    assert_non_null(strstr(json, "\"parameters\":{\"keys\":[3,7],\"binary_data_size\":16}}"));
+    assert_null(strstr(strstr(json, "\"parameters\"") + 1, "\"parameters\""));
+    free(json);
+    pbuf_free(&b);
+}
+
 static void fp16_round_trip(void **state)
 {
     (void)state;
@@ -299,6 +330,7 @@ int test_infer_request_run(void)
         cmocka_unit_test(v2_integer_ranges),       cmocka_unit_test(arena_cap_is_enforced),
         cmocka_unit_test(v1_rows_and_named),       cmocka_unit_test(response_v2_json_and_binary),
         cmocka_unit_test(fp16_round_trip),
+        cmocka_unit_test(response_v2_zipmap_keys_with_and_without_binary),
     };
     return cmocka_run_group_tests_name("infer_request", tests, NULL, NULL);
 }

@@ -143,19 +143,24 @@ kinfer_status *infer_response_encode_v2(pbuf *b, const char *model, const char *
         pbuf_printf(b, ",\"datatype\":\"%s\",\"shape\":[", dt);
         for (int d = 0; d < t->rank; d++) pbuf_printf(b, d ? ",%" PRId64 : "%" PRId64, t->dims[d]);
         pbuf_addc(b, ']');
-        if (t->kind == ONNX_VALUE_SEQ_MAP && t->keys) { /* ZipMap: say which key each column is */
-            pbuf_adds(b, ",\"parameters\":{\"keys\":[");
+        /* One parameters object: a ZipMap's keys (which key each column is) and/or the size of
+         * the binary data that follows the JSON. */
+        int has_keys = t->kind == ONNX_VALUE_SEQ_MAP && t->keys, is_binary = binary && binary[i];
+        if (has_keys || is_binary) pbuf_adds(b, ",\"parameters\":{");
+        if (has_keys) {
+            pbuf_adds(b, "\"keys\":[");
             for (int64_t k = 0, nk = proto_tensor_numel(t->keys); k < nk; k++) {
                 if (k) pbuf_addc(b, ',');
                 add_elem(b, t->keys, k);
             }
-            pbuf_adds(b, "]}");
+            pbuf_addc(b, ']');
         }
-        if (binary && binary[i]) {
+        if (is_binary) {
             any_binary = 1;
-            pbuf_printf(b, ",\"parameters\":{\"binary_data_size\":%zu}}", binary_size(t));
+            pbuf_printf(b, "%s\"binary_data_size\":%zu}}", has_keys ? "," : "", binary_size(t));
             continue;
         }
+        if (has_keys) pbuf_addc(b, '}');
         pbuf_adds(b, ",\"data\":[");
         int64_t ne = proto_tensor_numel(t);
         for (int64_t k = 0; k < ne; k++) {
