@@ -84,8 +84,12 @@ ctl_status *scrape_parse(const char *text, size_t len, scrape_sample *out)
             if (label_value(labels, lab_len, "le", le, sizeof(le)))
                 return ctl_status_new(CTL_EPARSE, "metrics line %zu: histogram bucket without le", lineno);
             double bound = !strcmp(le, "+Inf") ? INFINITY : strtod(le, &end);
+            /* A latency histogram's bounds are durations: a negative or infinite-below bound
+             * is not one, and would make the p99 estimate negative. */
             if (!isinf(bound) && (*end || isnan(bound)))
                 return ctl_status_new(CTL_EPARSE, "metrics line %zu: bad le \"%s\"", lineno, le);
+            if (bound < 0)
+                return ctl_status_new(CTL_EPARSE, "metrics line %zu: negative le \"%s\"", lineno, le);
             int i = bucket_at(out, bound);
             if (i < 0) return ctl_status_new(CTL_ETOOBIG, "metrics: more than %d histogram buckets", SCRAPE_MAX_BUCKETS);
             out->cum[i] += v;
@@ -146,6 +150,9 @@ void scrape_analyze(const scrape_sample *prev, const scrape_sample *cur, rollout
         double lo = b ? cur->le[b - 1] : 0, lo_n = b ? d[b - 1] : 0;
         v = d[b] > lo_n ? lo + (cur->le[b] - lo) * (rank - lo_n) / (d[b] - lo_n) : cur->le[b];
     }
+    /* Counts that are not cumulative (a broken or hostile exporter) can still interpolate to
+     * nonsense: that is no data, not a latency. */
+    if (!(v >= 0) || !isfinite(v)) return;
     *p99_ms = (rollout_metric){ROLLOUT_METRIC_OK, v * 1000.0};
 }
 

@@ -61,6 +61,7 @@ static void parse_errors_are_precise(void **state)
         {"kinfer_request_duration_seconds_bucket{le=\"x1\"} 3\n", "bad le \"x1\""},
         {"kinfer_request_duration_seconds_bucket{le=\"0.1\"} 3\n", "has no +Inf bucket"},
         {"nv_inference_request_failure{reason=\"OTHER\"} -1\n", "bad counter value \"-1\""},
+        {"kinfer_request_duration_seconds_bucket{le=\"-0.5\"} 3\n", "negative le \"-0.5\""},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         scrape_sample s;
@@ -112,6 +113,21 @@ static void slow_requests_beyond_last_bucket(void **state)
     assert_true(p99.value == 500.0); /* histogram_quantile: the highest finite bound */
 }
 
+static void impossible_histogram_is_no_data(void **state)
+{
+    (void)state;
+    /* scrape_parse refuses negative bounds; a sample that has one anyway (built by hand here)
+     * interpolates to a negative latency, which analyze must report as no data. */
+    scrape_sample zero = {0}, s = {0};
+    s.have_histogram = 1;
+    s.nbuckets = 2;
+    s.le[0] = -1, s.le[1] = INFINITY;
+    s.cum[0] = 5, s.cum[1] = 5;
+    rollout_metric sr, p99;
+    scrape_analyze(&zero, &s, &sr, &p99);
+    assert_int_equal(p99.status, ROLLOUT_METRIC_NODATA);
+}
+
 static void pods_add_up(void **state)
 {
     (void)state;
@@ -141,6 +157,7 @@ int test_scrape_run(void)
         cmocka_unit_test(parse_errors_are_precise),
         cmocka_unit_test(success_rate_and_p99_from_deltas),
         cmocka_unit_test(slow_requests_beyond_last_bucket),
+        cmocka_unit_test(impossible_histogram_is_no_data),
         cmocka_unit_test(pods_add_up),
         cmocka_unit_test(fetch_unreachable_is_transport_error),
     };
