@@ -49,6 +49,30 @@ static void pool_rows(void *arg, int ith, int nth)
     const core_window *w = &j->w;
     int64_t b, e, H = w->in[0], W = w->in[1], OH = w->out[0], OW = w->out[1];
     op_split(j->planes, ith, nth, &b, &e);
+    if (j->is_max && w->d[0] == 1 && w->d[1] == 1) {
+        /* MaxPool without dilation (ResNet's stem): clip each window to the input once instead of
+         * testing every tap; the taps are visited in the same order, so NaN and empty windows
+         * (-inf) come out as in the general loop below. */
+        for (int64_t p = b; p < e; p++) {
+            const float *x = j->x + p * H * W;
+            float *y = j->y + p * OH * OW;
+            for (int64_t oh = 0; oh < OH; oh++) {
+                int64_t ih0 = oh * w->s[0] - w->pb[0];
+                int64_t kh0 = ih0 < 0 ? -ih0 : 0, kh1 = H - ih0 < w->k[0] ? H - ih0 : w->k[0];
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    int64_t iw0 = ow * w->s[1] - w->pb[1];
+                    int64_t kw0 = iw0 < 0 ? -iw0 : 0, kw1 = W - iw0 < w->k[1] ? W - iw0 : w->k[1];
+                    float acc = -INFINITY;
+                    for (int64_t kh = kh0; kh < kh1; kh++) {
+                        int64_t r = (ih0 + kh) * W + iw0;
+                        for (int64_t kw = kw0; kw < kw1; kw++) acc = x[r + kw] > acc ? x[r + kw] : acc;
+                    }
+                    y[oh * OW + ow] = acc;
+                }
+            }
+        }
+        return;
+    }
     for (int64_t p = b; p < e; p++) {
         const float *x = j->x + p * H * W;
         float *y = j->y + p * OH * OW;
