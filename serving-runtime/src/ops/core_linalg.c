@@ -189,7 +189,9 @@ void core_sgemm(op_ctx *c, int trans_a, int trans_b, int64_t M, int64_t N, int64
         core_epilogue_rows(ep, C, ldc, 0, M, 0, N);
         return;
     }
-    if (!trans_a && !trans_b && M <= 24 && N >= 64 && K >= 16) {
+    /* N >= 2048 (a conv projecting onto 16 or 24 channels over a large plane) stays with OpenBLAS:
+     * its B packing is amortized there, and it measured ~2% faster on MobileNetV2's GEMMs. */
+    if (!trans_a && !trans_b && M <= 24 && N >= 64 && N < 2048 && K >= 16) {
         small_job sj = {M, N, K, lda, ldb, ldc, alpha, beta, A, B, C, ep};
         if (op_num_threads(c) > 1 && (double)M * (double)N * (double)K >= 2e5) op_parallel(c, small_part, &sj);
         else small_part(&sj, 0, 1);
