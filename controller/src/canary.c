@@ -637,6 +637,7 @@ static void run_rollout(canary *cn, canary_plan *p, json_object *isvc, json_obje
     }
     pthread_mutex_unlock(&cn->mu);
     rollout_state s = p->rollout_known ? p->state : (rollout_state){0};
+    int planned_weight = p->weight; /* what this plan split replicas by (from the status) */
     rollout_obs obs = {.canary_ready = p->canary_ready};
     scrape_sample cur;
     char detail[256] = "";
@@ -693,6 +694,9 @@ static void run_rollout(canary *cn, canary_plan *p, json_object *isvc, json_obje
      * status has not caught up with the Succeeded this process wrote: look again soon rather than
      * depend on that status event alone. */
     *requeue_ms = r.action == ROLLOUT_ACT_PROMOTE ? 1 : r.state.phase == ROLLOUT_SUCCEEDED ? 500 : r.requeue_ms;
+    /* Status-only updates do not wake the controller: when the weight moved, plan again (replica
+     * shares without a router) once the cache holds the status written now. */
+    if (r.state.weight != planned_weight && (!*requeue_ms || *requeue_ms > 500)) *requeue_ms = 500;
 }
 
 static ctl_status *apply_one(canary *cn, json_object *isvc, const kube_resource *res, json_object *obj, json_object *children)
