@@ -44,6 +44,10 @@ LDFLAGS  := -pthread $(SANFLAGS) $(EXTRA_LDFLAGS)
 # Binaries must relink when the variant changes even if the other variant's objects are older.
 $(shell mkdir -p $(BUILD); [ "$$(cat $(BUILD)/.variant 2>/dev/null)" = "$(VARIANT)" ] || echo $(VARIANT) > $(BUILD)/.variant)
 
+# libFuzzer targets: clang with ASan+UBSan, linked straight from sources into build/fuzz/.
+FUZZ_CC := clang -std=c11 -g -O1 -D_GNU_SOURCE -I$(GEN) -I/usr/include/json-c -pthread \
+           -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+
 # $(call c_program,NAME,SOURCES,LIBS): links $(BIN)/NAME from SOURCES (paths from the repo root).
 define c_program
 $(BIN)/$(1): $(patsubst %.c,$(OBJ)/%.o,$(2)) $(BUILD)/.variant

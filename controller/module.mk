@@ -21,8 +21,7 @@ FUZZ_WATCH_SRCS := controller/fuzz/fuzz_watch_stream.c $(addprefix controller/sr
                    strmap.c kube.c kubeconfig.c metrics.c log.c backoff.c error.c)
 $(BUILD)/fuzz/fuzz_watch_stream: $(FUZZ_WATCH_SRCS) $(wildcard controller/src/*.h)
 	@mkdir -p $(@D)
-	clang -std=c11 -g -O1 -D_GNU_SOURCE -I/usr/include/json-c -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=undefined -o $@ $(FUZZ_WATCH_SRCS) $(CONTROLLER_LIBS)
+	$(FUZZ_CC) -o $@ $(FUZZ_WATCH_SRCS) $(CONTROLLER_LIBS)
 .PHONY: fuzz
 fuzz: $(BUILD)/fuzz/fuzz_watch_stream
 
@@ -31,8 +30,7 @@ FUZZERS += fuzz_scrape
 FUZZ_SCRAPE_SRCS := controller/fuzz/fuzz_scrape.c $(addprefix controller/src/,scrape.c rollout.c error.c)
 $(BUILD)/fuzz/fuzz_scrape: $(FUZZ_SCRAPE_SRCS) $(wildcard controller/src/*.h)
 	@mkdir -p $(@D)
-	clang -std=c11 -g -O1 -D_GNU_SOURCE -I/usr/include/json-c -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=undefined -o $@ $(FUZZ_SCRAPE_SRCS) $(CONTROLLER_LIBS)
+	$(FUZZ_CC) -o $@ $(FUZZ_SCRAPE_SRCS) $(CONTROLLER_LIBS)
 fuzz: $(BUILD)/fuzz/fuzz_scrape
 TEST_SUITES += fuzz-scrape
 .PHONY: test-fuzz-scrape

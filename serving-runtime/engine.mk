@@ -38,8 +38,7 @@ FUZZERS += fuzz_model_load
 FUZZ_MODEL_SRCS := serving-runtime/fuzz/fuzz_model_load.c $(ENGINE_SRCS) $(ONNX_GEN_C)
 $(BUILD)/fuzz/fuzz_model_load: $(FUZZ_MODEL_SRCS) $(ONNX_GEN_H) $(wildcard serving-runtime/src/engine/*.h serving-runtime/src/ops/*.h)
 	@mkdir -p $(@D)
-	clang -std=c11 -g -O1 -D_GNU_SOURCE -I$(GEN) -pthread -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=undefined -o $@ $(FUZZ_MODEL_SRCS) -lprotobuf-c -lopenblas -lm
+	$(FUZZ_CC) -o $@ $(FUZZ_MODEL_SRCS) -lprotobuf-c -lopenblas -lm
 
 .PHONY: fuzz
 fuzz: $(BUILD)/fuzz/fuzz_model_load

@@ -24,8 +24,7 @@ FUZZERS += fuzz_ml_run
 FUZZ_ML_SRCS := serving-runtime/fuzz/fuzz_ml_run.c $(ENGINE_SRCS) $(ONNX_GEN_C)
 $(BUILD)/fuzz/fuzz_ml_run: $(FUZZ_ML_SRCS) $(ONNX_GEN_H) $(wildcard serving-runtime/src/engine/*.h serving-runtime/src/ops/*.h)
 	@mkdir -p $(@D)
-	clang -std=c11 -g -O1 -D_GNU_SOURCE -I$(GEN) -pthread -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=undefined -o $@ $(FUZZ_ML_SRCS) -lprotobuf-c -lopenblas -lm
+	$(FUZZ_CC) -o $@ $(FUZZ_ML_SRCS) -lprotobuf-c -lopenblas -lm
 
 fuzz: $(BUILD)/fuzz/fuzz_ml_run
 

@@ -14,8 +14,7 @@ FUZZERS += fuzz_infer_request
 $(BUILD)/fuzz/fuzz_infer_request: serving-runtime/fuzz/fuzz_infer_request.c $(SERVER_PROTOCOL_SRCS) \
                                   $(wildcard serving-runtime/src/protocol/*.h)
 	@mkdir -p $(@D)
-	clang -std=c11 -g -O1 -D_GNU_SOURCE -I/usr/include/json-c -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=undefined -o $@ serving-runtime/fuzz/fuzz_infer_request.c $(SERVER_PROTOCOL_SRCS) -ljson-c -lm
+	$(FUZZ_CC) -o $@ serving-runtime/fuzz/fuzz_infer_request.c $(SERVER_PROTOCOL_SRCS) -ljson-c -lm
 
 .PHONY: fuzz
 fuzz: $(BUILD)/fuzz/fuzz_infer_request

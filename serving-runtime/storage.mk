@@ -18,8 +18,7 @@ FUZZ_STORAGE_SRCS := serving-runtime/fuzz/fuzz_storage_parse.c serving-runtime/s
                      serving-runtime/src/storage/storage_list.c serving-runtime/src/common/status.c
 $(BUILD)/fuzz/fuzz_storage_parse: $(FUZZ_STORAGE_SRCS) $(wildcard serving-runtime/src/storage/*.h)
 	@mkdir -p $(@D)
-	clang -std=c11 -g -O1 -D_GNU_SOURCE -I/usr/include/json-c -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=undefined -o $@ $(FUZZ_STORAGE_SRCS) -ljson-c
+	$(FUZZ_CC) -o $@ $(FUZZ_STORAGE_SRCS) -ljson-c
 
 .PHONY: fuzz
 fuzz: $(BUILD)/fuzz/fuzz_storage_parse

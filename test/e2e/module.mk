@@ -57,8 +57,7 @@ FUZZERS += fuzz_reconcile
 FUZZ_RECONCILE_SRCS := controller/fuzz/fuzz_reconcile.c $(CONTROLLER_LIB_SRCS)
 $(BUILD)/fuzz/fuzz_reconcile: $(FUZZ_RECONCILE_SRCS) $(wildcard controller/src/*.h)
 	@mkdir -p $(@D)
-	clang -std=c11 -g -O1 -D_GNU_SOURCE -I/usr/include/json-c -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=undefined -o $@ $(FUZZ_RECONCILE_SRCS) $(CONTROLLER_LIBS)
+	$(FUZZ_CC) -o $@ $(FUZZ_RECONCILE_SRCS) $(CONTROLLER_LIBS)
 fuzz: $(BUILD)/fuzz/fuzz_reconcile
 TEST_SUITES += fuzz-reconcile
 .PHONY: test-fuzz-reconcile
