@@ -1,8 +1,13 @@
 /* libwebsockets HTTP/1.1 server with cross-thread completion; see http_server.h. */
 #include "http_server.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <libwebsockets.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +17,7 @@
 #define MAX_EXTRA_HEADERS 4
 #define HEADER_ROOM       1024 /* response headers are placed right before the body: one write */
 #define FREELIST_MAX      256
+#define ACCEPTED_MAX      1024 /* accepted sockets waiting for the service thread to adopt them */
 
 enum req_state { REQ_HEADERS, REQ_BODY, REQ_HANDLER, REQ_PENDING, REQ_WRITING };
 
@@ -49,6 +55,15 @@ struct http_server {
     http_req *done;
     http_req *freelist;
     size_t n_free, active;
+    /* The listening socket is ours, not libwebsockets': 4.1 can only close its own listener with
+     * the whole context (lws_context_deprecate), which also drops queued requests. An accept
+     * thread hands sockets to the service thread, which adopts them; closing the listener then
+     * refuses new connections while the adopted ones finish. */
+    int listen_fd, closing;
+    pthread_t accept_thread;
+    int accept_started;
+    int accepted[ACCEPTED_MAX]; /* guarded by mu */
+    size_t n_accepted;
 };
 
 typedef struct pss {
@@ -310,7 +325,7 @@ static int on_writeable(http_server *s, struct lws *wsi, pss *p)
     if (!r || r->state != REQ_WRITING) return 0;
     unsigned char hb[LWS_PRE + 1024], *start = hb + LWS_PRE, *w = start, *end = hb + sizeof(hb) - 1;
     size_t len = r->resp.len;
-    int close_after = r->status == 411 || r->status == 413 || r->status >= 500;
+    int close_after = r->status == 411 || r->status == 413 || r->status >= 500 || s->closing;
     if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->resp_ctype, len, &w, end))
         return -1;
     for (int i = 0; i < r->n_extra; i++)
@@ -354,10 +369,16 @@ static void on_close(http_server *s, pss *p)
 
 static void drain_done(http_server *s)
 {
+    int fds[ACCEPTED_MAX];
     pthread_mutex_lock(&s->mu);
     http_req *r = s->done;
     s->done = NULL;
+    size_t n_fds = s->n_accepted;
+    memcpy(fds, s->accepted, n_fds * sizeof(fds[0]));
+    s->n_accepted = 0;
     pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; i < n_fds; i++)
+        lws_adopt_socket(s->ctx, fds[i]); /* on failure it has closed the socket */
     while (r) {
         http_req *n = r->next;
         r->next = NULL;
@@ -404,6 +425,50 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     }
 }
 
+/* Blocks in accept() until the listener is shut down (accept then fails with EINVAL). */
+static void *accept_main(void *arg)
+{
+    http_server *s = arg;
+    for (;;) {
+        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                usleep(10000); /* out of descriptors: let some connections close */
+                continue;
+            }
+            return NULL;
+        }
+        pthread_mutex_lock(&s->mu);
+        int full = s->n_accepted == ACCEPTED_MAX;
+        if (!full) s->accepted[s->n_accepted++] = fd;
+        pthread_mutex_unlock(&s->mu);
+        if (full)
+            close(fd); /* the service thread is this far behind: shed the connection */
+        else
+            lws_cancel_service(s->ctx);
+    }
+}
+
+static kinfer_status *listen_open(const http_server_options *o, int *out)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
+    a.sin_addr.s_addr = htonl(INADDR_ANY);
+    if (o->host && strcmp(o->host, "0.0.0.0") && inet_pton(AF_INET, o->host, &a.sin_addr) != 1)
+        return kinfer_status_new(KINFER_EINVAL, "listen address %s is not an IPv4 address", o->host);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    if (fd < 0) return kinfer_status_new(KINFER_EIO, "socket: %s", strerror(errno));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, SOMAXCONN)) {
+        kinfer_status *st = kinfer_status_new(KINFER_EIO, "cannot listen on %s:%d: %s",
+                                              o->host ? o->host : "*", o->port, strerror(errno));
+        close(fd);
+        return st;
+    }
+    *out = fd;
+    return NULL;
+}
+
 kinfer_status *http_server_create(const http_server_options *opts, http_handler_fn handler,
                                   http_tick_fn tick, void *ctx, http_server **out)
 {
@@ -416,14 +481,19 @@ kinfer_status *http_server_create(const http_server_options *opts, http_handler_
     s->handler = handler;
     s->tick = tick;
     s->uctx = ctx;
+    s->listen_fd = -1;
     pthread_mutex_init(&s->mu, NULL);
+    kinfer_status *st = listen_open(opts, &s->listen_fd);
+    if (st) {
+        http_server_destroy(s);
+        return st;
+    }
     s->protocols[0] = (struct lws_protocols){
         .name = "http", .callback = callback_http, .per_session_data_size = sizeof(pss), .user = s};
     lws_set_log_level(LLL_ERR, NULL);
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
-    info.port = opts->port;
-    info.iface = opts->host && strcmp(opts->host, "0.0.0.0") ? opts->host : NULL;
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* sockets come from accept_main */
     info.protocols = s->protocols;
     info.user = s;
     info.keepalive_timeout = opts->keepalive_timeout_s > 0 ? opts->keepalive_timeout_s : 75;
@@ -432,10 +502,8 @@ kinfer_status *http_server_create(const http_server_options *opts, http_handler_
     info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND | LWS_SERVER_OPTION_DISABLE_IPV6;
     s->ctx = lws_create_context(&info);
     if (!s->ctx) {
-        kinfer_status *st = kinfer_status_new(KINFER_EIO, "cannot listen on %s:%d",
-                                              opts->host ? opts->host : "*", opts->port);
         http_server_destroy(s);
-        return st;
+        return kinfer_status_new(KINFER_EIO, "cannot create the libwebsockets context");
     }
     *out = s;
     return NULL;
@@ -445,6 +513,8 @@ void http_server_run(http_server *s)
 {
     s->svc_thread = pthread_self();
     s->svc_started = 1;
+    if (s->listen_fd >= 0 && !s->accept_started)
+        s->accept_started = !pthread_create(&s->accept_thread, NULL, accept_main, s);
     while (!s->stop)
         if (lws_service(s->ctx, 0) < 0) break;
 }
@@ -459,6 +529,20 @@ void http_server_wake(http_server *s)
     lws_cancel_service(s->ctx);
 }
 
+void http_server_close_listener(http_server *s)
+{
+    if (s->listen_fd < 0) return;
+    /* On Linux, shutdown() of a listening socket stops it listening (further connects are
+     * refused) and fails the blocked accept() with EINVAL, which ends accept_main. */
+    shutdown(s->listen_fd, SHUT_RDWR);
+    if (s->accept_started) pthread_join(s->accept_thread, NULL);
+    s->accept_started = 0;
+    close(s->listen_fd);
+    s->listen_fd = -1;
+    s->closing = 1;
+    drain_done(s); /* connections accepted before the close are served */
+}
+
 size_t http_server_active(const http_server *s)
 {
     return s->active;
@@ -467,6 +551,12 @@ size_t http_server_active(const http_server *s)
 void http_server_destroy(http_server *s)
 {
     if (!s) return;
+    if (s->listen_fd >= 0) {
+        shutdown(s->listen_fd, SHUT_RDWR);
+        if (s->accept_started) pthread_join(s->accept_thread, NULL);
+        close(s->listen_fd);
+    }
+    for (size_t i = 0; i < s->n_accepted; i++) close(s->accepted[i]);
     if (s->ctx) lws_context_destroy(s->ctx);
     req_destroy_all(s->freelist);
     req_destroy_all(s->done);

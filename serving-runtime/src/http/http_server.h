@@ -50,6 +50,10 @@ void http_server_run(http_server *s);
 void http_server_stop(http_server *s);
 /* Thread-safe and async-signal-safe: wakes the service loop, which runs the tick callback. */
 void http_server_wake(http_server *s);
+/* Stops accepting: the port is closed, so new connections are refused (ECONNREFUSED), while
+ * connections already accepted go on; each of them closes after its next response. Service
+ * thread; idempotent. */
+void http_server_close_listener(http_server *s);
 /* Requests given to the handler whose response is not fully written yet. Service thread. */
 size_t http_server_active(const http_server *s);
 /* NULL is a no-op. Not while run is running. */

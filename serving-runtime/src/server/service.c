@@ -583,6 +583,7 @@ static void begin_shutdown(service *s)
 {
     s->shutting_down = 1;
     atomic_store(&s->ready, 0);
+    http_server_close_listener(s->http); /* new connections are refused from here on */
     s->grace_deadline_ns = batcher_now_ns() + (int64_t)s->cfg->grace_period_s * 1000000000;
     kinfer_log_event("info", "shutdown", "draining %zu queued requests (grace period %d s)",
                      s->batcher ? batcher_queue_depth(s->batcher) : 0, s->cfg->grace_period_s);
@@ -604,7 +605,8 @@ static void tick(void *ctx)
     int64_t now = batcher_now_ns();
     if (atomic_load(&s->drained)) {
         if (!s->drained_at_ns) s->drained_at_ns = now;
-        /* New requests still get their 503; what must be written is what was accepted before. */
+        /* Open connections may still send a request (answered 503 and closed); what must be
+         * written is what was accepted before. */
         if (http_server_active(s->http) == 0 || now - s->drained_at_ns > LINGER_NS) {
             kinfer_log_event("info", "shutdown_complete", "all accepted requests answered");
             http_server_stop(s->http);

@@ -198,3 +198,46 @@ def test_sigterm_under_load_loses_no_accepted_request(models, server_factory):
         t.join(timeout=15)
     assert results["ok"] > 50, results
     assert results["bad"] == [], results["bad"][:3]
+
+
+def test_sigterm_refuses_new_connections_and_finishes_accepted_ones(models, server_factory):
+    """After SIGTERM the port is closed (a new connect gets ECONNREFUSED) while requests already
+    queued on open keep-alive connections are answered, then those connections are closed."""
+    import errno
+    import http.client
+    import json
+    import socket
+
+    s = server_factory(models["addmm"], "--max-batch-size", "64", "--max-queue-delay-us", "2000000",
+                       "--grace-period-s", "5")
+    rng = np.random.default_rng(7)
+    xs = [rng.standard_normal((1, 4)).astype(np.float32) for _ in range(16)]
+    conns = [http.client.HTTPConnection("127.0.0.1", s.port, timeout=20) for _ in xs]
+    for c, x in zip(conns, xs):  # one keep-alive connection each, requests left queued in the batcher
+        c.request("POST", f"/v2/models/{s.name}/infer", body=json.dumps(body_for(x, x)),
+                  headers={"Content-Type": "application/json", "Connection": "keep-alive"})
+    deadline = time.time() + 5
+    while s.metric("kinfer_queue_depth") < len(xs) and time.time() < deadline:
+        time.sleep(0.02)
+    assert s.metric("kinfer_queue_depth") == len(xs)
+    t0 = time.time()
+    s.proc.send_signal(signal.SIGTERM)
+    deadline = time.time() + 2
+    while '"shutdown"' not in s.logs() and time.time() < deadline:
+        time.sleep(0.01)
+    assert '"shutdown"' in s.logs(), s.logs()
+    with socket.socket() as probe:
+        err = probe.connect_ex(("127.0.0.1", s.port))
+    assert err == errno.ECONNREFUSED, f"connect after SIGTERM gave {errno.errorcode.get(err, err)}"
+    for c, x in zip(conns, xs):
+        r = c.getresponse()
+        body = r.read()
+        assert r.status == 200, body
+        assert r.getheader("Connection", "").lower() == "close"  # the keep-alive connection ends
+        out = {o["name"]: o for o in json.loads(body)["outputs"]}["z"]
+        np.testing.assert_allclose(np.array(out["data"], np.float32).reshape(out["shape"]),
+                                   ort_run(models["addmm"], {"x": x, "y": x})["z"], rtol=1e-5, atol=1e-6)
+        c.close()
+    assert s.proc.wait(timeout=5) == 0, s.logs()
+    assert time.time() - t0 < 5, "exit took longer than the grace period"
+    assert "shutdown_complete" in s.logs()
