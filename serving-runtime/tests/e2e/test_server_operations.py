@@ -7,9 +7,10 @@ import subprocess
 import tempfile
 import time
 
+import numpy as np
 import requests
 
-from conftest import BINARY
+from conftest import BINARY, ort_run
 
 
 def test_model_uri_fetches_then_serves(models, tmp_path, server_factory):
@@ -166,3 +167,70 @@ def test_not_ready_until_loaded_and_warmed_up(models, tmp_path, server_factory):
     finally:
         release.set()
         httpd.shutdown()
+
+
+# Runs in a private mount namespace: / bound read-only at $R (plus /dev, /proc, /sys), a fresh
+# tmpfs as $R/tmp, the source model bound read-only under it; then chroot, drop to uid 65532 and
+# exec the server, so the process this script started *is* kinfer-server.
+READ_ONLY_ROOT_SCRIPT = r"""
+set -eu
+R=$1 SRC=$2 BIN=$3 PORT=$4
+mount --bind / "$R"
+mount -o remount,bind,ro "$R"
+for d in dev proc sys; do mount --bind "/$d" "$R/$d"; done
+mount -o remount,bind,ro "$R/sys"
+mount -t tmpfs -o mode=1777,size=64m tmpfs "$R/tmp"
+mkdir "$R/tmp/src"
+mount --bind "$SRC" "$R/tmp/src"
+mount -o remount,bind,ro "$R/tmp/src"
+if touch "$R/kinfer-rw-probe" 2>/dev/null; then echo "root filesystem is writable" >&2; exit 97; fi
+exec chroot "$R" setpriv --reuid 65532 --regid 65532 --clear-groups \
+    "$BIN" --model-uri file:///tmp/src --model-dir /tmp/model --host 127.0.0.1 --port "$PORT"
+"""
+
+
+def test_serves_as_non_root_on_read_only_root_filesystem(models, tmp_path):
+    # No skip: CI runs as root on a machine with unshare; without them this must fail loudly.
+    assert os.getuid() == 0, "this test needs root to build the read-only root (unshare -m, chroot)"
+    for tool in ("unshare", "setpriv", "chroot", "mount"):
+        assert shutil.which(tool), f"{tool} is missing: the read-only root test cannot run"
+    root = tmp_path / "ro-root"
+    root.mkdir()
+    src = tmp_path / "src"  # readable by uid 65532 (pytest's own directories are 0700)
+    shutil.copytree(models["addmm"], src)
+    os.chmod(src, 0o755)
+    for f in src.iterdir():
+        os.chmod(f, 0o644)
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        port = sk.getsockname()[1]
+    proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", READ_ONLY_ROOT_SCRIPT,
+                             "sh", str(root), str(src), os.path.realpath(BINARY), str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    r = None
+    try:
+        for _ in range(400):
+            if proc.poll() is not None:
+                break
+            try:
+                if requests.get(url + "/v2/health/ready", timeout=1).status_code == 200:
+                    r = requests.post(url + "/v2/models/model/infer", timeout=10, json={"inputs": [
+                        {"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]},
+                        {"name": "y", "shape": [1, 4], "datatype": "FP32", "data": [1, 1, 1, 1]}]})
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert r is not None and r.status_code == 200, (proc.returncode, err.decode())
+    z = {o["name"]: o for o in r.json()["outputs"]}["z"]
+    x, y = np.array([[1, 2, 3, 4]], np.float32), np.ones((1, 4), np.float32)
+    np.testing.assert_allclose(z["data"], ort_run(models["addmm"], {"x": x, "y": y})["z"].flatten(), rtol=1e-5)
+    assert proc.returncode == 0, err.decode()
+    events = [json.loads(l)["event"] for l in err.decode().splitlines()]
+    assert "model_fetch" in events and "shutdown_complete" in events
+    assert not (tmp_path / "ro-root" / "tmp" / "model").exists()  # the fetch landed in the namespace's tmpfs
