@@ -102,6 +102,7 @@ def main():
     ap.add_argument("--workers", type=int, default=8, help="kinfer-controller --workers")
     ap.add_argument("--controller", default=os.path.join(ROOT, "build", "bin", "kinfer-controller"),
                     help="the kinfer-controller binary (e.g. one built from an older commit, for before/after)")
+    ap.add_argument("--skip-floor", action="store_true", help="controller only (no ratios): quick memory checks")
     args = ap.parse_args()
     os.makedirs(BENCH, exist_ok=True)
     tag = uuid.uuid4().hex[:6]
@@ -160,6 +161,9 @@ def main():
         ctl.wait(timeout=30)
         ctl = None
         # --- floor --------------------------------------------------------------------------------
+        if args.skip_floor:
+            print(json.dumps({"controller": c, "workers": args.workers}, indent=2))
+            return
         isvcs, children = os.path.join(BENCH, "floor-isvcs.jsonl"), os.path.join(BENCH, "floor-children.jsonl")
         run_json([os.path.join(BENCH, "ctlbench"), "create", "-kubeconfig", KUBECONFIG, "-n", ns_floor,
                   "-count", str(args.count), "-parallel", str(args.parallel), "-objects", isvcs],
