@@ -5,7 +5,7 @@ and ResNet-50. Every server's answer is checked against onnxruntime before it is
 table goes into docs/benchmarks.md, section "Server".
 
     bench_server.py --kinfer build/bin/kinfer-server --peer-python BENCH_VENV/bin/python
-                    [--seconds 8] [--models tiny,mlp,tree,resnet50] [--write docs/benchmarks.md]
+                    [--seconds 8] [--models tiny,mlp,tree,resnet50] [--no-extras] [--write docs/benchmarks.md]
 """
 import argparse
 import hashlib
@@ -130,10 +130,11 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start(kind, model_path, port, args, scratch):
+def start(kind, model_path, port, args, scratch, kinfer_opts=None):
     if kind == "kinfer":
+        opts = {"--threads": str(args.threads), "--max-batch-size": "32", **(kinfer_opts or {})}
         cmd = [args.kinfer, "--model-dir", model_path, "--host", "127.0.0.1", "--port", str(port),
-               "--threads", str(args.threads), "--max-batch-size", "32", "--max-queue-size", "4096"]
+               "--max-queue-size", "4096"] + [x for kv in opts.items() for x in kv]
     elif kind == "kserve":
         cmd = [args.peer_python, os.path.join(ROOT, "serving-runtime", "bench", "peer_servers.py"), "kserve",
                model_path, str(port), str(args.threads)]
@@ -152,6 +153,76 @@ def stop(proc):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def measure(kind, key, d, path, body_path, ref, concs, args, scratch, kinfer_opts=None, label=None):
+    """Starts one server, checks its answer, runs wrk at each concurrency; one row per cell."""
+    rows = []
+    label = label or kind
+    port = free_port()
+    proc = start(kind, path if kind != "kinfer" else d, port, args, scratch, kinfer_opts)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc)
+        check_answer(url, body_path[1], ref)
+        for c in concs:
+            cpu0 = cpu_seconds(proc.pid)
+            rps, p50, p99, errs = wrk(url, body_path[0], c, args.seconds)
+            cpu_us = (cpu_seconds(proc.pid) - cpu0) / max(rps * args.seconds, 1) * 1e6
+            rows.append((key, label, c, rps, p50, p99, errs, cpu_us))
+            print(f"{key:9s} {label:22s} c={c:3d} {rps:10.1f} req/s  p50 {p50:8.2f} ms  p99 {p99:8.2f} ms"
+                  f"  errors {errs}  server CPU {cpu_us:8.1f} us/req", flush=True)
+    except Exception as e:  # a peer that fails is reported, not fatal
+        print(f"{key} {label}: {e}", flush=True)
+        rows.append((key, label, 0, float("nan"), float("nan"), float("nan"), -1, float("nan")))
+    finally:
+        stop(proc)
+    return rows
+
+
+def row_line(row):
+    key, kind, c, rps, p50, p99, errs, cpu_us = row
+    return (f"| {key} | {kind} | {c} | {rps:.0f} | {p50:.2f} | {p99:.2f} | "
+            f"{errs if errs >= 0 else 'failed'} | {cpu_us:.0f} |")
+
+
+HEADER = ["| model | server | concurrency | req/s | p50 ms | p99 ms | errors | server CPU µs/req |",
+          "|---|---|---|---|---|---|---|---|"]
+
+
+def extras(args, scratch, rng):
+    """kinfer-only: batching on/off on the MLP at c=64, and --threads x --instances on tiny."""
+    out = []
+    bodies = {}
+    for key in ("mlp", "tiny"):
+        d = model_dir(key, scratch)
+        path = os.path.join(d, "model.onnx")
+        body, ref = request_for(path, rng)
+        body_path = os.path.join(scratch, f"extra-{key}.json")
+        with open(body_path, "wb") as f:
+            f.write(body)
+        bodies[key] = (d, path, (body_path, body), ref)
+    d, path, bp, ref = bodies["mlp"]
+    on = measure("kinfer", "mlp", d, path, bp, ref, [64], args, scratch, {"--max-batch-size": "32"},
+                 "kinfer batch 32")
+    off = measure("kinfer", "mlp", d, path, bp, ref, [64], args, scratch, {"--max-batch-size": "0"},
+                  "kinfer batch off")
+    ratio = on[0][3] / off[0][3] if off[0][3] > 0 else float("nan")
+    out += ["", f"Batching on vs off, MLP at concurrency 64, same run (kinfer-server --threads {args.threads}, "
+            "--max-batch-size 32 vs 0): "
+            f"**{ratio:.2f}x** the requests per second (target: at least 3x).", ""] + HEADER
+    out += [row_line(r) for r in on + off]
+    d, path, bp, ref = bodies["tiny"]
+    sweep = []
+    for t in (1, 2):
+        for i in (1, 2):
+            sweep += measure("kinfer", "tiny", d, path, bp, ref, [16, 64], args, scratch,
+                             {"--threads": str(t), "--instances": str(i)}, f"kinfer threads {t} instances {i}")
+    best = max(sweep, key=lambda r: r[3] if r[3] == r[3] else -1)
+    out += ["", "The tiny model across --threads x --instances (--max-batch-size 32), same run: best "
+            f"**{best[3]:.0f} req/s** with `{best[1]}` at concurrency {best[2]} (target: at least 20,000).", ""]
+    out += HEADER + [row_line(r) for r in sweep]
+    return out
 
 
 def write_section(path, text):
@@ -176,9 +247,11 @@ def main():
     ap.add_argument("--models", default="tiny,mlp,tree,resnet50")
     ap.add_argument("--servers", default="kinfer,kserve,mlserver")
     ap.add_argument("--concurrency", default="1,16,64")
+    ap.add_argument("--no-extras", action="store_true", help="skip the batching and --threads/--instances tables")
     ap.add_argument("--write")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
+    load0 = os.getloadavg()
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         for key in args.models.split(","):
@@ -191,24 +264,9 @@ def main():
             for kind in args.servers.split(","):
                 if kind != "kinfer" and not args.peer_python:
                     continue
-                port = free_port()
-                proc = start(kind, path if kind != "kinfer" else d, port, args, scratch)
-                url = f"http://127.0.0.1:{port}"
-                try:
-                    wait_ready(url, proc)
-                    check_answer(url, body, ref)
-                    for c in CONCURRENCY.get(key, [int(x) for x in args.concurrency.split(",")]):
-                        cpu0 = cpu_seconds(proc.pid)
-                        rps, p50, p99, errs = wrk(url, body_path, c, args.seconds)
-                        cpu_us = (cpu_seconds(proc.pid) - cpu0) / max(rps * args.seconds, 1) * 1e6
-                        rows.append((key, kind, c, rps, p50, p99, errs, cpu_us))
-                        print(f"{key:9s} {kind:8s} c={c:3d} {rps:10.1f} req/s  p50 {p50:8.2f} ms  p99 {p99:8.2f} ms"
-                              f"  errors {errs}  server CPU {cpu_us:8.1f} us/req", flush=True)
-                except Exception as e:  # a peer that fails is reported, not fatal
-                    print(f"{key} {kind}: {e}", flush=True)
-                    rows.append((key, kind, 0, float("nan"), float("nan"), float("nan"), -1, float("nan")))
-                finally:
-                    stop(proc)
+                concs = CONCURRENCY.get(key, [int(x) for x in args.concurrency.split(",")])
+                rows += measure(kind, key, d, path, (body_path, body), ref, concs, args, scratch)
+        extra = [] if args.no_extras else extras(args, scratch, rng)
     load = os.getloadavg()
     table = ["## Server", "",
              "Closed-loop HTTP load with wrk (keep-alive, one JSON V2 request of batch 1 per call), "
@@ -222,12 +280,9 @@ def main():
              "would sustain. Machine: "
              f"{os.cpu_count()} CPUs shared with the load generator; load average at the end "
              f"{load[0]:.1f}. Command: `make bench-server`.", "",
-             "| model | server | concurrency | req/s | p50 ms | p99 ms | errors | server CPU µs/req |",
-             "|---|---|---|---|---|---|---|---|"]
-    for key, kind, c, rps, p50, p99, errs, cpu_us in rows:
-        table.append(f"| {key} | {kind} | {c} | {rps:.0f} | {p50:.2f} | {p99:.2f} | "
-                     f"{errs if errs >= 0 else 'failed'} | {cpu_us:.0f} |")
-    text = "\n".join(table) + "\n"
+             f"Load average at the start {load0[0]:.1f}.", ""] + HEADER
+    table += [row_line(r) for r in rows] + extra
+    text = "\n".join(table) + "\n\n"
     print(text)
     if args.write:
         write_section(args.write, text)
