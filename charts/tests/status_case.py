@@ -36,16 +36,6 @@ def lua(v):
     raise TypeError("cannot express %r in Lua" % (v,))
 
 
-def merge(dst, src):
-    for k, v in src.items():
-        if k == "conditions":
-            dst.setdefault(k, []).extend(v)
-        elif isinstance(v, dict) and isinstance(dst.get(k), dict):
-            merge(dst[k], v)
-        else:
-            dst[k] = v
-
-
 def main():
     args = sys.argv[1:]
     as_lua = "--lua" in args
@@ -67,10 +57,8 @@ def main():
         obj["metadata"]["generation"] = after["generation"]
     if "deletionTimestamp" in after:
         obj["metadata"]["deletionTimestamp"] = after["deletionTimestamp"]
-    if "merge_status" in after:
-        # What controller/src/canary.c adds after status_compute(): rollout and traffic under
-        # components.predictor, and the CanaryReady condition (appended to the conditions).
-        merge(obj["status"], after["merge_status"])
+    # "merge_status" (what controller/src/canary.c adds after status_compute()) is merged by
+    # STATUS_DUMP itself, which then runs the controller's status_rollout_conditions() on it.
     if after.get("drop_status"):
         obj.pop("status", None)
     print(lua(obj) if as_lua else json.dumps(obj))

@@ -12,10 +12,13 @@
  *   prev_status  the previous status (optional)
  *   invalid      a message: use status_compute_invalid() instead (optional)
  * Usage: test-status-dump CASE.json; exit 0 with the object on stdout, or 1 with a message.
- * It does not edit the object otherwise: a case's "after" key (a newer generation, a deletion
- * timestamp, canary fields) is applied by charts/tests/status_case.py.
+ * A case's "after"."merge_status" (the rollout and traffic that controller/src/canary.c writes after
+ * status_compute(), and its CanaryReady condition) is merged into the status here, then
+ * status_rollout_conditions() runs on it as canary_plan_status() does. The other "after" edits (a
+ * newer generation, a deletion timestamp) are applied by charts/tests/status_case.py.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include <json.h>
 
@@ -26,6 +29,22 @@ static json_object *member(json_object *o, const char *key)
 {
     json_object *v = NULL;
     return json_object_object_get_ex(o, key, &v) ? v : NULL;
+}
+
+/* Python's status_case.merge: objects merge key by key, "conditions" are appended, the rest replaced. */
+static void merge(json_object *dst, json_object *src)
+{
+    json_object_object_foreach(src, k, v) {
+        json_object *d = member(dst, k);
+        if (!strcmp(k, "conditions") && d && json_object_is_type(d, json_type_array)) {
+            for (size_t i = 0; i < json_object_array_length(v); i++)
+                json_object_array_add(d, json_object_get(json_object_array_get_idx(v, i)));
+        } else if (d && json_object_is_type(v, json_type_object) && json_object_is_type(d, json_type_object)) {
+            merge(d, v);
+        } else {
+            json_object_object_add(dst, k, json_object_get(v));
+        }
+    }
 }
 
 int main(int argc, char **argv)
@@ -66,6 +85,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: status_compute: %s: %s\n", argv[1], ctl_strerror(ctl_status_code(st)),
                 ctl_status_msg(st));
         goto out;
+    }
+    json_object *ms = member(member(c, "after") ? member(c, "after") : c, "merge_status");
+    if (member(c, "after") && ms && json_object_is_type(ms, json_type_object)) {
+        merge(status, ms);
+        status_rollout_conditions(status, member(member(c, "prev_status"), "conditions"), now);
     }
     /* isvc is owned by c; the status moves into it. */
     json_object_object_add(isvc, "status", status);

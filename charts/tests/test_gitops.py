@@ -95,3 +95,23 @@ def test_status_dump_rejects_bad_cases(tmp_path):
         p.write_text(text)
         proc = subprocess.run([tool("STATUS_DUMP"), str(p)], capture_output=True, text=True)
         assert proc.returncode == 1 and want in proc.stderr, (text, proc.stderr)
+
+
+@pytest.mark.parametrize("name,ctype,reason", [
+    ("rollout-progressing", "Reconciling", "RolloutProgressing"),
+    ("rollout-paused-no-metrics", "Reconciling", "RolloutPaused"),
+    ("degraded-rollout-rolled-back", "Stalled", "RolloutFailed"),
+    ("rollout-succeeded", None, None),
+    ("stale-failed-rollout-ignored", None, None),
+])
+def test_rollout_conditions(name, ctype, reason):
+    """status_rollout_conditions (controller/src/status.c): one of Reconciling/Stalled, never both,
+    and Ready as status_compute() left it (True: the stable revision serves)."""
+    import json
+    conds = {c["type"]: c for c in json.loads(live_object(name))["status"]["conditions"]}
+    present = {t for t in ("Reconciling", "Stalled") if t in conds}
+    assert present == ({ctype} if ctype else set()), conds
+    if ctype:
+        assert conds[ctype]["status"] == "True" and conds[ctype]["reason"] == reason, conds[ctype]
+        assert "weight" in conds[ctype]["message"], conds[ctype]
+    assert conds["Ready"]["status"] == "True", conds["Ready"]

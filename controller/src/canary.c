@@ -15,6 +15,7 @@
 #include "rollout.h"
 #include "metricsource.h"
 #include "scrape.h"
+#include "status.h"
 #include "strmap.h"
 
 enum { CI_ROUTE, CI_VS, CI_COUNT };
@@ -492,6 +493,7 @@ void canary_plan_status(const canary_plan *p, json_object *status, const char *n
         if (p->obs_valid && p->obs.p99_ms.status == ROLLOUT_METRIC_OK)
             json_object_object_add(ro, "latencyP99Milliseconds", json_object_new_double((double)(int64_t)(p->obs.p99_ms.value * 10 + 0.5) / 10));
         json_object_object_add(pred, "rollout", ro);
+        status_rollout_conditions(status, p->prev_conditions, now); /* kstatus: Reconciling/Stalled */
     }
 }
 

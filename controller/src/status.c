@@ -299,3 +299,26 @@ ctl_status *status_compute_invalid(json_object *isvc, const char *msg, json_obje
     conditions_add(*status, prev_status, PHASE_STALLED, "InvalidSpec", msg ? msg : "invalid spec", gen, now);
     return NULL;
 }
+
+void status_rollout_conditions(json_object *status, json_object *prev_conditions, const char *now)
+{
+    json_object *pred = get(get(status, "components"), "predictor"), *ro = get(pred, "rollout");
+    json_object *conds = get(status, "conditions");
+    const char *phase = get_str(ro, "phase"), *rev = get_str(ro, "revision");
+    const char *latest = get_str(pred, "latestCreatedRevision");
+    const char *type = NULL, *reason = NULL, *msg = get_str(ro, "message");
+    char text[MSG_MAX];
+    if (!phase || !conds || !json_object_is_type(conds, json_type_array)) return;
+    if (rev && latest && strcmp(rev, latest)) return; /* an older revision's rollout: history, not state */
+    /* The predictor's own Reconciling/Stalled (from status_compute) is about what serves now: it wins. */
+    if (find_condition(conds, "Reconciling") || find_condition(conds, "Stalled")) return;
+    if (!strcmp(phase, "WaitingForCanary") || !strcmp(phase, "Progressing"))
+        type = "Reconciling", reason = "RolloutProgressing";
+    else if (!strcmp(phase, "Paused")) type = "Reconciling", reason = "RolloutPaused";
+    else if (!strcmp(phase, "Failed")) type = "Stalled", reason = "RolloutFailed";
+    else return;
+    snprintf(text, sizeof(text), "rollout of revision %s %s at weight %" PRId64 "%%%s%s", rev ? rev : "(latest)", phase,
+             get_int(ro, "weight", 0), msg && *msg ? ": " : "", msg ? msg : "");
+    json_object_array_add(conds, condition_new(prev_conditions, type, "True", reason, text,
+                                               get_int(status, "observedGeneration", 0), now));
+}

@@ -25,4 +25,12 @@ ctl_status *status_compute(json_object *isvc, json_object *deployment, json_obje
 ctl_status *status_compute_invalid(json_object *isvc, const char *msg, json_object *prev_status, const char *now,
                                    json_object **status) __attribute__((warn_unused_result));
 
+/* Pure: adds to status.conditions what a progressive rollout (status.components.predictor.rollout,
+ * written by canary_plan_status) means to kstatus: Reconciling=True (RolloutProgressing,
+ * RolloutPaused) while it moves, Stalled=True (RolloutFailed) once it failed and was rolled back.
+ * Nothing when the rollout is of an older revision than latestCreatedRevision, or when status_compute
+ * already set Reconciling or Stalled for the predictor (never both). Ready is left as it is.
+ * prev_conditions (may be NULL) keeps lastTransitionTime. */
+void status_rollout_conditions(json_object *status, json_object *prev_conditions, const char *now);
+
 #endif

@@ -319,11 +319,20 @@ static void rollout_succeeded_promotes_and_failed_stays_at_zero(void **state)
     p = plan_of(&none_cfg, isvc, cache, &children);
     assert_true(canary_plan_split(p)); /* rolled back: the canary stays beside the stable with no traffic */
     assert_int_equal(replicas(find(children, "Deployment", "iris-predictor")), 1);
-    json_object *status = json_tokener_parse("{\"observedGeneration\":2}");
+    json_object *status = json_tokener_parse("{\"observedGeneration\":2,\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}");
     canary_plan_status(p, status, "2026-01-01T00:00:00Z");
     json_object *r = json_object_object_get(json_object_object_get(json_object_object_get(status, "components"), "predictor"), "rollout");
     assert_string_equal(json_object_get_string(json_object_object_get(r, "phase")), "Failed");
     assert_int_equal(json_object_get_int(json_object_object_get(r, "failedChecks")), 2);
+    /* kstatus: Failed (Stalled, RolloutFailed) beside CanaryReady; Ready stays status_compute's */
+    json_object *conds = json_object_object_get(status, "conditions");
+    assert_int_equal(json_object_array_length(conds), 3);
+    assert_string_equal(json_object_get_string(json_object_object_get(json_object_array_get_idx(conds, 0), "status")), "True");
+    assert_string_equal(json_object_get_string(json_object_object_get(json_object_array_get_idx(conds, 1), "type")), "CanaryReady");
+    json_object *stalled = json_object_array_get_idx(conds, 2);
+    assert_string_equal(json_object_get_string(json_object_object_get(stalled, "type")), "Stalled");
+    assert_string_equal(json_object_get_string(json_object_object_get(stalled, "reason")), "RolloutFailed");
+    assert_non_null(strstr(json_object_get_string(json_object_object_get(stalled, "message")), rev));
     json_object_put(status);
     canary_plan_free(p);
     json_object_put(children);

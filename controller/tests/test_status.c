@@ -266,6 +266,82 @@ static void bad_arguments(void **state)
     json_object_put(isvc), json_object_put(noname), json_object_put(notarray);
 }
 
+/* status_rollout_conditions: a rollout of the latest revision sets Reconciling (moving) or Stalled
+ * (failed) on top of status_compute's Ready, never both, and defers to the predictor's own. */
+static json_object *with_rollout(json_object *dep, const char *rev, const char *phase, int weight, json_object *prev,
+                                 const char *now)
+{
+    json_object *isvc = parse(ISVC, 1), *s = NULL;
+    assert_null(status_compute(isvc, dep, NULL, prev, now, &s));
+    json_object *pred = json_object_new_object();
+    json_object_object_add(json_object_object_get(json_object_object_get(s, "components"), "predictor"), "latestCreatedRevision",
+                           json_object_new_string("iris-predictor-00000002"));
+    json_object_object_add(pred, "revision", json_object_new_string(rev));
+    json_object_object_add(pred, "phase", json_object_new_string(phase));
+    json_object_object_add(pred, "weight", json_object_new_int(weight));
+    json_object_object_add(pred, "message", json_object_new_string("details"));
+    json_object_object_add(json_object_object_get(json_object_object_get(s, "components"), "predictor"), "rollout", pred);
+    status_rollout_conditions(s, prev ? json_object_object_get(prev, "conditions") : NULL, now);
+    json_object_put(isvc);
+    return s;
+}
+
+static void rollout_conditions(void **state)
+{
+    (void)state;
+    const char *rev = "iris-predictor-00000002";
+    json_object *ready = deployment(1, 1, 1, 2, 2, 2, 2, 2, NULL), *rolling = deployment(1, 1, 1, 2, 2, 1, 1, 1, NULL);
+    static const struct {
+        const char *phase, *type, *reason;
+    } cases[] = {{"WaitingForCanary", "Reconciling", "RolloutProgressing"},
+                 {"Progressing", "Reconciling", "RolloutProgressing"},
+                 {"Paused", "Reconciling", "RolloutPaused"},
+                 {"Failed", "Stalled", "RolloutFailed"},
+                 {"Succeeded", NULL, NULL},
+                 {"Idle", NULL, NULL}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_object *s = with_rollout(ready, rev, cases[i].phase, 30, NULL, T1);
+        assert_string_equal(field(cond(s, "Ready"), "status"), "True"); /* the stable serves: Ready unchanged */
+        assert_string_equal(field(cond(s, "Ready"), "reason"), "Available");
+        if (!cases[i].type) {
+            assert_null(cond(s, "Reconciling"));
+            assert_null(cond(s, "Stalled"));
+        } else {
+            json_object *c = cond(s, cases[i].type);
+            assert_non_null(c);
+            assert_null(cond(s, !strcmp(cases[i].type, "Stalled") ? "Reconciling" : "Stalled"));
+            assert_string_equal(field(c, "status"), "True");
+            assert_string_equal(field(c, "reason"), cases[i].reason);
+            assert_non_null(strstr(field(c, "message"), "weight 30%"));
+            assert_non_null(strstr(field(c, "message"), rev));
+        }
+        json_object_put(s);
+    }
+    /* a failed rollout of an older revision is history: nothing */
+    json_object *s = with_rollout(ready, "iris-predictor-00000001", "Failed", 0, NULL, T1);
+    assert_null(cond(s, "Stalled"));
+    json_object_put(s);
+    /* the predictor itself still rolling: its Reconciling wins, no Stalled beside it */
+    s = with_rollout(rolling, rev, "Failed", 0, NULL, T1);
+    assert_string_equal(field(cond(s, "Reconciling"), "reason"), "RolloutInProgress");
+    assert_null(cond(s, "Stalled"));
+    json_object_put(s);
+    /* lastTransitionTime is kept while the condition holds, even as the weight moves */
+    json_object *s1 = with_rollout(ready, rev, "Progressing", 10, NULL, T1);
+    json_object *s2 = with_rollout(ready, rev, "Paused", 50, s1, T2);
+    assert_string_equal(field(cond(s2, "Reconciling"), "lastTransitionTime"), T1);
+    assert_non_null(strstr(field(cond(s2, "Reconciling"), "message"), "weight 50%"));
+    json_object *s3 = with_rollout(ready, rev, "Failed", 0, s2, T3);
+    assert_string_equal(field(cond(s3, "Stalled"), "lastTransitionTime"), T3);
+    assert_null(cond(s3, "Reconciling"));
+    /* no status.conditions (nothing from status_compute): left alone */
+    json_object *bare = parse("{\"components\":{\"predictor\":{\"rollout\":{\"phase\":\"Failed\"}}}}");
+    status_rollout_conditions(bare, NULL, T1);
+    assert_null(json_object_object_get(bare, "conditions"));
+    json_object_put(bare), json_object_put(s1), json_object_put(s2), json_object_put(s3);
+    json_object_put(ready), json_object_put(rolling);
+}
+
 int test_status_run(void)
 {
     const struct CMUnitTest tests[] = {
@@ -278,6 +354,7 @@ int test_status_run(void)
         cmocka_unit_test(generation_and_urls),
         cmocka_unit_test(invalid_spec_is_stalled),
         cmocka_unit_test(bad_arguments),
+        cmocka_unit_test(rollout_conditions),
     };
     return cmocka_run_group_tests_name("status", tests, NULL, NULL);
 }
