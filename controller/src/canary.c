@@ -136,7 +136,32 @@ int64_t canary__share(int64_t n, int w)
     return r < 1 ? 1 : r > n ? n : r;
 }
 
-/* Replicas (fixed) or HPA bounds scaled to weight w, for routing none. */
+/* Each revision has its own autoscaler: an HPA or a KEDA ScaledObject (autoscale.h). */
+static int is_scaler(const char *kind) { return kind && (!strcmp(kind, "HorizontalPodAutoscaler") || !strcmp(kind, "ScaledObject")); }
+
+static json_object *find_scaler(json_object *arr)
+{
+    json_object *h = find_kind(arr, "HorizontalPodAutoscaler");
+    return h ? h : find_kind(arr, "ScaledObject");
+}
+
+/* A ScaledObject's Prometheus queries (a sum over the model's series) restricted to pods matching
+ * pod_re, so that a revision scales on its own load, not on the sum across both. */
+static void scaler_scope(json_object *so, const char *model, const char *pod_re)
+{
+    json_object *tr = get(get(so, "spec"), "triggers");
+    char needle[128], q[1024];
+    snprintf(needle, sizeof(needle), "model=\"%s\"", model);
+    for (size_t i = 0; tr && json_object_is_type(tr, json_type_array) && i < json_object_array_length(tr); i++) {
+        json_object *md = get(json_object_array_get_idx(tr, i), "metadata");
+        const char *old = get_str(md, "query"), *at = old ? strstr(old, needle) : NULL;
+        if (!at) continue;
+        at += strlen(needle);
+        if (snprintf(q, sizeof(q), "%.*s,pod=~\"%s\"%s", (int)(at - old), old, pod_re, at) < (int)sizeof(q)) set_str(md, "query", q);
+    }
+}
+
+/* Replicas (fixed) or autoscaler bounds scaled to weight w, for routing none. */
 static void scale_to(json_object *o, int w)
 {
     const char *kind = get_str(o, "kind");
@@ -149,9 +174,15 @@ static void scale_to(json_object *o, int w)
         json_object_object_add(sp, "minReplicas", json_object_new_int64(mn));
         json_object_object_add(sp, "maxReplicas", json_object_new_int64(mx < mn ? mn : mx));
     }
+    if (!strcmp(kind, "ScaledObject")) { /* minReplicaCount 0 (scale to zero) stays 0 */
+        int64_t mn0 = get_int(sp, "minReplicaCount", 0), mn = mn0 ? canary__share(mn0, w) : 0;
+        int64_t mx = canary__share(get_int(sp, "maxReplicaCount", 1), w);
+        json_object_object_add(sp, "minReplicaCount", json_object_new_int64(mn));
+        json_object_object_add(sp, "maxReplicaCount", json_object_new_int64(mx < mn ? mn : mx));
+    }
 }
 
-/* The current revision's Deployment/HPA as the canary's: named after the revision, selecting it. */
+/* The current revision's Deployment/autoscaler as the canary's: named after the revision, selecting it. */
 static json_object *as_canary(json_object *o, const char *rev)
 {
     json_object *c = copy(o);
@@ -159,7 +190,7 @@ static json_object *as_canary(json_object *o, const char *rev)
     rename_obj(c, rev);
     if (kind && !strcmp(kind, "Deployment"))
         set_str(child_obj(child_obj(child_obj(c, "spec"), "selector"), "matchLabels"), REVISION_LABEL, rev);
-    if (kind && !strcmp(kind, "HorizontalPodAutoscaler")) set_str(child_obj(get(c, "spec"), "scaleTargetRef"), "name", rev);
+    if (is_scaler(kind)) set_str(child_obj(get(c, "spec"), "scaleTargetRef"), "name", rev);
     return c;
 }
 
@@ -303,8 +334,8 @@ ctl_status *canary_plan_new(const canary_config *cfg, json_object *isvc, const r
 
     if (!(res = json_object_new_array())) goto nomem;
     if (want_split && (old = stable_children(p, isvc, rc, stable_spec))) {
-        json_object *sdep = find_kind(old, "Deployment"), *shpa = find_kind(old, "HorizontalPodAutoscaler");
-        json_object *hpa = find_kind(*children, "HorizontalPodAutoscaler");
+        json_object *sdep = find_kind(old, "Deployment"), *shpa = find_scaler(old), *hpa = find_scaler(*children);
+        char re[REVISION_NAME_MAX + 32];
         p->split = 1;
         p->weight = p->has_rollout ? (p->rollout_known ? p->state.weight : 0) : ctp;
         sdep = copy(sdep);
@@ -315,6 +346,10 @@ ctl_status *canary_plan_new(const canary_config *cfg, json_object *isvc, const r
         shpa = shpa ? copy(shpa) : NULL;
         if (shpa) label_revision(shpa, p->stable);
         if (chpa) label_revision(chpa, p->latest);
+        snprintf(re, sizeof(re), "%s-[a-z0-9]+-[a-z0-9]+", p->stable_dep); /* not "<revision>-<hash>-<id>" */
+        if (shpa) scaler_scope(shpa, p->name, re);
+        snprintf(re, sizeof(re), "%s-.*", p->latest);
+        if (chpa) scaler_scope(chpa, p->name, re);
         if (p->rs.mode == ROUTING_NONE) {
             scale_to(sdep, 100 - p->weight);
             scale_to(cdep, p->weight);
@@ -331,7 +366,7 @@ ctl_status *canary_plan_new(const canary_config *cfg, json_object *isvc, const r
         for (size_t i = 0; i < json_object_array_length(*children); i++) {
             json_object *c = json_object_array_get_idx(*children, i);
             const char *k = get_str(c, "kind");
-            if (k && strcmp(k, "Deployment") && strcmp(k, "Service") && strcmp(k, "HorizontalPodAutoscaler"))
+            if (k && strcmp(k, "Deployment") && strcmp(k, "Service") && !is_scaler(k))
                 json_object_array_add(res, copy(c));
         }
         p->entry_service = copy(entry);
@@ -342,12 +377,15 @@ ctl_status *canary_plan_new(const canary_config *cfg, json_object *isvc, const r
             json_object_array_add(res, copy(json_object_array_get_idx(*children, i)));
         if (p->canary_seen) {
             /* Promotion: the stable Deployment rolls to this revision; the canary keeps serving until then. */
-            json_object *hpa = find_kind(*children, "HorizontalPodAutoscaler");
+            json_object *hpa = find_scaler(*children);
             p->promoting = 1;
             json_object_array_add(res, as_canary(dep, p->latest));
             if (hpa) {
                 json_object *chpa = as_canary(hpa, p->latest);
+                char re[REVISION_NAME_MAX + 8];
+                snprintf(re, sizeof(re), "%s-.*", p->latest);
                 label_revision(chpa, p->latest);
+                scaler_scope(chpa, p->name, re);
                 json_object_array_add(res, chpa);
             }
         }
@@ -787,8 +825,18 @@ ctl_status *canary_plan_route(canary *cn, canary_plan *p, json_object *isvc, jso
         for (size_t i = json_object_array_length(children); i-- > 0;) {
             const char *n = get_str(get(json_object_array_get_idx(children, i), "metadata"), "name");
             const char *k = get_str(json_object_array_get_idx(children, i), "kind");
-            if (n && k && !strcmp(n, p->latest) && (!strcmp(k, "Deployment") || !strcmp(k, "HorizontalPodAutoscaler")))
-                json_object_array_del_idx(children, i, 1);
+            if (!n || !k || strcmp(n, p->latest) || (strcmp(k, "Deployment") && !is_scaler(k))) continue;
+            if (!strcmp(k, "ScaledObject")) {
+                /* Not watched, so not pruned with the rest: delete it here (404: already gone). */
+                const char *ns = get_str(get(json_object_array_get_idx(children, i), "metadata"), "namespace");
+                st = kube_delete(cn->client, kube_resource_for("keda.sh/v1alpha1", "ScaledObject"), ns ? ns : p->ns, n);
+                if (st && ctl_status_http(st) == 404) ctl_status_free(st), st = NULL;
+                if (st) {
+                    st = ctl_status_wrap(st, "delete ScaledObject %s", n);
+                    goto out;
+                }
+            }
+            json_object_array_del_idx(children, i, 1);
         }
         char msg[300];
         snprintf(msg, sizeof(msg), "revision %s rolled out to Deployment %s; canary removed", p->latest, p->stable_dep);

@@ -10,7 +10,7 @@
  * and the revision before it), so the previous revision is rebuilt from the cluster after a
  * controller restart, never from memory. When the predictor's pod template changes while
  * spec.predictor.canaryTrafficPercent (< 100) or spec.predictor.rollout is set, the new revision
- * runs beside it as its own Deployment, Service and HPA named after the revision, and traffic is
+ * runs beside it as its own Deployment, Service and HPA/ScaledObject named after the revision, and traffic is
  * split by weight (HTTPRoute, VirtualService, or replica counts with no router). Otherwise the
  * stable Deployment rolls to the new template (a rolling update, as without canaries).
  * Promotion is that same rolling update; the canary is removed once the stable is Ready.

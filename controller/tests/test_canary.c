@@ -362,6 +362,85 @@ static void bad_routing_and_rollout_are_einval(void **state)
     json_object_put(isvc);
 }
 
+/* autoscalerClass keda: each revision gets its own ScaledObject, named after and scaling its own
+ * Deployment, its Prometheus query restricted to its own pods; the canary's stays while promoting. */
+static json_object *so_spec(json_object *children, const char *name)
+{
+    json_object *so = find(children, "ScaledObject", name);
+    if (!so) fail_msg("no ScaledObject %s in %s", name, js(children));
+    return json_object_object_get(so, "spec");
+}
+
+static const char *so_query(json_object *spec)
+{
+    json_object *t = json_object_array_get_idx(json_object_object_get(spec, "triggers"), 0);
+    const char *q = json_object_get_string(json_object_object_get(json_object_object_get(t, "metadata"), "query"));
+    if (!q) fail_msg("no prometheus query in %s", js(spec));
+    return q;
+}
+
+static void keda_canary_has_its_own_scaledobject(void **state)
+{
+    (void)state;
+    const reconcile_config krc = {.runtime_image = "kinfer/kinfer-server:test", .prometheus_address = "http://prom:9090"};
+    const char *pe = "\"minReplicas\":2,\"maxReplicas\":6,\"scaleMetric\":\"rps\",\"canaryTrafficPercent\":50,";
+    char old_rev[REVISION_NAME_MAX], rev[REVISION_NAME_MAX], re[REVISION_NAME_MAX + 40];
+    char *cache = stable_cache_of("s3://m/v1", "\"minReplicas\":2,\"maxReplicas\":6,\"scaleMetric\":\"rps\",", NULL, old_rev);
+    json_object *children = NULL, *deps = json_tokener_parse(cache), *ann = json_object_new_object();
+    json_object *isvc = isvc_new("s3://m/v2", pe, NULL, NULL);
+    canary_plan *p = NULL;
+    json_object_object_add(ann, "serving.kinfer.dev/autoscalerClass", json_object_new_string("keda"));
+    json_object_object_add(json_object_object_get(isvc, "metadata"), "annotations", ann);
+    assert_null(reconcile_desired(isvc, &krc, &children));
+    assert_null(canary_plan_new(&none_cfg, isvc, &krc, deps, &children, &p));
+    assert_true(canary_plan_split(p));
+    strcpy(rev, canary_plan_latest(p));
+    json_object *cs = so_spec(children, rev), *ss = so_spec(children, "iris-predictor");
+    assert_null(find(children, "HorizontalPodAutoscaler", rev));
+    assert_string_equal(json_object_get_string(json_object_object_get(json_object_object_get(cs, "scaleTargetRef"), "name")), rev);
+    assert_string_equal(json_object_get_string(json_object_object_get(json_object_object_get(ss, "scaleTargetRef"), "name")),
+                        "iris-predictor");
+    assert_string_equal(label(find(children, "ScaledObject", rev), REVISION_LABEL), rev);
+    assert_string_equal(label(find(children, "ScaledObject", "iris-predictor"), REVISION_LABEL), old_rev);
+    /* owned by the InferenceService (garbage-collected with it) */
+    assert_non_null(strstr(js(find(children, "ScaledObject", rev)), "\"ownerReferences\":[{"));
+    assert_non_null(strstr(js(find(children, "ScaledObject", rev)), "\"kind\":\"InferenceService\""));
+    snprintf(re, sizeof(re), "model=\"iris\",pod=~\"%s-.*\"}", rev);
+    assert_non_null(strstr(so_query(cs), re));
+    assert_non_null(strstr(so_query(ss), "model=\"iris\",pod=~\"iris-predictor-[a-z0-9]+-[a-z0-9]+\"}"));
+    /* routing none: bounds split by weight (50%: 1..3 each) */
+    assert_int_equal(json_object_get_int(json_object_object_get(cs, "minReplicaCount")), 1);
+    assert_int_equal(json_object_get_int(json_object_object_get(cs, "maxReplicaCount")), 3);
+    /* exactly one autoscaler per revision */
+    int n = 0;
+    for (size_t i = 0; i < json_object_array_length(children); i++)
+        n += !strcmp(json_object_get_string(json_object_object_get(json_object_array_get_idx(children, i), "kind")), "ScaledObject");
+    assert_int_equal(n, 2);
+    canary_plan_free(p);
+    json_object_put(children);
+    json_object_put(deps);
+    /* promotion (no canaryTrafficPercent, the canary Deployment still cached): the canary's ScaledObject
+     * stays until canary_plan_route() sees the stable Ready; the stable's scales the stable again */
+    char *cache2 = NULL;
+    assert_true(asprintf(&cache2, "[%.*s,{\"kind\":\"Deployment\",\"metadata\":{\"name\":\"%s\"}}]", (int)strlen(cache) - 2,
+                         cache + 1, rev) > 0);
+    json_object_object_del(json_object_object_get(json_object_object_get(isvc, "spec"), "predictor"), "canaryTrafficPercent");
+    deps = json_tokener_parse(cache2);
+    assert_null(reconcile_desired(isvc, &krc, &children));
+    assert_null(canary_plan_new(&none_cfg, isvc, &krc, deps, &children, &p));
+    assert_false(canary_plan_split(p));
+    cs = so_spec(children, rev);
+    assert_string_equal(json_object_get_string(json_object_object_get(json_object_object_get(cs, "scaleTargetRef"), "name")), rev);
+    assert_non_null(strstr(so_query(cs), re));
+    assert_null(strstr(so_query(so_spec(children, "iris-predictor")), "pod=~")); /* one revision: the whole model */
+    canary_plan_free(p);
+    json_object_put(children);
+    json_object_put(deps);
+    json_object_put(isvc);
+    free(cache);
+    free(cache2);
+}
+
 int test_canary_run(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +451,7 @@ int test_canary_run(void)
         cmocka_unit_test(split_status_tags_and_canary_ready),
         cmocka_unit_test(rollout_succeeded_promotes_and_failed_stays_at_zero),
         cmocka_unit_test(bad_routing_and_rollout_are_einval),
+        cmocka_unit_test(keda_canary_has_its_own_scaledobject),
     };
     return cmocka_run_group_tests_name("canary", tests, NULL, NULL);
 }
