@@ -246,6 +246,57 @@ def test_restart_keeps_canary_split(ns, controllers):
     assert c2.alive()
 
 
+def test_keda_canary_has_its_own_scaledobject(ns, controllers):
+    """autoscalerClass keda: the canary revision gets its own ScaledObject (KEDA's CRD is installed,
+    no KEDA operator runs: the objects are checked), scaling its own Deployment, owned by the
+    InferenceService; it is deleted on promotion, and when the canary is abandoned."""
+    controllers(ns)
+
+    def put(uri_suffix, **extra):
+        obj = isvc("kd", ns, minReplicas=1, maxReplicas=4, scaleMetric="cpu", **extra)
+        obj["metadata"]["annotations"] = {"serving.kinfer.dev/autoscalerClass": "keda"}
+        obj["spec"]["predictor"]["model"]["storageUri"] += uri_suffix
+        obj["spec"]["routing"] = GATEWAY
+        apply(obj)
+
+    def target(name):
+        so = get("scaledobject", name, ns, check=False)
+        return so and so["spec"]["scaleTargetRef"]["name"]
+
+    put("")
+    old = wait_for("v1 rolled out", lambda: predictor_status("kd", ns).get("latestRolledoutRevision"), timeout=90)
+    wait_for("the stable ScaledObject", lambda: target("kd-predictor") == "kd-predictor")
+    put("-v2", canaryTrafficPercent=30)
+    new = wait_split("kd", ns, old, 30)
+    wait_for("the canary's ScaledObject", lambda: target(new) == new)
+    so = get("scaledobject", new, ns)
+    ref = so["metadata"]["ownerReferences"][0]
+    assert ref["kind"] == "InferenceService" and ref["name"] == "kd" and ref["controller"] is True, ref
+    assert so["metadata"]["labels"][REV] == new
+    assert so["spec"]["minReplicaCount"] == 1 and so["spec"]["maxReplicaCount"] == 4, so["spec"]
+    assert so["spec"]["triggers"][0]["type"] == "cpu"
+    assert target("kd-predictor") == "kd-predictor", "the stable keeps its own"
+    assert get("scaledobject", "kd-predictor", ns)["metadata"]["labels"][REV] == old
+    assert get("hpa", new, ns, check=False) is None
+
+    # Promotion: the canary's ScaledObject goes with its Deployment.
+    put("-v2")
+    wait_for("promoted: one Deployment on the new revision", lambda: (lambda d: set(d) == {"kd-predictor"} and
+             d["kd-predictor"]["metadata"]["labels"][REV] == new)(deployments(ns)), timeout=60)
+    wait_for("the canary's ScaledObject deleted", lambda: get("scaledobject", new, ns, check=False) is None, timeout=30)
+    assert target("kd-predictor") == "kd-predictor"
+
+    # Abandoned: a canary of v1 beside v2, then the spec goes back to v2: pruned.
+    put("", canaryTrafficPercent=30)
+    canary = wait_split("kd", ns, new, 30)
+    wait_for("the second canary's ScaledObject", lambda: target(canary) == canary)
+    put("-v2")
+    wait_for("abandoned canary's Deployment pruned", lambda: set(deployments(ns)) == {"kd-predictor"}, timeout=60)
+    wait_for("abandoned canary's ScaledObject pruned", lambda: get("scaledobject", canary, ns, check=False) is None,
+             timeout=30)
+    assert target("kd-predictor") == "kd-predictor"
+
+
 # ---------------------------------------------------------------------------------------------
 # Metric-driven rollouts with real kinfer-server processes as the metric sources.
 
@@ -353,6 +404,29 @@ def rollout_status(name, ns):
     return predictor_status(name, ns).get("rollout") or {}
 
 
+def rollout_and_conditions(name, ns):
+    """The rollout and the kstatus conditions from one read of the object (written together)."""
+    o = get("kisvc", name, ns, check=False) or {}
+    ro = (((o.get("status") or {}).get("components") or {}).get("predictor") or {}).get("rollout") or {}
+    return ro, {c["type"]: c for c in (o.get("status") or {}).get("conditions") or []}
+
+
+def kstatus_of(name, ns, want_type, want_reason):
+    """Waits until Reconciling/Stalled is exactly want_type (None: neither) with want_reason, and
+    Ready stays True (the stable revision serves); returns the conditions."""
+    def ok():
+        _, c = rollout_and_conditions(name, ns)
+        present = {t for t in ("Reconciling", "Stalled") if t in c}
+        if present != ({want_type} if want_type else set()):
+            return None
+        if want_type and (c[want_type]["status"] != "True" or c[want_type]["reason"] != want_reason):
+            return None
+        return c
+    c = wait_for(f"{name}: kstatus conditions {want_type} {want_reason}", ok, timeout=30, interval=0.2)
+    assert c["Ready"]["status"] == "True", c["Ready"]
+    return c
+
+
 def point_metrics(name, ns, revision, url):
     """The testing/ops hook: read revision's metrics from url instead of its (fake kwok) pod IPs."""
     h = revision.rsplit("-", 1)[1]
@@ -379,12 +453,17 @@ def test_rollout_promotes_a_healthy_canary(ns, controllers, servers):
     good.load()
     old, new = start_rollout("good", ns, ROLLOUT)
     point_metrics("good", ns, new, good.url)
-    seen_weights = set()
+    seen_weights, seen_conditions = set(), set()
 
     def promoted():
-        r = rollout_status("good", ns)
-        if r.get("phase") in ("Progressing", "Paused"):
+        r, conds = rollout_and_conditions("good", ns)
+        if r.get("phase") in ("Progressing", "Paused") and r.get("revision") == new:
             seen_weights.add(r.get("weight"))
+            rec = conds.get("Reconciling") or {}
+            assert "Stalled" not in conds, conds
+            assert rec.get("status") == "True" and rec.get("reason") == "Rollout" + r["phase"], (r, conds)
+            assert f"weight {r['weight']}%" in rec["message"], rec
+            seen_conditions.add(rec["reason"])
         return r if r.get("phase") == "Succeeded" else None
     r = wait_for("rollout Succeeded", promoted, timeout=90, interval=0.2)
     assert r["revision"] == new and r["weight"] == 100 and r["failedChecks"] == 0
@@ -393,6 +472,8 @@ def test_rollout_promotes_a_healthy_canary(ns, controllers, servers):
     assert seen_weights & {20, 50}, f"weights seen while progressing: {seen_weights}"
     wait_for("stable Deployment on the new revision", lambda: (lambda d: set(d) == {"good-predictor"} and
              d["good-predictor"]["metadata"]["labels"][REV] == new)(deployments(ns)), timeout=60)
+    assert "RolloutProgressing" in seen_conditions, seen_conditions
+    kstatus_of("good", ns, None, None)  # promoted and Ready: kstatus Current
     wait_for("HTTPRoute to the promoted Service", lambda: route_weights("httproute", "good", ns) == {"good": 100})
     reasons = [e[1] for e in events("good", ns)]
     assert "StepPassed" in reasons and "Promoted" in reasons, reasons
@@ -415,6 +496,8 @@ def test_rollout_rolls_back_a_failing_canary(ns, controllers, servers):
         rollout_status("bad", ns)), timeout=90, interval=0.2)
     assert r["failedChecks"] == 2 and r["weight"] == 0 and r["reason"] == "RolledBack", r
     assert 60 <= r["successRatePercent"] <= 72, r
+    conds = kstatus_of("bad", ns, "Stalled", "RolloutFailed")  # kstatus Failed; Ready: the previous revision serves
+    assert new in conds["Stalled"]["message"] and "weight 0%" in conds["Stalled"]["message"], conds["Stalled"]
     wait_for("HTTPRoute all to the previous revision", lambda: route_weights("httproute", "bad", ns) == {old: 100, new: 0})
     assert traffic("bad", ns) == {old: 100, new: 0}
     d = deployments(ns)
@@ -429,6 +512,7 @@ def test_rollout_rolls_back_a_failing_canary(ns, controllers, servers):
     assert m.get(f"kinfer_controller_rollout_weight{key}}}") == 0.0
     time.sleep(3)
     assert rollout_status("bad", ns)["phase"] == "Failed", "a failed rollout stays failed until the spec changes"
+    kstatus_of("bad", ns, "Stalled", "RolloutFailed")
 
 
 def test_rollout_rolls_back_a_slow_canary(ns, controllers, servers):
@@ -454,6 +538,8 @@ def test_metric_source_down_pauses_not_fails(ns, controllers, servers):
     r = wait_for("several inconclusive checks", lambda: (lambda r: r if r.get("inconclusiveChecks", 0) >= 3 else None)(
         rollout_status("paused", ns)), timeout=60, interval=0.2)
     assert r["phase"] == "Paused" and r["failedChecks"] == 0 and r["reason"] == "MetricsUnavailable", r
+    conds = kstatus_of("paused", ns, "Reconciling", "RolloutPaused")  # kstatus InProgress
+    assert "weight 20%" in conds["Reconciling"]["message"], conds["Reconciling"]
     assert "Couldn't connect" in r["message"] or "connect" in r["message"].lower(), r
     w = r["weight"]
     assert w in (20,), r
