@@ -14,6 +14,7 @@
 #include "informer.h"
 #include "log.h"
 #include "metrics.h"
+#include "revision.h"
 #include "status.h"
 #include "workqueue.h"
 
@@ -77,12 +78,38 @@ static char *pod_index(json_object *obj)
     return asprintf(&k, "%s/%s", ns, v) < 0 ? NULL : k;
 }
 
-/* The Deployment cache keeps status and spec.replicas (what status_compute and the canary read,
- * so a reconcile that skips the apply can use the cached copy) but not the pod template. */
+/* A cached child keeps what prune, applied_current, the handover and the canary read: identity,
+ * resourceVersion, generation, annotations and the revision label. The informer has already
+ * taken its index from the ownerReferences, so they, the uid and the other labels (a third of
+ * each object) need not stay in memory. */
+static void trim_child(json_object *obj)
+{
+    json_object *md = jget(obj, "metadata"), *labels = jget(md, "labels"), *rev = jget(labels, REVISION_LABEL);
+    applied_mark(obj);
+    if (!md) return;
+    json_object_object_del(md, "ownerReferences");
+    json_object_object_del(md, "uid");
+    json_object_object_del(md, "creationTimestamp");
+    if (labels) {
+        json_object *keep = json_object_new_object();
+        if (rev) json_object_object_add(keep, REVISION_LABEL, json_object_get(rev));
+        json_object_object_add(md, "labels", keep); /* frees the old labels (and rev's old ref) */
+    }
+}
+
+/* The Deployment cache also keeps status and spec.replicas (what status_compute and the canary
+ * read, so a reconcile that skips the apply can use the cached copy) but not the pod template. */
 static void trim_deployment(json_object *obj)
 {
-    json_object *spec = jget(obj, "spec"), *rep = jget(spec, "replicas");
-    applied_mark(obj);
+    json_object *spec = jget(obj, "spec"), *rep = jget(spec, "replicas"), *conds = jget(jget(obj, "status"), "conditions");
+    trim_child(obj);
+    for (size_t i = 0; conds && json_object_is_type(conds, json_type_array) && i < json_object_array_length(conds); i++) {
+        json_object *c = json_object_array_get_idx(conds, i); /* status_compute reads type, status, reason, message */
+        if (json_object_is_type(c, json_type_object)) {
+            json_object_object_del(c, "lastUpdateTime");
+            json_object_object_del(c, "lastTransitionTime");
+        }
+    }
     if (!spec) return;
     json_object *slim = json_object_new_object();
     if (rep) json_object_object_add(slim, "replicas", json_object_get(rep));
@@ -145,7 +172,7 @@ ctl_status *controller_create(kube_client *c, const controller_config *cfg, cont
     for (int i = 0; i < INF_COUNT; i++) {
         informer_config ic = {
             .drop_fields = i == INF_ISVC || i == INF_DEPLOY ? NULL : i == INF_POD ? drop_pods : drop_children,
-            .trim = i == INF_DEPLOY ? trim_deployment : i == INF_ISVC || i == INF_POD ? NULL : applied_mark,
+            .trim = i == INF_DEPLOY ? trim_deployment : i == INF_ISVC || i == INF_POD ? NULL : trim_child,
             /* Status is what this controller writes: its own condition updates must not wake
              * it again. status.components stays significant: the canary keeps its revisions
              * and rollout there and needs a pass after it changes them. */
