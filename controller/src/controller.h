@@ -2,7 +2,8 @@
  * The controller runtime: informers on InferenceServices and on their children (Deployments,
  * Services, HPAs, found by their controller ownerReference) and pods (by the
  * serving.kinfer.dev/inferenceservice label), a rate-limited workqueue of InferenceService keys,
- * and N workers. A worker server-side applies what reconcile_desired() returns, deletes owned
+ * and N workers. A worker server-side applies what reconcile_desired() returns (skipping children
+ * whose cached copy is as last applied, see applied.h), deletes owned
  * children it no longer returns, computes status with status_compute() from the applied
  * Deployment and the cached pods, writes /status only when it changed, and records Events
  * (children created, Ready transitions, errors). Deciding what the children look like is
