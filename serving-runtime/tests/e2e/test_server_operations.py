@@ -170,7 +170,7 @@ def test_not_ready_until_loaded_and_warmed_up(models, tmp_path, server_factory):
 
 
 # Runs in a private mount namespace: / bound read-only at $R (plus /dev, /proc, /sys), a fresh
-# tmpfs as $R/tmp, the source model bound read-only under it; then chroot, drop to uid 65532 and
+# tmpfs as $R/tmp, the source model and the binary bound read-only under it; then chroot, drop to uid 65532 and
 # exec the server, so the process this script started *is* kinfer-server.
 READ_ONLY_ROOT_SCRIPT = r"""
 set -eu
@@ -183,9 +183,12 @@ mount -t tmpfs -o mode=1777,size=64m tmpfs "$R/tmp"
 mkdir "$R/tmp/src"
 mount --bind "$SRC" "$R/tmp/src"
 mount -o remount,bind,ro "$R/tmp/src"
+mkdir "$R/tmp/bin" && touch "$R/tmp/bin/kinfer-server"  # the binary may live under the hidden /tmp
+mount --bind "$BIN" "$R/tmp/bin/kinfer-server"
+mount -o remount,bind,ro "$R/tmp/bin/kinfer-server"
 if touch "$R/kinfer-rw-probe" 2>/dev/null; then echo "root filesystem is writable" >&2; exit 97; fi
 exec chroot "$R" setpriv --reuid 65532 --regid 65532 --clear-groups \
-    "$BIN" --model-uri file:///tmp/src --model-dir /tmp/model --host 127.0.0.1 --port "$PORT"
+    /tmp/bin/kinfer-server --model-uri file:///tmp/src --model-dir /tmp/model --host 127.0.0.1 --port "$PORT"
 """
 
 
