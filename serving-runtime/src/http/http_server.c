@@ -455,7 +455,8 @@ static kinfer_status *listen_open(const http_server_options *o, int *out)
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
     a.sin_addr.s_addr = htonl(INADDR_ANY);
     if (o->host && strcmp(o->host, "0.0.0.0") && inet_pton(AF_INET, o->host, &a.sin_addr) != 1)
-        return kinfer_status_new(KINFER_EINVAL, "listen address %s is not an IPv4 address", o->host);
+        return kinfer_status_new(KINFER_EINVAL, "listen address %s is not an IPv4 address",
+                                 o->host);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
     if (fd < 0) return kinfer_status_new(KINFER_EIO, "socket: %s", strerror(errno));
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
