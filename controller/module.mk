@@ -18,7 +18,7 @@ test-controller-unit: $(BIN)/test-controller
 # builds it; the fuzz-watch suite runs it for FUZZ_SECONDS (default 20).
 FUZZERS += fuzz_watch_stream
 FUZZ_WATCH_SRCS := controller/fuzz/fuzz_watch_stream.c $(addprefix controller/src/,framer.c informer.c objstore.c \
-                   strmap.c kube.c kubeconfig.c metrics.c log.c backoff.c error.c)
+                   strmap.c kube.c kubeconfig.c metrics.c log.c backoff.c error.c jsonx.c)
 $(BUILD)/fuzz/fuzz_watch_stream: $(FUZZ_WATCH_SRCS) $(wildcard controller/src/*.h)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -o $@ $(FUZZ_WATCH_SRCS) $(CONTROLLER_LIBS)

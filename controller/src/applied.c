@@ -1,5 +1,6 @@
 /* Memory of the last apply per child; see applied.h. */
 #include "applied.h"
+#include "jsonx.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -14,12 +15,6 @@ struct applied {
     strmap *m; /* key -> malloc'd "hash marker" */
 };
 
-static json_object *jget(json_object *o, const char *k)
-{
-    json_object *v;
-    if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v)) return v;
-    return NULL;
-}
 
 applied *applied_create(void)
 {
@@ -51,7 +46,7 @@ void applied_free(applied *a)
 
 void applied_stamp(json_object *desired, char hash[17])
 {
-    json_object *md = jget(desired, "metadata"), *ann = jget(md, "annotations");
+    json_object *md = jx_get(desired, "metadata"), *ann = jx_get(md, "annotations");
     if (ann) json_object_object_del(ann, APPLIED_ANNOTATION_HASH);
     if (ann && !json_object_object_length(ann)) { /* so stamping twice hashes the same text */
         json_object_object_del(md, "annotations");
@@ -73,7 +68,7 @@ void applied_stamp(json_object *desired, char hash[17])
 /* "g<generation>" or "r<resourceVersion>" into buf; 0 when obj has neither. */
 static int marker(json_object *obj, char *buf, size_t len)
 {
-    json_object *md = jget(obj, "metadata"), *g = jget(md, "generation"), *rv = jget(md, "resourceVersion");
+    json_object *md = jx_get(obj, "metadata"), *g = jx_get(md, "generation"), *rv = jx_get(md, "resourceVersion");
     if (g && json_object_is_type(g, json_type_int)) snprintf(buf, len, "g%" PRId64, json_object_get_int64(g));
     else if (rv && json_object_is_type(rv, json_type_string)) snprintf(buf, len, "r%s", json_object_get_string(rv));
     else return 0;
@@ -94,28 +89,23 @@ void applied_record(applied *a, const char *key, const char *hash, json_object *
     free(old);
 }
 
-static const char *jstr(json_object *o, const char *k)
-{
-    json_object *v = jget(o, k);
-    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
 
 void applied_mark(json_object *obj)
 {
-    json_object *mf = jget(jget(obj, "metadata"), "managedFields");
+    json_object *mf = jx_get(jx_get(obj, "metadata"), "managedFields");
     const char *ours = NULL; /* RFC 3339 UTC times compare as strings */
     size_t n = mf && json_object_is_type(mf, json_type_array) ? json_object_array_length(mf) : 0;
     for (size_t i = 0; i < n; i++) {
         json_object *e = json_object_array_get_idx(mf, i);
-        const char *m = jstr(e, "manager"), *op = jstr(e, "operation"), *t = jstr(e, "time");
-        if (m && op && t && !jget(e, "subresource") && !strcmp(m, "kinfer-controller") && !strcmp(op, "Apply") &&
+        const char *m = jx_str(e, "manager"), *op = jx_str(e, "operation"), *t = jx_str(e, "time");
+        if (m && op && t && !jx_get(e, "subresource") && !strcmp(m, "kinfer-controller") && !strcmp(op, "Apply") &&
             (!ours || strcmp(t, ours) > 0))
             ours = t;
     }
     int foreign = !ours;
     for (size_t i = 0; i < n && !foreign; i++) {
         json_object *e = json_object_array_get_idx(mf, i);
-        const char *m = jstr(e, "manager"), *t = jstr(e, "time"), *sub = jstr(e, "subresource");
+        const char *m = jx_str(e, "manager"), *t = jx_str(e, "time"), *sub = jx_str(e, "subresource");
         /* status is not ours to keep; a scale by hand is (kinfer owns fixed replicas) */
         if (!m || (sub && !strcmp(sub, "status")) || !strcmp(m, "kinfer-controller") || !strcmp(m, "kinfer-handover") ||
             !strcmp(m, "kube-controller-manager"))
@@ -128,13 +118,13 @@ void applied_mark(json_object *obj)
 
 int applied_current(applied *a, const char *key, const char *hash, json_object *cached)
 {
-    json_object *h = jget(jget(jget(cached, "metadata"), "annotations"), APPLIED_ANNOTATION_HASH);
+    json_object *h = jx_get(jx_get(jx_get(cached, "metadata"), "annotations"), APPLIED_ANNOTATION_HASH);
     char mk[160], want[200];
     if (!h || !json_object_is_type(h, json_type_string) || strcmp(json_object_get_string(h), hash) ||
         !marker(cached, mk, sizeof(mk)))
         return 0;
     snprintf(want, sizeof(want), "%s %s", hash, mk);
-    json_object *f = jget(cached, APPLIED_FIELD_FOREIGN);
+    json_object *f = jx_get(cached, APPLIED_FIELD_FOREIGN);
     int known = f && json_object_is_type(f, json_type_boolean), foreign = known && json_object_get_boolean(f);
     pthread_mutex_lock(&a->mu);
     const char *have = strmap_get(a->m, key);

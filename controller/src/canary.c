@@ -1,5 +1,6 @@
 /* Revisions, traffic splitting and rollouts; see canary.h. */
 #include "canary.h"
+#include "jsonx.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -66,33 +67,10 @@ struct canary_plan {
 
 /* ---- json helpers ---- */
 
-static json_object *get(json_object *o, const char *k)
-{
-    json_object *v = NULL;
-    return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v) ? v : NULL;
-}
 
-static const char *get_str(json_object *o, const char *k)
-{
-    json_object *v = get(o, k);
-    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
 
-static int64_t get_int(json_object *o, const char *k, int64_t dflt)
-{
-    json_object *v = get(o, k);
-    return v && json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : dflt;
-}
 
 /* o[k], created as an empty object when missing. */
-static json_object *child_obj(json_object *o, const char *k)
-{
-    json_object *v = get(o, k);
-    if (v && json_object_is_type(v, json_type_object)) return v;
-    v = json_object_new_object();
-    json_object_object_add(o, k, v);
-    return v;
-}
 
 static void set_str(json_object *o, const char *k, const char *v) { json_object_object_add(o, k, json_object_new_string(v)); }
 
@@ -107,24 +85,24 @@ static void scopy(char *dst, size_t n, const char *src) { snprintf(dst, n, "%s",
 /* The revision label on the object and on its pod template, if it has one. */
 static void label_revision(json_object *o, const char *rev)
 {
-    json_object *md = child_obj(o, "metadata");
-    set_str(child_obj(md, "labels"), REVISION_LABEL, rev);
-    json_object *tmpl = get(get(o, "spec"), "template");
-    if (tmpl) set_str(child_obj(child_obj(tmpl, "metadata"), "labels"), REVISION_LABEL, rev);
+    json_object *md = jx_child(o, "metadata");
+    set_str(jx_child(md, "labels"), REVISION_LABEL, rev);
+    json_object *tmpl = jx_get(jx_get(o, "spec"), "template");
+    if (tmpl) set_str(jx_child(jx_child(tmpl, "metadata"), "labels"), REVISION_LABEL, rev);
 }
 
 static void annotate(json_object *o, const char *k, const char *v)
 {
-    set_str(child_obj(child_obj(o, "metadata"), "annotations"), k, v);
+    set_str(jx_child(jx_child(o, "metadata"), "annotations"), k, v);
 }
 
-static void rename_obj(json_object *o, const char *name) { set_str(child_obj(o, "metadata"), "name", name); }
+static void rename_obj(json_object *o, const char *name) { set_str(jx_child(o, "metadata"), "name", name); }
 
 static json_object *find_kind(json_object *arr, const char *kind)
 {
     for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
         json_object *c = json_object_array_get_idx(arr, i);
-        const char *k = get_str(c, "kind");
+        const char *k = jx_str(c, "kind");
         if (k && !strcmp(k, kind)) return c;
     }
     return NULL;
@@ -149,12 +127,12 @@ static json_object *find_scaler(json_object *arr)
  * pod_re, so that a revision scales on its own load, not on the sum across both. */
 static void scaler_scope(json_object *so, const char *model, const char *pod_re)
 {
-    json_object *tr = get(get(so, "spec"), "triggers");
+    json_object *tr = jx_get(jx_get(so, "spec"), "triggers");
     char needle[128], q[1024];
     snprintf(needle, sizeof(needle), "model=\"%s\"", model);
     for (size_t i = 0; tr && json_object_is_type(tr, json_type_array) && i < json_object_array_length(tr); i++) {
-        json_object *md = get(json_object_array_get_idx(tr, i), "metadata");
-        const char *old = get_str(md, "query"), *at = old ? strstr(old, needle) : NULL;
+        json_object *md = jx_get(json_object_array_get_idx(tr, i), "metadata");
+        const char *old = jx_str(md, "query"), *at = old ? strstr(old, needle) : NULL;
         if (!at) continue;
         at += strlen(needle);
         if (snprintf(q, sizeof(q), "%.*s,pod=~\"%s\"%s", (int)(at - old), old, pod_re, at) < (int)sizeof(q)) set_str(md, "query", q);
@@ -164,19 +142,19 @@ static void scaler_scope(json_object *so, const char *model, const char *pod_re)
 /* Replicas (fixed) or autoscaler bounds scaled to weight w, for routing none. */
 static void scale_to(json_object *o, int w)
 {
-    const char *kind = get_str(o, "kind");
-    json_object *sp = get(o, "spec");
+    const char *kind = jx_str(o, "kind");
+    json_object *sp = jx_get(o, "spec");
     if (!kind || !sp) return;
-    if (!strcmp(kind, "Deployment") && get(sp, "replicas"))
-        json_object_object_add(sp, "replicas", json_object_new_int64(canary__share(get_int(sp, "replicas", 1), w)));
+    if (!strcmp(kind, "Deployment") && jx_get(sp, "replicas"))
+        json_object_object_add(sp, "replicas", json_object_new_int64(canary__share(jx_int(sp, "replicas", 1), w)));
     if (!strcmp(kind, "HorizontalPodAutoscaler")) {
-        int64_t mn = canary__share(get_int(sp, "minReplicas", 1), w), mx = canary__share(get_int(sp, "maxReplicas", 1), w);
+        int64_t mn = canary__share(jx_int(sp, "minReplicas", 1), w), mx = canary__share(jx_int(sp, "maxReplicas", 1), w);
         json_object_object_add(sp, "minReplicas", json_object_new_int64(mn));
         json_object_object_add(sp, "maxReplicas", json_object_new_int64(mx < mn ? mn : mx));
     }
     if (!strcmp(kind, "ScaledObject")) { /* minReplicaCount 0 (scale to zero) stays 0 */
-        int64_t mn0 = get_int(sp, "minReplicaCount", 0), mn = mn0 ? canary__share(mn0, w) : 0;
-        int64_t mx = canary__share(get_int(sp, "maxReplicaCount", 1), w);
+        int64_t mn0 = jx_int(sp, "minReplicaCount", 0), mn = mn0 ? canary__share(mn0, w) : 0;
+        int64_t mx = canary__share(jx_int(sp, "maxReplicaCount", 1), w);
         json_object_object_add(sp, "minReplicaCount", json_object_new_int64(mn));
         json_object_object_add(sp, "maxReplicaCount", json_object_new_int64(mx < mn ? mn : mx));
     }
@@ -186,11 +164,11 @@ static void scale_to(json_object *o, int w)
 static json_object *as_canary(json_object *o, const char *rev)
 {
     json_object *c = copy(o);
-    const char *kind = get_str(c, "kind");
+    const char *kind = jx_str(c, "kind");
     rename_obj(c, rev);
     if (kind && !strcmp(kind, "Deployment"))
-        set_str(child_obj(child_obj(child_obj(c, "spec"), "selector"), "matchLabels"), REVISION_LABEL, rev);
-    if (is_scaler(kind)) set_str(child_obj(get(c, "spec"), "scaleTargetRef"), "name", rev);
+        set_str(jx_child(jx_child(jx_child(c, "spec"), "selector"), "matchLabels"), REVISION_LABEL, rev);
+    if (is_scaler(kind)) set_str(jx_child(jx_get(c, "spec"), "scaleTargetRef"), "name", rev);
     return c;
 }
 
@@ -200,7 +178,7 @@ static json_object *revision_service(json_object *entry, const char *rev)
     json_object *s = copy(entry);
     rename_obj(s, rev);
     label_revision(s, rev);
-    set_str(child_obj(child_obj(s, "spec"), "selector"), REVISION_LABEL, rev);
+    set_str(jx_child(jx_child(s, "spec"), "selector"), REVISION_LABEL, rev);
     return s;
 }
 
@@ -232,21 +210,21 @@ static int64_t parse_ms(const char *s)
 
 static void rollout_state_read(canary_plan *p, json_object *ro)
 {
-    int ph = rollout_phase_parse(get_str(ro, "phase"));
-    const char *rev = get_str(ro, "revision");
+    int ph = rollout_phase_parse(jx_str(ro, "phase"));
+    const char *rev = jx_str(ro, "revision");
     if (!ro || !rev || strcmp(rev, p->latest) || ph < 0) return;
     p->rollout_known = 1;
     p->state = (rollout_state){.phase = (rollout_phase)ph,
-                               .step = (int)get_int(ro, "step", 0),
-                               .weight = (int)get_int(ro, "weight", 0),
-                               .failed_checks = (int)get_int(ro, "failedChecks", 0),
-                               .inconclusive_checks = (int)get_int(ro, "inconclusiveChecks", 0),
-                               .passed_checks = (int)get_int(ro, "passedChecks", 0),
-                               .start_ms = parse_ms(get_str(ro, "startTime")),
-                               .last_check_ms = parse_ms(get_str(ro, "lastCheckTime"))};
+                               .step = (int)jx_int(ro, "step", 0),
+                               .weight = (int)jx_int(ro, "weight", 0),
+                               .failed_checks = (int)jx_int(ro, "failedChecks", 0),
+                               .inconclusive_checks = (int)jx_int(ro, "inconclusiveChecks", 0),
+                               .passed_checks = (int)jx_int(ro, "passedChecks", 0),
+                               .start_ms = parse_ms(jx_str(ro, "startTime")),
+                               .last_check_ms = parse_ms(jx_str(ro, "lastCheckTime"))};
     p->rollout_reason = NULL;
-    scopy(p->rollout_msg, sizeof(p->rollout_msg), get_str(ro, "message"));
-    json_object *sr = get(ro, "successRatePercent"), *lat = get(ro, "latencyP99Milliseconds");
+    scopy(p->rollout_msg, sizeof(p->rollout_msg), jx_str(ro, "message"));
+    json_object *sr = jx_get(ro, "successRatePercent"), *lat = jx_get(ro, "latencyP99Milliseconds");
     if (sr || lat) {
         p->obs_valid = 1;
         p->obs.success_pct = (rollout_metric){sr ? ROLLOUT_METRIC_OK : ROLLOUT_METRIC_NODATA, sr ? json_object_get_double(sr) : 0};
@@ -264,7 +242,7 @@ static json_object *stable_children(canary_plan *p, json_object *isvc, const rec
         snprintf(p->note, sizeof(p->note), "Deployment %s records no predictor spec of revision %s", p->stable_dep, p->stable);
         goto out;
     }
-    json_object_object_add(child_obj(old, "spec"), "predictor", pred);
+    json_object_object_add(jx_child(old, "spec"), "predictor", pred);
     pred = NULL;
     if ((st = reconcile_desired(old, rc, &out))) {
         snprintf(p->note, sizeof(p->note), "revision %s cannot be rebuilt: %s", p->stable, ctl_status_msg(st));
@@ -281,51 +259,51 @@ ctl_status *canary_plan_new(const canary_config *cfg, json_object *isvc, const r
                             json_object *deployments, json_object **children, canary_plan **out)
 {
     ctl_status *st = NULL;
-    json_object *md = get(isvc, "metadata"), *spec = get(isvc, "spec"), *pred = get(spec, "predictor");
-    json_object *ps = get(get(get(isvc, "status"), "components"), "predictor"), *res = NULL, *old = NULL;
+    json_object *md = jx_get(isvc, "metadata"), *spec = jx_get(isvc, "spec"), *pred = jx_get(spec, "predictor");
+    json_object *ps = jx_get(jx_get(jx_get(isvc, "status"), "components"), "predictor"), *res = NULL, *old = NULL;
     const char *stable_spec = NULL;
     *out = NULL;
     canary_plan *p = calloc(1, sizeof(*p));
     if (!p) return ctl_status_new(CTL_ENOMEM, "canary: out of memory");
-    scopy(p->name, sizeof(p->name), get_str(md, "name"));
-    scopy(p->ns, sizeof(p->ns), get_str(md, "namespace"));
+    scopy(p->name, sizeof(p->name), jx_str(md, "name"));
+    scopy(p->ns, sizeof(p->ns), jx_str(md, "namespace"));
     snprintf(p->key, sizeof(p->key), "%s/%s", p->ns, p->name);
     snprintf(p->stable_dep, sizeof(p->stable_dep), "%s-predictor", p->name);
     p->weight_eff = 100;
-    p->prev_conditions = copy(get(get(isvc, "status"), "conditions"));
-    scopy(p->prev_ready, sizeof(p->prev_ready), get_str(ps, "latestReadyRevision"));
-    scopy(p->prev_rolled, sizeof(p->prev_rolled), get_str(ps, "latestRolledoutRevision"));
-    scopy(p->prev_previous, sizeof(p->prev_previous), get_str(ps, "previousRolledoutRevision"));
+    p->prev_conditions = copy(jx_get(jx_get(isvc, "status"), "conditions"));
+    scopy(p->prev_ready, sizeof(p->prev_ready), jx_str(ps, "latestReadyRevision"));
+    scopy(p->prev_rolled, sizeof(p->prev_rolled), jx_str(ps, "latestRolledoutRevision"));
+    scopy(p->prev_previous, sizeof(p->prev_previous), jx_str(ps, "previousRolledoutRevision"));
     if ((st = routing_spec_parse(spec, cfg->default_routing, cfg->default_gateway, &p->rs))) goto out;
-    if ((st = rollout_policy_parse(get(pred, "rollout"), &p->policy, &p->has_rollout))) goto out;
+    if ((st = rollout_policy_parse(jx_get(pred, "rollout"), &p->policy, &p->has_rollout))) goto out;
 
     json_object *dep = find_kind(*children, "Deployment"), *entry = find_kind(*children, "Service");
     if (!dep || !entry) {
         st = ctl_status_new(CTL_EINTERNAL, "canary: reconcile_desired gave no Deployment or Service");
         goto out;
     }
-    if ((st = revision_name(p->name, get(get(dep, "spec"), "template"), p->latest, sizeof(p->latest)))) goto out;
+    if ((st = revision_name(p->name, jx_get(jx_get(dep, "spec"), "template"), p->latest, sizeof(p->latest)))) goto out;
     label_revision(dep, p->latest);
     annotate(dep, REVISION_ANNOTATION_SPEC, json_object_to_json_string_ext(pred, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 
     for (size_t i = 0; deployments && i < json_object_array_length(deployments); i++) {
-        json_object *d = json_object_array_get_idx(deployments, i), *dmd = get(d, "metadata");
-        const char *dn = get_str(dmd, "name");
+        json_object *d = json_object_array_get_idx(deployments, i), *dmd = jx_get(d, "metadata");
+        const char *dn = jx_str(dmd, "name");
         if (!dn) continue;
         if (!strcmp(dn, p->stable_dep)) {
-            const char *r = get_str(get(dmd, "labels"), REVISION_LABEL);
+            const char *r = jx_str(jx_get(dmd, "labels"), REVISION_LABEL);
             if (r) {
                 p->have_stable = 1;
                 scopy(p->stable, sizeof(p->stable), r);
             }
-            stable_spec = get_str(get(dmd, "annotations"), REVISION_ANNOTATION_SPEC);
-            scopy(p->stable_prev, sizeof(p->stable_prev), get_str(get(dmd, "annotations"), REVISION_ANNOTATION_PREVIOUS));
+            stable_spec = jx_str(jx_get(dmd, "annotations"), REVISION_ANNOTATION_SPEC);
+            scopy(p->stable_prev, sizeof(p->stable_prev), jx_str(jx_get(dmd, "annotations"), REVISION_ANNOTATION_PREVIOUS));
         } else if (!strcmp(dn, p->latest)) {
             p->canary_seen = 1;
         }
     }
-    rollout_state_read(p, get(ps, "rollout"));
-    json_object *ctpv = get(pred, "canaryTrafficPercent");
+    rollout_state_read(p, jx_get(ps, "rollout"));
+    json_object *ctpv = jx_get(pred, "canaryTrafficPercent");
     int has_ctp = ctpv && json_object_is_type(ctpv, json_type_int);
     int ctp = has_ctp ? (int)json_object_get_int64(ctpv) : 100;
     int rollout_done = p->has_rollout && p->rollout_known && p->state.phase == ROLLOUT_SUCCEEDED;
@@ -365,7 +343,7 @@ ctl_status *canary_plan_new(const canary_config *cfg, json_object *isvc, const r
         /* other kinds (none today) go with the current spec */
         for (size_t i = 0; i < json_object_array_length(*children); i++) {
             json_object *c = json_object_array_get_idx(*children, i);
-            const char *k = get_str(c, "kind");
+            const char *k = jx_str(c, "kind");
             if (k && strcmp(k, "Deployment") && strcmp(k, "Service") && !is_scaler(k))
                 json_object_array_add(res, copy(c));
         }
@@ -406,16 +384,16 @@ out:
 
 static int deployment_ready(json_object *d)
 {
-    json_object *md = get(d, "metadata"), *sp = get(d, "spec"), *s = get(d, "status");
-    int64_t want = get_int(sp, "replicas", 1);
-    return want >= 1 && get_int(s, "observedGeneration", 0) >= get_int(md, "generation", 1) &&
-           get_int(s, "updatedReplicas", 0) >= want && get_int(s, "replicas", 0) == get_int(s, "updatedReplicas", 0) &&
-           get_int(s, "readyReplicas", 0) >= want && get_int(s, "availableReplicas", 0) >= want;
+    json_object *md = jx_get(d, "metadata"), *sp = jx_get(d, "spec"), *s = jx_get(d, "status");
+    int64_t want = jx_int(sp, "replicas", 1);
+    return want >= 1 && jx_int(s, "observedGeneration", 0) >= jx_int(md, "generation", 1) &&
+           jx_int(s, "updatedReplicas", 0) >= want && jx_int(s, "replicas", 0) == jx_int(s, "updatedReplicas", 0) &&
+           jx_int(s, "readyReplicas", 0) >= want && jx_int(s, "availableReplicas", 0) >= want;
 }
 
 void canary_plan_observe(canary_plan *p, json_object *applied)
 {
-    const char *kind = get_str(applied, "kind"), *name = get_str(get(applied, "metadata"), "name");
+    const char *kind = jx_str(applied, "kind"), *name = jx_str(jx_get(applied, "metadata"), "name");
     if (!p || !kind || !name || strcmp(kind, "Deployment")) return;
     if (!strcmp(name, p->stable_dep)) p->stable_ready = deployment_ready(applied);
     else if (!strcmp(name, p->latest)) p->canary_ready = deployment_ready(applied);
@@ -441,10 +419,10 @@ static json_object *condition_new(json_object *prev_conds, const char *type, con
 {
     json_object *c = json_object_new_object(), *old = NULL;
     for (size_t i = 0; prev_conds && json_object_is_type(prev_conds, json_type_array) && i < json_object_array_length(prev_conds); i++) {
-        const char *t = get_str(json_object_array_get_idx(prev_conds, i), "type");
+        const char *t = jx_str(json_object_array_get_idx(prev_conds, i), "type");
         if (t && !strcmp(t, type)) old = json_object_array_get_idx(prev_conds, i);
     }
-    const char *ost = get_str(old, "status"), *ot = get_str(old, "lastTransitionTime");
+    const char *ost = jx_str(old, "status"), *ot = jx_str(old, "lastTransitionTime");
     set_str(c, "type", type);
     set_str(c, "status", st);
     set_str(c, "reason", reason);
@@ -466,9 +444,9 @@ static json_object *traffic_new(const char *rev, int percent, int latest, const 
 
 void canary_plan_status(const canary_plan *p, json_object *status, const char *now)
 {
-    json_object *pred = child_obj(child_obj(status, "components"), "predictor"), *traffic = json_object_new_array();
+    json_object *pred = jx_child(jx_child(status, "components"), "predictor"), *traffic = json_object_new_array();
     const char *ready = NULL, *rolled = NULL, *previous = NULL;
-    int64_t gen = get_int(status, "observedGeneration", 0);
+    int64_t gen = jx_int(status, "observedGeneration", 0);
     set_str(pred, "latestCreatedRevision", p->latest);
     if (p->split) {
         ready = p->canary_ready ? p->latest : *p->prev_ready ? p->prev_ready : p->stable_ready ? p->stable : NULL;
@@ -495,7 +473,7 @@ void canary_plan_status(const canary_plan *p, json_object *status, const char *n
     json_object_object_add(pred, "traffic", traffic);
 
     if (p->split) {
-        json_object *conds = get(status, "conditions");
+        json_object *conds = jx_get(status, "conditions");
         char msg[400];
         if (!conds) {
             conds = json_object_new_array();
@@ -539,11 +517,11 @@ void canary_plan_status(const canary_plan *p, json_object *status, const char *n
 
 static char *owner_index(json_object *obj)
 {
-    json_object *md = get(obj, "metadata"), *refs = get(md, "ownerReferences");
-    const char *ns = get_str(md, "namespace");
+    json_object *md = jx_get(obj, "metadata"), *refs = jx_get(md, "ownerReferences");
+    const char *ns = jx_str(md, "namespace");
     for (size_t i = 0; ns && refs && json_object_is_type(refs, json_type_array) && i < json_object_array_length(refs); i++) {
-        json_object *r = json_object_array_get_idx(refs, i), *c = get(r, "controller");
-        const char *kind = get_str(r, "kind"), *name = get_str(r, "name");
+        json_object *r = json_object_array_get_idx(refs, i), *c = jx_get(r, "controller");
+        const char *kind = jx_str(r, "kind"), *name = jx_str(r, "name");
         if (c && json_object_get_boolean(c) && kind && !strcmp(kind, "InferenceService") && name) {
             char *k = NULL;
             return asprintf(&k, "%s/%s", ns, name) < 0 ? NULL : k;
@@ -741,7 +719,7 @@ static void run_rollout(canary *cn, canary_plan *p, json_object *isvc, json_obje
 
 static ctl_status *apply_one(canary *cn, json_object *isvc, const kube_resource *res, json_object *obj, json_object *children)
 {
-    const char *name = get_str(get(obj, "metadata"), "name"), *ns = get_str(get(obj, "metadata"), "namespace");
+    const char *name = jx_str(jx_get(obj, "metadata"), "name"), *ns = jx_str(jx_get(obj, "metadata"), "namespace");
     int created = 0;
     ctl_status *st = kube_apply(cn->client, res, ns, name, NULL, obj, NULL, &created);
     if (st) return ctl_status_wrap(st, "apply %s %s", res->kind, name);
@@ -762,17 +740,17 @@ static ctl_status *prune_routes(canary *cn, const char *key, json_object *childr
         if (!cn->inf[i]) continue;
         json_object *have = informer_list_index(cn->inf[i], key);
         for (size_t j = 0; have && j < json_object_array_length(have) && !st; j++) {
-            json_object *o = json_object_array_get_idx(have, j), *md = get(o, "metadata");
-            const char *kind = get_str(o, "kind"), *name = get_str(md, "name");
+            json_object *o = json_object_array_get_idx(have, j), *md = jx_get(o, "metadata");
+            const char *kind = jx_str(o, "kind"), *name = jx_str(md, "name");
             int wanted = 0;
             for (size_t k = 0; k < json_object_array_length(children) && !wanted; k++) {
                 json_object *c = json_object_array_get_idx(children, k);
-                wanted = kind && name && get_str(c, "kind") && !strcmp(get_str(c, "kind"), kind) &&
-                         get_str(get(c, "metadata"), "name") && !strcmp(get_str(get(c, "metadata"), "name"), name);
+                wanted = kind && name && jx_str(c, "kind") && !strcmp(jx_str(c, "kind"), kind) &&
+                         jx_str(jx_get(c, "metadata"), "name") && !strcmp(jx_str(jx_get(c, "metadata"), "name"), name);
             }
             if (wanted || !name) continue;
             st = kube_delete(cn->client, i == CI_ROUTE ? &routing_res_httproutes : &routing_res_virtualservices,
-                             get_str(md, "namespace"), name);
+                             jx_str(md, "namespace"), name);
             if (st && ctl_status_http(st) == 404) {
                 ctl_status_free(st);
                 st = NULL;
@@ -795,7 +773,7 @@ ctl_status *canary_plan_route(canary *cn, canary_plan *p, json_object *isvc, jso
     if (p->split) {
         /* The entry Service: both revisions only when there is no router and both take traffic. */
         svc = copy(p->entry_service);
-        json_object *sel = child_obj(child_obj(svc, "spec"), "selector");
+        json_object *sel = jx_child(jx_child(svc, "spec"), "selector");
         if (p->weight_eff == 100) set_str(sel, REVISION_LABEL, p->latest);
         else if (p->weight_eff == 0 || p->rs.mode != ROUTING_NONE) set_str(sel, REVISION_LABEL, p->stable);
         if ((st = apply_one(cn, isvc, &kube_res_services, svc, children))) goto out;
@@ -823,12 +801,12 @@ ctl_status *canary_plan_route(canary *cn, canary_plan *p, json_object *isvc, jso
     if (p->promoting && p->stable_ready) {
         /* Promoted: the stable Deployment runs this revision and is Ready; let pruning remove the canary. */
         for (size_t i = json_object_array_length(children); i-- > 0;) {
-            const char *n = get_str(get(json_object_array_get_idx(children, i), "metadata"), "name");
-            const char *k = get_str(json_object_array_get_idx(children, i), "kind");
+            const char *n = jx_str(jx_get(json_object_array_get_idx(children, i), "metadata"), "name");
+            const char *k = jx_str(json_object_array_get_idx(children, i), "kind");
             if (!n || !k || strcmp(n, p->latest) || (strcmp(k, "Deployment") && !is_scaler(k))) continue;
             if (!strcmp(k, "ScaledObject")) {
                 /* Not watched, so not pruned with the rest: delete it here (404: already gone). */
-                const char *ns = get_str(get(json_object_array_get_idx(children, i), "metadata"), "namespace");
+                const char *ns = jx_str(jx_get(json_object_array_get_idx(children, i), "metadata"), "namespace");
                 st = kube_delete(cn->client, kube_resource_for("keda.sh/v1alpha1", "ScaledObject"), ns ? ns : p->ns, n);
                 if (st && ctl_status_http(st) == 404) ctl_status_free(st), st = NULL;
                 if (st) {

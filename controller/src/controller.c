@@ -1,5 +1,6 @@
 /* Controller runtime: informers -> workqueue -> workers; see controller.h. */
 #include "controller.h"
+#include "jsonx.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -34,31 +35,17 @@ struct controller {
     atomic_int stopping;
 };
 
-static const char *jstr(json_object *o, const char *k)
-{
-    json_object *v;
-    if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v) &&
-        json_object_is_type(v, json_type_string))
-        return json_object_get_string(v);
-    return NULL;
-}
 
-static json_object *jget(json_object *o, const char *k)
-{
-    json_object *v;
-    if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v)) return v;
-    return NULL;
-}
 
 /* Index of an owned child: "ns/name" of the InferenceService that is its controller. */
 static char *owner_index(json_object *obj)
 {
-    json_object *md = jget(obj, "metadata"), *refs = jget(md, "ownerReferences");
-    const char *ns = jstr(md, "namespace");
+    json_object *md = jx_get(obj, "metadata"), *refs = jx_get(md, "ownerReferences");
+    const char *ns = jx_str(md, "namespace");
     if (!ns || !refs || !json_object_is_type(refs, json_type_array)) return NULL;
     for (size_t i = 0; i < json_object_array_length(refs); i++) {
-        json_object *r = json_object_array_get_idx(refs, i), *ctl = jget(r, "controller");
-        const char *kind = jstr(r, "kind"), *av = jstr(r, "apiVersion"), *name = jstr(r, "name");
+        json_object *r = json_object_array_get_idx(refs, i), *ctl = jx_get(r, "controller");
+        const char *kind = jx_str(r, "kind"), *av = jx_str(r, "apiVersion"), *name = jx_str(r, "name");
         if (ctl && json_object_get_boolean(ctl) && kind && !strcmp(kind, "InferenceService") && av &&
             !strncmp(av, "serving.kinfer.dev/", 19) && name) {
             char *k = NULL;
@@ -71,8 +58,8 @@ static char *owner_index(json_object *obj)
 /* Index of a pod: "ns/<value of the inferenceservice label>". */
 static char *pod_index(json_object *obj)
 {
-    json_object *md = jget(obj, "metadata");
-    const char *ns = jstr(md, "namespace"), *v = jstr(jget(md, "labels"), RECONCILE_LABEL_ISVC);
+    json_object *md = jx_get(obj, "metadata");
+    const char *ns = jx_str(md, "namespace"), *v = jx_str(jx_get(md, "labels"), RECONCILE_LABEL_ISVC);
     char *k = NULL;
     if (!ns || !v || !*v) return NULL;
     return asprintf(&k, "%s/%s", ns, v) < 0 ? NULL : k;
@@ -84,7 +71,7 @@ static char *pod_index(json_object *obj)
  * each object) need not stay in memory. */
 static void trim_child(json_object *obj)
 {
-    json_object *md = jget(obj, "metadata"), *labels = jget(md, "labels"), *rev = jget(labels, REVISION_LABEL);
+    json_object *md = jx_get(obj, "metadata"), *labels = jx_get(md, "labels"), *rev = jx_get(labels, REVISION_LABEL);
     applied_mark(obj);
     if (!md) return;
     json_object_object_del(md, "ownerReferences");
@@ -101,7 +88,7 @@ static void trim_child(json_object *obj)
  * read, so a reconcile that skips the apply can use the cached copy) but not the pod template. */
 static void trim_deployment(json_object *obj)
 {
-    json_object *spec = jget(obj, "spec"), *rep = jget(spec, "replicas"), *conds = jget(jget(obj, "status"), "conditions");
+    json_object *spec = jx_get(obj, "spec"), *rep = jx_get(spec, "replicas"), *conds = jx_get(jx_get(obj, "status"), "conditions");
     trim_child(obj);
     for (size_t i = 0; conds && json_object_is_type(conds, json_type_array) && i < json_object_array_length(conds); i++) {
         json_object *c = json_object_array_get_idx(conds, i); /* status_compute reads type, status, reason, message */
@@ -199,12 +186,12 @@ out:
 /* The Ready condition's status in a status object ("True"/"False"/"Unknown"), or "". */
 static const char *ready_of(json_object *status)
 {
-    json_object *conds = jget(status, "conditions");
+    json_object *conds = jx_get(status, "conditions");
     if (!conds || !json_object_is_type(conds, json_type_array)) return "";
     for (size_t i = 0; i < json_object_array_length(conds); i++) {
         json_object *c = json_object_array_get_idx(conds, i);
-        const char *t = jstr(c, "type");
-        if (t && !strcmp(t, "Ready")) return jstr(c, "status") ? jstr(c, "status") : "";
+        const char *t = jx_str(c, "type");
+        if (t && !strcmp(t, "Ready")) return jx_str(c, "status") ? jx_str(c, "status") : "";
     }
     return "";
 }
@@ -220,15 +207,15 @@ static void event(controller *ctl, json_object *isvc, const char *type, const ch
 static ctl_status *write_status(controller *ctl, json_object *isvc, json_object *prev, json_object *status)
 {
     if (prev && json_object_equal(prev, status)) return NULL;
-    json_object *md = jget(isvc, "metadata");
+    json_object *md = jx_get(isvc, "metadata");
     json_object *o = json_object_new_object(), *m = json_object_new_object();
-    json_object_object_add(o, "apiVersion", json_object_new_string(jstr(isvc, "apiVersion")));
-    json_object_object_add(o, "kind", json_object_new_string(jstr(isvc, "kind")));
-    json_object_object_add(m, "name", json_object_new_string(jstr(md, "name")));
-    json_object_object_add(m, "namespace", json_object_new_string(jstr(md, "namespace")));
+    json_object_object_add(o, "apiVersion", json_object_new_string(jx_str(isvc, "apiVersion")));
+    json_object_object_add(o, "kind", json_object_new_string(jx_str(isvc, "kind")));
+    json_object_object_add(m, "name", json_object_new_string(jx_str(md, "name")));
+    json_object_object_add(m, "namespace", json_object_new_string(jx_str(md, "namespace")));
     json_object_object_add(o, "metadata", m);
     json_object_object_add(o, "status", json_object_get(status));
-    ctl_status *st = kube_apply(ctl->client, &kube_res_inferenceservices, jstr(md, "namespace"), jstr(md, "name"),
+    ctl_status *st = kube_apply(ctl->client, &kube_res_inferenceservices, jx_str(md, "namespace"), jx_str(md, "name"),
                                 "status", o, NULL, NULL);
     json_object_put(o);
     if (st && ctl_status_http(st) == 404) { /* deleted meanwhile: nothing left to report on */
@@ -255,16 +242,16 @@ static ctl_status *prune(controller *ctl, const char *key, json_object *children
     for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]) && !st; k++) {
         json_object *have = informer_list_index(ctl->inf[kinds[k]], key);
         for (size_t i = 0; have && i < json_object_array_length(have) && !st; i++) {
-            json_object *o = json_object_array_get_idx(have, i), *md = jget(o, "metadata");
-            const char *kind = jstr(o, "kind"), *name = jstr(md, "name");
+            json_object *o = json_object_array_get_idx(have, i), *md = jx_get(o, "metadata");
+            const char *kind = jx_str(o, "kind"), *name = jx_str(md, "name");
             int wanted = 0;
             for (size_t j = 0; j < json_object_array_length(children) && !wanted; j++) {
                 json_object *c = json_object_array_get_idx(children, j);
-                wanted = kind && name && jstr(c, "kind") && !strcmp(jstr(c, "kind"), kind) &&
-                         jstr(jget(c, "metadata"), "name") && !strcmp(jstr(jget(c, "metadata"), "name"), name);
+                wanted = kind && name && jx_str(c, "kind") && !strcmp(jx_str(c, "kind"), kind) &&
+                         jx_str(jx_get(c, "metadata"), "name") && !strcmp(jx_str(jx_get(c, "metadata"), "name"), name);
             }
             if (wanted || !name) continue;
-            st = kube_delete(ctl->client, kube_resource_for(jstr(o, "apiVersion"), kind), jstr(md, "namespace"), name);
+            st = kube_delete(ctl->client, kube_resource_for(jx_str(o, "apiVersion"), kind), jx_str(md, "namespace"), name);
             if (st && ctl_status_http(st) == 404) {
                 ctl_status_free(st);
                 st = NULL;
@@ -286,17 +273,17 @@ static ctl_status *prune_scaledobjects(controller *ctl, const char *key, json_ob
     const kube_resource *so = kube_resource_for("keda.sh/v1alpha1", "ScaledObject");
     json_object *have = informer_list_index(ctl->inf[INF_DEPLOY], key);
     for (size_t i = 0; so && have && i < json_object_array_length(have) && !st; i++) {
-        json_object *md = jget(json_object_array_get_idx(have, i), "metadata");
-        const char *name = jstr(md, "name"), *scaling = jstr(jget(md, "annotations"), RECONCILE_ANNOTATION_SCALING);
+        json_object *md = jx_get(json_object_array_get_idx(have, i), "metadata");
+        const char *name = jx_str(md, "name"), *scaling = jx_str(jx_get(md, "annotations"), RECONCILE_ANNOTATION_SCALING);
         int wanted = 0;
         if (!name || !scaling || strcmp(scaling, "keda")) continue;
         for (size_t j = 0; j < json_object_array_length(children) && !wanted; j++) {
             json_object *c = json_object_array_get_idx(children, j);
-            const char *cname = jstr(jget(c, "metadata"), "name");
-            wanted = jstr(c, "kind") && !strcmp(jstr(c, "kind"), "ScaledObject") && cname && !strcmp(cname, name);
+            const char *cname = jx_str(jx_get(c, "metadata"), "name");
+            wanted = jx_str(c, "kind") && !strcmp(jx_str(c, "kind"), "ScaledObject") && cname && !strcmp(cname, name);
         }
         if (wanted) continue;
-        st = kube_delete(ctl->client, so, jstr(md, "namespace"), name);
+        st = kube_delete(ctl->client, so, jx_str(md, "namespace"), name);
         if (st && ctl_status_http(st) == 404) {
             ctl_status_free(st);
             st = NULL;
@@ -313,13 +300,13 @@ static ctl_status *prune_scaledobjects(controller *ctl, const char *key, json_ob
  * say the replicas may still be ours. */
 static ctl_status *handover(controller *ctl, json_object *desired, const char *ns, const char *name)
 {
-    json_object *spec = jget(desired, "spec"), *cached = NULL, *live = NULL, *patch = NULL;
+    json_object *spec = jx_get(desired, "spec"), *cached = NULL, *live = NULL, *patch = NULL;
     ctl_status *st = NULL;
-    if (spec && jget(spec, "replicas")) return NULL; /* kinfer keeps owning replicas */
+    if (spec && jx_get(spec, "replicas")) return NULL; /* kinfer keeps owning replicas */
     char key[512];
     snprintf(key, sizeof(key), "%s/%s", ns, name);
     cached = informer_get(ctl->inf[INF_DEPLOY], key);
-    const char *scaling = jstr(jget(jget(cached, "metadata"), "annotations"), RECONCILE_ANNOTATION_SCALING);
+    const char *scaling = jx_str(jx_get(jx_get(cached, "metadata"), "annotations"), RECONCILE_ANNOTATION_SCALING);
     if (!cached || (scaling && strcmp(scaling, "fixed"))) goto out; /* new, or already handed over */
     if ((st = kube_get(ctl->client, &kube_res_deployments, ns, name, &live))) {
         if (ctl_status_http(st) == 404) {
@@ -348,9 +335,9 @@ static ctl_status *reconcile_key(controller *ctl, const char *key, json_object *
     json_object *isvc = informer_get(ctl->inf[INF_ISVC], key);
     *isvc_out = isvc;
     if (!isvc) return NULL; /* deleted: its children are garbage-collected through ownerReferences */
-    if (jget(jget(isvc, "metadata"), "deletionTimestamp")) return NULL;
-    const char *ns = jstr(jget(isvc, "metadata"), "namespace");
-    json_object *prev = jget(isvc, "status");
+    if (jx_get(jx_get(isvc, "metadata"), "deletionTimestamp")) return NULL;
+    const char *ns = jx_str(jx_get(isvc, "metadata"), "namespace");
+    json_object *prev = jx_get(isvc, "status");
     kube_format_time(now, sizeof(now), 0);
     st = reconcile_desired(isvc, &ctl->rc, &children);
     if (!st) {
@@ -374,8 +361,8 @@ static ctl_status *reconcile_key(controller *ctl, const char *key, json_object *
     if ((st = prune_scaledobjects(ctl, key, children))) goto out;
     for (size_t i = 0; i < json_object_array_length(children); i++) {
         json_object *c = json_object_array_get_idx(children, i), *out = NULL;
-        const char *av = jstr(c, "apiVersion"), *kind = jstr(c, "kind"), *name = jstr(jget(c, "metadata"), "name"),
-                   *cns = jstr(jget(c, "metadata"), "namespace");
+        const char *av = jx_str(c, "apiVersion"), *kind = jx_str(c, "kind"), *name = jx_str(jx_get(c, "metadata"), "name"),
+                   *cns = jx_str(jx_get(c, "metadata"), "namespace");
         const kube_resource *r = kube_resource_for(av, kind);
         if (!r || !name) {
             st = ctl_status_new(CTL_EINTERNAL, "child %zu (%s %s) has no known resource or name", i, av ? av : "?",

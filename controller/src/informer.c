@@ -1,5 +1,6 @@
 /* List/watch informer with a compact cache; see informer.h. */
 #include "informer.h"
+#include "jsonx.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -75,14 +76,6 @@ static void item_free(item *it)
     free(it);
 }
 
-static const char *jstr(json_object *o, const char *k)
-{
-    json_object *v;
-    if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v) &&
-        json_object_is_type(v, json_type_string))
-        return json_object_get_string(v);
-    return NULL;
-}
 
 static json_object *jobj(json_object *o, const char *k)
 {
@@ -134,7 +127,7 @@ static uint64_t significance(informer *inf, json_object *obj)
 static int object_key(json_object *obj, char *buf, size_t len)
 {
     json_object *meta = jobj(obj, "metadata");
-    const char *name = jstr(meta, "name"), *ns = jstr(meta, "namespace");
+    const char *name = jx_str(meta, "name"), *ns = jx_str(meta, "namespace");
     if (!name) return 0;
     if (ns && *ns) snprintf(buf, len, "%s/%s", ns, name);
     else snprintf(buf, len, "%s", name);
@@ -151,7 +144,7 @@ static item *make_item(informer *inf, json_object *obj, const char *key, int *oo
     if (inf->trim) inf->trim(obj); /* first: it may read what strip and drop remove */
     informer__strip(obj);
     for (const char *const *d = inf->drop; d && *d; d++) json_object_object_del(obj, *d);
-    if (!jstr(obj, "kind")) { /* list items come without apiVersion/kind */
+    if (!jx_str(obj, "kind")) { /* list items come without apiVersion/kind */
         char av[96];
         if (*inf->res->group) snprintf(av, sizeof(av), "%s/%s", inf->res->group, inf->res->version);
         else snprintf(av, sizeof(av), "%s", inf->res->version);
@@ -161,7 +154,7 @@ static item *make_item(informer *inf, json_object *obj, const char *key, int *oo
     item *it = calloc(1, sizeof(*it));
     size_t n = 0;
     const char *s = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN, &n);
-    const char *rv = jstr(jobj(obj, "metadata"), "resourceVersion");
+    const char *rv = jx_str(jobj(obj, "metadata"), "resourceVersion");
     if (it) {
         it->json = s ? strndup(s, n) : NULL;
         it->len = n;
@@ -261,7 +254,7 @@ static void cache_put(informer *inf, const char *key, item *it, int deleted)
 
 static void set_rv(informer *inf, json_object *obj)
 {
-    const char *rv = jstr(jobj(obj, "metadata"), "resourceVersion");
+    const char *rv = jx_str(jobj(obj, "metadata"), "resourceVersion");
     if (rv && strlen(rv) < sizeof(inf->rv)) strcpy(inf->rv, rv);
 }
 
@@ -377,7 +370,7 @@ static ctl_status *relist(informer *inf)
         pthread_mutex_lock(&page_mu);
         st = kube_list(inf->client, inf->res, inf->ns, inf->selector, inf->page_size, cont, &page);
         json_object *items = NULL, *meta = jobj(page, "metadata");
-        const char *prv = jstr(meta, "resourceVersion"), *pc = jstr(meta, "continue");
+        const char *prv = jx_str(meta, "resourceVersion"), *pc = jx_str(meta, "continue");
         if (!st && prv && strlen(prv) < sizeof(rv) && !*cont) strcpy(rv, prv);
         if (!st && pc && strlen(pc) >= sizeof(cont))
             st = ctl_status_new(CTL_ETOOBIG, "list %s: continue token too long", inf->res->resource);

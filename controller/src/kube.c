@@ -1,5 +1,6 @@
 /* Kubernetes API client; see kube.h. */
 #include "kube.h"
+#include "jsonx.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -235,20 +236,12 @@ static json_object *parse_json(const char *s, size_t n)
     return o;
 }
 
-static const char *jstr(json_object *o, const char *k)
-{
-    json_object *v;
-    if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v) &&
-        json_object_is_type(v, json_type_string))
-        return json_object_get_string(v);
-    return NULL;
-}
 
 /* The API error for an HTTP error answer: the Status object's reason and message when present. */
 static ctl_status *api_error(const char *method, const char *path, long code, const char *body, size_t len)
 {
     json_object *s = body && len ? parse_json(body, len) : NULL;
-    const char *reason = jstr(s, "reason"), *msg = jstr(s, "message");
+    const char *reason = jx_str(s, "reason"), *msg = jx_str(s, "message");
     ctl_status *st;
     if (msg) st = ctl_status_api((int)code, reason, "%s %s: %s", method, path, msg);
     else st = ctl_status_api((int)code, reason, "%s %s: HTTP %ld%s%.200s", method, path, code, len ? ": " : "",
@@ -567,7 +560,7 @@ ctl_status *kube_create_event(kube_client *c, json_object *obj, const char *type
 {
     json_object *meta = NULL;
     if (!json_object_object_get_ex(obj, "metadata", &meta)) return ctl_status_new(CTL_EINVAL, "event: object has no metadata");
-    const char *name = jstr(meta, "name"), *ns = jstr(meta, "namespace");
+    const char *name = jx_str(meta, "name"), *ns = jx_str(meta, "namespace");
     if (!name || !ns) return ctl_status_new(CTL_EINVAL, "event: object has no name/namespace");
     char ts[40], ename[320], host[128] = "";
     kube_format_time(ts, sizeof(ts), 0);
@@ -584,8 +577,8 @@ ctl_status *kube_create_event(kube_client *c, json_object *obj, const char *type
     json_object_object_add(m, "name", json_object_new_string(ename));
     json_object_object_add(m, "namespace", json_object_new_string(ns));
     json_object_object_add(ev, "metadata", m);
-    const char *av = jstr(obj, "apiVersion"), *kind = jstr(obj, "kind"), *uid = jstr(meta, "uid"),
-               *rv = jstr(meta, "resourceVersion");
+    const char *av = jx_str(obj, "apiVersion"), *kind = jx_str(obj, "kind"), *uid = jx_str(meta, "uid"),
+               *rv = jx_str(meta, "resourceVersion");
     if (av) json_object_object_add(inv, "apiVersion", json_object_new_string(av));
     if (kind) json_object_object_add(inv, "kind", json_object_new_string(kind));
     json_object_object_add(inv, "name", json_object_new_string(name));

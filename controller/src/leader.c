@@ -1,5 +1,6 @@
 /* Lease-based leader election; see leader.h. */
 #include "leader.h"
+#include "jsonx.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -35,14 +36,6 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static const char *jstr(json_object *o, const char *k)
-{
-    json_object *v;
-    if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v) &&
-        json_object_is_type(v, json_type_string))
-        return json_object_get_string(v);
-    return NULL;
-}
 
 static json_object *jobj(json_object *o, const char *k)
 {
@@ -103,7 +96,7 @@ int leader__may_acquire(json_object *lease, const char *identity, int64_t now_ms
                         size_t record_len, int64_t *observed_ms)
 {
     json_object *spec = jobj(lease, "spec");
-    const char *holder = jstr(spec, "holderIdentity"), *renew = jstr(spec, "renewTime");
+    const char *holder = jx_str(spec, "holderIdentity"), *renew = jx_str(spec, "renewTime");
     int64_t dur_s = jint(spec, "leaseDurationSeconds", 0);
     char rec[512];
     snprintf(rec, sizeof(rec), "%s|%s|%lld", holder ? holder : "", renew ? renew : "", (long long)dur_s);
@@ -145,7 +138,7 @@ static ctl_status *try_acquire_or_renew(leader *le)
     if (st) goto out;
     if (!leader__may_acquire(lease, le->identity, mono_ms(), le->observed, sizeof(le->observed), &le->observed_ms)) {
         st = ctl_status_new(CTL_EAPI, "lease %s/%s is held by %s", le->ns, le->name,
-                            jstr(jobj(lease, "spec"), "holderIdentity"));
+                            jx_str(jobj(lease, "spec"), "holderIdentity"));
         goto out;
     }
     json_object *spec = jobj(lease, "spec");
@@ -153,7 +146,7 @@ static ctl_status *try_acquire_or_renew(leader *le)
         spec = json_object_new_object();
         json_object_object_add(lease, "spec", spec);
     }
-    const char *holder = jstr(spec, "holderIdentity");
+    const char *holder = jx_str(spec, "holderIdentity");
     int mine = holder && !strcmp(holder, le->identity);
     if (!mine) {
         json_object_object_add(spec, "acquireTime", json_object_new_string(now));
@@ -277,7 +270,7 @@ ctl_status *leader_release(leader *le)
     ctl_status *st = kube_get(le->client, &kube_res_leases, le->ns, le->name, &lease);
     if (st) goto out;
     json_object *spec = jobj(lease, "spec");
-    const char *holder = jstr(spec, "holderIdentity");
+    const char *holder = jx_str(spec, "holderIdentity");
     if (!spec || !holder || strcmp(holder, le->identity)) goto out; /* someone else has it now */
     char now[40];
     kube_format_time(now, sizeof(now), 1);

@@ -1,5 +1,6 @@
 /* Where a canary's metrics come from; see metricsource.h. */
 #include "metricsource.h"
+#include "jsonx.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -15,17 +16,7 @@ struct metricsource {
     strmap *baselines; /* "ns/name/revision" -> scrape_sample* */
 };
 
-static json_object *get(json_object *o, const char *k)
-{
-    json_object *v = NULL;
-    return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v) ? v : NULL;
-}
 
-static const char *get_str(json_object *o, const char *k)
-{
-    json_object *v = get(o, k);
-    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
 
 metricsource *metricsource_create(const char *prometheus_address)
 {
@@ -64,7 +55,7 @@ static int annotated_endpoints(const char *revision, json_object *isvc, char url
     char ak[128];
     int n = 0;
     snprintf(ak, sizeof(ak), METRICSOURCE_ANNOTATION_ENDPOINTS "%s", revision_hash_of(revision) ? revision_hash_of(revision) : "");
-    const char *eps = get_str(get(get(isvc, "metadata"), "annotations"), ak);
+    const char *eps = jx_str(jx_get(jx_get(isvc, "metadata"), "annotations"), ak);
     *set = eps != NULL;
     for (const char *s = eps; s && *s && n < max;) {
         size_t len = strcspn(s, ",");
@@ -83,15 +74,15 @@ static int pod_endpoints(const char *revision, json_object *pods, char urls[][25
 {
     int n = 0;
     for (size_t i = 0; pods && i < json_object_array_length(pods) && n < max; i++) {
-        json_object *pod = json_object_array_get_idx(pods, i), *ps = get(pod, "status"), *conds = get(ps, "conditions");
-        const char *rev = get_str(get(get(pod, "metadata"), "labels"), REVISION_LABEL), *ip = get_str(ps, "podIP");
+        json_object *pod = json_object_array_get_idx(pods, i), *ps = jx_get(pod, "status"), *conds = jx_get(ps, "conditions");
+        const char *rev = jx_str(jx_get(jx_get(pod, "metadata"), "labels"), REVISION_LABEL), *ip = jx_str(ps, "podIP");
         int ready = 0;
         for (size_t j = 0; conds && json_object_is_type(conds, json_type_array) && j < json_object_array_length(conds); j++) {
             json_object *c = json_object_array_get_idx(conds, j);
-            ready |= get_str(c, "type") && !strcmp(get_str(c, "type"), "Ready") && get_str(c, "status") &&
-                     !strcmp(get_str(c, "status"), "True");
+            ready |= jx_str(c, "type") && !strcmp(jx_str(c, "type"), "Ready") && jx_str(c, "status") &&
+                     !strcmp(jx_str(c, "status"), "True");
         }
-        if (rev && !strcmp(rev, revision) && ip && ready && !get(get(pod, "metadata"), "deletionTimestamp"))
+        if (rev && !strcmp(rev, revision) && ip && ready && !jx_get(jx_get(pod, "metadata"), "deletionTimestamp"))
             snprintf(urls[n++], 256, "http://%s:8080", ip);
     }
     return n;

@@ -1,5 +1,6 @@
 /* Traffic-splitting objects; see routing.h. */
 #include "routing.h"
+#include "jsonx.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,17 +22,7 @@ int routing_mode_parse(const char *s)
 
 const char *routing_mode_name(routing_mode m) { return (unsigned)m < 3 ? mode_names[m] : "unknown"; }
 
-static json_object *get(json_object *o, const char *k)
-{
-    json_object *v = NULL;
-    return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v) ? v : NULL;
-}
 
-static const char *get_str(json_object *o, const char *k)
-{
-    json_object *v = get(o, k);
-    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
 
 static ctl_status *want_array(json_object *v, const char *path)
 {
@@ -42,16 +33,16 @@ static ctl_status *want_array(json_object *v, const char *path)
 ctl_status *routing_spec_parse(json_object *spec, routing_mode dflt, const char *default_gateway, routing_spec *out)
 {
     ctl_status *st;
-    json_object *r = get(spec, "routing"), *gw = get(r, "gateway"), *is = get(r, "istio");
+    json_object *r = jx_get(spec, "routing"), *gw = jx_get(r, "gateway"), *is = jx_get(r, "istio");
     memset(out, 0, sizeof(*out));
     if (r && !json_object_is_type(r, json_type_object)) return ctl_status_new(CTL_EINVAL, "spec.routing: must be an object");
     if (gw && is) return ctl_status_new(CTL_EINVAL, "spec.routing: gateway and istio are mutually exclusive");
     out->mode = gw ? ROUTING_GATEWAY : is ? ROUTING_ISTIO : dflt;
-    if (r && !gw && !is && get(r, "none")) out->mode = ROUTING_NONE;
-    out->parent_refs = get(gw, "parentRefs");
-    out->hostnames = get(gw, "hostnames");
-    out->hosts = get(is, "hosts");
-    out->gateways = get(is, "gateways");
+    if (r && !gw && !is && jx_get(r, "none")) out->mode = ROUTING_NONE;
+    out->parent_refs = jx_get(gw, "parentRefs");
+    out->hostnames = jx_get(gw, "hostnames");
+    out->hosts = jx_get(is, "hosts");
+    out->gateways = jx_get(is, "gateways");
     if ((st = want_array(out->parent_refs, "spec.routing.gateway.parentRefs")) ||
         (st = want_array(out->hostnames, "spec.routing.gateway.hostnames")) ||
         (st = want_array(out->hosts, "spec.routing.istio.hosts")) ||
@@ -69,13 +60,13 @@ ctl_status *routing_spec_parse(json_object *spec, routing_mode dflt, const char 
 static json_object *metadata_new(json_object *isvc, const char *kind_unused)
 {
     (void)kind_unused;
-    json_object *md = get(isvc, "metadata"), *m = json_object_new_object(), *labels = json_object_new_object(),
+    json_object *md = jx_get(isvc, "metadata"), *m = json_object_new_object(), *labels = json_object_new_object(),
                 *ann = json_object_new_object(), *owners = json_object_new_array(), *o = json_object_new_object();
-    json_object *gen = get(md, "generation");
+    json_object *gen = jx_get(md, "generation");
     char g[32];
-    json_object_object_add(m, "name", json_object_new_string(get_str(md, "name")));
-    json_object_object_add(m, "namespace", json_object_new_string(get_str(md, "namespace")));
-    json_object_object_add(labels, RECONCILE_LABEL_ISVC, json_object_new_string(get_str(md, "name")));
+    json_object_object_add(m, "name", json_object_new_string(jx_str(md, "name")));
+    json_object_object_add(m, "namespace", json_object_new_string(jx_str(md, "namespace")));
+    json_object_object_add(labels, RECONCILE_LABEL_ISVC, json_object_new_string(jx_str(md, "name")));
     json_object_object_add(labels, "app.kubernetes.io/managed-by", json_object_new_string(RECONCILE_FIELD_MANAGER));
     json_object_object_add(labels, "app.kubernetes.io/part-of", json_object_new_string("kinfer"));
     json_object_object_add(m, "labels", labels);
@@ -84,8 +75,8 @@ static json_object *metadata_new(json_object *isvc, const char *kind_unused)
     json_object_object_add(m, "annotations", ann);
     json_object_object_add(o, "apiVersion", json_object_new_string("serving.kinfer.dev/v1beta1"));
     json_object_object_add(o, "kind", json_object_new_string("InferenceService"));
-    json_object_object_add(o, "name", json_object_new_string(get_str(md, "name")));
-    json_object_object_add(o, "uid", json_object_new_string(get_str(md, "uid")));
+    json_object_object_add(o, "name", json_object_new_string(jx_str(md, "name")));
+    json_object_object_add(o, "uid", json_object_new_string(jx_str(md, "uid")));
     json_object_object_add(o, "controller", json_object_new_boolean(1));
     json_object_object_add(o, "blockOwnerDeletion", json_object_new_boolean(1));
     json_object_array_add(owners, o);
@@ -137,8 +128,8 @@ static json_object *httproute_new(const routing_spec *rs, json_object *isvc, con
 
 static json_object *virtualservice_new(const routing_spec *rs, json_object *isvc, const routing_backend *b, int nb)
 {
-    json_object *md = get(isvc, "metadata");
-    const char *name = get_str(md, "name"), *ns = get_str(md, "namespace");
+    json_object *md = jx_get(isvc, "metadata");
+    const char *name = jx_str(md, "name"), *ns = jx_str(md, "namespace");
     json_object *o = json_object_new_object(), *sp = json_object_new_object(), *http = json_object_new_array(),
                 *h = json_object_new_object(), *route = json_object_new_array();
     char host[320];
@@ -173,11 +164,11 @@ static json_object *virtualservice_new(const routing_spec *rs, json_object *isvc
 
 ctl_status *routing_render(const routing_spec *rs, json_object *isvc, const routing_backend *b, int nb, json_object **obj)
 {
-    json_object *md = get(isvc, "metadata");
+    json_object *md = jx_get(isvc, "metadata");
     int sum = 0;
     *obj = NULL;
     if (rs->mode == ROUTING_NONE) return NULL;
-    if (!get_str(md, "name") || !get_str(md, "namespace") || !get_str(md, "uid"))
+    if (!jx_str(md, "name") || !jx_str(md, "namespace") || !jx_str(md, "uid"))
         return ctl_status_new(CTL_EINVAL, "routing: InferenceService without name, namespace and uid");
     if (nb < 1 || nb > 2) return ctl_status_new(CTL_EINVAL, "routing: %d backends (want 1 or 2)", nb);
     for (int i = 0; i < nb; i++) {

@@ -18,6 +18,7 @@
  * kstatus reads Reconciling before Stalled, so the two are never present together.
  */
 #include "status.h"
+#include "jsonx.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -47,25 +48,9 @@ static const struct {
 };
 #define RANK_UNSCHEDULABLE ((int)(sizeof(waiting_reasons) / sizeof(waiting_reasons[0])))
 
-static json_object *get(json_object *o, const char *key)
-{
-    json_object *v = NULL;
-    if (!o || !json_object_is_type(o, json_type_object)) return NULL;
-    return json_object_object_get_ex(o, key, &v) ? v : NULL;
-}
 
-static const char *get_str(json_object *o, const char *key)
-{
-    json_object *v = get(o, key);
-    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
 
 /* An integer field, or dflt when absent or of another type. */
-static int64_t get_int(json_object *o, const char *key, int64_t dflt)
-{
-    json_object *v = get(o, key);
-    return v && json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : dflt;
-}
 
 /* The condition of type `type` in o.status.conditions (or in the array conds), or NULL. */
 static json_object *find_condition(json_object *conds, const char *type)
@@ -73,7 +58,7 @@ static json_object *find_condition(json_object *conds, const char *type)
     if (!conds || !json_object_is_type(conds, json_type_array)) return NULL;
     for (size_t i = 0; i < json_object_array_length(conds); i++) {
         json_object *c = json_object_array_get_idx(conds, i);
-        const char *t = get_str(c, "type");
+        const char *t = jx_str(c, "type");
         if (t && !strcmp(t, type)) return c;
     }
     return NULL;
@@ -97,40 +82,40 @@ static void pods_examine(json_object *pods, verdict *best)
 {
     static const char *const lists[] = {"initContainerStatuses", "containerStatuses"};
     for (size_t i = 0; pods && i < json_object_array_length(pods); i++) {
-        json_object *pod = json_object_array_get_idx(pods, i), *md = get(pod, "metadata"), *ps = get(pod, "status");
-        const char *pod_name = get_str(md, "name") ? get_str(md, "name") : "?";
-        const char *ph = get_str(ps, "phase");
-        if (get(md, "deletionTimestamp")) continue; /* going away: not the current state */
+        json_object *pod = json_object_array_get_idx(pods, i), *md = jx_get(pod, "metadata"), *ps = jx_get(pod, "status");
+        const char *pod_name = jx_str(md, "name") ? jx_str(md, "name") : "?";
+        const char *ph = jx_str(ps, "phase");
+        if (jx_get(md, "deletionTimestamp")) continue; /* going away: not the current state */
         if (ph && (!strcmp(ph, "Succeeded") || !strcmp(ph, "Failed"))) continue;
         for (int l = 0; l < 2; l++) {
-            json_object *cs = get(ps, lists[l]);
+            json_object *cs = jx_get(ps, lists[l]);
             for (size_t j = 0; cs && json_object_is_type(cs, json_type_array) && j < json_object_array_length(cs);
                  j++) {
-                json_object *c = json_object_array_get_idx(cs, j), *waiting = get(get(c, "state"), "waiting");
-                const char *why = get_str(waiting, "reason"), *msg = get_str(waiting, "message");
+                json_object *c = json_object_array_get_idx(cs, j), *waiting = jx_get(jx_get(c, "state"), "waiting");
+                const char *why = jx_str(waiting, "reason"), *msg = jx_str(waiting, "message");
                 for (int r = 0; why && r < RANK_UNSCHEDULABLE; r++) {
                     if (strcmp(why, waiting_reasons[r].reason) || r >= best->rank) continue;
                     verdict_set(best, waiting_reasons[r].stalled ? PHASE_STALLED : PHASE_PROGRESSING,
                                 waiting_reasons[r].reason, r, "pod %s container %s: %s%s%s", pod_name,
-                                get_str(c, "name") ? get_str(c, "name") : "?", why, msg ? ": " : "", msg ? msg : "");
+                                jx_str(c, "name") ? jx_str(c, "name") : "?", why, msg ? ": " : "", msg ? msg : "");
                 }
             }
         }
-        json_object *sched = find_condition(get(ps, "conditions"), "PodScheduled");
-        const char *sst = get_str(sched, "status"), *sreason = get_str(sched, "reason");
+        json_object *sched = find_condition(jx_get(ps, "conditions"), "PodScheduled");
+        const char *sst = jx_str(sched, "status"), *sreason = jx_str(sched, "reason");
         if (sst && !strcmp(sst, "False") && sreason && !strcmp(sreason, "Unschedulable") &&
             RANK_UNSCHEDULABLE < best->rank)
             verdict_set(best, PHASE_PROGRESSING, "Unschedulable", RANK_UNSCHEDULABLE, "pod %s: Unschedulable: %s",
-                        pod_name, get_str(sched, "message") ? get_str(sched, "message") : "no message");
+                        pod_name, jx_str(sched, "message") ? jx_str(sched, "message") : "no message");
     }
 }
 
 static void predictor_judge(json_object *isvc, json_object *dep, json_object *pods, verdict *v)
 {
-    json_object *dmd = get(dep, "metadata"), *ds = get(dep, "status"), *conds = get(ds, "conditions");
-    const char *dname = get_str(dmd, "name") ? get_str(dmd, "name") : "?";
-    int64_t gen = get_int(get(isvc, "metadata"), "generation", 0);
-    const char *applied = get_str(get(dmd, "annotations"), "serving.kinfer.dev/generation");
+    json_object *dmd = jx_get(dep, "metadata"), *ds = jx_get(dep, "status"), *conds = jx_get(ds, "conditions");
+    const char *dname = jx_str(dmd, "name") ? jx_str(dmd, "name") : "?";
+    int64_t gen = jx_int(jx_get(isvc, "metadata"), "generation", 0);
+    const char *applied = jx_str(jx_get(dmd, "annotations"), "serving.kinfer.dev/generation");
     char genbuf[32];
 
     if (!dep) {
@@ -144,10 +129,10 @@ static void predictor_judge(json_object *isvc, json_object *dep, json_object *po
                     applied ? applied : "(none)", genbuf);
         return;
     }
-    int64_t dgen = get_int(dmd, "generation", 0), dobs = get_int(ds, "observedGeneration", 0);
-    int64_t want = get_int(get(dep, "spec"), "replicas", 1), total = get_int(ds, "replicas", 0),
-            updated = get_int(ds, "updatedReplicas", 0), ready = get_int(ds, "readyReplicas", 0),
-            avail = get_int(ds, "availableReplicas", 0);
+    int64_t dgen = jx_int(dmd, "generation", 0), dobs = jx_int(ds, "observedGeneration", 0);
+    int64_t want = jx_int(jx_get(dep, "spec"), "replicas", 1), total = jx_int(ds, "replicas", 0),
+            updated = jx_int(ds, "updatedReplicas", 0), ready = jx_int(ds, "readyReplicas", 0),
+            avail = jx_int(ds, "availableReplicas", 0);
     if (dobs < dgen) {
         verdict_set(v, PHASE_PROGRESSING, "DeploymentPending", 0,
                     "waiting for the deployment controller to observe Deployment %s generation %" PRId64, dname, dgen);
@@ -162,18 +147,18 @@ static void predictor_judge(json_object *isvc, json_object *dep, json_object *po
     v->reason = NULL;
     pods_examine(pods, v);
     json_object *rf = find_condition(conds, "ReplicaFailure"), *pr = find_condition(conds, "Progressing");
-    const char *rfs = get_str(rf, "status"), *prs = get_str(pr, "status"), *prr = get_str(pr, "reason");
+    const char *rfs = jx_str(rf, "status"), *prs = jx_str(pr, "status"), *prr = jx_str(pr, "reason");
     if (rfs && !strcmp(rfs, "True")) {
         if (v->reason) v->phase = PHASE_STALLED;
         else
             verdict_set(v, PHASE_STALLED, "ReplicaFailure", 0, "Deployment %s: %s", dname,
-                        get_str(rf, "message") ? get_str(rf, "message") : "replica failure");
+                        jx_str(rf, "message") ? jx_str(rf, "message") : "replica failure");
     }
     if (prs && !strcmp(prs, "False") && prr && !strcmp(prr, "ProgressDeadlineExceeded")) {
         if (v->reason) v->phase = PHASE_STALLED;
         else
             verdict_set(v, PHASE_STALLED, "ProgressDeadlineExceeded", 0, "Deployment %s: %s", dname,
-                        get_str(pr, "message") ? get_str(pr, "message") : "progress deadline exceeded");
+                        jx_str(pr, "message") ? jx_str(pr, "message") : "progress deadline exceeded");
     }
     if (v->reason) return;
     if (updated < want)
@@ -193,7 +178,7 @@ static json_object *condition_new(json_object *prev_conds, const char *type, con
                                   const char *message, int64_t gen, const char *now)
 {
     json_object *c = json_object_new_object(), *old = find_condition(prev_conds, type);
-    const char *old_st = get_str(old, "status"), *old_t = get_str(old, "lastTransitionTime");
+    const char *old_st = jx_str(old, "status"), *old_t = jx_str(old, "lastTransitionTime");
     json_object_object_add(c, "type", json_object_new_string(type));
     json_object_object_add(c, "status", json_object_new_string(st));
     json_object_object_add(c, "reason", json_object_new_string(reason));
@@ -207,14 +192,14 @@ static json_object *condition_new(json_object *prev_conds, const char *type, con
 /* Common head of both entry points: checks arguments, starts the status object. */
 static ctl_status *status_begin(json_object *isvc, const char *now, json_object **status, int64_t *gen)
 {
-    json_object *md = get(isvc, "metadata"), *addr;
-    const char *name = get_str(md, "name"), *ns = get_str(md, "namespace");
+    json_object *md = jx_get(isvc, "metadata"), *addr;
+    const char *name = jx_str(md, "name"), *ns = jx_str(md, "namespace");
     char url[512];
     *status = NULL;
     if (!name || !*name || !ns || !*ns)
         return ctl_status_new(CTL_EINVAL, "status: InferenceService without metadata.name and metadata.namespace");
     if (!now || !*now) return ctl_status_new(CTL_EINVAL, "status: no current time given");
-    *gen = get_int(md, "generation", 0);
+    *gen = jx_int(md, "generation", 0);
     snprintf(url, sizeof(url), "http://%s.%s.svc.cluster.local", name, ns);
     if (!(*status = json_object_new_object())) return ctl_status_new(CTL_ENOMEM, "status: out of memory");
     json_object_object_add(*status, "observedGeneration", json_object_new_int64(*gen));
@@ -228,7 +213,7 @@ static ctl_status *status_begin(json_object *isvc, const char *now, json_object 
 static void conditions_add(json_object *status, json_object *prev_status, phase p, const char *reason,
                            const char *message, int64_t gen, const char *now)
 {
-    json_object *pc = get(prev_status, "conditions"), *conds = json_object_new_array();
+    json_object *pc = jx_get(prev_status, "conditions"), *conds = json_object_new_array();
     const char *st = p == PHASE_READY ? "True" : "False";
     json_object_array_add(conds, condition_new(pc, "PredictorReady", st, reason, message, gen, now));
     json_object_array_add(conds, condition_new(pc, "Ready", st, reason, message, gen, now));
@@ -260,15 +245,15 @@ ctl_status *status_compute(json_object *isvc, json_object *deployment, json_obje
     predictor_judge(isvc, deployment, pods, &v);
     conditions_add(*status, prev_status, v.phase, v.reason, v.message, gen, now);
 
-    url = get_str(*status, "url");
+    url = jx_str(*status, "url");
     comp = json_object_new_object();
     pred = json_object_new_object();
     json_object_object_add(pred, "url", json_object_new_string(url));
     paddr = json_object_new_object();
     json_object_object_add(paddr, "url", json_object_new_string(url));
     json_object_object_add(pred, "address", paddr);
-    dname = get_str(get(deployment, "metadata"), "name");
-    prev_ready = get_str(get(get(prev_status, "components"), "predictor"), "latestReadyRevision");
+    dname = jx_str(jx_get(deployment, "metadata"), "name");
+    prev_ready = jx_str(jx_get(jx_get(prev_status, "components"), "predictor"), "latestReadyRevision");
     if (dname) {
         /* One revision per InferenceService until canary rollouts add a second Deployment. */
         json_object_object_add(pred, "latestCreatedRevision", json_object_new_string(dname));
@@ -302,11 +287,11 @@ ctl_status *status_compute_invalid(json_object *isvc, const char *msg, json_obje
 
 void status_rollout_conditions(json_object *status, json_object *prev_conditions, const char *now)
 {
-    json_object *pred = get(get(status, "components"), "predictor"), *ro = get(pred, "rollout");
-    json_object *conds = get(status, "conditions");
-    const char *phase = get_str(ro, "phase"), *rev = get_str(ro, "revision");
-    const char *latest = get_str(pred, "latestCreatedRevision");
-    const char *type = NULL, *reason = NULL, *msg = get_str(ro, "message");
+    json_object *pred = jx_get(jx_get(status, "components"), "predictor"), *ro = jx_get(pred, "rollout");
+    json_object *conds = jx_get(status, "conditions");
+    const char *phase = jx_str(ro, "phase"), *rev = jx_str(ro, "revision");
+    const char *latest = jx_str(pred, "latestCreatedRevision");
+    const char *type = NULL, *reason = NULL, *msg = jx_str(ro, "message");
     char text[MSG_MAX];
     if (!phase || !conds || !json_object_is_type(conds, json_type_array)) return;
     if (rev && latest && strcmp(rev, latest)) return; /* an older revision's rollout: history, not state */
@@ -318,7 +303,7 @@ void status_rollout_conditions(json_object *status, json_object *prev_conditions
     else if (!strcmp(phase, "Failed")) type = "Stalled", reason = "RolloutFailed";
     else return;
     snprintf(text, sizeof(text), "rollout of revision %s %s at weight %" PRId64 "%%%s%s", rev ? rev : "(latest)", phase,
-             get_int(ro, "weight", 0), msg && *msg ? ": " : "", msg ? msg : "");
+             jx_int(ro, "weight", 0), msg && *msg ? ": " : "", msg ? msg : "");
     json_object_array_add(conds, condition_new(prev_conditions, type, "True", reason, text,
-                                               get_int(status, "observedGeneration", 0), now));
+                                               jx_int(status, "observedGeneration", 0), now));
 }
