@@ -13,6 +13,7 @@
  * scaleTarget is the per-pod average the autoscaler aims for (an HPA AverageValue, KEDA's threshold).
  */
 #include "autoscale.h"
+#include "jsonx.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -283,4 +284,51 @@ void autoscale_plan_free(autoscale_plan *p)
     json_object_put(p->spec);
     memset(p, 0, sizeof(*p));
     p->replicas = -1;
+}
+
+/* ---- per-revision scaling, used while two revisions share traffic (canary.c) ---- */
+
+int64_t autoscale_share(int64_t n, int w)
+{
+    int64_t r = (n * w + 50) / 100; /* rounded half up, without libm */
+    return r < 1 ? 1 : r > n ? n : r;
+}
+
+int autoscale_is_scaler(const char *kind) { return kind && (!strcmp(kind, "HorizontalPodAutoscaler") || !strcmp(kind, "ScaledObject")); }
+
+/* A ScaledObject's Prometheus queries (a sum over the model's series) restricted to pods matching
+ * pod_re, so that a revision scales on its own load, not on the sum across both. */
+void autoscale_scope_query(json_object *so, const char *model, const char *pod_re)
+{
+    json_object *tr = jx_get(jx_get(so, "spec"), "triggers");
+    char needle[128], q[1024];
+    snprintf(needle, sizeof(needle), "model=\"%s\"", model);
+    for (size_t i = 0; tr && json_object_is_type(tr, json_type_array) && i < json_object_array_length(tr); i++) {
+        json_object *md = jx_get(json_object_array_get_idx(tr, i), "metadata");
+        const char *old = jx_str(md, "query"), *at = old ? strstr(old, needle) : NULL;
+        if (!at) continue;
+        at += strlen(needle);
+        if (snprintf(q, sizeof(q), "%.*s,pod=~\"%s\"%s", (int)(at - old), old, pod_re, at) < (int)sizeof(q)) json_object_object_add(md, "query", json_object_new_string(q));
+    }
+}
+
+/* Replicas (fixed) or autoscaler bounds scaled to weight w, for routing none. */
+void autoscale_scale_to_weight(json_object *o, int w)
+{
+    const char *kind = jx_str(o, "kind");
+    json_object *sp = jx_get(o, "spec");
+    if (!kind || !sp) return;
+    if (!strcmp(kind, "Deployment") && jx_get(sp, "replicas"))
+        json_object_object_add(sp, "replicas", json_object_new_int64(autoscale_share(jx_int(sp, "replicas", 1), w)));
+    if (!strcmp(kind, "HorizontalPodAutoscaler")) {
+        int64_t mn = autoscale_share(jx_int(sp, "minReplicas", 1), w), mx = autoscale_share(jx_int(sp, "maxReplicas", 1), w);
+        json_object_object_add(sp, "minReplicas", json_object_new_int64(mn));
+        json_object_object_add(sp, "maxReplicas", json_object_new_int64(mx < mn ? mn : mx));
+    }
+    if (!strcmp(kind, "ScaledObject")) { /* minReplicaCount 0 (scale to zero) stays 0 */
+        int64_t mn0 = jx_int(sp, "minReplicaCount", 0), mn = mn0 ? autoscale_share(mn0, w) : 0;
+        int64_t mx = autoscale_share(jx_int(sp, "maxReplicaCount", 1), w);
+        json_object_object_add(sp, "minReplicaCount", json_object_new_int64(mn));
+        json_object_object_add(sp, "maxReplicaCount", json_object_new_int64(mx < mn ? mn : mx));
+    }
 }

@@ -52,4 +52,16 @@ void autoscale_plan_free(autoscale_plan *p);
 /* The class name ("hpa", ...), static. */
 const char *autoscale_class_name(autoscale_class c);
 
+/* Per-revision scaling while two revisions share traffic (used by canary.c). */
+/* Replicas of a revision with weight w (0..100) out of n (>= 1), at least 1. */
+int64_t autoscale_share(int64_t n, int w);
+/* 1 for an autoscaler kind kinfer renders: HorizontalPodAutoscaler or ScaledObject. */
+int autoscale_is_scaler(const char *kind);
+/* Restricts a ScaledObject's Prometheus queries (a sum over model's series) to pods matching
+ * pod_re, so that a revision scales on its own load, not on the sum across both. */
+void autoscale_scope_query(json_object *so, const char *model, const char *pod_re);
+/* A Deployment's fixed replicas, or an HPA's / ScaledObject's bounds, scaled to weight w, for
+ * routing none (replica counts approximate the traffic split). */
+void autoscale_scale_to_weight(json_object *o, int w);
+
 #endif

@@ -1,6 +1,7 @@
 /* Revisions, traffic splitting and rollouts; see canary.h. */
 #include "canary.h"
 #include "jsonx.h"
+#include "autoscale.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -108,56 +109,12 @@ static json_object *find_kind(json_object *arr, const char *kind)
     return NULL;
 }
 
-int64_t canary__share(int64_t n, int w)
-{
-    int64_t r = (n * w + 50) / 100; /* rounded half up, without libm */
-    return r < 1 ? 1 : r > n ? n : r;
-}
-
 /* Each revision has its own autoscaler: an HPA or a KEDA ScaledObject (autoscale.h). */
-static int is_scaler(const char *kind) { return kind && (!strcmp(kind, "HorizontalPodAutoscaler") || !strcmp(kind, "ScaledObject")); }
 
 static json_object *find_scaler(json_object *arr)
 {
     json_object *h = find_kind(arr, "HorizontalPodAutoscaler");
     return h ? h : find_kind(arr, "ScaledObject");
-}
-
-/* A ScaledObject's Prometheus queries (a sum over the model's series) restricted to pods matching
- * pod_re, so that a revision scales on its own load, not on the sum across both. */
-static void scaler_scope(json_object *so, const char *model, const char *pod_re)
-{
-    json_object *tr = jx_get(jx_get(so, "spec"), "triggers");
-    char needle[128], q[1024];
-    snprintf(needle, sizeof(needle), "model=\"%s\"", model);
-    for (size_t i = 0; tr && json_object_is_type(tr, json_type_array) && i < json_object_array_length(tr); i++) {
-        json_object *md = jx_get(json_object_array_get_idx(tr, i), "metadata");
-        const char *old = jx_str(md, "query"), *at = old ? strstr(old, needle) : NULL;
-        if (!at) continue;
-        at += strlen(needle);
-        if (snprintf(q, sizeof(q), "%.*s,pod=~\"%s\"%s", (int)(at - old), old, pod_re, at) < (int)sizeof(q)) set_str(md, "query", q);
-    }
-}
-
-/* Replicas (fixed) or autoscaler bounds scaled to weight w, for routing none. */
-static void scale_to(json_object *o, int w)
-{
-    const char *kind = jx_str(o, "kind");
-    json_object *sp = jx_get(o, "spec");
-    if (!kind || !sp) return;
-    if (!strcmp(kind, "Deployment") && jx_get(sp, "replicas"))
-        json_object_object_add(sp, "replicas", json_object_new_int64(canary__share(jx_int(sp, "replicas", 1), w)));
-    if (!strcmp(kind, "HorizontalPodAutoscaler")) {
-        int64_t mn = canary__share(jx_int(sp, "minReplicas", 1), w), mx = canary__share(jx_int(sp, "maxReplicas", 1), w);
-        json_object_object_add(sp, "minReplicas", json_object_new_int64(mn));
-        json_object_object_add(sp, "maxReplicas", json_object_new_int64(mx < mn ? mn : mx));
-    }
-    if (!strcmp(kind, "ScaledObject")) { /* minReplicaCount 0 (scale to zero) stays 0 */
-        int64_t mn0 = jx_int(sp, "minReplicaCount", 0), mn = mn0 ? canary__share(mn0, w) : 0;
-        int64_t mx = canary__share(jx_int(sp, "maxReplicaCount", 1), w);
-        json_object_object_add(sp, "minReplicaCount", json_object_new_int64(mn));
-        json_object_object_add(sp, "maxReplicaCount", json_object_new_int64(mx < mn ? mn : mx));
-    }
 }
 
 /* The current revision's Deployment/autoscaler as the canary's: named after the revision, selecting it. */
@@ -168,7 +125,7 @@ static json_object *as_canary(json_object *o, const char *rev)
     rename_obj(c, rev);
     if (kind && !strcmp(kind, "Deployment"))
         set_str(jx_child(jx_child(jx_child(c, "spec"), "selector"), "matchLabels"), REVISION_LABEL, rev);
-    if (is_scaler(kind)) set_str(jx_child(jx_get(c, "spec"), "scaleTargetRef"), "name", rev);
+    if (autoscale_is_scaler(kind)) set_str(jx_child(jx_get(c, "spec"), "scaleTargetRef"), "name", rev);
     return c;
 }
 
@@ -325,14 +282,14 @@ ctl_status *canary_plan_new(const canary_config *cfg, json_object *isvc, const r
         if (shpa) label_revision(shpa, p->stable);
         if (chpa) label_revision(chpa, p->latest);
         snprintf(re, sizeof(re), "%s-[a-z0-9]+-[a-z0-9]+", p->stable_dep); /* not "<revision>-<hash>-<id>" */
-        if (shpa) scaler_scope(shpa, p->name, re);
+        if (shpa) autoscale_scope_query(shpa, p->name, re);
         snprintf(re, sizeof(re), "%s-.*", p->latest);
-        if (chpa) scaler_scope(chpa, p->name, re);
+        if (chpa) autoscale_scope_query(chpa, p->name, re);
         if (p->rs.mode == ROUTING_NONE) {
-            scale_to(sdep, 100 - p->weight);
-            scale_to(cdep, p->weight);
-            if (shpa) scale_to(shpa, 100 - p->weight);
-            if (chpa) scale_to(chpa, p->weight);
+            autoscale_scale_to_weight(sdep, 100 - p->weight);
+            autoscale_scale_to_weight(cdep, p->weight);
+            if (shpa) autoscale_scale_to_weight(shpa, 100 - p->weight);
+            if (chpa) autoscale_scale_to_weight(chpa, p->weight);
         }
         json_object_array_add(res, sdep);
         json_object_array_add(res, cdep);
@@ -344,7 +301,7 @@ ctl_status *canary_plan_new(const canary_config *cfg, json_object *isvc, const r
         for (size_t i = 0; i < json_object_array_length(*children); i++) {
             json_object *c = json_object_array_get_idx(*children, i);
             const char *k = jx_str(c, "kind");
-            if (k && strcmp(k, "Deployment") && strcmp(k, "Service") && !is_scaler(k))
+            if (k && strcmp(k, "Deployment") && strcmp(k, "Service") && !autoscale_is_scaler(k))
                 json_object_array_add(res, copy(c));
         }
         p->entry_service = copy(entry);
@@ -363,7 +320,7 @@ ctl_status *canary_plan_new(const canary_config *cfg, json_object *isvc, const r
                 char re[REVISION_NAME_MAX + 8];
                 snprintf(re, sizeof(re), "%s-.*", p->latest);
                 label_revision(chpa, p->latest);
-                scaler_scope(chpa, p->name, re);
+                autoscale_scope_query(chpa, p->name, re);
                 json_object_array_add(res, chpa);
             }
         }
@@ -803,7 +760,7 @@ ctl_status *canary_plan_route(canary *cn, canary_plan *p, json_object *isvc, jso
         for (size_t i = json_object_array_length(children); i-- > 0;) {
             const char *n = jx_str(jx_get(json_object_array_get_idx(children, i), "metadata"), "name");
             const char *k = jx_str(json_object_array_get_idx(children, i), "kind");
-            if (!n || !k || strcmp(n, p->latest) || (strcmp(k, "Deployment") && !is_scaler(k))) continue;
+            if (!n || !k || strcmp(n, p->latest) || (strcmp(k, "Deployment") && !autoscale_is_scaler(k))) continue;
             if (!strcmp(k, "ScaledObject")) {
                 /* Not watched, so not pruned with the rest: delete it here (404: already gone). */
                 const char *ns = jx_str(jx_get(json_object_array_get_idx(children, i), "metadata"), "namespace");

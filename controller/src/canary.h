@@ -83,7 +83,5 @@ const char *canary_plan_latest(const canary_plan *p);
 const char *canary_plan_stable(const canary_plan *p); /* NULL without a previous revision */
 int canary_plan_split(const canary_plan *p);           /* 1 while two revisions share traffic */
 int canary_plan_weight(const canary_plan *p);          /* the canary's effective weight */
-/* Replicas of a revision with weight w (0..100) out of n (>= 1), at least 1. */
-int64_t canary__share(int64_t n, int w);
 
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../src/canary.h"
+#include "../src/autoscale.h"
 #include "../src/revision.h"
 
 static const reconcile_config rc = {.runtime_image = "kinfer/kinfer-server:test"};
@@ -202,10 +203,10 @@ static void routing_none_splits_replicas(void **state)
     json_object_put(children);
     json_object_put(isvc);
     free(cache);
-    assert_int_equal(canary__share(5, 20), 1);
-    assert_int_equal(canary__share(5, 80), 4);
-    assert_int_equal(canary__share(3, 1), 1);
-    assert_int_equal(canary__share(3, 100), 3);
+    assert_int_equal(autoscale_share(5, 20), 1);
+    assert_int_equal(autoscale_share(5, 80), 4);
+    assert_int_equal(autoscale_share(3, 1), 1);
+    assert_int_equal(autoscale_share(3, 100), 3);
 }
 
 static void no_canary_percent_rolls_out_directly_and_promotes(void **state)

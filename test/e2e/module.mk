@@ -43,7 +43,8 @@ $(BUILD)/bench/ctlbench: $(CTLBENCH_SRCS)
 	@mkdir -p $(@D)
 	cd test/bench/ctlbench && PATH=$$PATH:/usr/local/go/bin go build -o $(ROOT)/$@ .
 $(BUILD)/bench/kinfer-desired: $(OBJ)/test/bench/desired.o $(OBJ)/controller/src/reconcile.o $(OBJ)/controller/src/podspec.o \
-                               $(OBJ)/controller/src/autoscale.o $(OBJ)/controller/src/error.o
+                               $(OBJ)/controller/src/autoscale.o $(OBJ)/controller/src/jsonx.o \
+                               $(OBJ)/controller/src/error.o
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ -ljson-c
 .PHONY: bench-controller
