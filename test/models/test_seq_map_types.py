@@ -60,3 +60,4 @@ def test_seq_map_declared_on_a_tensor_is_refused(kinfer_run, tmp_path):
             model(tmp_path, node, seq_map("z", TensorProto.INT64, TensorProto.FLOAT)))
     assert r.returncode != 0
     assert "output 'z' is declared a sequence of maps but computes a tensor" in r.stderr
+

@@ -177,6 +177,10 @@ static kinfer_status *load_node(graph *g, const Onnx__NodeProto *np, size_t idx,
     for (int i = 0; i < n->n_out; i++) {
         n->out[i] = edge_value(g, np->output[i]);
         if (n->out[i] < 0) {
+            /* Only optional outputs (past the required count) may be left unnamed: a kernel
+             * writes its required outputs unconditionally. */
+            if ((!np->output[i] || !*np->output[i]) && i < d->min_outputs)
+                return op_node_error(n, KINFER_EMODEL, "required output %d is empty", i);
             if (!np->output[i] || !*np->output[i]) continue; /* unused optional output */
             return kinfer_status_new(KINFER_ENOMEM, "value");
         }
