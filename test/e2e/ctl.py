@@ -187,13 +187,29 @@ def apiserver_restart():
     with open(f"/proc/{pid}/cmdline", "rb") as f:
         argv = [a.decode() for a in f.read().split(b"\0") if a]
     assert os.path.basename(argv[0]) == "kube-apiserver", argv
+    def gone():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().split()[2] == "Z"
+        except FileNotFoundError:
+            return True
+
+    # The old server must be gone before the new one starts: a draining kube-apiserver keeps
+    # serving the watches it already had (for up to a minute), and two servers at once made a
+    # later test see stale watch streams. SIGKILL what is left after the grace period.
     os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + 30
-    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
-        with open(f"/proc/{pid}/stat") as f:
-            if f.read().split()[2] == "Z":
-                break
+    while not gone() and time.monotonic() < deadline:
         time.sleep(0.1)
+    if not gone():
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + 10
+        while not gone() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert gone(), f"kube-apiserver {pid} survived SIGKILL"
     log = open(os.path.join(STATE, "logs", "kube-apiserver.log"), "ab")
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                          start_new_session=True, close_fds=True)
