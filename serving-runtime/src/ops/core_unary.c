@@ -296,24 +296,6 @@ static kinfer_status *cast_infer(op_ctx *c)
     return NULL;
 }
 
-static void store_double(op_tensor *y, int64_t i, double v)
-{
-    switch (y->dtype) {
-    case ONNX_DTYPE_FLOAT: ((float *)y->data)[i] = (float)v; break;
-    case ONNX_DTYPE_DOUBLE: ((double *)y->data)[i] = v; break;
-    case ONNX_DTYPE_BOOL: ((uint8_t *)y->data)[i] = v != 0; break;
-    case ONNX_DTYPE_INT64: ((int64_t *)y->data)[i] = (int64_t)v; break;
-    case ONNX_DTYPE_INT32: ((int32_t *)y->data)[i] = (int32_t)(int64_t)v; break;
-    case ONNX_DTYPE_INT16: ((int16_t *)y->data)[i] = (int16_t)(int64_t)v; break;
-    case ONNX_DTYPE_INT8: ((int8_t *)y->data)[i] = (int8_t)(int64_t)v; break;
-    case ONNX_DTYPE_UINT8: ((uint8_t *)y->data)[i] = (uint8_t)(int64_t)v; break;
-    case ONNX_DTYPE_UINT16: ((uint16_t *)y->data)[i] = (uint16_t)(int64_t)v; break;
-    case ONNX_DTYPE_UINT32: ((uint32_t *)y->data)[i] = (uint32_t)(int64_t)v; break;
-    case ONNX_DTYPE_UINT64: ((uint64_t *)y->data)[i] = (uint64_t)v; break;
-    default: break;
-    }
-}
-
 static kinfer_status *cast_compute(op_ctx *c)
 {
     const op_tensor *x = op_input(c, 0);
@@ -325,7 +307,7 @@ static kinfer_status *cast_compute(op_ctx *c)
             const char *s = ((char **)x->data)[i];
             double v = strtod(s, NULL);
             if (!strcasecmp(s, "nan")) v = NAN;
-            store_double(y, i, v);
+            core_store_double(y, i, v);
         }
         return NULL;
     }
@@ -355,18 +337,18 @@ static kinfer_status *cast_compute(op_ctx *c)
         return NULL;
     }
     if (core_is_float(x->dtype))
-        for (int64_t i = 0; i < n; i++) store_double(y, i, op_tensor_get_double(x, i));
+        for (int64_t i = 0; i < n; i++) core_store_double(y, i, op_tensor_get_double(x, i));
     else if (x->dtype == ONNX_DTYPE_UINT64)
-        for (int64_t i = 0; i < n; i++) store_double(y, i, (double)((uint64_t *)x->data)[i]);
+        for (int64_t i = 0; i < n; i++) core_store_double(y, i, (double)((uint64_t *)x->data)[i]);
     else if (core_is_float(y->dtype))
-        for (int64_t i = 0; i < n; i++) store_double(y, i, (double)op_tensor_get_int(x, i));
+        for (int64_t i = 0; i < n; i++) core_store_double(y, i, (double)op_tensor_get_int(x, i));
     else
         for (int64_t i = 0; i < n; i++) {
             int64_t v = op_tensor_get_int(x, i);
             switch (y->dtype) {
             case ONNX_DTYPE_INT64: ((int64_t *)y->data)[i] = v; break;
             case ONNX_DTYPE_UINT64: ((uint64_t *)y->data)[i] = (uint64_t)v; break;
-            default: store_double(y, i, (double)v);
+            default: core_store_double(y, i, (double)v);
             }
         }
     return NULL;
