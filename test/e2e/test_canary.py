@@ -17,14 +17,16 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 
 import pytest
 
 import ctl
-from ctl import Controller, apply, condition, get, isvc, kubectl, wait_for
+from ctl import apply, condition, get, isvc, kubectl, wait_for
+
+from test_controller import controllers, ns  # noqa: F401 (fixtures shared with the core suite)
 
 SERVER = os.path.join(ctl.ROOT, "build", "bin", "kinfer-server")
+
 REV = "serving.kinfer.dev/revision"
 
 
@@ -35,30 +37,6 @@ def crd():
     kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/inferenceservices.serving.kinfer.dev")
     for crd_name in ("httproutes.gateway.networking.k8s.io", "virtualservices.networking.istio.io"):
         kubectl("get", "crd", crd_name)  # cluster-up installs them; fail loudly if not
-
-
-@pytest.fixture
-def ns():
-    name = "kinfer-canary-" + uuid.uuid4().hex[:8]
-    kubectl("create", "namespace", name)
-    yield name
-    kubectl("delete", "namespace", name, "--wait=false", check=False)
-
-
-@pytest.fixture
-def controllers():
-    started = []
-
-    def start(namespace, *extra):
-        c = Controller(namespace, *extra)
-        started.append(c)
-        return c
-
-    yield start
-    for c in started:
-        if c.alive():
-            c.kill(signal.SIGTERM)
-        print(f"--- {c.log_path}\n{c.tail(60)}")
 
 
 def predictor_status(name, ns):
