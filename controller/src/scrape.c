@@ -75,11 +75,16 @@ ctl_status *scrape_parse(const char *text, size_t len, scrape_sample *out)
         vbuf[vlen] = 0;
         char *end;
         double v = strtod(vbuf, &end);
-        if (*end || isnan(v) || v < 0)
+        /* An infinite count (or a sum of counts that overflows to one) would make every rate
+         * NaN: that is a broken exporter, said as such. */
+        if (*end || !isfinite(v) || v < 0)
             return ctl_status_new(CTL_EPARSE, "metrics line %zu: bad counter value \"%s\"", lineno, vbuf);
-        if (which == SUCCESS) out->success += v, out->have_requests = 1;
-        else if (which == FAILURE) out->failure += v, out->have_requests = 1;
-        else {
+        if (which == SUCCESS || which == FAILURE) {
+            *(which == SUCCESS ? &out->success : &out->failure) += v;
+            out->have_requests = 1;
+            if (!isfinite(out->success) || !isfinite(out->failure))
+                return ctl_status_new(CTL_EPARSE, "metrics line %zu: request counters overflow", lineno);
+        } else {
             char le[64];
             if (label_value(labels, lab_len, "le", le, sizeof(le)))
                 return ctl_status_new(CTL_EPARSE, "metrics line %zu: histogram bucket without le", lineno);
@@ -93,6 +98,8 @@ ctl_status *scrape_parse(const char *text, size_t len, scrape_sample *out)
             int i = bucket_at(out, bound);
             if (i < 0) return ctl_status_new(CTL_ETOOBIG, "metrics: more than %d histogram buckets", SCRAPE_MAX_BUCKETS);
             out->cum[i] += v;
+            if (!isfinite(out->cum[i]))
+                return ctl_status_new(CTL_EPARSE, "metrics line %zu: histogram counts overflow", lineno);
             out->have_histogram = 1;
         }
     }
@@ -123,7 +130,8 @@ void scrape_analyze(const scrape_sample *prev, const scrape_sample *cur, rollout
         int reset = cur->success < prev->success || cur->failure < prev->failure;
         double ds = reset ? cur->success : cur->success - prev->success,
                df = reset ? cur->failure : cur->failure - prev->failure;
-        if (ds + df > 0) *success_pct = (rollout_metric){ROLLOUT_METRIC_OK, 100.0 * ds / (ds + df)};
+        double pct = ds + df > 0 ? 100.0 * ds / (ds + df) : NAN;
+        if (pct >= 0 && pct <= 100) *success_pct = (rollout_metric){ROLLOUT_METRIC_OK, pct};
     }
     if (!cur->have_histogram || cur->nbuckets < 1) return;
     double d[SCRAPE_MAX_BUCKETS] = {0};

@@ -62,6 +62,13 @@ static void parse_errors_are_precise(void **state)
         {"kinfer_request_duration_seconds_bucket{le=\"0.1\"} 3\n", "has no +Inf bucket"},
         {"nv_inference_request_failure{reason=\"OTHER\"} -1\n", "bad counter value \"-1\""},
         {"kinfer_request_duration_seconds_bucket{le=\"-0.5\"} 3\n", "negative le \"-0.5\""},
+        {"nv_inference_request_success{model=\"m\"} +Inf\n", "bad counter value \"+Inf\""},
+        {"nv_inference_request_success{model=\"m\"} 1e400\n", "bad counter value \"1e400\""},
+        {"nv_inference_request_success{a=\"1\"} 1e308\nnv_inference_request_success{a=\"2\"} 1e308\n",
+         "line 2: request counters overflow"},
+        {"kinfer_request_duration_seconds_bucket{le=\"+Inf\"} 1e308\n"
+         "kinfer_request_duration_seconds_bucket{le=\"+Inf\"} 1e308\n",
+         "line 2: histogram counts overflow"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         scrape_sample s;
