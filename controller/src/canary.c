@@ -43,6 +43,7 @@ typedef struct rollout_memo {
     char message[320];
     rollout_obs obs;
     int obs_valid;
+    int64_t resumed_from; /* the pause (its start, epoch ms) already taken out of the state */
 } rollout_memo;
 
 struct canary_plan {
@@ -64,15 +65,10 @@ struct canary_plan {
     char prev_ready[REVISION_NAME_MAX], prev_rolled[REVISION_NAME_MAX], prev_previous[REVISION_NAME_MAX];
     json_object *prev_conditions; /* owned copy */
     char note[256];               /* why a canary was not possible */
+    int64_t paused_since_ms;      /* canary_plan_resume(): the pause that just ended, or 0 */
 };
 
 /* ---- json helpers ---- */
-
-
-
-
-/* o[k], created as an empty object when missing. */
-
 static void set_str(json_object *o, const char *k, const char *v) { json_object_object_add(o, k, json_object_new_string(v)); }
 
 static json_object *copy(json_object *src)
@@ -356,6 +352,11 @@ void canary_plan_observe(canary_plan *p, json_object *applied)
     else if (!strcmp(name, p->latest)) p->canary_ready = deployment_ready(applied);
 }
 
+void canary_plan_resume(canary_plan *p, int64_t paused_since_ms)
+{
+    if (p) p->paused_since_ms = paused_since_ms;
+}
+
 const char *canary_plan_latest(const canary_plan *p) { return p->latest; }
 const char *canary_plan_stable(const canary_plan *p) { return p->have_stable ? p->stable : NULL; }
 int canary_plan_split(const canary_plan *p) { return p->split; }
@@ -601,9 +602,11 @@ static void event(canary *cn, json_object *isvc, const char *type, const char *r
 
 static void run_rollout(canary *cn, canary_plan *p, json_object *isvc, json_object *pods, int64_t now_ms, int64_t *requeue_ms)
 {
+    int64_t resumed_from = 0;
     pthread_mutex_lock(&cn->mu);
     rollout_memo *memo = strmap_get(cn->states, p->key);
     if (memo && !strcmp(memo->revision, p->latest)) {
+        resumed_from = memo->resumed_from;
         p->rollout_known = 1;
         p->state = memo->state;
         p->rollout_reason = memo->reason;
@@ -616,15 +619,27 @@ static void run_rollout(canary *cn, canary_plan *p, json_object *isvc, json_obje
     rollout_obs obs = {.canary_ready = p->canary_ready};
     scrape_sample cur;
     char detail[256] = "";
-    int have = 0;
+    int have = 0, resumed = 0;
+    /* Once per pause (a retried reconcile must not take it out twice): rollout_resume(). */
+    if (p->paused_since_ms && p->paused_since_ms != resumed_from) {
+        rollout_state was = s;
+        s = rollout_resume(&was, p->paused_since_ms, now_ms);
+        resumed = s.start_ms != was.start_ms;
+        resumed_from = p->paused_since_ms;
+    }
     if (rollout_check_due(&p->policy, &s, now_ms))
         have = metricsource_read(cn->src, p->key, p->ns, p->latest, isvc, pods, p->policy.interval_ms, &obs, &cur, detail,
                                  sizeof(detail));
     rollout_result r = rollout_step(&p->policy, &s, &obs, now_ms);
-    if (!r.checked && r.action == ROLLOUT_ACT_SET_WEIGHT) {
+    if (resumed && !r.checked && r.action == ROLLOUT_ACT_NONE) {
+        r.reason = "Resumed";
+        snprintf(r.message, sizeof(r.message), "resumed after a pause at weight %d%%: the pause does not count toward "
+                 "progressDeadlineSeconds; next check in %" PRId64 " ms", s.weight, p->policy.interval_ms);
+    }
+    if ((resumed && !r.checked) || (!r.checked && r.action == ROLLOUT_ACT_SET_WEIGHT)) {
         rollout_obs ignore = {0};
         have = metricsource_read(cn->src, p->key, p->ns, p->latest, isvc, pods, p->policy.interval_ms, &ignore, &cur,
-                                 detail, sizeof(detail)); /* the first interval's baseline */
+                                 detail, sizeof(detail)); /* the first interval's baseline (again after a pause) */
     }
     if (rollout_phase_terminal(r.state.phase)) metricsource_keep(cn->src, p->key, p->latest, NULL);
     else if (have) metricsource_keep(cn->src, p->key, p->latest, &cur);
@@ -633,7 +648,7 @@ static void run_rollout(canary *cn, canary_plan *p, json_object *isvc, json_obje
         p->obs.detail = NULL;
         p->obs_valid = 1;
     }
-    int changed = r.checked || r.action != ROLLOUT_ACT_NONE || r.state.phase != s.phase;
+    int changed = r.checked || r.action != ROLLOUT_ACT_NONE || r.state.phase != s.phase || resumed;
     p->state = r.state;
     p->weight = r.state.weight;
     p->rollout_ran = 1;
@@ -644,7 +659,7 @@ static void run_rollout(canary *cn, canary_plan *p, json_object *isvc, json_obje
                    !strcmp(r.reason, "ProgressDeadlineExceeded") || !strcmp(r.reason, "MetricsUnavailable");
         char msg[420];
         snprintf(msg, sizeof(msg), "revision %s: %s", p->latest, r.message);
-        event(cn, isvc, warn ? "Warning" : "Normal", r.reason, msg);
+        if (strcmp(r.reason, "Resumed")) event(cn, isvc, warn ? "Warning" : "Normal", r.reason, msg); /* the controller's */
         log_info("rollout", "key", p->key, "revision", p->latest, "phase", rollout_phase_name(r.state.phase), "reason",
                  r.reason, "message", r.message);
     }
@@ -656,6 +671,7 @@ static void run_rollout(canary *cn, canary_plan *p, json_object *isvc, json_obje
         scopy(memo->message, sizeof(memo->message), p->rollout_msg);
         memo->obs = p->obs;
         memo->obs_valid = p->obs_valid;
+        memo->resumed_from = resumed_from;
         pthread_mutex_lock(&cn->mu);
         free(strmap_remove(cn->states, p->key));
         if (strmap_put(cn->states, p->key, memo, NULL)) free(memo);

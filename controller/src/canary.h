@@ -66,6 +66,10 @@ ctl_status *canary_plan_new(const canary_config *cfg, json_object *isvc, const r
 /* Tells the plan what one applied child looks like now (the apply response): readiness of the
  * revisions' Deployments. */
 void canary_plan_observe(canary_plan *p, json_object *applied);
+/* The first reconciles after a pause (serving.kinfer.dev/paused) that began at paused_since_ms
+ * (epoch ms; status_paused_since_ms()): canary_plan_route() takes the paused time out of the
+ * rollout's clocks (rollout_resume()) and reads a fresh metrics baseline, once per pause. */
+void canary_plan_resume(canary_plan *p, int64_t paused_since_ms);
 /* After the children are applied: runs the rollout (if any) at now_ms, applies the entry Service
  * and the routing object, deletes routing objects no longer wanted, records Events and metrics,
  * and appends what it applied to children (so that pruning keeps it). During a promotion the

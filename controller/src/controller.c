@@ -2,6 +2,7 @@
 #include "controller.h"
 #include "jsonx.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -203,6 +204,41 @@ static void event(controller *ctl, json_object *isvc, const char *type, const ch
     ctl_status_free(st);
 }
 
+/* The Paused condition of a status object, or NULL. */
+static json_object *paused_of(json_object *status)
+{
+    json_object *conds = jx_get(status, "conditions");
+    for (size_t i = 0; conds && json_object_is_type(conds, json_type_array) && i < json_object_array_length(conds); i++) {
+        const char *t = jx_str(json_object_array_get_idx(conds, i), "type");
+        if (t && !strcmp(t, "Paused")) return json_object_array_get_idx(conds, i);
+    }
+    return NULL;
+}
+
+/* Events (and the log line) for a change of the Paused condition that was just written: Paused,
+ * Resumed, or a Warning for an annotation value that does not pause, once per value. */
+static void pause_events(controller *ctl, json_object *isvc, json_object *prev, json_object *status)
+{
+    json_object *was = paused_of(prev), *now = paused_of(status), *md = jx_get(isvc, "metadata");
+    const char *ws = jx_str(was, "status"), *ns = jx_str(now, "status"), *name = jx_str(md, "name");
+    int was_on = ws && !strcmp(ws, "True"), is_on = ns && !strcmp(ns, "True");
+    char msg[400];
+    if (!was_on && is_on) {
+        event(ctl, isvc, "Normal", "Paused", jx_str(now, "message"));
+        log_info("paused", "namespace", jx_str(md, "namespace"), "name", name);
+    } else if (was_on && !is_on) {
+        snprintf(msg, sizeof(msg), STATUS_ANNOTATION_PAUSED " is no longer \"true\": generation %" PRId64 " applied",
+                 jx_int(md, "generation", 0));
+        event(ctl, isvc, "Normal", "Resumed", msg);
+        log_info("resumed", "namespace", jx_str(md, "namespace"), "name", name);
+    } else if (now && !is_on && !(was && jx_str(was, "message") && jx_str(now, "message") &&
+                                  !strcmp(jx_str(was, "message"), jx_str(now, "message")))) {
+        event(ctl, isvc, "Warning", "PauseAnnotationIgnored", jx_str(now, "message"));
+        log_warn("pause annotation ignored", "namespace", jx_str(md, "namespace"), "name", name, "message",
+                 jx_str(now, "message"));
+    }
+}
+
 /* Writes status through server-side apply on /status when it differs from prev. */
 static ctl_status *write_status(controller *ctl, json_object *isvc, json_object *prev, json_object *status)
 {
@@ -224,6 +260,7 @@ static ctl_status *write_status(controller *ctl, json_object *isvc, json_object 
     }
     if (!st) {
         const char *was = ready_of(prev), *now = ready_of(status);
+        pause_events(ctl, isvc, prev, status);
         if (strcmp(was, now) && *now) {
             char msg[160];
             snprintf(msg, sizeof(msg), "Ready is %s (was %s)", now, *was ? was : "unset");
@@ -326,6 +363,29 @@ out:
     return st ? ctl_status_wrap(st, "replica handover of %s", key) : NULL;
 }
 
+/* Paused (status.h): no apply, delete or prune; only the status, from the cached Deployment and
+ * pods as they run. The spec is not read, so a paused object reports no InvalidSpec either. */
+static ctl_status *reconcile_paused(controller *ctl, const char *key, json_object *isvc, json_object *prev, const char *now)
+{
+    json_object *md = jx_get(isvc, "metadata"), *dep = NULL, *pods = NULL, *status = NULL;
+    ctl_status *st = NULL;
+    char dkey[600];
+    snprintf(dkey, sizeof(dkey), "%s/%s-predictor", jx_str(md, "namespace"), jx_str(md, "name"));
+    dep = informer_get(ctl->inf[INF_DEPLOY], dkey);
+    if (!(pods = informer_list_index(ctl->inf[INF_POD], key))) {
+        st = ctl_status_new(CTL_ENOMEM, "pods of %s", key);
+        goto out;
+    }
+    if ((st = status_compute_paused(isvc, dep, pods, prev, now, &status))) goto out;
+    st = write_status(ctl, isvc, prev, status);
+    log_debug("paused: children left as they are", "key", key);
+out:
+    json_object_put(dep);
+    json_object_put(pods);
+    json_object_put(status);
+    return st;
+}
+
 static ctl_status *reconcile_key(controller *ctl, const char *key, json_object **isvc_out)
 {
     ctl_status *st = NULL;
@@ -334,11 +394,17 @@ static ctl_status *reconcile_key(controller *ctl, const char *key, json_object *
     char now[40];
     json_object *isvc = informer_get(ctl->inf[INF_ISVC], key);
     *isvc_out = isvc;
-    if (!isvc) return NULL; /* deleted: its children are garbage-collected through ownerReferences */
-    if (jx_get(jx_get(isvc, "metadata"), "deletionTimestamp")) return NULL;
+    if (!isvc || jx_get(jx_get(isvc, "metadata"), "deletionTimestamp")) {
+        /* deleted: its children are garbage-collected through ownerReferences */
+        metrics_set_paused(key, 0);
+        return NULL;
+    }
     const char *ns = jx_str(jx_get(isvc, "metadata"), "namespace");
     json_object *prev = jx_get(isvc, "status");
     kube_format_time(now, sizeof(now), 0);
+    int paused = status_pause_read(isvc, NULL) == STATUS_PAUSE_ON;
+    metrics_set_paused(key, paused); /* every pass: a restarted controller has not seen the transition */
+    if (paused) return reconcile_paused(ctl, key, isvc, prev, now);
     st = reconcile_desired(isvc, &ctl->rc, &children);
     if (!st) {
         /* Revisions: the children of the previous revision too while a canary runs (canary.h). */
@@ -350,6 +416,7 @@ static ctl_status *reconcile_key(controller *ctl, const char *key, json_object *
         /* A bad spec will not fix itself: report it in status, do not retry until it changes. */
         ctl_status *bad = st;
         st = status_compute_invalid(isvc, ctl_status_msg(bad), prev, now, &status);
+        if (!st) status_pause_condition(status, isvc, jx_get(prev, "conditions"), now);
         if (!st && !(prev && json_object_equal(prev, status)))
             event(ctl, isvc, "Warning", "InvalidSpec", ctl_status_msg(bad));
         if (!st) st = write_status(ctl, isvc, prev, status);
@@ -416,6 +483,7 @@ static ctl_status *reconcile_key(controller *ctl, const char *key, json_object *
         struct timespec ts;
         int64_t requeue_ms = 0;
         clock_gettime(CLOCK_REALTIME, &ts);
+        canary_plan_resume(plan, status_paused_since_ms(prev)); /* 0 unless this ends a pause */
         if ((st = canary_plan_route(ctl->canary, plan, isvc, pods, children,
                                     (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, &requeue_ms)))
             goto out;
@@ -424,6 +492,7 @@ static ctl_status *reconcile_key(controller *ctl, const char *key, json_object *
     if ((st = prune(ctl, key, children))) goto out;
     if ((st = status_compute(isvc, deployment, pods, prev, now, &status))) goto out;
     canary_plan_status(plan, status, now);
+    status_pause_condition(status, isvc, jx_get(prev, "conditions"), now); /* an ignored value */
     st = write_status(ctl, isvc, prev, status);
 out:
     canary_plan_free(plan);

@@ -52,6 +52,8 @@ static struct {
     int leader;
     rollout_row rollouts[MAX_ROLLOUTS];
     size_t nrollouts;
+    char paused[MAX_ROLLOUTS][320]; /* "ns/name" of paused InferenceServices */
+    size_t npaused, unlisted;
 } reg = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 void metrics_observe_reconcile(const char *result, double seconds)
@@ -169,10 +171,26 @@ void metrics_count_rollout_check(const char *isvc, const char *result)
     pthread_mutex_unlock(&reg.mu);
 }
 
+void metrics_set_paused(const char *isvc, int paused)
+{
+    pthread_mutex_lock(&reg.mu);
+    size_t i = 0;
+    while (i < reg.npaused && strcmp(reg.paused[i], isvc)) i++;
+    if (i < reg.npaused && !paused) {
+        memmove(reg.paused[i], reg.paused[i + 1], (--reg.npaused - i) * sizeof(reg.paused[0]));
+        reg.unlisted = 0; /* room again: an unlisted one is listed at its next reconcile */
+    }
+    else if (i == reg.npaused && paused && reg.npaused < MAX_ROLLOUTS)
+        snprintf(reg.paused[reg.npaused++], sizeof(reg.paused[0]), "%s", isvc);
+    else if (i == reg.npaused && paused) reg.unlisted = 1; /* a full table: say so rather than grow */
+    pthread_mutex_unlock(&reg.mu);
+}
+
 void metrics_reset(void)
 {
     pthread_mutex_lock(&reg.mu);
     reg.nrollouts = 0;
+    reg.npaused = reg.unlisted = 0;
     memset(reg.reconcile, 0, sizeof(reg.reconcile));
     memset(reg.hist, 0, sizeof(reg.hist));
     reg.hist_count = 0;
@@ -259,6 +277,12 @@ ctl_status *metrics_render(char **out, size_t *len)
         fprintf(f, "kinfer_controller_rollout_checks_total{inferenceservice=\"%s\",result=\"inconclusive\"} %llu\n",
                 reg.rollouts[i].isvc, reg.rollouts[i].inconclusive);
     }
+    fputs("# HELP kinfer_controller_paused 1 for each InferenceService paused by serving.kinfer.dev/paused.\n"
+          "# TYPE kinfer_controller_paused gauge\n", f);
+    for (size_t i = 0; i < reg.npaused; i++) fprintf(f, "kinfer_controller_paused{inferenceservice=\"%s\"} 1\n", reg.paused[i]);
+    fprintf(f, "# HELP kinfer_controller_paused_unlisted 1 when more paused InferenceServices exist than are listed.\n"
+               "# TYPE kinfer_controller_paused_unlisted gauge\n"
+               "kinfer_controller_paused_unlisted %zu\n", reg.unlisted);
     fprintf(f, "# HELP kinfer_controller_leader 1 while this replica holds the leader Lease.\n"
                "# TYPE kinfer_controller_leader gauge\n"
                "kinfer_controller_leader %d\n", reg.leader);

@@ -28,6 +28,9 @@ void metrics_set_leader(int is_leader);
 void metrics_set_rollout(const char *isvc, const char *phase, int weight);
 /* One canary check of the rollout of isvc: result "passed", "failed" or "inconclusive". */
 void metrics_count_rollout_check(const char *isvc, const char *result);
+/* Whether InferenceService isvc ("ns/name") is paused (serving.kinfer.dev/paused): paused ones are
+ * listed with value 1, at most 64; kinfer_controller_paused_unlisted is 1 while one could not be. */
+void metrics_set_paused(const char *isvc, int paused);
 /* The exposition text; *out is new (free()) and NUL-terminated. */
 ctl_status *metrics_render(char **out, size_t *len) __attribute__((warn_unused_result));
 /* Zeroes everything (tests). */

@@ -290,3 +290,14 @@ rollout_result rollout_step(const rollout_policy *p, const rollout_state *s, con
     r.requeue_ms = next_wake(p, &r.state, now_ms);
     return r;
 }
+
+rollout_state rollout_resume(const rollout_state *s, int64_t paused_since_ms, int64_t now_ms)
+{
+    rollout_state r = *s;
+    if (s->phase == ROLLOUT_IDLE || rollout_phase_terminal(s->phase) || !s->start_ms) return r;
+    int64_t from = paused_since_ms > s->start_ms ? paused_since_ms : s->start_ms;
+    if (paused_since_ms <= 0 || now_ms <= from) return r;
+    r.start_ms = s->start_ms + (now_ms - from);
+    if (s->phase == ROLLOUT_PROGRESSING || s->phase == ROLLOUT_PAUSED) r.last_check_ms = now_ms;
+    return r;
+}

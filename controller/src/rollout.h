@@ -97,6 +97,15 @@ rollout_result rollout_step(const rollout_policy *p, const rollout_state *s, con
 /* Whether rollout_step() at now_ms would evaluate metrics (so the caller scrapes only then). */
 int rollout_check_due(const rollout_policy *p, const rollout_state *s, int64_t now_ms);
 
+/* Pure: the state of a rollout held by a pause (serving.kinfer.dev/paused) that began at
+ * paused_since_ms, resumed at now_ms. The paused time never counts: start_ms moves forward by the
+ * length of the pause (counted from start_ms when the rollout started later), so the progress
+ * deadline (start_ms + deadline_ms) excludes it, and a rollout with checks under way restarts its
+ * check interval (last_check_ms = now_ms): the first check after the pause judges one whole
+ * interval of unpaused traffic, and no check is counted for the paused time. Idle and finished
+ * rollouts, and a pause that did not end after it began, are returned unchanged. */
+rollout_state rollout_resume(const rollout_state *s, int64_t paused_since_ms, int64_t now_ms);
+
 /* "Progressing", "Succeeded", ... and back; parse returns -1 for an unknown name. */
 const char *rollout_phase_name(rollout_phase ph);
 int rollout_phase_parse(const char *name);

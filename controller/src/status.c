@@ -23,7 +23,9 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 
 #define MSG_MAX 1024
@@ -110,7 +112,9 @@ static void pods_examine(json_object *pods, verdict *best)
     }
 }
 
-static void predictor_judge(json_object *isvc, json_object *dep, json_object *pods, verdict *v)
+/* check_generation: whether a Deployment applied from an older generation is outdated (not while
+ * paused: then what runs is judged on its own). */
+static void predictor_judge(json_object *isvc, json_object *dep, json_object *pods, int check_generation, verdict *v)
 {
     json_object *dmd = jx_get(dep, "metadata"), *ds = jx_get(dep, "status"), *conds = jx_get(ds, "conditions");
     const char *dname = jx_str(dmd, "name") ? jx_str(dmd, "name") : "?";
@@ -123,7 +127,7 @@ static void predictor_judge(json_object *isvc, json_object *dep, json_object *po
         return;
     }
     snprintf(genbuf, sizeof(genbuf), "%" PRId64, gen);
-    if (!applied || strcmp(applied, genbuf)) {
+    if (check_generation && (!applied || strcmp(applied, genbuf))) {
         verdict_set(v, PHASE_PROGRESSING, "DeploymentOutdated", 0,
                     "Deployment %s was applied from generation %s, the InferenceService is at %s", dname,
                     applied ? applied : "(none)", genbuf);
@@ -242,7 +246,7 @@ ctl_status *status_compute(json_object *isvc, json_object *deployment, json_obje
         return ctl_status_new(CTL_EINVAL, "status: deployment must be a JSON object");
     }
     if ((st = status_begin(isvc, now, status, &gen))) return st;
-    predictor_judge(isvc, deployment, pods, &v);
+    predictor_judge(isvc, deployment, pods, 1, &v);
     conditions_add(*status, prev_status, v.phase, v.reason, v.message, gen, now);
 
     url = jx_str(*status, "url");
@@ -306,4 +310,117 @@ void status_rollout_conditions(json_object *status, json_object *prev_conditions
              jx_int(ro, "weight", 0), msg && *msg ? ": " : "", msg ? msg : "");
     json_object_array_add(conds, condition_new(prev_conditions, type, "True", reason, text,
                                                jx_int(status, "observedGeneration", 0), now));
+}
+
+/* ---- pause (serving.kinfer.dev/paused) ---- */
+
+status_pause status_pause_read(json_object *isvc, const char **value)
+{
+    const char *v = jx_str(jx_get(jx_get(isvc, "metadata"), "annotations"), STATUS_ANNOTATION_PAUSED);
+    if (value) *value = v;
+    if (!v) return STATUS_PAUSE_OFF;
+    return !strcmp(v, "true") ? STATUS_PAUSE_ON : STATUS_PAUSE_IGNORED;
+}
+
+void status_pause_condition(json_object *status, json_object *isvc, json_object *prev_conditions, const char *now)
+{
+    const char *v = NULL;
+    status_pause pm = status_pause_read(isvc, &v);
+    json_object *conds = jx_get(status, "conditions");
+    char msg[MSG_MAX];
+    if (pm == STATUS_PAUSE_OFF || !status) return;
+    if (!conds || !json_object_is_type(conds, json_type_array)) {
+        conds = json_object_new_array();
+        json_object_object_add(status, "conditions", conds);
+    }
+    if (pm == STATUS_PAUSE_ON)
+        snprintf(msg, sizeof(msg),
+                 "paused by the annotation " STATUS_ANNOTATION_PAUSED "=\"true\": kinfer-controller applies no change "
+                 "to the children and holds any rollout until the annotation is removed");
+    else
+        snprintf(msg, sizeof(msg),
+                 "the annotation " STATUS_ANNOTATION_PAUSED "=\"%.200s\" is ignored: only \"true\" pauses; the "
+                 "InferenceService is reconciled as usual",
+                 v);
+    json_object_array_add(conds, condition_new(prev_conditions, "Paused", pm == STATUS_PAUSE_ON ? "True" : "False",
+                                               pm == STATUS_PAUSE_ON ? "PausedByAnnotation" : "IgnoredAnnotationValue",
+                                               msg, jx_int(status, "observedGeneration", 0), now));
+}
+
+int64_t status_paused_since_ms(json_object *prev_status)
+{
+    json_object *c = find_condition(jx_get(prev_status, "conditions"), "Paused");
+    const char *st = jx_str(c, "status"), *t = jx_str(c, "lastTransitionTime");
+    struct tm tm = {0};
+    char z = 0;
+    if (!st || strcmp(st, "True") || !t)
+        return 0;
+    if (sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+               &tm.tm_sec, &z) != 7 || (z != 'Z' && z != '.'))
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t secs = timegm(&tm);
+    return secs > 0 ? (int64_t)secs * 1000 : 0;
+}
+
+/* The generation a paused InferenceService's children were last acted on: see status.h. -1: none. */
+static int64_t acted_generation(json_object *isvc, json_object *dep, json_object *prev_status)
+{
+    int64_t gen = jx_int(jx_get(isvc, "metadata"), "generation", 0);
+    int64_t g = jx_int(prev_status, "observedGeneration", -1);
+    if (g < 0) {
+        const char *a = jx_str(jx_get(jx_get(dep, "metadata"), "annotations"), "serving.kinfer.dev/generation");
+        char *end = NULL;
+        long long x = a ? strtoll(a, &end, 10) : -1;
+        g = a && end != a && !*end && x >= 0 ? (int64_t)x : -1;
+    }
+    return g > gen ? gen : g;
+}
+
+ctl_status *status_compute_paused(json_object *isvc, json_object *deployment, json_object *pods, json_object *prev_status,
+                                  const char *now, json_object **status)
+{
+    ctl_status *st;
+    int64_t gen, acted;
+    verdict v = {0};
+    json_object *prev_conds = jx_get(prev_status, "conditions"), *comp = jx_get(prev_status, "components"), *c,
+                *copy = NULL;
+
+    *status = NULL;
+    if (pods && !json_object_is_type(pods, json_type_array))
+        return ctl_status_new(CTL_EINVAL, "status: pods must be a JSON array");
+    if (deployment && !json_object_is_type(deployment, json_type_object))
+        return ctl_status_new(CTL_EINVAL, "status: deployment must be a JSON object");
+    if ((st = status_begin(isvc, now, status, &gen))) return st;
+    acted = acted_generation(isvc, deployment, prev_status);
+    if (acted >= 0) json_object_object_add(*status, "observedGeneration", json_object_new_int64(acted));
+    else json_object_object_del(*status, "observedGeneration");
+    if (deployment) predictor_judge(isvc, deployment, pods, 0, &v);
+    else
+        verdict_set(&v, PHASE_PROGRESSING, "Paused", 0,
+                    "no predictor Deployment: the InferenceService was paused (" STATUS_ANNOTATION_PAUSED
+                    ") before one was created");
+    conditions_add(*status, prev_status, v.phase, v.reason, v.message, acted >= 0 ? acted : 0, now);
+    /* Copies, never shared references: prev_status belongs to the informer's cache. */
+    if ((c = find_condition(prev_conds, "CanaryReady")) && !json_object_deep_copy(c, &copy, NULL))
+        json_object_array_add(jx_get(*status, "conditions"), copy);
+    copy = NULL;
+    if (comp && json_object_is_type(comp, json_type_object)) {
+        if (json_object_deep_copy(comp, &copy, NULL)) {
+            json_object_put(*status);
+            *status = NULL;
+            return ctl_status_new(CTL_ENOMEM, "status: out of memory");
+        }
+        json_object_object_add(*status, "components", copy);
+    } else {
+        json_object *pred = jx_child(jx_child(*status, "components"), "predictor"), *addr = json_object_new_object();
+        const char *url = jx_str(*status, "url");
+        json_object_object_add(pred, "url", json_object_new_string(url));
+        json_object_object_add(addr, "url", json_object_new_string(url));
+        json_object_object_add(pred, "address", addr);
+    }
+    status_rollout_conditions(*status, prev_conds, now);
+    status_pause_condition(*status, isvc, prev_conds, now);
+    return NULL;
 }

@@ -73,11 +73,48 @@ static void test_bounded_labels(void **state)
     metrics_reset();
 }
 
+/* Paused InferenceServices are listed while paused, dropped on resume, and a full table says so. */
+static void test_paused(void **state)
+{
+    (void)state;
+    metrics_reset();
+    metrics_set_paused("a/one", 1);
+    metrics_set_paused("a/one", 1); /* every reconcile sets it: one row */
+    metrics_set_paused("b/two", 1);
+    metrics_set_paused("c/never", 0);
+    char *text = NULL;
+    assert_null(metrics_render(&text, NULL));
+    assert_non_null(strstr(text, "kinfer_controller_paused{inferenceservice=\"a/one\"} 1\n"));
+    assert_non_null(strstr(text, "kinfer_controller_paused{inferenceservice=\"b/two\"} 1\n"));
+    assert_null(strstr(text, "c/never"));
+    assert_null(strstr(strstr(text, "a/one") + 1, "a/one")); /* one row */
+    assert_non_null(strstr(text, "kinfer_controller_paused_unlisted 0\n"));
+    free(text);
+    metrics_set_paused("a/one", 0);
+    assert_null(metrics_render(&text, NULL));
+    assert_null(strstr(text, "a/one"));
+    assert_non_null(strstr(text, "kinfer_controller_paused{inferenceservice=\"b/two\"} 1\n"));
+    free(text);
+    for (int i = 0; i < 70; i++) {
+        char k[32];
+        snprintf(k, sizeof(k), "ns/isvc-%d", i);
+        metrics_set_paused(k, 1);
+    }
+    assert_null(metrics_render(&text, NULL));
+    int rows = 0;
+    for (const char *p = text; (p = strstr(p, "kinfer_controller_paused{")); p++) rows++;
+    assert_int_equal(rows, 64);
+    assert_non_null(strstr(text, "kinfer_controller_paused_unlisted 1\n"));
+    free(text);
+    metrics_reset();
+}
+
 int test_metrics_run(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_render),
         cmocka_unit_test(test_bounded_labels),
+        cmocka_unit_test(test_paused),
     };
     return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
 }

@@ -328,6 +328,71 @@ static void random_sequences_terminate_by_deadline(void **state)
     }
 }
 
+/* A pause (serving.kinfer.dev/paused) holds the rollout: on resume the paused time is taken out of
+ * the deadline and the interval restarts, so the pause neither fails checks nor ends the rollout. */
+static void resume_excludes_the_pause(void **state)
+{
+    (void)state;
+    rollout_obs bad = good();
+    bad.success_pct.value = 50;
+    /* Progressing at 30%, one failed check, last check at 5 s; paused from 6 s to 506 s (the
+     * deadline is 60 s). */
+    rollout_state s = {.phase = ROLLOUT_PROGRESSING, .step = 1, .weight = 30, .failed_checks = 1, .start_ms = 1000,
+                       .last_check_ms = 5000};
+    rollout_state r = rollout_resume(&s, 6000, 506000);
+    assert_int_equal(r.start_ms, 1000 + 500000);
+    assert_int_equal(r.last_check_ms, 506000);
+    assert_int_equal(r.phase, ROLLOUT_PROGRESSING);
+    assert_int_equal(r.weight, 30);
+    assert_int_equal(r.step, 1);
+    assert_int_equal(r.failed_checks, 1);
+    /* Without the resume the deadline would have passed long ago: the rollout would roll back. */
+    assert_int_equal(rollout_step(&canary3, &s, &bad, 506000).state.phase, ROLLOUT_FAILED);
+    /* Resumed: no check until a whole interval of unpaused traffic, and the weight holds. */
+    rollout_result x = rollout_step(&canary3, &r, &bad, 506000 + 999);
+    assert_false(x.checked);
+    assert_int_equal(x.action, ROLLOUT_ACT_NONE);
+    assert_int_equal(x.state.weight, 30);
+    assert_int_equal(x.requeue_ms, 1);
+    /* The deadline counts only the unpaused time: 5 s before the pause + 54 s after it is within
+     * 60 s, 60 s in all is not. */
+    rollout_obs nodata = good();
+    nodata.success_pct.status = ROLLOUT_METRIC_NODATA;
+    x = rollout_step(&canary3, &r, &nodata, 506000 + 54000);
+    assert_int_equal(x.state.phase, ROLLOUT_PAUSED);
+    assert_int_equal(x.state.failed_checks, 1);
+    x = rollout_step(&canary3, &r, &nodata, 1000 + 500000 + 60000);
+    assert_int_equal(x.state.phase, ROLLOUT_FAILED);
+    assert_string_equal(x.reason, "ProgressDeadlineExceeded");
+    /* A metrics-paused (inconclusive) rollout restarts its interval too. */
+    s.phase = ROLLOUT_PAUSED;
+    r = rollout_resume(&s, 6000, 7000);
+    assert_int_equal(r.last_check_ms, 7000);
+    assert_int_equal(r.start_ms, 2000);
+    /* Waiting for the canary: the deadline moves, there is no check clock. */
+    s = (rollout_state){.phase = ROLLOUT_WAITING, .start_ms = 1000};
+    r = rollout_resume(&s, 3000, 13000);
+    assert_int_equal(r.start_ms, 11000);
+    assert_int_equal(r.last_check_ms, 0);
+    /* A pause that began before the rollout started counts from the start only. */
+    s = (rollout_state){.phase = ROLLOUT_PROGRESSING, .weight = 10, .start_ms = 10000, .last_check_ms = 10000};
+    r = rollout_resume(&s, 2000, 12000);
+    assert_int_equal(r.start_ms, 12000);
+    /* Unchanged: idle and finished rollouts, no pause, a pause that has not ended (clock skew). */
+    rollout_state same[] = {{.phase = ROLLOUT_IDLE},
+                            {.phase = ROLLOUT_SUCCEEDED, .weight = 100, .start_ms = 1000, .last_check_ms = 2000},
+                            {.phase = ROLLOUT_FAILED, .start_ms = 1000, .last_check_ms = 2000}};
+    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        r = rollout_resume(&same[i], 3000, 90000);
+        assert_memory_equal(&r, &same[i], sizeof(r));
+    }
+    s = (rollout_state){.phase = ROLLOUT_PROGRESSING, .weight = 10, .start_ms = 1000, .last_check_ms = 2000};
+    r = rollout_resume(&s, 0, 90000);
+    assert_memory_equal(&r, &s, sizeof(r));
+    r = rollout_resume(&s, 95000, 90000);
+    assert_memory_equal(&r, &s, sizeof(r));
+}
+
 static void phase_names_round_trip(void **state)
 {
     (void)state;
@@ -350,6 +415,7 @@ int test_rollout_run(void)
         cmocka_unit_test(blue_green_no_traffic_then_switch),
         cmocka_unit_test(no_metrics_means_time_based_steps),
         cmocka_unit_test(random_sequences_terminate_by_deadline),
+        cmocka_unit_test(resume_excludes_the_pause),
         cmocka_unit_test(phase_names_round_trip),
     };
     return cmocka_run_group_tests_name("rollout", tests, NULL, NULL);

@@ -342,6 +342,192 @@ static void rollout_conditions(void **state)
     json_object_put(ready), json_object_put(rolling);
 }
 
+/* ---- pause (serving.kinfer.dev/paused) ---- */
+
+#define PAUSED_ISVC "{\"metadata\":{\"name\":\"iris\",\"namespace\":\"default\",\"uid\":\"u1\",\"generation\":%d," \
+                    "\"annotations\":{\"serving.kinfer.dev/paused\":\"%s\"}}}"
+
+static json_object *paused(json_object *isvc, json_object *dep, json_object *pods, json_object *prev, const char *now)
+{
+    json_object *s = NULL;
+    ctl_status *st = status_compute_paused(isvc, dep, pods, prev, now, &s);
+    if (st) fail_msg("status_compute_paused: %s", ctl_status_msg(st));
+    return s;
+}
+
+static int64_t observed(json_object *s)
+{
+    json_object *v;
+    return json_object_object_get_ex(s, "observedGeneration", &v) ? json_object_get_int64(v) : -1;
+}
+
+static void pause_annotation_values(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value;
+        status_pause want;
+    } cases[] = {{"true", STATUS_PAUSE_ON},       {"false", STATUS_PAUSE_IGNORED}, {"yes", STATUS_PAUSE_IGNORED},
+                 {"True", STATUS_PAUSE_IGNORED},  {"", STATUS_PAUSE_IGNORED},      {"true ", STATUS_PAUSE_IGNORED}};
+    const char *v = "x";
+    json_object *plain = parse(ISVC, 1);
+    assert_int_equal(status_pause_read(plain, &v), STATUS_PAUSE_OFF);
+    assert_null(v);
+    assert_int_equal(status_pause_read(NULL, NULL), STATUS_PAUSE_OFF);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_object *o = parse(PAUSED_ISVC, 1, cases[i].value);
+        assert_int_equal(status_pause_read(o, &v), cases[i].want);
+        assert_string_equal(v, cases[i].value);
+        json_object *s = parse("{\"observedGeneration\":1,\"conditions\":[]}");
+        status_pause_condition(s, o, NULL, T1);
+        json_object *c = cond(s, "Paused");
+        assert_non_null(c);
+        assert_string_equal(field(c, "status"), cases[i].want == STATUS_PAUSE_ON ? "True" : "False");
+        assert_string_equal(field(c, "reason"), cases[i].want == STATUS_PAUSE_ON ? "PausedByAnnotation"
+                                                                                 : "IgnoredAnnotationValue");
+        assert_non_null(strstr(field(c, "message"), "serving.kinfer.dev/paused"));
+        if (cases[i].want != STATUS_PAUSE_ON) {
+            char quoted[32];
+            snprintf(quoted, sizeof(quoted), "=\"%s\" is ignored", cases[i].value);
+            assert_non_null(strstr(field(c, "message"), quoted));
+        }
+        json_object_put(s), json_object_put(o);
+    }
+    /* no annotation: no condition, and a status without conditions gets none */
+    json_object *s = parse("{}");
+    status_pause_condition(s, plain, NULL, T1);
+    assert_null(json_object_object_get(s, "conditions"));
+    json_object_put(s), json_object_put(plain);
+}
+
+static void paused_spec_change_is_not_observed(void **state)
+{
+    (void)state;
+    /* Reconciled at generation 2 with a rollout at 30% and a Ready canary; then paused and the spec
+     * changed (generation 3). */
+    json_object *isvc = parse(PAUSED_ISVC, 3, "true"), *dep = deployment(2, 5, 5, 2, 2, 2, 2, 2, NULL),
+                *pods = parse("[]");
+    json_object *prev = parse("{\"observedGeneration\":2,\"conditions\":["
+                              "{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"Available\",\"message\":\"m\","
+                              "\"lastTransitionTime\":\"" T1 "\"},"
+                              "{\"type\":\"CanaryReady\",\"status\":\"True\",\"reason\":\"CanaryReady\",\"message\":\"c\","
+                              "\"lastTransitionTime\":\"" T1 "\"}],"
+                              "\"components\":{\"predictor\":{\"latestCreatedRevision\":\"iris-predictor-abcd1234\","
+                              "\"traffic\":[{\"revisionName\":\"iris-predictor-00000001\",\"percent\":70},"
+                              "{\"revisionName\":\"iris-predictor-abcd1234\",\"percent\":30}],"
+                              "\"rollout\":{\"revision\":\"iris-predictor-abcd1234\",\"phase\":\"Progressing\","
+                              "\"weight\":30}}}}");
+    json_object *s = paused(isvc, dep, pods, prev, T2);
+    assert_int_equal(observed(s), 2); /* not 3: kstatus says InProgress for the unapplied change */
+    /* Ready describes what runs: the Deployment of generation 2 is available, not "outdated". */
+    assert_string_equal(field(cond(s, "Ready"), "status"), "True");
+    assert_string_equal(field(cond(s, "Ready"), "reason"), "Available");
+    assert_string_equal(field(cond(s, "Ready"), "lastTransitionTime"), T1);
+    json_object *p = cond(s, "Paused");
+    assert_string_equal(field(p, "status"), "True");
+    assert_string_equal(field(p, "reason"), "PausedByAnnotation");
+    assert_string_equal(field(p, "lastTransitionTime"), T2);
+    assert_non_null(strstr(field(p, "message"), "serving.kinfer.dev/paused"));
+    /* The components (traffic, the rollout at 30%) and CanaryReady are held as they were. */
+    assert_true(json_object_equal(json_object_object_get(s, "components"), json_object_object_get(prev, "components")));
+    assert_string_equal(field(cond(s, "CanaryReady"), "status"), "True");
+    /* The held rollout still counts as in progress. */
+    assert_string_equal(field(cond(s, "Reconciling"), "reason"), "RolloutProgressing");
+    assert_null(cond(s, "Stalled"));
+    /* Stable while nothing changes: the next pass computes the same status (no write, no event),
+     * and the pause keeps its start. */
+    json_object *s2 = paused(isvc, dep, pods, s, T3);
+    assert_true(json_object_equal(s, s2));
+    assert_int_equal(status_paused_since_ms(s2), 1767225660000LL); /* T2 */
+    json_object_put(s2);
+    /* Resumed (no annotation): status_compute() acts on generation 3 and carries no Paused. */
+    json_object *resumed = parse(ISVC, 3), *dep3 = deployment(3, 6, 6, 2, 2, 2, 2, 2, NULL), *r = NULL;
+    ctl_status *st = status_compute(resumed, dep3, pods, s, T3, &r);
+    assert_null(st);
+    status_pause_condition(r, resumed, json_object_object_get(s, "conditions"), T3);
+    assert_int_equal(observed(r), 3);
+    assert_null(cond(r, "Paused"));
+    assert_int_equal(status_paused_since_ms(r), 0);
+    json_object_put(r), json_object_put(resumed), json_object_put(dep3);
+    json_object_put(s), json_object_put(prev), json_object_put(isvc), json_object_put(dep), json_object_put(pods);
+}
+
+static void paused_status_from_children(void **state)
+{
+    (void)state;
+    json_object *isvc = parse(PAUSED_ISVC, 4, "true"), *pods = parse("[]"), *s;
+    /* No previous status: the generation the Deployment was applied from is what was acted on. */
+    json_object *dep = deployment(3, 5, 5, 2, 2, 2, 2, 2, NULL);
+    s = paused(isvc, dep, pods, NULL, T1);
+    assert_int_equal(observed(s), 3);
+    assert_string_equal(field(cond(s, "Ready"), "status"), "True");
+    assert_int_equal(json_object_get_int64(json_object_object_get(cond(s, "Ready"), "observedGeneration")), 3);
+    json_object_put(s), json_object_put(dep);
+    /* Never more than the current generation. */
+    json_object *prev = parse("{\"observedGeneration\":9}");
+    dep = deployment(4, 5, 5, 2, 2, 2, 2, 2, NULL);
+    s = paused(isvc, dep, pods, prev, T1);
+    assert_int_equal(observed(s), 4);
+    json_object_put(s), json_object_put(dep), json_object_put(prev);
+    /* What runs is judged as it runs: a pod crash-looping while paused is Stalled. */
+    json_object *crash = parse("[]");
+    json_object_array_add(crash, pod("p1", "CrashLoopBackOff", ""));
+    dep = deployment(3, 5, 5, 2, 2, 2, 1, 1, NULL);
+    s = paused(isvc, dep, crash, NULL, T1);
+    assert_string_equal(field(cond(s, "Ready"), "reason"), "CrashLoopBackOff");
+    assert_string_equal(field(cond(s, "Stalled"), "status"), "True");
+    assert_string_equal(field(cond(s, "Paused"), "status"), "True");
+    json_object_put(s), json_object_put(dep), json_object_put(crash);
+    /* Paused before anything was applied: no observedGeneration, Reconciling (kstatus InProgress),
+     * and the url for the Service that will exist. */
+    s = paused(isvc, NULL, pods, NULL, T1);
+    assert_int_equal(observed(s), -1);
+    assert_string_equal(field(cond(s, "Ready"), "status"), "False");
+    assert_string_equal(field(cond(s, "Ready"), "reason"), "Paused");
+    assert_string_equal(field(cond(s, "Reconciling"), "reason"), "Paused");
+    assert_string_equal(field(json_object_object_get(json_object_object_get(s, "components"), "predictor"), "url"),
+                        "http://iris.default.svc.cluster.local");
+    json_object_put(s);
+    /* Bad input gets a precise error. */
+    json_object *out = (json_object *)1, *bad_pods = parse("{}");
+    ctl_status *st = status_compute_paused(isvc, NULL, bad_pods, NULL, T1, &out);
+    assert_non_null(st);
+    assert_int_equal(ctl_status_code(st), CTL_EINVAL);
+    assert_null(out);
+    assert_non_null(strstr(ctl_status_msg(st), "pods must be a JSON array"));
+    ctl_status_free(st), json_object_put(bad_pods);
+    st = status_compute_paused(isvc, NULL, NULL, NULL, NULL, &out);
+    assert_non_null(strstr(ctl_status_msg(st), "no current time"));
+    ctl_status_free(st);
+    json_object_put(isvc), json_object_put(pods);
+}
+
+static void paused_since(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *status;
+        int64_t want;
+    } cases[] = {
+        {"{\"conditions\":[{\"type\":\"Paused\",\"status\":\"True\",\"lastTransitionTime\":\"" T1 "\"}]}", 1767225600000LL},
+        {"{\"conditions\":[{\"type\":\"Paused\",\"status\":\"True\",\"lastTransitionTime\":\"2026-01-01T00:00:00.5Z\"}]}",
+         1767225600000LL},
+        {"{\"conditions\":[{\"type\":\"Paused\",\"status\":\"False\",\"lastTransitionTime\":\"" T1 "\"}]}", 0},
+        {"{\"conditions\":[{\"type\":\"Paused\",\"status\":\"True\",\"lastTransitionTime\":\"yesterday\"}]}", 0},
+        {"{\"conditions\":[{\"type\":\"Paused\",\"status\":\"True\",\"lastTransitionTime\":\"2026-01-01T00:00:00\"}]}", 0},
+        {"{\"conditions\":[{\"type\":\"Paused\",\"status\":\"True\"}]}", 0},
+        {"{\"conditions\":{}}", 0},
+        {"{}", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_object *o = parse("%s", cases[i].status);
+        if (status_paused_since_ms(o) != cases[i].want)
+            fail_msg("%s: %lld, want %lld", cases[i].status, (long long)status_paused_since_ms(o), (long long)cases[i].want);
+        json_object_put(o);
+    }
+    assert_int_equal(status_paused_since_ms(NULL), 0);
+}
+
 int test_status_run(void)
 {
     const struct CMUnitTest tests[] = {
@@ -355,6 +541,10 @@ int test_status_run(void)
         cmocka_unit_test(invalid_spec_is_stalled),
         cmocka_unit_test(bad_arguments),
         cmocka_unit_test(rollout_conditions),
+        cmocka_unit_test(pause_annotation_values),
+        cmocka_unit_test(paused_spec_change_is_not_observed),
+        cmocka_unit_test(paused_status_from_children),
+        cmocka_unit_test(paused_since),
     };
     return cmocka_run_group_tests_name("status", tests, NULL, NULL);
 }
