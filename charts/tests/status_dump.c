@@ -12,6 +12,9 @@
  *   prev_status  the previous status (optional)
  *   invalid      a message: use status_compute_invalid() instead (optional)
  * Usage: test-status-dump CASE.json; exit 0 with the object on stdout, or 1 with a message.
+ * A paused case (annotation serving.kinfer.dev/paused "true") goes through status_compute_paused(),
+ * as the controller does, with prev_status as the status of the last reconcile before the pause;
+ * every other case gets status_pause_condition() last, as in the controller.
  * A case's "after"."merge_status" (the rollout and traffic that controller/src/canary.c writes after
  * status_compute(), and its CanaryReady condition) is merged into the status here, then
  * status_rollout_conditions() runs on it as canary_plan_status() does. The other "after" edits (a
@@ -75,7 +78,10 @@ int main(int argc, char **argv)
         goto out;
     }
     invalid = member(c, "invalid");
-    if (invalid)
+    if (status_pause_read(isvc, NULL) == STATUS_PAUSE_ON) /* as the controller: children left alone */
+        st = status_compute_paused(isvc, member(c, "deployment"), member(c, "pods"), member(c, "prev_status"), now,
+                                   &status);
+    else if (invalid)
         st = status_compute_invalid(isvc, json_object_get_string(invalid), member(c, "prev_status"),
                                     now, &status);
     else
@@ -87,10 +93,12 @@ int main(int argc, char **argv)
         goto out;
     }
     json_object *ms = member(member(c, "after") ? member(c, "after") : c, "merge_status");
-    if (member(c, "after") && ms && json_object_is_type(ms, json_type_object)) {
+    int paused = status_pause_read(isvc, NULL) == STATUS_PAUSE_ON;
+    if (!paused && member(c, "after") && ms && json_object_is_type(ms, json_type_object)) {
         merge(status, ms);
         status_rollout_conditions(status, member(member(c, "prev_status"), "conditions"), now);
     }
+    if (!paused) status_pause_condition(status, isvc, member(member(c, "prev_status"), "conditions"), now);
     /* isvc is owned by c; the status moves into it. */
     json_object_object_add(isvc, "status", status);
     status = NULL;

@@ -115,3 +115,45 @@ def test_rollout_conditions(name, ctype, reason):
         assert conds[ctype]["status"] == "True" and conds[ctype]["reason"] == reason, conds[ctype]
         assert "weight" in conds[ctype]["message"], conds[ctype]
     assert conds["Ready"]["status"] == "True", conds["Ready"]
+
+
+@pytest.mark.parametrize("name,observed,ready,reason", [
+    ("suspended-paused", 2, "True", "Available"),
+    ("suspended-paused-spec-changed", 2, "True", "Available"),
+    ("suspended-paused-rollout-held", 2, "True", "Available"),
+    ("suspended-paused-before-create", None, "False", "Paused"),
+])
+def test_paused_status(name, observed, ready, reason):
+    """status_compute_paused (controller/src/status.c): Paused=True naming the annotation (its
+    lastTransitionTime, the pause's start, kept from the previous status), observedGeneration held
+    at the last generation acted on, Ready from the Deployment as it runs, a held rollout kept."""
+    import json
+    obj = json.loads(live_object(name))
+    case = json.load(open(os.path.join(CASES, name + ".json")))
+    status = obj["status"]
+    conds = {c["type"]: c for c in status["conditions"]}
+    assert conds["Paused"]["status"] == "True" and conds["Paused"]["reason"] == "PausedByAnnotation", conds
+    assert "serving.kinfer.dev/paused" in conds["Paused"]["message"]
+    prev = {c["type"]: c for c in (case.get("prev_status") or {}).get("conditions", [])}
+    want_t = prev["Paused"]["lastTransitionTime"] if "Paused" in prev else case["now"]
+    assert conds["Paused"]["lastTransitionTime"] == want_t
+    assert status.get("observedGeneration") == observed, status
+    assert observed is None or observed <= obj["metadata"]["generation"]
+    assert (conds["Ready"]["status"], conds["Ready"]["reason"]) == (ready, reason), conds["Ready"]
+    if "prev_status" in case:
+        assert status["components"] == case["prev_status"]["components"], "held as the last reconcile left them"
+    if name == "suspended-paused-rollout-held":
+        assert status["components"]["predictor"]["rollout"]["weight"] == 20
+        assert conds["Reconciling"]["reason"] == "RolloutProgressing" and conds["CanaryReady"]["status"] == "True"
+
+
+@pytest.mark.parametrize("name,value", [("not-paused-when-false", "false"), ("not-paused-when-yes", "yes")])
+def test_pause_value_other_than_true_is_ignored(name, value):
+    """Only "true" pauses: another value is reconciled as usual, and says so in Paused=False."""
+    import json
+    obj = json.loads(live_object(name))
+    conds = {c["type"]: c for c in obj["status"]["conditions"]}
+    assert conds["Paused"]["status"] == "False" and conds["Paused"]["reason"] == "IgnoredAnnotationValue", conds
+    assert 'serving.kinfer.dev/paused="%s" is ignored' % value in conds["Paused"]["message"]
+    assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
+    assert conds["Ready"]["status"] == "True"
