@@ -3,7 +3,9 @@
 # test starts and kills its own build/bin/kinfer-controller processes.
 TEST_SUITES += controller-e2e
 .PHONY: test-controller-e2e
-# test_canary.py also runs kinfer-server processes as the canaries' metric sources, and a real
+# test_canary.py also runs kinfer-server processes as the canaries' metric sources (and
+# test_canary_podip.py runs them on the canary pods' own loopback IPs, from a kwok node whose
+# podCIDR is in 127.0.0.0/8, so the controller scrapes http://<podIP>:8080 directly), and a real
 # Prometheus for the --prometheus-address source: built from its Go module like promtool
 # (test/cluster/tools/prometheus), cached by version.
 PROMETHEUS_VERSION := v0.310.0
@@ -21,7 +23,7 @@ $(PROMETHEUS_BIN): $(PROMETHEUS_CACHED)
 test-controller-e2e: $(BIN)/kinfer-controller $(BIN)/kinfer-server $(PROMETHEUS_BIN)
 	@$(MAKE) --no-print-directory cluster-up
 	@venv=$$(scripts/pyenv.sh) && cd test/e2e && "$$venv/bin/python" -m pytest -p no:cacheprovider -v -rs \
-	  $(PYTEST_ARGS) test_controller.py test_autoscale_pods.py test_canary.py
+	  $(PYTEST_ARGS) test_controller.py test_autoscale_pods.py test_canary.py test_canary_podip.py
 
 
 # The examples (examples/*.yaml and examples/models/): server-side dry runs, reconciled by

@@ -2,9 +2,10 @@
 real control plane (make cluster-up: the Gateway API and Istio CRDs are installed by it) and real
 kinfer-server processes on loopback as the canaries' metric sources.
 
-kwok plays the pods, so their IPs are fake and the controller cannot scrape them: the rollout tests
-point it at kinfer-server processes with the documented testing/ops annotation
-serving.kinfer.dev/metrics-endpoints-<revision hash> (docs/rollouts.md). No gateway or mesh data
+kwok plays the pods, so their IPs (from kwok's 10.244.0.0/16) are fake and the controller cannot
+scrape them: the rollout tests here point it at kinfer-server processes with the documented
+testing/ops annotation serving.kinfer.dev/metrics-endpoints-<revision hash> (docs/rollouts.md).
+test_canary_podip.py gives pods loopback IPs and tests the direct pod scrape without it. No gateway or mesh data
 plane runs here either: what is checked is the routing objects the controller writes, their weights,
 and that the API server accepted them under the real CRDs.
 """
@@ -301,14 +302,16 @@ def model_dir(tmp_path_factory):
 class Server:
     """kinfer-server on a free loopback port, with a bounded background load of good or bad requests."""
 
-    def __init__(self, model_dir, *args):
+    def __init__(self, model_dir, *args, host="127.0.0.1", port=None):
+        """host/port: a loopback address of a pod (test_canary_podip.py); default a free 127.0.0.1 port."""
         assert os.path.exists(SERVER), "build kinfer-server first (make build/bin/kinfer-server)"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.host, self.port = host, port or free_port()
+        self.url = f"http://{host}:{self.port}"
         os.makedirs(ctl.LOGS, exist_ok=True)
-        self.log = open(os.path.join(ctl.LOGS, f"canary-server-{self.port}.log"), "wb")
+        self.log_path = os.path.join(ctl.LOGS, f"canary-server-{host}-{self.port}.log")
+        self.log = open(self.log_path, "wb")
         env = {k: v for k, v in os.environ.items() if not k.startswith("KINFER_")}
-        self.proc = subprocess.Popen([SERVER, "--model-dir", model_dir, "--host", "127.0.0.1", "--port", str(self.port),
+        self.proc = subprocess.Popen([SERVER, "--model-dir", model_dir, "--host", host, "--port", str(self.port),
                                       "--model-name", "m", *args], stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.stop_load = threading.Event()
         self.threads = []
@@ -316,7 +319,9 @@ class Server:
         wait_for("kinfer-server ready", self.ready, timeout=30, interval=0.1)
 
     def ready(self):
-        assert self.proc.poll() is None, "kinfer-server exited"
+        if self.proc.poll() is not None:
+            with open(self.log_path, "rb") as f:
+                raise AssertionError(f"kinfer-server on {self.host}:{self.port} exited: {f.read()[-600:].decode(errors='replace')}")
         try:
             with urllib.request.urlopen(self.url + "/v2/health/ready", timeout=1) as r:
                 return r.status == 200
@@ -364,8 +369,8 @@ class Server:
 def servers(model_dir):
     made = []
 
-    def make(*args):
-        s = Server(model_dir, *args)
+    def make(*args, **kw):
+        s = Server(model_dir, *args, **kw)
         made.append(s)
         return s
 
