@@ -18,6 +18,7 @@ typedef struct backend_state {
     int fail;       /* 1: run returns an error */
     int drop_batch; /* 1: output loses the batch dimension */
     int sleep_us;
+    pthread_t last_thread; /* the thread of the latest run */
 } backend_state;
 
 static kinfer_status *double_run(void *ctx, const onnx_tensor *in, size_t n_in,
@@ -30,6 +31,7 @@ static kinfer_status *double_run(void *ctx, const onnx_tensor *in, size_t n_in,
     if (bs->sleep_us) usleep((useconds_t)bs->sleep_us);
     pthread_mutex_lock(&bs->mu);
     if (bs->n_batches < 64) bs->batches[bs->n_batches++] = (int)in[0].dims[0];
+    bs->last_thread = pthread_self();
     pthread_mutex_unlock(&bs->mu);
     if (bs->fail) return kinfer_status_new(KINFER_EINTERNAL, "engine exploded");
     int64_t n = 1;
@@ -302,6 +304,64 @@ static void many_instances_keep_every_result_with_its_job(void **state)
     free(jb);
 }
 
+/* One job through a batcher with these inline settings; returns whether it ran on this thread
+ * (done() had run when batcher_submit returned). The first job of a batcher always goes to a
+ * worker: there is no compute estimate yet. */
+static int runs_inline(batcher *b, backend_state *bs, job_box *jb, float base)
+{
+    int before = n_done;
+    box_init(jb, b, 1, 2, base);
+    assert_null(batcher_submit(b, &jb->job));
+    pthread_mutex_lock(&done_mu);
+    int now = jb->done;
+    pthread_mutex_unlock(&done_mu);
+    wait_done(before + 1);
+    assert_int_equal(jb->err, KINFER_OK);
+    assert_true(jb->got[0] == 2 * base && jb->got[1] == 2 * (base + 1));
+    pthread_mutex_lock(&bs->mu);
+    int same = pthread_equal(bs->last_thread, pthread_self());
+    pthread_mutex_unlock(&bs->mu);
+    if (same) assert_true(now); /* run here: done before submit returned */
+    return same;
+}
+
+static batcher *make_inline(backend_state *bs, int64_t delay_us, int64_t inline_max_ns, int sleep_us)
+{
+    memset(bs, 0, sizeof(*bs));
+    pthread_mutex_init(&bs->mu, NULL);
+    bs->sleep_us = sleep_us;
+    n_done = 0;
+    batcher_options o = {
+        .max_batch_size = 4, .max_queue_delay_us = delay_us, .instances = 1, .inline_max_ns = inline_max_ns};
+    batcher_backend be = {.run = double_run, .release = free_release, .ctx = bs, .n_outputs = 1};
+    batcher *b;
+    assert_null(batcher_create(&o, &be, &b));
+    return b;
+}
+
+static void cheap_jobs_run_inline_once_measured(void **state)
+{
+    (void)state;
+    backend_state bs;
+    job_box jb;
+    /* a cheap model (generous bound: sanitizers slow it) */
+    batcher *b = make_inline(&bs, 0, 50 * 1000 * 1000, 0);
+    assert_false(runs_inline(b, &bs, &jb, 1)); /* no estimate yet: a worker runs it */
+    assert_true(runs_inline(b, &bs, &jb, 3));
+    assert_true(runs_inline(b, &bs, &jb, 5));
+    assert_int_equal(batcher_inline_count(b), 2);
+    batcher_destroy(b);
+    /* off (0), a queue delay (the caller wants fuller batches), or a model slower than the bound:
+     * always a worker */
+    int64_t cases[][3] = {{0, 0, 0}, {100, 50 * 1000 * 1000, 0}, {0, 100 * 1000, 3000}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        b = make_inline(&bs, cases[i][0], cases[i][1], (int)cases[i][2]);
+        for (int k = 0; k < 3; k++) assert_false(runs_inline(b, &bs, &jb, (float)k));
+        assert_int_equal(batcher_inline_count(b), 0);
+        batcher_destroy(b);
+    }
+}
+
 int test_batcher_run(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +373,7 @@ int test_batcher_run(void)
         cmocka_unit_test(shutdown_drains_without_delay_and_then_refuses),
         cmocka_unit_test(bad_jobs_and_engine_errors),
         cmocka_unit_test(many_instances_keep_every_result_with_its_job),
+        cmocka_unit_test(cheap_jobs_run_inline_once_measured),
     };
     return cmocka_run_group_tests_name("batcher", tests, NULL, NULL);
 }

@@ -2,6 +2,7 @@
 #include "batcher.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,6 +20,10 @@ struct batcher {
     int stopping, joined;
     pthread_t *workers;
     int n_workers;
+    /* Mean compute time per row of recent batches (an exponential moving average over about 8
+     * batches; -1 until the first batch), and how many jobs ran inline. */
+    _Atomic int64_t row_ns;
+    _Atomic uint64_t inlined;
 };
 
 int64_t batcher_now_ns(void)
@@ -154,6 +159,11 @@ static void batch_run(batcher *b, batcher_job **jobs, size_t n)
     st = b->be.run(b->be.ctx, n > 1 ? in : j0->inputs, j0->n_inputs, j0->output_names, out, n_out);
     int64_t t1 = batcher_now_ns();
     if (b->opts.on_batch) b->opts.on_batch(b->opts.stats_ctx, rows, n, t1 - t0);
+    int64_t per_row = (t1 - t0) / (rows > 0 ? rows : 1),
+            avg = atomic_load_explicit(&b->row_ns, memory_order_relaxed);
+    /* Racing updates from several workers may lose one sample: it is an estimate. */
+    atomic_store_explicit(&b->row_ns, avg < 0 ? per_row : avg + (per_row - avg) / 8,
+                          memory_order_relaxed);
     for (size_t k = 0; k < n; k++) {
         jobs[k]->start_ns = t0;
         jobs[k]->end_ns = t1;
@@ -347,6 +357,8 @@ kinfer_status *batcher_create(const batcher_options *opts, const batcher_backend
     if (b->opts.instances < 1) b->opts.instances = 1;
     if (b->opts.max_queue_delay_us < 0) b->opts.max_queue_delay_us = 0;
     b->be = *backend;
+    atomic_init(&b->row_ns, -1);
+    atomic_init(&b->inlined, 0);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -394,6 +406,15 @@ kinfer_status *batcher_submit(batcher *b, batcher_job *job)
     job->enqueue_ns = batcher_now_ns();
     pthread_mutex_lock(&b->mu);
     kinfer_status *st = NULL;
+    int64_t row_ns = atomic_load_explicit(&b->row_ns, memory_order_relaxed);
+    if (!b->stopping && !b->head && b->opts.inline_max_ns > 0 && !b->opts.max_queue_delay_us &&
+        row_ns >= 0 && row_ns * job->rows <= b->opts.inline_max_ns &&
+        (!job->deadline_ns || job->enqueue_ns < job->deadline_ns)) {
+        pthread_mutex_unlock(&b->mu);
+        atomic_fetch_add_explicit(&b->inlined, 1, memory_order_relaxed);
+        batch_run(b, &job, 1);
+        return NULL;
+    }
     if (b->stopping)
         st = kinfer_status_new(KINFER_EUNAVAIL, "the server is shutting down");
     else if (b->opts.max_queue_size > 0 && b->depth >= (size_t)b->opts.max_queue_size)
@@ -410,6 +431,11 @@ kinfer_status *batcher_submit(batcher *b, batcher_job *job)
     }
     pthread_mutex_unlock(&b->mu);
     return st;
+}
+
+uint64_t batcher_inline_count(batcher *b)
+{
+    return atomic_load_explicit(&b->inlined, memory_order_relaxed);
 }
 
 size_t batcher_queue_depth(batcher *b)

@@ -134,7 +134,7 @@ static void render_hist(pbuf *b, const char *name, const char *help, const char 
                 (double)atomic_load(&h->sum_x1e9) / 1e9, name, labels, cum);
 }
 
-void metrics_render(metrics *m, pbuf *b, size_t queue_depth, int ready)
+void metrics_render(metrics *m, pbuf *b, size_t queue_depth, uint64_t inline_requests, int ready)
 {
     const char *l = m->labels;
     render_counter(b, "nv_inference_request_success", "Successful inference requests", l,
@@ -166,6 +166,9 @@ void metrics_render(metrics *m, pbuf *b, size_t queue_depth, int ready)
         "# HELP kinfer_queue_depth Requests waiting for a batch\n# TYPE kinfer_queue_depth gauge\n"
         "kinfer_queue_depth{%s} %zu\n",
         l, queue_depth);
+    render_counter(b, "kinfer_inline_requests_total",
+                   "Requests run on the HTTP thread (--inline-max-us) instead of a batch worker", l,
+                   inline_requests);
     pbuf_printf(b,
                 "# HELP kinfer_inflight_requests Inference requests accepted and not yet answered\n"
                 "# TYPE kinfer_inflight_requests gauge\nkinfer_inflight_requests{%s} %" PRId64 "\n",

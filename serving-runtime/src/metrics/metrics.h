@@ -37,7 +37,8 @@ void metrics_record_batch(metrics *m, int64_t rows, size_t n_requests, int64_t c
 void metrics_set_load_seconds(metrics *m, double s);
 void metrics_add_inflight(metrics *m, int delta);
 
-/* Appends the exposition text; queue_depth comes from the batcher at render time. */
-void metrics_render(metrics *m, pbuf *b, size_t queue_depth, int ready);
+/* Appends the exposition text; queue_depth and inline_requests come from the batcher at render
+ * time. */
+void metrics_render(metrics *m, pbuf *b, size_t queue_depth, uint64_t inline_requests, int ready);
 
 #endif

@@ -46,6 +46,9 @@ static const opt opts[] = {
      "engine instances (threads pulling batches) (default 1)"},
     {"threads", OPT_INT, F(threads), 0, 1024,
      "intra-op threads per instance; 0: CPU limit / instances (default 0)"},
+    {"inline-max-us", OPT_I64, F(inline_max_us), 0, 1000000,
+     "run a request on the HTTP thread when the model's recent compute per row is under this "
+     "and no batch waits; 0: always hand off to an instance (default 20)"},
     {"max-body-bytes", OPT_I64, F(max_body_bytes), 1024, (int64_t)1 << 34,
      "largest request body (default 67108864)"},
     {"request-timeout-ms", OPT_I64, F(request_timeout_ms), 0, 86400000,
@@ -64,6 +67,7 @@ static void set_defaults(server_config *c)
     c->max_batch_size = 32;
     c->max_queue_size = 1024;
     c->instances = 1;
+    c->inline_max_us = 20;
     c->max_body_bytes = 64 << 20;
     c->request_timeout_ms = 60000;
     c->grace_period_s = 30;

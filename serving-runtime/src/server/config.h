@@ -27,6 +27,7 @@ typedef struct server_config {
     int max_queue_size;
     int instances;
     int threads;
+    int64_t inline_max_us;
     int64_t max_body_bytes;
     int64_t request_timeout_ms;
     int grace_period_s;

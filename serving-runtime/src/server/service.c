@@ -270,7 +270,7 @@ static void handle_metrics(service *s, http_req *r)
 {
     pbuf *b = http_req_response(r);
     metrics_render(s->metrics, b, s->batcher ? batcher_queue_depth(s->batcher) : 0,
-                   atomic_load(&s->ready));
+                   s->batcher ? batcher_inline_count(s->batcher) : 0, atomic_load(&s->ready));
     http_req_send(r, 200, "text/plain; version=0.0.4");
 }
 
@@ -522,6 +522,7 @@ static void *loader_main(void *arg)
                           .n_preferred = max_batch > 1 ? (size_t)c->n_preferred : 0,
                           .max_queue_size = c->max_queue_size,
                           .instances = c->instances,
+                          .inline_max_ns = c->inline_max_us * 1000,
                           .on_batch = on_batch,
                           .stats_ctx = s->metrics};
     batcher_backend bb = {

@@ -241,3 +241,29 @@ def test_sigterm_refuses_new_connections_and_finishes_accepted_ones(models, serv
     assert s.proc.wait(timeout=5) == 0, s.logs()
     assert time.time() - t0 < 5, "exit took longer than the grace period"
     assert "shutdown_complete" in s.logs()
+
+
+def test_cheap_model_runs_inline_and_answers_the_same(models, server_factory):
+    """--inline-max-us: once the tiny model's compute is measured, requests run on the HTTP thread
+    (kinfer_inline_requests_total counts them) and get the same answers; 0 turns it off."""
+    rng = np.random.default_rng(11)
+    xs = [rng.standard_normal((1, 4)).astype(np.float32) for _ in range(6)]
+    ys = [rng.standard_normal((1, 4)).astype(np.float32) for _ in range(6)]
+    # a generous bound, so a sanitized build (several times slower) still counts as cheap
+    on = server_factory(models["addmm"], "--inline-max-us", "100000")
+    off = server_factory(models["addmm"], "--inline-max-us", "0")
+    for x, y in zip(xs, ys):
+        a = requests.post(on.infer_url(), json=body_for(x, y))
+        b = requests.post(off.infer_url(), json=body_for(x, y))
+        assert a.status_code == 200 and b.status_code == 200, (a.text, b.text)
+        np.testing.assert_array_equal(z_of(a), z_of(b))
+        np.testing.assert_allclose(z_of(a), ort_run(models["addmm"], {"x": x, "y": y})["z"], rtol=1e-5, atol=1e-6)
+    # the first request has no estimate yet and goes to a worker; the rest run inline
+    assert on.metric("kinfer_inline_requests_total") == 5, on.logs()
+    assert on.metric("nv_inference_request_success") == 6
+    assert off.metric("kinfer_inline_requests_total") == 0
+    # a queue delay asks for fuller batches: never inline
+    delayed = server_factory(models["addmm"], "--inline-max-us", "100000", "--max-queue-delay-us", "1000")
+    for x, y in zip(xs, ys):
+        assert requests.post(delayed.infer_url(), json=body_for(x, y)).status_code == 200
+    assert delayed.metric("kinfer_inline_requests_total") == 0
