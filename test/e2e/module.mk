@@ -23,7 +23,7 @@ $(PROMETHEUS_BIN): $(PROMETHEUS_CACHED)
 test-controller-e2e: $(BIN)/kinfer-controller $(BIN)/kinfer-server $(PROMETHEUS_BIN)
 	@$(MAKE) --no-print-directory cluster-up
 	@venv=$$(scripts/pyenv.sh) && cd test/e2e && "$$venv/bin/python" -m pytest -p no:cacheprovider -v -rs \
-	  $(PYTEST_ARGS) test_controller.py test_autoscale_pods.py test_canary.py test_canary_podip.py
+	  $(PYTEST_ARGS) test_controller.py test_autoscale_pods.py test_canary.py test_canary_podip.py test_pause.py
 
 
 # The examples (examples/*.yaml and examples/models/): server-side dry runs, reconciled by
