@@ -25,7 +25,7 @@ test-fuzz-request: $(BUILD)/fuzz/fuzz_infer_request
 	@controller/fuzz/run.sh $(BUILD)/fuzz/fuzz_infer_request serving-runtime/fuzz/corpus/infer_request $${FUZZ_SECONDS:-20}
 
 # Throughput/latency of kinfer-server vs KServe's Python server and MLServer (both onnxruntime),
-# wrk at concurrency 1/16/64, plus kinfer's batching on/off (MLP, c=64) and --threads x --instances
+# wrk at concurrency 1/16/64, plus kinfer's batching on/off (both MLPs, c=64) and --threads x --instances
 # (tiny model) tables; writes docs/benchmarks.md, section "Server". Not part of `make test`.
 .PHONY: bench-server
 bench-server: $(BIN)/kinfer-server

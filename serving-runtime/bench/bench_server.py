@@ -1,11 +1,11 @@
 """`make bench-server`: closed-loop HTTP load (wrk, keep-alive, one POST body per model) against
 kinfer-server and its peers (KServe's Python model server and MLServer, both on onnxruntime),
-at concurrency 1/16/64, on the tiny Add+MatMul model, an MLP, a gradient-boosted tree ensemble
-and ResNet-50. Every server's answer is checked against onnxruntime before it is timed. The
+at concurrency 1/16/64, on the tiny Add+MatMul model, two MLPs (sklearn's small one and a wide
+dense one), a gradient-boosted tree ensemble and ResNet-50. Every server's answer is checked against onnxruntime before it is timed. The
 table goes into docs/benchmarks.md, section "Server".
 
     bench_server.py --kinfer build/bin/kinfer-server --peer-python BENCH_VENV/bin/python
-                    [--seconds 8] [--models tiny,mlp,tree,resnet50] [--no-extras] [--write docs/benchmarks.md]
+                    [--seconds 8] [--models tiny,mlp,mlp-wide,tree,resnet50] [--no-extras] [--write docs/benchmarks.md]
 """
 import argparse
 import hashlib
@@ -34,8 +34,9 @@ wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "application/json"
 """
-# model key -> (directory in the engine's model cache, or None for the tiny model made here)
-MODELS = {"tiny": None, "mlp": "mlp", "tree": "gbt100", "resnet50": "resnet50"}
+# model key -> directory in the engine's model cache, or None for a model made here (tiny, mlp-wide)
+MODELS = {"tiny": None, "mlp": "mlp", "mlp-wide": None, "tree": "gbt100", "resnet50": "resnet50"}
+WIDE_DIMS = [256, 1024, 1024, 1024, 16]
 # ResNet-50 takes hundreds of ms per image on two cores: 64 clients would only measure queueing.
 CONCURRENCY = {"resnet50": [1, 4]}
 
@@ -48,10 +49,39 @@ def models_cache():
     return gen, os.path.join(cache, f"models-{h}")
 
 
+def make_wide_mlp(d):
+    """A dense MLP of the size recommenders and tabular models serve (256 -> 3 x 1024 -> 16,
+    2.4 M weights, 9.5 MB): the sklearn MLP in `mlp` is ~12,000 multiply-adds per row, so HTTP
+    and JSON dominate it and batching cannot show; here each request streams the weights, which a
+    batch reads once for all its rows."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(7)
+    nodes, inits, prev = [], [], "x"
+    for i in range(len(WIDE_DIMS) - 1):
+        w = (rng.standard_normal((WIDE_DIMS[i], WIDE_DIMS[i + 1])) / np.sqrt(WIDE_DIMS[i])).astype(np.float32)
+        b = (rng.standard_normal(WIDE_DIMS[i + 1]) * 0.01).astype(np.float32)
+        inits += [numpy_helper.from_array(w, f"W{i}"), numpy_helper.from_array(b, f"B{i}")]
+        last = i == len(WIDE_DIMS) - 2
+        out = "y" if last else f"h{i}"
+        nodes.append(helper.make_node("Gemm", [prev, f"W{i}", f"B{i}"], [out if last else f"g{i}"]))
+        if not last:
+            nodes.append(helper.make_node("Relu", [f"g{i}"], [out]))
+        prev = out
+    graph = helper.make_graph(
+        nodes, "mlp_wide", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", WIDE_DIMS[0]])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", WIDE_DIMS[-1]])], inits)
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    os.makedirs(d, exist_ok=True)
+    onnx.save(m, os.path.join(d, "model.onnx"))
+
+
 def model_dir(key, scratch):
     if MODELS[key] is None:
-        d = os.path.join(scratch, "tiny")
-        make_addmm(d)
+        d = os.path.join(scratch, key)
+        if not os.path.exists(os.path.join(d, "model.onnx")):
+            (make_addmm if key == "tiny" else make_wide_mlp)(d)
         return d
     gen, cache = models_cache()
     d = os.path.join(cache, MODELS[key])
@@ -191,10 +221,10 @@ HEADER = ["| model | server | concurrency | req/s | p50 ms | p99 ms | errors | s
 
 
 def extras(args, scratch, rng):
-    """kinfer-only: batching on/off on the MLP at c=64, and --threads x --instances on tiny."""
+    """kinfer-only: batching on/off on both MLPs at c=64, and --threads x --instances on tiny."""
     out = []
     bodies = {}
-    for key in ("mlp", "tiny"):
+    for key in ("mlp", "mlp-wide", "tiny"):
         d = model_dir(key, scratch)
         path = os.path.join(d, "model.onnx")
         body, ref = request_for(path, rng)
@@ -202,16 +232,17 @@ def extras(args, scratch, rng):
         with open(body_path, "wb") as f:
             f.write(body)
         bodies[key] = (d, path, (body_path, body), ref)
-    d, path, bp, ref = bodies["mlp"]
-    on = measure("kinfer", "mlp", d, path, bp, ref, [64], args, scratch, {"--max-batch-size": "32"},
-                 "kinfer batch 32")
-    off = measure("kinfer", "mlp", d, path, bp, ref, [64], args, scratch, {"--max-batch-size": "0"},
-                  "kinfer batch off")
-    ratio = on[0][3] / off[0][3] if off[0][3] > 0 else float("nan")
-    out += ["", f"Batching on vs off, MLP at concurrency 64, same run (kinfer-server --threads {args.threads}, "
-            "--max-batch-size 32 vs 0): "
-            f"**{ratio:.2f}x** the requests per second (target: at least 3x).", ""] + HEADER
-    out += [row_line(r) for r in on + off]
+    for key in ("mlp", "mlp-wide"):
+        d, path, bp, ref = bodies[key]
+        on = measure("kinfer", key, d, path, bp, ref, [64], args, scratch, {"--max-batch-size": "32"},
+                     "kinfer batch 32")
+        off = measure("kinfer", key, d, path, bp, ref, [64], args, scratch, {"--max-batch-size": "0"},
+                      "kinfer batch off")
+        ratio = on[0][3] / off[0][3] if off[0][3] > 0 else float("nan")
+        out += ["", f"Batching on vs off, `{key}` at concurrency 64, same run (kinfer-server --threads "
+                f"{args.threads}, --max-batch-size 32 vs 0): "
+                f"**{ratio:.2f}x** the requests per second (target: at least 3x).", ""] + HEADER
+        out += [row_line(r) for r in on + off]
     d, path, bp, ref = bodies["tiny"]
     sweep = []
     for t in (1, 2):
@@ -244,7 +275,7 @@ def main():
     ap.add_argument("--peer-python")
     ap.add_argument("--seconds", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--models", default="tiny,mlp,tree,resnet50")
+    ap.add_argument("--models", default="tiny,mlp,mlp-wide,tree,resnet50")
     ap.add_argument("--servers", default="kinfer,kserve,mlserver")
     ap.add_argument("--concurrency", default="1,16,64")
     ap.add_argument("--no-extras", action="store_true", help="skip the batching and --threads/--instances tables")
