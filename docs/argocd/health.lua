@@ -5,8 +5,10 @@
 -- Install it under resource.customizations.health.serving.kinfer.dev_InferenceService in
 -- argocd-cm (docs/argocd/README.md). It reads only what kinfer-controller writes (kstatus
 -- conventions, controller/src/status.c):
---   Suspended    metadata.annotations["serving.kinfer.dev/paused"] == "true" (an explicit pause;
---                replica counts never mean suspended: minReplicas 0 runs one replica).
+--   Suspended    metadata.annotations["serving.kinfer.dev/paused"] == "true" (an explicit pause:
+--                kinfer-controller then changes no child and holds any rollout, and writes a
+--                Paused=True condition; replica counts never mean suspended: minReplicas 0 runs
+--                one replica). Only "true", as in the controller.
 --   Degraded     a Stalled=True condition, or Ready=False with a reason that needs a change to
 --                clear (ImagePullBackOff, CrashLoopBackOff, ProgressDeadlineExceeded, ...), or a
 --                progressive rollout that failed and was rolled back
