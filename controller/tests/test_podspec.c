@@ -162,6 +162,43 @@ static void defaults_respect_user_resources(void **state)
     json_object_put(isvc);
 }
 
+/* The value after flag in the server container's args, or -1. */
+static int arg_int(json_object *tmpl, const char *flag)
+{
+    json_object *args = at(json_object_array_get_idx(at(tmpl, "spec.containers"), 0), "args");
+    for (size_t i = 0; i + 1 < json_object_array_length(args); i++)
+        if (!strcmp(json_object_get_string(json_object_array_get_idx(args, i)), flag))
+            return json_object_get_int(json_object_array_get_idx(args, i + 1));
+    return -1;
+}
+
+/* preStop sleeps while the pod leaves the endpoints, then the server drains in what is left. */
+static void prestop_sleep_fits_the_grace_period(void **state)
+{
+    (void)state;
+    struct {
+        const char *timeout;
+        int sleep, server_grace;
+    } cases[] = {{"", 5, 25}, {",\"timeout\":45", 5, 40}, {",\"timeout\":10", 5, 5},
+                 {",\"timeout\":4", 2, 2}, {",\"timeout\":1", 0, 1}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[512];
+        snprintf(text, sizeof(text), "{" META ",\"spec\":{\"predictor\":{\"model\":{" FMT "}%s}}}", cases[i].timeout);
+        json_object *isvc = json_tokener_parse(text), *tmpl = NULL;
+        assert_non_null(isvc);
+        assert_null(podspec_build(isvc, &cfg, &tmpl));
+        json_object *c = json_object_array_get_idx(at(tmpl, "spec.containers"), 0), *lc = NULL;
+        json_object_object_get_ex(c, "lifecycle", &lc);
+        if (cases[i].sleep)
+            assert_int_equal(json_object_get_int(at(c, "lifecycle.preStop.sleep.seconds")), cases[i].sleep);
+        else
+            assert_null(lc);
+        assert_int_equal(arg_int(tmpl, "--grace-period-s"), cases[i].server_grace);
+        json_object_put(tmpl);
+        json_object_put(isvc);
+    }
+}
+
 static void gpu_resource_names(void **state)
 {
     (void)state;
@@ -183,6 +220,7 @@ int test_podspec_run(void)
         cmocka_unit_test(bad_pod_fields_are_einval),
         cmocka_unit_test(defaults_respect_user_resources),
         cmocka_unit_test(gpu_resource_names),
+        cmocka_unit_test(prestop_sleep_fits_the_grace_period),
     };
     return cmocka_run_group_tests_name("podspec", tests, NULL, NULL);
 }
