@@ -1,7 +1,8 @@
 /*
  * libFuzzer target for the controller's pure API functions: whatever JSON a user or the API server
- * hands over, reconcile_desired(), reconcile_handover(), status_compute() and
- * status_compute_invalid() must answer with children or a precise error, never crash or leak.
+ * hands over, reconcile_desired(), reconcile_handover(), status_compute(), status_compute_invalid()
+ * and the pause functions (status_compute_paused() and co.) must answer with children or a precise
+ * error, never crash or leak.
  * Input: a JSON document. When it is an object with "isvc", the members "deployment", "pods" and
  * "prev" feed status_compute(); otherwise the whole document is the InferenceService.
  */
@@ -39,7 +40,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_object_put(status);
     status = NULL;
     ctl_status_free(status_compute_invalid(isvc, "fuzz", member(doc, "prev"), "2026-01-01T00:00:00Z", &status));
+    if (status) status_pause_condition(status, isvc, member(member(doc, "prev"), "conditions"), "2026-01-01T00:00:00Z");
     json_object_put(status);
+    status = NULL;
+    /* the paused path: whatever the previous status and the children hold */
+    ctl_status_free(status_compute_paused(isvc, member(doc, "deployment"), member(doc, "pods"), member(doc, "prev"),
+                                          "2026-01-01T00:00:00Z", &status));
+    json_object_put(status);
+    (void)status_paused_since_ms(member(doc, "prev"));
+    (void)status_pause_read(isvc, NULL);
     json_object_put(children);
     json_object_put(doc);
     return 0;
