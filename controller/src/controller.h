@@ -7,7 +7,9 @@
  * children it no longer returns, computes status with status_compute() from the applied
  * Deployment and the cached pods, writes /status only when it changed, and records Events
  * (children created, Ready transitions, errors). Deciding what the children look like is
- * reconcile.c's job, not this module's.
+ * reconcile.c's job, not this module's. An InferenceService annotated serving.kinfer.dev/paused:
+ * "true" is only reported on (status_compute_paused() from the cached Deployment and pods): no
+ * apply, delete or prune, and its rollout holds; Paused/Resumed Events mark the transitions.
  */
 #ifndef KINFER_CTL_CONTROLLER_H
 #define KINFER_CTL_CONTROLLER_H

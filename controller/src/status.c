@@ -16,6 +16,10 @@
  *                          InvalidImageName). ErrImagePull and Unschedulable count as Reconciling:
  *                          they often clear by themselves (a registry hiccup, a node being added).
  * kstatus reads Reconciling before Stalled, so the two are never present together.
+ *   Paused                 present only while the serving.kinfer.dev/paused annotation is: True
+ *                          (PausedByAnnotation) for "true", False (IgnoredAnnotationValue) for any
+ *                          other value. While paused, status_compute_paused() judges the running
+ *                          Deployment on its own and holds observedGeneration and the components.
  */
 #include "status.h"
 #include "jsonx.h"
