@@ -61,7 +61,15 @@ def loopback_node():
             for c in (json.loads(kubectl("get", "node", name, "-o", "json"))["status"].get("conditions") or [])), timeout=60)
         yield {"name": name, "cidr": ipaddress.ip_network(cidr)}
     finally:
-        kubectl("delete", "node", name, "--wait=false", check=False)
+        # kwok returns a pod's IP to the pool only while the pod's node exists: let the tests'
+        # namespaces empty the node first, so a long-lived cluster does not run the /24 dry.
+        def empty():
+            p = kubectl("get", "pods", "-A", "--field-selector", f"spec.nodeName={name}", "-o", "name", check=False)
+            return p.returncode == 0 and not p.stdout.strip()
+        try:
+            wait_for(f"no pods left on {name}", empty, timeout=60)
+        finally:
+            kubectl("delete", "node", name, "--wait=false", check=False)
 
 
 def placed(node, **predictor):
