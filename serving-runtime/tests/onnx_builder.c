@@ -198,6 +198,14 @@ void mb_attr_float(mb *b, mb_node *n, const char *name, float v)
     a->f = v;
 }
 
+void mb_attr_string(mb *b, mb_node *n, const char *name, const char *v)
+{
+    Onnx__AttributeProto *a = attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+    a->has_s = 1;
+    a->s.data = (uint8_t *)mb_str(b, v);
+    a->s.len = strlen(v);
+}
+
 void mb_attr_ints(mb *b, mb_node *n, const char *name, size_t cnt, const int64_t *v)
 {
     Onnx__AttributeProto *a = attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);

@@ -26,6 +26,7 @@ void mb_init_int64(mb *b, const char *name, int rank, const int64_t *dims, const
 mb_node *mb_add_node(mb *b, const char *op, const char *inputs, const char *outputs);
 void mb_attr_int(mb *b, mb_node *n, const char *name, int64_t v);
 void mb_attr_float(mb *b, mb_node *n, const char *name, float v);
+void mb_attr_string(mb *b, mb_node *n, const char *name, const char *v);
 void mb_attr_ints(mb *b, mb_node *n, const char *name, size_t cnt, const int64_t *v);
 /* Serialized model (malloc'd; caller frees) and its length. */
 void *mb_pack(mb *b, size_t *len);

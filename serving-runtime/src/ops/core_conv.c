@@ -1,16 +1,87 @@
 /*
  * core_conv: Conv (1-D/2-D, groups, dilations, pads, auto_pad) with bias and a fused activation.
  * A 1x1 stride-1 convolution is a single GEMM on the input as is; depthwise convolutions run a
- * direct loop per channel (GEMM would be all overhead); everything else is im2col into the run's
- * scratch memory plus GEMM. Also the shared window geometry (core_window.h).
+ * direct loop per channel (GEMM would be all overhead); a 3x3 stride-1 one with a constant filter
+ * and enough tiles runs Winograd F(2x2, 3x3) (core_winograd.c); everything else is im2col into
+ * the run's scratch memory plus GEMM. Also the shared window geometry (core_window.h).
  */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core_gemm.h"
 #include "core_tables.h"
 #include "core_util.h"
 #include "core_window.h"
+#include "core_winograd.h"
+
+/* KINFER_CONV_ALGO (read when a model loads) picks the 3x3 stride-1 path: "im2col" never uses
+ * Winograd, "winograd" uses it wherever it fits regardless of size, anything else (the default)
+ * lets core_winograd_worth decide. For tests and benchmarks that compare the two paths. */
+typedef enum conv_algo { CONV_ALGO_AUTO, CONV_ALGO_IM2COL, CONV_ALGO_WINOGRAD } conv_algo;
+
+/* Node state. The Winograd filter transform depends on the weights after the optimizer's
+ * Conv+BatchNorm fusion, which runs after init, so the first run that takes the Winograd path
+ * builds it (under mu) and publishes it; later runs read it without the lock. It is kept only for
+ * the filter it was made from (src), and a failed build falls back to im2col for good. */
+typedef struct conv_state {
+    conv_algo algo;
+    pthread_mutex_t mu;
+    _Atomic(core_winograd *) wg;
+    const float *src;
+    int wg_failed;
+} conv_state;
+
+static kinfer_status *conv_init(const op_node *n, void **state)
+{
+    conv_state *s = calloc(1, sizeof(*s));
+    if (!s) return op_node_error(n, KINFER_ENOMEM, "conv state");
+    const char *e = getenv("KINFER_CONV_ALGO");
+    s->algo = !e ? CONV_ALGO_AUTO : !strcmp(e, "im2col") ? CONV_ALGO_IM2COL
+                                  : !strcmp(e, "winograd") ? CONV_ALGO_WINOGRAD : CONV_ALGO_AUTO;
+    pthread_mutex_init(&s->mu, NULL);
+    atomic_init(&s->wg, NULL);
+    *state = s;
+    return NULL;
+}
+
+static void conv_fini(void *state)
+{
+    conv_state *s = state;
+    if (!s) return;
+    core_winograd_free(atomic_load(&s->wg));
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+/* The node's Winograd filter if this run should use it, else NULL (im2col). W must be the model's
+ * constant (its storage is the graph's), so one transform serves every run. */
+static core_winograd *conv_winograd(op_ctx *c, const core_window *w, int64_t N, int64_t C, int64_t M, int64_t G)
+{
+    conv_state *s = op_ctx_state(c);
+    const op_tensor *wt = op_input(c, 1), *cw = op_node_const_input(op_ctx_node(c), 1);
+    if (!s || s->algo == CONV_ALGO_IM2COL || !core_winograd_fits(w, G) || !cw || cw->data != wt->data) return NULL;
+    if (s->algo == CONV_ALGO_AUTO && !core_winograd_worth(w, N, C, M)) return NULL;
+    core_winograd *wg = atomic_load_explicit(&s->wg, memory_order_acquire);
+    if (wg) return s->src == wt->data ? wg : NULL;
+    pthread_mutex_lock(&s->mu);
+    wg = atomic_load_explicit(&s->wg, memory_order_relaxed);
+    if (!wg && !s->wg_failed) {
+        kinfer_status *st = core_winograd_create(wt->data, M, C, &wg);
+        if (st) { /* out of memory for the transform: im2col still works */
+            kinfer_status_free(st);
+            s->wg_failed = 1;
+            wg = NULL;
+        } else {
+            s->src = wt->data;
+            atomic_store_explicit(&s->wg, wg, memory_order_release);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return wg && s->src == wt->data ? wg : NULL;
+}
 
 kinfer_status *core_window_init(op_ctx *c, int nd, const int64_t *in, const int64_t *kernel, int ceil_mode,
                                 core_window *w)
@@ -302,6 +373,8 @@ static kinfer_status *conv_compute(op_ctx *c)
         }
         return NULL;
     }
+    core_winograd *wg = conv_winograd(c, &w, N, C, M, G);
+    if (wg) return core_winograd_run(c, wg, x->data, N, &w, bias, &ep, y->data);
     int direct = KK == 1 && w.s[0] == 1 && w.s[1] == 1 && !w.pb[0] && !w.pb[1] && !w.pe[0] && !w.pe[1];
     float *col = NULL;
     if (!direct && !(col = op_scratch(c, (size_t)(Cg * KK * OHW) * sizeof(float))))
@@ -323,6 +396,6 @@ static kinfer_status *conv_compute(op_ctx *c)
 }
 
 const op_def core_conv_ops[] = {
-    {"", "Conv", 1, OP_OPSET_MAX, 2, 3, 1, 1, NULL, NULL, conv_infer, conv_compute},
+    {"", "Conv", 1, OP_OPSET_MAX, 2, 3, 1, 1, conv_init, conv_fini, conv_infer, conv_compute},
 };
 const size_t core_conv_count = sizeof(core_conv_ops) / sizeof(core_conv_ops[0]);

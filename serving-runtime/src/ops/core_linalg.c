@@ -177,6 +177,20 @@ static void gemm_part(void *arg, int ith, int nth)
     }
 }
 
+void core_sgemm_serial(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                       int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    core_blas_init();
+    if (M <= 0 || N <= 0) return;
+    if (K == 0) {
+        for (int64_t r = 0; r < M; r++)
+            for (int64_t j = 0; j < N; j++) C[r * ldc + j] = beta ? beta * C[r * ldc + j] : 0.0f;
+        return;
+    }
+    gemm_job j = {trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C, NULL, 1};
+    gemm_part(&j, 0, 1);
+}
+
 void core_sgemm(op_ctx *c, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                 const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
                 const core_epilogue *ep)
