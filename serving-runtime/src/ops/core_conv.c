@@ -307,6 +307,7 @@ typedef struct im2col_job {
     int64_t C;
     const core_window *w;
     float *col;
+    int64_t ld; /* col's row stride: OH * OW, or more when several images sit side by side */
 } im2col_job;
 
 /* Split by input channel across the pool: at 2 threads a serial im2col would idle the other core
@@ -322,7 +323,7 @@ static void im2col_part(void *arg, int ith, int nth)
     for (int64_t ch = cb; ch < ce; ch++)
         for (int64_t kh = 0; kh < w->k[0]; kh++)
             for (int64_t kw = 0; kw < w->k[1]; kw++) {
-                float *row = col + ((ch * w->k[0] + kh) * w->k[1] + kw) * OH * OW;
+                float *row = col + ((ch * w->k[0] + kh) * w->k[1] + kw) * j->ld;
                 for (int64_t oh = 0; oh < OH; oh++) {
                     int64_t ih = oh * w->s[0] - w->pb[0] + kh * w->d[0];
                     float *r = row + oh * OW;
@@ -345,6 +346,88 @@ static void im2col_part(void *arg, int ith, int nth)
                     memset(r + hi, 0, (size_t)(OW - hi) * sizeof(float));
                 }
             }
+}
+
+/* ---- several images per GEMM ----
+ * OpenBLAS packs the weights again on every call, so one GEMM per image pays for the weights N
+ * times. Where the weights outweigh an image's columns (late layers: few pixels, many channels),
+ * nb images' im2col columns go side by side into one [K, nb * OHW] matrix, one GEMM writes
+ * [M, nb * OHW], and a copy puts each image's block in its place in [N, M, OHW]. */
+#define CONV_BATCH_CAP ((int64_t)16 << 20) /* bytes of columns + GEMM output per chunk */
+
+typedef struct conv_cols_job {
+    const float *x; /* the chunk's first image */
+    int64_t nb, C, HW;
+    float *col;
+    int64_t ld;
+} conv_cols_job;
+
+/* A 1x1 stride-1 unpadded convolution's "im2col" is the image itself: one copy per channel. */
+static void conv_cols_part(void *arg, int ith, int nth)
+{
+    const conv_cols_job *j = arg;
+    int64_t b, e;
+    op_split(j->nb * j->C, ith, nth, &b, &e);
+    for (int64_t k = b; k < e; k++) {
+        int64_t i = k / j->C, ch = k % j->C;
+        memcpy(j->col + ch * j->ld + i * j->HW, j->x + k * j->HW, sizeof(float) * (size_t)j->HW);
+    }
+}
+
+typedef struct conv_scatter_job {
+    const float *tmp;
+    float *y; /* the chunk's first image */
+    int64_t nb, M, OHW, ld;
+} conv_scatter_job;
+
+static void conv_scatter_part(void *arg, int ith, int nth)
+{
+    const conv_scatter_job *j = arg;
+    int64_t b, e;
+    op_split(j->M, ith, nth, &b, &e);
+    for (int64_t i = 0; i < j->nb; i++)
+        for (int64_t m = b; m < e; m++)
+            memcpy(j->y + (i * j->M + m) * j->OHW, j->tmp + m * j->ld + i * j->OHW, sizeof(float) * (size_t)j->OHW);
+}
+
+/* Images per GEMM for a group-1 convolution of N images (1: one GEMM per image). */
+static int64_t conv_batch_images(int64_t N, int64_t M, int64_t K, int64_t OHW, int direct)
+{
+    /* extra traffic per image: the output copy (and for a 1x1 convolution the input copy, which
+     * im2col does anyway otherwise) against the weights' packing saved */
+    double extra = (double)OHW * (double)(direct ? K + M : M);
+    if (N < 2 || extra >= (double)M * (double)K) return 1;
+    int64_t nb = CONV_BATCH_CAP / ((K + M) * OHW * (int64_t)sizeof(float));
+    if (nb > N) nb = N;
+    if (nb < 2) return 1;
+    return (N + (N + nb - 1) / nb - 1) / ((N + nb - 1) / nb); /* evened out over the chunks */
+}
+
+static kinfer_status *conv_batched(op_ctx *c, const core_window *w, int64_t N, int64_t C, int64_t M, int64_t nb,
+                                   int direct, const core_epilogue *ep)
+{
+    const float *x = op_input(c, 0)->data, *wt = op_input(c, 1)->data;
+    float *y = op_output(c, 0)->data;
+    int64_t HW = w->in[0] * w->in[1], OHW = w->out[0] * w->out[1], K = C * w->k[0] * w->k[1], ld = nb * OHW;
+    float *col = op_scratch(c, sizeof(float) * (size_t)(K * ld)), *tmp = op_scratch(c, sizeof(float) * (size_t)(M * ld));
+    if (!col || !tmp) return op_error(c, KINFER_ENOMEM, "im2col buffer");
+    for (int64_t n0 = 0; n0 < N; n0 += nb) {
+        int64_t cnt = N - n0 < nb ? N - n0 : nb, cld = cnt * OHW;
+        if (direct) {
+            conv_cols_job cj = {x + n0 * C * HW, cnt, C, HW, col, cld};
+            op_parallel(c, conv_cols_part, &cj);
+        } else {
+            for (int64_t i = 0; i < cnt; i++) {
+                im2col_job ij = {x + (n0 + i) * C * HW, C, w, col + i * OHW, cld};
+                if (K * OHW >= 32768) op_parallel(c, im2col_part, &ij);
+                else im2col_part(&ij, 0, 1);
+            }
+        }
+        core_sgemm(c, 0, 0, M, cld, K, 1.0f, wt, K, col, cld, 0.0f, tmp, cld, ep);
+        conv_scatter_job sj = {tmp, y + n0 * M * OHW, cnt, M, OHW, cld};
+        op_parallel(c, conv_scatter_part, &sj);
+    }
+    return NULL;
 }
 
 static kinfer_status *conv_compute(op_ctx *c)
@@ -376,6 +459,11 @@ static kinfer_status *conv_compute(op_ctx *c)
     core_winograd *wg = conv_winograd(c, &w, N, C, M, G);
     if (wg) return core_winograd_run(c, wg, x->data, N, &w, bias, &ep, y->data);
     int direct = KK == 1 && w.s[0] == 1 && w.s[1] == 1 && !w.pb[0] && !w.pb[1] && !w.pe[0] && !w.pe[1];
+    int64_t nb = G == 1 ? conv_batch_images(N, M, C * KK, OHW, direct) : 1;
+    if (nb > 1) {
+        ep.bias_row = bias;
+        return conv_batched(c, &w, N, C, M, nb, direct, &ep);
+    }
     float *col = NULL;
     if (!direct && !(col = op_scratch(c, (size_t)(Cg * KK * OHW) * sizeof(float))))
         return op_error(c, KINFER_ENOMEM, "im2col buffer");
@@ -383,7 +471,7 @@ static kinfer_status *conv_compute(op_ctx *c)
         for (int64_t g = 0; g < G; g++) {
             const float *xg = (const float *)x->data + (n * C + g * Cg) * HW;
             if (!direct) {
-                im2col_job ij = {xg, Cg, &w, col};
+                im2col_job ij = {xg, Cg, &w, col, OHW};
                 if (Cg * KK * OHW >= 32768) op_parallel(c, im2col_part, &ij);
                 else im2col_part(&ij, 0, 1);
                 xg = col;

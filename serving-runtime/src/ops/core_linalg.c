@@ -150,31 +150,83 @@ typedef struct gemm_job {
     int split_rows;
 } gemm_job;
 
+/* C's block [r0, r1) x [c0, c1) = its bias (per row plus per column): the GEMM then runs with
+ * beta = 1 on top of it. OpenBLAS would otherwise zero C first (its beta = 0 pass) and the
+ * epilogue add the bias in a second pass over C; this way a layer without an activation needs
+ * neither. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void bias_fill(const core_epilogue *ep, float *C, int64_t ldc, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
+{
+    const float *bc = ep->bias_col;
+    for (int64_t r = r0; r < r1; r++) {
+        float *row = C + r * ldc, br = ep->bias_row ? ep->bias_row[r] : 0.0f;
+        if (bc)
+            for (int64_t j = c0; j < c1; j++) row[j] = bc[j] + br;
+        else
+            for (int64_t j = c0; j < c1; j++) row[j] = br;
+    }
+}
+
+/* One thread's block of C: rows [r0, r1), columns [c0, c1). */
+static void gemm_block(const gemm_job *j, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
+{
+    const float *A = j->ta ? j->A + r0 : j->A + r0 * j->lda;
+    const float *B = j->tb ? j->B + c0 * j->ldb : j->B + c0;
+    const core_epilogue *ep = j->ep;
+    core_epilogue act_only;
+    float beta = j->beta;
+    if (beta == 0.0f && ep && (ep->bias_row || ep->bias_col)) {
+        bias_fill(ep, j->C, j->ldc, r0, r1, c0, c1);
+        beta = 1.0f;
+        act_only = *ep;
+        act_only.bias_row = act_only.bias_col = NULL;
+        ep = &act_only;
+    }
+    cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, (int)(r1 - r0),
+                (int)(c1 - c0), (int)j->K, j->alpha, A, (int)j->lda, B, (int)j->ldb, beta, j->C + r0 * j->ldc + c0,
+                (int)j->ldc);
+    core_epilogue_rows(ep, j->C, j->ldc, r0, r1, c0, c1);
+}
+
 static void gemm_part(void *arg, int ith, int nth)
 {
     const gemm_job *j = arg;
     int64_t b, e;
     if (j->split_rows) {
         op_split(j->M, ith, nth, &b, &e);
-        if (b >= e) return;
-        const float *A = j->ta ? j->A + b : j->A + b * j->lda;
-        cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
-                    (int)(e - b), (int)j->N, (int)j->K, j->alpha, A, (int)j->lda, j->B, (int)j->ldb, j->beta,
-                    j->C + b * j->ldc, (int)j->ldc);
-        core_epilogue_rows(j->ep, j->C, j->ldc, b, e, 0, j->N);
+        if (b < e) gemm_block(j, b, e, 0, j->N);
     } else {
         /* Split columns in multiples of 16 to keep BLAS panels aligned. */
         int64_t blocks = (j->N + 15) / 16;
         op_split(blocks, ith, nth, &b, &e);
         b *= 16;
         e = e * 16 > j->N ? j->N : e * 16;
-        if (b >= e) return;
-        const float *B = j->tb ? j->B + b * j->ldb : j->B + b;
-        cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
-                    (int)j->M, (int)(e - b), (int)j->K, j->alpha, j->A, (int)j->lda, B, (int)j->ldb, j->beta,
-                    j->C + b, (int)j->ldc);
-        core_epilogue_rows(j->ep, j->C, j->ldc, 0, j->M, b, e);
+        if (b < e) gemm_block(j, 0, j->M, b, e);
     }
+}
+
+/* ---- GEMV ----
+ * A Linear layer at batch 1 (Gemm with transB, the classifier of a CNN): one or two rows against
+ * a large constant [N, K] weight. cblas_sgemv streams the weight once; sgemm would first copy it
+ * into its packed layout. Threads split the weight's rows. */
+typedef struct gemv_job {
+    int64_t M, N, K, lda, ldb, ldc;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    const core_epilogue *ep;
+} gemv_job;
+
+static void gemv_part(void *arg, int ith, int nth)
+{
+    const gemv_job *j = arg;
+    int64_t b, e;
+    op_split(j->N, ith, nth, &b, &e);
+    if (b >= e) return;
+    for (int64_t r = 0; r < j->M; r++)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)(e - b), (int)j->K, j->alpha, j->B + b * j->ldb, (int)j->ldb,
+                    j->A + r * j->lda, 1, j->beta, j->C + r * j->ldc + b, 1);
+    core_epilogue_rows(j->ep, j->C, j->ldc, 0, j->M, b, e);
 }
 
 void core_sgemm_serial(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
@@ -209,6 +261,12 @@ void core_sgemm(op_ctx *c, int trans_a, int trans_b, int64_t M, int64_t N, int64
         small_job sj = {M, N, K, lda, ldb, ldc, alpha, beta, A, B, C, ep};
         if (op_num_threads(c) > 1 && (double)M * (double)N * (double)K >= 2e5) op_parallel(c, small_part, &sj);
         else small_part(&sj, 0, 1);
+        return;
+    }
+    if (!trans_a && trans_b && M <= 2 && N >= 64 && K >= 64) {
+        gemv_job gj = {M, N, K, lda, ldb, ldc, alpha, beta, A, B, C, ep};
+        if (op_num_threads(c) > 1 && (double)M * (double)N * (double)K >= 2e5) op_parallel(c, gemv_part, &gj);
+        else gemv_part(&gj, 0, 1);
         return;
     }
     gemm_job j = {trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C, ep, 1};
