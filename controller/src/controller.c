@@ -144,6 +144,10 @@ ctl_status *controller_create(kube_client *c, const controller_config *cfg, cont
         goto out;
     }
     ctl->rc.prometheus_address = ctl->prometheus;
+    /* One pooled connection per concurrent request: every worker, every watch (ours, plus the
+     * canary's two routing types) and two spare. A smaller pool closed a connection after nearly
+     * every request under load, so each apply paid a TCP and TLS handshake on both ends. */
+    kube_client_set_max_connections(c, (long)cfg->workers + INF_COUNT + 2 + 2);
     ctl->q = workqueue_create(5, 1000 * 1000);
     ctl->applied = applied_create();
     ctl->workers = calloc((size_t)cfg->workers, sizeof(pthread_t));

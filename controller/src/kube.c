@@ -62,7 +62,7 @@ struct kube_client {
     char *token, *token_file;
     time_t token_read;
     CURLSH *share;
-    long timeout_ms;
+    long timeout_ms, max_conns;
     pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
 };
 
@@ -107,6 +107,7 @@ ctl_status *kube_client_create(const kube_config *cfg, kube_client **out)
     if (cfg->token_file) c->token_file = strdup(cfg->token_file);
     c->token_read = time(NULL);
     c->timeout_ms = 60000;
+    c->max_conns = 10;
     c->ca = (struct curl_blob){c->ca_buf, cfg->ca_len, CURL_BLOB_NOCOPY};
     c->cert = (struct curl_blob){c->cert_buf, cfg->cert_len, CURL_BLOB_NOCOPY};
     c->key = (struct curl_blob){c->key_buf, cfg->key_len, CURL_BLOB_NOCOPY};
@@ -127,6 +128,8 @@ ctl_status *kube_client_create(const kube_config *cfg, kube_client **out)
 }
 
 void kube_client_set_timeout_ms(kube_client *c, long ms) { c->timeout_ms = ms > 0 ? ms : 60000; }
+
+void kube_client_set_max_connections(kube_client *c, long n) { c->max_conns = n > 0 ? n : 10; }
 
 void kube_client_free(kube_client *c)
 {
@@ -286,11 +289,14 @@ static ctl_status *perform(kube_client *c, const request *rq)
     if ((auth = auth_header(c))) hdrs = curl_slist_append(hdrs, auth);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_SHARE, c->share);
-    /* The shared pool holds every connection, watches included; past this many, the oldest idle
-     * one is closed. Each pooled TLS connection keeps its own OpenSSL context (~0.3 MB), and
-     * bursts (start-up lists, many workers) would otherwise leave a dozen of them idle. */
-    curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 10L);
+    /* The shared pool holds every connection, watches included; when a request ends with more
+     * than this many open, the oldest idle one is closed (kube_client_set_max_connections). */
+    curl_easy_setopt(h, CURLOPT_MAXCONNECTS, c->max_conns);
     curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    /* Over TLS curl copies each request into an upload buffer, 64 KiB by default, allocated per
+     * handle: with every watch and worker in flight that was a megabyte of the heap. 16 KiB (the
+     * smallest allowed) holds any request but a big apply, which then goes in several writes. */
+    curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -324,6 +330,8 @@ static ctl_status *perform(kube_client *c, const request *rq)
     CURLcode rc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     metrics_count_api_request(rq->verb, (int)code);
+    long fresh = 0;
+    if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &fresh) == CURLE_OK) metrics_count_api_connections(fresh);
     if (rq->code) *rq->code = code;
     if (rc == CURLE_ABORTED_BY_CALLBACK || b.stopped) {
         st = ctl_status_new(CTL_ECANCELED, "%s %s: stopped", rq->method, rq->path);

@@ -42,6 +42,11 @@ ctl_status *kube_client_create(const kube_config *cfg, kube_client **out) __attr
 void kube_client_free(kube_client *c); /* NULL is a no-op; no request may be in flight */
 /* Whole-request limit for everything but watches (default 60 s); set before sharing the client. */
 void kube_client_set_timeout_ms(kube_client *c, long ms);
+/* Connections the client keeps open, in use and idle together (default 10). Requests beyond it
+ * still run, but each one that ends over the limit closes the oldest idle connection, so the
+ * next request pays a new TCP and TLS handshake: size it to the concurrent requests (workers
+ * plus watches). Set before sharing the client. */
+void kube_client_set_max_connections(kube_client *c, long n);
 
 /* All *out objects are new references owned by the caller. ns may be NULL/"" for cluster scope or
  * "all namespaces" (lists and watches). */

@@ -45,6 +45,7 @@ static struct {
     double hist_sum;
     api_row api[MAX_API];
     size_t napi;
+    unsigned long long connections;
     res_row res[MAX_RES];
     size_t nres;
     size_t (*depth_fn)(void *);
@@ -66,6 +67,14 @@ void metrics_observe_reconcile(const char *result, double seconds)
     if (b < NBUCKETS) reg.hist[b]++;
     reg.hist_count++;
     reg.hist_sum += seconds;
+    pthread_mutex_unlock(&reg.mu);
+}
+
+void metrics_count_api_connections(long n)
+{
+    if (n <= 0) return;
+    pthread_mutex_lock(&reg.mu);
+    reg.connections += (unsigned long long)n;
     pthread_mutex_unlock(&reg.mu);
 }
 
@@ -196,6 +205,7 @@ void metrics_reset(void)
     reg.hist_count = 0;
     reg.hist_sum = 0;
     reg.napi = reg.nres = 0;
+    reg.connections = 0;
     reg.depth_fn = NULL;
     reg.leader = 0;
     pthread_mutex_unlock(&reg.mu);
@@ -251,6 +261,9 @@ ctl_status *metrics_render(char **out, size_t *len)
     for (size_t i = 0; i < reg.napi; i++)
         fprintf(f, "kinfer_controller_api_requests_total{verb=\"%s\",code=\"%d\"} %llu\n", reg.api[i].verb,
                 reg.api[i].code, reg.api[i].n);
+    fprintf(f, "# HELP kinfer_controller_api_connections_total Connections opened to the API server (each a TCP and TLS handshake).\n"
+               "# TYPE kinfer_controller_api_connections_total counter\n"
+               "kinfer_controller_api_connections_total %llu\n", reg.connections);
     fputs("# HELP kinfer_controller_rollout_phase 1 for the current phase of an InferenceService's rollout.\n"
           "# TYPE kinfer_controller_rollout_phase gauge\n", f);
     for (size_t i = 0; i < reg.nrollouts; i++)

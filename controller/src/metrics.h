@@ -16,6 +16,8 @@ void metrics_observe_reconcile(const char *result, double seconds);
 /* verb: "get", "list", "create", "update", "delete", "apply", "patch", "watch"; code: HTTP status or 0
  * for a transport error. */
 void metrics_count_api_request(const char *verb, int code);
+/* n new connections (TCP + TLS handshakes) a request had to open; the rest reused pooled ones. */
+void metrics_count_api_connections(long n);
 void metrics_count_watch_restart(const char *resource);
 void metrics_count_relist(const char *resource);
 /* The informer cache's size for resource: objects and bytes of stored JSON. */
