@@ -16,6 +16,7 @@
 #include "informer.h"
 #include "log.h"
 #include "metrics.h"
+#include "podcache.h"
 #include "revision.h"
 #include "status.h"
 #include "workqueue.h"
@@ -164,7 +165,7 @@ ctl_status *controller_create(kube_client *c, const controller_config *cfg, cont
     for (int i = 0; i < INF_COUNT; i++) {
         informer_config ic = {
             .drop_fields = i == INF_ISVC || i == INF_DEPLOY ? NULL : i == INF_POD ? drop_pods : drop_children,
-            .trim = i == INF_DEPLOY ? trim_deployment : i == INF_ISVC || i == INF_POD ? NULL : trim_child,
+            .trim = i == INF_DEPLOY ? trim_deployment : i == INF_POD ? podcache_trim : i == INF_ISVC ? NULL : trim_child,
             /* Status is what this controller writes: its own condition updates must not wake
              * it again. status.components stays significant: the canary keeps its revisions
              * and rollout there and needs a pass after it changes them. */
