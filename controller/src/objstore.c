@@ -109,37 +109,38 @@ static int rehash(objstore *s, size_t nslots)
     return 0;
 }
 
-/* Moves live blobs into a fresh region with room for extra more bytes; table slots keep their
- * places (same keys) and get the new offsets. 0 or -1. */
-static int compact(objstore *s, size_t extra)
+/* Slides the live blobs down over the dead ones, in region order, and gives the freed tail's
+ * pages back. In place, so compacting never holds two copies of the store (a second region
+ * would double the store's resident size for the moment of the copy, and the largest store
+ * sets the peak). A blob is live when its key's slot holds its offset; a blob only ever moves
+ * down over space already dead or moved, so the ones still ahead are intact. */
+static void compact(objstore *s)
 {
-    size_t live = s->used - s->garbage, cap = (live + extra) * 3 / 2;
-    if (cap < REGION_MIN) cap = REGION_MIN;
-    cap = (cap + 4095) & ~(size_t)4095;
-    char *to = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (to == MAP_FAILED) return -1;
-    size_t used = 0;
-    for (size_t i = 0; i < s->nslots; i++) {
-        if (s->table[i] == EMPTY || s->table[i] == TOMB) continue;
-        const hdr *h = (const hdr *)(s->base + s->table[i] - 1);
+    size_t from = 0, to = 0;
+    while (from < s->used) {
+        const hdr *h = (const hdr *)(s->base + from);
         size_t n = align8(blob_size(h));
-        memcpy(to + used, h, n);
-        s->table[i] = used + 1;
-        used += n;
+        int found;
+        size_t *slot = find(s, (const char *)(h + 1), &found);
+        if (found && *slot - 1 == from) {
+            if (to != from) memmove(s->base + to, s->base + from, n);
+            *slot = to + 1;
+            to += n;
+        }
+        from += n;
     }
-    if (s->base) munmap(s->base, s->cap);
-    s->base = to;
-    s->cap = cap;
-    s->used = used;
+    size_t keep = (to + 4095) & ~(size_t)4095, end = (s->used + 4095) & ~(size_t)4095;
+    if (end > keep) (void)madvise(s->base + keep, end - keep, MADV_DONTNEED); /* advice only: RSS, not content */
+    s->used = to;
     s->garbage = 0;
-    return 0;
 }
 
-/* Makes room for need more bytes: compacts when a quarter is dead, else grows. 0 or -1. */
+/* Makes room for need more bytes: compacts when enough is dead, then grows if it must. 0 or -1. */
 static int reserve(objstore *s, size_t need)
 {
     if (s->used + need <= s->cap) return 0;
-    if (s->garbage && s->garbage * 4 >= s->used) return compact(s, need);
+    if (s->garbage && s->garbage * 4 >= s->used) compact(s);
+    if (s->used + need <= s->cap) return 0;
     size_t cap = s->cap ? s->cap * 2 : REGION_MIN;
     while (cap < s->used + need) cap *= 2;
     void *p = s->base ? mremap(s->base, s->cap, cap, MREMAP_MAYMOVE)
@@ -150,7 +151,8 @@ static int reserve(objstore *s, size_t need)
     return 0;
 }
 
-/* A dead blob: count it, and compact (or release an empty region) past a quarter. */
+/* A dead blob: count it, and compact (or release an empty region) once an eighth of the region
+ * is dead: replaced objects are most of the churn, and the dead bytes are resident until then. */
 static void retire(objstore *s, size_t off)
 {
     s->garbage += align8(blob_size((const hdr *)(s->base + off)));
@@ -158,8 +160,8 @@ static void retire(objstore *s, size_t off)
         munmap(s->base, s->cap);
         s->base = NULL;
         s->used = s->cap = s->garbage = 0;
-    } else if (s->garbage >= REGION_MIN && s->garbage * 4 >= s->used) {
-        (void)compact(s, 0); /* on failure the region just stays larger */
+    } else if (s->garbage >= REGION_MIN / 4 && s->garbage * 8 >= s->used) {
+        compact(s);
     }
 }
 
@@ -235,3 +237,4 @@ void objstore_each(const objstore *s, int (*fn)(void *ud, const objstore_entry *
 
 size_t objstore_count(const objstore *s) { return s->count; }
 size_t objstore_bytes(const objstore *s) { return s->used - s->garbage; }
+size_t objstore__used(const objstore *s) { return s->used; }

@@ -4,7 +4,8 @@
  * table of offsets beside it. Nothing per object lives on the malloc heap, so the long-lived
  * cache never interleaves with the short-lived json-c trees the controller builds all the time
  * (on a shared heap a single small survivor pins a whole page, and 1000 objects pinned ~8 MB).
- * The region is compacted once a quarter of it is dead. Not thread-safe: the informer locks.
+ * The region is compacted in place once an eighth of it is dead, and the freed tail's pages are
+ * given back. Not thread-safe: the informer locks.
  */
 #ifndef KINFER_CTL_OBJSTORE_H
 #define KINFER_CTL_OBJSTORE_H
@@ -34,5 +35,7 @@ int objstore_get(const objstore *s, const char *key, objstore_entry *e);
 void objstore_each(const objstore *s, int (*fn)(void *ud, const objstore_entry *e), void *ud);
 size_t objstore_count(const objstore *s);
 size_t objstore_bytes(const objstore *s); /* live bytes in the region */
+/* For tests: bytes of the region in use, live and dead (the resident part of it). */
+size_t objstore__used(const objstore *s);
 
 #endif
