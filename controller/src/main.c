@@ -230,6 +230,11 @@ int main(int argc, char **argv)
     /* json-c allocates many small objects from every thread; per-thread malloc arenas would each
      * keep their own fragmented heap. The work is I/O-bound, so one arena costs no throughput. */
     mallopt(M_ARENA_MAX, 1);
+    /* Fixed thresholds: by default glibc raises the mmap threshold to the largest block freed so
+     * far (up to 32 MiB), after which list pages and response buffers come from the heap, where
+     * one surviving small block next to them keeps their pages resident. */
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 256 * 1024);
 
     ctl_status *st = NULL;
     kube_config *cfg = NULL;
