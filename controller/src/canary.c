@@ -20,53 +20,7 @@
 #include "status.h"
 #include "strmap.h"
 
-enum { CI_ROUTE, CI_VS, CI_COUNT };
-
-struct canary {
-    kube_client *client;
-    canary_config cfg;
-    char *gateway, *prometheus, *ns;
-    informer *inf[CI_COUNT]; /* NULL when the API is not served */
-    void (*enqueue)(void *, const char *);
-    void *ud;
-    pthread_mutex_t mu;
-    metricsource *src; /* the canaries' metrics and their baselines */
-    strmap *states;    /* "ns/name" -> rollout_memo*: the newest rollout state (status lags in the cache) */
-};
-
-/* What the last reconcile of a rollout decided. One worker owns a key at a time, so this is never
- * older than the status it wrote; after a restart the status is the only source. */
-typedef struct rollout_memo {
-    char revision[REVISION_NAME_MAX];
-    rollout_state state;
-    const char *reason;
-    char message[320];
-    rollout_obs obs;
-    int obs_valid;
-    int64_t resumed_from; /* the pause (its start, epoch ms) already taken out of the state */
-} rollout_memo;
-
-struct canary_plan {
-    routing_spec rs;
-    char name[64], ns[256], key[320];
-    char latest[REVISION_NAME_MAX], stable[REVISION_NAME_MAX], stable_prev[REVISION_NAME_MAX];
-    char stable_dep[80];
-    int have_stable, differs, split, promoting, stable_ready, canary_ready, canary_seen;
-    int weight;     /* the canary's target weight (split) */
-    int weight_eff; /* after readiness: what the routing got */
-    int has_rollout, rollout_ran, rollout_known;
-    rollout_policy policy;
-    rollout_state state;
-    const char *rollout_reason;
-    char rollout_msg[320];
-    rollout_obs obs;
-    int obs_valid;
-    json_object *entry_service; /* split: applied by canary_plan_route() */
-    char prev_ready[REVISION_NAME_MAX], prev_rolled[REVISION_NAME_MAX], prev_previous[REVISION_NAME_MAX];
-    json_object *prev_conditions; /* owned copy */
-    char note[256];               /* why a canary was not possible */
-    int64_t paused_since_ms;      /* canary_plan_resume(): the pause that just ended, or 0 */
-};
+#include "canary_priv.h"
 
 /* ---- json helpers ---- */
 static void set_str(json_object *o, const char *k, const char *v) { json_object_object_add(o, k, json_object_new_string(v)); }
@@ -77,7 +31,6 @@ static json_object *copy(json_object *src)
     return src && !json_object_deep_copy(src, &dst, NULL) ? dst : NULL;
 }
 
-static void scopy(char *dst, size_t n, const char *src) { snprintf(dst, n, "%s", src ? src : ""); }
 
 /* The revision label on the object and on its pod template, if it has one. */
 static void label_revision(json_object *o, const char *rev)
@@ -161,6 +114,16 @@ static int64_t parse_ms(const char *s)
 
 /* ---- the plan ---- */
 
+/* The metric values a status shows under these keys; 0 when it shows neither. */
+static int obs_read(json_object *ro, const char *rate_key, const char *p99_key, rollout_obs *o)
+{
+    json_object *sr = jx_get(ro, rate_key), *lat = jx_get(ro, p99_key);
+    if (!sr && !lat) return 0;
+    o->success_pct = (rollout_metric){sr ? ROLLOUT_METRIC_OK : ROLLOUT_METRIC_NODATA, sr ? json_object_get_double(sr) : 0};
+    o->p99_ms = (rollout_metric){lat ? ROLLOUT_METRIC_OK : ROLLOUT_METRIC_NODATA, lat ? json_object_get_double(lat) : 0};
+    return 1;
+}
+
 static void rollout_state_read(canary_plan *p, json_object *ro)
 {
     int ph = rollout_phase_parse(jx_str(ro, "phase"));
@@ -177,12 +140,8 @@ static void rollout_state_read(canary_plan *p, json_object *ro)
                                .last_check_ms = parse_ms(jx_str(ro, "lastCheckTime"))};
     p->rollout_reason = NULL;
     scopy(p->rollout_msg, sizeof(p->rollout_msg), jx_str(ro, "message"));
-    json_object *sr = jx_get(ro, "successRatePercent"), *lat = jx_get(ro, "latencyP99Milliseconds");
-    if (sr || lat) {
-        p->obs_valid = 1;
-        p->obs.success_pct = (rollout_metric){sr ? ROLLOUT_METRIC_OK : ROLLOUT_METRIC_NODATA, sr ? json_object_get_double(sr) : 0};
-        p->obs.p99_ms = (rollout_metric){lat ? ROLLOUT_METRIC_OK : ROLLOUT_METRIC_NODATA, lat ? json_object_get_double(lat) : 0};
-    }
+    p->obs_valid = obs_read(ro, "successRatePercent", "latencyP99Milliseconds", &p->obs);
+    p->stable_obs_valid = obs_read(ro, "stableSuccessRatePercent", "stableLatencyP99Milliseconds", &p->stable_obs);
 }
 
 /* Builds the previous revision's children from its recorded predictor spec; NULL (with p->note)
@@ -466,6 +425,12 @@ void canary_plan_status(const canary_plan *p, json_object *status, const char *n
             json_object_object_add(ro, "successRatePercent", json_object_new_double((double)(int64_t)(p->obs.success_pct.value * 100 + 0.5) / 100));
         if (p->obs_valid && p->obs.p99_ms.status == ROLLOUT_METRIC_OK)
             json_object_object_add(ro, "latencyP99Milliseconds", json_object_new_double((double)(int64_t)(p->obs.p99_ms.value * 10 + 0.5) / 10));
+        if (p->stable_obs_valid && p->stable_obs.success_pct.status == ROLLOUT_METRIC_OK)
+            json_object_object_add(ro, "stableSuccessRatePercent",
+                                   json_object_new_double((double)(int64_t)(p->stable_obs.success_pct.value * 100 + 0.5) / 100));
+        if (p->stable_obs_valid && p->stable_obs.p99_ms.status == ROLLOUT_METRIC_OK)
+            json_object_object_add(ro, "stableLatencyP99Milliseconds",
+                                   json_object_new_double((double)(int64_t)(p->stable_obs.p99_ms.value * 10 + 0.5) / 10));
         json_object_object_add(pred, "rollout", ro);
         status_rollout_conditions(status, p->prev_conditions, now); /* kstatus: Reconciling/Stalled */
     }
@@ -593,101 +558,11 @@ const canary_config *canary_get_config(canary *cn) { return &cn->cfg; }
 
 /* ---- routing and rollout (talks to the API server and the canary's pods) ---- */
 
-static void event(canary *cn, json_object *isvc, const char *type, const char *reason, const char *msg)
+void canary_event(canary *cn, json_object *isvc, const char *type, const char *reason, const char *msg)
 {
     ctl_status *st = kube_create_event(cn->client, isvc, type, reason, msg);
     if (st) log_warn("event not recorded", "reason", reason, "error", ctl_status_msg(st));
     ctl_status_free(st);
-}
-
-static void run_rollout(canary *cn, canary_plan *p, json_object *isvc, json_object *pods, int64_t now_ms, int64_t *requeue_ms)
-{
-    int64_t resumed_from = 0;
-    pthread_mutex_lock(&cn->mu);
-    rollout_memo *memo = strmap_get(cn->states, p->key);
-    if (memo && !strcmp(memo->revision, p->latest)) {
-        resumed_from = memo->resumed_from;
-        p->rollout_known = 1;
-        p->state = memo->state;
-        p->rollout_reason = memo->reason;
-        scopy(p->rollout_msg, sizeof(p->rollout_msg), memo->message);
-        if (memo->obs_valid) p->obs = memo->obs, p->obs_valid = 1;
-    }
-    pthread_mutex_unlock(&cn->mu);
-    rollout_state s = p->rollout_known ? p->state : (rollout_state){0};
-    int planned_weight = p->weight; /* what this plan split replicas by (from the status) */
-    rollout_obs obs = {.canary_ready = p->canary_ready};
-    scrape_sample cur;
-    char detail[256] = "";
-    int have = 0, resumed = 0;
-    /* Once per pause (a retried reconcile must not take it out twice): rollout_resume(). */
-    if (p->paused_since_ms && p->paused_since_ms != resumed_from) {
-        rollout_state was = s;
-        s = rollout_resume(&was, p->paused_since_ms, now_ms);
-        resumed = s.start_ms != was.start_ms;
-        resumed_from = p->paused_since_ms;
-    }
-    if (rollout_check_due(&p->policy, &s, now_ms))
-        have = metricsource_read(cn->src, p->key, p->ns, p->latest, isvc, pods, p->policy.interval_ms, &obs, &cur, detail,
-                                 sizeof(detail));
-    rollout_result r = rollout_step(&p->policy, &s, &obs, now_ms);
-    if (resumed && !r.checked && r.action == ROLLOUT_ACT_NONE) {
-        r.reason = "Resumed";
-        snprintf(r.message, sizeof(r.message), "resumed after a pause at weight %d%%: the pause does not count toward "
-                 "progressDeadlineSeconds; next check in %" PRId64 " ms", s.weight, p->policy.interval_ms);
-    }
-    if ((resumed && !r.checked) || (!r.checked && r.action == ROLLOUT_ACT_SET_WEIGHT)) {
-        rollout_obs ignore = {0};
-        have = metricsource_read(cn->src, p->key, p->ns, p->latest, isvc, pods, p->policy.interval_ms, &ignore, &cur,
-                                 detail, sizeof(detail)); /* the first interval's baseline (again after a pause) */
-    }
-    if (rollout_phase_terminal(r.state.phase)) metricsource_keep(cn->src, p->key, p->latest, NULL);
-    else if (have) metricsource_keep(cn->src, p->key, p->latest, &cur);
-    if (r.checked && (obs.success_pct.status == ROLLOUT_METRIC_OK || obs.p99_ms.status == ROLLOUT_METRIC_OK)) {
-        p->obs = obs; /* the last values read; an inconclusive check keeps the previous ones */
-        p->obs.detail = NULL;
-        p->obs_valid = 1;
-    }
-    int changed = r.checked || r.action != ROLLOUT_ACT_NONE || r.state.phase != s.phase || resumed;
-    p->state = r.state;
-    p->weight = r.state.weight;
-    p->rollout_ran = 1;
-    if (changed) {
-        p->rollout_reason = r.reason;
-        scopy(p->rollout_msg, sizeof(p->rollout_msg), r.message);
-        int warn = !strcmp(r.reason, "CheckFailed") || !strcmp(r.reason, "RolledBack") ||
-                   !strcmp(r.reason, "ProgressDeadlineExceeded") || !strcmp(r.reason, "MetricsUnavailable");
-        char msg[420];
-        snprintf(msg, sizeof(msg), "revision %s: %s", p->latest, r.message);
-        if (strcmp(r.reason, "Resumed")) event(cn, isvc, warn ? "Warning" : "Normal", r.reason, msg); /* the controller's */
-        log_info("rollout", "key", p->key, "revision", p->latest, "phase", rollout_phase_name(r.state.phase), "reason",
-                 r.reason, "message", r.message);
-    }
-    memo = calloc(1, sizeof(*memo));
-    if (memo) {
-        scopy(memo->revision, sizeof(memo->revision), p->latest);
-        memo->state = r.state;
-        memo->reason = p->rollout_reason;
-        scopy(memo->message, sizeof(memo->message), p->rollout_msg);
-        memo->obs = p->obs;
-        memo->obs_valid = p->obs_valid;
-        memo->resumed_from = resumed_from;
-        pthread_mutex_lock(&cn->mu);
-        free(strmap_remove(cn->states, p->key));
-        if (strmap_put(cn->states, p->key, memo, NULL)) free(memo);
-        pthread_mutex_unlock(&cn->mu);
-    }
-    metrics_set_rollout(p->key, rollout_phase_name(r.state.phase), r.state.weight);
-    if (r.checked && r.state.failed_checks > s.failed_checks) metrics_count_rollout_check(p->key, "failed");
-    if (r.checked && r.state.inconclusive_checks > s.inconclusive_checks) metrics_count_rollout_check(p->key, "inconclusive");
-    if (r.checked && r.state.passed_checks > s.passed_checks) metrics_count_rollout_check(p->key, "passed");
-    /* Promotion is decided by the next plan, from the status. While this plan still splits, the cached
-     * status has not caught up with the Succeeded this process wrote: look again soon rather than
-     * depend on that status event alone. */
-    *requeue_ms = r.action == ROLLOUT_ACT_PROMOTE ? 1 : r.state.phase == ROLLOUT_SUCCEEDED ? 500 : r.requeue_ms;
-    /* Status-only updates do not wake the controller: when the weight moved, plan again (replica
-     * shares without a router) once the cache holds the status written now. */
-    if (r.state.weight != planned_weight && (!*requeue_ms || *requeue_ms > 500)) *requeue_ms = 500;
 }
 
 static ctl_status *apply_one(canary *cn, json_object *isvc, const kube_resource *res, json_object *obj, json_object *children)
@@ -699,7 +574,7 @@ static ctl_status *apply_one(canary *cn, json_object *isvc, const kube_resource 
     if (created) {
         char msg[300];
         snprintf(msg, sizeof(msg), "Created %s %s", res->kind, name);
-        event(cn, isvc, "Normal", "Created", msg);
+        canary_event(cn, isvc, "Normal", "Created", msg);
     }
     json_object_array_add(children, json_object_get(obj));
     return NULL;
@@ -741,7 +616,7 @@ ctl_status *canary_plan_route(canary *cn, canary_plan *p, json_object *isvc, jso
     ctl_status *st = NULL;
     json_object *route = NULL, *svc = NULL;
     *requeue_ms = 0;
-    if (p->split && p->has_rollout) run_rollout(cn, p, isvc, pods, now_ms, requeue_ms);
+    if (p->split && p->has_rollout) canary_run_rollout(cn, p, isvc, pods, now_ms, requeue_ms);
     p->weight_eff = p->split ? (p->canary_ready ? p->weight : 0) : 100;
     if (p->split) {
         /* The entry Service: both revisions only when there is no router and both take traffic. */
@@ -791,7 +666,7 @@ ctl_status *canary_plan_route(canary *cn, canary_plan *p, json_object *isvc, jso
         }
         char msg[300];
         snprintf(msg, sizeof(msg), "revision %s rolled out to Deployment %s; canary removed", p->latest, p->stable_dep);
-        event(cn, isvc, "Normal", "Promoted", msg);
+        canary_event(cn, isvc, "Normal", "Promoted", msg);
     }
     if (p->split && !*requeue_ms && !p->canary_ready) *requeue_ms = 0; /* Deployment events requeue us */
 out:

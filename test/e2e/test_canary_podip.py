@@ -1,4 +1,4 @@
-"""Metric-driven rollouts reading the canary's pods directly, http://<podIP>:8080/metrics, against
+"""Metric-driven rollouts reading the canary's (and, for comparison, the stable revision's) pods directly, http://<podIP>:8080/metrics, against
 the real control plane, with no metrics-endpoints annotation and no Prometheus.
 
 kwok plays the pods and gives them IPs from the node's spec.podCIDR (else from its --cidr, which
@@ -174,12 +174,16 @@ def test_rollout_rolls_back_canary_whose_pods_fail_requests(ns, controllers, ser
     the second would read about 50%. Compared with the servers' own counters."""
     controllers(ns)
     old, new, ips = start_podip_rollout("failing", ns, loopback_node, ROLLOUT)
+    # The stable revision's pods answer everything: read over the same intervals, for comparison.
+    stable = [servers(host=ip, port=8080) for ip in ready_pod_ips(ns, old, 2)]
+    for s in stable:
+        s.load()
     good, bad = servers(host=ips[0], port=8080), servers(host=ips[1], port=8080)
     good.load()
     bad.load(bad_every=2)
     r = wait_for("rollout Failed", lambda: (lambda r: r if r.get("phase") == "Failed" else None)(
         rollout_status("failing", ns)), timeout=90, interval=0.2)
-    for s in (good, bad):
+    for s in [good, bad] + stable:
         s.stop_load.set()
     assert r["reason"] == "RolledBack" and r["failedChecks"] == 2 and r["weight"] == 0 and r["passedChecks"] == 0, r
     (g_ok, g_bad), (b_ok, b_bad) = counters(good), counters(bad)
@@ -195,5 +199,10 @@ def test_rollout_rolls_back_canary_whose_pods_fail_requests(ns, controllers, ser
     ev = events("failing", ns)
     assert any(t == "Warning" and reason == "CheckFailed" for t, reason, _ in ev), ev
     assert any(t == "Warning" and reason == "RolledBack" and "success rate" in msg for t, reason, msg in ev), ev
+    # the stable pods were read too (both of them: one missing would leave no stable figure)
+    assert r["stableSuccessRatePercent"] == 100 and r["stableLatencyP99Milliseconds"] <= 150, r
+    for s in stable:
+        assert counters(s)[0] > 0, s.url
+    assert any(reason == "CheckFailed" and f"stable revision {old}: 100.00% success" in msg for _, reason, msg in ev), ev
     no_hook("failing", ns)
     print(f"canary pods {ips}: read {rate}%, servers' totals {both:.1f}% (failing pod alone {only_bad:.1f}%); rollout {r}")
