@@ -276,7 +276,11 @@ void core_sgemm(op_ctx *c, int trans_a, int trans_b, int64_t M, int64_t N, int64
         gemm_part(&j, 0, 1);
         return;
     }
-    j.split_rows = M >= 4 * nth || M >= N;
+    /* Each thread's cblas_sgemm packs its own copy of the operand it does not split: all of B
+     * (K x N) when C's rows are split, all of A (M x K) when its columns are. Split so that the
+     * smaller one is duplicated (a 1x1 convolution's weights early in a CNN, not its
+     * activations), as long as every thread still gets a fair share. */
+    j.split_rows = N < 16 * nth || (M >= 4 * nth && M >= N);
     op_parallel(c, gemm_part, &j);
 }
 
