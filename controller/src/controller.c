@@ -107,8 +107,11 @@ static void trim_deployment(json_object *obj)
 
 static void on_isvc(void *ud, informer_event ev, const char *key, const char *index)
 {
-    (void)ev, (void)index;
-    workqueue_add(((controller *)ud)->q, key);
+    (void)index;
+    /* A new InferenceService's first pass (its children) goes before refreshes of others' status:
+     * in a burst of creates those refreshes are many, and FIFO queued every first pass behind them. */
+    if (ev == INFORMER_ADD) workqueue_add_first(((controller *)ud)->q, key);
+    else workqueue_add(((controller *)ud)->q, key);
 }
 
 static void on_owned(void *ud, informer_event ev, const char *key, const char *index)

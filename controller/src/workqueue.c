@@ -15,11 +15,24 @@ typedef struct delayed {
     uint64_t at_ms; /* CLOCK_MONOTONIC */
 } delayed;
 
+/* A ring buffer of queued keys. */
+typedef struct ring {
+    char **buf;
+    size_t head, count, cap;
+} ring;
+
+/* The dirty set's value: which lane the key belongs in. */
+#define LANE_FIRST ((void *)1)
+#define LANE_NORMAL NULL
+
 struct workqueue {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* signalled on add, shutdown and new earliest delayed time */
-    char **fifo;       /* ring buffer of queued keys (each also in dirty) */
-    size_t head, count, cap;
+    /* Two lanes, first served first. A key is in dirty, with its lane as the value, while it
+     * waits; a ring may also hold stale copies (a key moved to the first lane, or already
+     * handed out from the other copy), which get() skips. */
+    ring lanes[2];      /* [0] first, [1] normal */
+    size_t count;       /* keys waiting (not counting stale copies) */
     strmap *dirty;      /* keys that need processing (queued, or added while processing) */
     strmap *processing; /* keys handed out by get() and not yet done() */
     strmap *failures;   /* key -> (uintptr_t) failure count */
@@ -61,8 +74,11 @@ workqueue *workqueue_create(uint64_t base_ms, uint64_t max_ms)
 void workqueue_free(workqueue *q)
 {
     if (!q) return;
-    for (size_t i = 0; i < q->count; i++) free(q->fifo[(q->head + i) % q->cap]);
-    free(q->fifo);
+    for (int l = 0; l < 2; l++) {
+        ring *r = &q->lanes[l];
+        for (size_t i = 0; i < r->count; i++) free(r->buf[(r->head + i) % r->cap]);
+        free(r->buf);
+    }
     for (size_t i = 0; i < q->nlater; i++) free(q->later[i].key);
     free(q->later);
     strmap_free(q->dirty);
@@ -73,36 +89,54 @@ void workqueue_free(workqueue *q)
     free(q);
 }
 
-/* Appends to the ring; -1 on ENOMEM. */
-static int fifo_push(workqueue *q, const char *key)
+/* Appends key to the lane (0 first, 1 normal); -1 on ENOMEM. */
+static int fifo_push(workqueue *q, int lane, const char *key)
 {
-    if (q->count == q->cap) {
-        size_t nc = q->cap ? q->cap * 2 : 64;
+    ring *r = &q->lanes[lane];
+    if (r->count == r->cap) {
+        size_t nc = r->cap ? r->cap * 2 : 64;
         char **n = malloc(nc * sizeof(char *));
         if (!n) return -1;
-        for (size_t i = 0; i < q->count; i++) n[i] = q->fifo[(q->head + i) % q->cap];
-        free(q->fifo);
-        q->fifo = n;
-        q->cap = nc;
-        q->head = 0;
+        for (size_t i = 0; i < r->count; i++) n[i] = r->buf[(r->head + i) % r->cap];
+        free(r->buf);
+        r->buf = n;
+        r->cap = nc;
+        r->head = 0;
     }
     char *k = strdup(key);
     if (!k) return -1;
-    q->fifo[(q->head + q->count) % q->cap] = k;
-    q->count++;
+    r->buf[(r->head + r->count) % r->cap] = k;
+    r->count++;
     return 0;
 }
 
-/* The add logic, with the lock held. */
-static void add_locked(workqueue *q, const char *key)
+/* The add logic, with the lock held. A first-lane add of a key waiting in the normal lane moves
+ * it (the normal copy goes stale). */
+static void add_locked(workqueue *q, const char *key, int first)
 {
-    if (q->shutting_down || strmap_has(q->dirty, key)) return;
-    if (strmap_put(q->dirty, key, NULL, NULL)) goto oom;
+    void *lane = first ? LANE_FIRST : LANE_NORMAL;
+    if (q->shutting_down) return;
+    if (strmap_has(q->dirty, key)) {
+        if (!first || strmap_get(q->dirty, key) == LANE_FIRST) return;
+        if (strmap_put(q->dirty, key, LANE_FIRST, NULL)) goto oom;
+        if (strmap_has(q->processing, key)) return; /* done() queues it, in the first lane now */
+        if (fifo_push(q, 0, key)) {
+            if (strmap_put(q->dirty, key, LANE_NORMAL, NULL)) { /* replacing cannot allocate; be safe */
+                (void)strmap_remove(q->dirty, key);
+                q->count--;
+            }
+            goto oom; /* the key keeps its place in the normal lane */
+        }
+        pthread_cond_signal(&q->cv);
+        return;
+    }
+    if (strmap_put(q->dirty, key, lane, NULL)) goto oom;
     if (strmap_has(q->processing, key)) return; /* re-queued by done() */
-    if (fifo_push(q, key)) {
+    if (fifo_push(q, first ? 0 : 1, key)) {
         (void)strmap_remove(q->dirty, key);
         goto oom;
     }
+    q->count++;
     pthread_cond_signal(&q->cv);
     return;
 oom:
@@ -112,7 +146,14 @@ oom:
 void workqueue_add(workqueue *q, const char *key)
 {
     pthread_mutex_lock(&q->mu);
-    add_locked(q, key);
+    add_locked(q, key, 0);
+    pthread_mutex_unlock(&q->mu);
+}
+
+void workqueue_add_first(workqueue *q, const char *key)
+{
+    pthread_mutex_lock(&q->mu);
+    add_locked(q, key, 1);
     pthread_mutex_unlock(&q->mu);
 }
 
@@ -198,7 +239,7 @@ static uint64_t promote_locked(workqueue *q, uint64_t now)
     uint64_t next = 0;
     for (size_t i = 0; i < q->nlater;) {
         if (q->later[i].at_ms <= now) {
-            add_locked(q, q->later[i].key);
+            add_locked(q, q->later[i].key, 0);
             free(q->later[i].key);
             q->later[i] = q->later[--q->nlater];
         } else {
@@ -224,8 +265,16 @@ char *workqueue_get(workqueue *q)
             pthread_cond_wait(&q->cv, &q->mu);
         }
     }
-    key = q->fifo[q->head];
-    q->head = (q->head + 1) % q->cap;
+    for (;;) { /* count > 0: a valid copy is in one of the lanes */
+        ring *r = q->lanes[0].count ? &q->lanes[0] : &q->lanes[1];
+        void *want = r == &q->lanes[0] ? LANE_FIRST : LANE_NORMAL;
+        key = r->buf[r->head];
+        r->head = (r->head + 1) % r->cap;
+        r->count--;
+        if (strmap_has(q->dirty, key) && strmap_get(q->dirty, key) == want && !strmap_has(q->processing, key)) break;
+        free(key); /* stale: moved to the first lane, or its other copy was handed out */
+        key = NULL;
+    }
     q->count--;
     (void)strmap_remove(q->dirty, key);
     if (strmap_put(q->processing, key, NULL, NULL)) log_error("workqueue: out of memory tracking key", "key", key);
@@ -239,10 +288,11 @@ void workqueue_done(workqueue *q, const char *key)
     pthread_mutex_lock(&q->mu);
     (void)strmap_remove(q->processing, key);
     if (strmap_has(q->dirty, key) && !q->shutting_down) {
-        if (fifo_push(q, key)) {
+        if (fifo_push(q, strmap_get(q->dirty, key) == LANE_FIRST ? 0 : 1, key)) {
             (void)strmap_remove(q->dirty, key);
             log_error("workqueue: out of memory; key dropped", "key", key);
         } else {
+            q->count++;
             pthread_cond_signal(&q->cv);
         }
     }

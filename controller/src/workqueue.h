@@ -6,6 +6,8 @@
  *   one re-run;
  * - per-key exponential backoff for failures (base * 2^failures, capped), reset by forget;
  * - delayed adds (requeue-after); a key delayed twice keeps the earlier time;
+ * - two lanes: keys added with workqueue_add_first are handed out before the others (FIFO
+ *   within each lane);
  * - shutdown: workqueue_get() returns NULL to every worker at once; keys being processed
  *   finish normally (workqueue_done still works), waiting keys are dropped.
  */
@@ -21,6 +23,10 @@ typedef struct workqueue workqueue;
 workqueue *workqueue_create(uint64_t base_ms, uint64_t max_ms);
 void workqueue_free(workqueue *q); /* NULL is a no-op; no worker may still use it */
 void workqueue_add(workqueue *q, const char *key);
+/* Like workqueue_add, but the key goes to a lane that is served before the normal one (and
+ * moves there if it is already waiting in the normal one). For new objects: under a burst of
+ * creates their first reconcile is not queued behind status refreshes of the ones before. */
+void workqueue_add_first(workqueue *q, const char *key);
 void workqueue_add_after(workqueue *q, const char *key, uint64_t delay_ms);
 /* Adds after the key's backoff delay and counts one more failure for it. */
 void workqueue_add_rate_limited(workqueue *q, const char *key);

@@ -44,6 +44,69 @@ static void test_dedup_and_fifo(void **state)
     workqueue_free(q);
 }
 
+/* Takes the next key (there must be one), checks it, marks it done. */
+static void take(workqueue *q, const char *want)
+{
+    char *k = workqueue_get(q);
+    assert_non_null(k);
+    assert_string_equal(k, want);
+    workqueue_done(q, k);
+    free(k);
+}
+
+/* The first lane is served before the normal one, FIFO within each; a waiting normal key added
+ * first moves (once: its normal copy is not handed out again); a key added first while it is
+ * processed comes back in the first lane. */
+static void test_first_lane(void **state)
+{
+    (void)state;
+    workqueue *q = workqueue_create(5, 1000000);
+    workqueue_add(q, "n1");
+    workqueue_add(q, "n2");
+    workqueue_add(q, "n3");
+    workqueue_add_first(q, "f1");
+    workqueue_add_first(q, "n2"); /* moves */
+    workqueue_add_first(q, "f1"); /* dedup */
+    workqueue_add(q, "f1");       /* stays first */
+    assert_int_equal(workqueue_len(q), 4);
+    take(q, "f1");
+    take(q, "n2");
+    take(q, "n1");
+    take(q, "n3");
+    assert_int_equal(workqueue_len(q), 0);
+    /* n2's stale normal copy was skipped: nothing else is handed out */
+    workqueue_add(q, "last");
+    take(q, "last");
+    assert_int_equal(workqueue_len(q), 0);
+
+    workqueue_add(q, "x");
+    workqueue_add(q, "y");
+    char *k = workqueue_get(q);
+    assert_string_equal(k, "x");
+    workqueue_add(q, "x");       /* dirty while processing */
+    workqueue_add_first(q, "x"); /* ... and now for the first lane */
+    workqueue_done(q, k);
+    free(k);
+    assert_int_equal(workqueue_len(q), 2);
+    take(q, "x");
+    take(q, "y");
+    assert_int_equal(workqueue_len(q), 0);
+
+    /* a moved key re-added to the normal lane after it ran is handed out once, not twice */
+    workqueue_add(q, "m");
+    workqueue_add(q, "o");
+    workqueue_add_first(q, "m");
+    take(q, "m");
+    workqueue_add(q, "m");
+    assert_int_equal(workqueue_len(q), 2);
+    take(q, "m"); /* at its old place, before o */
+    take(q, "o");
+    assert_int_equal(workqueue_len(q), 0);
+    workqueue_add(q, "z");
+    take(q, "z");
+    workqueue_free(q);
+}
+
 /* Added while processing: not handed out again until done, then exactly once. */
 static void test_add_during_processing_collapses(void **state)
 {
@@ -241,6 +304,7 @@ int test_workqueue_run(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dedup_and_fifo),
         cmocka_unit_test(test_add_during_processing_collapses),
+        cmocka_unit_test(test_first_lane),
         cmocka_unit_test(test_threads_never_overlap),
         cmocka_unit_test(test_rate_limit_growth_and_forget),
         cmocka_unit_test(test_add_after),
