@@ -1,5 +1,6 @@
 /* Dynamic batcher: one locked FIFO, N workers; see batcher.h. */
 #include "batcher.h"
+#include "../common/clock.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -25,13 +26,6 @@ struct batcher {
     _Atomic int64_t row_ns;
     _Atomic uint64_t inlined;
 };
-
-int64_t batcher_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static int64_t row_elems(const onnx_tensor *t)
 {
@@ -155,9 +149,9 @@ static void batch_run(batcher *b, batcher_job **jobs, size_t n)
             }
         }
     }
-    int64_t t0 = batcher_now_ns();
+    int64_t t0 = kinfer_now_ns();
     st = b->be.run(b->be.ctx, n > 1 ? in : j0->inputs, j0->n_inputs, j0->output_names, out, n_out);
-    int64_t t1 = batcher_now_ns();
+    int64_t t1 = kinfer_now_ns();
     if (b->opts.on_batch) b->opts.on_batch(b->opts.stats_ctx, rows, n, t1 - t0);
     int64_t per_row = (t1 - t0) / (rows > 0 ? rows : 1),
             avg = atomic_load_explicit(&b->row_ns, memory_order_relaxed);
@@ -258,7 +252,7 @@ static void *worker_main(void *arg)
     for (;;) {
         while (!b->head && !b->stopping) pthread_cond_wait(&b->cv, &b->mu);
         if (!b->head) break;
-        int64_t now = batcher_now_ns();
+        int64_t now = kinfer_now_ns();
         /* Jobs past their deadline leave the queue now, wherever they are. */
         for (batcher_job *prev = NULL, *j = b->head, *nx; j; j = nx) {
             nx = j->next;
@@ -403,7 +397,7 @@ kinfer_status *batcher_submit(batcher *b, batcher_job *job)
                                      "batch of %lld rows exceeds the maximum batch size %d",
                                      (long long)job->rows, b->opts.max_batch_size);
     }
-    job->enqueue_ns = batcher_now_ns();
+    job->enqueue_ns = kinfer_now_ns();
     pthread_mutex_lock(&b->mu);
     kinfer_status *st = NULL;
     int64_t row_ns = atomic_load_explicit(&b->row_ns, memory_order_relaxed);

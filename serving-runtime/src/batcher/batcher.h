@@ -91,7 +91,5 @@ void batcher_shutdown(batcher *b);
 /* Shuts down if needed and frees. NULL is a no-op. */
 void batcher_destroy(batcher *b);
 
-/* CLOCK_MONOTONIC in nanoseconds. */
-int64_t batcher_now_ns(void);
 
 #endif

@@ -1,5 +1,6 @@
 /* libwebsockets HTTP/1.1 server with cross-thread completion; see http_server.h. */
 #include "http_server.h"
+#include "../common/clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -70,13 +71,6 @@ typedef struct pss {
     http_req *req;
 } pss;
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Requests are recycled through a free list (service thread only) so a keep-alive stream reuses
  * its arena, body and response memory instead of allocating per request. */
 static http_req *req_new(http_server *s, struct lws *wsi)
@@ -103,7 +97,7 @@ static http_req *req_new(http_server *s, struct lws *wsi)
     r->status = 0;
     r->path = NULL;
     memset(r->captured, 0, sizeof(r->captured));
-    r->start_ns = now_ns();
+    r->start_ns = kinfer_now_ns();
     s->active++;
     return r;
 }

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/clock.h"
 #include "../http/http_server.h"
 #include "../metrics/metrics.h"
 #include "../protocol/dtype.h"
@@ -104,7 +105,7 @@ static void fail_request(service *s, http_req *r, kinfer_status *st)
 {
     int status = status_for(kinfer_status_code(st));
     if (status == 429) http_req_add_header(r, "Retry-After", "1");
-    metrics_record_failure(s->metrics, reason_for(status), batcher_now_ns() - http_req_start_ns(r));
+    metrics_record_failure(s->metrics, reason_for(status), kinfer_now_ns() - http_req_start_ns(r));
     if (status >= 500)
         kinfer_log_event(status == 503 ? "warn" : "error", "request_failed", "%d: %s", status,
                          kinfer_status_msg(st));
@@ -145,7 +146,7 @@ static void infer_done(batcher_job *job, kinfer_status *st)
         fail_request(s, r, st);
         return;
     }
-    int64_t now = batcher_now_ns();
+    int64_t now = kinfer_now_ns();
     metrics_record_success(s->metrics, job->rows, now - http_req_start_ns(r),
                            job->start_ns - job->enqueue_ns, job->end_ns - job->start_ns);
     if (json_len) {
@@ -490,7 +491,7 @@ static void *loader_main(void *arg)
 {
     service *s = arg;
     const server_config *c = s->cfg;
-    int64_t t0 = batcher_now_ns();
+    int64_t t0 = kinfer_now_ns();
     char *path = NULL;
     kinfer_status *st = NULL;
     if (c->model_uri) {
@@ -533,7 +534,7 @@ static void *loader_main(void *arg)
         st = NULL;
     }
     if ((st = batcher_create(&bo, &bb, &s->batcher))) goto out;
-    double secs = (double)(batcher_now_ns() - t0) / 1e9;
+    double secs = (double)(kinfer_now_ns() - t0) / 1e9;
     metrics_set_load_seconds(s->metrics, secs);
     kinfer_log_event("info", "model_ready",
                      "model \"%s\" from %s: %zu inputs, %zu outputs, max batch %d, %d instances, "
@@ -585,7 +586,7 @@ static void begin_shutdown(service *s)
     s->shutting_down = 1;
     atomic_store(&s->ready, 0);
     http_server_close_listener(s->http); /* new connections are refused from here on */
-    s->grace_deadline_ns = batcher_now_ns() + (int64_t)s->cfg->grace_period_s * 1000000000;
+    s->grace_deadline_ns = kinfer_now_ns() + (int64_t)s->cfg->grace_period_s * 1000000000;
     kinfer_log_event("info", "shutdown", "draining %zu queued requests (grace period %d s)",
                      s->batcher ? batcher_queue_depth(s->batcher) : 0, s->cfg->grace_period_s);
     s->drainer_started = !pthread_create(&s->drainer, NULL, drainer_main, s);
@@ -603,7 +604,7 @@ static void tick(void *ctx)
     }
     if (atomic_load(&s->shutdown_requested) && !s->shutting_down) begin_shutdown(s);
     if (!s->shutting_down) return;
-    int64_t now = batcher_now_ns();
+    int64_t now = kinfer_now_ns();
     if (atomic_load(&s->drained)) {
         if (!s->drained_at_ns) s->drained_at_ns = now;
         /* Open connections may still send a request (answered 503 and closed); what must be
