@@ -60,7 +60,7 @@ def make_inputs(model_path, batch, outdir):
 
 
 BENCH_RE = re.compile(r"bench: runs=(\d+) mean_ms=([\d.]+) p50_ms=([\d.]+) min_ms=([\d.]+) "
-                      r"load_ms=([\d.]+) peak_rss_kb=(\d+)")
+                      r"load_ms=([\d.]+) peak_rss_kb=(\d+) cpu_ms=([\d.]+)")
 
 
 def parse(out, who):
@@ -68,7 +68,7 @@ def parse(out, who):
     if not m:
         raise RuntimeError(f"{who}: no bench line in output:\n{out}")
     return {"runs": int(m.group(1)), "mean": float(m.group(2)), "p50": float(m.group(3)),
-            "min": float(m.group(4)), "rss_mb": int(m.group(6)) / 1024.0}
+            "min": float(m.group(4)), "rss_mb": int(m.group(6)) / 1024.0, "cpu": float(m.group(7))}
 
 
 def run_kinfer(kinfer_run, model, inputs, threads, runs, warmup):
@@ -108,14 +108,16 @@ def ort_worker(a):
     for _ in range(a.warmup):
         sess.run(None, feeds)
     times = []
+    c0 = time.process_time()
     for _ in range(a.runs):
         s = time.perf_counter()
         sess.run(None, feeds)
         times.append((time.perf_counter() - s) * 1e3)
+    cpu_ms = (time.process_time() - c0) * 1e3 / a.runs
     times.sort()
     print(f"bench: runs={a.runs} mean_ms={sum(times) / len(times):.4f} "
           f"p50_ms={times[len(times) // 2]:.4f} min_ms={times[0]:.4f} load_ms={load_ms:.1f} "
-          f"peak_rss_kb={peak_rss_kb()}")
+          f"peak_rss_kb={peak_rss_kb()} cpu_ms={cpu_ms:.4f}")
     return 0
 
 
@@ -151,9 +153,10 @@ def bench_cell(a, model, inputs):
 
     def merge(rs):
         p50s = sorted(r["p50"] for r in rs)
+        cpus = sorted(r["cpu"] for r in rs)
         return {"runs": sum(r["runs"] for r in rs), "p50": p50s[len(p50s) // 2],
                 "min": min(r["min"] for r in rs), "mean": sum(r["mean"] for r in rs) / len(rs),
-                "rss_mb": max(r["rss_mb"] for r in rs)}
+                "rss_mb": max(r["rss_mb"] for r in rs), "cpu": cpus[len(cpus) // 2]}
     return merge(ks), merge(os_)
 
 
@@ -213,6 +216,7 @@ def main():
                 rows.append((label, b, k, o))
                 print(f"{name} b{b}: kinfer p50 {k['p50']:.3f} ms ({k['runs']} runs), "
                       f"onnxruntime p50 {o['p50']:.3f} ms; ratio {k['p50'] / o['p50']:.2f}; "
+                      f"CPU {k['cpu']:.3f} / {o['cpu']:.3f} ms; "
                       f"peak RSS {k['rss_mb']:.0f} / {o['rss_mb']:.0f} MB", flush=True)
     base = ort_baseline_rss_mb()
     cpu = "unknown CPU"
@@ -231,7 +235,12 @@ def main():
         f" the minimum is the steadier figure on a busy machine. Ratio = kinfer / onnxruntime (below 1: kinfer"
         f" is faster or smaller). Peak RSS is that process's VmHWM: for onnxruntime it"
         f" includes the Python interpreter, numpy and the onnxruntime library, which alone take"
-        f" {base:.0f} MB here (import only, no session).",
+        f" {base:.0f} MB here (import only, no session). CPU ms is the process's CPU time (all"
+        f" threads) per timed run, the median over the rounds: it moves far less than wall time"
+        f" when other work shares the cores, but onnxruntime's idle intra-op threads spin while"
+        f" they wait (its default), so with more than one thread its CPU time includes that spin"
+        f" and the CPU ratio flatters kinfer; the single-thread CPU ratios in docs/engine.md"
+        f" compare like with like.",
         "",
         f"Machine: {os.cpu_count()} vCPU ({cpu}), shared with other work (load average"
         f" {os.getloadavg()[0]:.1f} at the end of the run), so absolute numbers drift between"
@@ -239,13 +248,15 @@ def main():
         "",
         "| model | batch | runs | kinfer p50 ms | onnxruntime p50 ms | p50 ratio | "
         "kinfer min ms | onnxruntime min ms | min ratio | "
+        "kinfer CPU ms | onnxruntime CPU ms | CPU ratio | "
         "kinfer peak RSS MB | onnxruntime peak RSS MB | RSS ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, b, k, o in rows:
         lines.append(f"| {label} | {b} | {k['runs']} | {ms(k['p50'])} | {ms(o['p50'])} | "
                      f"{k['p50'] / o['p50']:.2f} | {ms(k['min'])} | {ms(o['min'])} | "
-                     f"{k['min'] / o['min']:.2f} | {k['rss_mb']:.0f} | {o['rss_mb']:.0f} | "
+                     f"{k['min'] / o['min']:.2f} | {ms(k['cpu'])} | {ms(o['cpu'])} | "
+                     f"{k['cpu'] / o['cpu']:.2f} | {k['rss_mb']:.0f} | {o['rss_mb']:.0f} | "
                      f"{k['rss_mb'] / o['rss_mb']:.2f} |")
     table = "\n".join(lines)
     print()
