@@ -400,6 +400,7 @@ static ctl_status *reconcile_key(controller *ctl, const char *key, json_object *
     json_object *children = NULL, *deployment = NULL, *pods = NULL, *status = NULL;
     canary_plan *plan = NULL;
     char now[40], made[600] = ""; /* "Created Deployment a, Service b, ..." */
+    int created_any = 0;
     json_object *isvc = informer_get(ctl->inf[INF_ISVC], key);
     *isvc_out = isvc;
     if (!isvc || jx_get(jx_get(isvc, "metadata"), "deletionTimestamp")) {
@@ -474,6 +475,7 @@ static ctl_status *reconcile_key(controller *ctl, const char *key, json_object *
         applied_record(ctl->applied, akey, hash, out);
         if (created) {
             size_t n = strlen(made);
+            created_any = 1;
             snprintf(made + n, sizeof(made) - n, "%s%s %s", n ? ", " : "Created ", kind, name);
             log_info("created child", "key", key, "kind", kind, "name", name);
         }
@@ -510,6 +512,14 @@ static ctl_status *reconcile_key(controller *ctl, const char *key, json_object *
     if ((st = status_compute(isvc, deployment, pods, prev, now, &status))) goto out;
     canary_plan_status(plan, status, now);
     status_pause_condition(status, isvc, jx_get(prev, "conditions"), now); /* an ignored value */
+    if (created_any && workqueue_len_first(ctl->q)) {
+        /* Other new InferenceServices wait for their first pass. In a burst of creates the API
+         * server's throughput is what bounds how soon every one has its children, so this one's
+         * status write (and its Ready event) waits until they are done: the key goes back to the
+         * normal lane, and that pass reports whatever the children have reached by then. */
+        workqueue_add(ctl->q, key);
+        goto out;
+    }
     st = write_status(ctl, isvc, prev, status);
 out:
     /* One event for the children this pass created (here when a later apply failed), not one

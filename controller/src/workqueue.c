@@ -323,6 +323,14 @@ size_t workqueue_len(workqueue *q)
     return n;
 }
 
+size_t workqueue_len_first(workqueue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    size_t n = q->lanes[0].count; /* exact: a first-lane copy never goes stale (keys only move up) */
+    pthread_mutex_unlock(&q->mu);
+    return n;
+}
+
 size_t workqueue_len_delayed(workqueue *q)
 {
     pthread_mutex_lock(&q->mu);

@@ -69,8 +69,10 @@ static void test_first_lane(void **state)
     workqueue_add_first(q, "f1"); /* dedup */
     workqueue_add(q, "f1");       /* stays first */
     assert_int_equal(workqueue_len(q), 4);
+    assert_int_equal(workqueue_len_first(q), 2);
     take(q, "f1");
     take(q, "n2");
+    assert_int_equal(workqueue_len_first(q), 0);
     take(q, "n1");
     take(q, "n3");
     assert_int_equal(workqueue_len(q), 0);
