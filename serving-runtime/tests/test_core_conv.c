@@ -2,7 +2,7 @@
  * Tests of Conv's GEMM paths (src/ops/core_conv.c) against a direct convolution in double:
  * several images per GEMM (late layers at batch > 1: 1x1 and strided 3x3, with the output
  * copied back per image, across more than one chunk of images), and the one-GEMM-per-image path
- * beside them. The bias is added before the GEMM (core_sgemm's bias fill), so a bias-only layer
+ * beside them, and depthwise convolutions over a batch. The bias is added before the GEMM (core_sgemm's bias fill), so a bias-only layer
  * and a layer with a fused Relu are both covered.
  */
 #include <setjmp.h>
@@ -22,6 +22,7 @@
 typedef struct conv_case {
     int64_t n, c, m, h, w, k, s, pad;
     int relu, threads;
+    int64_t group; /* 0 means 1 */
 } conv_case;
 
 static float *rand_floats(size_t n, unsigned seed)
@@ -38,10 +39,11 @@ static float *rand_floats(size_t n, unsigned seed)
 static void conv_check(const conv_case *k, unsigned seed)
 {
     int64_t oh = (k->h + 2 * k->pad - k->k) / k->s + 1, ow = (k->w + 2 * k->pad - k->k) / k->s + 1, kk = k->k * k->k;
+    int64_t g = k->group ? k->group : 1, cg = k->c / g, mg = k->m / g;
     float *x = rand_floats((size_t)(k->n * k->c * k->h * k->w), seed);
-    float *wt = rand_floats((size_t)(k->m * k->c * kk), seed + 1), *b = rand_floats((size_t)k->m, seed + 2);
+    float *wt = rand_floats((size_t)(k->m * cg * kk), seed + 1), *b = rand_floats((size_t)k->m, seed + 2);
     mb *mb = mb_new(13);
-    int64_t xd[4] = {-1, k->c, k->h, k->w}, wd[4] = {k->m, k->c, k->k, k->k}, bd[1] = {k->m};
+    int64_t xd[4] = {-1, k->c, k->h, k->w}, wd[4] = {k->m, cg, k->k, k->k}, bd[1] = {k->m};
     int64_t pads[4] = {k->pad, k->pad, k->pad, k->pad}, st[2] = {k->s, k->s};
     mb_input(mb, "x", F, 4, xd);
     mb_init_float(mb, "w", 4, wd, wt);
@@ -49,6 +51,7 @@ static void conv_check(const conv_case *k, unsigned seed)
     mb_node *n = mb_add_node(mb, "Conv", "x,w,b", k->relu ? "c" : "y");
     mb_attr_ints(mb, n, "pads", 4, pads);
     mb_attr_ints(mb, n, "strides", 2, st);
+    if (g > 1) mb_attr_int(mb, n, "group", g);
     if (k->relu) mb_add_node(mb, "Relu", "c", "y");
     mb_output(mb, "y", F);
     size_t len;
@@ -73,12 +76,12 @@ static void conv_check(const conv_case *k, unsigned seed)
             for (int64_t r = 0; r < oh; r++)
                 for (int64_t q = 0; q < ow; q++) {
                     double sum = b[mo], mag = fabs(sum);
-                    for (int64_t ch = 0; ch < k->c; ch++)
+                    for (int64_t cl = 0; cl < cg; cl++)
                         for (int64_t u = 0; u < k->k; u++)
                             for (int64_t v = 0; v < k->k; v++) {
-                                int64_t ih = r * k->s + u - k->pad, iw = q * k->s + v - k->pad;
+                                int64_t ih = r * k->s + u - k->pad, iw = q * k->s + v - k->pad, ch = mo / mg * cg + cl;
                                 if (ih < 0 || ih >= k->h || iw < 0 || iw >= k->w) continue;
-                                double p = (double)wt[(mo * k->c + ch) * kk + u * k->k + v] *
+                                double p = (double)wt[(mo * cg + cl) * kk + u * k->k + v] *
                                            x[((i * k->c + ch) * k->h + ih) * k->w + iw];
                                 sum += p, mag += fabs(p);
                             }
@@ -99,10 +102,10 @@ static void images_share_a_gemm(void **state)
 {
     (void)state;
     static const conv_case cases[] = {
-        {4, 64, 96, 5, 5, 1, 1, 0, 0, 2},
-        {3, 48, 40, 7, 6, 1, 1, 0, 1, 1},
-        {3, 32, 48, 7, 7, 3, 2, 1, 1, 2},
-        {5, 40, 64, 9, 9, 1, 2, 0, 0, 2},
+        {4, 64, 96, 5, 5, 1, 1, 0, 0, 2, 1},
+        {3, 48, 40, 7, 6, 1, 1, 0, 1, 1, 1},
+        {3, 32, 48, 7, 7, 3, 2, 1, 1, 2, 1},
+        {5, 40, 64, 9, 9, 1, 2, 0, 0, 2, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) conv_check(&cases[i], 30 + (unsigned)i);
 }
@@ -112,7 +115,7 @@ static void images_share_a_gemm(void **state)
 static void images_split_into_chunks(void **state)
 {
     (void)state;
-    conv_case k = {30, 256, 4, 24, 24, 3, 2, 1, 1, 2};
+    conv_case k = {30, 256, 4, 24, 24, 3, 2, 1, 1, 2, 1};
     conv_check(&k, 40);
 }
 
@@ -121,16 +124,33 @@ static void large_planes_run_per_image(void **state)
 {
     (void)state;
     static const conv_case cases[] = {
-        {2, 4, 8, 20, 20, 1, 1, 0, 1, 2},
-        {1, 8, 16, 12, 12, 3, 2, 1, 0, 1},
-        {2, 3, 8, 17, 17, 5, 2, 2, 1, 2},
+        {2, 4, 8, 20, 20, 1, 1, 0, 1, 2, 1},
+        {1, 8, 16, 12, 12, 3, 2, 1, 0, 1, 1},
+        {2, 3, 8, 17, 17, 5, 2, 2, 1, 2, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) conv_check(&cases[i], 50 + (unsigned)i);
+}
+
+/* Depthwise (group = channels) over a batch: the batch's planes are split across the threads in
+ * one go, so a thread's range starts and ends in the middle of an image. Strides 1 and 2, 3x3
+ * (the specialized loops, small and large planes) and 5x5 (the generic one). */
+static void depthwise_batches(void **state)
+{
+    (void)state;
+    static const conv_case cases[] = {
+        {5, 7, 7, 9, 11, 3, 1, 1, 1, 2, 7},
+        {3, 5, 5, 20, 18, 3, 1, 1, 0, 2, 5},
+        {3, 6, 6, 13, 12, 3, 2, 1, 1, 2, 6},
+        {2, 3, 3, 9, 9, 5, 1, 2, 0, 2, 3},
+        {2, 4, 4, 11, 10, 5, 2, 2, 1, 1, 4},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) conv_check(&cases[i], 60 + (unsigned)i);
 }
 
 int test_core_conv_run(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(depthwise_batches),
         cmocka_unit_test(images_share_a_gemm),
         cmocka_unit_test(images_split_into_chunks),
         cmocka_unit_test(large_planes_run_per_image),

@@ -157,7 +157,7 @@ typedef struct dw_job {
     float *y;
     float *pad; /* one padded input plane per thread */
     float *acc; /* one padded-width output plane per thread (stride 1) */
-    int64_t C, plane;
+    int64_t N, C, plane;
     core_window win;
     core_epilogue ep;
 } dw_job;
@@ -253,11 +253,13 @@ static void depthwise_rows(void *arg, int ith, int nth)
     int k3 = KH == 3 && KW == 3 && w->d[0] == 1 && w->d[1] == 1;
     int s = w->s[0] == w->s[1] && (w->s[0] == 1 || w->s[0] == 2) ? (int)w->s[0] : 0;
     int split = k3 && s == 2;
-    op_split(j->C, ith, nth, &b, &e);
+    /* the batch's planes in one split, [N][C] being contiguous: one parallel region per layer */
+    op_split(j->N * j->C, ith, nth, &b, &e);
     memset(xp, 0, sizeof(float) * (size_t)(PH * PW));
-    for (int64_t ch = b; ch < e; ch++) {
-        const float *x = j->x + ch * H * W, *k = j->w + ch * KH * KW;
-        float *y = j->y + ch * OH * OW;
+    for (int64_t p = b; p < e; p++) {
+        int64_t ch = p % j->C;
+        const float *x = j->x + p * H * W, *k = j->w + ch * KH * KW;
+        float *y = j->y + p * OH * OW;
         dw_fill(x, H, W, w->pb[0], w->pb[1], PW, split, xp);
         float bias = j->bias ? j->bias[ch] : 0.0f;
         if (k3 && s == 2) {
@@ -451,12 +453,8 @@ static kinfer_status *conv_compute(op_ctx *c)
         float *pad = op_scratch(c, sizeof(float) * (size_t)(plane * op_num_threads(c)));
         float *acc = op_scratch(c, sizeof(float) * (size_t)(plane * op_num_threads(c)));
         if (!pad || !acc) return op_error(c, KINFER_ENOMEM, "depthwise buffer");
-        dw_job j = {NULL, wt->data, bias, NULL, pad, acc, C, plane, w, ep};
-        for (int64_t n = 0; n < N; n++) {
-            j.x = (const float *)x->data + n * C * HW;
-            j.y = (float *)y->data + n * M * OHW;
-            op_parallel(c, depthwise_rows, &j);
-        }
+        dw_job j = {x->data, wt->data, bias, y->data, pad, acc, N, C, plane, w, ep};
+        op_parallel(c, depthwise_rows, &j);
         return NULL;
     }
     core_winograd *wg = conv_winograd(c, &w, N, C, M, G);
