@@ -2,8 +2,8 @@
  * Tests of Conv's GEMM paths (src/ops/core_conv.c) against a direct convolution in double:
  * several images per GEMM (late layers at batch > 1: 1x1 and strided 3x3, with the output
  * copied back per image, across more than one chunk of images), and the one-GEMM-per-image path
- * beside them, and depthwise convolutions over a batch. The bias is added before the GEMM (core_sgemm's bias fill), so a bias-only layer
- * and a layer with a fused Relu are both covered.
+ * beside them, and depthwise convolutions over a batch. The bias is added before the GEMM
+ * (core_sgemm's bias fill), so a bias-only layer and a layer with a fused Relu are both covered.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,10 +38,12 @@ static float *rand_floats(size_t n, unsigned seed)
 
 static void conv_check(const conv_case *k, unsigned seed)
 {
-    int64_t oh = (k->h + 2 * k->pad - k->k) / k->s + 1, ow = (k->w + 2 * k->pad - k->k) / k->s + 1, kk = k->k * k->k;
+    int64_t oh = (k->h + 2 * k->pad - k->k) / k->s + 1, ow = (k->w + 2 * k->pad - k->k) / k->s + 1,
+            kk = k->k * k->k;
     int64_t g = k->group ? k->group : 1, cg = k->c / g, mg = k->m / g;
     float *x = rand_floats((size_t)(k->n * k->c * k->h * k->w), seed);
-    float *wt = rand_floats((size_t)(k->m * cg * kk), seed + 1), *b = rand_floats((size_t)k->m, seed + 2);
+    float *wt = rand_floats((size_t)(k->m * cg * kk), seed + 1),
+          *b = rand_floats((size_t)k->m, seed + 2);
     mb *mb = mb_new(13);
     int64_t xd[4] = {-1, k->c, k->h, k->w}, wd[4] = {k->m, cg, k->k, k->k}, bd[1] = {k->m};
     int64_t pads[4] = {k->pad, k->pad, k->pad, k->pad}, st[2] = {k->s, k->s};
@@ -79,7 +81,8 @@ static void conv_check(const conv_case *k, unsigned seed)
                     for (int64_t cl = 0; cl < cg; cl++)
                         for (int64_t u = 0; u < k->k; u++)
                             for (int64_t v = 0; v < k->k; v++) {
-                                int64_t ih = r * k->s + u - k->pad, iw = q * k->s + v - k->pad, ch = mo / mg * cg + cl;
+                                int64_t ih = r * k->s + u - k->pad, iw = q * k->s + v - k->pad,
+                                        ch = mo / mg * cg + cl;
                                 if (ih < 0 || ih >= k->h || iw < 0 || iw >= k->w) continue;
                                 double p = (double)wt[(mo * cg + cl) * kk + u * k->k + v] *
                                            x[((i * k->c + ch) * k->h + ih) * k->w + iw];
@@ -88,8 +91,8 @@ static void conv_check(const conv_case *k, unsigned seed)
                     if (k->relu && sum < 0) sum = 0;
                     double got = y[((i * k->m + mo) * oh + r) * ow + q];
                     if (fabs(got - sum) > 1e-5 * mag + 1e-6)
-                        fail_msg("y[%lld,%lld,%lld,%lld] = %.7g, direct %.7g", (long long)i, (long long)mo,
-                                 (long long)r, (long long)q, got, sum);
+                        fail_msg("y[%lld,%lld,%lld,%lld] = %.7g, direct %.7g", (long long)i,
+                                 (long long)mo, (long long)r, (long long)q, got, sum);
                 }
     onnx_tensor_release(&out);
     onnx_model_free(m);
@@ -107,7 +110,8 @@ static void images_share_a_gemm(void **state)
         {3, 32, 48, 7, 7, 3, 2, 1, 1, 2, 1},
         {5, 40, 64, 9, 9, 1, 2, 0, 0, 2, 1},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) conv_check(&cases[i], 30 + (unsigned)i);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        conv_check(&cases[i], 30 + (unsigned)i);
 }
 
 /* So many input channels that 16 MiB of columns (2308 rows of 144 pixels per image) holds only
@@ -128,7 +132,8 @@ static void large_planes_run_per_image(void **state)
         {1, 8, 16, 12, 12, 3, 2, 1, 0, 1, 1},
         {2, 3, 8, 17, 17, 5, 2, 2, 1, 2, 1},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) conv_check(&cases[i], 50 + (unsigned)i);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        conv_check(&cases[i], 50 + (unsigned)i);
 }
 
 /* Depthwise (group = channels) over a batch: the batch's planes are split across the threads in
@@ -138,13 +143,12 @@ static void depthwise_batches(void **state)
 {
     (void)state;
     static const conv_case cases[] = {
-        {5, 7, 7, 9, 11, 3, 1, 1, 1, 2, 7},
-        {3, 5, 5, 20, 18, 3, 1, 1, 0, 2, 5},
-        {3, 6, 6, 13, 12, 3, 2, 1, 1, 2, 6},
-        {2, 3, 3, 9, 9, 5, 1, 2, 0, 2, 3},
+        {5, 7, 7, 9, 11, 3, 1, 1, 1, 2, 7},  {3, 5, 5, 20, 18, 3, 1, 1, 0, 2, 5},
+        {3, 6, 6, 13, 12, 3, 2, 1, 1, 2, 6}, {2, 3, 3, 9, 9, 5, 1, 2, 0, 2, 3},
         {2, 4, 4, 11, 10, 5, 2, 2, 1, 1, 4},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) conv_check(&cases[i], 60 + (unsigned)i);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        conv_check(&cases[i], 60 + (unsigned)i);
 }
 
 int test_core_conv_run(void)

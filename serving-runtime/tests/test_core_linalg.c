@@ -31,7 +31,8 @@ static float *rand_floats(size_t n, unsigned seed)
 
 /* y = x [M, K] times W (as [N, K] with trans_b (Gemm transB=1), else [K, N] through MatMul + Add),
  * plus bias [N], optionally Relu. */
-static void linear_check(int64_t M, int64_t K, int64_t N, int trans_b, int relu, int threads, unsigned seed)
+static void linear_check(int64_t M, int64_t K, int64_t N, int trans_b, int relu, int threads,
+                         unsigned seed)
 {
     float *x = rand_floats((size_t)(M * K), seed), *w = rand_floats((size_t)(K * N), seed + 1);
     float *b = rand_floats((size_t)N, seed + 2);
@@ -71,7 +72,8 @@ static void linear_check(int64_t M, int64_t K, int64_t N, int trans_b, int relu,
             }
             if (relu && s < 0) s = 0;
             double got = ((float *)y.data)[i * N + j];
-            if (fabs(got - s) > 1e-5 * mag + 1e-6) fail_msg("y[%lld,%lld] = %.7g, want %.7g", (long long)i, (long long)j, got, s);
+            if (fabs(got - s) > 1e-5 * mag + 1e-6)
+                fail_msg("y[%lld,%lld] = %.7g, want %.7g", (long long)i, (long long)j, got, s);
         }
     onnx_tensor_release(&y);
     onnx_model_free(m);

@@ -64,8 +64,10 @@ static onnx_model *conv_load(const conv_case *k, const float *wt, const float *b
     mb_node *n = mb_add_node(mb, "Conv", k->bias ? "x,w,b" : "x,w", k->relu ? "c" : "y");
     int64_t ks[2] = {3, 3};
     mb_attr_ints(mb, n, "kernel_shape", 2, ks);
-    if (k->auto_pad) mb_attr_string(mb, n, "auto_pad", k->auto_pad);
-    else mb_attr_ints(mb, n, "pads", 4, k->pads);
+    if (k->auto_pad)
+        mb_attr_string(mb, n, "auto_pad", k->auto_pad);
+    else
+        mb_attr_ints(mb, n, "pads", 4, k->pads);
     if (k->relu) mb_add_node(mb, "Relu", "c", "y");
     mb_output(mb, "y", F);
     size_t len;
@@ -122,8 +124,8 @@ static int64_t conv_check(const conv_case *k, const char *algo, unsigned seed)
                     if (k->relu && s < 0) s = 0;
                     double got = y[((n * k->m + mo) * oh + i) * ow + j];
                     if (fabs(got - s) > 1e-5 * mag + 1e-6)
-                        fail_msg("%s: y[%lld,%lld,%lld,%lld] = %.7g, direct %.7g", algo, (long long)n, (long long)mo,
-                                 (long long)i, (long long)j, got, s);
+                        fail_msg("%s: y[%lld,%lld,%lld,%lld] = %.7g, direct %.7g", algo,
+                                 (long long)n, (long long)mo, (long long)i, (long long)j, got, s);
                 }
     onnx_tensor_release(&out);
     onnx_model_free(m);
@@ -146,14 +148,10 @@ static void winograd_matches_direct_on_edges(void **state)
 {
     (void)state;
     static const conv_case cases[] = {
-        {1, 3, 5, 8, 8, {1, 1, 1, 1}, NULL, 1, 0, 1},
-        {1, 4, 7, 7, 9, {1, 1, 1, 1}, NULL, 0, 0, 1},
-        {1, 5, 6, 5, 6, {0, 0, 0, 0}, NULL, 1, 0, 1},
-        {1, 2, 3, 3, 3, {0, 0, 0, 0}, NULL, 1, 1, 1},
-        {1, 2, 3, 3, 11, {0, 0, 0, 0}, NULL, 1, 0, 1},
-        {1, 3, 4, 6, 7, {0, 2, 1, 0}, NULL, 1, 1, 1},
-        {1, 3, 4, 4, 5, {3, 2, 2, 3}, NULL, 1, 0, 1},
-        {1, 2, 1, 9, 4, {1, 0, 0, 1}, NULL, 0, 1, 1},
+        {1, 3, 5, 8, 8, {1, 1, 1, 1}, NULL, 1, 0, 1},  {1, 4, 7, 7, 9, {1, 1, 1, 1}, NULL, 0, 0, 1},
+        {1, 5, 6, 5, 6, {0, 0, 0, 0}, NULL, 1, 0, 1},  {1, 2, 3, 3, 3, {0, 0, 0, 0}, NULL, 1, 1, 1},
+        {1, 2, 3, 3, 11, {0, 0, 0, 0}, NULL, 1, 0, 1}, {1, 3, 4, 6, 7, {0, 2, 1, 0}, NULL, 1, 1, 1},
+        {1, 3, 4, 4, 5, {3, 2, 2, 3}, NULL, 1, 0, 1},  {1, 2, 1, 9, 4, {1, 0, 0, 1}, NULL, 0, 1, 1},
     };
     check_both(cases, sizeof cases / sizeof cases[0]);
 }

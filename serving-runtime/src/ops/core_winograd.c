@@ -22,12 +22,15 @@
 #include "core_winograd.h"
 
 #define WG_SCRATCH_CAP ((int64_t)16 << 20) /* bytes of V + P per chunk */
-#define WG_MIN_TILES 32                     /* see core_winograd_worth */
-#define WG_VL 16                            /* tiles per vector step */
+#define WG_MIN_TILES   32                  /* see core_winograd_worth */
+#define WG_VL          16                  /* tiles per vector step */
 
 static _Atomic int64_t wg_runs;
 
-int64_t core_winograd_runs(void) { return atomic_load_explicit(&wg_runs, memory_order_relaxed); }
+int64_t core_winograd_runs(void)
+{
+    return atomic_load_explicit(&wg_runs, memory_order_relaxed);
+}
 
 struct core_winograd {
     int64_t M, C;
@@ -36,8 +39,8 @@ struct core_winograd {
 
 int core_winograd_fits(const core_window *w, int64_t group)
 {
-    return w->nd == 2 && group == 1 && w->k[0] == 3 && w->k[1] == 3 && w->s[0] == 1 && w->s[1] == 1 &&
-           w->d[0] == 1 && w->d[1] == 1;
+    return w->nd == 2 && group == 1 && w->k[0] == 3 && w->k[1] == 3 && w->s[0] == 1 &&
+           w->s[1] == 1 && w->d[0] == 1 && w->d[1] == 1;
 }
 
 /* Tile rows per chunk: as many as fit the cap (at least one), then evened out over the chunks so
@@ -65,7 +68,8 @@ kinfer_status *core_winograd_create(const float *w, int64_t M, int64_t C, core_w
 {
     static const double G[4][3] = {{1, 0, 0}, {.5, .5, .5}, {.5, -.5, .5}, {0, 0, 1}};
     *out = NULL;
-    if (M <= 0 || C <= 0 || M > (INT64_MAX / 64) / C) return kinfer_status_new(KINFER_ETOOBIG, "winograd filter");
+    if (M <= 0 || C <= 0 || M > (INT64_MAX / 64) / C)
+        return kinfer_status_new(KINFER_ETOOBIG, "winograd filter");
     core_winograd *wg = calloc(1, sizeof(*wg));
     if (!wg || !(wg->u = malloc(sizeof(float) * (size_t)(16 * M * C)))) {
         free(wg);
@@ -77,7 +81,8 @@ kinfer_status *core_winograd_create(const float *w, int64_t M, int64_t C, core_w
             const float *g = w + (m * C + ch) * 9;
             double t[4][3]; /* G g, in double so U carries no more rounding than W itself */
             for (int i = 0; i < 4; i++)
-                for (int k = 0; k < 3; k++) t[i][k] = G[i][0] * g[k] + G[i][1] * g[3 + k] + G[i][2] * g[6 + k];
+                for (int k = 0; k < 3; k++)
+                    t[i][k] = G[i][0] * g[k] + G[i][1] * g[3 + k] + G[i][2] * g[6 + k];
             for (int i = 0; i < 4; i++)
                 for (int j = 0; j < 4; j++)
                     wg->u[(i * 4 + j) * M * C + m * C + ch] =
@@ -96,7 +101,7 @@ void core_winograd_free(core_winograd *wg)
 
 typedef struct wg_geom {
     int64_t C, M, H, W, OH, OW, pt, pl, TH, TW;
-    int64_t RW; /* length of a split half row, with room for the vector loop's over-reads */
+    int64_t RW;        /* length of a split half row, with room for the vector loop's over-reads */
     int64_t r0, r1, T; /* this chunk: tile rows [r0, r1) of N * TH, T = (r1 - r0) * TW tiles */
 } wg_geom;
 
@@ -132,20 +137,24 @@ typedef int32_t wg_vi __attribute__((vector_size(WG_VL * sizeof(float))));
  * argument or return value changes the ABI in the non-AVX-512 clones, which gcc warns about) */
 typedef float wg_vu __attribute__((vector_size(WG_VL * sizeof(float)), aligned(4), may_alias));
 #define WG_LD(p) (*(const wg_vu *)(p))
-#define WG_ST(p, v, n)                                                                                                 \
-    do {                                                                                                               \
-        wg_vf wg_t_ = (v);                                                                                             \
-        if ((n) >= WG_VL) *(wg_vu *)(p) = wg_t_;                                                                       \
-        else memcpy((p), &wg_t_, sizeof(float) * (size_t)(n));                                                        \
+#define WG_ST(p, v, n)                                                                             \
+    do {                                                                                           \
+        wg_vf wg_t_ = (v);                                                                         \
+        if ((n) >= WG_VL)                                                                          \
+            *(wg_vu *)(p) = wg_t_;                                                                 \
+        else                                                                                       \
+            memcpy((p), &wg_t_, sizeof(float) * (size_t)(n));                                      \
     } while (0)
 /* clamp to [lo, hi] as the scalar v < lo ? lo : v > hi ? hi : v does (NaN stays NaN) */
 #define WG_CLAMP(v, lo, hi) wg_sel(wg_sel((v), (lo), (v) < (lo)), (hi), (v) > (hi))
-#define wg_sel(a, b, m) ((wg_vf)(((wg_vi)(b) & (m)) | ((wg_vi)(a) & ~(m))))
+#define wg_sel(a, b, m)     ((wg_vf)(((wg_vi)(b) & (m)) | ((wg_vi)(a) & ~(m))))
 
 /* One tile row from its 4 split padded rows (each E then O, RW apart); tile tw's 16 values go to
  * v[e * CT + tw]. */
-__attribute__((always_inline)) static inline void wg_input_row(const float *e0, const float *e1, const float *e2, const float *e3, int64_t RW,
-                                int64_t TW, float *v, int64_t CT)
+__attribute__((always_inline)) static inline void wg_input_row(const float *e0, const float *e1,
+                                                               const float *e2, const float *e3,
+                                                               int64_t RW, int64_t TW, float *v,
+                                                               int64_t CT)
 {
     const float *o0 = e0 + RW, *o1 = e1 + RW, *o2 = e2 + RW, *o3 = e3 + RW;
     for (int64_t tw = 0; tw < TW; tw += WG_VL) {
@@ -180,8 +189,8 @@ __attribute__((always_inline)) static inline void wg_input_row(const float *e0, 
     }
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default")))
-static void wg_input_part(void *arg, int ith, int nth)
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+wg_input_part(void *arg, int ith, int nth)
 {
     const wg_job *j = arg;
     const wg_geom *g = j->g;
@@ -195,14 +204,16 @@ static void wg_input_part(void *arg, int ith, int nth)
             if (r > g->r0 && th > 0) { /* tile rows overlap by two input rows: keep those */
                 float *t0 = row[0], *t1 = row[1];
                 row[0] = row[2], row[1] = row[3], row[2] = t0, row[3] = t1;
-                for (int i = 2; i < 4; i++) wg_fill_row(x, g, 2 * th + i - g->pt, row[i], row[i] + RW);
+                for (int i = 2; i < 4; i++)
+                    wg_fill_row(x, g, 2 * th + i - g->pt, row[i], row[i] + RW);
             } else {
                 for (int i = 0; i < 4; i++) {
                     row[i] = buf + i * 2 * RW;
                     wg_fill_row(x, g, 2 * th + i - g->pt, row[i], row[i] + RW);
                 }
             }
-            wg_input_row(row[0], row[1], row[2], row[3], RW, TW, j->v + ch * g->T + (r - g->r0) * TW, CT);
+            wg_input_row(row[0], row[1], row[2], row[3], RW, TW,
+                         j->v + ch * g->T + (r - g->r0) * TW, CT);
         }
 }
 
@@ -213,43 +224,60 @@ static void wg_gemm_part(void *arg, int ith, int nth)
     int64_t eb, ee;
     op_split(16, ith, nth, &eb, &ee);
     for (int64_t e = eb; e < ee; e++)
-        core_sgemm_serial(0, 0, g->M, g->T, g->C, 1.0f, j->u + e * g->M * g->C, g->C, j->v + e * g->C * g->T, g->T,
-                          0.0f, j->p + e * g->M * g->T, g->T);
+        core_sgemm_serial(0, 0, g->M, g->T, g->C, 1.0f, j->u + e * g->M * g->C, g->C,
+                          j->v + e * g->C * g->T, g->T, 0.0f, j->p + e * g->M * g->T, g->T);
 }
 
 /* One tile row of one output channel: the products at p[e * MT + tw] (readable WG_VL floats past
  * the row's end) become two output rows top and bot (2 * TW + 2 * WG_VL floats each). */
-__attribute__((always_inline)) static inline void wg_output_row(const float *p, int64_t MT, int64_t TW, float bias, float flo, float fhi,
-                                 float *top, float *bot)
+__attribute__((always_inline)) static inline void wg_output_row(const float *p, int64_t MT,
+                                                                int64_t TW, float bias, float flo,
+                                                                float fhi, float *top, float *bot)
 {
     wg_vf b = (wg_vf){0} + bias, lo = (wg_vf){0} + flo, hi = (wg_vf){0} + fhi;
     for (int64_t tw = 0; tw < TW; tw += WG_VL) {
         const float *q = p + tw;
         /* columns: s0 = rows 0 + 1 + 2, s1 = rows 1 - 2 - 3; then the same across */
-        wg_vf p4 = WG_LD(q + 4 * MT), p5 = WG_LD(q + 5 * MT), p6 = WG_LD(q + 6 * MT), p7 = WG_LD(q + 7 * MT);
-        wg_vf p8 = WG_LD(q + 8 * MT), p9 = WG_LD(q + 9 * MT), p10 = WG_LD(q + 10 * MT), p11 = WG_LD(q + 11 * MT);
-        wg_vf s00 = WG_LD(q) + p4 + p8, s01 = WG_LD(q + MT) + p5 + p9, s02 = WG_LD(q + 2 * MT) + p6 + p10,
-              s03 = WG_LD(q + 3 * MT) + p7 + p11;
+        wg_vf p4 = WG_LD(q + 4 * MT), p5 = WG_LD(q + 5 * MT), p6 = WG_LD(q + 6 * MT),
+              p7 = WG_LD(q + 7 * MT);
+        wg_vf p8 = WG_LD(q + 8 * MT), p9 = WG_LD(q + 9 * MT), p10 = WG_LD(q + 10 * MT),
+              p11 = WG_LD(q + 11 * MT);
+        wg_vf s00 = WG_LD(q) + p4 + p8, s01 = WG_LD(q + MT) + p5 + p9,
+              s02 = WG_LD(q + 2 * MT) + p6 + p10, s03 = WG_LD(q + 3 * MT) + p7 + p11;
         wg_vf s10 = p4 - p8 - WG_LD(q + 12 * MT), s11 = p5 - p9 - WG_LD(q + 13 * MT),
               s12 = p6 - p10 - WG_LD(q + 14 * MT), s13 = p7 - p11 - WG_LD(q + 15 * MT);
-        wg_vf r00 = s00 + s01 + s02 + b, r01 = s01 - s02 - s03 + b, r10 = s10 + s11 + s12 + b, r11 = s11 - s12 - s13 + b;
+        wg_vf r00 = s00 + s01 + s02 + b, r01 = s01 - s02 - s03 + b, r10 = s10 + s11 + s12 + b,
+              r11 = s11 - s12 - s13 + b;
         wg_vf y00 = WG_CLAMP(r00, lo, hi), y01 = WG_CLAMP(r01, lo, hi), y10 = WG_CLAMP(r10, lo, hi),
               y11 = WG_CLAMP(r11, lo, hi);
         /* interleave: output columns 2 tw and 2 tw + 1 */
-        WG_ST(top + 2 * tw, __builtin_shufflevector(y00, y01, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), WG_VL);
-        WG_ST(top + 2 * tw + WG_VL, __builtin_shufflevector(y00, y01, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), WG_VL);
-        WG_ST(bot + 2 * tw, __builtin_shufflevector(y10, y11, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), WG_VL);
-        WG_ST(bot + 2 * tw + WG_VL, __builtin_shufflevector(y10, y11, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), WG_VL);
+        WG_ST(top + 2 * tw,
+              __builtin_shufflevector(y00, y01, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7,
+                                      23),
+              WG_VL);
+        WG_ST(top + 2 * tw + WG_VL,
+              __builtin_shufflevector(y00, y01, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14,
+                                      30, 15, 31),
+              WG_VL);
+        WG_ST(bot + 2 * tw,
+              __builtin_shufflevector(y10, y11, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7,
+                                      23),
+              WG_VL);
+        WG_ST(bot + 2 * tw + WG_VL,
+              __builtin_shufflevector(y10, y11, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14,
+                                      30, 15, 31),
+              WG_VL);
     }
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default")))
-static void wg_output_part(void *arg, int ith, int nth)
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+wg_output_part(void *arg, int ith, int nth)
 {
     const wg_job *j = arg;
     const wg_geom *g = j->g;
     int64_t mb, me, TW = g->TW, MT = g->M * g->T;
-    float *top = j->buf + ith * j->buf_len, *bot = top + 4 * g->RW; /* the tile row's two output rows */
+    float *top = j->buf + ith * j->buf_len,
+          *bot = top + 4 * g->RW; /* the tile row's two output rows */
     float lo = j->lo, hi = j->hi;
     op_split(g->M, ith, nth, &mb, &me);
     for (int64_t m = mb; m < me; m++) {
@@ -265,10 +293,17 @@ static void wg_output_part(void *arg, int ith, int nth)
 }
 
 kinfer_status *core_winograd_run(op_ctx *c, const core_winograd *wg, const float *x, int64_t N,
-                                 const core_window *w, const float *bias, const core_epilogue *ep, float *y)
+                                 const core_window *w, const float *bias, const core_epilogue *ep,
+                                 float *y)
 {
-    wg_geom g = {.C = wg->C, .M = wg->M, .H = w->in[0], .W = w->in[1], .OH = w->out[0], .OW = w->out[1],
-                 .pt = w->pb[0], .pl = w->pb[1]};
+    wg_geom g = {.C = wg->C,
+                 .M = wg->M,
+                 .H = w->in[0],
+                 .W = w->in[1],
+                 .OH = w->out[0],
+                 .OW = w->out[1],
+                 .pt = w->pb[0],
+                 .pl = w->pb[1]};
     g.TH = (g.OH + 1) / 2, g.TW = (g.OW + 1) / 2;
     int64_t rows = N * g.TH, chunk = wg_chunk_rows(rows, g.TW, g.C, g.M);
     int nth = op_num_threads(c);

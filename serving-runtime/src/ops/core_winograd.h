@@ -28,8 +28,8 @@ void core_winograd_free(core_winograd *wg);
 /* y [N, M, OH, OW] = conv(x [N, C, H, W]) with the window w, then bias (length M or NULL) and
  * ep's activation. Scratch comes from c's arena; KINFER_ENOMEM when it cannot. */
 kinfer_status *core_winograd_run(op_ctx *c, const core_winograd *wg, const float *x, int64_t N,
-                                 const core_window *w, const float *bias, const core_epilogue *ep, float *y)
-    __attribute__((warn_unused_result));
+                                 const core_window *w, const float *bias, const core_epilogue *ep,
+                                 float *y) __attribute__((warn_unused_result));
 /* How many convolutions this process has run through this kernel: lets tests check which path a
  * model took. */
 int64_t core_winograd_runs(void);
