@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,6 +250,61 @@ static void winograd_uses_fused_weights(void **state)
     free(x), free(wt), free(sc), free(bi), free(mu), free(var);
 }
 
+typedef struct race_arg {
+    onnx_model *m;
+    const onnx_tensor *in;
+    const float *want;
+    int64_t n;
+    int bad;
+} race_arg;
+
+static void *race_main(void *v)
+{
+    race_arg *a = v;
+    for (int r = 0; r < 5; r++) {
+        onnx_tensor out;
+        kinfer_status *st = onnx_model_run(a->m, a->in, 1, NULL, &out, 1);
+        if (st) {
+            kinfer_status_free(st);
+            a->bad++;
+            continue;
+        }
+        if (memcmp(out.data, a->want, sizeof(float) * (size_t)a->n)) a->bad++;
+        onnx_tensor_release(&out);
+    }
+    return NULL;
+}
+
+/* Four threads run a freshly loaded model at once, so their first runs race to build the filter
+ * transform: one builds it, the others wait on the lock or find it published, and every output
+ * is bit-identical to a run of a second, separately loaded model. */
+static void concurrent_first_runs_share_the_transform(void **state)
+{
+    (void)state;
+    conv_case k = {2, 16, 24, 20, 20, {1, 1, 1, 1}, NULL, 1, 1, 2};
+    float *x = rand_floats(2 * 16 * 400, 71), *wt = rand_floats(24 * 16 * 9, 72),
+          *b = rand_floats(24, 73);
+    onnx_model *ref = conv_load(&k, wt, b, "winograd"), *m = conv_load(&k, wt, b, "winograd");
+    onnx_tensor in = {.name = "x", .dtype = F, .rank = 4, .dims = {2, 16, 20, 20}, .data = x}, want;
+    assert_null(onnx_model_run(ref, &in, 1, NULL, &want, 1));
+    int64_t before = core_winograd_runs();
+    race_arg args[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (race_arg){m, &in, want.data, onnx_tensor_numel(&want), 0};
+        assert_int_equal(pthread_create(&th[i], NULL, race_main, &args[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].bad, 0);
+    }
+    assert_int_equal(core_winograd_runs() - before, 20);
+    onnx_tensor_release(&want);
+    onnx_model_free(m);
+    onnx_model_free(ref);
+    free(x), free(wt), free(b);
+}
+
 int test_core_winograd_run(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,6 +313,7 @@ int test_core_winograd_run(void)
         cmocka_unit_test(winograd_matches_direct_across_chunks),
         cmocka_unit_test(auto_choice_depends_on_size),
         cmocka_unit_test(winograd_uses_fused_weights),
+        cmocka_unit_test(concurrent_first_runs_share_the_transform),
     };
     return cmocka_run_group_tests_name("core_winograd", tests, NULL, NULL);
 }
