@@ -138,7 +138,7 @@ static void rollout_state_read(canary_plan *p, json_object *ro)
                                .passed_checks = (int)jx_int(ro, "passedChecks", 0),
                                .start_ms = parse_ms(jx_str(ro, "startTime")),
                                .last_check_ms = parse_ms(jx_str(ro, "lastCheckTime"))};
-    p->rollout_reason = NULL;
+    scopy(p->rollout_reason, sizeof(p->rollout_reason), jx_str(ro, "reason"));
     scopy(p->rollout_msg, sizeof(p->rollout_msg), jx_str(ro, "message"));
     p->obs_valid = obs_read(ro, "successRatePercent", "latencyP99Milliseconds", &p->obs);
     p->stable_obs_valid = obs_read(ro, "stableSuccessRatePercent", "stableLatencyP99Milliseconds", &p->stable_obs);
@@ -419,7 +419,7 @@ void canary_plan_status(const canary_plan *p, json_object *status, const char *n
             format_ms(p->state.last_check_ms, t, sizeof(t));
             set_str(ro, "lastCheckTime", t);
         }
-        if (p->rollout_reason && *p->rollout_reason) set_str(ro, "reason", p->rollout_reason);
+        if (*p->rollout_reason) set_str(ro, "reason", p->rollout_reason);
         if (*p->rollout_msg) set_str(ro, "message", p->rollout_msg);
         if (p->obs_valid && p->obs.success_pct.status == ROLLOUT_METRIC_OK)
             json_object_object_add(ro, "successRatePercent", json_object_new_double((double)(int64_t)(p->obs.success_pct.value * 100 + 0.5) / 100));

@@ -35,7 +35,7 @@ struct canary {
 typedef struct rollout_memo {
     char revision[REVISION_NAME_MAX];
     rollout_state state;
-    const char *reason;
+    char reason[64];
     char message[320];
     rollout_obs obs, stable_obs;
     int obs_valid, stable_obs_valid;
@@ -53,7 +53,7 @@ struct canary_plan {
     int has_rollout, rollout_ran, rollout_known;
     rollout_policy policy;
     rollout_state state;
-    const char *rollout_reason;
+    char rollout_reason[64]; /* the last transition's reason, kept from the status between passes */
     char rollout_msg[320];
     rollout_obs obs;
     int obs_valid;

@@ -48,7 +48,7 @@ void canary_run_rollout(canary *cn, canary_plan *p, json_object *isvc, json_obje
         resumed_from = memo->resumed_from;
         p->rollout_known = 1;
         p->state = memo->state;
-        p->rollout_reason = memo->reason;
+        scopy(p->rollout_reason, sizeof(p->rollout_reason), memo->reason);
         scopy(p->rollout_msg, sizeof(p->rollout_msg), memo->message);
         if (memo->obs_valid) p->obs = memo->obs, p->obs_valid = 1;
         if (memo->stable_obs_valid) p->stable_obs = memo->stable_obs, p->stable_obs_valid = 1;
@@ -98,7 +98,7 @@ void canary_run_rollout(canary *cn, canary_plan *p, json_object *isvc, json_obje
     p->weight = r.state.weight;
     p->rollout_ran = 1;
     if (changed) {
-        p->rollout_reason = r.reason;
+        scopy(p->rollout_reason, sizeof(p->rollout_reason), r.reason);
         scopy(p->rollout_msg, sizeof(p->rollout_msg), r.message);
         int warn = !strcmp(r.reason, "CheckFailed") || !strcmp(r.reason, "RolledBack") ||
                    !strcmp(r.reason, "ProgressDeadlineExceeded") || !strcmp(r.reason, "MetricsUnavailable");
@@ -113,7 +113,7 @@ void canary_run_rollout(canary *cn, canary_plan *p, json_object *isvc, json_obje
     if (memo) {
         scopy(memo->revision, sizeof(memo->revision), p->latest);
         memo->state = r.state;
-        memo->reason = p->rollout_reason;
+        scopy(memo->reason, sizeof(memo->reason), p->rollout_reason);
         scopy(memo->message, sizeof(memo->message), p->rollout_msg);
         memo->obs = p->obs;
         memo->obs_valid = p->obs_valid;

@@ -315,7 +315,7 @@ static void rollout_succeeded_promotes_and_failed_stays_at_zero(void **state)
     json_object_put(children);
     json_object_put(isvc);
     snprintf(st_json, sizeof(st_json), "{\"components\":{\"predictor\":{\"rollout\":{\"revision\":\"%s\",\"phase\":\"Failed\","
-                                       "\"weight\":0,\"failedChecks\":2}}}}", rev);
+                                       "\"weight\":0,\"failedChecks\":2,\"reason\":\"RolledBack\"}}}}", rev);
     isvc = isvc_new("s3://m/v2", ro, NULL, st_json);
     p = plan_of(&none_cfg, isvc, cache, &children);
     assert_true(canary_plan_split(p)); /* rolled back: the canary stays beside the stable with no traffic */
@@ -325,6 +325,8 @@ static void rollout_succeeded_promotes_and_failed_stays_at_zero(void **state)
     json_object *r = json_object_object_get(json_object_object_get(json_object_object_get(status, "components"), "predictor"), "rollout");
     assert_string_equal(json_object_get_string(json_object_object_get(r, "phase")), "Failed");
     assert_int_equal(json_object_get_int(json_object_object_get(r, "failedChecks")), 2);
+    /* a later pass (no rollout step ran) keeps the last transition's reason */
+    assert_string_equal(json_object_get_string(json_object_object_get(r, "reason")), "RolledBack");
     /* kstatus: Failed (Stalled, RolloutFailed) beside CanaryReady; Ready stays status_compute's */
     json_object *conds = json_object_object_get(status, "conditions");
     assert_int_equal(json_object_array_length(conds), 3);
