@@ -6,6 +6,8 @@
 #                             how a process is recognised as ours.
 #   KINFER_CLUSTER_PORT_BASE  loopback ports: etcd client BASE+379, etcd peer BASE+380,
 #                             kube-apiserver BASE+443 (default 26000: 26379, 26380, 26443).
+#                             Stay below the ephemeral port range (32768+), where an outgoing
+#                             connection may hold the port.
 #                             kube-controller-manager, kube-scheduler and kwok serve no port.
 
 cl_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
