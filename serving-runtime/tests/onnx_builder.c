@@ -221,3 +221,14 @@ void *mb_pack(mb *b, size_t *len)
     onnx__model_proto__pack(&b->m, buf);
     return buf;
 }
+
+float *mb_rand_floats(size_t n, unsigned seed)
+{
+    float *v = malloc(sizeof(float) * (n ? n : 1));
+    if (!v) abort();
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        v[i] = (float)((seed >> 8) & 0xffff) / 32768.0f - 1.0f;
+    }
+    return v;
+}

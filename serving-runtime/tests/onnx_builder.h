@@ -28,6 +28,9 @@ void mb_attr_int(mb *b, mb_node *n, const char *name, int64_t v);
 void mb_attr_float(mb *b, mb_node *n, const char *name, float v);
 void mb_attr_string(mb *b, mb_node *n, const char *name, const char *v);
 void mb_attr_ints(mb *b, mb_node *n, const char *name, size_t cnt, const int64_t *v);
+/* n pseudo-random floats in [-1, 1) from seed (a fixed LCG: the same seed gives the same
+ * values on every machine), malloc'd for the caller; aborts when out of memory. */
+float *mb_rand_floats(size_t n, unsigned seed);
 /* Serialized model (malloc'd; caller frees) and its length. */
 void *mb_pack(mb *b, size_t *len);
 

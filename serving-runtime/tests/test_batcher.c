@@ -104,22 +104,29 @@ static void wait_done(int n)
     pthread_mutex_unlock(&done_mu);
 }
 
-static batcher *make(backend_state *bs, int max, int64_t delay_us, const int *pref, size_t n_pref,
-                     int qsize)
+/* A batcher over a fresh backend_state (sleeping sleep_us per run) with options o. */
+static batcher *start(backend_state *bs, const batcher_options *o, int sleep_us)
 {
     memset(bs, 0, sizeof(*bs));
     pthread_mutex_init(&bs->mu, NULL);
+    bs->sleep_us = sleep_us;
     n_done = 0;
+    batcher_backend be = {.run = double_run, .release = free_release, .ctx = bs, .n_outputs = 1};
+    batcher *b;
+    assert_null(batcher_create(o, &be, &b));
+    return b;
+}
+
+static batcher *make(backend_state *bs, int max, int64_t delay_us, const int *pref, size_t n_pref,
+                     int qsize)
+{
     batcher_options o = {.max_batch_size = max,
                          .max_queue_delay_us = delay_us,
                          .preferred_batch_sizes = pref,
                          .n_preferred = n_pref,
                          .max_queue_size = qsize,
                          .instances = 1};
-    batcher_backend be = {.run = double_run, .release = free_release, .ctx = bs, .n_outputs = 1};
-    batcher *b;
-    assert_null(batcher_create(&o, &be, &b));
-    return b;
+    return start(bs, &o, 0);
 }
 
 static void batches_concurrent_jobs_and_splits_results(void **state)
@@ -328,16 +335,9 @@ static int runs_inline(batcher *b, backend_state *bs, job_box *jb, float base)
 
 static batcher *make_inline(backend_state *bs, int64_t delay_us, int64_t inline_max_ns, int sleep_us)
 {
-    memset(bs, 0, sizeof(*bs));
-    pthread_mutex_init(&bs->mu, NULL);
-    bs->sleep_us = sleep_us;
-    n_done = 0;
     batcher_options o = {
         .max_batch_size = 4, .max_queue_delay_us = delay_us, .instances = 1, .inline_max_ns = inline_max_ns};
-    batcher_backend be = {.run = double_run, .release = free_release, .ctx = bs, .n_outputs = 1};
-    batcher *b;
-    assert_null(batcher_create(&o, &be, &b));
-    return b;
+    return start(bs, &o, sleep_us);
 }
 
 static void cheap_jobs_run_inline_once_measured(void **state)

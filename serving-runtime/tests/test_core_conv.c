@@ -25,25 +25,14 @@ typedef struct conv_case {
     int64_t group; /* 0 means 1 */
 } conv_case;
 
-static float *rand_floats(size_t n, unsigned seed)
-{
-    float *v = malloc(sizeof(float) * n);
-    assert_non_null(v);
-    for (size_t i = 0; i < n; i++) {
-        seed = seed * 1103515245u + 12345u;
-        v[i] = (float)((seed >> 8) & 0xffff) / 32768.0f - 1.0f;
-    }
-    return v;
-}
-
 static void conv_check(const conv_case *k, unsigned seed)
 {
     int64_t oh = (k->h + 2 * k->pad - k->k) / k->s + 1, ow = (k->w + 2 * k->pad - k->k) / k->s + 1,
             kk = k->k * k->k;
     int64_t g = k->group ? k->group : 1, cg = k->c / g, mg = k->m / g;
-    float *x = rand_floats((size_t)(k->n * k->c * k->h * k->w), seed);
-    float *wt = rand_floats((size_t)(k->m * cg * kk), seed + 1),
-          *b = rand_floats((size_t)k->m, seed + 2);
+    float *x = mb_rand_floats((size_t)(k->n * k->c * k->h * k->w), seed);
+    float *wt = mb_rand_floats((size_t)(k->m * cg * kk), seed + 1),
+          *b = mb_rand_floats((size_t)k->m, seed + 2);
     mb *mb = mb_new(13);
     int64_t xd[4] = {-1, k->c, k->h, k->w}, wd[4] = {k->m, cg, k->k, k->k}, bd[1] = {k->m};
     int64_t pads[4] = {k->pad, k->pad, k->pad, k->pad}, st[2] = {k->s, k->s};

@@ -18,24 +18,13 @@
 
 #define F ONNX_DTYPE_FLOAT
 
-static float *rand_floats(size_t n, unsigned seed)
-{
-    float *v = malloc(sizeof(float) * n);
-    assert_non_null(v);
-    for (size_t i = 0; i < n; i++) {
-        seed = seed * 1103515245u + 12345u;
-        v[i] = (float)((seed >> 8) & 0xffff) / 32768.0f - 1.0f;
-    }
-    return v;
-}
-
 /* y = x [M, K] times W (as [N, K] with trans_b (Gemm transB=1), else [K, N] through MatMul + Add),
  * plus bias [N], optionally Relu. */
 static void linear_check(int64_t M, int64_t K, int64_t N, int trans_b, int relu, int threads,
                          unsigned seed)
 {
-    float *x = rand_floats((size_t)(M * K), seed), *w = rand_floats((size_t)(K * N), seed + 1);
-    float *b = rand_floats((size_t)N, seed + 2);
+    float *x = mb_rand_floats((size_t)(M * K), seed), *w = mb_rand_floats((size_t)(K * N), seed + 1);
+    float *b = mb_rand_floats((size_t)N, seed + 2);
     mb *mb = mb_new(13);
     int64_t xd[2] = {-1, K}, wd[2] = {trans_b ? N : K, trans_b ? K : N}, bd[1] = {N};
     mb_input(mb, "x", F, 2, xd);

@@ -29,20 +29,6 @@ typedef struct conv_case {
     int bias, relu, threads;
 } conv_case;
 
-static float frand(unsigned *s)
-{
-    *s = *s * 1103515245u + 12345u;
-    return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
-
-static float *rand_floats(size_t n, unsigned seed)
-{
-    float *v = malloc(sizeof(float) * n);
-    assert_non_null(v);
-    for (size_t i = 0; i < n; i++) v[i] = frand(&seed);
-    return v;
-}
-
 /* Output size and the begin pads the engine will use (auto_pad resolved as ONNX defines it). */
 static void geometry(const conv_case *k, int64_t *oh, int64_t *ow, int64_t *pt, int64_t *pl)
 {
@@ -91,9 +77,9 @@ static int64_t conv_check(const conv_case *k, const char *algo, unsigned seed)
 {
     int64_t oh, ow, pt, pl;
     geometry(k, &oh, &ow, &pt, &pl);
-    float *x = rand_floats((size_t)(k->n * k->c * k->h * k->w), seed);
-    float *wt = rand_floats((size_t)(k->m * k->c * 9), seed + 1);
-    float *b = rand_floats((size_t)k->m, seed + 2);
+    float *x = mb_rand_floats((size_t)(k->n * k->c * k->h * k->w), seed);
+    float *wt = mb_rand_floats((size_t)(k->m * k->c * 9), seed + 1);
+    float *b = mb_rand_floats((size_t)k->m, seed + 2);
     onnx_model *m = conv_load(k, wt, b, algo);
     onnx_tensor in = {.name = "x", .dtype = F, .rank = 4, .data = x}, out;
     int64_t d[4] = {k->n, k->c, k->h, k->w};
@@ -201,8 +187,8 @@ static void winograd_uses_fused_weights(void **state)
     (void)state;
     onnx_model *ms[2];
     int64_t xd[4] = {2, 8, 12, 12}, wd[4] = {8, 8, 3, 3}, cd[1] = {8}, pads[4] = {1, 1, 1, 1};
-    float *wt = rand_floats(8 * 8 * 9, 21), *sc = rand_floats(8, 22), *bi = rand_floats(8, 23);
-    float *mu = rand_floats(8, 24), *var = rand_floats(8, 25);
+    float *wt = mb_rand_floats(8 * 8 * 9, 21), *sc = mb_rand_floats(8, 22), *bi = mb_rand_floats(8, 23);
+    float *mu = mb_rand_floats(8, 24), *var = mb_rand_floats(8, 25);
     for (int i = 0; i < 8; i++) var[i] = fabsf(var[i]) + 0.5f;
     for (int k = 0; k < 2; k++) {
         mb *b = mb_new(13);
@@ -227,7 +213,7 @@ static void winograd_uses_fused_weights(void **state)
         free(buf);
         assert_null(st);
     }
-    float *x = rand_floats(2 * 8 * 144, 26);
+    float *x = mb_rand_floats(2 * 8 * 144, 26);
     onnx_tensor in = {.name = "x", .dtype = F, .rank = 4, .data = x}, out[2];
     memcpy(in.dims, xd, sizeof xd);
     for (int k = 0; k < 2; k++) {
@@ -282,8 +268,8 @@ static void concurrent_first_runs_share_the_transform(void **state)
 {
     (void)state;
     conv_case k = {2, 16, 24, 20, 20, {1, 1, 1, 1}, NULL, 1, 1, 2};
-    float *x = rand_floats(2 * 16 * 400, 71), *wt = rand_floats(24 * 16 * 9, 72),
-          *b = rand_floats(24, 73);
+    float *x = mb_rand_floats(2 * 16 * 400, 71), *wt = mb_rand_floats(24 * 16 * 9, 72),
+          *b = mb_rand_floats(24, 73);
     onnx_model *ref = conv_load(&k, wt, b, "winograd"), *m = conv_load(&k, wt, b, "winograd");
     onnx_tensor in = {.name = "x", .dtype = F, .rank = 4, .dims = {2, 16, 20, 20}, .data = x}, want;
     assert_null(onnx_model_run(ref, &in, 1, NULL, &want, 1));
