@@ -145,6 +145,16 @@ typedef float wg_vu __attribute__((vector_size(WG_VL * sizeof(float)), aligned(4
         else                                                                                       \
             memcpy((p), &wg_t_, sizeof(float) * (size_t)(n));                                      \
     } while (0)
+/* stores a and b interleaved (a0 b0 a1 b1 ...) as 2 WG_VL floats at p */
+#define WG_ST_PAIR(p, a, b)                                                                        \
+    do {                                                                                           \
+        WG_ST((p), __builtin_shufflevector((a), (b), 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6,  \
+                                           22, 7, 23),                                             \
+              WG_VL);                                                                              \
+        WG_ST((p) + WG_VL, __builtin_shufflevector((a), (b), 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, \
+                                                   13, 29, 14, 30, 15, 31),                        \
+              WG_VL);                                                                              \
+    } while (0)
 /* clamp to [lo, hi] as the scalar v < lo ? lo : v > hi ? hi : v does (NaN stays NaN) */
 #define WG_CLAMP(v, lo, hi) wg_sel(wg_sel((v), (lo), (v) < (lo)), (hi), (v) > (hi))
 #define wg_sel(a, b, m)     ((wg_vf)(((wg_vi)(b) & (m)) | ((wg_vi)(a) & ~(m))))
@@ -251,22 +261,8 @@ __attribute__((always_inline)) static inline void wg_output_row(const float *p, 
         wg_vf y00 = WG_CLAMP(r00, lo, hi), y01 = WG_CLAMP(r01, lo, hi), y10 = WG_CLAMP(r10, lo, hi),
               y11 = WG_CLAMP(r11, lo, hi);
         /* interleave: output columns 2 tw and 2 tw + 1 */
-        WG_ST(top + 2 * tw,
-              __builtin_shufflevector(y00, y01, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7,
-                                      23),
-              WG_VL);
-        WG_ST(top + 2 * tw + WG_VL,
-              __builtin_shufflevector(y00, y01, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14,
-                                      30, 15, 31),
-              WG_VL);
-        WG_ST(bot + 2 * tw,
-              __builtin_shufflevector(y10, y11, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7,
-                                      23),
-              WG_VL);
-        WG_ST(bot + 2 * tw + WG_VL,
-              __builtin_shufflevector(y10, y11, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14,
-                                      30, 15, 31),
-              WG_VL);
+        WG_ST_PAIR(top + 2 * tw, y00, y01);
+        WG_ST_PAIR(bot + 2 * tw, y10, y11);
     }
 }
 
