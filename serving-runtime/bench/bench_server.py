@@ -220,18 +220,22 @@ HEADER = ["| model | server | concurrency | req/s | p50 ms | p99 ms | errors | s
           "|---|---|---|---|---|---|---|---|"]
 
 
+def prepare(key, scratch, rng, prefix=""):
+    """The model's directory and file, its request body (in memory and written for wrk) and
+    onnxruntime's answer to it: (dir, model path, (body path, body), reference outputs)."""
+    d = model_dir(key, scratch)
+    path = os.path.join(d, "model.onnx")
+    body, ref = request_for(path, rng)
+    body_path = os.path.join(scratch, f"{prefix}{key}.json")
+    with open(body_path, "wb") as f:
+        f.write(body)
+    return d, path, (body_path, body), ref
+
+
 def extras(args, scratch, rng):
     """kinfer-only: batching on/off on both MLPs at c=64, and --threads x --instances on tiny."""
     out = []
-    bodies = {}
-    for key in ("mlp", "mlp-wide", "tiny"):
-        d = model_dir(key, scratch)
-        path = os.path.join(d, "model.onnx")
-        body, ref = request_for(path, rng)
-        body_path = os.path.join(scratch, f"extra-{key}.json")
-        with open(body_path, "wb") as f:
-            f.write(body)
-        bodies[key] = (d, path, (body_path, body), ref)
+    bodies = {key: prepare(key, scratch, rng, "extra-") for key in ("mlp", "mlp-wide", "tiny")}
     for key in ("mlp", "mlp-wide"):
         d, path, bp, ref = bodies[key]
         on = measure("kinfer", key, d, path, bp, ref, [64], args, scratch, {"--max-batch-size": "32"},
@@ -286,17 +290,12 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         for key in args.models.split(","):
-            d = model_dir(key, scratch)
-            path = os.path.join(d, "model.onnx")
-            body, ref = request_for(path, rng)
-            body_path = os.path.join(scratch, f"{key}.json")
-            with open(body_path, "wb") as f:
-                f.write(body)
+            d, path, bp, ref = prepare(key, scratch, rng)
             for kind in args.servers.split(","):
                 if kind != "kinfer" and not args.peer_python:
                     continue
                 concs = CONCURRENCY.get(key, [int(x) for x in args.concurrency.split(",")])
-                rows += measure(kind, key, d, path, (body_path, body), ref, concs, args, scratch)
+                rows += measure(kind, key, d, path, bp, ref, concs, args, scratch)
         extra = [] if args.no_extras else extras(args, scratch, rng)
     load = os.getloadavg()
     table = ["## Server", "",
