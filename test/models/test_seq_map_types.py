@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper
 
+from test_ml_errors import save  # the one-node model writer the ML error tests use
+
 
 def seq_map(name, key, value):
     return helper.make_value_info(
@@ -15,15 +17,8 @@ def seq_map(name, key, value):
 
 
 def model(tmp_path, node, out):
-    g = helper.make_graph([node], "m",
-                          [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 2])],
-                          [out])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 15),
-                                            helper.make_opsetid("ai.onnx.ml", 1)])
-    m.ir_version = 8
-    p = tmp_path / "model.onnx"
-    p.write_bytes(m.SerializeToString())
-    return p
+    """One node over an [N, 2] float input, with out as the graph output."""
+    return save(tmp_path, node, [out], in_dims=(None, 2))
 
 
 def run(kinfer_run, tmp_path, path):
