@@ -181,9 +181,8 @@ static int wants_gpu(const pod_in *p)
  * way (or in the kernel's accept queue, where closing the listener would reset it) when the
  * server closes its port. 5 s, or half a grace period shorter than 10 s; the server's own
  * --grace-period-s is what is left of the pod's grace after the sleep. */
-static int64_t prestop_sleep_s(const pod_in *p)
+static int64_t prestop_sleep_s(int64_t grace)
 {
-    int64_t grace = p->timeout ? p->timeout : PODSPEC_DEFAULT_GRACE_S;
     return grace >= 10 ? 5 : grace / 2;
 }
 
@@ -384,7 +383,7 @@ static json_object *server_container_new(const pod_in *p, const char *image)
         args_add_int(args, "--max-queue-delay-us", p->max_latency_ms * 1000);
     }
     if (p->container_concurrency) args_add_int(args, "--max-queue-size", p->container_concurrency);
-    int64_t grace = p->timeout ? p->timeout : PODSPEC_DEFAULT_GRACE_S, drain = prestop_sleep_s(p);
+    int64_t grace = p->timeout ? p->timeout : PODSPEC_DEFAULT_GRACE_S, drain = prestop_sleep_s(grace);
     args_add_int(args, "--grace-period-s", grace - drain > 1 ? grace - drain : 1);
     for (size_t i = 0; p->args && i < json_object_array_length(p->args); i++)
         json_object_array_add(args, dup(json_object_array_get_idx(p->args, i)));
@@ -399,10 +398,10 @@ static json_object *server_container_new(const pod_in *p, const char *image)
     json_object_array_add(ports, port);
     put(c, "ports", ports);
     put(c, "resources", resources_new(p));
-    if (prestop_sleep_s(p) > 0) {
+    if (drain > 0) {
         json_object *lc = json_object_new_object(), *pre = json_object_new_object(),
                     *sl = json_object_new_object();
-        put(sl, "seconds", jint(prestop_sleep_s(p)));
+        put(sl, "seconds", jint(drain));
         put(pre, "sleep", sl);
         put(lc, "preStop", pre);
         put(c, "lifecycle", lc);
