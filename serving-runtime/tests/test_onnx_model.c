@@ -269,6 +269,114 @@ static onnx_tensor tensor_f(const char *name, int rank, const int64_t *dims, flo
     return t;
 }
 
+/* Runs a loaded x[N,16] model on one fixed row; the caller frees y. */
+static void run_row(onnx_model *m, onnx_tensor *y)
+{
+    float x[16];
+    fill(x, 16, 9);
+    onnx_tensor in = {.name = "x", .dtype = F, .rank = 2, .dims = {1, 16}, .data = x};
+    assert_null(onnx_model_run(m, &in, 1, NULL, y, 1));
+}
+
+static void assert_same_output(onnx_model *a, onnx_model *b)
+{
+    onnx_tensor ya, yb;
+    run_row(a, &ya);
+    run_row(b, &yb);
+    assert_int_equal(onnx_tensor_numel(&ya), onnx_tensor_numel(&yb));
+    assert_memory_equal(ya.data, yb.data, (size_t)onnx_tensor_numel(&ya) * sizeof(float));
+    onnx_tensor_release(&ya);
+    onnx_tensor_release(&yb);
+}
+
+/* The loader cuts initializers out of the model's bytes itself: a graph given as two `graph`
+ * fields (which protobuf merges) must load as the one graph, initializers from both halves. */
+static void two_graph_fields_merge(void **state)
+{
+    (void)state;
+    size_t len;
+    void *full = mlp_model(&len);
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, full);
+    assert_non_null(mp);
+    Onnx__GraphProto *g = mp->graph;
+    assert_int_equal(g->n_initializer, 4);
+    Onnx__GraphProto tail = ONNX__GRAPH_PROTO__INIT;
+    tail.n_initializer = 2;
+    tail.initializer = g->initializer + 2;
+    g->n_initializer = 2; /* the first half keeps W1, b1 and everything else */
+    size_t la = onnx__model_proto__get_packed_size(mp), lt = onnx__graph_proto__get_packed_size(&tail);
+    unsigned char *two = malloc(la + lt + 16);
+    onnx__model_proto__pack(mp, two);
+    size_t n = la;
+    two[n++] = 0x3A; /* field 7 (graph), length-delimited */
+    for (size_t v = lt; ; v >>= 7) {
+        two[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        if (v <= 0x7f) break;
+    }
+    onnx__graph_proto__pack(&tail, two + n);
+    n += lt;
+    g->n_initializer = 4;
+    onnx__model_proto__free_unpacked(mp, NULL);
+    onnx_model *a = NULL, *b = NULL;
+    assert_null(load(full, len, 0, &a));
+    assert_null(load(two, n, 0, &b));
+    assert_same_output(a, b);
+    onnx_model_free(a);
+    onnx_model_free(b);
+}
+
+static void bad_framing_is_named(void **state)
+{
+    (void)state;
+    unsigned char cut[] = {0x3A, 0x05, 0x01}; /* graph field claims 5 bytes, has 1 */
+    unsigned char *b = malloc(sizeof cut);
+    memcpy(b, cut, sizeof cut);
+    expect_load_error(b, sizeof cut, KINFER_EMODEL, "field 7 of ModelProto is truncated");
+    unsigned char group[] = {0x3A, 0x02, 0x0B, 0x0C}; /* a group (wire type 3) inside the graph */
+    b = malloc(sizeof group);
+    memcpy(b, group, sizeof group);
+    expect_load_error(b, sizeof group, KINFER_EMODEL, "field 1 of GraphProto has wire type 3");
+    /* opset_import {version: 13}, then a graph whose initializer 0 holds a string cut short */
+    unsigned char bad_init[] = {0x42, 0x02, 0x10, 0x0D, 0x3A, 0x03, 0x2A, 0x01, 0x0A};
+    b = malloc(sizeof bad_init);
+    memcpy(b, bad_init, sizeof bad_init);
+    expect_load_error(b, sizeof bad_init, KINFER_EMODEL, "initializer 0 is not a valid TensorProto");
+}
+
+/* load_file maps the file and drops each initializer's pages once converted: the weights (here
+ * 1 MB, many pages) must still be the file's, as load_mem reads them. */
+static void file_load_matches_memory_load(void **state)
+{
+    (void)state;
+    mb *b = mb_new(13);
+    int64_t din[2] = {-1, 16}, wd[2] = {16, 16384}, w2d[2] = {16384, 4};
+    float *w = mb_rand_floats(16 * 16384, 5), *w2 = mb_rand_floats(16384 * 4, 6);
+    mb_input(b, "x", F, 2, din);
+    mb_init_float(b, "W", 2, wd, w);
+    mb_init_float(b, "W2", 2, w2d, w2);
+    mb_add_node(b, "MatMul", "x,W", "h");
+    mb_add_node(b, "MatMul", "h,W2", "y");
+    mb_output(b, "y", F);
+    size_t len;
+    void *buf = mb_pack(b, &len);
+    mb_free(b);
+    free(w);
+    free(w2);
+    char path[] = "/tmp/kinfer-model-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, buf, len), (ssize_t)len);
+    close(fd);
+    onnx_model *a = NULL, *f = NULL;
+    onnx_options o = {.threads = 1};
+    assert_null(onnx_model_load_file(path, &o, &f));
+    unlink(path);
+    assert_null(load(buf, len, 0, &a));
+    assert_same_output(a, f);
+    onnx_model_free(a);
+    onnx_model_free(f);
+}
+
 static void run_rejects_wrong_inputs(void **state)
 {
     (void)state;
@@ -615,6 +723,9 @@ int test_onnx_model_run(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(truncated_model_is_rejected),
         cmocka_unit_test(corrupt_bytes_never_crash),
+        cmocka_unit_test(two_graph_fields_merge),
+        cmocka_unit_test(bad_framing_is_named),
+        cmocka_unit_test(file_load_matches_memory_load),
         cmocka_unit_test(unknown_operator_is_named),
         cmocka_unit_test(unknown_opset_is_rejected),
         cmocka_unit_test(type_mismatch_names_the_node),

@@ -8,10 +8,12 @@
  * Outputs go to DIR/<output name>.npy; a sequence-of-maps output (ZipMap) is written as its
  * [N, K] values plus DIR/<name>.keys.npy. --bench N times N further runs and prints one line:
  *   bench: runs=N mean_ms=... p50_ms=... min_ms=... load_ms=... peak_rss_kb=... cpu_ms=...
+ *          load_peak_rss_kb=... loaded_rss_kb=...
  * cpu_ms is the process's CPU time (all threads) per timed run: unlike wall time it barely moves
  * when other work shares the machine's cores, so it is the figure to compare engines with there.
  * peak_rss_kb is VmHWM, this process image's own peak: ru_maxrss would also count the pages of
  * whatever process forked this one (Linux carries the parent's high-water mark across exec).
+ * load_peak_rss_kb is VmHWM right after the load (inputs already read), loaded_rss_kb VmRSS then.
  * Not part of kinfer-server; it exists for tests and benchmarks only.
  */
 #include <errno.h>
@@ -42,15 +44,23 @@ static double run_now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* VmHWM from /proc/self/status; ru_maxrss where /proc is unavailable. */
-static long run_peak_rss_kb(void)
+/* A "Vm...: N kB" line of /proc/self/status (VmHWM, VmRSS); -1 when absent. */
+static long run_status_kb(const char *field)
 {
     char line[256];
     long kb = -1;
+    size_t n = strlen(field);
     FILE *fp = fopen("/proc/self/status", "r");
     while (fp && fgets(line, sizeof(line), fp))
-        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
+        if (!strncmp(line, field, n) && line[n] == ':' && sscanf(line + n + 1, "%ld", &kb) == 1) break;
     if (fp) fclose(fp);
+    return kb;
+}
+
+/* VmHWM; ru_maxrss where /proc is unavailable. */
+static long run_peak_rss_kb(void)
+{
+    long kb = run_status_kb("VmHWM");
     if (kb < 0) {
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
@@ -173,6 +183,7 @@ int main(int argc, char **argv)
     double t0 = run_now_ms();
     if ((st = onnx_model_load_file(a.model, &opts, &m))) goto out;
     double load_ms = run_now_ms() - t0;
+    long load_peak_kb = run_peak_rss_kb(), loaded_rss_kb = run_status_kb("VmRSS");
     n_out = onnx_model_num_outputs(m);
     outs = calloc(n_out ? n_out : 1, sizeof(*outs));
     times = calloc(a.bench ? (size_t)a.bench : 1, sizeof(*times));
@@ -201,8 +212,10 @@ int main(int argc, char **argv)
         double sum = 0;
         for (int i = 0; i < a.bench; i++) sum += times[i];
         qsort(times, (size_t)a.bench, sizeof(double), run_cmp_double);
-        printf("bench: runs=%d mean_ms=%.4f p50_ms=%.4f min_ms=%.4f load_ms=%.1f peak_rss_kb=%ld cpu_ms=%.4f\n",
-               a.bench, sum / a.bench, times[a.bench / 2], times[0], load_ms, run_peak_rss_kb(), cpu_ms);
+        printf("bench: runs=%d mean_ms=%.4f p50_ms=%.4f min_ms=%.4f load_ms=%.1f peak_rss_kb=%ld cpu_ms=%.4f"
+               " load_peak_rss_kb=%ld loaded_rss_kb=%ld\n",
+               a.bench, sum / a.bench, times[a.bench / 2], times[0], load_ms, run_peak_rss_kb(), cpu_ms,
+               load_peak_kb, loaded_rss_kb);
     }
     rc = 0;
 out:

@@ -83,8 +83,9 @@ typedef struct graph {
     size_t hash_cap;
 } graph;
 
-/* Parses and validates a model (onnx_loader.c); ext_dir: base for external data or NULL. */
-kinfer_status *graph__load(const void *buf, size_t len, const char *ext_dir, graph **out)
+/* Parses and validates a model (onnx_loader.c); ext_dir: base for external data or NULL.
+ * droppable: buf is a private read-only file mapping whose pages may be dropped once consumed. */
+kinfer_status *graph__load(const void *buf, size_t len, const char *ext_dir, int droppable, graph **out)
     __attribute__((warn_unused_result));
 /* Runs every node's fini and releases everything. NULL is a no-op. */
 void graph__free(graph *g);

@@ -3,9 +3,12 @@
  * kernel, converts attributes and initializers (with size checks), and finds undefined inputs,
  * duplicate definitions and cycles. It does not optimize or run anything (optimize.c, onnx_model.c).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "graph.h"
 #include "onnx_proto.h"
@@ -218,25 +221,84 @@ static kinfer_status *load_opsets(graph *g, const Onnx__ModelProto *mp)
     return NULL;
 }
 
-static kinfer_status *load_graph(graph *g, const Onnx__GraphProto *gp, const char *ext_dir)
+/* Drops the pages wholly inside [p, p + len) of a private file mapping: the bytes were consumed,
+ * so the file's pages need not stay resident beside the tensor converted from them. */
+static void drop_pages(const void *p, size_t len)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = ((uintptr_t)p + page - 1) & ~(page - 1),
+              e = ((uintptr_t)p + len) & ~(page - 1);
+    if (e > a) (void)madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
+/* protobuf-c allocator for initializer unpacks. A payload's copy lives only until it is
+ * converted, so big blocks are mapped and unmapped: from malloc they would leave holes in the
+ * heap between the region's blocks that stay resident after the load. */
+#define PB_MAP_MIN ((size_t)256 << 10)
+typedef struct pb_block {
+    size_t size, mapped;
+} pb_block;
+
+static void *pb_alloc(void *data, size_t size)
+{
+    (void)data;
+    if (size > SIZE_MAX - sizeof(pb_block)) return NULL;
+    size_t total = size + sizeof(pb_block);
+    pb_block *b = total >= PB_MAP_MIN ? mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                                      : malloc(total);
+    if (!b || b == MAP_FAILED) return NULL;
+    b->size = total;
+    b->mapped = total >= PB_MAP_MIN;
+    return b + 1;
+}
+
+static void pb_free(void *data, void *p)
+{
+    (void)data;
+    if (!p) return;
+    pb_block *b = (pb_block *)p - 1;
+    if (b->mapped) munmap(b, b->size);
+    else free(b);
+}
+
+static ProtobufCAllocator pb_mapped = {pb_alloc, pb_free, NULL};
+
+/* One initializer at a time: unpack its TensorProto, convert it into the region, free the
+ * unpacked copy. Peak memory is the weights plus the largest one, not three copies of all. */
+static kinfer_status *load_initializers(graph *g, const onnx_proto_split *sp, const char *ext_dir, int droppable)
+{
+    for (size_t i = 0; i < sp->n_inits; i++) {
+        Onnx__TensorProto *tp = onnx__tensor_proto__unpack(&pb_mapped, sp->inits[i].len, sp->inits[i].p);
+        if (!tp) return kinfer_status_new(KINFER_EMODEL, "initializer %zu is not a valid TensorProto (%zu bytes)", i,
+                                          sp->inits[i].len);
+        if (droppable) drop_pages(sp->inits[i].p, sp->inits[i].len);
+        kinfer_status *st = NULL;
+        const char *name = tp->name ? tp->name : "";
+        int v = -1;
+        if (!*name) st = kinfer_status_new(KINFER_EMODEL, "initializer %zu has no name", i);
+        else if (graph__find_value(g, name) >= 0)
+            st = kinfer_status_new(KINFER_EMODEL, "initializer '%s' is defined twice", name);
+        else if ((v = graph__add_value(g, name)) < 0) st = kinfer_status_new(KINFER_ENOMEM, "values");
+        if (!st) {
+            g->vals[v].is_const = 1;
+            st = onnx_proto__tensor(tp, ext_dir, g->rg, g->vals[v].name, &g->vals[v].t);
+            if (st) st = kinfer_status_wrap(st, "initializer");
+        }
+        onnx__tensor_proto__free_unpacked(tp, &pb_mapped);
+        if (st) return st;
+    }
+    return NULL;
+}
+
+static kinfer_status *load_graph(graph *g, const Onnx__GraphProto *gp, const onnx_proto_split *sp,
+                                 const char *ext_dir, int droppable)
 {
     kinfer_status *st = NULL;
     region *rg = g->rg;
-    if (gp->n_node > GRAPH_MAX_NODES || gp->n_initializer > GRAPH_MAX_VALUES ||
-        gp->n_input > GRAPH_MAX_VALUES || gp->n_output > GRAPH_MAX_IO)
-        return kinfer_status_new(KINFER_ETOOBIG, "graph has too many nodes, initializers or outputs");
-    for (size_t i = 0; i < gp->n_initializer; i++) {
-        const Onnx__TensorProto *tp = gp->initializer[i];
-        const char *name = tp->name ? tp->name : "";
-        if (!*name) return kinfer_status_new(KINFER_EMODEL, "initializer %zu has no name", i);
-        if (graph__find_value(g, name) >= 0)
-            return kinfer_status_new(KINFER_EMODEL, "initializer '%s' is defined twice", name);
-        int v = graph__add_value(g, name);
-        if (v < 0) return kinfer_status_new(KINFER_ENOMEM, "values");
-        g->vals[v].is_const = 1;
-        st = onnx_proto__tensor(tp, ext_dir, rg, name, &g->vals[v].t);
-        if (st) return kinfer_status_wrap(st, "initializer");
-    }
+    if (gp->n_node > GRAPH_MAX_NODES || gp->n_input > GRAPH_MAX_VALUES || gp->n_output > GRAPH_MAX_IO)
+        return kinfer_status_new(KINFER_ETOOBIG, "graph has too many nodes, inputs or outputs");
+    /* The split moved every initializer out; any left here came in some other encoding. */
+    if (gp->n_initializer) return kinfer_status_new(KINFER_EMODEL, "graph has an initializer protobuf-c could not place");
+    if ((st = load_initializers(g, sp, ext_dir, droppable))) return st;
     g->inputs = region_alloc(rg, (gp->n_input + 1) * sizeof(int));
     g->outputs = region_alloc(rg, (gp->n_output + 1) * sizeof(int));
     if (!g->inputs || !g->outputs) return kinfer_status_new(KINFER_ENOMEM, "graph io");
@@ -288,12 +350,21 @@ static kinfer_status *load_graph(graph *g, const Onnx__GraphProto *gp, const cha
     return NULL;
 }
 
-kinfer_status *graph__load(const void *buf, size_t len, const char *ext_dir, graph **out)
+kinfer_status *graph__load(const void *buf, size_t len, const char *ext_dir, int droppable, graph **out)
 {
     *out = NULL;
     kinfer_status *st = NULL;
-    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, buf);
-    if (!mp) return kinfer_status_new(KINFER_EMODEL, "not a valid ONNX model (protobuf parse of %zu bytes failed)", len);
+    Onnx__ModelProto *mp = NULL;
+    onnx_proto_split sp;
+    if ((st = onnx_proto__split_model(buf, len, GRAPH_MAX_VALUES, &sp))) {
+        onnx_proto__split_free(&sp);
+        return st;
+    }
+    mp = onnx__model_proto__unpack(NULL, sp.model_len, sp.model);
+    if (!mp) {
+        onnx_proto__split_free(&sp);
+        return kinfer_status_new(KINFER_EMODEL, "not a valid ONNX model (protobuf parse of %zu bytes failed)", len);
+    }
     graph *g = calloc(1, sizeof(*g));
     if (!g || !(g->rg = region_create())) {
         st = kinfer_status_new(KINFER_ENOMEM, "graph");
@@ -311,10 +382,11 @@ kinfer_status *graph__load(const void *buf, size_t len, const char *ext_dir, gra
                  : kinfer_status_new(KINFER_EMODEL, "model imports no opset");
         goto out;
     }
-    if ((st = load_graph(g, mp->graph, ext_dir))) goto out;
+    if ((st = load_graph(g, mp->graph, &sp, ext_dir, droppable))) goto out;
     if ((st = graph__plan(g))) goto out;
 out:
     onnx__model_proto__free_unpacked(mp, NULL);
+    onnx_proto__split_free(&sp);
     if (st) {
         graph__free(g);
         return st;

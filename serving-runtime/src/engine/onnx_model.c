@@ -6,11 +6,15 @@
  * table) are pooled per model, so concurrent runs never share mutable state and a warm run does
  * not call malloc except for the outputs it hands back.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "graph.h"
@@ -41,7 +45,7 @@ struct onnx_model {
 };
 
 static kinfer_status *onnx_model__load(const void *buf, size_t len, const onnx_options *opts,
-                                       const char *ext_dir, onnx_model **out);
+                                       const char *ext_dir, int droppable, onnx_model **out);
 
 size_t onnx_dtype_size(onnx_dtype dt)
 {
@@ -133,18 +137,18 @@ void onnx_model_free(onnx_model *m)
 
 kinfer_status *onnx_model_load_mem(const void *buf, size_t len, const onnx_options *opts, onnx_model **out)
 {
-    return onnx_model__load(buf, len, opts, opts ? opts->external_data_dir : NULL, out);
+    return onnx_model__load(buf, len, opts, opts ? opts->external_data_dir : NULL, 0, out);
 }
 
 static kinfer_status *onnx_model__load(const void *buf, size_t len, const onnx_options *opts,
-                                       const char *ext_dir, onnx_model **out)
+                                       const char *ext_dir, int droppable, onnx_model **out)
 {
     *out = NULL;
     kinfer_status *st = NULL;
     onnx_model *m = calloc(1, sizeof(*m));
     if (!m) return kinfer_status_new(KINFER_ENOMEM, "model");
     pthread_mutex_init(&m->mu, NULL);
-    if ((st = graph__load(buf, len, ext_dir, &m->g))) goto out;
+    if ((st = graph__load(buf, len, ext_dir, droppable, &m->g))) goto out;
     graph *g = m->g;
     if ((st = graph__init_nodes(g))) goto out;
     int optimize = !(opts && opts->no_optimize);
@@ -173,16 +177,19 @@ out:
     return NULL;
 }
 
+/* The file is mapped, not read: the loader converts one initializer at a time and drops the
+ * mapping's pages behind it, so a model's weights are resident about once while it loads. */
 kinfer_status *onnx_model_load_file(const char *path, const onnx_options *opts, onnx_model **out)
 {
     *out = NULL;
     kinfer_status *st = NULL;
-    void *buf = NULL;
+    void *buf = MAP_FAILED;
+    size_t len = 0;
     char *dir = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return kinfer_status_new(KINFER_ENOTFOUND, "open %s: %m", path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return kinfer_status_new(errno == ENOENT ? KINFER_ENOTFOUND : KINFER_EIO, "open %s: %m", path);
     struct stat sb;
-    if (fstat(fileno(f), &sb) || !S_ISREG(sb.st_mode)) {
+    if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
         st = kinfer_status_new(KINFER_EIO, "%s: not a regular file", path);
         goto out;
     }
@@ -191,13 +198,9 @@ kinfer_status *onnx_model_load_file(const char *path, const onnx_options *opts, 
                                (long long)sb.st_size, MODEL_MAX_FILE_BYTES);
         goto out;
     }
-    buf = malloc(sb.st_size ? (size_t)sb.st_size : 1);
-    if (!buf) {
-        st = kinfer_status_new(KINFER_ENOMEM, "%s", path);
-        goto out;
-    }
-    if (fread(buf, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size) {
-        st = kinfer_status_new(KINFER_EIO, "read %s", path);
+    len = (size_t)sb.st_size;
+    if (len && (buf = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED) {
+        st = kinfer_status_new(KINFER_EIO, "map %s: %m", path);
         goto out;
     }
     const char *ext = opts ? opts->external_data_dir : NULL;
@@ -210,11 +213,11 @@ kinfer_status *onnx_model_load_file(const char *path, const onnx_options *opts, 
         }
         ext = dir;
     }
-    st = onnx_model__load(buf, (size_t)sb.st_size, opts, ext, out);
+    st = onnx_model__load(len ? buf : "", len, opts, ext, len != 0, out);
     if (st) st = kinfer_status_wrap(st, "%s", path);
 out:
-    fclose(f);
-    free(buf);
+    if (buf != MAP_FAILED) munmap(buf, len);
+    close(fd);
     free(dir);
     return st;
 }

@@ -2,6 +2,7 @@
 #include "onnx_proto.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,6 +196,145 @@ void *onnx_proto__copy_data(onnx_dtype dt, const void *src, int64_t n)
         p += len;
     }
     return d;
+}
+
+/* ---- wire-format framing (onnx_proto__split_model) ---- */
+
+#define WIRE_MODEL_GRAPH 7      /* ModelProto.graph */
+#define WIRE_GRAPH_INITIALIZER 5 /* GraphProto.initializer */
+
+static int wire_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (*p == end) return -1;
+        unsigned char b = *(*p)++;
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = r;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* One field at *p: its number, wire type, payload (for length-delimited fields) and end. */
+typedef struct wire_field {
+    uint64_t num;
+    int type;
+    const unsigned char *start, *payload, *end;
+    size_t payload_len;
+} wire_field;
+
+static kinfer_status *wire_next(const unsigned char **p, const unsigned char *end, const char *what, wire_field *f)
+{
+    uint64_t tag, v;
+    f->start = *p;
+    if (wire_varint(p, end, &tag) || !(tag >> 3))
+        return kinfer_status_new(KINFER_EMODEL, "not a valid ONNX model: bad field tag in %s", what);
+    f->num = tag >> 3;
+    f->type = (int)(tag & 7);
+    f->payload = NULL;
+    f->payload_len = 0;
+    size_t left;
+    switch (f->type) {
+    case 0:
+        if (wire_varint(p, end, &v)) goto truncated;
+        break;
+    case 1: case 5:
+        left = (size_t)(end - *p);
+        if (left < (f->type == 1 ? 8u : 4u)) goto truncated;
+        *p += f->type == 1 ? 8 : 4;
+        break;
+    case 2:
+        if (wire_varint(p, end, &v) || v > (uint64_t)(end - *p)) goto truncated;
+        f->payload = *p;
+        f->payload_len = (size_t)v;
+        *p += v;
+        break;
+    default:
+        return kinfer_status_new(KINFER_EMODEL, "not a valid ONNX model: field %llu of %s has wire type %d",
+                                 (unsigned long long)f->num, what, f->type);
+    }
+    f->end = *p;
+    return NULL;
+truncated:
+    return kinfer_status_new(KINFER_EMODEL, "not a valid ONNX model: field %llu of %s is truncated",
+                             (unsigned long long)f->num, what);
+}
+
+static size_t wire_put_varint(unsigned char *d, uint64_t v)
+{
+    size_t n = 0;
+    do {
+        d[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    return n;
+}
+
+kinfer_status *onnx_proto__split_model(const void *buf, size_t len, size_t max_inits, onnx_proto_split *out)
+{
+    memset(out, 0, sizeof(*out));
+    const unsigned char *b = buf, *end = b + len;
+    /* Pass 1: the graph fields' total kept size and the initializer count. */
+    size_t kept_top = 0, kept_graph = 0, n_inits = 0;
+    int has_graph = 0;
+    wire_field f, g;
+    kinfer_status *st;
+    for (const unsigned char *p = b; p < end;) {
+        if ((st = wire_next(&p, end, "ModelProto", &f))) return st;
+        if (f.num != WIRE_MODEL_GRAPH || f.type != 2) {
+            kept_top += (size_t)(f.end - f.start);
+            continue;
+        }
+        has_graph = 1;
+        for (const unsigned char *q = f.payload, *ge = f.payload + f.payload_len; q < ge;) {
+            if ((st = wire_next(&q, ge, "GraphProto", &g))) return st;
+            if (g.num == WIRE_GRAPH_INITIALIZER && g.type == 2) n_inits++;
+            else kept_graph += (size_t)(g.end - g.start);
+        }
+    }
+    if (n_inits > max_inits)
+        return kinfer_status_new(KINFER_ETOOBIG, "graph has %zu initializers (at most %zu)", n_inits, max_inits);
+    /* Pass 2: copy what is kept, note where the initializers are. */
+    out->model = malloc(kept_top + kept_graph + 16);
+    out->inits = calloc(n_inits + 1, sizeof(onnx_proto_span));
+    if (!out->model || !out->inits) return kinfer_status_new(KINFER_ENOMEM, "model split");
+    unsigned char *d = out->model;
+    for (const unsigned char *p = b; p < end;) {
+        if ((st = wire_next(&p, end, "ModelProto", &f))) return st;
+        if (f.num != WIRE_MODEL_GRAPH || f.type != 2) {
+            memcpy(d, f.start, (size_t)(f.end - f.start));
+            d += f.end - f.start;
+        }
+    }
+    if (has_graph) {
+        *d++ = (WIRE_MODEL_GRAPH << 3) | 2;
+        d += wire_put_varint(d, kept_graph);
+        for (const unsigned char *p = b; p < end;) {
+            if ((st = wire_next(&p, end, "ModelProto", &f))) return st;
+            if (f.num != WIRE_MODEL_GRAPH || f.type != 2) continue;
+            for (const unsigned char *q = f.payload, *ge = f.payload + f.payload_len; q < ge;) {
+                if ((st = wire_next(&q, ge, "GraphProto", &g))) return st;
+                if (g.num == WIRE_GRAPH_INITIALIZER && g.type == 2) {
+                    out->inits[out->n_inits++] = (onnx_proto_span){g.payload, g.payload_len};
+                    continue;
+                }
+                memcpy(d, g.start, (size_t)(g.end - g.start));
+                d += g.end - g.start;
+            }
+        }
+    }
+    out->model_len = (size_t)(d - out->model);
+    return NULL;
+}
+
+void onnx_proto__split_free(onnx_proto_split *s)
+{
+    free(s->model);
+    free(s->inits);
+    memset(s, 0, sizeof(*s));
 }
 
 kinfer_status *onnx_proto_tensor_load(const void *buf, size_t len, onnx_tensor *out)
