@@ -140,10 +140,30 @@ static void depthwise_batches(void **state)
         conv_check(&cases[i], 60 + (unsigned)i);
 }
 
+/* The flat 3x3 kernels (pads of 1): stride 1 at widths below, at and above a vector (1, 7, 16,
+ * 17, 40) and planes whose length is not a multiple of 16, so the column masks wrap at every
+ * phase; stride 2 on even planes (their four quarters, down to 2x2), and on odd ones, which stay
+ * on the padded-plane path. One and two threads, with and without Relu. */
+static void depthwise_flat_planes(void **state)
+{
+    (void)state;
+    static const conv_case cases[] = {
+        {2, 5, 5, 7, 7, 3, 1, 1, 1, 2, 5},    {1, 4, 4, 14, 14, 3, 1, 1, 0, 1, 4},
+        {3, 3, 3, 5, 1, 3, 1, 1, 0, 2, 3},    {1, 3, 3, 1, 17, 3, 1, 1, 1, 2, 3},
+        {2, 3, 3, 16, 16, 3, 1, 1, 0, 2, 3},  {1, 2, 2, 23, 40, 3, 1, 1, 1, 1, 2},
+        {2, 5, 5, 14, 14, 3, 2, 1, 1, 2, 5},  {3, 3, 3, 2, 2, 3, 2, 1, 0, 2, 3},
+        {1, 4, 4, 8, 34, 3, 2, 1, 1, 1, 4},   {2, 3, 3, 36, 6, 3, 2, 1, 0, 2, 3},
+        {2, 3, 3, 7, 9, 3, 2, 1, 1, 2, 3},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        conv_check(&cases[i], 70 + (unsigned)i);
+}
+
 int test_core_conv_run(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(depthwise_batches),
+        cmocka_unit_test(depthwise_flat_planes),
         cmocka_unit_test(images_share_a_gemm),
         cmocka_unit_test(images_split_into_chunks),
         cmocka_unit_test(large_planes_run_per_image),
