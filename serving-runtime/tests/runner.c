@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define GROUPS(X) X(status) X(onnx_model) X(sigv4) X(storage_uri) X(storage_list) X(storage) X(infer_request) X(batcher) X(config) X(ml_common) X(core_winograd) X(core_conv) X(core_linalg) X(threadpool)
+#define GROUPS(X) X(status) X(onnx_model) X(sigv4) X(storage_uri) X(storage_list) X(storage) X(infer_request) X(batcher) X(config) X(ml_common) X(core_winograd) X(core_conv) X(core_binary) X(core_pool) X(core_linalg) X(threadpool)
 
 #define DECLARE(g) int test_##g##_run(void);
 GROUPS(DECLARE)

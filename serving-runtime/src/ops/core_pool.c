@@ -123,19 +123,51 @@ static kinfer_status *gpool_infer(op_ctx *c)
     return NULL;
 }
 
+typedef struct gpool_job {
+    const float *x;
+    float *y;
+    int64_t planes, sz;
+    int is_max;
+} gpool_job;
+
+/* Each plane is reduced in 16 independent lanes (a loop gcc vectorizes, where one running sum
+ * would be a chain of dependent adds), then the lanes and the tail are combined. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void gpool_rows(void *arg, int ith, int nth)
+{
+    const gpool_job *j = arg;
+    int64_t b, e, sz = j->sz, body = sz / 16 * 16;
+    op_split(j->planes, ith, nth, &b, &e);
+    for (int64_t p = b; p < e; p++) {
+        const float *v = j->x + p * sz;
+        float lane[16], acc;
+        if (j->is_max) {
+            for (int l = 0; l < 16; l++) lane[l] = -INFINITY;
+            for (int64_t i = 0; i < body; i += 16)
+                for (int l = 0; l < 16; l++) lane[l] = v[i + l] > lane[l] ? v[i + l] : lane[l];
+            acc = -INFINITY;
+            for (int l = 0; l < 16; l++) acc = lane[l] > acc ? lane[l] : acc;
+            for (int64_t i = body; i < sz; i++) acc = v[i] > acc ? v[i] : acc;
+            j->y[p] = acc;
+        } else {
+            for (int l = 0; l < 16; l++) lane[l] = 0.0f;
+            for (int64_t i = 0; i < body; i += 16)
+                for (int l = 0; l < 16; l++) lane[l] += v[i + l];
+            acc = 0.0f;
+            for (int l = 0; l < 16; l++) acc += lane[l];
+            for (int64_t i = body; i < sz; i++) acc += v[i];
+            j->y[p] = acc / (float)(sz ? sz : 1);
+        }
+    }
+}
+
 static kinfer_status *gpool_compute(op_ctx *c)
 {
     const op_tensor *x = op_input(c, 0);
-    const float *xd = x->data;
-    float *y = op_output(c, 0)->data;
-    int is_max = !strcmp(op_node_op_type(op_ctx_node(c)), "GlobalMaxPool");
-    int64_t planes = x->dims[0] * x->dims[1], sz = core_prod(x->dims, 2, x->rank);
-    for (int64_t p = 0; p < planes; p++) {
-        const float *v = xd + p * sz;
-        float acc = is_max ? -INFINITY : 0.0f;
-        for (int64_t i = 0; i < sz; i++) acc = is_max ? (v[i] > acc ? v[i] : acc) : acc + v[i];
-        y[p] = is_max ? acc : acc / (float)(sz ? sz : 1);
-    }
+    gpool_job j = {x->data, op_output(c, 0)->data, x->dims[0] * x->dims[1], core_prod(x->dims, 2, x->rank),
+                   !strcmp(op_node_op_type(op_ctx_node(c)), "GlobalMaxPool")};
+    if (j.planes * j.sz >= CORE_PAR_MIN) op_parallel(c, gpool_rows, &j);
+    else gpool_rows(&j, 0, 1);
     return NULL;
 }
 

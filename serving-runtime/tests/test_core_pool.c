@@ -1,0 +1,79 @@
+/*
+ * Tests of the global pools (src/ops/core_pool.c), which reduce each plane in 16 lanes, split
+ * across the pool from 32K elements: against a plain loop in double (exact for max), at one and
+ * two threads, on planes below, at and above one vector, with tails.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/engine/onnx_model.h"
+#include "onnx_builder.h"
+
+#define F ONNX_DTYPE_FLOAT
+
+/* Runs a model with input x of shape d (rank 4) and returns its one output (caller releases). */
+static onnx_tensor run_one(void *buf, size_t len, int threads, const int64_t *d, float *x)
+{
+    onnx_options o = {.threads = threads};
+    onnx_model *m = NULL;
+    kinfer_status *s = onnx_model_load_mem(buf, len, &o, &m);
+    if (s) fail_msg("load: %s", kinfer_status_msg(s));
+    onnx_tensor in = {.name = "x", .dtype = F, .rank = 4, .data = x}, out;
+    memcpy(in.dims, d, 4 * sizeof(int64_t));
+    if ((s = onnx_model_run(m, &in, 1, NULL, &out, 1))) fail_msg("run: %s", kinfer_status_msg(s));
+    onnx_model_free(m);
+    return out;
+}
+
+static void global_pool(const char *op, const int64_t *d, int threads, unsigned seed)
+{
+    size_t planes = (size_t)(d[0] * d[1]), sz = (size_t)(d[2] * d[3]);
+    float *x = mb_rand_floats(planes * sz, seed);
+    mb *mb = mb_new(13);
+    mb_input(mb, "x", F, 4, d);
+    mb_add_node(mb, op, "x", "y");
+    mb_output(mb, "y", F);
+    size_t len;
+    void *buf = mb_pack(mb, &len);
+    mb_free(mb);
+    onnx_tensor out = run_one(buf, len, threads, d, x);
+    free(buf);
+    assert_int_equal(out.rank, 4);
+    assert_int_equal(out.dims[1], d[1]);
+    assert_int_equal(out.dims[2], 1);
+    const float *y = out.data;
+    int is_max = !strcmp(op, "GlobalMaxPool");
+    for (size_t p = 0; p < planes; p++) {
+        double acc = is_max ? -INFINITY : 0.0;
+        for (size_t i = 0; i < sz; i++) acc = is_max ? fmax(acc, x[p * sz + i]) : acc + x[p * sz + i];
+        if (!is_max) acc /= (double)sz;
+        if (fabs(y[p] - acc) > (is_max ? 0.0 : 1e-6)) fail_msg("%s y[%zu] = %.9g, want %.9g", op, p, y[p], acc);
+    }
+    onnx_tensor_release(&out);
+    free(x);
+}
+
+static void global_pools_in_lanes(void **state)
+{
+    (void)state;
+    static const int64_t shapes[][4] = {{3, 300, 7, 7}, {1, 5, 3, 5}, {2, 4, 4, 4}, {1, 2, 1, 1}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (int threads = 1; threads <= 2; threads++) {
+            global_pool("GlobalAveragePool", shapes[i], threads, 90 + (unsigned)i);
+            global_pool("GlobalMaxPool", shapes[i], threads, 95 + (unsigned)i);
+        }
+}
+
+int test_core_pool_run(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(global_pools_in_lanes),
+    };
+    return cmocka_run_group_tests_name("core_pool", tests, NULL, NULL);
+}
