@@ -61,6 +61,7 @@ typedef struct job_box {
     float got[8];
     int64_t got_rows;
     int done;
+    int poison; /* on completion, overwrite the job as the HTTP side's free would */
 } job_box;
 
 static pthread_mutex_t done_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -80,6 +81,7 @@ static void on_done(batcher_job *job, kinfer_status *st)
         memcpy(jb->got, job->outputs[0].data, (size_t)n * sizeof(float));
     }
     batcher_job_release(jb->b, job);
+    if (jb->poison) memset(job, 0xA5, sizeof(*job)); /* the batcher must not read it again */
     pthread_mutex_lock(&done_mu);
     jb->done = 1;
     n_done++;
@@ -149,6 +151,29 @@ static void batches_concurrent_jobs_and_splits_results(void **state)
         assert_int_equal(jb[i].job.batch_rows, 6);
     }
     batcher_destroy(b);
+}
+
+/* A completed job belongs to its submitter again (the server frees the request with it): after
+ * the last done() of a batch the batcher must not read any job, the first one included. */
+static void completed_jobs_are_never_read_again(void **state)
+{
+    (void)state;
+    backend_state bs;
+    batcher *b = make(&bs, 8, 200000, NULL, 0, 0);
+    job_box jb[3];
+    for (int i = 0; i < 3; i++) {
+        box_init(&jb[i], b, 1, 2, 5.0f * (float)i);
+        jb[i].poison = 1;
+        assert_null(batcher_submit(b, &jb[i].job));
+    }
+    wait_done(3);
+    batcher_destroy(b); /* joins the worker: it has finished with the batch */
+    assert_int_equal(bs.n_batches, 1);
+    assert_int_equal(bs.batches[0], 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(jb[i].err, KINFER_OK);
+        for (int k = 0; k < 2; k++) assert_true(jb[i].got[k] == 2 * jb[i].data[k]);
+    }
 }
 
 static void different_inner_dims_never_share(void **state)
@@ -367,6 +392,7 @@ int test_batcher_run(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(batches_concurrent_jobs_and_splits_results),
+        cmocka_unit_test(completed_jobs_are_never_read_again),
         cmocka_unit_test(different_inner_dims_never_share),
         cmocka_unit_test(full_queue_refuses_synchronously),
         cmocka_unit_test(deadline_in_queue_times_out),

@@ -122,11 +122,13 @@ static void job_fail(batcher_job *job, kinfer_err code, const char *msg)
     job->done(job, kinfer_status_new(code, "%s", msg));
 }
 
-/* Runs jobs[0..n) as one batch and completes each. */
+/* Runs jobs[0..n) as one batch and completes each. A job's done() hands it back to its submitter,
+ * which may free it at once: nothing here reads a job after its done(), so what the clean-up
+ * needs (the input count) is copied first. */
 static void batch_run(batcher *b, batcher_job **jobs, size_t n)
 {
     batcher_job *j0 = jobs[0];
-    size_t n_out = j0->output_names ? j0->n_outputs : b->be.n_outputs;
+    size_t n_out = j0->output_names ? j0->n_outputs : b->be.n_outputs, n_in = j0->n_inputs;
     int64_t rows = 0;
     for (size_t k = 0; k < n; k++) rows += jobs[k]->rows;
     onnx_tensor *in = NULL, *out = calloc(n_out ? n_out : 1, sizeof(onnx_tensor));
@@ -135,9 +137,9 @@ static void batch_run(batcher *b, batcher_job **jobs, size_t n)
     const char *why = "out of memory assembling the batch";
     if (!out) goto fail;
     if (n > 1) {
-        in = calloc(j0->n_inputs, sizeof(onnx_tensor));
+        in = calloc(n_in, sizeof(onnx_tensor));
         if (!in) goto fail;
-        for (size_t i = 0; i < j0->n_inputs; i++) {
+        for (size_t i = 0; i < n_in; i++) {
             in[i] = j0->inputs[i];
             in[i].dims[0] = rows;
             size_t row_bytes = (size_t)row_elems(&in[i]) * onnx_dtype_size(in[i].dtype);
@@ -150,7 +152,7 @@ static void batch_run(batcher *b, batcher_job **jobs, size_t n)
         }
     }
     int64_t t0 = kinfer_now_ns();
-    st = b->be.run(b->be.ctx, n > 1 ? in : j0->inputs, j0->n_inputs, j0->output_names, out, n_out);
+    st = b->be.run(b->be.ctx, n > 1 ? in : j0->inputs, n_in, j0->output_names, out, n_out);
     int64_t t1 = kinfer_now_ns();
     if (b->opts.on_batch) b->opts.on_batch(b->opts.stats_ctx, rows, n, t1 - t0);
     int64_t per_row = (t1 - t0) / (rows > 0 ? rows : 1),
@@ -217,7 +219,7 @@ out:
         free(out);
     }
     if (in) {
-        for (size_t i = 0; i < j0->n_inputs; i++) free(in[i].data);
+        for (size_t i = 0; i < n_in; i++) free(in[i].data);
         free(in);
     }
     kinfer_status_free(st);
