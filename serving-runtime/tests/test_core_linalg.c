@@ -90,11 +90,22 @@ static void bias_is_filled_before_the_gemm(void **state)
     linear_check(64, 33, 17, 1, 1, 1, 8);
 }
 
+/* Columns are split at the multiples of 16 nearest the even shares (96 + 100 of 196, 32 + 17 of
+ * 49, 32 + 32 + 36 of 100 at three threads): every column is written exactly once. */
+static void columns_split_near_even_shares(void **state)
+{
+    (void)state;
+    linear_check(96, 576, 196, 0, 1, 2, 9);
+    linear_check(40, 64, 49, 0, 0, 2, 10);
+    linear_check(30, 20, 100, 0, 1, 3, 11);
+}
+
 int test_core_linalg_run(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gemm_transb_few_rows),
         cmocka_unit_test(bias_is_filled_before_the_gemm),
+        cmocka_unit_test(columns_split_near_even_shares),
     };
     return cmocka_run_group_tests_name("core_linalg", tests, NULL, NULL);
 }

@@ -204,11 +204,12 @@ static void gemm_part(void *arg, int ith, int nth)
         op_split(j->M, ith, nth, &b, &e);
         if (b < e) gemm_block(j, b, e, 0, j->N);
     } else {
-        /* Split columns in multiples of 16 to keep BLAS panels aligned. */
-        int64_t blocks = (j->N + 15) / 16;
-        op_split(blocks, ith, nth, &b, &e);
-        b *= 16;
-        e = e * 16 > j->N ? j->N : e * 16;
+        /* Split columns at the multiples of 16 nearest the even shares, which keeps BLAS panels
+         * aligned: whole 16-column blocks dealt out by count gave one thread 112 of a 14x14
+         * plane's 196 columns and the other 84. */
+        b = ith == 0 ? 0 : (j->N * ith / nth + 8) / 16 * 16;
+        e = ith == nth - 1 ? j->N : (j->N * (ith + 1) / nth + 8) / 16 * 16;
+        if (e > j->N) e = j->N;
         if (b < e) gemm_block(j, 0, j->M, b, e);
     }
 }
