@@ -159,11 +159,27 @@ static void depthwise_flat_planes(void **state)
         conv_check(&cases[i], 70 + (unsigned)i);
 }
 
+/* A stem (3x3, stride 2, pads of 1, even planes, up to 4 input channels) runs its own kernel:
+ * output channels in groups of four (and a remainder), planes whose quarters are not whole
+ * vectors, one and two threads. Five input channels go to im2col. */
+static void stem_planes(void **state)
+{
+    (void)state;
+    static const conv_case cases[] = {
+        {1, 3, 32, 36, 34, 3, 2, 1, 1, 2, 1}, {2, 1, 5, 8, 8, 3, 2, 1, 0, 1, 1},
+        {1, 4, 6, 2, 2, 3, 2, 1, 1, 2, 1},    {2, 2, 7, 10, 40, 3, 2, 1, 0, 2, 1},
+        {1, 5, 8, 12, 12, 3, 2, 1, 1, 2, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        conv_check(&cases[i], 85 + (unsigned)i);
+}
+
 int test_core_conv_run(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(depthwise_batches),
         cmocka_unit_test(depthwise_flat_planes),
+        cmocka_unit_test(stem_planes),
         cmocka_unit_test(images_share_a_gemm),
         cmocka_unit_test(images_split_into_chunks),
         cmocka_unit_test(large_planes_run_per_image),

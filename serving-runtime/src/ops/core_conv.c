@@ -401,6 +401,123 @@ static void dw_flat_rows(void *arg, int ith, int nth)
     }
 }
 
+/* ---- a stem: 3x3, stride 2, pads of 1, few input channels ----
+ * A network's first layer (MobileNet's 3 -> 32 at 224x224) is a poor GEMM: K is 27, so im2col
+ * writes nine copies of the image for a GEMM that is mostly packing. Here each input channel is
+ * split into its four parity quarters once (as in dw3x3_flat2), shared by the threads, and every
+ * 16-pixel vector of a quarter is loaded once per tap for four output channels at a time. */
+#define STEM_MAX_C 4
+
+typedef struct stem_job {
+    const float *x, *w, *bias;
+    float *y, *q; /* q: C channels x 4 quarters of dw_flat2_quarter floats */
+    const int32_t *ml;
+    int64_t C, M, H, W, OH, OW;
+    float lo, hi;
+} stem_job;
+
+static float *stem_quarter(const stem_job *j, int64_t c, int t)
+{
+    return j->q + (c * 4 + t) * dw_flat2_quarter(j->OH, j->OW) + dw_guard(j->OW);
+}
+
+/* Quarters of the image's input rows [b, e) of C * H. */
+static void stem_split(void *arg, int ith, int nth)
+{
+    const stem_job *j = arg;
+    int64_t b, e;
+    op_split(j->C * j->H, ith, nth, &b, &e);
+    for (int64_t r = b; r < e; r++) {
+        int64_t c = r / j->H, h = r % j->H;
+        const float *src = j->x + r * j->W;
+        float *ev = stem_quarter(j, c, 2 * (int)(h & 1)) + (h >> 1) * j->OW, *od = ev + dw_flat2_quarter(j->OH, j->OW);
+        for (int64_t i = 0; i < j->OW; i++) {
+            ev[i] = src[2 * i];
+            od[i] = src[2 * i + 1];
+        }
+    }
+}
+
+/* gcc contracts the multiply-adds below into FMAs (-std=c11 leaves contraction off), in clones
+ * for x86-64-v4 and -v3, which have FMA; clang (the fuzz build) has no optimize attribute. */
+#ifdef __clang__
+#define STEM_FMA
+#else
+#define STEM_FMA __attribute__((optimize("fp-contract=fast")))
+#endif
+
+/* Output vectors [b, e) of every output channel, four channels per pass over the quarters. */
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) STEM_FMA
+static void stem_rows(void *arg, int ith, int nth)
+{
+    const stem_job *j = arg;
+    int64_t n = j->OH * j->OW, OW = j->OW, b, e;
+    op_split((n + DW_VL - 1) / DW_VL, ith, nth, &b, &e);
+    dw_vf zero = {0}, vlo = zero + j->lo, vhi = zero + j->hi;
+    for (int64_t m0 = 0; m0 < j->M; m0 += 4) {
+        float k[4][STEM_MAX_C * 9] = {{0}}, bias[4] = {0};
+        int cnt = j->M - m0 < 4 ? (int)(j->M - m0) : 4;
+        for (int o = 0; o < cnt; o++) {
+            memcpy(k[o], j->w + (m0 + o) * j->C * 9, sizeof(float) * (size_t)(j->C * 9));
+            bias[o] = j->bias ? j->bias[m0 + o] : 0.0f;
+        }
+        for (int64_t v = b; v < e; v++) {
+            int64_t i = v * DW_VL;
+            dw_vi L = *(const dw_vi *)(j->ml + i % OW);
+            dw_vf a0 = zero + bias[0], a1 = zero + bias[1], a2 = zero + bias[2], a3 = zero + bias[3];
+            for (int64_t c = 0; c < j->C; c++) {
+                const float *ee = stem_quarter(j, c, 0) + i, *eo = stem_quarter(j, c, 1) + i,
+                            *oe = stem_quarter(j, c, 2) + i, *oo = stem_quarter(j, c, 3) + i;
+                const dw_vf t[9] = {DW_AND(oo - OW - 1, L), DW_LD(oe - OW), DW_LD(oo - OW),
+                                    DW_AND(eo - 1, L),      DW_LD(ee),      DW_LD(eo),
+                                    DW_AND(oo - 1, L),      DW_LD(oe),      DW_LD(oo)};
+                const float *k0 = k[0] + c * 9, *k1 = k[1] + c * 9, *k2 = k[2] + c * 9, *k3 = k[3] + c * 9;
+                for (int tap = 0; tap < 9; tap++) {
+                    a0 += k0[tap] * t[tap];
+                    a1 += k1[tap] * t[tap];
+                    a2 += k2[tap] * t[tap];
+                    a3 += k3[tap] * t[tap];
+                }
+            }
+            dw_vf *acc[4] = {&a0, &a1, &a2, &a3};
+            for (int o = 0; o < cnt; o++) {
+                DW_CLAMP(*acc[o], vlo, vhi);
+                DW_STORE(j->y + (m0 + o) * n + i, n - i, *acc[o]);
+            }
+        }
+    }
+}
+
+/* Whether the stem kernel takes this convolution (see dw_flat_stride for the window). */
+static int stem_fits(const core_window *w, int64_t C, int64_t G)
+{
+    return G == 1 && C <= STEM_MAX_C && w->nd == 2 && dw_flat_stride(w) == 2;
+}
+
+static kinfer_status *stem_run(op_ctx *c, const core_window *w, int64_t N, int64_t C, int64_t M, const float *bias,
+                               const core_epilogue *ep)
+{
+    int64_t qs = dw_flat2_quarter(w->out[0], w->out[1]), OW = w->out[1];
+    stem_job j = {NULL, op_input(c, 1)->data, bias, NULL, NULL, NULL,
+                  C, M, w->in[0], w->in[1], w->out[0], OW,
+                  ep->act == OP_ACT_RELU ? 0.0f : ep->act == OP_ACT_CLIP ? ep->lo : -INFINITY,
+                  ep->act == OP_ACT_CLIP ? ep->hi : INFINITY};
+    j.q = op_scratch(c, sizeof(float) * (size_t)(C * 4 * qs + DW_VL));
+    int32_t *ml = op_scratch(c, sizeof(int32_t) * (size_t)(2 * (OW + DW_VL)));
+    if (!j.q || !ml) return op_error(c, KINFER_ENOMEM, "stem buffer");
+    dw_masks(OW, ml, ml + OW + DW_VL);
+    j.ml = ml;
+    /* the guards and the slack after each quarter stay zero; the quarters are rewritten per image */
+    memset(j.q, 0, sizeof(float) * (size_t)(C * 4 * qs + DW_VL));
+    for (int64_t n = 0; n < N; n++) {
+        j.x = (const float *)op_input(c, 0)->data + n * C * w->in[0] * w->in[1];
+        j.y = (float *)op_output(c, 0)->data + n * M * w->out[0] * OW;
+        op_parallel(c, stem_split, &j);
+        op_parallel(c, stem_rows, &j);
+    }
+    return NULL;
+}
+
 /* Depthwise: each channel is copied into a zero-padded plane once, so the inner loops run without
  * bounds checks. 3x3 kernels with dilation 1 and stride 1 or 2 (all of MobileNet's) take the
  * specialized paths above; the rest accumulate tap by tap. */
@@ -625,6 +742,7 @@ static kinfer_status *conv_compute(op_ctx *c)
         op_parallel(c, fs ? dw_flat_rows : depthwise_rows, &j);
         return NULL;
     }
+    if (stem_fits(&w, C, G)) return stem_run(c, &w, N, C, M, bias, &ep);
     core_winograd *wg = conv_winograd(c, &w, N, C, M, G);
     if (wg) return core_winograd_run(c, wg, x->data, N, &w, bias, &ep, y->data);
     int direct = KK == 1 && w.s[0] == 1 && w.s[1] == 1 && !w.pb[0] && !w.pb[1] && !w.pe[0] && !w.pe[1];

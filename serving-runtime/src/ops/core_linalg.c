@@ -256,9 +256,11 @@ void core_sgemm(op_ctx *c, int trans_a, int trans_b, int64_t M, int64_t N, int64
         core_epilogue_rows(ep, C, ldc, 0, M, 0, N);
         return;
     }
-    /* N >= 2048 (a conv projecting onto 16 or 24 channels over a large plane) stays with OpenBLAS:
-     * its B packing is amortized there, and it measured ~2% faster on MobileNetV2's GEMMs. */
-    if (!trans_a && !trans_b && M <= 24 && N >= 64 && N < 2048 && K >= 16) {
+    /* N >= 2048 (a conv projecting onto 16 or 24 channels over a large plane) stays with OpenBLAS,
+     * whose B packing is amortized there (MobileNetV2's 96->24 and 144->24 at 56x56, one thread:
+     * 0.17 and 0.26 ms against 0.20 and 0.30 here), unless K is as small as 32 (its 32->16 at
+     * 112x112: 0.18 ms here against 0.20), where the packing is most of OpenBLAS's work. */
+    if (!trans_a && !trans_b && M <= 24 && N >= 64 && (N < 2048 || K <= 32) && K >= 16) {
         small_job sj = {M, N, K, lda, ldb, ldc, alpha, beta, A, B, C, ep};
         small_run(c, small_part, &sj);
         return;
