@@ -7,6 +7,12 @@
  * regions then start without a futex wake-up, and an idle pool still costs nothing. The sleep
  * side is a Dekker-style pair of sequentially consistent atomics (a sleeper count, the
  * generation): whoever publishes second sees the other's store, so no wake-up is lost.
+ *
+ * Spinning only pays while every thread of the pool has a core. When other work wants the cores,
+ * a spinning thread takes them from the very threads it waits for (measured: MobileNetV2 at 2
+ * threads, load average 7, p50 13 ms sleeping against 48 ms spinning 200 µs). A spinning thread
+ * that loses its core shows it as a gap between two of its clock reads; the pool then stops
+ * spinning for POOL_BACKOFF_NS and tries again after.
  */
 #include "threadpool.h"
 
@@ -23,6 +29,9 @@
 /* Spin budget when KINFER_POOL_SPIN_US is unset: long enough to bridge the gap between two
  * nodes' regions, short enough that an idle pool is asleep within a fraction of a millisecond. */
 #define POOL_SPIN_US_DEFAULT 200
+/* A gap this long between two clock reads of a spin loop (normally ~2 µs apart) is a preemption. */
+#define POOL_PREEMPT_NS 50000
+#define POOL_BACKOFF_NS 100000000
 
 struct threadpool {
     int n;
@@ -33,6 +42,7 @@ struct threadpool {
     _Atomic unsigned long gen;
     _Atomic int pending, sleepers, caller_sleeps, quit;
     long spin_ns;
+    _Atomic int64_t calm_after; /* no spinning before this time (kinfer_now_ns) */
     void (*fn)(void *, int, int);
     void *arg;
 };
@@ -42,19 +52,31 @@ typedef struct worker_arg {
     int ith;
 } worker_arg;
 
-/* Spins until *gen moves past seen (1) or the budget runs out (0). */
-static int spin_for_gen(threadpool *p, unsigned long seen)
+/* The two things a pool thread waits for: a new generation (workers) or no pending part (caller). */
+static int wait_met(threadpool *p, int caller, unsigned long seen)
+{
+    if (caller) return !atomic_load_explicit(&p->pending, memory_order_acquire);
+    return atomic_load_explicit(&p->gen, memory_order_acquire) != seen || atomic_load(&p->quit);
+}
+
+/* Spins until wait_met (1) or the budget runs out or the thread was preempted (0). */
+static int pool_spin(threadpool *p, int caller, unsigned long seen)
 {
     if (p->spin_ns <= 0) return 0;
-    int64_t end = 0;
-    for (unsigned i = 0;; i++) {
-        if (atomic_load_explicit(&p->gen, memory_order_acquire) != seen || atomic_load(&p->quit)) return 1;
-        _mm_pause();
-        if ((i & 63) == 63) {
-            int64_t now = kinfer_now_ns();
-            if (!end) end = now + p->spin_ns;
-            else if (now >= end) return 0;
+    int64_t now = kinfer_now_ns(), end = now + p->spin_ns;
+    if (now < atomic_load_explicit(&p->calm_after, memory_order_relaxed)) return 0;
+    for (;;) {
+        for (int i = 0; i < 64; i++) {
+            if (wait_met(p, caller, seen)) return 1;
+            _mm_pause();
         }
+        int64_t t = kinfer_now_ns();
+        if (t - now > POOL_PREEMPT_NS) {
+            atomic_store_explicit(&p->calm_after, t + POOL_BACKOFF_NS, memory_order_relaxed);
+            return 0;
+        }
+        now = t;
+        if (now >= end) return 0;
     }
 }
 
@@ -64,7 +86,7 @@ static void *worker_main(void *v)
     threadpool *p = w->p;
     unsigned long seen = 0;
     for (;;) {
-        if (!spin_for_gen(p, seen)) {
+        if (!pool_spin(p, 0, seen)) {
             pthread_mutex_lock(&p->mu);
             atomic_fetch_add(&p->sleepers, 1);
             while (atomic_load(&p->gen) == seen && !atomic_load(&p->quit)) pthread_cond_wait(&p->go, &p->mu);
@@ -150,19 +172,12 @@ void threadpool_run(threadpool *p, void (*fn)(void *, int, int), void *arg)
         pthread_mutex_unlock(&p->mu);
     }
     fn(arg, 0, p->n);
-    int64_t end = 0;
-    for (unsigned i = 0; atomic_load_explicit(&p->pending, memory_order_acquire); i++) {
-        _mm_pause();
-        if ((i & 63) != 63) continue;
-        int64_t now = kinfer_now_ns();
-        if (!end) end = now + p->spin_ns;
-        if (now < end) continue;
+    if (!pool_spin(p, 1, 0)) {
         pthread_mutex_lock(&p->mu);
         atomic_store(&p->caller_sleeps, 1);
         while (atomic_load(&p->pending)) pthread_cond_wait(&p->done, &p->mu);
         atomic_store(&p->caller_sleeps, 0);
         pthread_mutex_unlock(&p->mu);
-        break;
     }
     pthread_mutex_unlock(&p->busy);
 }
