@@ -444,19 +444,39 @@ static void *accept_main(void *arg)
     }
 }
 
+/* host NULL, "" or "::": every address of both families (one IPv6 socket with IPV6_V6ONLY off,
+ * so IPv4 clients arrive as mapped addresses; IPv4 alone where the kernel has no IPv6), which is
+ * what a pod needs in IPv4, IPv6 and dual-stack clusters alike. "0.0.0.0": every IPv4 address.
+ * Otherwise an IPv4 or IPv6 literal, the latter optionally in brackets. */
 static kinfer_status *listen_open(const http_server_options *o, int *out)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
-    a.sin_addr.s_addr = htonl(INADDR_ANY);
-    if (o->host && strcmp(o->host, "0.0.0.0") && inet_pton(AF_INET, o->host, &a.sin_addr) != 1)
-        return kinfer_status_new(KINFER_EINVAL, "listen address %s is not an IPv4 address",
-                                 o->host);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
+    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)o->port)};
+    a4.sin_addr.s_addr = htonl(INADDR_ANY);
+    a6.sin6_addr = in6addr_any;
+    char h[INET6_ADDRSTRLEN + 2] = "::";
+    if (o->host && *o->host) {
+        size_t n = strlen(o->host);
+        int br = n >= 2 && o->host[0] == '[' && o->host[n - 1] == ']';
+        if (n - 2 * br >= sizeof(h))
+            return kinfer_status_new(KINFER_EINVAL, "listen address %s is not an IPv4 or IPv6 address", o->host);
+        memcpy(h, o->host + br, n - 2 * br);
+        h[n - 2 * br] = 0;
+    }
+    int v4 = inet_pton(AF_INET, h, &a4.sin_addr) == 1, any = !strcmp(h, "::");
+    if (!v4 && inet_pton(AF_INET6, h, &a6.sin6_addr) != 1)
+        return kinfer_status_new(KINFER_EINVAL, "listen address %s is not an IPv4 or IPv6 address", o->host);
+    int fd = socket(v4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, off = 0;
+    if (fd < 0 && any && errno == EAFNOSUPPORT) { /* a kernel built or booted without IPv6 */
+        v4 = 1;
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    }
     if (fd < 0) return kinfer_status_new(KINFER_EIO, "socket: %s", strerror(errno));
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, SOMAXCONN)) {
-        kinfer_status *st = kinfer_status_new(KINFER_EIO, "cannot listen on %s:%d: %s",
-                                              o->host ? o->host : "*", o->port, strerror(errno));
+    if (!v4) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+    if (bind(fd, v4 ? (struct sockaddr *)&a4 : (struct sockaddr *)&a6, v4 ? sizeof(a4) : sizeof(a6)) ||
+        listen(fd, SOMAXCONN)) {
+        kinfer_status *st = kinfer_status_new(KINFER_EIO, "cannot listen on %s port %d: %s", h, o->port, strerror(errno));
         close(fd);
         return st;
     }

@@ -22,7 +22,8 @@ typedef struct http_req http_req;
 #define HTTP_MAX_CAPTURE 4
 
 typedef struct http_server_options {
-    const char *host; /* address to bind ("0.0.0.0", "127.0.0.1"); NULL: all */
+    const char *host; /* address to bind: "::" or NULL every address of both families,
+                         "0.0.0.0" every IPv4 one, else an IPv4 or IPv6 literal */
     int port;
     size_t max_body_bytes; /* larger bodies are answered 413 */
     size_t arena_bytes;    /* cap of each request's arena */

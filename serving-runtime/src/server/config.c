@@ -300,7 +300,7 @@ kinfer_status *server_config_load(server_config *c, int argc, char **argv, char 
         return kinfer_status_new(KINFER_ENOMEM, "out of memory");
     if (!c->model_version && !(c->model_version = strdup("1")))
         return kinfer_status_new(KINFER_ENOMEM, "out of memory");
-    if (!c->host && !(c->host = strdup("0.0.0.0")))
+    if (!c->host && !(c->host = strdup("::")))
         return kinfer_status_new(KINFER_ENOMEM, "out of memory");
     if (!c->device && !(c->device = strdup("cpu")))
         return kinfer_status_new(KINFER_ENOMEM, "out of memory");

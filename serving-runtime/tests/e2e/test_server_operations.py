@@ -237,3 +237,45 @@ def test_serves_as_non_root_on_read_only_root_filesystem(models, tmp_path):
     events = [json.loads(l)["event"] for l in err.decode().splitlines()]
     assert "model_fetch" in events and "shutdown_complete" in events
     assert not (tmp_path / "ro-root" / "tmp" / "model").exists()  # the fetch landed in the namespace's tmpfs
+
+
+def _live(url):
+    try:
+        return requests.get(url + "/v2/health/live", timeout=2).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def test_listens_on_ipv6_and_ipv4(models):
+    """The default host is dual-stack (IPv4 and IPv6 clusters alike); literals of both families
+    bind as given; anything else is refused with a precise message."""
+    with socket.socket(socket.AF_INET6) as sk:
+        sk.bind(("::1", 0))
+        port = sk.getsockname()[1]
+    cases = [(None, ["http://127.0.0.1:%d", "http://[::1]:%d"], []),
+             ("::1", ["http://[::1]:%d"], ["http://127.0.0.1:%d"]),
+             ("[::1]", ["http://[::1]:%d"], []),
+             ("0.0.0.0", ["http://127.0.0.1:%d"], ["http://[::1]:%d"])]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KINFER_")}
+    for host, reachable, unreachable in cases:
+        cmd = [BINARY, "--model-dir", models["addmm"], "--port", str(port)] + (["--host", host] if host else [])
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        try:
+            deadline = time.time() + 20
+            while time.time() < deadline and not _live(reachable[0] % port) and proc.poll() is None:
+                time.sleep(0.05)
+            for u in reachable:
+                assert _live(u % port), (host, u, proc.poll())
+            for u in unreachable:
+                assert not _live(u % port), (host, u)
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err.decode()
+        first = json.loads(err.decode().splitlines()[0])
+        want = "[%s]" % (host or "::").strip("[]") if ":" in (host or "::") else host
+        assert first["event"] == "listening" and f"on {want}:{port}" in first["msg"], first
+    p = subprocess.run([BINARY, "--model-dir", models["addmm"], "--host", "localhost6", "--port", str(port)],
+                       capture_output=True, timeout=30, env=env)
+    assert p.returncode != 0
+    assert b"listen address localhost6 is not an IPv4 or IPv6 address" in p.stderr + p.stdout
