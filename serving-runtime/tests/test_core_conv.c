@@ -161,17 +161,31 @@ static void depthwise_flat_planes(void **state)
 
 /* A stem (3x3, stride 2, pads of 1, even planes, up to 4 input channels) runs its own kernel:
  * output channels in groups of four (and a remainder), planes whose quarters are not whole
- * vectors, one and two threads. Five input channels go to im2col. */
+ * vectors, one and two threads, and a batch of five split by image. Five input channels go to
+ * im2col. */
 static void stem_planes(void **state)
 {
     (void)state;
     static const conv_case cases[] = {
         {1, 3, 32, 36, 34, 3, 2, 1, 1, 2, 1}, {2, 1, 5, 8, 8, 3, 2, 1, 0, 1, 1},
         {1, 4, 6, 2, 2, 3, 2, 1, 1, 2, 1},    {2, 2, 7, 10, 40, 3, 2, 1, 0, 2, 1},
-        {1, 5, 8, 12, 12, 3, 2, 1, 1, 2, 1},
+        {1, 5, 8, 12, 12, 3, 2, 1, 1, 2, 1}, {5, 3, 9, 10, 12, 3, 2, 1, 1, 2, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         conv_check(&cases[i], 85 + (unsigned)i);
+}
+
+/* Batches of at least two images per thread go one image per thread (im2col, 1x1 and grouped),
+ * with an odd batch that leaves the threads unequal shares; two images on two threads do not. */
+static void batches_split_by_image(void **state)
+{
+    (void)state;
+    static const conv_case cases[] = {
+        {4, 3, 8, 17, 17, 3, 1, 1, 1, 2, 1}, {6, 8, 16, 20, 20, 1, 1, 0, 0, 2, 1},
+        {8, 4, 6, 9, 9, 3, 2, 1, 1, 2, 2},   {9, 5, 7, 11, 10, 3, 1, 1, 0, 2, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        conv_check(&cases[i], 95 + (unsigned)i);
 }
 
 int test_core_conv_run(void)
@@ -180,6 +194,7 @@ int test_core_conv_run(void)
         cmocka_unit_test(depthwise_batches),
         cmocka_unit_test(depthwise_flat_planes),
         cmocka_unit_test(stem_planes),
+        cmocka_unit_test(batches_split_by_image),
         cmocka_unit_test(images_share_a_gemm),
         cmocka_unit_test(images_split_into_chunks),
         cmocka_unit_test(large_planes_run_per_image),

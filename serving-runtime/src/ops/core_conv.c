@@ -160,7 +160,20 @@ typedef struct dw_job {
     int64_t N, C, plane;
     core_window win;
     core_epilogue ep;
+    _Atomic int64_t next; /* the batch's planes ([N][C] is contiguous), taken chunk by chunk */
+    int64_t chunk;
 } dw_job;
+
+/* The next chunk [*b, *e) of planes for the calling thread, 0 when none is left. Threads take
+ * chunks as they go, so one the machine delays does not hold up a fixed half of the layer. */
+static int dw_take(dw_job *j, int64_t *b, int64_t *e)
+{
+    int64_t total = j->N * j->C, at = atomic_fetch_add(&j->next, j->chunk);
+    if (at >= total) return 0;
+    *b = at;
+    *e = at + j->chunk < total ? at + j->chunk : total;
+    return 1;
+}
 
 static inline float dw_clamp(float v, float lo, float hi) { return v < lo ? lo : v > hi ? hi : v; }
 
@@ -372,12 +385,12 @@ static int dw_flat_stride(const core_window *w)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 static void dw_flat_rows(void *arg, int ith, int nth)
 {
-    const dw_job *j = arg;
+    dw_job *j = arg;
     const core_window *w = &j->win;
     int s = dw_flat_stride(w);
     float *xp = j->pad + ith * j->plane;
     int64_t b, e;
-    op_split(j->N * j->C, ith, nth, &b, &e);
+    (void)nth;
     int64_t H = w->in[0], W = w->in[1], OH = w->out[0], OW = w->out[1], n = OH * OW;
     float lo = j->ep.act == OP_ACT_RELU ? 0.0f : j->ep.act == OP_ACT_CLIP ? j->ep.lo : -INFINITY;
     float hi = j->ep.act == OP_ACT_CLIP ? j->ep.hi : INFINITY;
@@ -387,18 +400,26 @@ static void dw_flat_rows(void *arg, int ith, int nth)
     int64_t qs = dw_flat2_quarter(OH, OW);
     for (int t = 0; t < 4; t++) q[t] = xp + t * qs + dw_guard(OW);
     memset(xp, 0, sizeof(float) * (size_t)(s == 1 ? dw_flat1_size(H, W) : dw_flat2_size(OH, OW)));
-    for (int64_t p = b; p < e; p++) {
-        int64_t ch = p % j->C;
-        const float *x = j->x + p * H * W, *k = j->w + ch * 9;
-        float *y = j->y + p * n, bias = j->bias ? j->bias[ch] : 0.0f;
-        if (s == 1) {
-            memcpy(xp + dw_guard(W), x, sizeof(float) * (size_t)(H * W));
-            dw3x3_flat1(xp + dw_guard(W), W, n, k, bias, lo, hi, ml, mr, y);
-        } else {
-            dw_quarters(x, H, W, q);
-            dw3x3_flat2(q, OW, n, k, bias, lo, hi, ml, y);
+    while (dw_take(j, &b, &e))
+        for (int64_t p = b; p < e; p++) {
+            int64_t ch = p % j->C;
+            const float *x = j->x + p * H * W, *k = j->w + ch * 9;
+            float *y = j->y + p * n, bias = j->bias ? j->bias[ch] : 0.0f;
+            if (s == 1) {
+                memcpy(xp + dw_guard(W), x, sizeof(float) * (size_t)(H * W));
+                dw3x3_flat1(xp + dw_guard(W), W, n, k, bias, lo, hi, ml, mr, y);
+            } else {
+                dw_quarters(x, H, W, q);
+                dw3x3_flat2(q, OW, n, k, bias, lo, hi, ml, y);
+            }
         }
-    }
+}
+
+/* Whether a batch of N is worth splitting by image over nth threads: at least two images each,
+ * and no thread left with one image more than the others while they hold only one or two. */
+static int conv_by_image(int64_t N, int nth)
+{
+    return nth > 1 && N >= 2 * nth && (N % nth == 0 || N >= 4 * nth);
 }
 
 /* ---- a stem: 3x3, stride 2, pads of 1, few input channels ----
@@ -414,6 +435,9 @@ typedef struct stem_job {
     const int32_t *ml;
     int64_t C, M, H, W, OH, OW;
     float lo, hi;
+    /* by image: x and y are the batch's, q holds one set of quarters per thread */
+    int64_t N;
+    _Atomic int64_t next;
 } stem_job;
 
 static float *stem_quarter(const stem_job *j, int64_t c, int t)
@@ -488,6 +512,21 @@ static void stem_rows(void *arg, int ith, int nth)
     }
 }
 
+/* One image per thread at a time (see conv_img_part), each with its own quarters. */
+static void stem_images(void *arg, int ith, int nth)
+{
+    stem_job *j = arg;
+    (void)nth;
+    stem_job one = {NULL, j->w, j->bias, NULL, j->q + ith * j->C * 4 * dw_flat2_quarter(j->OH, j->OW), j->ml,
+                    j->C, j->M, j->H, j->W, j->OH, j->OW, j->lo, j->hi, 1, 0};
+    for (int64_t n; (n = atomic_fetch_add(&j->next, 1)) < j->N;) {
+        one.x = j->x + n * j->C * j->H * j->W;
+        one.y = j->y + n * j->M * j->OH * j->OW;
+        stem_split(&one, 0, 1);
+        stem_rows(&one, 0, 1);
+    }
+}
+
 /* Whether the stem kernel takes this convolution (see dw_flat_stride for the window). */
 static int stem_fits(const core_window *w, int64_t C, int64_t G)
 {
@@ -501,14 +540,23 @@ static kinfer_status *stem_run(op_ctx *c, const core_window *w, int64_t N, int64
     stem_job j = {NULL, op_input(c, 1)->data, bias, NULL, NULL, NULL,
                   C, M, w->in[0], w->in[1], w->out[0], OW,
                   ep->act == OP_ACT_RELU ? 0.0f : ep->act == OP_ACT_CLIP ? ep->lo : -INFINITY,
-                  ep->act == OP_ACT_CLIP ? ep->hi : INFINITY};
-    j.q = op_scratch(c, sizeof(float) * (size_t)(C * 4 * qs + DW_VL));
+                  ep->act == OP_ACT_CLIP ? ep->hi : INFINITY, 0, 0};
+    int nth = op_num_threads(c), by_image = conv_by_image(N, nth);
+    int64_t sets = by_image ? nth : 1;
+    j.q = op_scratch(c, sizeof(float) * (size_t)(sets * C * 4 * qs + DW_VL));
     int32_t *ml = op_scratch(c, sizeof(int32_t) * (size_t)(2 * (OW + DW_VL)));
     if (!j.q || !ml) return op_error(c, KINFER_ENOMEM, "stem buffer");
     dw_masks(OW, ml, ml + OW + DW_VL);
     j.ml = ml;
     /* the guards and the slack after each quarter stay zero; the quarters are rewritten per image */
-    memset(j.q, 0, sizeof(float) * (size_t)(C * 4 * qs + DW_VL));
+    memset(j.q, 0, sizeof(float) * (size_t)(sets * C * 4 * qs + DW_VL));
+    if (by_image) {
+        j.x = op_input(c, 0)->data;
+        j.y = op_output(c, 0)->data;
+        j.N = N;
+        op_parallel(c, stem_images, &j);
+        return NULL;
+    }
     for (int64_t n = 0; n < N; n++) {
         j.x = (const float *)op_input(c, 0)->data + n * C * w->in[0] * w->in[1];
         j.y = (float *)op_output(c, 0)->data + n * M * w->out[0] * OW;
@@ -524,7 +572,7 @@ static kinfer_status *stem_run(op_ctx *c, const core_window *w, int64_t N, int64
 __attribute__((target_clones("avx512f", "avx2", "default")))
 static void depthwise_rows(void *arg, int ith, int nth)
 {
-    const dw_job *j = arg;
+    dw_job *j = arg;
     const core_window *w = &j->win;
     int64_t b, e, H = w->in[0], W = w->in[1], OH = w->out[0], OW = w->out[1], KH = w->k[0], KW = w->k[1];
     int64_t PH = H + w->pb[0] + w->pe[0], PW = W + w->pb[1] + w->pe[1];
@@ -534,55 +582,55 @@ static void depthwise_rows(void *arg, int ith, int nth)
     int k3 = KH == 3 && KW == 3 && w->d[0] == 1 && w->d[1] == 1;
     int s = w->s[0] == w->s[1] && (w->s[0] == 1 || w->s[0] == 2) ? (int)w->s[0] : 0;
     int split = k3 && s == 2;
-    /* the batch's planes in one split, [N][C] being contiguous: one parallel region per layer */
-    op_split(j->N * j->C, ith, nth, &b, &e);
+    (void)nth;
     memset(xp, 0, sizeof(float) * (size_t)(PH * PW));
-    for (int64_t p = b; p < e; p++) {
-        int64_t ch = p % j->C;
-        const float *x = j->x + p * H * W, *k = j->w + ch * KH * KW;
-        float *y = j->y + p * OH * OW;
-        dw_fill(x, H, W, w->pb[0], w->pb[1], PW, split, xp);
-        float bias = j->bias ? j->bias[ch] : 0.0f;
-        if (k3 && s == 2) {
-            dw3x3_plane(xp, PW, 2, k, bias, lo, hi, y, OH, OW);
-            continue;
-        }
-        if (k3 && s == 1) {
-            if (OW >= 16) dw3x3_plane(xp, PW, 1, k, bias, lo, hi, y, OH, OW);
-            else dw3x3_wide(xp, PW, k, bias, lo, hi, j->acc + ith * j->plane, y, OH, OW);
-            continue;
-        }
-        if (w->s[0] == 1 && w->s[1] == 1) {
-            /* Stride 1: accumulate over a padded-width output (OH x PW) so every tap is one long
-             * unit-stride loop, then compact the valid OW columns. */
-            float *yp = j->acc + ith * j->plane;
-            int64_t len = (OH - 1) * PW + OW;
-            for (int64_t i = 0; i < len; i++) yp[i] = bias;
-            for (int64_t kh = 0; kh < KH; kh++)
-                for (int64_t kw = 0; kw < KW; kw++) {
-                    float wv = k[kh * KW + kw];
-                    const float *xs = xp + kh * w->d[0] * PW + kw * w->d[1];
-                    for (int64_t i = 0; i < len; i++) yp[i] += wv * xs[i];
-                }
-            for (int64_t oh = 0; oh < OH; oh++) memcpy(y + oh * OW, yp + oh * PW, sizeof(float) * (size_t)OW);
-        } else {
-            for (int64_t oh = 0; oh < OH; oh++) {
-                float *yr = y + oh * OW;
-                for (int64_t ow = 0; ow < OW; ow++) yr[ow] = bias;
-                for (int64_t kh = 0; kh < KH; kh++) {
-                    const float *xr = xp + (oh * w->s[0] + kh * w->d[0]) * PW;
+    while (dw_take(j, &b, &e))
+        for (int64_t p = b; p < e; p++) {
+            int64_t ch = p % j->C;
+            const float *x = j->x + p * H * W, *k = j->w + ch * KH * KW;
+            float *y = j->y + p * OH * OW;
+            dw_fill(x, H, W, w->pb[0], w->pb[1], PW, split, xp);
+            float bias = j->bias ? j->bias[ch] : 0.0f;
+            if (k3 && s == 2) {
+                dw3x3_plane(xp, PW, 2, k, bias, lo, hi, y, OH, OW);
+                continue;
+            }
+            if (k3 && s == 1) {
+                if (OW >= 16) dw3x3_plane(xp, PW, 1, k, bias, lo, hi, y, OH, OW);
+                else dw3x3_wide(xp, PW, k, bias, lo, hi, j->acc + ith * j->plane, y, OH, OW);
+                continue;
+            }
+            if (w->s[0] == 1 && w->s[1] == 1) {
+                /* Stride 1: accumulate over a padded-width output (OH x PW) so every tap is one long
+                 * unit-stride loop, then compact the valid OW columns. */
+                float *yp = j->acc + ith * j->plane;
+                int64_t len = (OH - 1) * PW + OW;
+                for (int64_t i = 0; i < len; i++) yp[i] = bias;
+                for (int64_t kh = 0; kh < KH; kh++)
                     for (int64_t kw = 0; kw < KW; kw++) {
                         float wv = k[kh * KW + kw];
-                        const float *xs = xr + kw * w->d[1];
-                        for (int64_t ow = 0; ow < OW; ow++) yr[ow] += wv * xs[ow * w->s[1]];
+                        const float *xs = xp + kh * w->d[0] * PW + kw * w->d[1];
+                        for (int64_t i = 0; i < len; i++) yp[i] += wv * xs[i];
+                    }
+                for (int64_t oh = 0; oh < OH; oh++) memcpy(y + oh * OW, yp + oh * PW, sizeof(float) * (size_t)OW);
+            } else {
+                for (int64_t oh = 0; oh < OH; oh++) {
+                    float *yr = y + oh * OW;
+                    for (int64_t ow = 0; ow < OW; ow++) yr[ow] = bias;
+                    for (int64_t kh = 0; kh < KH; kh++) {
+                        const float *xr = xp + (oh * w->s[0] + kh * w->d[0]) * PW;
+                        for (int64_t kw = 0; kw < KW; kw++) {
+                            float wv = k[kh * KW + kw];
+                            const float *xs = xr + kw * w->d[1];
+                            for (int64_t ow = 0; ow < OW; ow++) yr[ow] += wv * xs[ow * w->s[1]];
+                        }
                     }
                 }
             }
+            core_epilogue ep = j->ep;
+            ep.bias_col = ep.bias_row = NULL;
+            core_epilogue_rows(&ep, y, OH * OW, 0, 1, 0, OH * OW);
         }
-        core_epilogue ep = j->ep;
-        ep.bias_col = ep.bias_row = NULL;
-        core_epilogue_rows(&ep, y, OH * OW, 0, 1, 0, OH * OW);
-    }
 }
 
 typedef struct im2col_job {
@@ -716,6 +764,43 @@ static kinfer_status *conv_batched(op_ctx *c, const core_window *w, int64_t N, i
     return NULL;
 }
 
+/* ---- one image per thread ----
+ * With a batch of several images per thread, each thread takes whole images (im2col into its own
+ * buffer, then a single-threaded GEMM with the bias and activation) from a shared counter: one
+ * parallel region per layer instead of one or two per image, no operand packed twice (a GEMM
+ * split across threads packs its unsplit operand once per thread), and a thread that the machine
+ * delays holds up only the images it has taken instead of half of every GEMM. */
+typedef struct conv_img_job {
+    const float *x, *wt, *bias;
+    float *y, *col; /* col: one im2col buffer of ksz * OHW floats per thread */
+    const core_window *w;
+    int64_t N, C, M, G, ksz, OHW;
+    int direct;
+    core_epilogue ep;
+    _Atomic int64_t next;
+} conv_img_job;
+
+static void conv_img_part(void *arg, int ith, int nth)
+{
+    conv_img_job *j = arg;
+    (void)nth;
+    int64_t Cg = j->C / j->G, Mg = j->M / j->G, HW = j->w->in[0] * j->w->in[1];
+    float *col = j->col ? j->col + ith * j->ksz * j->OHW : NULL;
+    core_epilogue ep = j->ep;
+    for (int64_t n; (n = atomic_fetch_add(&j->next, 1)) < j->N;)
+        for (int64_t g = 0; g < j->G; g++) {
+            const float *xg = j->x + (n * j->C + g * Cg) * HW;
+            if (!j->direct) {
+                im2col_job ij = {xg, Cg, j->w, col, j->OHW};
+                im2col_part(&ij, 0, 1);
+                xg = col;
+            }
+            ep.bias_row = j->bias ? j->bias + g * Mg : NULL;
+            core_sgemm(NULL, 0, 0, Mg, j->OHW, j->ksz, 1.0f, j->wt + g * Mg * j->ksz, j->ksz, xg, j->OHW, 0.0f,
+                       j->y + (n * j->M + g * Mg) * j->OHW, j->OHW, &ep);
+        }
+}
+
 static kinfer_status *conv_compute(op_ctx *c)
 {
     const op_tensor *x = op_input(c, 0), *wt = op_input(c, 1), *b = op_input(c, 2);
@@ -738,7 +823,9 @@ static kinfer_status *conv_compute(op_ctx *c)
         float *pad = op_scratch(c, sizeof(float) * (size_t)(plane * op_num_threads(c)));
         float *acc = op_scratch(c, sizeof(float) * (size_t)(plane * op_num_threads(c)));
         if (!pad || !acc) return op_error(c, KINFER_ENOMEM, "depthwise buffer");
-        dw_job j = {x->data, wt->data, bias, y->data, pad, acc, N, C, plane, w, ep};
+        /* about eight chunks per thread: small enough to even out, few enough to cost nothing */
+        int64_t chunk = N * C / (8 * op_num_threads(c));
+        dw_job j = {x->data, wt->data, bias, y->data, pad, acc, N, C, plane, w, ep, 0, chunk > 0 ? chunk : 1};
         op_parallel(c, fs ? dw_flat_rows : depthwise_rows, &j);
         return NULL;
     }
@@ -750,6 +837,14 @@ static kinfer_status *conv_compute(op_ctx *c)
     if (nb > 1) {
         ep.bias_row = bias;
         return conv_batched(c, &w, N, C, M, nb, direct, &ep);
+    }
+    int nth = op_num_threads(c);
+    if (conv_by_image(N, nth)) {
+        conv_img_job j = {x->data, wt->data, bias, y->data, NULL, &w, N, C, M, G, Cg * KK, OHW, direct, ep, 0};
+        if (!direct && !(j.col = op_scratch(c, (size_t)(nth * Cg * KK * OHW) * sizeof(float))))
+            return op_error(c, KINFER_ENOMEM, "im2col buffer");
+        op_parallel(c, conv_img_part, &j);
+        return NULL;
     }
     float *col = NULL;
     if (!direct && !(col = op_scratch(c, (size_t)(Cg * KK * OHW) * sizeof(float))))

@@ -16,7 +16,9 @@ typedef struct core_epilogue {
     float lo, hi;
 } core_epilogue;
 
-/* C[M,N] = alpha * op(A) op(B) + beta * C (row-major), then the epilogue. */
+/* C[M,N] = alpha * op(A) op(B) + beta * C (row-major), then the epilogue. c == NULL runs it on
+ * the calling thread only (for kernels that split independent GEMMs across the pool, one image
+ * per thread at a time). */
 void core_sgemm(op_ctx *c, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                 const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
                 const core_epilogue *ep);

@@ -117,7 +117,7 @@ typedef struct small_job {
 /* Runs part over the pool when the GEMM is big enough to pay for waking it, else inline. */
 static void small_run(op_ctx *c, void (*part)(void *, int, int), small_job *j)
 {
-    if (op_num_threads(c) > 1 && (double)j->M * (double)j->N * (double)j->K >= 2e5) op_parallel(c, part, j);
+    if (c && op_num_threads(c) > 1 && (double)j->M * (double)j->N * (double)j->K >= 2e5) op_parallel(c, part, j);
     else part(j, 0, 1);
 }
 
@@ -271,7 +271,7 @@ void core_sgemm(op_ctx *c, int trans_a, int trans_b, int64_t M, int64_t N, int64
         return;
     }
     gemm_job j = {trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C, ep, 1};
-    int nth = blas_self_threads > 0 ? 1 : op_num_threads(c);
+    int nth = blas_self_threads > 0 || !c ? 1 : op_num_threads(c);
     double flops = (double)M * (double)N * (double)K;
     if (nth <= 1 || flops < 2e5) {
         gemm_part(&j, 0, 1);
