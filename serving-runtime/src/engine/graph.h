@@ -62,6 +62,10 @@ struct op_node {
     void *state;
     op_act act;
     float act_lo, act_hi;
+    /* The producer's fused activation, moved here by the optimizer: applied to input 0 as the
+     * kernel reads it (a depthwise Conv after a Conv+Clip); OP_ACT_NONE otherwise. */
+    op_act in_act;
+    float in_lo, in_hi;
     int dead;  /* removed by the optimizer */
     int alias; /* output 0 reuses input 0's storage (Reshape, Flatten, Squeeze, ...) */
     struct graph *g;

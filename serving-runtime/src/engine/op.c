@@ -2,6 +2,7 @@
  * op: the accessors and helpers behind op.h (node attributes, the invocation context, errors,
  * broadcasting). Kernels live in src/ops; this file only gives them a stable view of the graph.
  */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,13 @@ op_act op_node_act(const op_node *n, float *lo, float *hi)
     if (lo) *lo = n->act_lo;
     if (hi) *hi = n->act_hi;
     return n->act;
+}
+
+op_act op_node_in_act(const op_node *n, float *lo, float *hi)
+{
+    if (lo) *lo = n->in_act == OP_ACT_CLIP ? n->in_lo : 0.0f;
+    if (hi) *hi = n->in_act == OP_ACT_CLIP ? n->in_hi : INFINITY;
+    return n->in_act;
 }
 
 static const graph_attr *attr_find(const op_node *n, const char *name, attr_type type)

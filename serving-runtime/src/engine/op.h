@@ -118,6 +118,9 @@ const op_tensor *op_node_const_input(const op_node *n, int i);
  * the core kernels that the optimizer fuses into read it. OP_ACT_CLIP clamps to [*lo, *hi]. */
 typedef enum op_act { OP_ACT_NONE = 0, OP_ACT_RELU, OP_ACT_CLIP } op_act;
 op_act op_node_act(const op_node *n, float *lo, float *hi);
+/* An activation to apply to input 0 as it is read, moved there from the producer by the optimizer
+ * (only into a depthwise Conv, whose kernel applies it while copying each plane). */
+op_act op_node_in_act(const op_node *n, float *lo, float *hi);
 
 /* Attributes, by ONNX name. The getters return def when the attribute is absent (or of another
  * type). Array getters return the count and set *out (NULL and 0 when absent). Pointers stay

@@ -3,6 +3,10 @@
  *   Conv + BatchNormalization      -> Conv with rescaled weights and bias
  *   MatMul + Add(constant bias)    -> MatMul with a bias input (the GEMM epilogue adds it)
  *   Conv/Gemm/MatMul/Add + Relu/Clip -> the producer with a fused activation (op_node_act)
+ *   Conv with an activation -> depthwise Conv: the activation moves to the depthwise Conv's
+ *                                  input (op_node_in_act), applied as it copies each plane, so
+ *                                  the first Conv writes its output once instead of clamping it
+ *                                  in a second pass
  * A rewrite only fires when the intermediate value has exactly one consumer and is not a graph
  * output, so no observable value changes. The removed nodes are marked dead; planning runs again.
  */
@@ -151,13 +155,30 @@ static int fuse_act(graph *g, op_node *prod, op_node *act)
     return 1;
 }
 
+/* dw is a depthwise Conv (group = its output channels, one input channel per group, constant
+ * weights) reading prod's output as its input 0: take over prod's activation. */
+static int move_act(graph *g, op_node *prod, op_node *dw)
+{
+    if (prod->act == OP_ACT_NONE || dw->in_act != OP_ACT_NONE || dw->n_in < 2 || dw->in[0] != prod->out[0] ||
+        dw->in[1] == prod->out[0])
+        return 0;
+    const op_tensor *w = const_float(g, dw->in[1]);
+    if (!w || w->rank != 4 || w->dims[1] != 1 || op_attr_int(dw, "group", 1) != w->dims[0]) return 0;
+    dw->in_act = prod->act;
+    dw->in_lo = prod->act_lo;
+    dw->in_hi = prod->act_hi;
+    prod->act = OP_ACT_NONE;
+    return 1;
+}
+
 kinfer_status *graph__optimize(graph *g)
 {
     kinfer_status *st = NULL;
     int *cons = consumers_build(g);
     if (!cons) return kinfer_status_new(KINFER_ENOMEM, "optimizer");
-    /* Two passes so MatMul+Add then +Relu, and Conv+BN then +Relu, both fuse. */
-    for (int pass = 0; pass < 2 && !st; pass++) {
+    /* Passes so MatMul+Add then +Relu, and Conv+BN then +Relu, both fuse, and then the
+     * activation can move on into a depthwise Conv. */
+    for (int pass = 0; pass < 3 && !st; pass++) {
         for (size_t k = 0; k < g->n_nodes && !st; k++) {
             op_node *n = &g->nodes[k];
             if (n->dead || *n->domain || n->n_out != 1 || n->out[0] < 0) continue;
@@ -172,6 +193,8 @@ kinfer_status *graph__optimize(graph *g)
             else if (pass == 1 && (is_op(n, "Conv") || is_op(n, "Gemm") || is_op(n, "MatMul") || is_op(n, "Add")) &&
                      (is_op(u, "Relu") || is_op(u, "Clip")))
                 changed = fuse_act(g, n, u);
+            else if (pass == 2 && is_op(n, "Conv") && is_op(u, "Conv"))
+                move_act(g, n, u); /* no node removed: the consumers stay the same */
             if (changed) {
                 free(cons);
                 if (!(cons = consumers_build(g))) return kinfer_status_new(KINFER_ENOMEM, "optimizer");

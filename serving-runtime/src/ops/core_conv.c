@@ -162,6 +162,8 @@ typedef struct dw_job {
     core_epilogue ep;
     _Atomic int64_t next; /* the batch's planes ([N][C] is contiguous), taken chunk by chunk */
     int64_t chunk;
+    int in_act;          /* the producer's activation, applied to x as planes are copied */
+    float in_lo, in_hi;  /* -inf, inf without one */
 } dw_job;
 
 /* The next chunk [*b, *e) of planes for the calling thread, 0 when none is left. Threads take
@@ -176,6 +178,14 @@ static int dw_take(dw_job *j, int64_t *b, int64_t *e)
 }
 
 static inline float dw_clamp(float v, float lo, float hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* n input values into dst, through the producer's activation when there is one. */
+static inline void dw_copy_in(float *dst, const float *src, int64_t n, int act, float lo, float hi)
+{
+    if (!act) memcpy(dst, src, sizeof(float) * (size_t)n);
+    else
+        for (int64_t i = 0; i < n; i++) dst[i] = dw_clamp(src[i], lo, hi);
+}
 
 /* 3x3, dilation 1, one channel: y[oh][ow] = bias + the nine taps, summed in the generic loop's
  * order (bias, then kh, kw) so results are bit-identical, clamped, and stored once. Tap kw of
@@ -231,22 +241,23 @@ static inline void dw3x3_wide(const float *xp, int64_t PW, const float *k, float
 /* Copies channel x (H x W) into the zero-bordered plane; split != 0 stores each padded row as its
  * even columns followed by its odd ones (the stride-2 3x3 layout). */
 static inline void dw_fill(const float *x, int64_t H, int64_t W, int64_t pt, int64_t pl, int64_t PW, int split,
-                           float *xp)
+                           const dw_job *j, float *xp)
 {
+    float lo = j->in_lo, hi = j->in_hi;
     int64_t half = (PW + 1) / 2;
     for (int64_t h = 0; h < H; h++) {
         const float *src = x + h * W;
         float *row = xp + (h + pt) * PW;
         if (!split) {
-            memcpy(row + pl, src, sizeof(float) * (size_t)W);
+            dw_copy_in(row + pl, src, W, j->in_act, lo, hi);
             continue;
         }
         /* input column iw lands at padded column iw + pl: even ones in E, odd ones in O */
         int64_t e0 = pl & 1, o0 = !e0, ne = (W - e0 + 1) / 2, no = (W - o0 + 1) / 2;
         const float *se = src + e0, *so = src + o0;
         float *de = row + (e0 + pl) / 2, *dO = row + half + (o0 + pl) / 2;
-        for (int64_t i = 0; i < ne; i++) de[i] = se[2 * i];
-        for (int64_t i = 0; i < no; i++) dO[i] = so[2 * i];
+        for (int64_t i = 0; i < ne; i++) de[i] = dw_clamp(se[2 * i], lo, hi);
+        for (int64_t i = 0; i < no; i++) dO[i] = dw_clamp(so[2 * i], lo, hi);
     }
 }
 
@@ -352,15 +363,16 @@ static inline __attribute__((always_inline)) void dw3x3_flat2(float *const q[4],
 }
 
 /* The plane x (H x W, both even) into its four quarters. */
-static inline __attribute__((always_inline)) void dw_quarters(const float *x, int64_t H, int64_t W, float *const q[4])
+static inline __attribute__((always_inline)) void dw_quarters(const float *x, int64_t H, int64_t W, float lo, float hi,
+                                                              float *const q[4])
 {
     int64_t OW = W / 2;
     for (int64_t h = 0; h < H; h++) {
         const float *src = x + h * W;
         float *e = q[2 * (h & 1)] + (h >> 1) * OW, *o = q[2 * (h & 1) + 1] + (h >> 1) * OW;
         for (int64_t c = 0; c < OW; c++) {
-            e[c] = src[2 * c];
-            o[c] = src[2 * c + 1];
+            e[c] = dw_clamp(src[2 * c], lo, hi);
+            o[c] = dw_clamp(src[2 * c + 1], lo, hi);
         }
     }
 }
@@ -406,10 +418,10 @@ static void dw_flat_rows(void *arg, int ith, int nth)
             const float *x = j->x + p * H * W, *k = j->w + ch * 9;
             float *y = j->y + p * n, bias = j->bias ? j->bias[ch] : 0.0f;
             if (s == 1) {
-                memcpy(xp + dw_guard(W), x, sizeof(float) * (size_t)(H * W));
+                dw_copy_in(xp + dw_guard(W), x, H * W, j->in_act, j->in_lo, j->in_hi);
                 dw3x3_flat1(xp + dw_guard(W), W, n, k, bias, lo, hi, ml, mr, y);
             } else {
-                dw_quarters(x, H, W, q);
+                dw_quarters(x, H, W, j->in_lo, j->in_hi, q);
                 dw3x3_flat2(q, OW, n, k, bias, lo, hi, ml, y);
             }
         }
@@ -589,7 +601,7 @@ static void depthwise_rows(void *arg, int ith, int nth)
             int64_t ch = p % j->C;
             const float *x = j->x + p * H * W, *k = j->w + ch * KH * KW;
             float *y = j->y + p * OH * OW;
-            dw_fill(x, H, W, w->pb[0], w->pb[1], PW, split, xp);
+            dw_fill(x, H, W, w->pb[0], w->pb[1], PW, split, j, xp);
             float bias = j->bias ? j->bias[ch] : 0.0f;
             if (k3 && s == 2) {
                 dw3x3_plane(xp, PW, 2, k, bias, lo, hi, y, OH, OW);
@@ -825,10 +837,16 @@ static kinfer_status *conv_compute(op_ctx *c)
         if (!pad || !acc) return op_error(c, KINFER_ENOMEM, "depthwise buffer");
         /* about eight chunks per thread: small enough to even out, few enough to cost nothing */
         int64_t chunk = N * C / (8 * op_num_threads(c));
-        dw_job j = {x->data, wt->data, bias, y->data, pad, acc, N, C, plane, w, ep, 0, chunk > 0 ? chunk : 1};
+        dw_job j = {x->data, wt->data, bias, y->data, pad, acc, N, C, plane, w, ep, 0, chunk > 0 ? chunk : 1,
+                    0, -INFINITY, INFINITY};
+        float lo, hi;
+        if (op_node_in_act(op_ctx_node(c), &lo, &hi) != OP_ACT_NONE) j.in_act = 1, j.in_lo = lo, j.in_hi = hi;
         op_parallel(c, fs ? dw_flat_rows : depthwise_rows, &j);
         return NULL;
     }
+    /* the optimizer moves an activation only into a depthwise Conv (see optimize.c) */
+    if (op_node_in_act(op_ctx_node(c), NULL, NULL) != OP_ACT_NONE)
+        return op_error(c, KINFER_EINTERNAL, "input activation on a non-depthwise convolution");
     if (stem_fits(&w, C, G)) return stem_run(c, &w, N, C, M, bias, &ep);
     core_winograd *wg = conv_winograd(c, &w, N, C, M, G);
     if (wg) return core_winograd_run(c, wg, x->data, N, &w, bias, &ep, y->data);
