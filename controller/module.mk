@@ -17,7 +17,7 @@ test-controller-unit: $(BIN)/test-controller
 # libFuzzer target for the watch stream (framer, event parser, informer cache): `make fuzz`
 # builds it; the fuzz-watch suite runs it for FUZZ_SECONDS (default 20).
 FUZZERS += fuzz_watch_stream
-FUZZ_WATCH_SRCS := controller/fuzz/fuzz_watch_stream.c $(addprefix controller/src/,framer.c informer.c objstore.c \
+FUZZ_WATCH_SRCS := controller/fuzz/fuzz_watch_stream.c $(addprefix controller/src/,framer.c informer.c objstore.c pack.c \
                    strmap.c kube.c kubeconfig.c metrics.c log.c backoff.c error.c jsonx.c)
 $(BUILD)/fuzz/fuzz_watch_stream: $(FUZZ_WATCH_SRCS) $(wildcard controller/src/*.h)
 	@mkdir -p $(@D)

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "objstore.h"
+#include "pack.h"
 
 #define DEFAULT_TIMEOUT_S 300
 #define DEFAULT_EVENT_CAP (16u << 20)
@@ -29,7 +30,7 @@ static pthread_mutex_t page_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* An object on its way into the cache (malloc'd strings). */
 typedef struct item {
-    char *json; /* compact JSON text of the stripped object */
+    char *json; /* compact JSON text of the stripped object, coded by pack_encode */
     size_t len;
     char *index;
     char *rv;
@@ -53,6 +54,10 @@ struct informer {
 
     pthread_rwlock_t lock; /* guards items */
     objstore *items;
+    /* pack's dictionary: the first object this informer cached, as JSON text. Set once, by the
+     * informer's thread before its first put, and never changed, so readers need no lock for it. */
+    char *dict;
+    size_t dict_len;
 
     pthread_t thread;
     int started;
@@ -155,9 +160,17 @@ static item *make_item(informer *inf, json_object *obj, const char *key, int *oo
     size_t n = 0;
     const char *s = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN, &n);
     const char *rv = jx_str(jobj(obj, "metadata"), "resourceVersion");
+    if (s && !inf->dict) {
+        inf->dict_len = n < PACK_DICT_MAX ? n : PACK_DICT_MAX;
+        if ((inf->dict = malloc(inf->dict_len + 1))) {
+            memcpy(inf->dict, s, inf->dict_len);
+            inf->dict[inf->dict_len] = 0;
+        } else {
+            inf->dict_len = 0;
+        }
+    }
     if (it) {
-        it->json = s ? strndup(s, n) : NULL;
-        it->len = n;
+        if (!s || pack_encode(inf->dict, inf->dict_len, s, n, &it->json, &it->len)) it->json = NULL;
         it->index = idx;
         it->rv = strdup(rv ? rv : "");
         idx = NULL;
@@ -216,6 +229,7 @@ void informer_free(informer *inf)
     pthread_cond_destroy(&inf->sleep_cv);
     free(inf->ns);
     free(inf->selector);
+    free(inf->dict);
     free(inf);
 }
 
@@ -572,18 +586,25 @@ int informer_synced(informer *inf) { return atomic_load(&inf->synced); }
 
 int informer_unavailable(informer *inf) { return atomic_load(&inf->unavailable); }
 
-static json_object *parse_entry(const objstore_entry *e)
+static json_object *parse_entry(const informer *inf, const objstore_entry *e)
 {
+    char *text = NULL;
+    size_t n = 0;
+    int rc = pack_decode(inf->dict, inf->dict_len, e->json, e->len, &text, &n);
+    if (rc) {
+        if (rc == PACK_EMALFORMED) log_error("informer: cached object does not decode", "resource", inf->res->resource, "key", e->key);
+        return NULL;
+    }
     json_tokener *tok = json_tokener_new_ex(64);
-    if (!tok) return NULL;
-    json_object *o = json_tokener_parse_ex(tok, e->json, (int)e->len);
-    json_tokener_free(tok);
+    json_object *o = tok ? json_tokener_parse_ex(tok, text, (int)n) : NULL;
+    if (tok) json_tokener_free(tok);
+    free(text);
     return o;
 }
 
 static uint64_t entry_significance(informer *inf, const objstore_entry *e)
 {
-    json_object *o = parse_entry(e);
+    json_object *o = parse_entry(inf, e);
     uint64_t h = o ? significance(inf, o) : 0;
     json_object_put(o);
     return h;
@@ -594,12 +615,13 @@ json_object *informer_get(informer *inf, const char *key)
     json_object *o = NULL;
     pthread_rwlock_rdlock(&inf->lock);
     objstore_entry e;
-    if (objstore_get(inf->items, key, &e)) o = parse_entry(&e);
+    if (objstore_get(inf->items, key, &e)) o = parse_entry(inf, &e);
     pthread_rwlock_unlock(&inf->lock);
     return o;
 }
 
 typedef struct by_index {
+    const informer *inf;
     const char *index;
     json_object *arr;
 } by_index;
@@ -608,7 +630,7 @@ static int match_index(void *ud, const objstore_entry *e)
 {
     by_index *b = ud;
     if (!strcmp(e->index, b->index)) {
-        json_object *o = parse_entry(e);
+        json_object *o = parse_entry(b->inf, e);
         if (o) json_object_array_add(b->arr, o);
     }
     return 0;
@@ -616,7 +638,7 @@ static int match_index(void *ud, const objstore_entry *e)
 
 json_object *informer_list_index(informer *inf, const char *index)
 {
-    by_index b = {index, json_object_new_array()};
+    by_index b = {inf, index, json_object_new_array()};
     if (!b.arr) return NULL;
     pthread_rwlock_rdlock(&inf->lock);
     objstore_each(inf->items, match_index, &b);

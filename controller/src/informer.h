@@ -4,7 +4,8 @@
  * server ends a watch and relisting on 410 Gone (HTTP or ERROR event), on an event over the
  * size cap, or on a malformed event. Errors back off exponentially with jitter.
  * The cache is keyed "namespace/name" and stores each object compactly as JSON text with
- * metadata.managedFields and the last-applied annotation removed; readers get parsed copies.
+ * metadata.managedFields and the last-applied annotation removed, packed (pack.h) against the
+ * first object the informer cached; readers get parsed copies.
  * Each object is filed under one index value (e.g. its owning InferenceService's key) given
  * by the config's index function; an object whose index is NULL is not cached at all, which
  * keeps the cache to what the controller owns. Handlers run on the informer's thread and must
@@ -73,7 +74,7 @@ json_object *informer_get(informer *inf, const char *key);
 /* A new array (caller owns it) of parsed copies of the objects filed under index. */
 json_object *informer_list_index(informer *inf, const char *index);
 size_t informer_size(informer *inf);
-/* Bytes of JSON text held by the cache (for memory checks). */
+/* Bytes held by the cache: the packed JSON text, keys and versions (for memory checks). */
 size_t informer_bytes(informer *inf);
 
 /* Exposed for tests: applies one framed watch event to the cache as the watch thread does.

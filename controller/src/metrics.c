@@ -252,7 +252,7 @@ ctl_status *metrics_render(char **out, size_t *len)
           "# TYPE kinfer_controller_cache_objects gauge\n", f);
     for (size_t i = 0; i < reg.nres; i++)
         fprintf(f, "kinfer_controller_cache_objects{resource=\"%s\"} %zu\n", reg.res[i].res, reg.res[i].objects);
-    fputs("# HELP kinfer_controller_cache_bytes Bytes of JSON held by the informer cache (managedFields stripped).\n"
+    fputs("# HELP kinfer_controller_cache_bytes Bytes held by the informer cache: objects as JSON (managedFields stripped), packed.\n"
           "# TYPE kinfer_controller_cache_bytes gauge\n", f);
     for (size_t i = 0; i < reg.nres; i++)
         fprintf(f, "kinfer_controller_cache_bytes{resource=\"%s\"} %zu\n", reg.res[i].res, reg.res[i].bytes);

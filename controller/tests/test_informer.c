@@ -220,7 +220,8 @@ static void test_store_churn(void **state)
         total += strlen(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         json_object_put(o);
     }
-    assert_true(informer_bytes(f->inf) >= total);
+    /* held packed (pack.h): the pads are runs of one letter, so far less than their JSON */
+    assert_true(informer_bytes(f->inf) > 0 && informer_bytes(f->inf) * 4 < total);
     json_object *a0 = informer_list_index(f->inf, "ns/a0");
     assert_int_equal(json_object_array_length(a0), 10);
     json_object_put(a0);

@@ -1,0 +1,32 @@
+/*
+ * A small LZ77 coder for the informer cache. Cached objects of one kind are near copies of each
+ * other (the same keys, labels, status shapes; only names, uids and versions differ), so each is
+ * coded as copies from a dictionary (the first object the cache held) and from itself, plus the
+ * bytes that differ: a cached InferenceService or Deployment shrinks about tenfold, and the cache
+ * is most of the controller's own resident memory. Binary-safe; the coded form lives only in
+ * this process's memory, so it has no version and no checksum, but decoding still checks every
+ * length and distance. It does not entropy-code (no Huffman): that would cost more CPU per read
+ * than it saves on these inputs.
+ */
+#ifndef KINFER_CTL_PACK_H
+#define KINFER_CTL_PACK_H
+
+#include <stddef.h>
+
+enum { PACK_OK = 0, PACK_ENOMEM = -1, PACK_EMALFORMED = -2 };
+
+/* The largest dictionary used; a longer one is used up to this length. */
+#define PACK_DICT_MAX (64u * 1024)
+
+/* Codes src[0..n) against dict[0..dlen) (dict may be NULL when dlen is 0) into *out (malloc'd,
+ * caller frees), *out_len bytes. PACK_OK or PACK_ENOMEM. */
+int pack_encode(const char *dict, size_t dlen, const char *src, size_t n, char **out,
+                size_t *out_len) __attribute__((warn_unused_result));
+
+/* Decodes p[0..n), coded against the same dict, into *out: malloc'd, NUL-terminated (caller
+ * frees), *out_len bytes before the NUL. PACK_OK, PACK_ENOMEM, or PACK_EMALFORMED (then *out is
+ * NULL) when p is not a whole coded text for this dictionary. */
+int pack_decode(const char *dict, size_t dlen, const char *p, size_t n, char **out, size_t *out_len)
+    __attribute__((warn_unused_result));
+
+#endif
