@@ -197,6 +197,8 @@ static void gemm_block(const gemm_job *j, int64_t r0, int64_t r1, int64_t c0, in
     cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, (int)(r1 - r0),
                 (int)(n - last), (int)j->K, j->alpha, A, (int)j->lda, B, (int)j->ldb, beta, j->C + r0 * j->ldc + c0,
                 (int)j->ldc);
+    if (last && beta == 0.0f) /* sgemv scales y by beta; never let it see uninitialized memory */
+        for (int64_t r = r0; r < r1; r++) j->C[r * j->ldc + c1 - 1] = 0.0f;
     if (last)
         cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)(r1 - r0), (int)j->K, j->alpha, A, (int)j->lda, B + n - 1,
                     (int)j->ldb, beta, j->C + r0 * j->ldc + c1 - 1, (int)j->ldc);
