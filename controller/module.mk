@@ -1,7 +1,7 @@
 # kinfer-controller: the operator. Sources are every controller/src/*.c; main.c holds main().
 CONTROLLER_SRCS      := $(sort $(wildcard controller/src/*.c))
 CONTROLLER_LIB_SRCS  := $(filter-out controller/src/main.c,$(CONTROLLER_SRCS))
-CONTROLLER_LIBS      := -lcurl -ljson-c -lyaml -lssl -lcrypto
+CONTROLLER_LIBS      := -lcurl -ljson-c -lyaml -lssl -lcrypto -lz
 CONTROLLER_TEST_SRCS := $(sort $(wildcard controller/tests/*.c))
 
 ifneq ($(wildcard controller/src/main.c),)

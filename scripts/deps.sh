@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(
   build-essential pkg-config clang-format
-  libcurl4-openssl-dev libjson-c-dev libyaml-dev libssl-dev libwebsockets-dev
+  libcurl4-openssl-dev libjson-c-dev libyaml-dev libssl-dev libwebsockets-dev zlib1g-dev
   libprotobuf-c-dev protobuf-c-compiler libopenblas-dev
   libonnx-dev libonnx-testdata libcmocka-dev
 )

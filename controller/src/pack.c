@@ -1,28 +1,20 @@
-/* LZ77 coder for cached objects; see pack.h.
+/* pack: cached objects deflated against a preset dictionary with zlib; see pack.h.
  *
- * Format: varint(raw length), then tokens until the end:
- *   0x00..0x7f          literal run: (byte + 1) bytes follow
- *   0x80 | (len - 4)    copy: len 4..130, or 131 + varint(more) when the low bits are all set,
- *                       then varint(distance): back from the current position in dict ++ output
- * Varints are LEB128. The encoder is greedy: at each position it takes the longer of the last
- * dictionary and the last earlier position with the same four bytes. */
+ * Coded form: varint(raw length), then a raw deflate stream (no zlib header or checksum: the
+ * text never leaves this process) made with the dictionary preset. The window is 8 KiB, so the
+ * dictionary's last 8 KiB count; cached objects are smaller than that. A stream's state is about
+ * 50 KiB while it codes and is freed at once: one kept per informer thread would cost more
+ * resident memory than the cache it shrinks. */
 #include "pack.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
-#define MIN_MATCH 4
-#define LIT_MAX   128
-#define HASH_BITS 11
-#define RAW_MAX   (1u << 30) /* no cached object comes near; bounds a corrupt length's allocation */
-
-static uint32_t hash4(const unsigned char *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return (v * 2654435761u) >> (32 - HASH_BITS);
-}
+#define PACK_WBITS 13         /* 8 KiB window */
+#define PACK_MEMLEVEL 5       /* hash chains for an 8 KiB window; deflate state ~48 KiB */
+#define RAW_MAX (1u << 30)    /* no cached object comes near; bounds a corrupt length's allocation */
 
 static size_t put_varint(unsigned char *o, uint64_t v)
 {
@@ -51,136 +43,75 @@ static int get_varint(const unsigned char **p, const unsigned char *end, uint64_
     return -1;
 }
 
-static size_t varint_len(uint64_t v)
+/* zlib takes 32-bit lengths; the dictionary's useful part is its last window anyway. */
+static const Bytef *dict_tail(const char *dict, size_t *dlen)
 {
-    size_t n = 1;
-    while (v >= 0x80) v >>= 7, n++;
-    return n;
-}
-
-static size_t common(const unsigned char *a, const unsigned char *b, size_t max)
-{
-    size_t n = 0;
-    while (n < max && a[n] == b[n]) n++;
-    return n;
-}
-
-static size_t put_literals(unsigned char *o, const unsigned char *s, size_t n)
-{
-    size_t w = 0;
-    while (n) {
-        size_t k = n < LIT_MAX ? n : LIT_MAX;
-        o[w++] = (unsigned char)(k - 1);
-        memcpy(o + w, s, k);
-        w += k;
-        s += k;
-        n -= k;
+    size_t win = (size_t)1 << PACK_WBITS;
+    if (*dlen > win) {
+        dict += *dlen - win;
+        *dlen = win;
     }
-    return w;
+    return (const Bytef *)dict;
 }
 
-int pack_encode(const char *dict, size_t dlen, const char *src, size_t n, char **out,
-                size_t *out_len)
+int pack_encode(const char *dict, size_t dlen, const char *src, size_t n, char **out, size_t *out_len)
 {
-    const unsigned char *d = (const unsigned char *)dict, *s = (const unsigned char *)src;
-    if (dlen > PACK_DICT_MAX) dlen = PACK_DICT_MAX;
-    if (!d) dlen = 0;
     *out = NULL;
     *out_len = 0;
-    /* Worst case: every byte a literal, one header per LIT_MAX, plus the length. */
-    unsigned char *o = malloc(10 + n + n / LIT_MAX + 1);
-    if (!o) return PACK_ENOMEM;
-    uint32_t dtab[1u << HASH_BITS] = {0}, stab[1u << HASH_BITS] = {0}; /* position + 1, 0: none */
-    for (size_t i = 0; i + MIN_MATCH <= dlen; i++) dtab[hash4(d + i)] = (uint32_t)i + 1;
-    size_t w = put_varint(o, n), i = 0, lit = 0;
-    while (i + MIN_MATCH <= n) {
-        uint32_t h = hash4(s + i);
-        size_t best = 0, dist = 0;
-        if (dtab[h]) {
-            size_t q = dtab[h] - 1, max = dlen - q < n - i ? dlen - q : n - i;
-            size_t l = common(d + q, s + i, max);
-            if (l >= MIN_MATCH) best = l, dist = dlen - q + i;
-        }
-        if (stab[h]) {
-            size_t q = stab[h] - 1,
-                   l = common(s + q, s + i, n - i); /* may overlap: decoded in order */
-            if (l >= MIN_MATCH && l > best) best = l, dist = i - q;
-        }
-        stab[h] = (uint32_t)i + 1;
-        /* A copy must be shorter than the bytes it replaces plus the literal header it may add,
-         * which keeps the output within the buffer's worst case (all literals). */
-        if (best && 1 + (best - MIN_MATCH >= 127 ? varint_len(best - MIN_MATCH - 127) : 0) +
-                            varint_len(dist) + 2 >
-                        best)
-            best = 0;
-        if (!best) {
-            i++;
-            continue;
-        }
-        w += put_literals(o + w, s + lit, i - lit);
-        size_t extra = best - MIN_MATCH;
-        if (extra < 127) {
-            o[w++] = (unsigned char)(0x80 | extra);
-        } else {
-            o[w++] = 0xff;
-            w += put_varint(o + w, extra - 127);
-        }
-        w += put_varint(o + w, dist);
-        for (size_t k = i + 1; k < i + best && k + MIN_MATCH <= n; k++)
-            stab[hash4(s + k)] = (uint32_t)k + 1;
-        i += best;
-        lit = i;
-    }
-    w += put_literals(o + w, s + lit, n - lit);
-    *out = (char *)o;
-    *out_len = w;
-    return PACK_OK;
+    if (n > RAW_MAX) return PACK_ENOMEM;
+    z_stream z = {0};
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -PACK_WBITS, PACK_MEMLEVEL, Z_DEFAULT_STRATEGY) != Z_OK)
+        return PACK_ENOMEM;
+    int rc = PACK_ENOMEM;
+    const Bytef *d = dict_tail(dict, &dlen);
+    uLong bound = deflateBound(&z, (uLong)n);
+    unsigned char *buf = malloc(10 + bound);
+    if (!buf || (dlen && deflateSetDictionary(&z, d, (uInt)dlen) != Z_OK)) goto out;
+    size_t head = put_varint(buf, n);
+    z.next_in = (Bytef *)(uintptr_t)src;
+    z.avail_in = (uInt)n;
+    z.next_out = buf + head;
+    z.avail_out = (uInt)bound;
+    if (deflate(&z, Z_FINISH) != Z_STREAM_END) goto out;
+    size_t len = head + z.total_out;
+    char *shrunk = realloc(buf, len); /* the bound is generous; keep only what was written */
+    *out = shrunk ? shrunk : (char *)buf;
+    *out_len = len;
+    buf = NULL;
+    rc = PACK_OK;
+out:
+    deflateEnd(&z);
+    free(buf);
+    return rc;
 }
 
 int pack_decode(const char *dict, size_t dlen, const char *p, size_t n, char **out, size_t *out_len)
 {
-    const unsigned char *d = (const unsigned char *)dict, *in = (const unsigned char *)p,
-                        *end = in + n;
-    if (dlen > PACK_DICT_MAX) dlen = PACK_DICT_MAX;
-    if (!d) dlen = 0;
     *out = NULL;
     *out_len = 0;
+    const unsigned char *in = (const unsigned char *)p, *end = in + n;
     uint64_t raw;
-    if (!p || get_varint(&in, end, &raw) || raw > RAW_MAX) return PACK_EMALFORMED;
-    unsigned char *o = malloc((size_t)raw + 1);
-    if (!o) return PACK_ENOMEM;
-    size_t w = 0;
-    while (in < end) {
-        unsigned char b = *in++;
-        if (b < 0x80) {
-            size_t k = (size_t)b + 1;
-            if ((size_t)(end - in) < k || raw - w < k) goto bad;
-            memcpy(o + w, in, k);
-            in += k;
-            w += k;
-            continue;
-        }
-        uint64_t len = (uint64_t)(b & 0x7f) + MIN_MATCH, more = 0, dist;
-        if ((b & 0x7f) == 0x7f && get_varint(&in, end, &more)) goto bad;
-        if (more > raw || get_varint(&in, end, &dist)) goto bad;
-        len += more;
-        if (len > raw - w || dist == 0 || dist > dlen + w) goto bad;
-        size_t from = dlen + w - (size_t)dist; /* in dict ++ output */
-        while (len && from < dlen) {           /* the dictionary part */
-            size_t k = dlen - from < len ? dlen - from : (size_t)len;
-            memcpy(o + w, d + from, k);
-            w += k;
-            from += k;
-            len -= k;
-        }
-        for (size_t q = from - dlen; len; len--) o[w++] = o[q++]; /* may overlap what it writes */
-    }
-    if (w != raw) goto bad;
-    o[w] = 0;
-    *out = (char *)o;
-    *out_len = w;
-    return PACK_OK;
-bad:
-    free(o);
-    return PACK_EMALFORMED;
+    if (!p || get_varint(&in, end, &raw) || raw > RAW_MAX || (size_t)(end - in) > RAW_MAX) return PACK_EMALFORMED;
+    z_stream z = {0};
+    if (inflateInit2(&z, -PACK_WBITS) != Z_OK) return PACK_ENOMEM;
+    int rc = PACK_ENOMEM;
+    const Bytef *d = dict_tail(dict, &dlen);
+    char *text = malloc((size_t)raw + 1);
+    if (!text || (dlen && inflateSetDictionary(&z, d, (uInt)dlen) != Z_OK)) goto out;
+    z.next_in = (Bytef *)(uintptr_t)in;
+    z.avail_in = (uInt)(end - in);
+    z.next_out = (Bytef *)text;
+    z.avail_out = (uInt)raw + 1; /* one spare byte: a stream longer than its length is malformed */
+    int zr = inflate(&z, Z_FINISH);
+    rc = PACK_EMALFORMED;
+    if (zr != Z_STREAM_END || z.total_out != raw || z.avail_in) goto out;
+    text[raw] = 0;
+    *out = text;
+    *out_len = (size_t)raw;
+    text = NULL;
+    rc = PACK_OK;
+out:
+    inflateEnd(&z);
+    free(text);
+    return rc;
 }

@@ -1,12 +1,10 @@
 /*
- * A small LZ77 coder for the informer cache. Cached objects of one kind are near copies of each
- * other (the same keys, labels, status shapes; only names, uids and versions differ), so each is
- * coded as copies from a dictionary (the first object the cache held) and from itself, plus the
- * bytes that differ: a cached InferenceService or Deployment shrinks about tenfold, and the cache
- * is most of the controller's own resident memory. Binary-safe; the coded form lives only in
- * this process's memory, so it has no version and no checksum, but decoding still checks every
- * length and distance. It does not entropy-code (no Huffman): that would cost more CPU per read
- * than it saves on these inputs.
+ * pack: the informer cache's objects, deflated with zlib against a preset dictionary. Cached
+ * objects of one kind are near copies of each other (the same keys, labels, status shapes; only
+ * names, uids and versions differ), so with the first object the cache held as the dictionary a
+ * cached InferenceService or Deployment shrinks about tenfold, and the cache is most of the
+ * controller's own resident memory. Binary-safe; the coded form lives only in this process's
+ * memory, so it has no version and no checksum, but decoding checks the stream and its length.
  */
 #ifndef KINFER_CTL_PACK_H
 #define KINFER_CTL_PACK_H
