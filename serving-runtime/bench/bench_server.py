@@ -198,8 +198,9 @@ def measure(kind, key, d, path, body_path, ref, concs, args, scratch, kinfer_opt
         check_answer(url, body_path[1], ref)
         for c in concs:
             cpu0 = cpu_seconds(proc.pid)
-            rps, p50, p99, errs = wrk(url, body_path[0], c, args.seconds * SECONDS_FACTOR.get(key, 1))
-            cpu_us = (cpu_seconds(proc.pid) - cpu0) / max(rps * args.seconds, 1) * 1e6
+            secs = args.seconds * SECONDS_FACTOR.get(key, 1)
+            rps, p50, p99, errs = wrk(url, body_path[0], c, secs)
+            cpu_us = (cpu_seconds(proc.pid) - cpu0) / max(rps * secs, 1) * 1e6
             rows.append((key, label, c, rps, p50, p99, errs, cpu_us))
             print(f"{key:9s} {label:22s} c={c:3d} {rps:10.1f} req/s  p50 {p50:8.2f} ms  p99 {p99:8.2f} ms"
                   f"  errors {errs}  server CPU {cpu_us:8.1f} us/req", flush=True)
