@@ -232,3 +232,19 @@ float *mb_rand_floats(size_t n, unsigned seed)
     }
     return v;
 }
+
+onnx_tensor mb_run_one(const void *buf, size_t len, int threads, const int64_t *d4, float *x)
+{
+    onnx_options o = {.threads = threads};
+    onnx_model *m = NULL;
+    kinfer_status *s = onnx_model_load_mem(buf, len, &o, &m);
+    onnx_tensor in = {.name = "x", .dtype = ONNX_DTYPE_FLOAT, .rank = 4, .data = x}, out = {0};
+    memcpy(in.dims, d4, 4 * sizeof(int64_t));
+    if (!s) s = onnx_model_run(m, &in, 1, NULL, &out, 1);
+    if (s) {
+        fprintf(stderr, "mb_run_one: %s\n", kinfer_status_msg(s));
+        abort();
+    }
+    onnx_model_free(m);
+    return out;
+}

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../src/engine/onnx_model.h"
+
 typedef struct mb mb;
 typedef struct mb_node mb_node;
 
@@ -31,6 +33,11 @@ void mb_attr_ints(mb *b, mb_node *n, const char *name, size_t cnt, const int64_t
 /* n pseudo-random floats in [-1, 1) from seed (a fixed LCG: the same seed gives the same
  * values on every machine), malloc'd for the caller; aborts when out of memory. */
 float *mb_rand_floats(size_t n, unsigned seed);
+
+/* Loads the packed model buf (len bytes; the caller still owns it) with `threads` threads, runs
+ * it on float input "x" of rank-4 shape d4 and returns its one output (release with
+ * onnx_tensor_release). Prints the engine's message and aborts when the load or run fails. */
+onnx_tensor mb_run_one(const void *buf, size_t len, int threads, const int64_t *d4, float *x);
 /* Serialized model (malloc'd; caller frees) and its length. */
 void *mb_pack(mb *b, size_t *len);
 

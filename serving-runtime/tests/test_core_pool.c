@@ -17,20 +17,6 @@
 
 #define F ONNX_DTYPE_FLOAT
 
-/* Runs a model with input x of shape d (rank 4) and returns its one output (caller releases). */
-static onnx_tensor run_one(void *buf, size_t len, int threads, const int64_t *d, float *x)
-{
-    onnx_options o = {.threads = threads};
-    onnx_model *m = NULL;
-    kinfer_status *s = onnx_model_load_mem(buf, len, &o, &m);
-    if (s) fail_msg("load: %s", kinfer_status_msg(s));
-    onnx_tensor in = {.name = "x", .dtype = F, .rank = 4, .data = x}, out;
-    memcpy(in.dims, d, 4 * sizeof(int64_t));
-    if ((s = onnx_model_run(m, &in, 1, NULL, &out, 1))) fail_msg("run: %s", kinfer_status_msg(s));
-    onnx_model_free(m);
-    return out;
-}
-
 static void global_pool(const char *op, const int64_t *d, int threads, unsigned seed)
 {
     size_t planes = (size_t)(d[0] * d[1]), sz = (size_t)(d[2] * d[3]);
@@ -42,7 +28,7 @@ static void global_pool(const char *op, const int64_t *d, int threads, unsigned 
     size_t len;
     void *buf = mb_pack(mb, &len);
     mb_free(mb);
-    onnx_tensor out = run_one(buf, len, threads, d, x);
+    onnx_tensor out = mb_run_one(buf, len, threads, d, x);
     free(buf);
     assert_int_equal(out.rank, 4);
     assert_int_equal(out.dims[1], d[1]);
