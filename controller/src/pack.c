@@ -1,10 +1,10 @@
 /* pack: cached objects deflated against a preset dictionary with zlib; see pack.h.
  *
  * Coded form: varint(raw length), then a raw deflate stream (no zlib header or checksum: the
- * text never leaves this process) made with the dictionary preset. The window is 8 KiB, so the
- * dictionary's last 8 KiB count; cached objects are smaller than that. A stream's state is about
- * 50 KiB while it codes and is freed at once: one kept per informer thread would cost more
- * resident memory than the cache it shrinks. */
+ * text never leaves this process) made with the dictionary preset. The window is 8 KiB
+ * (PACK_DICT_MAX), so the dictionary's last 8 KiB count; cached objects are smaller than that.
+ * A stream's state is about 50 KiB while it codes and is freed at once: one kept per informer
+ * thread would cost more resident memory than the cache it shrinks. */
 #include "pack.h"
 
 #include <stdint.h>
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#define PACK_WBITS 13         /* 8 KiB window */
+#define PACK_WBITS 13         /* 8 KiB window: PACK_DICT_MAX */
 #define PACK_MEMLEVEL 5       /* hash chains for an 8 KiB window; deflate state ~48 KiB */
 #define RAW_MAX (1u << 30)    /* no cached object comes near; bounds a corrupt length's allocation */
 
@@ -43,13 +43,14 @@ static int get_varint(const unsigned char **p, const unsigned char *end, uint64_
     return -1;
 }
 
+_Static_assert((1u << PACK_WBITS) == PACK_DICT_MAX, "the dictionary limit is zlib's window");
+
 /* zlib takes 32-bit lengths; the dictionary's useful part is its last window anyway. */
 static const Bytef *dict_tail(const char *dict, size_t *dlen)
 {
-    size_t win = (size_t)1 << PACK_WBITS;
-    if (*dlen > win) {
-        dict += *dlen - win;
-        *dlen = win;
+    if (*dlen > PACK_DICT_MAX) {
+        dict += *dlen - PACK_DICT_MAX;
+        *dlen = PACK_DICT_MAX;
     }
     return (const Bytef *)dict;
 }

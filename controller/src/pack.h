@@ -13,8 +13,9 @@
 
 enum { PACK_OK = 0, PACK_ENOMEM = -1, PACK_EMALFORMED = -2 };
 
-/* The largest dictionary used; a longer one is used up to this length. */
-#define PACK_DICT_MAX (64u * 1024)
+/* zlib's window: only the last PACK_DICT_MAX bytes of a dictionary are used, so a caller need
+ * keep no more than that. */
+#define PACK_DICT_MAX (8u * 1024)
 
 /* Codes src[0..n) against dict[0..dlen) (dict may be NULL when dlen is 0) into *out (malloc'd,
  * caller frees), *out_len bytes. PACK_OK or PACK_ENOMEM. */

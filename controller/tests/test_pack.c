@@ -76,7 +76,7 @@ static void test_edge_inputs(void **state)
     assert_true(round_trip(NULL, 0, run, sizeof(run)) < 40);
     for (size_t i = 0; i < sizeof(bin); i++) bin[i] = (char)(i * 37 % 256); /* NULs and high bytes */
     round_trip(bin, 300, bin, sizeof(bin));
-    /* a dictionary over PACK_DICT_MAX is used up to that length, on both sides */
+    /* of a dictionary over PACK_DICT_MAX, its last PACK_DICT_MAX bytes are used, on both sides */
     char *big = calloc(PACK_DICT_MAX + 100, 1);
     assert_non_null(big);
     memcpy(big + PACK_DICT_MAX + 10, "tail-only-text", 14);
