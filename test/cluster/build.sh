@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the local control plane's binaries from the pinned Go modules, once:
-#   etcd kube-apiserver kube-controller-manager kube-scheduler kubectl   (tools/k8s)
+#   etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy (tools/k8s)
 #   kwok, plus kwok's stage YAML (node/pod lifecycle) as kwok-stages.yaml (tools/kwok)
 # into $KINFER_CACHE/k8s-<k8s version>-kwok-<kwok version>-<hash>/bin, where the hash covers the
 # tools' go.mod/go.sum, the etcd main, this script and the Go version. When that directory exists
@@ -59,7 +59,8 @@ done
   || { echo "build.sh: 'go mod download' failed in $tools/k8s (error above)" >&2; exit 1; }
 (cd "$tools/k8s" && go build -ldflags "$ldflags" -o "$tmp/bin/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl ./cmd/etcd) \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl \
+    k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy ./cmd/etcd) \
   || { echo "build.sh: go build failed in $tools/k8s (error above)" >&2; exit 1; }
 (cd "$tools/kwok" && go mod download) \
   || { echo "build.sh: 'go mod download' failed in $tools/kwok (error above)" >&2; exit 1; }
@@ -78,7 +79,7 @@ for s in "${stages[@]}"; do
   printf -- '---\n'; cat "$f"
 done >"$tmp/bin/kwok-stages.yaml"
 
-for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok; do
+for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy kwok; do
   [ -x "$tmp/bin/$b" ] || { echo "build.sh: $b was not produced" >&2; exit 1; }
 done
 touch "$tmp/bin/.complete"
