@@ -1,7 +1,10 @@
 /* pack: cached objects deflated against a preset dictionary with zlib; see pack.h.
  *
- * Coded form: varint(raw length), then a raw deflate stream (no zlib header or checksum: the
- * text never leaves this process) made with the dictionary preset. The window is 8 KiB
+ * Coded form: varint(raw length), then a raw deflate stream (no zlib header: the text never
+ * leaves this process) made with the dictionary preset, then the Adler-32 of the text, 4 bytes
+ * little-endian. A raw stream decoded against another dictionary of the same length inflates
+ * without error into other text; the checksum is what makes that PACK_EMALFORMED, at 4 bytes an
+ * object (zlib's own trailer, without its 6-byte header and dictionary id). The window is 8 KiB
  * (PACK_DICT_MAX), so the dictionary's last 8 KiB count; cached objects are smaller than that.
  * A stream's state is about 50 KiB while it codes and is freed at once: one kept per informer
  * thread would cost more resident memory than the cache it shrinks. */
@@ -15,6 +18,7 @@
 #define PACK_WBITS 13         /* 8 KiB window: PACK_DICT_MAX */
 #define PACK_MEMLEVEL 5       /* hash chains for an 8 KiB window; deflate state ~48 KiB */
 #define RAW_MAX (1u << 30)    /* no cached object comes near; bounds a corrupt length's allocation */
+#define CHECK_LEN 4           /* the text's Adler-32 after the stream */
 
 static size_t put_varint(unsigned char *o, uint64_t v)
 {
@@ -66,7 +70,7 @@ int pack_encode(const char *dict, size_t dlen, const char *src, size_t n, char *
     int rc = PACK_ENOMEM;
     const Bytef *d = dict_tail(dict, &dlen);
     uLong bound = deflateBound(&z, (uLong)n);
-    unsigned char *buf = malloc(10 + bound);
+    unsigned char *buf = malloc(10 + bound + CHECK_LEN);
     if (!buf || (dlen && deflateSetDictionary(&z, d, (uInt)dlen) != Z_OK)) goto out;
     size_t head = put_varint(buf, n);
     z.next_in = (Bytef *)(uintptr_t)src;
@@ -75,6 +79,8 @@ int pack_encode(const char *dict, size_t dlen, const char *src, size_t n, char *
     z.avail_out = (uInt)bound;
     if (deflate(&z, Z_FINISH) != Z_STREAM_END) goto out;
     size_t len = head + z.total_out;
+    uLong sum = adler32(adler32(0L, Z_NULL, 0), (const Bytef *)src, (uInt)n);
+    for (int i = 0; i < CHECK_LEN; i++) buf[len++] = (unsigned char)(sum >> (8 * i));
     char *shrunk = realloc(buf, len); /* the bound is generous; keep only what was written */
     *out = shrunk ? shrunk : (char *)buf;
     *out_len = len;
@@ -92,7 +98,12 @@ int pack_decode(const char *dict, size_t dlen, const char *p, size_t n, char **o
     *out_len = 0;
     const unsigned char *in = (const unsigned char *)p, *end = in + n;
     uint64_t raw;
-    if (!p || get_varint(&in, end, &raw) || raw > RAW_MAX || (size_t)(end - in) > RAW_MAX) return PACK_EMALFORMED;
+    if (!p || get_varint(&in, end, &raw) || raw > RAW_MAX || end - in < CHECK_LEN ||
+        (size_t)(end - in) > RAW_MAX)
+        return PACK_EMALFORMED;
+    end -= CHECK_LEN;
+    uLong want = 0;
+    for (int i = 0; i < CHECK_LEN; i++) want |= (uLong)end[i] << (8 * i);
     z_stream z = {0};
     if (inflateInit2(&z, -PACK_WBITS) != Z_OK) return PACK_ENOMEM;
     int rc = PACK_ENOMEM;
@@ -105,7 +116,9 @@ int pack_decode(const char *dict, size_t dlen, const char *p, size_t n, char **o
     z.avail_out = (uInt)raw + 1; /* one spare byte: a stream longer than its length is malformed */
     int zr = inflate(&z, Z_FINISH);
     rc = PACK_EMALFORMED;
-    if (zr != Z_STREAM_END || z.total_out != raw || z.avail_in) goto out;
+    if (zr != Z_STREAM_END || z.total_out != raw || z.avail_in ||
+        adler32(adler32(0L, Z_NULL, 0), (const Bytef *)text, (uInt)raw) != want)
+        goto out;
     text[raw] = 0;
     *out = text;
     *out_len = (size_t)raw;

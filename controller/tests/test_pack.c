@@ -123,6 +123,32 @@ static size_t code(const char *dict, size_t dlen, const char *src, char *buf, si
     return n;
 }
 
+/* The dictionary is used: a near copy of it codes several times smaller with it than without. And
+ * a text coded against one dictionary does not decode against another one, of the same length or
+ * not, nor without one: PACK_EMALFORMED, not some other text. (A dictionary that differs only in
+ * bytes the stream never copies from decodes the same text, rightly: those are not tested.) */
+static void test_dictionary_used_and_checked(void **state)
+{
+    (void)state;
+    char dict[4096], other[4096], obj[4096];
+    size_t dlen = isvc(dict, sizeof(dict), 1), n = isvc(obj, sizeof(obj), 2);
+    size_t with = round_trip(dict, dlen, obj, n), without = round_trip(NULL, 0, obj, n);
+    assert_true(with * 3 < without);
+    /* a plausible wrong one: the same length and keys, every letter's case swapped */
+    memcpy(other, dict, dlen);
+    for (size_t i = 0; i < dlen; i++)
+        if ((other[i] | 0x20) >= 'a' && (other[i] | 0x20) <= 'z') other[i] ^= 0x20;
+    char *c = NULL;
+    size_t clen = 0;
+    assert_int_equal(pack_encode(dict, dlen, obj, n, &c, &clen), PACK_OK);
+    assert_int_equal(decode(dict, dlen, c, clen), PACK_OK);
+    assert_int_equal(decode(other, dlen, c, clen), PACK_EMALFORMED);
+    assert_int_equal(decode(dict, dlen - 1, c, clen), PACK_EMALFORMED); /* its last byte missing */
+    assert_int_equal(decode("x", 1, c, clen), PACK_EMALFORMED);
+    assert_int_equal(decode(NULL, 0, c, clen), PACK_EMALFORMED);
+    free(c);
+}
+
 static void test_malformed(void **state)
 {
     (void)state;
@@ -170,6 +196,7 @@ int test_pack_run(void)
         cmocka_unit_test(test_edge_inputs),
         cmocka_unit_test(test_random),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_dictionary_used_and_checked),
     };
     return cmocka_run_group_tests_name("pack", tests, NULL, NULL);
 }
