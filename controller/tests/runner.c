@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define GROUPS(X) X(error) X(reconcile) X(status) X(framer) X(backoff) X(workqueue) X(kubeconfig) X(informer) X(httpd) X(leader) X(metrics) X(objstore) X(podspec) X(autoscale) X(rollout) X(scrape) X(revision) X(routing) X(canary) X(applied) X(podcache) X(pack)
+#define GROUPS(X) X(error) X(reconcile) X(status) X(framer) X(backoff) X(workqueue) X(kubeconfig) X(informer) X(httpd) X(leader) X(metrics) X(objstore) X(podspec) X(autoscale) X(rollout) X(scrape) X(revision) X(routing) X(canary) X(applied) X(podcache) X(pack) X(golden)
 
 #define DECLARE(g) int test_##g##_run(void);
 GROUPS(DECLARE)
