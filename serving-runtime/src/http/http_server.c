@@ -56,6 +56,7 @@ struct http_server {
     http_req *done;
     http_req *freelist;
     size_t n_free, active;
+    size_t conns; /* connections adopted and not yet destroyed (protocols[0] sees every wsi) */
     /* The listening socket is ours, not libwebsockets': 4.1 can only close its own listener with
      * the whole context (lws_context_deprecate), which also drops queued requests. An accept
      * thread hands sockets to the service thread, which adopts them; closing the listener then
@@ -410,6 +411,12 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         on_close(s, p);
         return 0;
+    case LWS_CALLBACK_WSI_CREATE:
+        s->conns++;
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (s->conns) s->conns--;
+        return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         drain_done(s);
         if (s->tick) s->tick(s->uctx);
@@ -561,6 +568,11 @@ void http_server_close_listener(http_server *s)
 size_t http_server_active(const http_server *s)
 {
     return s->active;
+}
+
+size_t http_server_connections(const http_server *s)
+{
+    return s->conns;
 }
 
 void http_server_destroy(http_server *s)

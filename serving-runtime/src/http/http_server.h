@@ -57,6 +57,8 @@ void http_server_wake(http_server *s);
 void http_server_close_listener(http_server *s);
 /* Requests given to the handler whose response is not fully written yet. Service thread. */
 size_t http_server_active(const http_server *s);
+/* Connections open (accepted and not yet closed), idle keep-alive ones included. Service thread. */
+size_t http_server_connections(const http_server *s);
 /* NULL is a no-op. Not while run is running. */
 void http_server_destroy(http_server *s);
 

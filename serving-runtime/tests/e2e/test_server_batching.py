@@ -159,45 +159,129 @@ def test_sigterm_finishes_every_queued_request(models, server_factory):
     assert "shutdown_complete" in s.logs()
 
 
+def inference_counts(text):
+    """(successes, failures) from kinfer-server's /metrics text: nv_inference_request_success and
+    the sum of nv_inference_request_failure over its reasons. Every inference request the server
+    accepted (read whole and routed to the model) is counted once in one of them."""
+    ok = bad = None
+    for line in text.splitlines():
+        if line.startswith("nv_inference_request_success{"):
+            ok = (ok or 0) + float(line.rsplit(" ", 1)[1])
+        elif line.startswith("nv_inference_request_failure{"):
+            bad = (bad or 0) + float(line.rsplit(" ", 1)[1])
+    assert ok is not None and bad is not None, f"no inference counters in /metrics:\n{text[:500]}"
+    return int(ok), int(bad)
+
+
 def test_sigterm_under_load_loses_no_accepted_request(models, server_factory):
+    """8 clients on keep-alive connections while SIGTERM arrives. Each request ends one way:
+    - refused: connect() got ECONNREFUSED: the listener is closed, nothing was accepted (fine
+      after SIGTERM, and each client stops there);
+    - answered: 200 with the right rows, or 503 while shutting down (fine);
+    - lost: the connection was up and the request written (or being written), then it was reset or
+      closed without an answer. The server took it and dropped it: the test fails.
+    Then the client's answers are reconciled with the server's own count of the inference
+    requests it accepted (nv_inference_request_success + nv_inference_request_failure), read over
+    a connection opened before SIGTERM once every client has stopped: equal, or a request was
+    accepted and never answered."""
+    import http.client
+    import json
+    import traceback
+
     s = server_factory(models["addmm"], "--max-batch-size", "8", "--instances", "2", "--grace-period-s", "10")
     x = np.arange(8, dtype=np.float32).reshape(2, 4)
     want = ort_run(models["addmm"], {"x": x, "y": x})["z"]
-    stop = threading.Event()
-    results = {"ok": 0, "bad": [], "refused": 0, "unavailable": 0}
+    body = json.dumps(body_for(x, x))
+    path = f"/v2/models/{s.name}/infer"
+    term = threading.Event()
     lock = threading.Lock()
+    res = {"ok": 0, "unavailable": 0, "refused": 0, "bad": [], "lost": [], "died": []}
 
-    def client():
-        sess = requests.Session()
-        while not stop.is_set():
-            try:
-                r = sess.post(s.infer_url(), json=body_for(x, x), timeout=10)
-            except requests.ConnectionError:
-                with lock:
-                    results["refused"] += 1  # the server is gone or closing: this request was not accepted
-                sess = requests.Session()
-                if s.proc.poll() is not None:
+    def client(i):
+        conn, n = None, 0
+        try:
+            while True:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+                    try:
+                        conn.connect()
+                    except ConnectionRefusedError:
+                        with lock:
+                            res["refused"] += 1
+                            if not term.is_set():
+                                res["bad"].append((i, n, "connection refused before SIGTERM"))
+                        return  # the listener is closed for good
+                n += 1
+                try:
+                    conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+                except OSError as e:
+                    with lock:
+                        res["lost"].append((i, n, "while sending", repr(e)))
                     return
-                continue
+                try:
+                    r = conn.getresponse()
+                    data = r.read()
+                except (OSError, http.client.HTTPException) as e:
+                    with lock:
+                        res["lost"].append((i, n, "after sending", repr(e)))
+                    return
+                with lock:
+                    if r.status == 200:
+                        out = {o["name"]: o for o in json.loads(data)["outputs"]}["z"]
+                        got = np.array(out["data"], np.float32).reshape(out["shape"])
+                        if np.allclose(got, want, rtol=1e-5, atol=1e-6):
+                            res["ok"] += 1
+                        else:
+                            res["bad"].append((i, n, 200, "wrong rows"))
+                    elif r.status == 503 and term.is_set():
+                        res["unavailable"] += 1
+                    else:
+                        res["bad"].append((i, n, r.status, data[:200]))
+                if r.will_close:  # the server said Connection: close; a new connection next
+                    conn.close()
+                    conn = None
+        except BaseException:
             with lock:
-                if r.status_code == 200 and np.allclose(z_of(r), want, rtol=1e-5, atol=1e-6):
-                    results["ok"] += 1
-                elif r.status_code == 503:
-                    results["unavailable"] += 1
-                else:
-                    results["bad"].append((r.status_code, r.text[:200]))
+                res["died"].append(traceback.format_exc())
 
-    threads = [threading.Thread(target=client) for _ in range(8)]
+    # The server's count is read at the end over this connection, opened (and used once, so it
+    # is adopted and kept alive) before SIGTERM: after SIGTERM no new connection is accepted.
+    counter = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+    counter.request("GET", "/metrics")
+    r = counter.getresponse()
+    assert r.status == 200 and not r.will_close
+    r.read()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
     for t in threads:
         t.start()
     time.sleep(1.0)
+    term.set()
+    t_term = time.monotonic()
     s.proc.send_signal(signal.SIGTERM)
-    assert s.proc.wait(timeout=15) == 0, s.logs()
-    stop.set()
     for t in threads:
         t.join(timeout=15)
-    assert results["ok"] > 50, results
-    assert results["bad"] == [], results["bad"][:3]
+    assert not [t for t in threads if t.is_alive()], "a client hung"
+    clients_done = time.monotonic() - t_term
+    try:
+        counter.request("GET", "/metrics")
+        r = counter.getresponse()
+        text = r.read().decode()
+    except (OSError, http.client.HTTPException) as e:
+        raise AssertionError(f"could not read the server's final counts {clients_done:.3f}s after SIGTERM "
+                             f"(it lingers 0.5 s after the drain for open connections): {e!r}; clients saw {res}")
+    assert r.status == 200, (r.status, text[:200])
+    assert s.proc.wait(timeout=15) == 0, s.logs()
+    assert res["died"] == [], res["died"][0]
+    assert res["lost"] == [], f"requests written on a live connection and never answered: {res['lost'][:5]}"
+    assert res["bad"] == [], res["bad"][:3]
+    assert res["refused"] == len(threads), res  # every client ended on the closed listener
+    assert res["ok"] > 50, res
+    served, failed = inference_counts(text)
+    assert served == res["ok"], f"the server answered {served} requests 200, the clients got {res['ok']}: {res}"
+    assert served + failed == res["ok"] + res["unavailable"], \
+        f"the server accepted {served + failed} inference requests, the clients got {res['ok'] + res['unavailable']} answers: {res}"
+    print(f"SIGTERM under load: {res['ok']} answered 200, {res['unavailable']} 503, {res['refused']} refused at connect; "
+          f"server counted {served} + {failed}; clients done {clients_done:.3f}s after SIGTERM")
 
 
 def test_sigterm_refuses_new_connections_and_finishes_accepted_ones(models, server_factory):
