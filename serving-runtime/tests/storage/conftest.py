@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -200,6 +201,55 @@ def gcs(tmp_path_factory):
     yield g
     stop(g.proc)
     g.log.close()
+
+
+class BearerProxy(http.server.BaseHTTPRequestHandler):
+    """In front of gcp-storage-emulator (which checks no credentials): records every request's
+    headers as they came over the wire, and when server.token is set answers 401 unless the
+    request carries `Authorization: Bearer <token>`, as GCS does; otherwise forwards it."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def do_GET(self):
+        srv = self.server
+        with srv.lock:
+            srv.requests.append((self.command, self.path, dict(self.headers)))
+        if srv.token is not None and self.headers.get("Authorization") != f"Bearer {srv.token}":
+            body = b'{"error":{"code":401,"message":"Invalid Credentials"}}'
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+        else:
+            req = urllib.request.Request(srv.upstream + self.path, method=self.command)
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    status, body, ctype = r.status, r.read(), r.headers.get("Content-Type", "")
+            except urllib.error.HTTPError as e:
+                status, body, ctype = e.code, e.read(), e.headers.get("Content-Type", "")
+            self.send_response(status)
+            if ctype:
+                self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_HEAD = do_GET
+
+
+@pytest.fixture()
+def gcs_proxy(gcs):
+    """A BearerProxy to the session's GCS emulator; set .token to enforce a bearer token."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), BearerProxy)
+    srv.daemon_threads = True
+    srv.upstream, srv.token, srv.requests, srv.lock = gcs.url, None, [], threading.Lock()
+    srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
 
 
 class FaultyHandler(http.server.BaseHTTPRequestHandler):

@@ -12,15 +12,44 @@ def test_gcs_single_object(fetch, gcs, tmp_path):
     assert tree(tmp_path / "out") == {"model.onnx": b"gcs-model"}
 
 
-def test_gcs_prefix_and_bearer_token(fetch, gcs, tmp_path):
+def test_gcs_prefix_and_bearer_token(fetch, gcs_proxy, tmp_path):
+    """The token goes on the wire: a proxy in front of the emulator answers 401, as GCS does,
+    to any request without `Authorization: Bearer <the token>`."""
     tok = tmp_path / "token"
     tok.write_text("ya29.test-token\n")
-    hostport = gcs.url.split("://")[1]  # the Google libraries accept host:port too
+    gcs_proxy.token = "ya29.test-token"
+    hostport = gcs_proxy.url.split("://")[1]  # the Google libraries accept host:port too
     r = fetch("gs://gmodels/tree/", tmp_path / "out",
               env={"STORAGE_EMULATOR_HOST": hostport, "GOOGLE_OAUTH_ACCESS_TOKEN_FILE": str(tok)})
     assert r.returncode == 0, r.stderr
     assert tree(tmp_path / "out") == {f"d{i % 2}/f{i}.bin": b"g" * (i + 1) for i in range(6)}
-    assert [e for e in events(r.stderr) if e["event"] == "gcs.config"][0]["bearer_token"] is True
+    # a listing and six objects, every one with the token (the file's newline stripped)
+    assert len(gcs_proxy.requests) >= 7, gcs_proxy.requests
+    assert {h.get("Authorization") for _, _, h in gcs_proxy.requests} == {"Bearer ya29.test-token"}
+    # GOOGLE_OAUTH_ACCESS_TOKEN (the variable) likewise
+    gcs_proxy.requests.clear()
+    r = fetch("gs://gmodels/m/model.onnx", tmp_path / "var",
+              env={"STORAGE_EMULATOR_HOST": gcs_proxy.url, "GOOGLE_OAUTH_ACCESS_TOKEN": "ya29.test-token"})
+    assert r.returncode == 0, r.stderr
+    assert tree(tmp_path / "var") == {"model.onnx": b"gcs-model"}
+    assert gcs_proxy.requests and all(h.get("Authorization") == "Bearer ya29.test-token"
+                                      for _, _, h in gcs_proxy.requests), gcs_proxy.requests
+
+
+def test_gcs_wrong_or_missing_token_refused(fetch, gcs_proxy, tmp_path):
+    """Against a server that enforces the token: a wrong one and none are EAUTH (401), at once
+    (no retries), and nothing is written; without a token nothing like one is sent."""
+    gcs_proxy.token = "ya29.right"
+    r = fetch("gs://gmodels/m/model.onnx", tmp_path / "wrong", "--retries", "3",
+              env={"STORAGE_EMULATOR_HOST": gcs_proxy.url, "GOOGLE_OAUTH_ACCESS_TOKEN": "ya29.wrong"})
+    assert r.returncode == 1 and "EAUTH" in r.stderr and "HTTP 401" in r.stderr, r.stderr
+    assert [h.get("Authorization") for _, _, h in gcs_proxy.requests] == ["Bearer ya29.wrong"]
+    assert os.listdir(tmp_path / "wrong") == []
+    gcs_proxy.requests.clear()
+    r = fetch("gs://gmodels/m/model.onnx", tmp_path / "none", env={"STORAGE_EMULATOR_HOST": gcs_proxy.url})
+    assert r.returncode == 1 and "EAUTH" in r.stderr and "HTTP 401" in r.stderr, r.stderr
+    assert len(gcs_proxy.requests) == 1 and "Authorization" not in gcs_proxy.requests[0][2], gcs_proxy.requests
+    assert os.listdir(tmp_path / "none") == []
 
 
 def test_gcs_missing(fetch, gcs, tmp_path):

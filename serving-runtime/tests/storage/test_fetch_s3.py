@@ -109,10 +109,19 @@ def test_bad_credentials_are_eauth_without_retries(fetch, moto_auth, tmp_path):
     assert os.listdir(tmp_path / "out") == []
 
 
-def test_session_token_is_signed_and_sent(fetch, moto, tmp_path):
-    # moto (auth off) accepts the token; what matters is that signing it does not break the request.
-    r = fetch("s3://models/single/model.onnx", tmp_path / "out", env=moto.env(AWS_SESSION_TOKEN="FQoGZXIvYXdzEXAMPLE"))
+def test_session_token_is_signed_and_sent(fetch, httpd, tmp_path):
+    """On the wire: the session token is sent as X-Amz-Security-Token and is one of the signed
+    headers (test_signatures_match_botocore recomputes such signatures)."""
+    httpd.files["/models/single/model.onnx"] = b"model-bytes"
+    r = fetch("s3://models/single/model.onnx", tmp_path / "out",
+              env={"AWS_ENDPOINT_URL": httpd.url, "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s",
+                   "AWS_SESSION_TOKEN": "FQoGZXIvYXdzEXAMPLE"})
     assert r.returncode == 0, r.stderr
+    ((_, headers),) = httpd.requests
+    h = {k.lower(): v for k, v in headers.items()}
+    assert h["x-amz-security-token"] == "FQoGZXIvYXdzEXAMPLE"
+    assert h["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"), h["authorization"]
+    assert "x-amz-security-token" in h["authorization"].split("SignedHeaders=")[1].split(",")[0].split(";")
 
 
 def test_half_configured_credentials_rejected(fetch, moto, tmp_path):
@@ -122,29 +131,47 @@ def test_half_configured_credentials_rejected(fetch, moto, tmp_path):
     assert "EAUTH: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together" in r.stderr
 
 
-def test_kserve_endpoint_variables(fetch, moto, tmp_path):
-    # KServe's secret annotations become S3_ENDPOINT (host:port, no scheme) + S3_USE_HTTPS=0.
-    hostport = moto.url.split("://")[1]
+def test_kserve_endpoint_variables(fetch, httpd, tmp_path):
+    """KServe's secret annotations become S3_ENDPOINT (host:port, no scheme) + S3_USE_HTTPS=0 and
+    AWS_DEFAULT_REGION: on the wire, a path-style request to that endpoint, signed for that region."""
+    httpd.files["/models/single/model.onnx"] = b"model-bytes"
+    hostport = httpd.url.split("://")[1]
     r = fetch("s3://models/single/model.onnx", tmp_path / "out",
               env={"S3_ENDPOINT": hostport, "S3_USE_HTTPS": "0", "AWS_ACCESS_KEY_ID": "a",
                    "AWS_SECRET_ACCESS_KEY": "b", "AWS_DEFAULT_REGION": "eu-west-1"})
     assert r.returncode == 0, r.stderr
-    cfg = [e for e in events(r.stderr) if e["event"] == "s3.config"][0]
-    assert cfg["endpoint"] == hostport and cfg["region"] == "eu-west-1" and cfg["addressing"] == "path"
+    assert tree(tmp_path / "out") == {"model.onnx": b"model-bytes"}
+    ((path, headers),) = httpd.requests
+    h = {k.lower(): v for k, v in headers.items()}
+    assert path == "/models/single/model.onnx" and h["host"] == hostport, (path, h)
+    assert "Credential=a/" in h["authorization"] and "/eu-west-1/s3/aws4_request" in h["authorization"], h
 
 
-def test_anonymous_requests_unsigned(fetch, moto, tmp_path):
-    # No credentials: unsigned requests, which S3 (and moto) answer for public-read objects only.
+def unsigned(headers):
+    """No signature of any kind in these request headers."""
+    h = {k.lower() for k in headers}
+    return "authorization" not in h and not {k for k in h if k.startswith("x-amz-security") or k == "x-amz-date"}
+
+
+def test_anonymous_requests_unsigned(fetch, moto, httpd, tmp_path):
+    """No credentials: unsigned requests (no Authorization header on the wire), which S3 (and
+    moto) answer for public-read objects only; KServe's anonymous switch wins over credentials."""
+    httpd.files["/models/public/model.onnx"] = b"public-bytes"
+    r = fetch("s3://models/public/model.onnx", tmp_path / "wire", env={"AWS_ENDPOINT_URL": httpd.url})
+    assert r.returncode == 0, r.stderr
+    assert httpd.requests and all(unsigned(h) for _, h in httpd.requests), httpd.requests
+    httpd.requests.clear()
+    r = fetch("s3://models/public/model.onnx", tmp_path / "wire2",
+              env={"AWS_ENDPOINT_URL": httpd.url, "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s",
+                   "AWS_SESSION_TOKEN": "t", "awsAnonymousCredential": "true"})
+    assert r.returncode == 0, r.stderr
+    assert httpd.requests and all(unsigned(h) for _, h in httpd.requests), httpd.requests
+    # and moto (auth off) serves public-read objects unsigned, refuses the others
     r = fetch("s3://models/public/model.onnx", tmp_path / "out", env={"AWS_ENDPOINT_URL": moto.url})
     assert r.returncode == 0, r.stderr
     assert tree(tmp_path / "out") == {"model.onnx": b"public-bytes"}
-    assert [e for e in events(r.stderr) if e["event"] == "s3.config"][0]["signed"] is False
     r = fetch("s3://models/single/model.onnx", tmp_path / "private", env={"AWS_ENDPOINT_URL": moto.url})
     assert r.returncode == 1 and "EAUTH" in r.stderr and "HTTP 403" in r.stderr
-    # KServe's anonymous switch wins over credentials that are present.
-    r = fetch("s3://models/public/model.onnx", tmp_path / "out2", env=moto.env(awsAnonymousCredential="true"))
-    assert r.returncode == 0, r.stderr
-    assert [e for e in events(r.stderr) if e["event"] == "s3.config"][0]["signed"] is False
 
 
 def test_object_cap(fetch, moto, tmp_path):
