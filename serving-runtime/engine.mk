@@ -28,10 +28,13 @@ endif
 
 $(eval $(call c_program,kinfer-onnx-check,$(ENGINE_SRCS) $(ENGINE_CHECK_SRCS) $(ONNX_GEN_C),-lprotobuf-c -lopenblas -lm))
 
+# Every skip (an input the engine refuses as unsupported) must be in the checked-in list with its
+# reason: a new skip, or a listed one with another reason, fails the suite (scripts/check-skips.py).
+ONNX_EXPECTED_SKIPS := serving-runtime/tests/onnx-expected-skips.txt
 TEST_SUITES += onnx
 .PHONY: test-onnx
 test-onnx: $(BIN)/kinfer-onnx-check
-	$(BIN)/kinfer-onnx-check $(ONNX_NODE_DIR)/*/
+	set -o pipefail; $(BIN)/kinfer-onnx-check $(ONNX_NODE_DIR)/*/ | scripts/check-skips.py $(ONNX_EXPECTED_SKIPS)
 
 # libFuzzer target for the model loader (clang; ASan + UBSan), and a bounded run as a test suite.
 FUZZERS += fuzz_model_load
