@@ -147,27 +147,44 @@ class Controller:
         self.log.close()
 
     def metrics(self):
-        """Prometheus text of /metrics as {name{labels}: value}; {} when it cannot be read."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2) as r:
-                text = r.read().decode()
-        except OSError:
-            return {}
+        """Prometheus text of /metrics as {name{labels}: value}. Raises when it cannot be read or
+        a sample line does not parse: an empty answer must never pass a check for a value.
+        Callers that wait for the endpoint to come up use metrics_or_none()."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2) as r:
+            if r.status != 200:
+                raise AssertionError(f"/metrics answered {r.status}")
+            text = r.read().decode()
         out = {}
         for line in text.splitlines():
             if line and not line.startswith("#"):
                 k, _, v = line.rpartition(" ")
-                try:
-                    out[k] = float(v)
-                except ValueError:
-                    pass
+                if not k:
+                    raise AssertionError(f"/metrics: unparsable sample line {line!r}")
+                out[k] = float(v)  # ValueError on a malformed value: let it fail the test
+        if not out:
+            raise AssertionError("/metrics answered no samples")
         return out
 
+    def metrics_or_none(self):
+        """metrics(), or None while the endpoint does not answer (connection refused, timeout):
+        for wait_for loops only."""
+        try:
+            return self.metrics()
+        except OSError:
+            return None
+
     def reconciles(self):
-        return sum(v for k, v in self.metrics().items() if k.startswith("kinfer_controller_reconcile_total"))
+        m = self.metrics()
+        counts = [v for k, v in m.items() if k.startswith("kinfer_controller_reconcile_total{")]
+        assert counts, "no kinfer_controller_reconcile_total in /metrics"
+        return sum(counts)
 
     def is_leader(self):
-        return self.metrics().get("kinfer_controller_leader") == 1.0
+        """True when this controller reports itself the leader; raises when /metrics cannot be read
+        or lacks the gauge (use it in wait_for only once metrics_or_none() answered)."""
+        m = self.metrics()
+        assert "kinfer_controller_leader" in m, "no kinfer_controller_leader gauge in /metrics"
+        return m["kinfer_controller_leader"] == 1.0
 
     def tail(self, n=30):
         try:

@@ -4,6 +4,7 @@ kube-controller-manager, kube-scheduler, kwok). Run by `make test-controller-e2e
 Each test works in its own namespace and starts its own kinfer-controller (--namespace), so tests
 do not see each other's objects. kwok plays the pods: scheduled pods become Running and Ready.
 """
+import calendar
 import json
 import os
 import signal
@@ -302,22 +303,53 @@ def test_quota_replica_failure_reports_stalled(ns, controllers):
 # ---------------------------------------------------------------------------------------------
 # Failures of the controller and of the API server.
 
+def rfc3339(t):
+    """Seconds since the epoch of a Kubernetes timestamp (whole seconds, UTC)."""
+    return calendar.timegm(time.strptime(t, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+def applied_at(obj, subresource=""):
+    """When kinfer-controller's field manager last applied obj (or its subresource, e.g. "status"),
+    from the server's managedFields; None when it never did."""
+    times = [rfc3339(m["time"]) for m in obj["metadata"].get("managedFields") or []
+             if m.get("manager") == "kinfer-controller" and m.get("subresource", "") == subresource]
+    return max(times) if times else None
+
+
 def test_kill9_and_restart_converges(ns, controllers):
+    """The restarted controller is the one that acts: what changed while the only controller was
+    dead is applied by the new process, after it started (the API server's managedFields times of
+    kinfer-controller's field manager), and the new process counts those reconciles itself."""
     c = controllers(ns)
     apply(isvc("a", ns))
     wait_ready("a", ns)
+    first_apply = applied_at(get("deployment", "a-predictor", ns, managed_fields=True))
+    assert first_apply is not None, "kinfer-controller's field manager owns nothing on a-predictor"
     c.kill(signal.SIGKILL)
+    assert c.proc.returncode == -signal.SIGKILL, c.proc.returncode
     changed = isvc("a", ns)
     changed["spec"]["predictor"]["model"]["storageUri"] = "s3://models/a-v2"
     apply(changed)
     apply(isvc("b", ns, minReplicas=2, maxReplicas=2))
     time.sleep(2)
-    assert get("deployment", "b-predictor", ns, check=False) is None, "nobody should act while the controller is dead"
-    controllers(ns)
+    # Preconditions for what follows (with the only controller dead nothing else applies these).
+    assert model_uri(get("deployment", "a-predictor", ns)) == "s3://models/a"
+    assert get("deployment", "b-predictor", ns, check=False) is None
+    restarted_at = int(time.time())  # whole seconds, as managedFields; > first_apply by the sleep
+    assert restarted_at > first_apply
+    second = controllers(ns)
     a, b = wait_ready("a", ns), wait_ready("b", ns)
     assert a["status"]["observedGeneration"] == 2
-    assert model_uri(get("deployment", "a-predictor", ns)) == "s3://models/a-v2"
-    assert get("deployment", "b-predictor", ns)["spec"]["replicas"] == 2
+    dep_a = get("deployment", "a-predictor", ns, managed_fields=True)
+    dep_b = get("deployment", "b-predictor", ns, managed_fields=True)
+    assert model_uri(dep_a) == "s3://models/a-v2"
+    assert dep_b["spec"]["replicas"] == 2
+    # The restarted process applied them, after it started: not a write left over from the first.
+    assert applied_at(dep_a) >= restarted_at, (applied_at(dep_a), restarted_at)
+    assert applied_at(dep_b) >= restarted_at and rfc3339(dep_b["metadata"]["creationTimestamp"]) >= restarted_at
+    status_a = applied_at(get("kisvc", "a", ns, managed_fields=True), "status")
+    assert status_a is not None and status_a >= restarted_at, "the status of generation 2 comes from the new process"
+    assert second.reconciles() >= 2, "the new process reconciled a and b"
 
 
 def test_apiserver_restart_watch_resumes(ns, controllers):
@@ -331,25 +363,42 @@ def test_apiserver_restart_watch_resumes(ns, controllers):
     assert c.alive()
 
 
+def lease(ns):
+    return get("lease", "kinfer-controller-leader", ns)["spec"]
+
+
 def test_leader_election_one_acts_and_failover(ns, controllers):
     lease_args = ("--leader-elect", "--lease-namespace", ns)
     first = controllers(ns, *lease_args)
+    wait_for("first controller serves metrics", first.metrics_or_none, timeout=30)
     wait_for("first controller leads", first.is_leader, timeout=30)
     second = controllers(ns, *lease_args)
-    wait_for("second controller serves metrics", lambda: second.metrics() != {}, timeout=30)
+    wait_for("second controller serves metrics", second.metrics_or_none, timeout=30)
+    held = lease(ns)
+    assert held["holderIdentity"].endswith(f"_{first.proc.pid}"), held  # identity: host_pid
     apply(isvc("led", ns))
     wait_ready("led", ns)
     assert not second.is_leader()
     assert second.reconciles() == 0, "the follower must not reconcile"
     assert first.reconciles() > 0
+    # The leader keeps renewing; the follower never writes the Lease.
+    wait_for("the leader renews the Lease", lambda: (lambda l: l["renewTime"] != held["renewTime"]
+             and l["holderIdentity"] == held["holderIdentity"])(lease(ns)), timeout=30, interval=0.5)
     first.kill(signal.SIGKILL)
+    killed_at = int(time.time())
     t0 = time.monotonic()
     apply(isvc("after-failover", ns))
     wait_for("second controller takes over within 20 s", second.is_leader, timeout=20)
     took = time.monotonic() - t0
+    taken = lease(ns)
+    assert taken["holderIdentity"].endswith(f"_{second.proc.pid}"), taken
+    assert int(taken.get("leaseTransitions") or 0) > int(held.get("leaseTransitions") or 0), (held, taken)
     wait_ready("after-failover", ns, timeout=60)
     print(f"failover: follower became leader {took:.1f}s after the leader was killed (-9)")
     assert second.reconciles() > 0
+    # What was applied after the kill was applied by the new leader, after the kill.
+    dep = get("deployment", "after-failover-predictor", ns, managed_fields=True)
+    assert applied_at(dep) >= killed_at, (applied_at(dep), killed_at)
 
 
 def test_every_crd_field_has_a_description():
