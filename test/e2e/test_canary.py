@@ -9,6 +9,8 @@ test_canary_podip.py gives pods loopback IPs and tests the direct pod scrape wit
 plane runs here either: what is checked is the routing objects the controller writes, their weights,
 and that the API server accepted them under the real CRDs.
 """
+import collections
+import http.client
 import json
 import os
 import signal
@@ -16,6 +18,7 @@ import socket
 import subprocess
 import threading
 import time
+import traceback
 import urllib.error
 import urllib.request
 
@@ -299,8 +302,39 @@ def model_dir(tmp_path_factory):
     return str(d)
 
 
+def outcome_of(fn):
+    """Runs one HTTP request; returns its status code, or what went wrong instead, by name:
+    "refused" (nothing accepted the connection), "reset" (the connection broke after it was
+    made), "timeout", or "error:<exception type>"."""
+    try:
+        return fn()
+    except urllib.error.HTTPError as e:
+        return e.code
+    except urllib.error.URLError as e:
+        r = e.reason
+        if isinstance(r, ConnectionRefusedError):
+            return "refused"
+        if isinstance(r, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+            return "reset"
+        if isinstance(r, (socket.timeout, TimeoutError)):
+            return "timeout"
+        return f"error:{type(r).__name__}"
+    except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, http.client.RemoteDisconnected,
+            http.client.IncompleteRead):
+        return "reset"
+    except (socket.timeout, TimeoutError):
+        return "timeout"
+    except (OSError, http.client.HTTPException) as e:
+        return f"error:{type(e).__name__}"
+
+
 class Server:
-    """kinfer-server on a free loopback port, with a bounded background load of good or bad requests."""
+    """kinfer-server on a free loopback port, with a bounded background load of good or bad requests.
+
+    The load threads assert nothing (an assert in a thread is only a warning to pytest): every
+    request's outcome is recorded as (expected, outcome), and check_load(), run by the servers
+    fixture in the test's own thread after the test, fails on any outcome other than the expected
+    200 (good) or 400 (malformed), and on a load thread that died."""
 
     def __init__(self, model_dir, *args, host="127.0.0.1", port=None):
         """host/port: a loopback address of a pod (test_canary_podip.py); default a free 127.0.0.1 port."""
@@ -315,7 +349,11 @@ class Server:
                                       "--model-name", "m", *args], stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.stop_load = threading.Event()
         self.threads = []
+        self.lock = threading.Lock()
         self.sent = {"ok": 0, "bad": 0}
+        self.outcomes = collections.Counter()  # (expected status, outcome) -> count
+        self.unexpected = []  # the first (request number, expected, outcome) that differed
+        self.thread_errors = []  # tracebacks of load threads that died
         wait_for("kinfer-server ready", self.ready, timeout=30, interval=0.1)
 
     def ready(self):
@@ -329,37 +367,75 @@ class Server:
             return False
 
     def infer(self, good):
+        """The status code of one request, or what went wrong instead (outcome_of)."""
         body = {"inputs": [{"name": "x", "shape": [1, 4] if good else [1, 3], "datatype": "FP32",
                             "data": [1, -2, 3, -4] if good else [1, 2, 3]}]}
         req = urllib.request.Request(self.url + "/v2/models/m/infer", data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"})
-        try:
+
+        def send():
             with urllib.request.urlopen(req, timeout=5) as r:
                 r.read()
                 return r.status
-        except urllib.error.HTTPError as e:
-            return e.code
+        return outcome_of(send)
+
+    def record(self, n, expected, outcome):
+        with self.lock:
+            self.outcomes[(expected, outcome)] += 1
+            if outcome == expected:
+                self.sent["ok" if expected == 200 else "bad"] += 1
+            elif len(self.unexpected) < 20:
+                self.unexpected.append((n, expected, outcome))
+            else:
+                self.unexpected.append(None)  # counted, not kept
 
     def load(self, bad_every=0, rate=40, seconds=90):
         """Requests at about `rate`/s for at most `seconds`; every bad_every-th is malformed (400)."""
         def run():
-            n = 0
-            deadline = time.monotonic() + seconds
-            while not self.stop_load.is_set() and time.monotonic() < deadline:
-                n += 1
-                good = not (bad_every and n % bad_every == 0)
-                code = self.infer(good)
-                assert code == (200 if good else 400), code
-                self.sent["ok" if good else "bad"] += 1
-                time.sleep(1.0 / rate)
-        t = threading.Thread(target=run, daemon=True)
+            try:
+                n = 0
+                deadline = time.monotonic() + seconds
+                while not self.stop_load.is_set() and time.monotonic() < deadline:
+                    n += 1
+                    good = not (bad_every and n % bad_every == 0)
+                    self.record(n, 200 if good else 400, self.infer(good))
+                    time.sleep(1.0 / rate)
+            except BaseException:
+                with self.lock:
+                    self.thread_errors.append(traceback.format_exc())
+        t = threading.Thread(target=run, daemon=True, name=f"load-{self.host}:{self.port}")
         t.start()
         self.threads.append(t)
 
-    def close(self):
+    def stop(self):
+        """Stops the load and waits for its threads; returns the names of those that did not stop."""
         self.stop_load.set()
         for t in self.threads:
             t.join(timeout=10)
+        return [t.name for t in self.threads if t.is_alive()]
+
+    def check_load(self):
+        """Raises AssertionError unless every load thread stopped cleanly and every request it
+        sent got the status it expected. Call it in the test's thread (the fixture does)."""
+        stuck = self.stop()
+        with self.lock:
+            outcomes, unexpected, died = dict(self.outcomes), list(self.unexpected), list(self.thread_errors)
+        problems = []
+        if stuck:
+            problems.append(f"load threads still running: {stuck}")
+        if died:
+            problems.append("a load thread died:\n" + "\n".join(died))
+        if self.threads and not outcomes:
+            problems.append("the load sent no request")
+        if unexpected:
+            problems.append(f"{len(unexpected)} requests got an unexpected outcome, first (n, expected, got): "
+                            f"{[u for u in unexpected if u][:5]}")
+        if problems:
+            raise AssertionError(f"load on {self.url}: " + "; ".join(problems) + f"; all outcomes: {outcomes}")
+        return outcomes
+
+    def close(self):
+        self.stop()
         self.proc.terminate()
         self.proc.wait(timeout=10)
         self.log.close()
@@ -367,6 +443,8 @@ class Server:
 
 @pytest.fixture
 def servers(model_dir):
+    """Starts kinfer-servers on demand. After the test, in the test's thread, stops them and fails
+    the test if any load they carried had an unexpected outcome or a load thread died."""
     made = []
 
     def make(*args, **kw):
@@ -375,8 +453,48 @@ def servers(model_dir):
         return s
 
     yield make
+    problems = []
     for s in made:
+        try:
+            s.check_load()
+        except AssertionError as e:
+            problems.append(str(e))
         s.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_load_generator_reports_failures(model_dir):
+    """The load generator's own test: a server killed under load makes check_load fail (refused
+    connections are recorded, not lost in a thread), and so does a load thread that dies."""
+    s = Server(model_dir)
+    try:
+        s.load(rate=50)
+        wait_for("some answered requests", lambda: s.sent["ok"] >= 5, timeout=20, interval=0.05)
+        assert s.check_load()[(200, 200)] >= 5  # stops the load; all good so far
+        s.stop_load.clear()
+        s.threads = []
+        s.load(bad_every=2, rate=50)
+        wait_for("malformed requests answered 400", lambda: s.sent["bad"] >= 3, timeout=20, interval=0.05)
+        s.proc.kill()
+        s.proc.wait(timeout=10)
+        wait_for("refused connections recorded", lambda: s.outcomes[(200, "refused")] + s.outcomes[(400, "refused")] > 0,
+                 timeout=20, interval=0.05)
+        with pytest.raises(AssertionError, match="(?s)unexpected outcome.*refused"):
+            s.check_load()
+        # a thread that dies (here: infer itself raising) is reported too
+        s.stop_load.clear()
+        s.threads, s.unexpected, s.outcomes = [], [], collections.Counter()
+        s.infer = lambda good: 1 / 0
+        s.load()
+        with pytest.raises(AssertionError, match="(?s)a load thread died.*ZeroDivisionError"):
+            wait_for("the thread to die", lambda: not s.threads[0].is_alive(), timeout=10, interval=0.05)
+            s.check_load()
+    finally:
+        s.stop()
+        if s.proc.poll() is None:
+            s.proc.terminate()
+            s.proc.wait(timeout=10)
+        s.log.close()
 
 
 ROLLOUT = {"stepWeights": [20, 50], "interval": "2s", "threshold": 2, "progressDeadlineSeconds": 120,
