@@ -33,7 +33,20 @@ static json_object *trim_conditions(json_object *conds)
     return out;
 }
 
-/* Each container's name and, while it waits, the waiting reason and message. */
+/* {reason, message, exitCode} of a container state's "terminated" (the current state, or
+ * lastState after a restart), or NULL when there is none. */
+static json_object *trim_terminated(json_object *state)
+{
+    json_object *t = jx_get(state, "terminated"), *out;
+    if (!t || !json_object_is_type(t, json_type_object) || !(out = json_object_new_object())) return NULL;
+    keep(out, t, "reason");
+    keep(out, t, "message");
+    keep(out, t, "exitCode");
+    return out;
+}
+
+/* Each container's name and restart count; while it waits, the waiting reason and message; and
+ * how it last terminated (status names an OOM kill or a failed model fetch from it). */
 static json_object *trim_containers(json_object *list)
 {
     json_object *out = json_object_new_array();
@@ -41,18 +54,33 @@ static json_object *trim_containers(json_object *list)
         json_object *c = json_object_array_get_idx(list, i), *t = json_object_new_object();
         json_object *waiting = jx_get(jx_get(c, "state"), "waiting");
         if (waiting && !json_object_is_type(waiting, json_type_object)) waiting = NULL;
-        json_object *w = waiting ? json_object_new_object() : NULL, *state = w ? json_object_new_object() : NULL;
-        if (!t || (waiting && !state)) {
+        json_object *w = waiting ? json_object_new_object() : NULL, *state = json_object_new_object();
+        json_object *term = trim_terminated(jx_get(c, "state")), *last = trim_terminated(jx_get(c, "lastState"));
+        if (!t || !state || (waiting && !w)) {
             json_object_put(t);
             json_object_put(w);
+            json_object_put(state);
+            json_object_put(term);
+            json_object_put(last);
             continue;
         }
         keep(t, c, "name");
+        keep(t, c, "restartCount");
         if (waiting) {
             keep(w, waiting, "reason");
             keep(w, waiting, "message");
             json_object_object_add(state, "waiting", w);
-            json_object_object_add(t, "state", state);
+        }
+        if (term) json_object_object_add(state, "terminated", term);
+        if (json_object_object_length(state)) json_object_object_add(t, "state", state);
+        else json_object_put(state);
+        if (last) {
+            json_object *ls = json_object_new_object();
+            if (ls) {
+                json_object_object_add(ls, "terminated", last);
+                json_object_object_add(t, "lastState", ls);
+            } else
+                json_object_put(last);
         }
         json_object_array_add(out, t);
     }

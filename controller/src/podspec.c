@@ -353,6 +353,8 @@ static json_object *init_container_new(const pod_in *p, const char *image)
     json_object_array_add(mounts, mount_new("model-dir", PODSPEC_MODEL_DIR, 0));
     json_object_array_add(mounts, mount_new("tmp", "/tmp", 0));
     put(c, "volumeMounts", mounts);
+    /* A failed fetch's error text (stderr) becomes the termination message status reports. */
+    put(c, "terminationMessagePolicy", jstr("FallbackToLogsOnError"));
     put(c, "securityContext", container_security_new());
     return c;
 }
@@ -409,6 +411,7 @@ static json_object *server_container_new(const pod_in *p, const char *image)
     put(c, "readinessProbe", probe_new("/v2/health/ready", 5, 3));
     put(c, "livenessProbe", probe_new("/v2/health/live", 10, 6));
     put(c, "volumeMounts", mounts);
+    put(c, "terminationMessagePolicy", jstr("FallbackToLogsOnError"));
     put(c, "securityContext", container_security_new());
     return c;
 }

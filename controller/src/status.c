@@ -5,12 +5,14 @@
  *   Ready, PredictorReady  always present; True only when the Deployment applied from the current
  *                          generation is fully rolled out (every desired replica updated, ready and
  *                          available, no old replica left). Otherwise False with the most precise
- *                          reason found: a pod's container waiting reason or Unschedulable first
- *                          (they name the cause), then the Deployment's ReplicaFailure or
+ *                          reason found: a container's own failure first (OOMKilled, with the
+ *                          memory limit; ModelFetchFailed, with the storage initializer's error
+ *                          text), then a container waiting reason or Unschedulable (they name the
+ *                          cause), then the Deployment's ReplicaFailure or
  *                          ProgressDeadlineExceeded, then generic progress reasons.
  *   Reconciling=True       present while the rollout is expected to finish on its own.
  *   Stalled=True           present while it is not: ProgressDeadlineExceeded, ReplicaFailure,
- *                          InvalidSpec, and the back-off states in which the kubelet has already
+ *                          InvalidSpec, OOMKilled, ModelFetchFailed, and the back-off states in which the kubelet has already
  *                          retried (ImagePullBackOff, CrashLoopBackOff) or cannot start the
  *                          container without a change elsewhere (CreateContainerConfigError,
  *                          InvalidImageName). ErrImagePull and Unschedulable count as Reconciling:
@@ -43,7 +45,9 @@ typedef struct verdict {
     int rank; /* for choosing among pod reasons: lower wins */
 } verdict;
 
-/* Container waiting reasons worth reporting, best first; stalled says whether it is terminal. */
+/* Container waiting reasons worth reporting, best first; stalled says whether it is terminal.
+ * Ranks: 0 is a container's own failure (OOMKilled, ModelFetchFailed: they name the cause best),
+ * then these from 1, then Unschedulable. */
 static const struct {
     const char *reason;
     int stalled;
@@ -52,9 +56,8 @@ static const struct {
     {"ErrImagePull", 0},               {"CrashLoopBackOff", 1},    {"CreateContainerError", 0},
     {"RunContainerError", 0},
 };
-#define RANK_UNSCHEDULABLE ((int)(sizeof(waiting_reasons) / sizeof(waiting_reasons[0])))
-
-
+#define N_WAITING ((int)(sizeof(waiting_reasons) / sizeof(waiting_reasons[0])))
+#define RANK_UNSCHEDULABLE (N_WAITING + 1)
 
 /* An integer field, or dflt when absent or of another type. */
 
@@ -83,8 +86,45 @@ static void verdict_set(verdict *v, phase p, const char *reason, int rank, const
     va_end(ap);
 }
 
+/* How container c failed, or NULL: its current state when that is "terminated" with a non-zero
+ * exit code, or, while it waits to be restarted, how its last run ended. A container running now,
+ * or an init container that succeeded on a retry, has no failure. */
+static json_object *failed_termination(json_object *c)
+{
+    json_object *state = jx_get(c, "state"), *t = jx_get(state, "terminated");
+    if (!t && jx_get(state, "waiting")) t = jx_get(jx_get(c, "lastState"), "terminated");
+    return t && jx_int(t, "exitCode", 0) ? t : NULL;
+}
+
+/* A container's own failure, which names the cause better than any waiting reason: an OOM kill
+ * (with the memory limit it hit, mem_limit when known) or a failed storage initializer (with the
+ * fetch error it printed: the pods' terminationMessagePolicy is FallbackToLogsOnError). */
+static int container_failure(const char *pod_name, json_object *c, int init, const char *mem_limit, verdict *best)
+{
+    json_object *t = failed_termination(c);
+    const char *why = jx_str(t, "reason"), *msg = jx_str(t, "message"), *name = jx_str(c, "name");
+    int64_t code = jx_int(t, "exitCode", 0), restarts = jx_int(c, "restartCount", 0);
+    if (!t || best->rank <= 0) return 0;
+    if (why && !strcmp(why, "OOMKilled")) {
+        verdict_set(best, PHASE_STALLED, "OOMKilled", 0,
+                    "pod %s container %s was killed for exceeding its memory limit%s%s (OOMKilled, exit code %" PRId64
+                    ", %" PRId64 " restarts)",
+                    pod_name, name ? name : "?", mem_limit && !init ? " of " : "", mem_limit && !init ? mem_limit : "",
+                    code, restarts);
+        return 1;
+    }
+    if (!init) return 0;
+    verdict_set(best, PHASE_STALLED, "ModelFetchFailed", 0,
+                "pod %s: the storage initializer failed (exit code %" PRId64 ", %" PRId64 " restarts): %s", pod_name,
+                code, restarts, msg && *msg ? msg : why ? why : "no message");
+    /* The log tail ends with a newline; a condition message reads better without it. */
+    size_t n = strlen(best->message);
+    while (n && (best->message[n - 1] == '\n' || best->message[n - 1] == ' ')) best->message[--n] = 0;
+    return 1;
+}
+
 /* The best (lowest-ranked) failure reason among the pods' containers and scheduling. */
-static void pods_examine(json_object *pods, verdict *best)
+static void pods_examine(json_object *pods, const char *mem_limit, verdict *best)
 {
     static const char *const lists[] = {"initContainerStatuses", "containerStatuses"};
     for (size_t i = 0; pods && i < json_object_array_length(pods); i++) {
@@ -99,10 +139,11 @@ static void pods_examine(json_object *pods, verdict *best)
                  j++) {
                 json_object *c = json_object_array_get_idx(cs, j), *waiting = jx_get(jx_get(c, "state"), "waiting");
                 const char *why = jx_str(waiting, "reason"), *msg = jx_str(waiting, "message");
-                for (int r = 0; why && r < RANK_UNSCHEDULABLE; r++) {
-                    if (strcmp(why, waiting_reasons[r].reason) || r >= best->rank) continue;
+                if (container_failure(pod_name, c, l == 0, mem_limit, best)) continue;
+                for (int r = 0; why && r < N_WAITING; r++) {
+                    if (strcmp(why, waiting_reasons[r].reason) || r + 1 >= best->rank) continue;
                     verdict_set(best, waiting_reasons[r].stalled ? PHASE_STALLED : PHASE_PROGRESSING,
-                                waiting_reasons[r].reason, r, "pod %s container %s: %s%s%s", pod_name,
+                                waiting_reasons[r].reason, r + 1, "pod %s container %s: %s%s%s", pod_name,
                                 jx_str(c, "name") ? jx_str(c, "name") : "?", why, msg ? ": " : "", msg ? msg : "");
                 }
             }
@@ -153,7 +194,10 @@ static void predictor_judge(json_object *isvc, json_object *dep, json_object *po
     /* Not done: find the most precise reason. */
     v->rank = RANK_UNSCHEDULABLE + 1;
     v->reason = NULL;
-    pods_examine(pods, v);
+    pods_examine(pods,
+                 jx_str(jx_get(jx_get(jx_get(jx_get(jx_get(isvc, "spec"), "predictor"), "model"), "resources"), "limits"),
+                        "memory"),
+                 v);
     json_object *rf = find_condition(conds, "ReplicaFailure"), *pr = find_condition(conds, "Progressing");
     const char *rfs = jx_str(rf, "status"), *prs = jx_str(pr, "status"), *prr = jx_str(pr, "reason");
     if (rfs && !strcmp(rfs, "True")) {

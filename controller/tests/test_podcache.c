@@ -40,9 +40,10 @@
     "\"status\":{\"phase\":\"Pending\",\"podIP\":\"10.244.0.7\",\"conditions\":["                                     \
     "{\"type\":\"Ready\",\"status\":\"False\",\"reason\":\"ContainersNotReady\",\"message\":\"not ready\"},"          \
     "{\"type\":\"PodScheduled\",\"status\":\"True\"}],"                                                                \
-    "\"initContainerStatuses\":[{\"name\":\"fetch\"}],"                                                                \
-    "\"containerStatuses\":[{\"name\":\"kinfer-server\",\"state\":{\"waiting\":{\"reason\":\"ImagePullBackOff\","     \
-    "\"message\":\"Back-off pulling image x\"}}}]}}"
+    "\"initContainerStatuses\":[{\"name\":\"fetch\",\"restartCount\":0,"                                            \
+    "\"state\":{\"terminated\":{\"exitCode\":0,\"reason\":\"Completed\"}}}],"                                      \
+    "\"containerStatuses\":[{\"name\":\"kinfer-server\",\"restartCount\":3,"                                         \
+    "\"state\":{\"waiting\":{\"reason\":\"ImagePullBackOff\",\"message\":\"Back-off pulling image x\"}}}]}}"
 
 static json_object *parse(const char *s)
 {

@@ -180,6 +180,59 @@ static void deployment_failure_reasons(void **state)
     json_object_put(s), json_object_put(d), json_object_put(isvc);
 }
 
+/* A pod whose container `name` (in list `list`) waits in CrashLoopBackOff after its last run
+ * ended with `reason` and exit code `code`, having printed `msg` (FallbackToLogsOnError). */
+static json_object *crashed_pod(const char *list, const char *name, const char *reason, int code, const char *msg)
+{
+    return parse("{\"metadata\":{\"name\":\"p\"},\"status\":{\"phase\":\"Pending\",\"%s\":[{\"name\":\"%s\","
+                 "\"restartCount\":4,\"state\":{\"waiting\":{\"reason\":\"CrashLoopBackOff\",\"message\":\"back-off 40s\"}},"
+                 "\"lastState\":{\"terminated\":{\"reason\":\"%s\",\"exitCode\":%d,\"message\":\"%s\"}}}]}}",
+                 list, name, reason, code, msg);
+}
+
+/* A container's own failure names the cause: an OOM kill with the memory limit from the spec, a
+ * failed storage initializer with its error text; both beat the waiting reason. */
+static void oom_and_fetch_failures_name_their_cause(void **state)
+{
+    (void)state;
+    json_object *isvc = parse("{\"metadata\":{\"name\":\"iris\",\"namespace\":\"default\",\"uid\":\"u1\","
+                              "\"generation\":1},\"spec\":{\"predictor\":{\"model\":{\"resources\":{\"limits\":"
+                              "{\"memory\":\"64Mi\"}}}}}}");
+    json_object *d = deployment(1, 1, 1, 1, 1, 1, 0, 0, NULL), *pods = json_object_new_array();
+    json_object_array_add(pods, crashed_pod("containerStatuses", "kinfer-server", "OOMKilled", 137, ""));
+    json_object_array_add(pods, pod("other", "ImagePullBackOff", ""));
+    json_object *s = expect(isvc, d, pods, NULL, T1, "False", "OOMKilled", "Stalled");
+    const char *m = field(cond(s, "Ready"), "message");
+    assert_non_null(strstr(m, "pod p container kinfer-server was killed for exceeding its memory limit of 64Mi"));
+    assert_non_null(strstr(m, "exit code 137, 4 restarts"));
+    json_object_put(s), json_object_put(pods);
+
+    pods = json_object_new_array();
+    json_object_array_add(pods, crashed_pod("initContainerStatuses", "storage-initializer", "Error", 1,
+                                            "fetch: s3://models/x: 403 InvalidAccessKeyId\\n"));
+    s = expect(isvc, d, pods, NULL, T1, "False", "ModelFetchFailed", "Stalled");
+    assert_string_equal(field(cond(s, "Ready"), "message"),
+                        "pod p: the storage initializer failed (exit code 1, 4 restarts): fetch: s3://models/x: 403 "
+                        "InvalidAccessKeyId");
+    json_object_put(s), json_object_put(pods);
+
+    /* The main container crashing with an error is still CrashLoopBackOff, with the waiting message. */
+    pods = json_object_new_array();
+    json_object_array_add(pods, crashed_pod("containerStatuses", "kinfer-server", "Error", 2, "bad model"));
+    s = expect(isvc, d, pods, NULL, T1, "False", "CrashLoopBackOff", "Stalled");
+    json_object_put(s), json_object_put(pods);
+
+    /* Running again after an OOM kill, or an init container that succeeded on a retry: no failure. */
+    pods = json_object_new_array();
+    json_object_array_add(pods, parse("{\"metadata\":{\"name\":\"p\"},\"status\":{\"phase\":\"Running\","
+                                      "\"initContainerStatuses\":[{\"name\":\"storage-initializer\",\"state\":{\"terminated\":"
+                                      "{\"exitCode\":0}},\"lastState\":{\"terminated\":{\"exitCode\":1}}}],"
+                                      "\"containerStatuses\":[{\"name\":\"kinfer-server\",\"state\":{},"
+                                      "\"lastState\":{\"terminated\":{\"reason\":\"OOMKilled\",\"exitCode\":137}}}]}}"));
+    s = expect(isvc, d, pods, NULL, T1, "False", "ReplicasNotReady", "Reconciling");
+    json_object_put(s), json_object_put(pods), json_object_put(d), json_object_put(isvc);
+}
+
 /* Among several pods, the most telling reason wins; terminating and finished pods are ignored. */
 static void reason_precedence_and_ignored_pods(void **state)
 {
@@ -536,6 +589,7 @@ int test_status_run(void)
         cmocka_unit_test(pod_failure_reasons),
         cmocka_unit_test(deployment_failure_reasons),
         cmocka_unit_test(reason_precedence_and_ignored_pods),
+        cmocka_unit_test(oom_and_fetch_failures_name_their_cause),
         cmocka_unit_test(last_transition_time),
         cmocka_unit_test(generation_and_urls),
         cmocka_unit_test(invalid_spec_is_stalled),
