@@ -37,12 +37,15 @@ else
   SANFLAGS :=
   OPT      := -O2
 endif
-CPPFLAGS := -D_GNU_SOURCE -I$(GEN) -I/usr/include/json-c
+# The release version, from the chart (its appVersion names the images the chart installs).
+KINFER_VERSION := $(shell awk '$$1 == "appVersion:" { gsub(/"/, "", $$2); print $$2 }' charts/kinfer/Chart.yaml)
+CPPFLAGS := -D_GNU_SOURCE -DKINFER_VERSION='"$(KINFER_VERSION)"' -I$(GEN) -I/usr/include/json-c
 CFLAGS   := -std=c11 -Wall -Wextra -Werror -g -pthread -MMD -MP $(OPT) $(SANFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS  := -pthread $(SANFLAGS) $(EXTRA_LDFLAGS)
 
 # Binaries must relink when the variant changes even if the other variant's objects are older.
-$(shell mkdir -p $(BUILD); [ "$$(cat $(BUILD)/.variant 2>/dev/null)" = "$(VARIANT)" ] || echo $(VARIANT) > $(BUILD)/.variant)
+# One marker per binary directory ($(BIN) is build/bin, or build/bin-rel for `make images`).
+$(shell mkdir -p $(BIN); [ "$$(cat $(BIN)/.variant 2>/dev/null)" = "$(VARIANT)" ] || echo $(VARIANT) > $(BIN)/.variant)
 
 # libFuzzer targets: clang with ASan+UBSan, linked straight from sources into build/fuzz/.
 FUZZ_CC := clang -std=c11 -g -O1 -D_GNU_SOURCE -I$(GEN) -I/usr/include/json-c -pthread \
@@ -50,7 +53,7 @@ FUZZ_CC := clang -std=c11 -g -O1 -D_GNU_SOURCE -I$(GEN) -I/usr/include/json-c -p
 
 # $(call c_program,NAME,SOURCES,LIBS): links $(BIN)/NAME from SOURCES (paths from the repo root).
 define c_program
-$(BIN)/$(1): $(patsubst %.c,$(OBJ)/%.o,$(2)) $(BUILD)/.variant
+$(BIN)/$(1): $(patsubst %.c,$(OBJ)/%.o,$(2)) $(BIN)/.variant
 	@mkdir -p $$(@D)
 	$$(if $$(Q),@echo "  LD      $$@")
 	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(3)

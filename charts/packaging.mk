@@ -87,18 +87,31 @@ chart: $(HELM)
 	$(HELM) package $(CHART_DIR) -d $(BUILD)/charts
 
 # Container images without a container engine: OCI image layouts (load them with skopeo, podman,
-# crane or `ctr image import` after `tar -C DIR -cf x.tar .`). Built from the release binaries.
+# crane or `ctr image import` after `tar -C DIR -cf x.tar .`). Always built from release binaries,
+# linked into $(BUILD)/bin-rel by a SANITIZE=0 sub-make, so a sanitizer build's build/bin is left
+# alone. For the local cluster's real node: pause-oci, its sandbox image (test/cluster/node/pause.c,
+# static), and curl-oci, Debian's curl for client pods in tests and the demo.
 IMAGES_DIR := $(BUILD)/images
+IMG_BIN    := $(BUILD)/bin-rel
 .PHONY: images
-images: $(BIN)/kinfer-controller $(BIN)/kinfer-server
-	@[ "$(VARIANT)" = rel ] || { echo "make images: build the release binaries (SANITIZE=0), not sanitizer ones"; exit 1; }
-	scripts/oci-image.sh image $(BIN)/kinfer-controller $(IMAGES_DIR)/kinfer-controller-oci --port 8080 --port 8081
-	scripts/oci-image.sh image $(BIN)/kinfer-server $(IMAGES_DIR)/kinfer-server-oci --port 8080
-	@for i in kinfer-controller kinfer-server; do \
-	  read -r c u < <(scripts/oci-image.sh size $(IMAGES_DIR)/$$i-oci); \
-	  awk -v i=$$i -v d=$(IMAGES_DIR)/$$i-oci -v c=$$c -v u=$$u \
-	    'BEGIN { printf "images: %-18s %s  compressed %.2f MB, uncompressed %.2f MB\n", i, d, c / 1e6, u / 1e6 }'; \
+images:
+	@$(MAKE) --no-print-directory SANITIZE=0 BIN=$(IMG_BIN) -j$(NPROC) $(IMG_BIN)/kinfer-controller $(IMG_BIN)/kinfer-server $(IMG_BIN)/pause
+	@for spec in "kinfer-controller $(IMG_BIN)/kinfer-controller --port 8080 --port 8081" \
+	    "kinfer-server $(IMG_BIN)/kinfer-server --port 8080" "pause $(IMG_BIN)/pause" "curl /usr/bin/curl"; do \
+	  set -- $$spec; i=$$1; b=$$2; shift 2; \
+	  if [ ! -f $(IMAGES_DIR)/$$i-oci/index.json ] || [ $$b -nt $(IMAGES_DIR)/$$i-oci/index.json ] \
+	     || [ scripts/oci-image.sh -nt $(IMAGES_DIR)/$$i-oci/index.json ]; then \
+	    scripts/oci-image.sh image $$b $(IMAGES_DIR)/$$i-oci "$$@" >/dev/null || exit 1; \
+	    read -r c u < <(scripts/oci-image.sh size $(IMAGES_DIR)/$$i-oci); \
+	    awk -v i=$$i -v d=$(IMAGES_DIR)/$$i-oci -v c=$$c -v u=$$u \
+	      'BEGIN { printf "images: %-18s %s  compressed %.2f MB, uncompressed %.2f MB\n", i, d, c / 1e6, u / 1e6 }'; \
+	  fi; \
 	done
+
+$(BIN)/pause: test/cluster/node/pause.c
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  CC      $@ (static)")
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -static -s -o $@ $<
 
 # The suite: pytest over charts/tests (chart, GitOps health, images, install on the local cluster).
 # Images are always built from release binaries, also under SANITIZE=1.

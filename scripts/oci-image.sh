@@ -47,13 +47,16 @@ assemble_rootfs() {
   cp "$bin" "$root/usr/local/bin/$name"
   strip --strip-unneeded "$root/usr/local/bin/$name"
 
-  # ldd lists every library the loader maps (transitively), with the loader itself last.
-  libs=$(ldd "$bin") || die "ldd $bin failed"
-  if grep -q "not found" <<<"$libs"; then die "ldd $bin: missing libraries: $(grep 'not found' <<<"$libs")"; fi
-  while read -r lib; do
-    [ -n "$lib" ] && copy_file "$lib" "$root"
-  done < <(awk '/=> \// { print $3 } /^\t\// { print $1 }' <<<"$libs")
-  [ -n "$(find "$root" -name 'ld-linux*' -print -quit)" ] || die "ldd $bin: no dynamic loader found"
+  # ldd lists every library the loader maps (transitively), with the loader itself last. A static
+  # binary (no PT_INTERP: the sandbox's pause) needs neither.
+  if readelf -l "$bin" 2>/dev/null | grep -q 'Requesting program interpreter'; then
+    libs=$(ldd "$bin") || die "ldd $bin failed"
+    if grep -q "not found" <<<"$libs"; then die "ldd $bin: missing libraries: $(grep 'not found' <<<"$libs")"; fi
+    while read -r lib; do
+      [ -n "$lib" ] && copy_file "$lib" "$root"
+    done < <(awk '/=> \// { print $3 } /^\t\// { print $1 }' <<<"$libs")
+    [ -n "$(find "$root" -name 'ld-linux*' -print -quit)" ] || die "ldd $bin: no dynamic loader found"
+  fi
 
   cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt" \
     || die "no /etc/ssl/certs/ca-certificates.crt (install ca-certificates)"

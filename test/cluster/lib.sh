@@ -28,6 +28,9 @@ cl_pids=$cl_state/pids
 cl_kubeconfig=$cl_state/kubeconfig
 cl_components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 cl_node=kwok-node-0
+source "$cl_here/node/lib.sh"
+source "$cl_here/node/down.sh"
+cl_components+=("${nd_components[@]}")
 
 # cl_owned PID: true when PID is a live (not zombie) control-plane component of this state dir.
 cl_owned() {
@@ -52,12 +55,16 @@ cl_owned_pids() {
   } | sort -un | while read -r p; do cl_owned "$p" && echo "$p"; done
 }
 
-# cl_stop: stops every process of ours in three waves, clients first, so the API server does not
-# sit in its shutdown retrying etcd: kwok, controller manager, scheduler; then kube-apiserver;
-# then etcd. Each wave: TERM to the process group, KILL after 10 s. Fails if any survive.
+# cl_stop: stops every process of ours in waves, clients first, so the API server does not sit
+# in its shutdown retrying etcd: the real node's agents (kubelet first, so it restarts nothing),
+# then the pods' processes (by cgroup: containers outlive their shims), then containerd and its
+# shims; kwok, controller manager, scheduler; then kube-apiserver; then etcd. Each wave: TERM to
+# the process group, KILL after 10 s. Fails if any survive.
 cl_stop() {
   local wave p
-  for wave in "kwok kube-controller-manager kube-scheduler" kube-apiserver "etcd"; do
+  cl_stop_wave "kubelet kube-proxy metrics-server coredns kinfer-registry-stub" || return 1
+  if [ "$(nd_owner)" = "$cl_state" ]; then nd_kill_pods || return 1; fi
+  for wave in "containerd-shim-runc-v2 containerd" "kwok kube-controller-manager kube-scheduler" kube-apiserver "etcd"; do
     cl_stop_wave "$wave" || return 1
   done
   cl_stop_wave "" || return 1   # anything of ours with another name (an older layout)

@@ -7,7 +7,9 @@
 TEST_SUITES += cluster
 .PHONY: test-cluster
 
+# The real node runs the images of `make images` (KINFER_REAL_NODE=0: a control plane without it).
 cluster-up:
+	@[ "$${KINFER_REAL_NODE:-1}" = 0 ] || $(MAKE) --no-print-directory images
 	@test/cluster/up.sh
 
 cluster-down:

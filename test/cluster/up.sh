@@ -2,8 +2,11 @@
 # `make cluster-up`: a real Kubernetes control plane on 127.0.0.1, as plain processes:
 # etcd, kube-apiserver (TLS, RBAC, PodSecurity, ServiceAccount tokens), kube-controller-manager,
 # kube-scheduler, and kwok, which runs one fake node ($cl_node) and plays its pods' lifecycle
-# (scheduled pods become Running and Ready; there is no container runtime). Then it installs the
-# third-party CRDs from test/cluster/crds.sh (Gateway API, Istio, KEDA ScaledObject).
+# (scheduled pods become Running and Ready; there is no container runtime) for scale tests.
+# Then one real node ($nd_name, node/up.sh): containerd, runc, CNI, kubelet, kube-proxy, CoreDNS
+# and metrics-server, on which kinfer's images (make images) run as real pods; KINFER_REAL_NODE=0
+# leaves it out. Then it installs the third-party CRDs from test/cluster/crds.sh (Gateway API,
+# Istio, KEDA ScaledObject).
 #
 # Writes build/cluster/kubeconfig (admin) and build/cluster/bin/kubectl. Idempotent: when the
 # cluster is already up and healthy it returns at once. Any other state (a crashed component,
@@ -12,6 +15,7 @@
 # the port and that process named. Paths and ports: see lib.sh.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+source "$cl_here/node/up.sh"
 timeout_s=${KINFER_CLUSTER_TIMEOUT:-180}
 t0=$(date +%s.%N)
 since() { awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
@@ -20,7 +24,7 @@ die() { echo "cluster-up: $*" >&2; exit 1; }
 
 bin=$("$cl_here/build.sh") || die "building the control-plane binaries failed (error above)"
 crds=$("$cl_here/crds.sh") || die "extracting the third-party CRDs failed (error above)"
-want="base=$cl_base bin=$bin crds=$crds"
+want="base=$cl_base bin=$bin crds=$crds node=$nd_enabled:$("$cl_here/node/build.sh" --print-dir)"
 kubectl=("$bin/kubectl" --kubeconfig "$cl_kubeconfig")
 
 cl_lock
@@ -30,15 +34,21 @@ healthy() {
   local env c i
   env=$(cat "$cl_data/cluster.env" 2>/dev/null) || { why="not started"; return 1; }
   [ "$env" = "$want" ] || { why="started with other binaries, ports or CRDs: $env"; return 1; }
-  for c in "${cl_components[@]}"; do
+  for c in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do
     cl_owned "$(cat "$cl_pids/$c.pid" 2>/dev/null)" || { why="$c is not running"; return 1; }
   done
+  if [ "$nd_enabled" = 1 ]; then
+    for c in kinfer-registry-stub containerd kubelet kube-proxy coredns metrics-server; do
+      cl_owned "$(cat "$cl_pids/$c.pid" 2>/dev/null)" || { why="$c is not running"; return 1; }
+    done
+  fi
   [ -f "$cl_data/crds.done" ] || { why="CRDs not installed"; return 1; }
   # Every process is there: give a slow answer (a loaded machine) 20 s before restarting, since
   # a restart wipes what other suites have in the cluster.
   for ((i = 0; i < 20; i++)); do
     if ! readyz; then why="kube-apiserver is not ready"
     elif [ "$(node_ready)" != True ]; then why="node $cl_node is not Ready"
+    elif [ "$nd_enabled" = 1 ] && ! nd_is_ready; then why="node $nd_name is not Ready"
     else return 0
     fi
     sleep 1
@@ -97,13 +107,22 @@ gen_pki() {
     leaf admin "/O=system:masters/CN=kinfer-admin" "extendedKeyUsage=clientAuth"
     leaf kcm "/CN=system:kube-controller-manager" "extendedKeyUsage=clientAuth"
     leaf scheduler "/CN=system:kube-scheduler" "extendedKeyUsage=clientAuth"
+    # The real node: its kubelet (client and serving), kube-proxy, the API server's client to the
+    # kubelet (also metrics-server's), the aggregation layer's front proxy, metrics-server.
+    leaf kubelet-client "/O=system:nodes/CN=system:node:$nd_name" "extendedKeyUsage=clientAuth"
+    leaf kubelet-serving "/CN=$nd_name" "extendedKeyUsage=serverAuth" "subjectAltName=DNS:$nd_name,IP:$nd_ip"
+    leaf kube-proxy "/CN=system:kube-proxy" "extendedKeyUsage=clientAuth"
+    leaf kubelet-client-admin "/O=system:masters/CN=kube-apiserver-kubelet-client" "extendedKeyUsage=clientAuth"
+    leaf front-proxy-client "/CN=front-proxy-client" "extendedKeyUsage=clientAuth"
+    leaf metrics-server "/CN=metrics-server" "extendedKeyUsage=serverAuth" \
+      "subjectAltName=DNS:metrics-server.kube-system.svc,IP:$nd_ip"
     # The ServiceAccount token signing pair (RS256, what every client library verifies).
     openssl genrsa -out sa.key 2048
     openssl rsa -in sa.key -pubout -out sa.pub
   ) >"$cl_state/pki.log" 2>&1 || die "openssl failed; see $cl_state/pki.log"
   rm -rf "$cl_pki"; mv "$d" "$cl_pki"
 }
-[ -f "$cl_pki/sa.pub" ] || gen_pki
+[ -f "$cl_pki/sa.pub" ] && [ -f "$cl_pki/metrics-server.crt" ] || gen_pki
 
 write_kubeconfig() { # file user cert-name
   local tmp=$1.tmp
@@ -176,7 +195,13 @@ launch kube-apiserver "$bin/kube-apiserver" \
   --service-account-issuer="$sa_issuer" --api-audiences="$sa_issuer" \
   --service-account-key-file="$cl_pki/sa.pub" --service-account-signing-key-file="$cl_pki/sa.key" \
   --service-cluster-ip-range=10.96.0.0/16 --authorization-mode=Node,RBAC --allow-privileged=true \
-  --endpoint-reconciler-type=none --profiling=false --v=1
+  --endpoint-reconciler-type=none --profiling=false --v=1 \
+  --kubelet-client-certificate="$cl_pki/kubelet-client-admin.crt" --kubelet-client-key="$cl_pki/kubelet-client-admin.key" \
+  --kubelet-certificate-authority="$cl_pki/ca.crt" --kubelet-preferred-address-types=InternalIP \
+  --requestheader-client-ca-file="$cl_pki/ca.crt" --requestheader-allowed-names=front-proxy-client \
+  --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+  --requestheader-extra-headers-prefix=X-Remote-Extra- --enable-aggregator-routing=true \
+  --proxy-client-cert-file="$cl_pki/front-proxy-client.crt" --proxy-client-key-file="$cl_pki/front-proxy-client.key"
 
 wait_until "kube-apiserver /readyz" "$cl_logs/kube-apiserver.log" readyz
 t_ready=$(since)
@@ -230,6 +255,8 @@ node_is_ready() { [ "$(node_ready)" = True ]; }
 wait_until "node $cl_node Ready" "$cl_logs/kwok.log" node_is_ready
 t_node=$(since)
 say "node $cl_node Ready after ${t_node}s"
+
+nd_up
 
 wait "$crd_job" || die "applying the third-party CRDs from $crds failed; see $cl_logs/crds.log"
 crd_names=$(grep '^customresourcedefinition' "$cl_data/crds.applied" || true)
