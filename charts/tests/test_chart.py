@@ -203,7 +203,9 @@ def test_helm_test_hook(helm):
     (job,) = by_kind(render(helm), "Job")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "test"
     cmd = job["spec"]["template"]["spec"]["containers"][0]["command"]
-    assert cmd[0] == "curl" and cmd[-1] == "http://kinfer-controller.kinfer-system.svc:8081/readyz"
+    assert cmd[:2] == ["/usr/local/bin/kinfer-server", "fetch"]
+    assert cmd[2] == "http://kinfer-controller.kinfer-system.svc:8081/readyz"
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "kinfer/kinfer-server:0.1.0"
     assert job["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
 
 

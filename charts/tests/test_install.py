@@ -1,6 +1,7 @@
 """The chart against the real local control plane (make cluster-up: kube-apiserver, controller
-manager, scheduler, kwok). kwok plays the pods, so the images need not exist: what is tested is
-what the API server admits and what the Deployment and Job controllers make of it.
+manager, scheduler, kwok). kwok plays the pods here (the chart's pods carry no toleration for the
+real node's taint), so what is tested is what the API server admits and what the Deployment
+controller makes of it; test/node/test_chart_node.py runs the same chart on the real node.
 
 The release namespace enforces the restricted Pod Security Standard, so a controller or test pod
 that asked for more privilege than "restricted" allows would be refused at creation."""
@@ -102,44 +103,5 @@ def test_service_account_can_do_its_job_and_no_more(kubectl, namespace):
     assert can("delete", "customresourcedefinitions.apiextensions.k8s.io") == "no"
 
 
-def test_helm_test_hook(helm, namespace):
-    proc = run([helm, "test", REL, "-n", NS, "--timeout", "120s"], timeout=180, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "TEST SUITE:     %s-test-ready" % REL in proc.stdout and "Phase:          Succeeded" in proc.stdout, proc.stdout
-
-
-def test_upgrade_rolls_out(kubectl, helm, namespace):
-    """A values change rolls the controller (maxSurge 0, maxUnavailable 1) back to 2/2 ready."""
-    proc = run([helm, "upgrade", REL, CHART, "-n", NS, "--reuse-values", "--set", "controller.workers=8",
-                "--set", "podDisruptionBudget.enabled=true", "--wait", "--timeout", "180s"], timeout=240, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    dep = get(kubectl, "-n", NS, "deployment", REL + "-controller")
-    assert "--workers=8" in dep["spec"]["template"]["spec"]["containers"][0]["args"]
-    st = dep["status"]
-    assert st.get("updatedReplicas") == 2 and st.get("readyReplicas") == 2 and st.get("replicas") == 2, st
-    pdb = get(kubectl, "-n", NS, "pdb", REL + "-controller")
-    assert pdb["spec"]["minAvailable"] == 1
-
-
-def leftovers(kubectl):
-    sel = "app.kubernetes.io/instance=" + REL
-    items = get(kubectl, "-n", NS, "deployments,replicasets,pods,services,serviceaccounts,roles,rolebindings,"
-                "jobs,poddisruptionbudgets,configmaps", "-l", sel)["items"]
-    items += get(kubectl, "clusterroles,clusterrolebindings", "-l", sel)["items"]
-    items += get(kubectl, "-n", NS, "secrets", "-l", "owner=helm,name=" + REL)["items"]
-    return ["%s/%s" % (i["kind"], i["metadata"]["name"]) for i in items]
-
-
-def test_uninstall_leaves_only_the_crds(kubectl, helm, namespace):
-    assert leftovers(kubectl), "nothing was installed to begin with"
-    proc = run([helm, "uninstall", REL, "-n", NS, "--wait", "--timeout", "120s"], timeout=180, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    deadline, left = time.time() + 90, None
-    while time.time() < deadline:
-        left = leftovers(kubectl)
-        if not left:
-            break
-        time.sleep(2)
-    assert not left, "left behind after helm uninstall: %s" % left
-    # Helm never deletes CRDs from crds/ (deleting one would delete every InferenceService).
-    assert get(kubectl, "crd", CRD)["metadata"]["name"] == CRD
+# `helm test` is not run here: kwok would mark the test pod Succeeded without running it. The
+# node-e2e suite (test/node/test_chart_node.py) runs it on the real node, passing and failing.

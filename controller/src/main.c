@@ -25,6 +25,11 @@
 #include "log.h"
 #include "metrics.h"
 
+/* The image the chart installs by default: its repository and the chart's appVersion
+ * (KINFER_VERSION, from charts/kinfer/Chart.yaml through the Makefile). A fixed tag, not
+ * "latest", which the kubelet would pull on every start. */
+#define DEFAULT_RUNTIME_IMAGE "kinfer/kinfer-server:" KINFER_VERSION
+
 typedef struct flags {
     const char *kubeconfig, *namespace, *metrics_addr, *health_addr, *runtime_image, *lease_namespace, *lease_name;
     const char *prometheus_address;
@@ -43,7 +48,7 @@ static const char usage[] =
     "  --health-addr ADDR       /healthz and /readyz on host:port, 0 to disable (default :8081)\n"
     "  --leader-elect           take a Lease before reconciling (for several replicas)\n"
     "  --runtime-image IMAGE    kinfer-server image for predictors (default $KINFER_RUNTIME_IMAGE\n"
-    "                           or kinfer-server:latest)\n"
+    "                           or " DEFAULT_RUNTIME_IMAGE ", the chart's default)\n"
     "  --prometheus-address URL Prometheus for KEDA ScaledObject triggers, e.g.\n"
     "                           http://prometheus.monitoring:9090 (default $KINFER_PROMETHEUS_ADDRESS)\n"
     "  --default-routing MODE   traffic split for InferenceServices without spec.routing: none\n"
@@ -91,7 +96,7 @@ static int parse_flags(int argc, char **argv, flags *f)
         {0, 0, 0, 0}};
     const char *img = getenv("KINFER_RUNTIME_IMAGE"), *prom = getenv("KINFER_PROMETHEUS_ADDRESS");
     *f = (flags){.namespace = "", .metrics_addr = ":8080", .health_addr = ":8081",
-                 .runtime_image = img && *img ? img : "kinfer-server:latest", .lease_name = "kinfer-controller-leader",
+                 .runtime_image = img && *img ? img : DEFAULT_RUNTIME_IMAGE, .lease_name = "kinfer-controller-leader",
                  .prometheus_address = prom && *prom ? prom : NULL, .workers = 2, .lease_ms = 15000, .renew_ms = 10000, .retry_ms = 2000};
     opterr = 0;
     int c;
