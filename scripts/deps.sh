@@ -15,6 +15,7 @@ test_pkgs=(
   clang libclang-rt-14-dev valgrind
   python3-venv python3-torch python3-torchvision
   umoci
+  containernetworking-plugins libseccomp-dev nftables conntrack
 )
 bench_pkgs=(wrk hyperfine)
 
