@@ -65,6 +65,7 @@ node_ready() {
 }
 why=""
 if healthy; then
+  nd_images_refresh
   say "already up and healthy ($cl_kubeconfig)"
   exit 0
 fi

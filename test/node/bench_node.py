@@ -43,7 +43,9 @@ def start_to_ready(ns, store, runs):
     return out
 
 
-def latency(host, port, n):
+def latency(host, port, n, keepalive):
+    """n sequential requests, on one connection or each on a new one (kube-proxy's DNAT is paid
+    when a connection is set up; later packets follow the conntrack entry)."""
     c = http.client.HTTPConnection(host, port, timeout=10)
     times = []
     for _ in range(n):
@@ -52,6 +54,8 @@ def latency(host, port, n):
         r = c.getresponse()
         r.read()
         assert r.status == 200, r.status
+        if not keepalive:
+            c.close()
         times.append(time.perf_counter() - t)
     c.close()
     return times
@@ -109,16 +113,18 @@ def main():
         (pod,) = nc.pods_of("iris", ns)
         cip = ctl.get("service", "iris", ns)["spec"]["clusterIP"]
         nc.http_service("POST", "http://%s/v2/models/iris/infer" % cip, json.loads(BODY))
-        via = {"ClusterIP": [], "pod IP": []}
-        for _ in range(a.rounds):
-            via["ClusterIP"] += latency(cip, 80, a.requests // a.rounds)
-            via["pod IP"] += latency(pod["status"]["podIP"], 8080, a.requests // a.rounds)
-        print("2. request latency, %d sequential keep-alive requests each (alternating rounds of %d)" % (
-            a.requests, a.requests // a.rounds))
-        for k, v in via.items():
-            print("   %-9s p50 %.3f ms  p99 %.3f ms" % (k, pct(v, 0.5) * 1e3, pct(v, 0.99) * 1e3))
-        print("   ClusterIP / pod IP: p50 %.2fx, p99 %.2fx" % (pct(via["ClusterIP"], 0.5) / pct(via["pod IP"], 0.5),
-                                                           pct(via["ClusterIP"], 0.99) / pct(via["pod IP"], 0.99)))
+        for keepalive in (True, False):
+            via = {"ClusterIP": [], "pod IP": []}
+            for _ in range(a.rounds):
+                via["ClusterIP"] += latency(cip, 80, a.requests // a.rounds, keepalive)
+                via["pod IP"] += latency(pod["status"]["podIP"], 8080, a.requests // a.rounds, keepalive)
+            print("2%s. request latency, %d sequential requests each, %s (alternating rounds of %d)" % (
+                "ab"[not keepalive], a.requests, "keep-alive" if keepalive else "a new connection each",
+                a.requests // a.rounds))
+            for k, v in via.items():
+                print("   %-9s p50 %.3f ms  p99 %.3f ms" % (k, pct(v, 0.5) * 1e3, pct(v, 0.99) * 1e3))
+            print("   ClusterIP / pod IP: p50 %.2fx, p99 %.2fx" % (
+                pct(via["ClusterIP"], 0.5) / pct(via["pod IP"], 0.5), pct(via["ClusterIP"], 0.99) / pct(via["pod IP"], 0.99)))
 
         time.sleep(5)
         procs = node_procs()

@@ -147,6 +147,21 @@ TOML
 }
 nd_containerd_answers() { "$nbin/ctr" --address "$nd_sock" version >/dev/null 2>&1; }
 
+# nd_images_key: what the layouts hold (their index.json digests), to re-import only on change.
+nd_images_key() {
+  local spec
+  for spec in "${nd_images[@]}"; do sha256sum "$cl_root/build/images/${spec%% *}/index.json"; done 2>/dev/null | sha256sum
+}
+# nd_images_refresh: on an already running node, import the images again when `make images`
+# rebuilt them (a running cluster keeps serving; pods created later get the new image).
+nd_images_refresh() {
+  [ "$nd_enabled" = 1 ] || return 0
+  [ "$(nd_images_key)" = "$(cat "$nd_dir/images.key" 2>/dev/null)" ] && return 0
+  nbin=$("$cl_here/node/build.sh") || die "building the real node's binaries failed (error above)"
+  say "images changed since they were imported; importing them again"
+  nd_images_import
+}
+
 nd_images_import() {
   local spec layout names base n ctr=("$nbin/ctr" --address "$nd_sock" -n k8s.io)
   for spec in "${nd_images[@]}"; do
@@ -165,6 +180,7 @@ nd_images_import() {
     done
     [[ " $names " == *" $base:latest "* ]] || "${ctr[@]}" images rm "$base:latest" >>"$cl_logs/images.log" 2>&1
   done
+  nd_images_key >"$nd_dir/images.key"
 }
 
 # CoreDNS answers cluster.local names on the node's address, behind the kube-dns Service (no
