@@ -77,7 +77,7 @@ chart-crds:
 	       && echo "chart-crds: updated $(CHART_DIR)/files/alerts.yaml"; }
 
 # Runs the controller's real status computation on the GitOps test cases (charts/tests/status-cases).
-$(eval $(call c_program,test-status-dump,charts/tests/status_dump.c controller/src/status.c controller/src/jsonx.c controller/src/error.c,-ljson-c))
+$(eval $(call c_program,test-status-dump,charts/tests/status_dump.c controller/src/reconcile/status.c controller/src/common/jsonx.c controller/src/common/error.c,-ljson-c))
 
 # The chart as a package (what a chart repository or an OCI registry would hold).
 .PHONY: chart

@@ -1,5 +1,8 @@
-# kinfer-controller: the operator. Sources are every controller/src/*.c; main.c holds main().
-CONTROLLER_SRCS      := $(sort $(wildcard controller/src/*.c))
+# kinfer-controller: the operator. Sources are controller/src/main.c (main()) and every .c in its
+# rooms, lowest first: common, kube, reconcile, rollout, runtime (docs/architecture.md).
+CONTROLLER_ROOMS     := common kube reconcile rollout runtime
+CONTROLLER_SRCS      := $(foreach r,$(CONTROLLER_ROOMS),$(sort $(wildcard controller/src/$(r)/*.c))) controller/src/main.c
+CONTROLLER_HDRS      := $(wildcard controller/src/*/*.h)
 CONTROLLER_LIB_SRCS  := $(filter-out controller/src/main.c,$(CONTROLLER_SRCS))
 CONTROLLER_LIBS      := -lcurl -ljson-c -lyaml -lssl -lcrypto -lz
 CONTROLLER_TEST_SRCS := $(sort $(wildcard controller/tests/*.c))
@@ -17,9 +20,9 @@ test-controller-unit: $(BIN)/test-controller
 # libFuzzer target for the watch stream (framer, event parser, informer cache): `make fuzz`
 # builds it; the fuzz-watch suite runs it for FUZZ_SECONDS (default 20).
 FUZZERS += fuzz_watch_stream
-FUZZ_WATCH_SRCS := controller/fuzz/fuzz_watch_stream.c $(addprefix controller/src/,framer.c informer.c objstore.c pack.c \
-                   strmap.c kube.c kubeconfig.c metrics.c log.c backoff.c error.c jsonx.c)
-$(BUILD)/fuzz/fuzz_watch_stream: $(FUZZ_WATCH_SRCS) $(wildcard controller/src/*.h)
+FUZZ_WATCH_SRCS := controller/fuzz/fuzz_watch_stream.c $(addprefix controller/src/,kube/framer.c kube/informer.c kube/objstore.c kube/pack.c \
+                   common/strmap.c kube/kube.c kube/kubeconfig.c common/metrics.c common/log.c kube/backoff.c common/error.c common/jsonx.c)
+$(BUILD)/fuzz/fuzz_watch_stream: $(FUZZ_WATCH_SRCS) $(CONTROLLER_HDRS)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -o $@ $(FUZZ_WATCH_SRCS) $(CONTROLLER_LIBS)
 .PHONY: fuzz
@@ -27,8 +30,8 @@ fuzz: $(BUILD)/fuzz/fuzz_watch_stream
 
 # libFuzzer target for the canary analysis' inputs: scraped Prometheus text and spec.predictor.rollout.
 FUZZERS += fuzz_scrape
-FUZZ_SCRAPE_SRCS := controller/fuzz/fuzz_scrape.c $(addprefix controller/src/,scrape.c rollout.c error.c)
-$(BUILD)/fuzz/fuzz_scrape: $(FUZZ_SCRAPE_SRCS) $(wildcard controller/src/*.h)
+FUZZ_SCRAPE_SRCS := controller/fuzz/fuzz_scrape.c $(addprefix controller/src/,rollout/scrape.c rollout/rollout.c common/error.c)
+$(BUILD)/fuzz/fuzz_scrape: $(FUZZ_SCRAPE_SRCS) $(CONTROLLER_HDRS)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -o $@ $(FUZZ_SCRAPE_SRCS) $(CONTROLLER_LIBS)
 fuzz: $(BUILD)/fuzz/fuzz_scrape

@@ -25,8 +25,8 @@
 
 #include <json.h>
 
-#include "../../controller/src/error.h"
-#include "../../controller/src/status.h"
+#include "../../controller/src/common/error.h"
+#include "../../controller/src/reconcile/status.h"
 
 static json_object *member(json_object *o, const char *key)
 {

@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../src/reconcile.h"
-#include "../src/status.h"
+#include "../src/reconcile/reconcile.h"
+#include "../src/reconcile/status.h"
 
 static json_object *member(json_object *o, const char *k)
 {

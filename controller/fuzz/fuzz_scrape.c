@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/rollout.h"
-#include "../src/scrape.h"
+#include "../src/rollout/rollout.h"
+#include "../src/rollout/scrape.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/framer.h"
-#include "../src/informer.h"
-#include "../src/log.h"
+#include "../src/kube/framer.h"
+#include "../src/kube/informer.h"
+#include "../src/common/log.h"
 
 static kube_client *client;
 

@@ -17,13 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "controller.h"
-#include "httpd.h"
-#include "kube.h"
-#include "kubeconfig.h"
-#include "leader.h"
-#include "log.h"
-#include "metrics.h"
+#include "runtime/controller.h"
+#include "common/httpd.h"
+#include "kube/kube.h"
+#include "kube/kubeconfig.h"
+#include "kube/leader.h"
+#include "common/log.h"
+#include "common/metrics.h"
 
 /* The image the chart installs by default: its repository and the chart's appVersion
  * (KINFER_VERSION, from charts/kinfer/Chart.yaml through the Makefile). A fixed tag, not

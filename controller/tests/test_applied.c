@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "../src/applied.h"
+#include "../src/runtime/applied.h"
 
 static json_object *parse(const char *s)
 {

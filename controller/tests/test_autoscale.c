@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../src/autoscale.h"
+#include "../src/reconcile/autoscale.h"
 #include "golden.h"
 
 static const autoscale_config cfg = {.prometheus_address = "http://prometheus.monitoring:9090"};

@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "../src/backoff.h"
+#include "../src/kube/backoff.h"
 
 static void test_growth_without_jitter(void **state)
 {

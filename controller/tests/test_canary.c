@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../src/canary.h"
-#include "../src/autoscale.h"
-#include "../src/revision.h"
+#include "../src/rollout/canary.h"
+#include "../src/reconcile/autoscale.h"
+#include "../src/rollout/revision.h"
 
 static const reconcile_config rc = {.runtime_image = "kinfer/kinfer-server:test"};
 static const canary_config none_cfg = {.default_routing = ROUTING_NONE};

@@ -5,7 +5,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "../src/error.h"
+#include "../src/common/error.h"
 
 static void api_status_keeps_code_reason_message(void **state)
 {

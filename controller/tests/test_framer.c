@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "../src/framer.h"
+#include "../src/kube/framer.h"
 
 #define MAXF 16
 

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "../src/httpd.h"
+#include "../src/common/httpd.h"
 
 static int handler(void *ud, const char *path, httpd_response *resp)
 {

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "../src/informer.h"
+#include "../src/kube/informer.h"
 
 typedef struct seen {
     int n;

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "../src/kubeconfig.h"
+#include "../src/kube/kubeconfig.h"
 
 static char dir[64];
 

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "../src/leader.h"
+#include "../src/kube/leader.h"
 
 static json_object *lease(const char *holder, const char *renew, int dur)
 {

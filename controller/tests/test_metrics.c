@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "../src/metrics.h"
+#include "../src/common/metrics.h"
 
 static size_t depth(void *ud) { return *(size_t *)ud; }
 

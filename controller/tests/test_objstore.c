@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "../src/objstore.h"
+#include "../src/kube/objstore.h"
 
 static void test_put_get_replace_remove(void **state)
 {

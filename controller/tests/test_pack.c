@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "../src/pack.h"
+#include "../src/kube/pack.h"
 
 /* Codes src against dict, decodes it back, checks the bytes; returns the coded length. */
 static size_t round_trip(const char *dict, size_t dlen, const char *src, size_t n)

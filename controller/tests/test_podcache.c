@@ -9,8 +9,8 @@
 
 #include <cmocka.h>
 
-#include "../src/podcache.h"
-#include "../src/status.h"
+#include "../src/runtime/podcache.h"
+#include "../src/reconcile/status.h"
 
 /* A pod as the API server sends it (spec already dropped by the informer), waiting on an image. */
 #define WHOLE_POD                                                                                                      \

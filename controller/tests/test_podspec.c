@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../src/podspec.h"
+#include "../src/reconcile/podspec.h"
 #include "golden.h"
 
 static const podspec_config cfg = {.image = "ghcr.io/kinfer/kinfer-server:test"};

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../src/reconcile.h"
+#include "../src/reconcile/reconcile.h"
 #include "golden.h"
 
 static const reconcile_config cfg = {.runtime_image = "ghcr.io/kinfer/kinfer-server:test"};

@@ -6,7 +6,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "../src/revision.h"
+#include "../src/rollout/revision.h"
 
 static void name_of(const char *isvc, const char *tmpl_json, char *buf)
 {

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/rollout.h"
+#include "../src/rollout/rollout.h"
 
 static rollout_policy parse_ok(const char *json)
 {

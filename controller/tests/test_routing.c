@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../src/routing.h"
+#include "../src/rollout/routing.h"
 #include "golden.h"
 
 static json_object *isvc_with(const char *routing_json)

@@ -7,7 +7,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "../src/scrape.h"
+#include "../src/rollout/scrape.h"
 
 /* The shape kinfer-server renders (serving-runtime/src/metrics/metrics.c), trimmed buckets. */
 static const char text1[] =

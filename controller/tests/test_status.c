@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../src/status.h"
+#include "../src/reconcile/status.h"
 #include "golden.h"
 
 #define ISVC "{\"metadata\":{\"name\":\"iris\",\"namespace\":\"default\",\"uid\":\"u1\",\"generation\":%d}}"

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "../src/workqueue.h"
+#include "../src/runtime/workqueue.h"
 
 static uint64_t now_ms(void)
 {

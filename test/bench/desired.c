@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../../controller/src/reconcile.h"
+#include "../../controller/src/reconcile/reconcile.h"
 
 int main(int argc, char **argv)
 {

@@ -44,9 +44,9 @@ CTLBENCH_SRCS := $(wildcard test/bench/ctlbench/*.go test/bench/ctlbench/go.*)
 $(BUILD)/bench/ctlbench: $(CTLBENCH_SRCS)
 	@mkdir -p $(@D)
 	cd test/bench/ctlbench && PATH=$$PATH:/usr/local/go/bin go build -o $(ROOT)/$@ .
-$(BUILD)/bench/kinfer-desired: $(OBJ)/test/bench/desired.o $(OBJ)/controller/src/reconcile.o $(OBJ)/controller/src/podspec.o \
-                               $(OBJ)/controller/src/autoscale.o $(OBJ)/controller/src/jsonx.o \
-                               $(OBJ)/controller/src/error.o
+$(BUILD)/bench/kinfer-desired: $(OBJ)/test/bench/desired.o $(OBJ)/controller/src/reconcile/reconcile.o $(OBJ)/controller/src/reconcile/podspec.o \
+                               $(OBJ)/controller/src/reconcile/autoscale.o $(OBJ)/controller/src/common/jsonx.o \
+                               $(OBJ)/controller/src/common/error.o
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ -ljson-c
 .PHONY: bench-controller
@@ -58,7 +58,7 @@ bench-controller: $(BIN)/kinfer-controller $(BUILD)/bench/ctlbench $(BUILD)/benc
 # status_compute): `make fuzz` builds it; the fuzz-reconcile suite runs it for FUZZ_SECONDS (default 20).
 FUZZERS += fuzz_reconcile
 FUZZ_RECONCILE_SRCS := controller/fuzz/fuzz_reconcile.c $(CONTROLLER_LIB_SRCS)
-$(BUILD)/fuzz/fuzz_reconcile: $(FUZZ_RECONCILE_SRCS) $(wildcard controller/src/*.h)
+$(BUILD)/fuzz/fuzz_reconcile: $(FUZZ_RECONCILE_SRCS) $(CONTROLLER_HDRS)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -o $@ $(FUZZ_RECONCILE_SRCS) $(CONTROLLER_LIBS)
 fuzz: $(BUILD)/fuzz/fuzz_reconcile

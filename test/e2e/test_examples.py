@@ -523,7 +523,7 @@ def test_operations_doc_covers_every_metric():
     import re
     names = set()
     for d in ("controller/src", "serving-runtime/src/metrics"):
-        for p in glob.glob(os.path.join(ctl.ROOT, d, "*.c")):
+        for p in glob.glob(os.path.join(ctl.ROOT, d, "**", "*.c"), recursive=True):
             src = read(p)
             names |= set(re.findall(r"# (?:TYPE|HELP) ([a-z_]+)", src))
             if "serving-runtime" in d:

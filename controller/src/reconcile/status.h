@@ -12,7 +12,7 @@
 #include <json.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "../common/error.h"
 
 /* The annotation that pauses an InferenceService (docs/operations.md, "Pausing an InferenceService"). */
 #define STATUS_ANNOTATION_PAUSED "serving.kinfer.dev/paused"

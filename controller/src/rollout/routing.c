@@ -1,12 +1,12 @@
 /* Traffic-splitting objects; see routing.h. */
 #include "routing.h"
-#include "jsonx.h"
+#include "../common/jsonx.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "reconcile.h"
+#include "../reconcile/reconcile.h"
 
 const kube_resource routing_res_httproutes = {"gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", 1};
 const kube_resource routing_res_virtualservices = {"networking.istio.io", "v1", "virtualservices", "VirtualService", 1};

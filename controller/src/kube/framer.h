@@ -13,7 +13,7 @@
 #include <json.h>
 #include <stddef.h>
 
-#include "error.h"
+#include "../common/error.h"
 
 typedef struct framer framer;
 

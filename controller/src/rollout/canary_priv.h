@@ -9,12 +9,12 @@
 #include <stdio.h>
 
 #include "canary.h"
-#include "informer.h"
+#include "../kube/informer.h"
 #include "metricsource.h"
 #include "revision.h"
 #include "rollout.h"
 #include "routing.h"
-#include "strmap.h"
+#include "../common/strmap.h"
 
 enum { CI_ROUTE, CI_VS, CI_COUNT };
 

@@ -21,7 +21,7 @@
 #include <json.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "../common/error.h"
 
 #define ROLLOUT_MAX_STEPS 32
 

@@ -25,10 +25,10 @@
 #include <json.h>
 #include <stdint.h>
 
-#include "error.h"
-#include "kube.h"
+#include "../common/error.h"
+#include "../kube/kube.h"
 #include "metricsource.h"
-#include "reconcile.h"
+#include "../reconcile/reconcile.h"
 #include "routing.h"
 
 /* Testing/ops hook: on the InferenceService, "serving.kinfer.dev/metrics-endpoints-<hash8>" =

@@ -11,7 +11,7 @@
 
 #include <json.h>
 
-#include "error.h"
+#include "../common/error.h"
 
 #define PODSPEC_MODEL_DIR "/mnt/models"
 #define PODSPEC_PVC_MOUNT "/mnt/pvc"

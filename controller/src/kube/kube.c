@@ -1,6 +1,6 @@
 /* Kubernetes API client; see kube.h. */
 #include "kube.h"
-#include "jsonx.h"
+#include "../common/jsonx.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "metrics.h"
+#include "../common/metrics.h"
 
 #define ERR_BODY_MAX (64u * 1024) /* error Status bodies kept for their message */
 #define TOKEN_REREAD_S 60         /* projected service-account tokens rotate; kubelet refreshes hourly */

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
-#include "strmap.h"
+#include "../common/log.h"
+#include "../common/strmap.h"
 
 typedef struct delayed {
     char *key;

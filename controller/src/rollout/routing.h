@@ -13,8 +13,8 @@
 
 #include <json.h>
 
-#include "error.h"
-#include "kube.h"
+#include "../common/error.h"
+#include "../kube/kube.h"
 
 typedef enum routing_mode { ROUTING_NONE, ROUTING_GATEWAY, ROUTING_ISTIO } routing_mode;
 

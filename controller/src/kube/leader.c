@@ -1,6 +1,6 @@
 /* Lease-based leader election; see leader.h. */
 #include "leader.h"
-#include "jsonx.h"
+#include "../common/jsonx.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
-#include "metrics.h"
+#include "../common/log.h"
+#include "../common/metrics.h"
 
 struct leader {
     kube_client *client;

@@ -14,7 +14,7 @@
 #include <json.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "../common/error.h"
 #include "kube.h"
 
 typedef struct leader leader;

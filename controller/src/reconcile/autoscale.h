@@ -16,7 +16,7 @@
 #include <json.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "../common/error.h"
 
 #define AUTOSCALE_ANNOTATION_CLASS "serving.kinfer.dev/autoscalerClass"
 /* Read when kinfer's own annotation is absent, so KServe manifests keep their choice. */

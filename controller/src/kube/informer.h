@@ -17,7 +17,7 @@
 #include <json.h>
 #include <stddef.h>
 
-#include "error.h"
+#include "../common/error.h"
 #include "kube.h"
 
 typedef struct informer informer;

@@ -1,6 +1,6 @@
 /* Controller runtime: informers -> workqueue -> workers; see controller.h. */
 #include "controller.h"
-#include "jsonx.h"
+#include "../common/jsonx.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -12,13 +12,13 @@
 #include <unistd.h>
 
 #include "applied.h"
-#include "canary.h"
-#include "informer.h"
-#include "log.h"
-#include "metrics.h"
+#include "../rollout/canary.h"
+#include "../kube/informer.h"
+#include "../common/log.h"
+#include "../common/metrics.h"
 #include "podcache.h"
-#include "revision.h"
-#include "status.h"
+#include "../rollout/revision.h"
+#include "../reconcile/status.h"
 #include "workqueue.h"
 
 enum { INF_ISVC, INF_DEPLOY, INF_SVC, INF_HPA, INF_POD, INF_COUNT };

@@ -1,6 +1,6 @@
 /* List/watch informer with a compact cache; see informer.h. */
 #include "informer.h"
-#include "jsonx.h"
+#include "../common/jsonx.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -13,8 +13,8 @@
 
 #include "backoff.h"
 #include "framer.h"
-#include "log.h"
-#include "metrics.h"
+#include "../common/log.h"
+#include "../common/metrics.h"
 #include "objstore.h"
 #include "pack.h"
 

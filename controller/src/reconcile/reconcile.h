@@ -10,7 +10,7 @@
 
 #include <json.h>
 
-#include "error.h"
+#include "../common/error.h"
 
 typedef struct reconcile_config {
     const char *runtime_image; /* the kinfer-server image of the predictor container; required */

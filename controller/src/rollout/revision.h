@@ -12,7 +12,7 @@
 #include <json.h>
 #include <stddef.h>
 
-#include "error.h"
+#include "../common/error.h"
 
 #define REVISION_LABEL "serving.kinfer.dev/revision"
 /* On the stable Deployment: the predictor spec (JSON) it was built from, so the previous revision

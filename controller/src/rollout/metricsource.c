@@ -1,6 +1,6 @@
 /* Where a canary's metrics come from; see metricsource.h. */
 #include "metricsource.h"
-#include "jsonx.h"
+#include "../common/jsonx.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "revision.h"
-#include "strmap.h"
+#include "../common/strmap.h"
 
 struct metricsource {
     char *prometheus;

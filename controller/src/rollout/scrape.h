@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "../common/error.h"
 #include "rollout.h"
 
 #define SCRAPE_MAX_BUCKETS 40

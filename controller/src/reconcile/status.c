@@ -24,7 +24,7 @@
  *                          Deployment on its own and holds observedGeneration and the components.
  */
 #include "status.h"
-#include "jsonx.h"
+#include "../common/jsonx.h"
 
 #include <inttypes.h>
 #include <stdarg.h>

@@ -1,13 +1,13 @@
 /* The rollout driver: one step of a progressive rollout per reconcile; see canary_priv.h. */
 #include "canary_priv.h"
-#include "jsonx.h"
+#include "../common/jsonx.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "metrics.h"
+#include "../common/log.h"
+#include "../common/metrics.h"
 
 /* The stable revision's metrics over the same interval as the canary's (same baselines, same
  * times), kept for status and Events so a reader can compare; the checks only judge the canary

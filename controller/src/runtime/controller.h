@@ -14,10 +14,10 @@
 #ifndef KINFER_CTL_CONTROLLER_H
 #define KINFER_CTL_CONTROLLER_H
 
-#include "error.h"
-#include "kube.h"
-#include "reconcile.h"
-#include "routing.h"
+#include "../common/error.h"
+#include "../kube/kube.h"
+#include "../reconcile/reconcile.h"
+#include "../rollout/routing.h"
 
 typedef struct controller controller;
 

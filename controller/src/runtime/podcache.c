@@ -3,8 +3,8 @@
 
 #include <string.h>
 
-#include "jsonx.h"
-#include "revision.h"
+#include "../common/jsonx.h"
+#include "../rollout/revision.h"
 
 /* dst[k] = src[k] (a new reference) when src has it. */
 static void keep(json_object *dst, json_object *src, const char *k)

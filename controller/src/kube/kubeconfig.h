@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "error.h"
+#include "../common/error.h"
 
 /* A plain record; every pointer is owned by it and freed by kubeconfig_free(). */
 typedef struct kube_config {

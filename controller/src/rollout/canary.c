@@ -1,7 +1,7 @@
 /* Revisions, traffic splitting and rollouts; see canary.h. */
 #include "canary.h"
-#include "jsonx.h"
-#include "autoscale.h"
+#include "../common/jsonx.h"
+#include "../reconcile/autoscale.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -10,15 +10,15 @@
 #include <string.h>
 #include <time.h>
 
-#include "informer.h"
-#include "log.h"
-#include "metrics.h"
+#include "../kube/informer.h"
+#include "../common/log.h"
+#include "../common/metrics.h"
 #include "revision.h"
 #include "rollout.h"
 #include "metricsource.h"
 #include "scrape.h"
-#include "status.h"
-#include "strmap.h"
+#include "../reconcile/status.h"
+#include "../common/strmap.h"
 
 #include "canary_priv.h"
 

@@ -13,7 +13,7 @@
  * scaleTarget is the per-pod average the autoscaler aims for (an HPA AverageValue, KEDA's threshold).
  */
 #include "autoscale.h"
-#include "jsonx.h"
+#include "../common/jsonx.h"
 
 #include <inttypes.h>
 #include <stdio.h>

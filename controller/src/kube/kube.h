@@ -14,7 +14,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
-#include "error.h"
+#include "../common/error.h"
 #include "kubeconfig.h"
 
 typedef struct kube_client kube_client;

@@ -1,6 +1,6 @@
 /* Memory of the last apply per child; see applied.h. */
 #include "applied.h"
-#include "jsonx.h"
+#include "../common/jsonx.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "objstore.h"
+#include "../kube/objstore.h"
 
 struct applied {
     pthread_mutex_t mu;
