@@ -1,5 +1,5 @@
 /*
- * status_dump: runs the controller's own status computation (controller/src/status.c) on a case
+ * status_dump: runs the controller's own status computation (controller/src/reconcile/status.c) on a case
  * file and prints the InferenceService with the .status the controller would write. The packaging
  * tests feed that object to the Argo CD health script and to kstatus, so the GitOps checks are
  * judged against the status the controller really produces, not a hand-written imitation.
@@ -15,7 +15,7 @@
  * A paused case (annotation serving.kinfer.dev/paused "true") goes through status_compute_paused(),
  * as the controller does, with prev_status as the status of the last reconcile before the pause;
  * every other case gets status_pause_condition() last, as in the controller.
- * A case's "after"."merge_status" (the rollout and traffic that controller/src/canary.c writes after
+ * A case's "after"."merge_status" (the rollout and traffic that controller/src/rollout/canary.c writes after
  * status_compute(), and its CanaryReady condition) is merged into the status here, then
  * status_rollout_conditions() runs on it as canary_plan_status() does. The other "after" edits (a
  * newer generation, a deletion timestamp) are applied by charts/tests/status_case.py.

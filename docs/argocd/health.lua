@@ -4,7 +4,7 @@
 -- {status = Healthy|Progressing|Degraded|Suspended|Missing, message = "..."}.
 -- Install it under resource.customizations.health.serving.kinfer.dev_InferenceService in
 -- argocd-cm (docs/argocd/README.md). It reads only what kinfer-controller writes (kstatus
--- conventions, controller/src/status.c):
+-- conventions, controller/src/reconcile/status.c):
 --   Suspended    metadata.annotations["serving.kinfer.dev/paused"] == "true" (an explicit pause:
 --                kinfer-controller then changes no child and holds any rollout, and writes a
 --                Paused=True condition; replica counts never mean suspended: minReplicas 0 runs
@@ -88,7 +88,7 @@ if ready ~= nil and ready.status == "False" and failure_reasons[ready.reason] th
   return hs
 end
 
--- A progressive rollout (status.components.predictor.rollout, controller/src/canary.c) that
+-- A progressive rollout (status.components.predictor.rollout, controller/src/rollout/canary.c) that
 -- failed was rolled back: the stable revision still serves, but the desired spec did not roll out.
 -- Only the rollout of the latest revision counts: a failed one stays in the status until a new
 -- revision replaces it.
