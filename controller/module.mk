@@ -30,7 +30,7 @@ fuzz: $(BUILD)/fuzz/fuzz_watch_stream
 
 # libFuzzer target for the canary analysis' inputs: scraped Prometheus text and spec.predictor.rollout.
 FUZZERS += fuzz_scrape
-FUZZ_SCRAPE_SRCS := controller/fuzz/fuzz_scrape.c $(addprefix controller/src/,rollout/scrape.c rollout/rollout.c common/error.c)
+FUZZ_SCRAPE_SRCS := controller/fuzz/fuzz_scrape.c $(addprefix controller/src/,rollout/scrape.c rollout/rollout.c common/error.c common/jsonx.c)
 $(BUILD)/fuzz/fuzz_scrape: $(FUZZ_SCRAPE_SRCS) $(CONTROLLER_HDRS)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -o $@ $(FUZZ_SCRAPE_SRCS) $(CONTROLLER_LIBS)

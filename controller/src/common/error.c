@@ -113,3 +113,10 @@ void ctl_status_free(ctl_status *st)
     free(st->msg);
     free(st);
 }
+
+ctl_status *ctl_status_ignore_http(ctl_status *st, int http)
+{
+    if (!st || ctl_status_http(st) != http) return st;
+    ctl_status_free(st);
+    return NULL;
+}

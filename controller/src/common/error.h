@@ -42,6 +42,9 @@ ctl_status *ctl_status_wrap(ctl_status *st, const char *fmt, ...) __attribute__(
 
 ctl_err ctl_status_code(const ctl_status *st);        /* CTL_OK for NULL */
 int ctl_status_http(const ctl_status *st);            /* 0 unless CTL_EAPI/CTL_EGONE */
+/* NULL (st freed) when st carries HTTP code http, else st itself: "a 404 is fine" in one call,
+ * st = ctl_status_ignore_http(st, 404). */
+ctl_status *ctl_status_ignore_http(ctl_status *st, int http) __attribute__((warn_unused_result));
 const char *ctl_status_reason(const ctl_status *st);  /* "" when none; owned by st */
 const char *ctl_status_msg(const ctl_status *st);     /* "" for NULL; owned by st */
 void ctl_status_free(ctl_status *st);                 /* NULL is a no-op */

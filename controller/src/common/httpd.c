@@ -1,5 +1,6 @@
 /* Minimal HTTP/1.1 server for probes and metrics; see httpd.h. */
 #include "httpd.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -70,12 +71,6 @@ static void respond_text(int fd, int status, const char *text)
     respond(fd, status, NULL, text, strlen(text), 0);
 }
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static int tchar(char c)
 {
@@ -87,10 +82,10 @@ static void serve(httpd *h, int fd)
 {
     char buf[HEAD_MAX + 1];
     size_t len = 0;
-    uint64_t deadline = mono_ms() + READ_DEADLINE_MS;
+    uint64_t deadline = (uint64_t)clock_mono_ms() + READ_DEADLINE_MS;
     char *end = NULL;
     while (!end) {
-        uint64_t now = mono_ms();
+        uint64_t now = (uint64_t)clock_mono_ms();
         if (now >= deadline) {
             respond_text(fd, 408, "request timeout\n");
             return;

@@ -1,5 +1,6 @@
 /* Chained hash map with power-of-two buckets; see strmap.h. */
 #include "strmap.h"
+#include "hash.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,13 +17,6 @@ struct strmap {
     entry **buckets;
     size_t nbuckets, size;
 };
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
 
 strmap *strmap_create(void)
 {
@@ -80,7 +74,7 @@ static void grow(strmap *m)
 
 int strmap_put(strmap *m, const char *key, void *val, void **old)
 {
-    uint64_t h = hash_str(key);
+    uint64_t h = hash_fnv1a_str(key);
     entry **p = find(m, key, h);
     if (old) *old = NULL;
     if (*p) {
@@ -102,15 +96,15 @@ int strmap_put(strmap *m, const char *key, void *val, void **old)
 
 void *strmap_get(const strmap *m, const char *key)
 {
-    entry **p = find(m, key, hash_str(key));
+    entry **p = find(m, key, hash_fnv1a_str(key));
     return *p ? (*p)->val : NULL;
 }
 
-int strmap_has(const strmap *m, const char *key) { return *find(m, key, hash_str(key)) != NULL; }
+int strmap_has(const strmap *m, const char *key) { return *find(m, key, hash_fnv1a_str(key)) != NULL; }
 
 void *strmap_remove(strmap *m, const char *key)
 {
-    entry **p = find(m, key, hash_str(key));
+    entry **p = find(m, key, hash_fnv1a_str(key));
     if (!*p) return NULL;
     entry *e = *p;
     void *v = e->val;

@@ -1,5 +1,6 @@
 /* List/watch informer with a compact cache; see informer.h. */
 #include "informer.h"
+#include "../common/hash.h"
 #include "../common/jsonx.h"
 
 #include <errno.h>
@@ -82,21 +83,12 @@ static void item_free(item *it)
 }
 
 
-static json_object *jobj(json_object *o, const char *k)
-{
-    json_object *v;
-    if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v) &&
-        json_object_is_type(v, json_type_object))
-        return v;
-    return NULL;
-}
-
 void informer__strip(json_object *obj)
 {
-    json_object *meta = jobj(obj, "metadata");
+    json_object *meta = jx_obj(obj, "metadata");
     if (!meta) return;
     json_object_object_del(meta, "managedFields");
-    json_object *ann = jobj(meta, "annotations");
+    json_object *ann = jx_obj(meta, "annotations");
     if (ann) {
         json_object_object_del(ann, "kubectl.kubernetes.io/last-applied-configuration");
         if (json_object_object_length(ann) == 0) json_object_object_del(meta, "annotations");
@@ -107,7 +99,7 @@ void informer__strip(json_object *obj)
  * it removes from obj: two versions with the same value differ only in what no handler needs. */
 static uint64_t significance(informer *inf, json_object *obj)
 {
-    json_object *meta = jobj(obj, "metadata");
+    json_object *meta = jx_obj(obj, "metadata");
     if (meta) json_object_object_del(meta, "resourceVersion");
     for (const char *const *q = inf->quiet; q && *q; q++) {
         const char *dot = strchr(*q, '.');
@@ -117,21 +109,19 @@ static uint64_t significance(informer *inf, json_object *obj)
         } else if ((size_t)(dot - *q) < sizeof(parent)) { /* "parent.child": one level down */
             memcpy(parent, *q, (size_t)(dot - *q));
             parent[dot - *q] = 0;
-            json_object *po = jobj(obj, parent);
+            json_object *po = jx_obj(obj, parent);
             if (po) json_object_object_del(po, dot + 1);
         }
     }
     size_t n = 0;
     const char *s = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN, &n);
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; s && i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
+    return hash_fnv1a(HASH_FNV1A_INIT, s, n);
 }
 
 /* "ns/name" (or "name" for cluster-scoped objects) into buf; 0 when the object has no name. */
 static int object_key(json_object *obj, char *buf, size_t len)
 {
-    json_object *meta = jobj(obj, "metadata");
+    json_object *meta = jx_obj(obj, "metadata");
     const char *name = jx_str(meta, "name"), *ns = jx_str(meta, "namespace");
     if (!name) return 0;
     if (ns && *ns) snprintf(buf, len, "%s/%s", ns, name);
@@ -159,7 +149,7 @@ static item *make_item(informer *inf, json_object *obj, const char *key, int *oo
     item *it = calloc(1, sizeof(*it));
     size_t n = 0;
     const char *s = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN, &n);
-    const char *rv = jx_str(jobj(obj, "metadata"), "resourceVersion");
+    const char *rv = jx_str(jx_obj(obj, "metadata"), "resourceVersion");
     if (s && !inf->dict) {
         inf->dict_len = n < PACK_DICT_MAX ? n : PACK_DICT_MAX;
         if ((inf->dict = malloc(inf->dict_len + 1))) {
@@ -268,7 +258,7 @@ static void cache_put(informer *inf, const char *key, item *it, int deleted)
 
 static void set_rv(informer *inf, json_object *obj)
 {
-    const char *rv = jx_str(jobj(obj, "metadata"), "resourceVersion");
+    const char *rv = jx_str(jx_obj(obj, "metadata"), "resourceVersion");
     if (rv && strlen(rv) < sizeof(inf->rv)) strcpy(inf->rv, rv);
 }
 
@@ -383,7 +373,7 @@ static ctl_status *relist(informer *inf)
     do {
         pthread_mutex_lock(&page_mu);
         st = kube_list(inf->client, inf->res, inf->ns, inf->selector, inf->page_size, cont, &page);
-        json_object *items = NULL, *meta = jobj(page, "metadata");
+        json_object *items = NULL, *meta = jx_obj(page, "metadata");
         const char *prv = jx_str(meta, "resourceVersion"), *pc = jx_str(meta, "continue");
         if (!st && prv && strlen(prv) < sizeof(rv) && !*cont) strcpy(rv, prv);
         if (!st && pc && strlen(pc) >= sizeof(cont))

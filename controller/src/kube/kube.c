@@ -1,5 +1,6 @@
 /* Kubernetes API client; see kube.h. */
 #include "kube.h"
+#include "../common/log.h"
 #include "../common/jsonx.h"
 
 #include <curl/curl.h>
@@ -608,4 +609,11 @@ ctl_status *kube_create_event(kube_client *c, json_object *obj, const char *type
     ctl_status *st = kube_create(c, &kube_res_events, ns, ev, NULL);
     json_object_put(ev);
     return st;
+}
+
+void kube_record_event(kube_client *c, json_object *obj, const char *type, const char *reason, const char *message)
+{
+    ctl_status *st = kube_create_event(c, obj, type, reason, message);
+    if (st) log_warn("event not recorded", "reason", reason, "error", ctl_status_msg(st));
+    ctl_status_free(st);
 }

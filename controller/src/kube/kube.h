@@ -80,6 +80,9 @@ ctl_status *kube_patch_merge(kube_client *c, const kube_resource *r, const char 
  * type "Normal" or "Warning". */
 ctl_status *kube_create_event(kube_client *c, json_object *obj, const char *type, const char *reason,
                               const char *message) __attribute__((warn_unused_result));
+/* kube_create_event for callers that go on either way: a failure is logged (with the reason),
+ * never returned, so an Event can never fail a reconcile. */
+void kube_record_event(kube_client *c, json_object *obj, const char *type, const char *reason, const char *message);
 
 /* Receives raw watch-stream bytes as they arrive; nonzero stops the watch (kube_watch then
  * returns CTL_ECANCELED, or the error the callback set in its own state). */

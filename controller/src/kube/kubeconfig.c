@@ -1,6 +1,7 @@
 /* kubeconfig and in-cluster configuration; see kubeconfig.h. YAML goes through libyaml into a
  * json-c tree (scalars as strings) so the lookups below are plain object walks. */
 #include "kubeconfig.h"
+#include "../common/jsonx.h"
 
 #include <errno.h>
 #include <json.h>
@@ -156,24 +157,6 @@ out:
 
 /* ---- lookups ---- */
 
-static const char *get_str(json_object *o, const char *key)
-{
-    json_object *v;
-    if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, key, &v) &&
-        json_object_is_type(v, json_type_string))
-        return json_object_get_string(v);
-    return NULL;
-}
-
-static json_object *get_obj(json_object *o, const char *key)
-{
-    json_object *v;
-    if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, key, &v) &&
-        json_object_is_type(v, json_type_object))
-        return v;
-    return NULL;
-}
-
 /* Finds {name: NAME, <field>: {...}} in the list at root[list]; returns the inner object. */
 static json_object *find_named(json_object *root, const char *list, const char *field, const char *name)
 {
@@ -181,8 +164,8 @@ static json_object *find_named(json_object *root, const char *list, const char *
     if (!json_object_object_get_ex(root, list, &arr) || !json_object_is_type(arr, json_type_array)) return NULL;
     for (size_t i = 0; i < json_object_array_length(arr); i++) {
         json_object *e = json_object_array_get_idx(arr, i);
-        const char *n = get_str(e, "name");
-        if (n && !strcmp(n, name)) return get_obj(e, field);
+        const char *n = jx_str(e, "name");
+        if (n && !strcmp(n, name)) return jx_obj(e, field);
     }
     return NULL;
 }
@@ -240,9 +223,9 @@ static ctl_status *load_blob(json_object *sect, const char *field, const char *d
 {
     char key[64];
     snprintf(key, sizeof(key), "%s-data", field);
-    const char *data = get_str(sect, key);
+    const char *data = jx_str(sect, key);
     if (data && *data) return b64_decode(key, data, out, len);
-    const char *path = get_str(sect, field);
+    const char *path = jx_str(sect, field);
     if (!path || !*path) return NULL;
     char full[PATH_MAX];
     if (path[0] != '/' && dir && *dir) snprintf(full, sizeof(full), "%s/%s", dir, path);
@@ -286,7 +269,7 @@ ctl_status *kubeconfig_load_string(const char *yaml, size_t len, const char *dir
         st = ctl_status_new(CTL_ECONFIG, "kubeconfig is not a YAML mapping");
         goto out;
     }
-    const char *ctx_name = context && *context ? context : get_str(root, "current-context");
+    const char *ctx_name = context && *context ? context : jx_str(root, "current-context");
     if (!ctx_name || !*ctx_name) {
         st = ctl_status_new(CTL_ECONFIG, "kubeconfig has no current-context and none was given");
         goto out;
@@ -296,7 +279,7 @@ ctl_status *kubeconfig_load_string(const char *yaml, size_t len, const char *dir
         st = ctl_status_new(CTL_ECONFIG, "context \"%s\" not found in kubeconfig", ctx_name);
         goto out;
     }
-    const char *cluster_name = get_str(ctx, "cluster"), *user_name = get_str(ctx, "user");
+    const char *cluster_name = jx_str(ctx, "cluster"), *user_name = jx_str(ctx, "user");
     if (!cluster_name) {
         st = ctl_status_new(CTL_ECONFIG, "context \"%s\" names no cluster", ctx_name);
         goto out;
@@ -317,13 +300,13 @@ ctl_status *kubeconfig_load_string(const char *yaml, size_t len, const char *dir
         st = ctl_status_new(CTL_ENOMEM, "kubeconfig");
         goto out;
     }
-    const char *server = get_str(cluster, "server");
+    const char *server = jx_str(cluster, "server");
     if (!server || strncmp(server, "https://", 8) || !server[8]) {
         st = ctl_status_new(CTL_ECONFIG, "cluster \"%s\": server must be an https:// URL (got \"%s\")", cluster_name,
                             server ? server : "");
         goto out;
     }
-    const char *insecure = get_str(cluster, "insecure-skip-tls-verify");
+    const char *insecure = jx_str(cluster, "insecure-skip-tls-verify");
     if (insecure && !strcmp(insecure, "true")) {
         st = ctl_status_new(CTL_ECONFIG, "cluster \"%s\": insecure-skip-tls-verify is not supported; give a CA",
                             cluster_name);
@@ -352,7 +335,7 @@ ctl_status *kubeconfig_load_string(const char *yaml, size_t len, const char *dir
                                 user_name);
             goto out;
         }
-        const char *tok = get_str(user, "token"), *tok_file = get_str(user, "tokenFile");
+        const char *tok = jx_str(user, "token"), *tok_file = jx_str(user, "tokenFile");
         if (tok && *tok) {
             c->token = strdup(tok);
         } else if (tok_file && *tok_file) {
@@ -368,7 +351,7 @@ ctl_status *kubeconfig_load_string(const char *yaml, size_t len, const char *dir
             c->token_file = strdup(full);
         }
     }
-    const char *ns = get_str(ctx, "namespace");
+    const char *ns = jx_str(ctx, "namespace");
     if (ns && *ns) c->namespace = strdup(ns);
     if (asprintf(&c->origin, "kubeconfig context %s", ctx_name) < 0) c->origin = NULL;
     if (!c->server || !c->origin) st = ctl_status_new(CTL_ENOMEM, "kubeconfig");

@@ -1,5 +1,6 @@
 /* Lease-based leader election; see leader.h. */
 #include "leader.h"
+#include "../common/clock.h"
 #include "../common/jsonx.h"
 
 #include <errno.h>
@@ -29,27 +30,7 @@ struct leader {
     unsigned seed;
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
-
-static json_object *jobj(json_object *o, const char *k)
-{
-    json_object *v;
-    if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_object)) return v;
-    return NULL;
-}
-
-static int64_t jint(json_object *o, const char *k, int64_t dflt)
-{
-    json_object *v;
-    if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_int)) return json_object_get_int64(v);
-    return dflt;
-}
 
 ctl_status *leader_config_check(const leader_config *cfg)
 {
@@ -95,9 +76,9 @@ ctl_status *leader_create(kube_client *c, const leader_config *cfg, leader **out
 int leader__may_acquire(json_object *lease, const char *identity, int64_t now_ms, char *observed_record,
                         size_t record_len, int64_t *observed_ms)
 {
-    json_object *spec = jobj(lease, "spec");
+    json_object *spec = jx_obj(lease, "spec");
     const char *holder = jx_str(spec, "holderIdentity"), *renew = jx_str(spec, "renewTime");
-    int64_t dur_s = jint(spec, "leaseDurationSeconds", 0);
+    int64_t dur_s = jx_int(spec, "leaseDurationSeconds", 0);
     char rec[512];
     snprintf(rec, sizeof(rec), "%s|%s|%lld", holder ? holder : "", renew ? renew : "", (long long)dur_s);
     if (strcmp(rec, observed_record)) { /* the record moved: restart our local countdown */
@@ -116,9 +97,9 @@ static ctl_status *try_acquire_or_renew(leader *le)
     char now[40];
     kube_format_time(now, sizeof(now), 1);
     int64_t dur_s = (le->duration_ms + 999) / 1000;
-    st = kube_get(le->client, &kube_res_leases, le->ns, le->name, &lease);
-    if (st && ctl_status_http(st) == 404) {
-        ctl_status_free(st);
+    /* 404: no Lease yet (lease stays NULL), so create it. */
+    st = ctl_status_ignore_http(kube_get(le->client, &kube_res_leases, le->ns, le->name, &lease), 404);
+    if (!st && !lease) {
         json_object *o = json_object_new_object(), *m = json_object_new_object(), *s = json_object_new_object();
         json_object_object_add(o, "apiVersion", json_object_new_string("coordination.k8s.io/v1"));
         json_object_object_add(o, "kind", json_object_new_string("Lease"));
@@ -136,12 +117,12 @@ static ctl_status *try_acquire_or_renew(leader *le)
         goto done;
     }
     if (st) goto out;
-    if (!leader__may_acquire(lease, le->identity, mono_ms(), le->observed, sizeof(le->observed), &le->observed_ms)) {
+    if (!leader__may_acquire(lease, le->identity, clock_mono_ms(), le->observed, sizeof(le->observed), &le->observed_ms)) {
         st = ctl_status_new(CTL_EAPI, "lease %s/%s is held by %s", le->ns, le->name,
-                            jx_str(jobj(lease, "spec"), "holderIdentity"));
+                            jx_str(jx_obj(lease, "spec"), "holderIdentity"));
         goto out;
     }
-    json_object *spec = jobj(lease, "spec");
+    json_object *spec = jx_obj(lease, "spec");
     if (!spec) {
         spec = json_object_new_object();
         json_object_object_add(lease, "spec", spec);
@@ -151,17 +132,17 @@ static ctl_status *try_acquire_or_renew(leader *le)
     if (!mine) {
         json_object_object_add(spec, "acquireTime", json_object_new_string(now));
         json_object_object_add(spec, "leaseTransitions",
-                               json_object_new_int64(jint(spec, "leaseTransitions", 0) + 1)); /* as client-go: every change of holder */
+                               json_object_new_int64(jx_int(spec, "leaseTransitions", 0) + 1)); /* as client-go: every change of holder */
     }
     json_object_object_add(spec, "holderIdentity", json_object_new_string(le->identity));
     json_object_object_add(spec, "leaseDurationSeconds", json_object_new_int64(dur_s));
     json_object_object_add(spec, "renewTime", json_object_new_string(now));
-    json_object_object_del(jobj(lease, "metadata"), "managedFields");
+    json_object_object_del(jx_obj(lease, "metadata"), "managedFields");
     /* metadata.resourceVersion stays: the PUT fails with 409 if anyone wrote in between. */
     st = kube_update(le->client, &kube_res_leases, le->ns, le->name, lease, &out);
 done:
     if (!st && out) { /* our own write is the record we now observe */
-        leader__may_acquire(out, le->identity, mono_ms(), le->observed, sizeof(le->observed), &le->observed_ms);
+        leader__may_acquire(out, le->identity, clock_mono_ms(), le->observed, sizeof(le->observed), &le->observed_ms);
     }
 out:
     json_object_put(lease);
@@ -210,10 +191,10 @@ ctl_status *leader_acquire(leader *le)
 static void *renew_loop(void *arg)
 {
     leader *le = arg;
-    int64_t last_ok = mono_ms();
+    int64_t last_ok = clock_mono_ms();
     while (!nap(le, le->retry_ms)) {
         ctl_status *st = try_acquire_or_renew(le);
-        int64_t now = mono_ms();
+        int64_t now = clock_mono_ms();
         if (!st) {
             last_ok = now;
             continue;
@@ -269,7 +250,7 @@ ctl_status *leader_release(leader *le)
     json_object *lease = NULL;
     ctl_status *st = kube_get(le->client, &kube_res_leases, le->ns, le->name, &lease);
     if (st) goto out;
-    json_object *spec = jobj(lease, "spec");
+    json_object *spec = jx_obj(lease, "spec");
     const char *holder = jx_str(spec, "holderIdentity");
     if (!spec || !holder || strcmp(holder, le->identity)) goto out; /* someone else has it now */
     char now[40];
@@ -277,7 +258,7 @@ ctl_status *leader_release(leader *le)
     json_object_object_add(spec, "holderIdentity", json_object_new_string(""));
     json_object_object_add(spec, "leaseDurationSeconds", json_object_new_int(1));
     json_object_object_add(spec, "renewTime", json_object_new_string(now));
-    json_object_object_del(jobj(lease, "metadata"), "managedFields");
+    json_object_object_del(jx_obj(lease, "metadata"), "managedFields");
     st = kube_update(le->client, &kube_res_leases, le->ns, le->name, lease, NULL);
     if (!st) log_info("leader: released lease", "lease", le->name, "identity", le->identity);
 out:

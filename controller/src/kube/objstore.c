@@ -1,5 +1,6 @@
 /* Packed, compacting object store with an offset hash table; see objstore.h. */
 #include "objstore.h"
+#include "../common/hash.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,13 +22,6 @@ struct objstore {
     size_t *table; /* offset + 1, EMPTY or TOMB */
     size_t nslots, count, tombs;
 };
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
 
 static size_t blob_size(const hdr *h) { return sizeof(hdr) + h->klen + h->len + h->ilen + h->rlen + 4; }
 static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
@@ -67,7 +61,7 @@ void objstore_free(objstore *s)
 /* The slot holding key, or the slot where it would go (first tombstone or empty). */
 static size_t *find(const objstore *s, const char *key, int *found)
 {
-    size_t mask = s->nslots - 1, i = hash_str(key) & mask;
+    size_t mask = s->nslots - 1, i = hash_fnv1a_str(key) & mask;
     size_t *first_tomb = NULL;
     for (;;) {
         size_t *slot = &s->table[i];

@@ -51,17 +51,11 @@ const char *autoscale_class_name(autoscale_class c)
     return "hpa";
 }
 
-static json_object *field(json_object *o, const char *k)
-{
-    json_object *v = NULL;
-    return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v) ? v : NULL;
-}
-
 /* An integer field in [lo, hi], dflt when absent or null. */
 static ctl_status *get_int(json_object *o, const char *path, const char *k, int64_t lo, int64_t hi, int64_t dflt,
                            int64_t *out)
 {
-    json_object *v = field(o, k);
+    json_object *v = jx_get(o, k);
     *out = dflt;
     if (!v) return NULL;
     if (!json_object_is_type(v, json_type_int))
@@ -79,10 +73,10 @@ static ctl_status *get_int(json_object *o, const char *path, const char *k, int6
 static ctl_status *class_parse(json_object *isvc, autoscale_class *out)
 {
     static const char *const keys[] = {AUTOSCALE_ANNOTATION_CLASS, AUTOSCALE_ANNOTATION_CLASS_KSERVE};
-    json_object *ann = field(field(isvc, "metadata"), "annotations");
+    json_object *ann = jx_get(jx_get(isvc, "metadata"), "annotations");
     *out = AUTOSCALE_HPA;
     for (int k = 0; k < 2; k++) {
-        json_object *v = field(ann, keys[k]);
+        json_object *v = jx_get(ann, keys[k]);
         if (!v) continue;
         const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
         for (autoscale_class c = AUTOSCALE_HPA; c <= AUTOSCALE_NONE; c++)
@@ -103,13 +97,6 @@ static json_object *target_ref_new(const char *target)
     put(ref, "kind", jstr("Deployment"));
     put(ref, "name", jstr(target));
     return ref;
-}
-
-static json_object *dup(json_object *src)
-{
-    json_object *dst = NULL;
-    if (json_object_deep_copy(src, &dst, NULL) != 0) return NULL;
-    return dst;
 }
 
 static json_object *hpa_spec_new(const struct metric *m, int64_t min, int64_t max, int64_t target_value,
@@ -141,7 +128,7 @@ static json_object *hpa_spec_new(const struct metric *m, int64_t min, int64_t ma
     }
     json_object_array_add(list, entry);
     put(sp, "metrics", list);
-    if (behavior) put(sp, "behavior", dup(behavior));
+    if (behavior) put(sp, "behavior", jx_copy(behavior));
     return sp;
 }
 
@@ -172,7 +159,7 @@ static json_object *keda_spec_new(const struct metric *m, int64_t min, int64_t m
     put(sp, "triggers", triggers);
     if (behavior) {
         json_object *adv = json_object_new_object(), *hpa = json_object_new_object();
-        put(hpa, "behavior", dup(behavior));
+        put(hpa, "behavior", jx_copy(behavior));
         put(adv, "horizontalPodAutoscalerConfig", hpa);
         put(sp, "advanced", adv);
     }
@@ -188,14 +175,14 @@ ctl_status *autoscale_plan_build(json_object *isvc, const autoscale_config *cfg,
 #define P "spec.predictor."
     memset(out, 0, sizeof(*out));
     out->replicas = -1;
-    json_object *md = field(isvc, "metadata"), *pred = field(field(isvc, "spec"), "predictor"), *v, *behavior = NULL;
-    json_object *jns = field(md, "namespace"), *jname = field(md, "name");
+    json_object *md = jx_get(isvc, "metadata"), *pred = jx_get(jx_get(isvc, "spec"), "predictor"), *v, *behavior = NULL;
+    json_object *jns = jx_get(md, "namespace"), *jname = jx_get(md, "name");
     if (!pred || !json_object_is_type(pred, json_type_object) || !jns || !jname || !target)
         return ctl_status_new(CTL_EINVAL, "autoscale: InferenceService without metadata or spec.predictor");
     if ((st = class_parse(isvc, &out->cls))) goto out;
     if ((st = get_int(pred, P, "minReplicas", 0, INT32_MAX, 1, &min))) goto out;
     if ((st = get_int(pred, P, "maxReplicas", 0, INT32_MAX, 0, &max))) goto out;
-    v = field(pred, "scaleMetric");
+    v = jx_get(pred, "scaleMetric");
     const char *metric = v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "cpu";
     if (v && !json_object_is_type(v, json_type_string)) {
         st = ctl_status_new(CTL_EINVAL, P "scaleMetric: must be a string");
@@ -209,12 +196,12 @@ ctl_status *autoscale_plan_build(json_object *isvc, const autoscale_config *cfg,
         goto out;
     }
     if ((st = get_int(pred, P, "scaleTarget", 1, m->utilization ? 100 : INT32_MAX, m->dflt_target, &tv))) goto out;
-    if ((v = field(pred, "autoScaling"))) {
+    if ((v = jx_get(pred, "autoScaling"))) {
         if (!json_object_is_type(v, json_type_object)) {
             st = ctl_status_new(CTL_EINVAL, P "autoScaling: must be an object");
             goto out;
         }
-        behavior = field(v, "behavior");
+        behavior = jx_get(v, "behavior");
         if (behavior && !json_object_is_type(behavior, json_type_object)) {
             st = ctl_status_new(CTL_EINVAL, P "autoScaling.behavior: must be an object");
             goto out;

@@ -18,6 +18,7 @@
  * pod then tolerates the nvidia.com/gpu taint GPU node pools carry (unless the user already does).
  */
 #include "podspec.h"
+#include "../common/jsonx.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -41,13 +42,6 @@ static json_object *jstr(const char *s) { return json_object_new_string(s); }
 static json_object *jint(int64_t v) { return json_object_new_int64(v); }
 static json_object *jbool(int b) { return json_object_new_boolean(b); }
 static void put(json_object *o, const char *k, json_object *v) { json_object_object_add(o, k, v); }
-
-static json_object *dup(json_object *src)
-{
-    json_object *dst = NULL;
-    if (json_object_deep_copy(src, &dst, NULL) != 0) return NULL;
-    return dst;
-}
 
 /* obj[key] when present, not null and of type want (else NULL, or an error when mistyped). */
 static ctl_status *get(json_object *obj, const char *path, const char *key, json_type want, json_object **out)
@@ -227,7 +221,7 @@ static double quantity(json_object *q)
 static json_object *resources_new(const pod_in *p)
 {
     static const char *const names[] = {"cpu", "memory"}, *const dflt[] = {"1", "2Gi"};
-    json_object *r = p->resources ? dup(p->resources) : json_object_new_object(), *req = NULL, *lim = NULL;
+    json_object *r = p->resources ? jx_copy(p->resources) : json_object_new_object(), *req = NULL, *lim = NULL;
     if (!r) return NULL;
     if (!json_object_object_get_ex(r, "requests", &req) || !req) put(r, "requests", req = json_object_new_object());
     if (!json_object_object_get_ex(r, "limits", &lim) || !lim) put(r, "limits", lim = json_object_new_object());
@@ -237,11 +231,11 @@ static json_object *resources_new(const pod_in *p)
         double dv = quantity(d);
         if (!has_rq) {
             double lv = has_lm ? quantity(lm) : -1;
-            put(req, names[k], has_lm && (lv < 0 || lv < dv) ? dup(lm) : dup(d));
+            put(req, names[k], has_lm && (lv < 0 || lv < dv) ? jx_copy(lm) : jx_copy(d));
         }
         if (!has_lm) {
             double rv = has_rq ? quantity(rq) : -1;
-            put(lim, names[k], has_rq && (rv < 0 || rv > dv) ? dup(rq) : dup(d));
+            put(lim, names[k], has_rq && (rv < 0 || rv > dv) ? jx_copy(rq) : jx_copy(d));
         }
         json_object_put(d);
     }
@@ -338,7 +332,7 @@ static json_object *init_container_new(const pod_in *p, const char *image)
         json_object *e = json_object_array_get_idx(p->env, i), *n = NULL;
         if (json_object_object_get_ex(e, "name", &n) && json_object_is_type(n, json_type_string) &&
             storage_env_name(json_object_get_string(n)))
-            json_object_array_add(env, dup(e));
+            json_object_array_add(env, jx_copy(e));
     }
     if (json_object_array_length(env)) put(c, "env", env);
     else json_object_put(env);
@@ -388,10 +382,10 @@ static json_object *server_container_new(const pod_in *p, const char *image)
     int64_t grace = p->timeout ? p->timeout : PODSPEC_DEFAULT_GRACE_S, drain = prestop_sleep_s(grace);
     args_add_int(args, "--grace-period-s", grace - drain > 1 ? grace - drain : 1);
     for (size_t i = 0; p->args && i < json_object_array_length(p->args); i++)
-        json_object_array_add(args, dup(json_object_array_get_idx(p->args, i)));
+        json_object_array_add(args, jx_copy(json_object_array_get_idx(p->args, i)));
     put(c, "args", args);
     for (size_t i = 0; p->env && i < json_object_array_length(p->env); i++)
-        json_object_array_add(env, dup(json_object_array_get_idx(p->env, i)));
+        json_object_array_add(env, jx_copy(json_object_array_get_idx(p->env, i)));
     if (json_object_array_length(env)) put(c, "env", env);
     else json_object_put(env);
     put(port, "name", jstr("http"));
@@ -420,7 +414,7 @@ static json_object *server_container_new(const pod_in *p, const char *image)
  * toleration for that key is already there. NULL when there are none. */
 static json_object *tolerations_new(const pod_in *p)
 {
-    json_object *t = p->tolerations ? dup(p->tolerations) : json_object_new_array();
+    json_object *t = p->tolerations ? jx_copy(p->tolerations) : json_object_new_array();
     int have = 0;
     for (size_t i = 0; t && i < json_object_array_length(t); i++) {
         json_object *k = NULL;
@@ -483,9 +477,9 @@ ctl_status *podspec_build(json_object *isvc, const podspec_config *cfg, json_obj
     put(pod, "automountServiceAccountToken", jbool(p.automount_token));
     if (p.service_account) put(pod, "serviceAccountName", jstr(p.service_account));
     if (p.priority_class) put(pod, "priorityClassName", jstr(p.priority_class));
-    if (p.node_selector) put(pod, "nodeSelector", dup(p.node_selector));
+    if (p.node_selector) put(pod, "nodeSelector", jx_copy(p.node_selector));
     if ((tol = tolerations_new(&p))) put(pod, "tolerations", tol);
-    if (p.affinity) put(pod, "affinity", dup(p.affinity));
+    if (p.affinity) put(pod, "affinity", jx_copy(p.affinity));
     if (p.timeout) put(pod, "terminationGracePeriodSeconds", jint(p.timeout));
     put(t, "spec", pod);
     *tmpl = t;

@@ -15,6 +15,7 @@
  * crash on them.
  */
 #include "reconcile.h"
+#include "../common/jsonx.h"
 
 #include "autoscale.h"
 #include "podspec.h"
@@ -52,14 +53,6 @@ static json_object *jstr(const char *s) { return json_object_new_string(s); }
 static json_object *jint(int64_t v) { return json_object_new_int64(v); }
 
 static void put(json_object *o, const char *k, json_object *v) { json_object_object_add(o, k, v); }
-
-/* A deep copy of a borrowed subtree (json-c 0.13+), so children never alias the isvc. */
-static json_object *dup(json_object *src)
-{
-    json_object *dst = NULL;
-    if (json_object_deep_copy(src, &dst, NULL) != 0) return NULL;
-    return dst;
-}
 
 /* ---- spec parsing with precise errors ---- */
 
@@ -330,7 +323,7 @@ static json_object *autoscaler_new(const spec *s, const autoscale_plan *plan)
 {
     char name[64];
     json_object *o = object_new(s, plan->api_version, plan->kind, predictor_name(s, name, sizeof(name)));
-    put(o, "spec", dup(plan->spec));
+    put(o, "spec", jx_copy(plan->spec));
     return o;
 }
 
@@ -400,5 +393,22 @@ ctl_status *reconcile_handover(json_object *desired_deployment, json_object *liv
     put(sp, "replicas", jint(json_object_get_int64(replicas)));
     put(p, "spec", sp);
     *patch = p;
+    return NULL;
+}
+
+char *reconcile_owner_index(json_object *obj)
+{
+    json_object *md = jx_get(obj, "metadata"), *refs = jx_get(md, "ownerReferences");
+    const char *ns = jx_str(md, "namespace");
+    if (!ns || !refs || !json_object_is_type(refs, json_type_array)) return NULL;
+    for (size_t i = 0; i < json_object_array_length(refs); i++) {
+        json_object *r = json_object_array_get_idx(refs, i), *ctl = jx_get(r, "controller");
+        const char *kind = jx_str(r, "kind"), *av = jx_str(r, "apiVersion"), *name = jx_str(r, "name");
+        if (ctl && json_object_get_boolean(ctl) && kind && !strcmp(kind, "InferenceService") && av &&
+            !strncmp(av, "serving.kinfer.dev/", 19) && name) {
+            char *k = NULL;
+            return asprintf(&k, "%s/%s", ns, name) < 0 ? NULL : k;
+        }
+    }
     return NULL;
 }

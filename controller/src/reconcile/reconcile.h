@@ -31,6 +31,12 @@ typedef struct reconcile_config {
 ctl_status *reconcile_desired(json_object *isvc, const reconcile_config *cfg, json_object **children)
     __attribute__((warn_unused_result));
 
+/* Pure: the index of an owned child, "ns/name" of the kinfer InferenceService
+ * (serving.kinfer.dev/...) that is its controller in metadata.ownerReferences; NULL when it has
+ * none (a KServe InferenceService's children are not ours). Newly allocated, the caller frees it.
+ * The informers of children and routing objects index by it. */
+char *reconcile_owner_index(json_object *obj);
+
 /* The field manager of the replica handover (see reconcile_handover). */
 #define RECONCILE_HANDOVER_MANAGER "kinfer-handover"
 /* On the Deployment: "fixed" when kinfer applied spec.replicas; otherwise the autoscaler class that

@@ -61,18 +61,6 @@ static const struct {
 
 /* An integer field, or dflt when absent or of another type. */
 
-/* The condition of type `type` in o.status.conditions (or in the array conds), or NULL. */
-static json_object *find_condition(json_object *conds, const char *type)
-{
-    if (!conds || !json_object_is_type(conds, json_type_array)) return NULL;
-    for (size_t i = 0; i < json_object_array_length(conds); i++) {
-        json_object *c = json_object_array_get_idx(conds, i);
-        const char *t = jx_str(c, "type");
-        if (t && !strcmp(t, type)) return c;
-    }
-    return NULL;
-}
-
 static void verdict_set(verdict *v, phase p, const char *reason, int rank, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 static void verdict_set(verdict *v, phase p, const char *reason, int rank, const char *fmt, ...)
@@ -148,7 +136,7 @@ static void pods_examine(json_object *pods, const char *mem_limit, verdict *best
                 }
             }
         }
-        json_object *sched = find_condition(jx_get(ps, "conditions"), "PodScheduled");
+        json_object *sched = jx_condition(jx_get(ps, "conditions"), "PodScheduled");
         const char *sst = jx_str(sched, "status"), *sreason = jx_str(sched, "reason");
         if (sst && !strcmp(sst, "False") && sreason && !strcmp(sreason, "Unschedulable") &&
             RANK_UNSCHEDULABLE < best->rank)
@@ -198,7 +186,7 @@ static void predictor_judge(json_object *isvc, json_object *dep, json_object *po
                  jx_str(jx_get(jx_get(jx_get(jx_get(jx_get(isvc, "spec"), "predictor"), "model"), "resources"), "limits"),
                         "memory"),
                  v);
-    json_object *rf = find_condition(conds, "ReplicaFailure"), *pr = find_condition(conds, "Progressing");
+    json_object *rf = jx_condition(conds, "ReplicaFailure"), *pr = jx_condition(conds, "Progressing");
     const char *rfs = jx_str(rf, "status"), *prs = jx_str(pr, "status"), *prr = jx_str(pr, "reason");
     if (rfs && !strcmp(rfs, "True")) {
         if (v->reason) v->phase = PHASE_STALLED;
@@ -223,22 +211,6 @@ static void predictor_judge(json_object *isvc, json_object *dep, json_object *po
         verdict_set(v, PHASE_PROGRESSING, "ReplicasNotReady", 0,
                     "Deployment %s: %" PRId64 " of %" PRId64 " replicas ready, %" PRId64 " available", dname, ready,
                     want, avail);
-}
-
-/* A condition; lastTransitionTime comes from prev when its status is unchanged. */
-static json_object *condition_new(json_object *prev_conds, const char *type, const char *st, const char *reason,
-                                  const char *message, int64_t gen, const char *now)
-{
-    json_object *c = json_object_new_object(), *old = find_condition(prev_conds, type);
-    const char *old_st = jx_str(old, "status"), *old_t = jx_str(old, "lastTransitionTime");
-    json_object_object_add(c, "type", json_object_new_string(type));
-    json_object_object_add(c, "status", json_object_new_string(st));
-    json_object_object_add(c, "reason", json_object_new_string(reason));
-    json_object_object_add(c, "message", json_object_new_string(message));
-    json_object_object_add(c, "lastTransitionTime",
-                           json_object_new_string(old_st && old_t && !strcmp(old_st, st) ? old_t : now));
-    json_object_object_add(c, "observedGeneration", json_object_new_int64(gen));
-    return c;
 }
 
 /* Common head of both entry points: checks arguments, starts the status object. */
@@ -267,12 +239,12 @@ static void conditions_add(json_object *status, json_object *prev_status, phase 
 {
     json_object *pc = jx_get(prev_status, "conditions"), *conds = json_object_new_array();
     const char *st = p == PHASE_READY ? "True" : "False";
-    json_object_array_add(conds, condition_new(pc, "PredictorReady", st, reason, message, gen, now));
-    json_object_array_add(conds, condition_new(pc, "Ready", st, reason, message, gen, now));
+    json_object_array_add(conds, jx_condition_new(pc, "PredictorReady", st, reason, message, gen, now));
+    json_object_array_add(conds, jx_condition_new(pc, "Ready", st, reason, message, gen, now));
     if (p == PHASE_PROGRESSING)
-        json_object_array_add(conds, condition_new(pc, "Reconciling", "True", reason, message, gen, now));
+        json_object_array_add(conds, jx_condition_new(pc, "Reconciling", "True", reason, message, gen, now));
     if (p == PHASE_STALLED)
-        json_object_array_add(conds, condition_new(pc, "Stalled", "True", reason, message, gen, now));
+        json_object_array_add(conds, jx_condition_new(pc, "Stalled", "True", reason, message, gen, now));
     json_object_object_add(status, "conditions", conds);
 }
 
@@ -348,7 +320,7 @@ void status_rollout_conditions(json_object *status, json_object *prev_conditions
     if (!phase || !conds || !json_object_is_type(conds, json_type_array)) return;
     if (rev && latest && strcmp(rev, latest)) return; /* an older revision's rollout: history, not state */
     /* The predictor's own Reconciling/Stalled (from status_compute) is about what serves now: it wins. */
-    if (find_condition(conds, "Reconciling") || find_condition(conds, "Stalled")) return;
+    if (jx_condition(conds, "Reconciling") || jx_condition(conds, "Stalled")) return;
     if (!strcmp(phase, "WaitingForCanary") || !strcmp(phase, "Progressing"))
         type = "Reconciling", reason = "RolloutProgressing";
     else if (!strcmp(phase, "Paused")) type = "Reconciling", reason = "RolloutPaused";
@@ -356,7 +328,7 @@ void status_rollout_conditions(json_object *status, json_object *prev_conditions
     else return;
     snprintf(text, sizeof(text), "rollout of revision %s %s at weight %" PRId64 "%%%s%s", rev ? rev : "(latest)", phase,
              jx_int(ro, "weight", 0), msg && *msg ? ": " : "", msg ? msg : "");
-    json_object_array_add(conds, condition_new(prev_conditions, type, "True", reason, text,
+    json_object_array_add(conds, jx_condition_new(prev_conditions, type, "True", reason, text,
                                                jx_int(status, "observedGeneration", 0), now));
 }
 
@@ -390,14 +362,14 @@ void status_pause_condition(json_object *status, json_object *isvc, json_object 
                  "the annotation " STATUS_ANNOTATION_PAUSED "=\"%.200s\" is ignored: only \"true\" pauses; the "
                  "InferenceService is reconciled as usual",
                  v);
-    json_object_array_add(conds, condition_new(prev_conditions, "Paused", pm == STATUS_PAUSE_ON ? "True" : "False",
+    json_object_array_add(conds, jx_condition_new(prev_conditions, "Paused", pm == STATUS_PAUSE_ON ? "True" : "False",
                                                pm == STATUS_PAUSE_ON ? "PausedByAnnotation" : "IgnoredAnnotationValue",
                                                msg, jx_int(status, "observedGeneration", 0), now));
 }
 
 int64_t status_paused_since_ms(json_object *prev_status)
 {
-    json_object *c = find_condition(jx_get(prev_status, "conditions"), "Paused");
+    json_object *c = jx_condition(jx_get(prev_status, "conditions"), "Paused");
     const char *st = jx_str(c, "status"), *t = jx_str(c, "lastTransitionTime");
     struct tm tm = {0};
     char z = 0;
@@ -432,7 +404,7 @@ ctl_status *status_compute_paused(json_object *isvc, json_object *deployment, js
     ctl_status *st;
     int64_t gen, acted;
     verdict v = {0};
-    json_object *prev_conds = jx_get(prev_status, "conditions"), *comp = jx_get(prev_status, "components"), *c,
+    json_object *prev_conds = jx_get(prev_status, "conditions"), *comp = jx_get(prev_status, "components"),
                 *copy = NULL;
 
     *status = NULL;
@@ -451,11 +423,11 @@ ctl_status *status_compute_paused(json_object *isvc, json_object *deployment, js
                     ") before one was created");
     conditions_add(*status, prev_status, v.phase, v.reason, v.message, acted >= 0 ? acted : 0, now);
     /* Copies, never shared references: prev_status belongs to the informer's cache. */
-    if ((c = find_condition(prev_conds, "CanaryReady")) && !json_object_deep_copy(c, &copy, NULL))
+    if ((copy = jx_copy(jx_condition(prev_conds, "CanaryReady"))))
         json_object_array_add(jx_get(*status, "conditions"), copy);
     copy = NULL;
     if (comp && json_object_is_type(comp, json_type_object)) {
-        if (json_object_deep_copy(comp, &copy, NULL)) {
+        if (!(copy = jx_copy(comp))) {
             json_object_put(*status);
             *status = NULL;
             return ctl_status_new(CTL_ENOMEM, "status: out of memory");

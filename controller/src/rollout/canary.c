@@ -20,33 +20,39 @@
 #include "../reconcile/status.h"
 #include "../common/strmap.h"
 
-#include "canary_priv.h"
+#include "canary_plan.h"
+#include "canary_rollout.h"
+
+enum { CI_ROUTE, CI_VS, CI_COUNT };
+
+struct canary {
+    kube_client *client;
+    canary_config cfg;
+    char *gateway, *prometheus, *ns;
+    informer *inf[CI_COUNT]; /* NULL when the API is not served */
+    void (*enqueue)(void *, const char *);
+    void *ud;
+    canary_rollout *rollouts; /* running rollouts: their memory and metric baselines */
+};
+
 
 /* ---- json helpers ---- */
-static void set_str(json_object *o, const char *k, const char *v) { json_object_object_add(o, k, json_object_new_string(v)); }
-
-static json_object *copy(json_object *src)
-{
-    json_object *dst = NULL;
-    return src && !json_object_deep_copy(src, &dst, NULL) ? dst : NULL;
-}
-
 
 /* The revision label on the object and on its pod template, if it has one. */
 static void label_revision(json_object *o, const char *rev)
 {
     json_object *md = jx_child(o, "metadata");
-    set_str(jx_child(md, "labels"), REVISION_LABEL, rev);
+    jx_set_str(jx_child(md, "labels"), REVISION_LABEL, rev);
     json_object *tmpl = jx_get(jx_get(o, "spec"), "template");
-    if (tmpl) set_str(jx_child(jx_child(tmpl, "metadata"), "labels"), REVISION_LABEL, rev);
+    if (tmpl) jx_set_str(jx_child(jx_child(tmpl, "metadata"), "labels"), REVISION_LABEL, rev);
 }
 
 static void annotate(json_object *o, const char *k, const char *v)
 {
-    set_str(jx_child(jx_child(o, "metadata"), "annotations"), k, v);
+    jx_set_str(jx_child(jx_child(o, "metadata"), "annotations"), k, v);
 }
 
-static void rename_obj(json_object *o, const char *name) { set_str(jx_child(o, "metadata"), "name", name); }
+static void rename_obj(json_object *o, const char *name) { jx_set_str(jx_child(o, "metadata"), "name", name); }
 
 static json_object *find_kind(json_object *arr, const char *kind)
 {
@@ -69,22 +75,22 @@ static json_object *find_scaler(json_object *arr)
 /* The current revision's Deployment/autoscaler as the canary's: named after the revision, selecting it. */
 static json_object *as_canary(json_object *o, const char *rev)
 {
-    json_object *c = copy(o);
+    json_object *c = jx_copy(o);
     const char *kind = jx_str(c, "kind");
     rename_obj(c, rev);
     if (kind && !strcmp(kind, "Deployment"))
-        set_str(jx_child(jx_child(jx_child(c, "spec"), "selector"), "matchLabels"), REVISION_LABEL, rev);
-    if (autoscale_is_scaler(kind)) set_str(jx_child(jx_get(c, "spec"), "scaleTargetRef"), "name", rev);
+        jx_set_str(jx_child(jx_child(jx_child(c, "spec"), "selector"), "matchLabels"), REVISION_LABEL, rev);
+    if (autoscale_is_scaler(kind)) jx_set_str(jx_child(jx_get(c, "spec"), "scaleTargetRef"), "name", rev);
     return c;
 }
 
 /* A per-revision Service: the entry Service's shape, named after the revision, selecting it. */
 static json_object *revision_service(json_object *entry, const char *rev)
 {
-    json_object *s = copy(entry);
+    json_object *s = jx_copy(entry);
     rename_obj(s, rev);
     label_revision(s, rev);
-    set_str(jx_child(jx_child(s, "spec"), "selector"), REVISION_LABEL, rev);
+    jx_set_str(jx_child(jx_child(s, "spec"), "selector"), REVISION_LABEL, rev);
     return s;
 }
 
@@ -148,7 +154,7 @@ static void rollout_state_read(canary_plan *p, json_object *ro)
  * when that is not possible. */
 static json_object *stable_children(canary_plan *p, json_object *isvc, const reconcile_config *rc, const char *spec_text)
 {
-    json_object *old = copy(isvc), *pred = spec_text ? json_tokener_parse(spec_text) : NULL, *out = NULL;
+    json_object *old = jx_copy(isvc), *pred = spec_text ? json_tokener_parse(spec_text) : NULL, *out = NULL;
     ctl_status *st = NULL;
     if (!old || !pred || !json_object_is_type(pred, json_type_object)) {
         snprintf(p->note, sizeof(p->note), "Deployment %s records no predictor spec of revision %s", p->stable_dep, p->stable);
@@ -182,7 +188,7 @@ ctl_status *canary_plan_new(const canary_config *cfg, json_object *isvc, const r
     snprintf(p->key, sizeof(p->key), "%s/%s", p->ns, p->name);
     snprintf(p->stable_dep, sizeof(p->stable_dep), "%s-predictor", p->name);
     p->weight_eff = 100;
-    p->prev_conditions = copy(jx_get(jx_get(isvc, "status"), "conditions"));
+    p->prev_conditions = jx_copy(jx_get(jx_get(isvc, "status"), "conditions"));
     scopy(p->prev_ready, sizeof(p->prev_ready), jx_str(ps, "latestReadyRevision"));
     scopy(p->prev_rolled, sizeof(p->prev_rolled), jx_str(ps, "latestRolledoutRevision"));
     scopy(p->prev_previous, sizeof(p->prev_previous), jx_str(ps, "previousRolledoutRevision"));
@@ -228,12 +234,12 @@ ctl_status *canary_plan_new(const canary_config *cfg, json_object *isvc, const r
         char re[REVISION_NAME_MAX + 32];
         p->split = 1;
         p->weight = p->has_rollout ? (p->rollout_known ? p->state.weight : 0) : ctp;
-        sdep = copy(sdep);
+        sdep = jx_copy(sdep);
         label_revision(sdep, p->stable);
         annotate(sdep, REVISION_ANNOTATION_SPEC, stable_spec);
         if (*p->stable_prev) annotate(sdep, REVISION_ANNOTATION_PREVIOUS, p->stable_prev);
         json_object *cdep = as_canary(dep, p->latest), *chpa = hpa ? as_canary(hpa, p->latest) : NULL;
-        shpa = shpa ? copy(shpa) : NULL;
+        shpa = shpa ? jx_copy(shpa) : NULL;
         if (shpa) label_revision(shpa, p->stable);
         if (chpa) label_revision(chpa, p->latest);
         snprintf(re, sizeof(re), "%s-[a-z0-9]+-[a-z0-9]+", p->stable_dep); /* not "<revision>-<hash>-<id>" */
@@ -257,14 +263,14 @@ ctl_status *canary_plan_new(const canary_config *cfg, json_object *isvc, const r
             json_object *c = json_object_array_get_idx(*children, i);
             const char *k = jx_str(c, "kind");
             if (k && strcmp(k, "Deployment") && strcmp(k, "Service") && !autoscale_is_scaler(k))
-                json_object_array_add(res, copy(c));
+                json_object_array_add(res, jx_copy(c));
         }
-        p->entry_service = copy(entry);
+        p->entry_service = jx_copy(entry);
     } else {
         if (differs) annotate(dep, REVISION_ANNOTATION_PREVIOUS, p->stable);
         else if (*p->stable_prev) annotate(dep, REVISION_ANNOTATION_PREVIOUS, p->stable_prev);
         for (size_t i = 0; i < json_object_array_length(*children); i++)
-            json_object_array_add(res, copy(json_object_array_get_idx(*children, i)));
+            json_object_array_add(res, jx_copy(json_object_array_get_idx(*children, i)));
         if (p->canary_seen) {
             /* Promotion: the stable Deployment rolls to this revision; the canary keeps serving until then. */
             json_object *hpa = find_scaler(*children);
@@ -331,31 +337,13 @@ void canary_plan_free(canary_plan *p)
 
 /* ---- status (pure) ---- */
 
-static json_object *condition_new(json_object *prev_conds, const char *type, const char *st, const char *reason,
-                                  const char *msg, int64_t gen, const char *now)
-{
-    json_object *c = json_object_new_object(), *old = NULL;
-    for (size_t i = 0; prev_conds && json_object_is_type(prev_conds, json_type_array) && i < json_object_array_length(prev_conds); i++) {
-        const char *t = jx_str(json_object_array_get_idx(prev_conds, i), "type");
-        if (t && !strcmp(t, type)) old = json_object_array_get_idx(prev_conds, i);
-    }
-    const char *ost = jx_str(old, "status"), *ot = jx_str(old, "lastTransitionTime");
-    set_str(c, "type", type);
-    set_str(c, "status", st);
-    set_str(c, "reason", reason);
-    set_str(c, "message", msg);
-    set_str(c, "lastTransitionTime", ost && ot && !strcmp(ost, st) ? ot : now);
-    json_object_object_add(c, "observedGeneration", json_object_new_int64(gen));
-    return c;
-}
-
 static json_object *traffic_new(const char *rev, int percent, int latest, const char *tag)
 {
     json_object *t = json_object_new_object();
-    set_str(t, "revisionName", rev);
+    jx_set_str(t, "revisionName", rev);
     json_object_object_add(t, "percent", json_object_new_int(percent));
     json_object_object_add(t, "latestRevision", json_object_new_boolean(latest));
-    if (tag) set_str(t, "tag", tag);
+    if (tag) jx_set_str(t, "tag", tag);
     return t;
 }
 
@@ -364,7 +352,7 @@ void canary_plan_status(const canary_plan *p, json_object *status, const char *n
     json_object *pred = jx_child(jx_child(status, "components"), "predictor"), *traffic = json_object_new_array();
     const char *ready = NULL, *rolled = NULL, *previous = NULL;
     int64_t gen = jx_int(status, "observedGeneration", 0);
-    set_str(pred, "latestCreatedRevision", p->latest);
+    jx_set_str(pred, "latestCreatedRevision", p->latest);
     if (p->split) {
         ready = p->canary_ready ? p->latest : *p->prev_ready ? p->prev_ready : p->stable_ready ? p->stable : NULL;
         rolled = previous = p->stable; /* as KServe: the revision serving the non-canary share is both */
@@ -384,9 +372,9 @@ void canary_plan_status(const canary_plan *p, json_object *status, const char *n
     json_object_object_del(pred, "latestReadyRevision");
     json_object_object_del(pred, "latestRolledoutRevision");
     json_object_object_del(pred, "previousRolledoutRevision");
-    if (ready) set_str(pred, "latestReadyRevision", ready);
-    if (rolled) set_str(pred, "latestRolledoutRevision", rolled);
-    if (previous) set_str(pred, "previousRolledoutRevision", previous);
+    if (ready) jx_set_str(pred, "latestReadyRevision", ready);
+    if (rolled) jx_set_str(pred, "latestRolledoutRevision", rolled);
+    if (previous) jx_set_str(pred, "previousRolledoutRevision", previous);
     json_object_object_add(pred, "traffic", traffic);
 
     if (p->split) {
@@ -398,14 +386,14 @@ void canary_plan_status(const canary_plan *p, json_object *status, const char *n
         }
         snprintf(msg, sizeof(msg), "canary revision %s %s; it takes %d%% of the traffic", p->latest,
                  p->canary_ready ? "is Ready" : "is not Ready yet", p->weight_eff);
-        json_object_array_add(conds, condition_new(p->prev_conditions, "CanaryReady", p->canary_ready ? "True" : "False",
+        json_object_array_add(conds, jx_condition_new(p->prev_conditions, "CanaryReady", p->canary_ready ? "True" : "False",
                                                    p->canary_ready ? "CanaryReady" : "CanaryNotReady", msg, gen, now));
     }
     if (p->has_rollout && (p->split || p->rollout_known || p->rollout_ran)) {
         json_object *ro = json_object_new_object();
         char t[80];
-        set_str(ro, "revision", p->latest);
-        set_str(ro, "phase", rollout_phase_name(p->state.phase));
+        jx_set_str(ro, "revision", p->latest);
+        jx_set_str(ro, "phase", rollout_phase_name(p->state.phase));
         json_object_object_add(ro, "weight", json_object_new_int(p->state.weight));
         json_object_object_add(ro, "step", json_object_new_int(p->state.step));
         json_object_object_add(ro, "passedChecks", json_object_new_int(p->state.passed_checks));
@@ -413,14 +401,14 @@ void canary_plan_status(const canary_plan *p, json_object *status, const char *n
         json_object_object_add(ro, "inconclusiveChecks", json_object_new_int(p->state.inconclusive_checks));
         if (p->state.start_ms) {
             format_ms(p->state.start_ms, t, sizeof(t));
-            set_str(ro, "startTime", t);
+            jx_set_str(ro, "startTime", t);
         }
         if (p->state.last_check_ms) {
             format_ms(p->state.last_check_ms, t, sizeof(t));
-            set_str(ro, "lastCheckTime", t);
+            jx_set_str(ro, "lastCheckTime", t);
         }
-        if (*p->rollout_reason) set_str(ro, "reason", p->rollout_reason);
-        if (*p->rollout_msg) set_str(ro, "message", p->rollout_msg);
+        if (*p->rollout_reason) jx_set_str(ro, "reason", p->rollout_reason);
+        if (*p->rollout_msg) jx_set_str(ro, "message", p->rollout_msg);
         if (p->obs_valid && p->obs.success_pct.status == ROLLOUT_METRIC_OK)
             json_object_object_add(ro, "successRatePercent", json_object_new_double((double)(int64_t)(p->obs.success_pct.value * 100 + 0.5) / 100));
         if (p->obs_valid && p->obs.p99_ms.status == ROLLOUT_METRIC_OK)
@@ -438,21 +426,6 @@ void canary_plan_status(const canary_plan *p, json_object *status, const char *n
 
 /* ---- the controller-wide part ---- */
 
-static char *owner_index(json_object *obj)
-{
-    json_object *md = jx_get(obj, "metadata"), *refs = jx_get(md, "ownerReferences");
-    const char *ns = jx_str(md, "namespace");
-    for (size_t i = 0; ns && refs && json_object_is_type(refs, json_type_array) && i < json_object_array_length(refs); i++) {
-        json_object *r = json_object_array_get_idx(refs, i), *c = jx_get(r, "controller");
-        const char *kind = jx_str(r, "kind"), *name = jx_str(r, "name");
-        if (c && json_object_get_boolean(c) && kind && !strcmp(kind, "InferenceService") && name) {
-            char *k = NULL;
-            return asprintf(&k, "%s/%s", ns, name) < 0 ? NULL : k;
-        }
-    }
-    return NULL;
-}
-
 static void on_route(void *ud, informer_event ev, const char *key, const char *index)
 {
     canary *cn = ud;
@@ -469,7 +442,6 @@ ctl_status *canary_create(kube_client *c, const char *ns, const canary_config *c
     *out = NULL;
     canary *cn = calloc(1, sizeof(*cn));
     if (!cn) return ctl_status_new(CTL_ENOMEM, "canary");
-    pthread_mutex_init(&cn->mu, NULL);
     cn->client = c;
     cn->cfg = *cfg;
     cn->enqueue = enqueue;
@@ -479,9 +451,8 @@ ctl_status *canary_create(kube_client *c, const char *ns, const canary_config *c
     cn->prometheus = cfg->prometheus_address ? strdup(cfg->prometheus_address) : NULL;
     cn->cfg.default_gateway = cn->gateway;
     cn->cfg.prometheus_address = cn->prometheus;
-    cn->src = metricsource_create(cfg->prometheus_address);
-    cn->states = strmap_create();
-    if (!cn->ns || !cn->src || !cn->states) {
+    cn->rollouts = canary_rollout_create(c, cfg->prometheus_address);
+    if (!cn->ns || !cn->rollouts) {
         st = ctl_status_new(CTL_ENOMEM, "canary");
         goto out;
     }
@@ -500,7 +471,7 @@ ctl_status *canary_create(kube_client *c, const char *ns, const canary_config *c
         }
         ctl_status_free(ps); /* other errors: the informer retries */
         informer_config ic = {.res = res[i], .namespace = cn->ns, .label_selector = RECONCILE_LABEL_ISVC,
-                              .index = owner_index, .handler = on_route, .ud = cn, .drop_fields = drop};
+                              .index = reconcile_owner_index, .handler = on_route, .ud = cn, .drop_fields = drop};
         if ((st = informer_create(c, &ic, &cn->inf[i]))) goto out;
     }
 out:
@@ -532,22 +503,12 @@ void canary_stop(canary *cn)
         if (cn->inf[i]) informer_stop(cn->inf[i]);
 }
 
-static int free_sample(void *ud, const char *k, void *v)
-{
-    (void)ud, (void)k;
-    free(v);
-    return 0;
-}
-
 void canary_free(canary *cn)
 {
     if (!cn) return;
     canary_stop(cn);
     for (int i = 0; i < CI_COUNT; i++) informer_free(cn->inf[i]);
-    metricsource_free(cn->src);
-    if (cn->states) strmap_each(cn->states, free_sample, NULL);
-    strmap_free(cn->states);
-    pthread_mutex_destroy(&cn->mu);
+    canary_rollout_free(cn->rollouts);
     free(cn->ns);
     free(cn->gateway);
     free(cn->prometheus);
@@ -558,13 +519,6 @@ const canary_config *canary_get_config(canary *cn) { return &cn->cfg; }
 
 /* ---- routing and rollout (talks to the API server and the canary's pods) ---- */
 
-void canary_event(canary *cn, json_object *isvc, const char *type, const char *reason, const char *msg)
-{
-    ctl_status *st = kube_create_event(cn->client, isvc, type, reason, msg);
-    if (st) log_warn("event not recorded", "reason", reason, "error", ctl_status_msg(st));
-    ctl_status_free(st);
-}
-
 static ctl_status *apply_one(canary *cn, json_object *isvc, const kube_resource *res, json_object *obj, json_object *children)
 {
     const char *name = jx_str(jx_get(obj, "metadata"), "name"), *ns = jx_str(jx_get(obj, "metadata"), "namespace");
@@ -574,7 +528,7 @@ static ctl_status *apply_one(canary *cn, json_object *isvc, const kube_resource 
     if (created) {
         char msg[300];
         snprintf(msg, sizeof(msg), "Created %s %s", res->kind, name);
-        canary_event(cn, isvc, "Normal", "Created", msg);
+        kube_record_event(cn->client, isvc, "Normal", "Created", msg);
     }
     json_object_array_add(children, json_object_get(obj));
     return NULL;
@@ -599,10 +553,7 @@ static ctl_status *prune_routes(canary *cn, const char *key, json_object *childr
             if (wanted || !name) continue;
             st = kube_delete(cn->client, i == CI_ROUTE ? &routing_res_httproutes : &routing_res_virtualservices,
                              jx_str(md, "namespace"), name);
-            if (st && ctl_status_http(st) == 404) {
-                ctl_status_free(st);
-                st = NULL;
-            }
+            st = ctl_status_ignore_http(st, 404);
             if (!st) log_info("pruned routing object", "key", key, "kind", kind, "name", name);
         }
         json_object_put(have);
@@ -616,14 +567,14 @@ ctl_status *canary_plan_route(canary *cn, canary_plan *p, json_object *isvc, jso
     ctl_status *st = NULL;
     json_object *route = NULL, *svc = NULL;
     *requeue_ms = 0;
-    if (p->split && p->has_rollout) canary_run_rollout(cn, p, isvc, pods, now_ms, requeue_ms);
+    if (p->split && p->has_rollout) canary_rollout_step(cn->rollouts, p, isvc, pods, now_ms, requeue_ms);
     p->weight_eff = p->split ? (p->canary_ready ? p->weight : 0) : 100;
     if (p->split) {
         /* The entry Service: both revisions only when there is no router and both take traffic. */
-        svc = copy(p->entry_service);
+        svc = jx_copy(p->entry_service);
         json_object *sel = jx_child(jx_child(svc, "spec"), "selector");
-        if (p->weight_eff == 100) set_str(sel, REVISION_LABEL, p->latest);
-        else if (p->weight_eff == 0 || p->rs.mode != ROUTING_NONE) set_str(sel, REVISION_LABEL, p->stable);
+        if (p->weight_eff == 100) jx_set_str(sel, REVISION_LABEL, p->latest);
+        else if (p->weight_eff == 0 || p->rs.mode != ROUTING_NONE) jx_set_str(sel, REVISION_LABEL, p->stable);
         if ((st = apply_one(cn, isvc, &kube_res_services, svc, children))) goto out;
     }
     if (p->rs.mode != ROUTING_NONE) {
@@ -656,7 +607,7 @@ ctl_status *canary_plan_route(canary *cn, canary_plan *p, json_object *isvc, jso
                 /* Not watched, so not pruned with the rest: delete it here (404: already gone). */
                 const char *ns = jx_str(jx_get(json_object_array_get_idx(children, i), "metadata"), "namespace");
                 st = kube_delete(cn->client, kube_resource_for("keda.sh/v1alpha1", "ScaledObject"), ns ? ns : p->ns, n);
-                if (st && ctl_status_http(st) == 404) ctl_status_free(st), st = NULL;
+                st = ctl_status_ignore_http(st, 404);
                 if (st) {
                     st = ctl_status_wrap(st, "delete ScaledObject %s", n);
                     goto out;
@@ -666,7 +617,7 @@ ctl_status *canary_plan_route(canary *cn, canary_plan *p, json_object *isvc, jso
         }
         char msg[300];
         snprintf(msg, sizeof(msg), "revision %s rolled out to Deployment %s; canary removed", p->latest, p->stable_dep);
-        canary_event(cn, isvc, "Normal", "Promoted", msg);
+        kube_record_event(cn->client, isvc, "Normal", "Promoted", msg);
     }
     if (p->split && !*requeue_ms && !p->canary_ready) *requeue_ms = 0; /* Deployment events requeue us */
 out:

@@ -1,18 +1,72 @@
-/* The rollout driver: one step of a progressive rollout per reconcile; see canary_priv.h. */
-#include "canary_priv.h"
+/* The rollout driver: one step of a progressive rollout per reconcile; see canary_rollout.h. */
+#include "canary_rollout.h"
 #include "../common/jsonx.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../common/log.h"
 #include "../common/metrics.h"
+#include "../common/strmap.h"
+#include "metricsource.h"
+
+struct canary_rollout {
+    kube_client *client;
+    pthread_mutex_t mu;
+    metricsource *src; /* the canaries' metrics and their baselines */
+    strmap *states;    /* "ns/name" -> rollout_memo*: the newest rollout state (status lags in the cache) */
+};
+
+/* What the last reconcile of a rollout decided. One worker owns a key at a time, so this is never
+ * older than the status it wrote; after a restart the status is the only source. */
+typedef struct rollout_memo {
+    char revision[REVISION_NAME_MAX];
+    rollout_state state;
+    char reason[64];
+    char message[320];
+    rollout_obs obs, stable_obs;
+    int obs_valid, stable_obs_valid;
+    int64_t resumed_from; /* the pause (its start, epoch ms) already taken out of the state */
+} rollout_memo;
+
+canary_rollout *canary_rollout_create(kube_client *c, const char *prometheus_address)
+{
+    canary_rollout *r = calloc(1, sizeof(*r));
+    if (!r) return NULL;
+    pthread_mutex_init(&r->mu, NULL);
+    r->client = c;
+    r->src = metricsource_create(prometheus_address);
+    r->states = strmap_create();
+    if (!r->src || !r->states) {
+        canary_rollout_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static int free_memo(void *ud, const char *k, void *v)
+{
+    (void)ud, (void)k;
+    free(v);
+    return 0;
+}
+
+void canary_rollout_free(canary_rollout *r)
+{
+    if (!r) return;
+    metricsource_free(r->src);
+    if (r->states) strmap_each(r->states, free_memo, NULL);
+    strmap_free(r->states);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
 
 /* The stable revision's metrics over the same interval as the canary's (same baselines, same
  * times), kept for status and Events so a reader can compare; the checks only judge the canary
  * against the policy's thresholds. keep_obs 0: only move the baseline (a new interval starts). */
-static void read_stable(canary *cn, canary_plan *p, json_object *isvc, json_object *pods, int keep_obs)
+static void read_stable(canary_rollout *cn, canary_plan *p, json_object *isvc, json_object *pods, int keep_obs)
 {
     if (!p->have_stable || !*p->stable || !strcmp(p->stable, p->latest)) return;
     rollout_obs o = {0};
@@ -39,7 +93,8 @@ static void stable_words(const canary_plan *p, char *buf, size_t n)
                  p->stable_obs.p99_ms.value);
 }
 
-void canary_run_rollout(canary *cn, canary_plan *p, json_object *isvc, json_object *pods, int64_t now_ms, int64_t *requeue_ms)
+void canary_rollout_step(canary_rollout *cn, canary_plan *p, json_object *isvc, json_object *pods, int64_t now_ms,
+                         int64_t *requeue_ms)
 {
     int64_t resumed_from = 0;
     pthread_mutex_lock(&cn->mu);
@@ -105,7 +160,7 @@ void canary_run_rollout(canary *cn, canary_plan *p, json_object *isvc, json_obje
         char msg[520], cmp[96] = "";
         if (r.checked && p->stable_obs_valid) stable_words(p, cmp, sizeof(cmp));
         snprintf(msg, sizeof(msg), "revision %s: %s%s", p->latest, r.message, cmp);
-        if (strcmp(r.reason, "Resumed")) canary_event(cn, isvc, warn ? "Warning" : "Normal", r.reason, msg); /* the controller's */
+        if (strcmp(r.reason, "Resumed") && cn->client) kube_record_event(cn->client, isvc, warn ? "Warning" : "Normal", r.reason, msg); /* the controller's */
         log_info("rollout", "key", p->key, "revision", p->latest, "phase", rollout_phase_name(r.state.phase), "reason",
                  r.reason, "message", r.message);
     }

@@ -76,12 +76,7 @@ static int pod_endpoints(const char *revision, json_object *pods, char urls[][25
     for (size_t i = 0; pods && i < json_object_array_length(pods) && n < max; i++) {
         json_object *pod = json_object_array_get_idx(pods, i), *ps = jx_get(pod, "status"), *conds = jx_get(ps, "conditions");
         const char *rev = jx_str(jx_get(jx_get(pod, "metadata"), "labels"), REVISION_LABEL), *ip = jx_str(ps, "podIP");
-        int ready = 0;
-        for (size_t j = 0; conds && json_object_is_type(conds, json_type_array) && j < json_object_array_length(conds); j++) {
-            json_object *c = json_object_array_get_idx(conds, j);
-            ready |= jx_str(c, "type") && !strcmp(jx_str(c, "type"), "Ready") && jx_str(c, "status") &&
-                     !strcmp(jx_str(c, "status"), "True");
-        }
+        int ready = jx_condition_is(conds, "Ready", "True");
         if (rev && !strcmp(rev, revision) && ip && ready && !jx_get(jx_get(pod, "metadata"), "deletionTimestamp"))
             snprintf(urls[n++], 256, "http://%s:8080", ip);
     }

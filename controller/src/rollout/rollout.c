@@ -1,5 +1,6 @@
 /* The progressive-delivery state machine; see rollout.h. */
 #include "rollout.h"
+#include "../common/jsonx.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -27,16 +28,10 @@ int rollout_phase_terminal(rollout_phase ph) { return ph == ROLLOUT_SUCCEEDED ||
 
 /* ---- policy ---- */
 
-static json_object *field(json_object *o, const char *k)
-{
-    json_object *v = NULL;
-    return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v) ? v : NULL;
-}
-
 static ctl_status *int_field(json_object *o, const char *path, const char *k, int64_t lo, int64_t hi, int64_t dflt,
                              int64_t *out)
 {
-    json_object *v = field(o, k);
+    json_object *v = jx_get(o, k);
     *out = dflt;
     if (!v) return NULL;
     if (!json_object_is_type(v, json_type_int))
@@ -52,7 +47,7 @@ static ctl_status *int_field(json_object *o, const char *path, const char *k, in
 static ctl_status *num_field(json_object *o, const char *path, const char *k, double lo, double hi, double *out,
                              int *present)
 {
-    json_object *v = field(o, k);
+    json_object *v = jx_get(o, k);
     *present = 0;
     if (!v) return NULL;
     if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
@@ -79,7 +74,7 @@ static int64_t duration_ms(const char *s)
 ctl_status *rollout_policy_parse(json_object *r, rollout_policy *p, int *present)
 {
     ctl_status *st = NULL;
-    json_object *v, *sw = field(r, "stepWeights"), *bg = field(r, "blueGreen"), *m;
+    json_object *v, *sw = jx_get(r, "stepWeights"), *bg = jx_get(r, "blueGreen"), *m;
     int64_t x, step = 0, maxw;
     memset(p, 0, sizeof(*p));
     *present = r != NULL && !json_object_is_type(r, json_type_null);
@@ -109,13 +104,13 @@ ctl_status *rollout_policy_parse(json_object *r, rollout_policy *p, int *present
         if (step > maxw) return ctl_status_new(CTL_EINVAL, P "stepWeight: %" PRId64 " is above maxWeight %" PRId64, step, maxw);
         for (int64_t w = step; w <= maxw && p->nsteps < ROLLOUT_MAX_STEPS; w += step) p->steps[p->nsteps++] = (int)w;
     } else {
-        json_object *pre = field(bg, "prePromotionAnalysis");
+        json_object *pre = jx_get(bg, "prePromotionAnalysis");
         if ((st = int_field(pre, P "blueGreen.prePromotionAnalysis.", "checks", 1, ROLLOUT_MAX_STEPS, 1, &x))) return st;
         p->blue_green = 1;
         p->nsteps = (int)x; /* steps[] stay 0: no traffic until promotion */
     }
-    const char *iv = json_object_get_string(field(r, "interval"));
-    if (field(r, "interval") && !json_object_is_type(field(r, "interval"), json_type_string))
+    const char *iv = json_object_get_string(jx_get(r, "interval"));
+    if (jx_get(r, "interval") && !json_object_is_type(jx_get(r, "interval"), json_type_string))
         return ctl_status_new(CTL_EINVAL, P "interval: must be a string like 30s");
     p->interval_ms = iv ? duration_ms(iv) : 60000;
     if (p->interval_ms < 0) return ctl_status_new(CTL_EINVAL, P "interval: \"%s\" is not a duration like 30s or 2m", iv);
@@ -123,11 +118,11 @@ ctl_status *rollout_policy_parse(json_object *r, rollout_policy *p, int *present
     p->threshold = (int)x;
     if ((st = int_field(r, P, "progressDeadlineSeconds", 1, 86400 * 7, 600, &x))) return st;
     p->deadline_ms = x * 1000;
-    m = field(r, "metrics");
-    if ((st = num_field(field(m, "successRate"), P "metrics.successRate.", "minPercent", 0, 100, &p->min_success_pct,
+    m = jx_get(r, "metrics");
+    if ((st = num_field(jx_get(m, "successRate"), P "metrics.successRate.", "minPercent", 0, 100, &p->min_success_pct,
                         &p->check_success)))
         return st;
-    if ((st = num_field(field(m, "latencyP99"), P "metrics.latencyP99.", "maxMilliseconds", 0, 3.6e6, &p->max_p99_ms,
+    if ((st = num_field(jx_get(m, "latencyP99"), P "metrics.latencyP99.", "maxMilliseconds", 0, 3.6e6, &p->max_p99_ms,
                         &p->check_latency)))
         return st;
     return NULL;

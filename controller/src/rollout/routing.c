@@ -84,12 +84,6 @@ static json_object *metadata_new(json_object *isvc, const char *kind_unused)
     return m;
 }
 
-static json_object *copy(json_object *src)
-{
-    json_object *dst = NULL;
-    return json_object_deep_copy(src, &dst, NULL) ? NULL : dst;
-}
-
 static json_object *httproute_new(const routing_spec *rs, json_object *isvc, const routing_backend *b, int nb)
 {
     json_object *o = json_object_new_object(), *sp = json_object_new_object(), *rules = json_object_new_array(),
@@ -98,7 +92,7 @@ static json_object *httproute_new(const routing_spec *rs, json_object *isvc, con
     json_object_object_add(o, "kind", json_object_new_string("HTTPRoute"));
     json_object_object_add(o, "metadata", metadata_new(isvc, "HTTPRoute"));
     if (rs->parent_refs && json_object_array_length(rs->parent_refs)) {
-        json_object_object_add(sp, "parentRefs", copy(rs->parent_refs));
+        json_object_object_add(sp, "parentRefs", jx_copy(rs->parent_refs));
     } else {
         json_object *prs = json_object_new_array(), *pr = json_object_new_object();
         const char *slash = strchr(rs->default_parent, '/');
@@ -111,7 +105,7 @@ static json_object *httproute_new(const routing_spec *rs, json_object *isvc, con
         json_object_object_add(sp, "parentRefs", prs);
     }
     if (rs->hostnames && json_object_array_length(rs->hostnames))
-        json_object_object_add(sp, "hostnames", copy(rs->hostnames));
+        json_object_object_add(sp, "hostnames", jx_copy(rs->hostnames));
     for (int i = 0; i < nb; i++) {
         json_object *r = json_object_new_object();
         json_object_object_add(r, "name", json_object_new_string(b[i].service));
@@ -137,14 +131,14 @@ static json_object *virtualservice_new(const routing_spec *rs, json_object *isvc
     json_object_object_add(o, "kind", json_object_new_string("VirtualService"));
     json_object_object_add(o, "metadata", metadata_new(isvc, "VirtualService"));
     if (rs->hosts && json_object_array_length(rs->hosts)) {
-        json_object_object_add(sp, "hosts", copy(rs->hosts));
+        json_object_object_add(sp, "hosts", jx_copy(rs->hosts));
     } else {
         json_object *hosts = json_object_new_array();
         snprintf(host, sizeof(host), "%s.%s.svc.cluster.local", name, ns);
         json_object_array_add(hosts, json_object_new_string(host));
         json_object_object_add(sp, "hosts", hosts);
     }
-    if (rs->gateways && json_object_array_length(rs->gateways)) json_object_object_add(sp, "gateways", copy(rs->gateways));
+    if (rs->gateways && json_object_array_length(rs->gateways)) json_object_object_add(sp, "gateways", jx_copy(rs->gateways));
     for (int i = 0; i < nb; i++) {
         json_object *r = json_object_new_object(), *d = json_object_new_object(), *port = json_object_new_object();
         snprintf(host, sizeof(host), "%s.%s.svc.cluster.local", b[i].service, ns);

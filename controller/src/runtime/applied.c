@@ -1,5 +1,6 @@
 /* Memory of the last apply per child; see applied.h. */
 #include "applied.h"
+#include "../common/hash.h"
 #include "../common/jsonx.h"
 
 #include <inttypes.h>
@@ -49,8 +50,7 @@ void applied_stamp(json_object *desired, char hash[17])
     }
     size_t n = 0;
     const char *s = json_object_to_json_string_length(desired, JSON_C_TO_STRING_PLAIN, &n);
-    uint64_t h = 1469598103934665603ull; /* FNV-1a: stable across builds, unlike a seeded hash */
-    for (size_t i = 0; s && i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    uint64_t h = hash_fnv1a(HASH_FNV1A_INIT, s, n); /* stable across builds, unlike a seeded hash */
     snprintf(hash, 17, "%016" PRIx64, h);
     if (!md) return;
     if (!ann) {

@@ -1,5 +1,6 @@
 /* Controller runtime: informers -> workqueue -> workers; see controller.h. */
 #include "controller.h"
+#include "../common/clock.h"
 #include "../common/jsonx.h"
 
 #include <inttypes.h>
@@ -38,24 +39,6 @@ struct controller {
 };
 
 
-
-/* Index of an owned child: "ns/name" of the InferenceService that is its controller. */
-static char *owner_index(json_object *obj)
-{
-    json_object *md = jx_get(obj, "metadata"), *refs = jx_get(md, "ownerReferences");
-    const char *ns = jx_str(md, "namespace");
-    if (!ns || !refs || !json_object_is_type(refs, json_type_array)) return NULL;
-    for (size_t i = 0; i < json_object_array_length(refs); i++) {
-        json_object *r = json_object_array_get_idx(refs, i), *ctl = jx_get(r, "controller");
-        const char *kind = jx_str(r, "kind"), *av = jx_str(r, "apiVersion"), *name = jx_str(r, "name");
-        if (ctl && json_object_get_boolean(ctl) && kind && !strcmp(kind, "InferenceService") && av &&
-            !strncmp(av, "serving.kinfer.dev/", 19) && name) {
-            char *k = NULL;
-            return asprintf(&k, "%s/%s", ns, name) < 0 ? NULL : k;
-        }
-    }
-    return NULL;
-}
 
 /* Index of a pod: "ns/<value of the inferenceservice label>". */
 static char *pod_index(json_object *obj)
@@ -177,7 +160,7 @@ ctl_status *controller_create(kube_client *c, const controller_config *cfg, cont
             .namespace = ctl->ns,
             /* Children and pods carry the label; selecting on it keeps unrelated objects off the wire. */
             .label_selector = i == INF_ISVC ? NULL : RECONCILE_LABEL_ISVC,
-            .index = i == INF_ISVC ? NULL : i == INF_POD ? pod_index : owner_index,
+            .index = i == INF_ISVC ? NULL : i == INF_POD ? pod_index : reconcile_owner_index,
             .handler = i == INF_ISVC ? on_isvc : on_owned,
             .ud = ctl,
         };
@@ -195,53 +178,30 @@ out:
 /* The Ready condition's status in a status object ("True"/"False"/"Unknown"), or "". */
 static const char *ready_of(json_object *status)
 {
-    json_object *conds = jx_get(status, "conditions");
-    if (!conds || !json_object_is_type(conds, json_type_array)) return "";
-    for (size_t i = 0; i < json_object_array_length(conds); i++) {
-        json_object *c = json_object_array_get_idx(conds, i);
-        const char *t = jx_str(c, "type");
-        if (t && !strcmp(t, "Ready")) return jx_str(c, "status") ? jx_str(c, "status") : "";
-    }
-    return "";
-}
-
-static void event(controller *ctl, json_object *isvc, const char *type, const char *reason, const char *msg)
-{
-    ctl_status *st = kube_create_event(ctl->client, isvc, type, reason, msg);
-    if (st) log_warn("event not recorded", "reason", reason, "error", ctl_status_msg(st));
-    ctl_status_free(st);
-}
-
-/* The Paused condition of a status object, or NULL. */
-static json_object *paused_of(json_object *status)
-{
-    json_object *conds = jx_get(status, "conditions");
-    for (size_t i = 0; conds && json_object_is_type(conds, json_type_array) && i < json_object_array_length(conds); i++) {
-        const char *t = jx_str(json_object_array_get_idx(conds, i), "type");
-        if (t && !strcmp(t, "Paused")) return json_object_array_get_idx(conds, i);
-    }
-    return NULL;
+    const char *s = jx_str(jx_condition(jx_get(status, "conditions"), "Ready"), "status");
+    return s ? s : "";
 }
 
 /* Events (and the log line) for a change of the Paused condition that was just written: Paused,
  * Resumed, or a Warning for an annotation value that does not pause, once per value. */
 static void pause_events(controller *ctl, json_object *isvc, json_object *prev, json_object *status)
 {
-    json_object *was = paused_of(prev), *now = paused_of(status), *md = jx_get(isvc, "metadata");
+    json_object *was = jx_condition(jx_get(prev, "conditions"), "Paused"),
+                *now = jx_condition(jx_get(status, "conditions"), "Paused"), *md = jx_get(isvc, "metadata");
     const char *ws = jx_str(was, "status"), *ns = jx_str(now, "status"), *name = jx_str(md, "name");
     int was_on = ws && !strcmp(ws, "True"), is_on = ns && !strcmp(ns, "True");
     char msg[400];
     if (!was_on && is_on) {
-        event(ctl, isvc, "Normal", "Paused", jx_str(now, "message"));
+        kube_record_event(ctl->client, isvc, "Normal", "Paused", jx_str(now, "message"));
         log_info("paused", "namespace", jx_str(md, "namespace"), "name", name);
     } else if (was_on && !is_on) {
         snprintf(msg, sizeof(msg), STATUS_ANNOTATION_PAUSED " is no longer \"true\": generation %" PRId64 " applied",
                  jx_int(md, "generation", 0));
-        event(ctl, isvc, "Normal", "Resumed", msg);
+        kube_record_event(ctl->client, isvc, "Normal", "Resumed", msg);
         log_info("resumed", "namespace", jx_str(md, "namespace"), "name", name);
     } else if (now && !is_on && !(was && jx_str(was, "message") && jx_str(now, "message") &&
                                   !strcmp(jx_str(was, "message"), jx_str(now, "message")))) {
-        event(ctl, isvc, "Warning", "PauseAnnotationIgnored", jx_str(now, "message"));
+        kube_record_event(ctl->client, isvc, "Warning", "PauseAnnotationIgnored", jx_str(now, "message"));
         log_warn("pause annotation ignored", "namespace", jx_str(md, "namespace"), "name", name, "message",
                  jx_str(now, "message"));
     }
@@ -262,17 +222,15 @@ static ctl_status *write_status(controller *ctl, json_object *isvc, json_object 
     ctl_status *st = kube_apply(ctl->client, &kube_res_inferenceservices, jx_str(md, "namespace"), jx_str(md, "name"),
                                 "status", o, NULL, NULL);
     json_object_put(o);
-    if (st && ctl_status_http(st) == 404) { /* deleted meanwhile: nothing left to report on */
-        ctl_status_free(st);
-        return NULL;
-    }
+    /* 404: deleted meanwhile, nothing left to report on */
+    st = ctl_status_ignore_http(st, 404);
     if (!st) {
         const char *was = ready_of(prev), *now = ready_of(status);
         pause_events(ctl, isvc, prev, status);
         if (strcmp(was, now) && *now) {
             char msg[160];
             snprintf(msg, sizeof(msg), "Ready is %s (was %s)", now, *was ? was : "unset");
-            event(ctl, isvc, !strcmp(now, "False") && !strcmp(was, "True") ? "Warning" : "Normal",
+            kube_record_event(ctl->client, isvc, !strcmp(now, "False") && !strcmp(was, "True") ? "Warning" : "Normal",
                   !strcmp(now, "True") ? "Ready" : "NotReady", msg);
         }
     }
@@ -297,10 +255,7 @@ static ctl_status *prune(controller *ctl, const char *key, json_object *children
             }
             if (wanted || !name) continue;
             st = kube_delete(ctl->client, kube_resource_for(jx_str(o, "apiVersion"), kind), jx_str(md, "namespace"), name);
-            if (st && ctl_status_http(st) == 404) {
-                ctl_status_free(st);
-                st = NULL;
-            }
+            st = ctl_status_ignore_http(st, 404);
             if (!st) log_info("pruned child", "key", key, "kind", kind, "name", name);
         }
         json_object_put(have);
@@ -328,11 +283,7 @@ static ctl_status *prune_scaledobjects(controller *ctl, const char *key, json_ob
             wanted = jx_str(c, "kind") && !strcmp(jx_str(c, "kind"), "ScaledObject") && cname && !strcmp(cname, name);
         }
         if (wanted) continue;
-        st = kube_delete(ctl->client, so, jx_str(md, "namespace"), name);
-        if (st && ctl_status_http(st) == 404) {
-            ctl_status_free(st);
-            st = NULL;
-        }
+        st = ctl_status_ignore_http(kube_delete(ctl->client, so, jx_str(md, "namespace"), name), 404);
         if (!st) log_info("pruned child", "key", key, "kind", "ScaledObject", "name", name);
     }
     json_object_put(have);
@@ -354,10 +305,7 @@ static ctl_status *handover(controller *ctl, json_object *desired, const char *n
     const char *scaling = jx_str(jx_get(jx_get(cached, "metadata"), "annotations"), RECONCILE_ANNOTATION_SCALING);
     if (!cached || (scaling && strcmp(scaling, "fixed"))) goto out; /* new, or already handed over */
     if ((st = kube_get(ctl->client, &kube_res_deployments, ns, name, &live))) {
-        if (ctl_status_http(st) == 404) {
-            ctl_status_free(st);
-            st = NULL;
-        }
+        st = ctl_status_ignore_http(st, 404);
         goto out;
     }
     if ((st = reconcile_handover(desired, live, &patch)) || !patch) goto out;
@@ -427,7 +375,7 @@ static ctl_status *reconcile_key(controller *ctl, const char *key, json_object *
         st = status_compute_invalid(isvc, ctl_status_msg(bad), prev, now, &status);
         if (!st) status_pause_condition(status, isvc, jx_get(prev, "conditions"), now);
         if (!st && !(prev && json_object_equal(prev, status)))
-            event(ctl, isvc, "Warning", "InvalidSpec", ctl_status_msg(bad));
+            kube_record_event(ctl->client, isvc, "Warning", "InvalidSpec", ctl_status_msg(bad));
         if (!st) st = write_status(ctl, isvc, prev, status);
         log_warn("invalid spec", "key", key, "error", ctl_status_msg(bad));
         ctl_status_free(bad);
@@ -490,7 +438,7 @@ static ctl_status *reconcile_key(controller *ctl, const char *key, json_object *
         }
     }
     if (*made) { /* before the status write and its Ready event, in the order things happened */
-        event(ctl, isvc, "Normal", "Created", made);
+        kube_record_event(ctl->client, isvc, "Normal", "Created", made);
         *made = 0;
     }
     pods = informer_list_index(ctl->inf[INF_POD], key);
@@ -499,12 +447,9 @@ static ctl_status *reconcile_key(controller *ctl, const char *key, json_object *
         goto out;
     }
     {
-        struct timespec ts;
         int64_t requeue_ms = 0;
-        clock_gettime(CLOCK_REALTIME, &ts);
         canary_plan_resume(plan, status_paused_since_ms(prev)); /* 0 unless this ends a pause */
-        if ((st = canary_plan_route(ctl->canary, plan, isvc, pods, children,
-                                    (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, &requeue_ms)))
+        if ((st = canary_plan_route(ctl->canary, plan, isvc, pods, children, clock_wall_ms(), &requeue_ms)))
             goto out;
         if (requeue_ms > 0) workqueue_add_after(ctl->q, key, (uint64_t)requeue_ms); /* the rollout's next check */
     }
@@ -525,20 +470,13 @@ out:
     /* One event for the children this pass created (here when a later apply failed), not one
      * each: a new InferenceService's first pass creates three, and under a burst of creates
      * those event writes were over a quarter of this controller's requests. */
-    if (*made) event(ctl, isvc, "Normal", "Created", made);
+    if (*made) kube_record_event(ctl->client, isvc, "Normal", "Created", made);
     canary_plan_free(plan);
     json_object_put(children);
     json_object_put(deployment);
     json_object_put(pods);
     json_object_put(status);
     return st;
-}
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void *worker(void *arg)
@@ -549,17 +487,17 @@ static void *worker(void *arg)
     for (;;) {
         char *key = workqueue_get(ctl->q);
         if (!key) break;
-        double t0 = mono_s();
+        double t0 = clock_mono_s();
         json_object *isvc = NULL;
         ctl_status *st = reconcile_key(ctl, key, &isvc);
-        double dt = mono_s() - t0;
+        double dt = clock_mono_s() - t0;
         if (st) {
             unsigned fails = workqueue_failures(ctl->q, key);
             metrics_observe_reconcile("error", dt);
             log_error("reconcile failed", "key", key, "error", ctl_status_msg(st));
             /* Events for the 1st, 2nd, 4th, 8th... failure: visible without flooding. */
             if (isvc && (fails & (fails + 1)) == 0 && ctl_status_code(st) != CTL_ECANCELED)
-                event(ctl, isvc, "Warning", "ReconcileError", ctl_status_msg(st));
+                kube_record_event(ctl->client, isvc, "Warning", "ReconcileError", ctl_status_msg(st));
             workqueue_add_rate_limited(ctl->q, key);
         } else {
             metrics_observe_reconcile("success", dt);

@@ -1,5 +1,6 @@
 /* client-go style rate-limited workqueue; see workqueue.h. */
 #include "workqueue.h"
+#include "../common/clock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -42,12 +43,6 @@ struct workqueue {
     int shutting_down;
 };
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 workqueue *workqueue_create(uint64_t base_ms, uint64_t max_ms)
 {
@@ -163,7 +158,7 @@ void workqueue_add_after(workqueue *q, const char *key, uint64_t delay_ms)
         workqueue_add(q, key);
         return;
     }
-    uint64_t at = now_ms() + delay_ms;
+    uint64_t at = (uint64_t)clock_mono_ms() + delay_ms;
     pthread_mutex_lock(&q->mu);
     if (q->shutting_down) goto out;
     for (size_t i = 0; i < q->nlater; i++) {
@@ -256,7 +251,7 @@ char *workqueue_get(workqueue *q)
     pthread_mutex_lock(&q->mu);
     for (;;) {
         if (q->shutting_down) goto out;
-        uint64_t next = promote_locked(q, now_ms());
+        uint64_t next = promote_locked(q, (uint64_t)clock_mono_ms());
         if (q->count) break;
         if (next) {
             struct timespec ts = {(time_t)(next / 1000), (long)(next % 1000) * 1000000L};
