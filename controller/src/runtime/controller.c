@@ -342,141 +342,230 @@ out:
     return st;
 }
 
-static ctl_status *reconcile_key(controller *ctl, const char *key, json_object **isvc_out)
+/* What one pass asks of the queue, beside an error (controller-runtime's reconcile.Result). The
+ * worker's switch (handle_result) is the only place that turns it into a queue operation. */
+typedef struct reconcile_result {
+    int requeue;      /* queue again now, in the normal lane (others' first passes go first) */
+    int64_t after_ms; /* > 0: queue again after this long (a rollout's next check) */
+} reconcile_result;
+
+/* One pass over one key: what the steps of reconcile_key share. Borrowed: key, ns, isvc, prev. */
+typedef struct pass {
+    const char *key, *ns;
+    json_object *isvc, *prev; /* the cached InferenceService and its status */
+    json_object *children, *deployment, *pods, *status;
+    canary_plan *plan;
+    char now[40];
+    char made[600]; /* "Created Deployment a, Service b, ..." */
+    int created_any;
+} pass;
+
+/* A bad spec will not fix itself: report it in status, and do not retry until it changes. */
+static ctl_status *report_invalid(controller *ctl, pass *p, ctl_status *bad)
 {
-    ctl_status *st = NULL;
-    json_object *children = NULL, *deployment = NULL, *pods = NULL, *status = NULL;
-    canary_plan *plan = NULL;
-    char now[40], made[600] = ""; /* "Created Deployment a, Service b, ..." */
-    int created_any = 0;
-    json_object *isvc = informer_get(ctl->inf[INF_ISVC], key);
-    *isvc_out = isvc;
-    if (!isvc || jx_get(jx_get(isvc, "metadata"), "deletionTimestamp")) {
-        /* deleted: its children are garbage-collected through ownerReferences */
-        metrics_set_paused(key, 0);
-        return NULL;
-    }
-    const char *ns = jx_str(jx_get(isvc, "metadata"), "namespace");
-    json_object *prev = jx_get(isvc, "status");
-    kube_format_time(now, sizeof(now), 0);
-    int paused = status_pause_read(isvc, NULL) == STATUS_PAUSE_ON;
-    metrics_set_paused(key, paused); /* every pass: a restarted controller has not seen the transition */
-    if (paused) return reconcile_paused(ctl, key, isvc, prev, now);
-    st = reconcile_desired(isvc, &ctl->rc, &children);
+    ctl_status *st = status_compute_invalid(p->isvc, ctl_status_msg(bad), p->prev, p->now, &p->status);
+    if (!st) status_pause_condition(p->status, p->isvc, jx_get(p->prev, "conditions"), p->now);
+    if (!st && !(p->prev && json_object_equal(p->prev, p->status)))
+        kube_record_event(ctl->client, p->isvc, "Warning", "InvalidSpec", ctl_status_msg(bad));
+    if (!st) st = write_status(ctl, p->isvc, p->prev, p->status);
+    log_warn("invalid spec", "key", p->key, "error", ctl_status_msg(bad));
+    ctl_status_free(bad);
+    return st;
+}
+
+/* The desired children, and the canary's plan for them: the children of the previous revision
+ * too while a canary runs (canary.h). */
+static ctl_status *plan_children(controller *ctl, pass *p)
+{
+    ctl_status *st = reconcile_desired(p->isvc, &ctl->rc, &p->children);
     if (!st) {
-        /* Revisions: the children of the previous revision too while a canary runs (canary.h). */
-        json_object *deps = informer_list_index(ctl->inf[INF_DEPLOY], key);
-        st = canary_plan_new(canary_get_config(ctl->canary), isvc, &ctl->rc, deps, &children, &plan);
+        json_object *deps = informer_list_index(ctl->inf[INF_DEPLOY], p->key);
+        st = canary_plan_new(canary_get_config(ctl->canary), p->isvc, &ctl->rc, deps, &p->children, &p->plan);
         json_object_put(deps);
     }
-    if (st && ctl_status_code(st) == CTL_EINVAL) {
-        /* A bad spec will not fix itself: report it in status, do not retry until it changes. */
-        ctl_status *bad = st;
-        st = status_compute_invalid(isvc, ctl_status_msg(bad), prev, now, &status);
-        if (!st) status_pause_condition(status, isvc, jx_get(prev, "conditions"), now);
-        if (!st && !(prev && json_object_equal(prev, status)))
-            kube_record_event(ctl->client, isvc, "Warning", "InvalidSpec", ctl_status_msg(bad));
-        if (!st) st = write_status(ctl, isvc, prev, status);
-        log_warn("invalid spec", "key", key, "error", ctl_status_msg(bad));
-        ctl_status_free(bad);
-        goto out;
+    return st;
+}
+
+/* The informer that caches children of resource r, or NULL (not watched). */
+static informer *cache_of(controller *ctl, const kube_resource *r)
+{
+    return r == &kube_res_deployments ? ctl->inf[INF_DEPLOY]
+           : r == &kube_res_services  ? ctl->inf[INF_SVC]
+           : r == &kube_res_hpas      ? ctl->inf[INF_HPA]
+                                      : NULL;
+}
+
+/* Keeps what the canary and status need of one child as it now is (cached or just applied):
+ * the plan observes it, and the first Deployment is held for status_compute. Takes obj. */
+static void keep_child(pass *p, const kube_resource *r, json_object *obj, int trim)
+{
+    canary_plan_observe(p->plan, obj);
+    if (r == &kube_res_deployments && !p->deployment) {
+        /* Held through the status write: the cache's shape (what status_compute reads) is a
+         * tenth of the full answer with its pod template and managedFields. */
+        if (trim) trim_deployment(obj);
+        p->deployment = obj;
+    } else {
+        json_object_put(obj);
     }
-    if (st) goto out;
-    if ((st = prune_scaledobjects(ctl, key, children))) goto out;
-    for (size_t i = 0; i < json_object_array_length(children); i++) {
-        json_object *c = json_object_array_get_idx(children, i), *out = NULL;
-        const char *av = jx_str(c, "apiVersion"), *kind = jx_str(c, "kind"), *name = jx_str(jx_get(c, "metadata"), "name"),
-                   *cns = jx_str(jx_get(c, "metadata"), "namespace");
-        const kube_resource *r = kube_resource_for(av, kind);
-        if (!r || !name) {
-            st = ctl_status_new(CTL_EINTERNAL, "child %zu (%s %s) has no known resource or name", i, av ? av : "?",
-                                kind ? kind : "?");
-            goto out;
+}
+
+/* Server-side applies child i of p->children, unless its cached copy is as we last applied it. */
+static ctl_status *apply_child(controller *ctl, pass *p, size_t i)
+{
+    json_object *c = json_object_array_get_idx(p->children, i), *out = NULL;
+    const char *av = jx_str(c, "apiVersion"), *kind = jx_str(c, "kind"), *name = jx_str(jx_get(c, "metadata"), "name"),
+               *cns = jx_str(jx_get(c, "metadata"), "namespace");
+    const kube_resource *r = kube_resource_for(av, kind);
+    ctl_status *st = NULL;
+    if (!r || !name)
+        return ctl_status_new(CTL_EINTERNAL, "child %zu (%s %s) has no known resource or name", i, av ? av : "?",
+                              kind ? kind : "?");
+    char hash[17], akey[600], ckey[520];
+    informer *cache = cache_of(ctl, r);
+    if (!cns) cns = p->ns;
+    snprintf(ckey, sizeof(ckey), "%s/%s", cns, name);
+    snprintf(akey, sizeof(akey), "%s %s", kind, ckey);
+    applied_stamp(c, hash);
+    if (cache) {
+        /* Unchanged since our last apply, by us or anyone: applying again would change
+         * nothing, yet costs a round trip through admission and field management. */
+        json_object *cached = informer_get(cache, ckey);
+        if (applied_current(ctl->applied, akey, hash, cached)) {
+            keep_child(p, r, cached, 0);
+            return NULL;
         }
-        char hash[17], akey[600], ckey[520];
-        informer *cache = r == &kube_res_deployments ? ctl->inf[INF_DEPLOY]
-                          : r == &kube_res_services  ? ctl->inf[INF_SVC]
-                          : r == &kube_res_hpas      ? ctl->inf[INF_HPA]
-                                                     : NULL;
-        snprintf(ckey, sizeof(ckey), "%s/%s", cns ? cns : ns, name);
-        snprintf(akey, sizeof(akey), "%s %s", kind, ckey);
-        applied_stamp(c, hash);
-        if (cache) {
-            /* Unchanged since our last apply, by us or anyone: applying again would change
-             * nothing, yet costs a round trip through admission and field management. */
-            json_object *cached = informer_get(cache, ckey);
-            if (applied_current(ctl->applied, akey, hash, cached)) {
-                canary_plan_observe(plan, cached);
-                if (r == &kube_res_deployments && !deployment) deployment = cached;
-                else json_object_put(cached);
-                continue;
-            }
-            json_object_put(cached);
-        }
-        if (r == &kube_res_deployments && (st = handover(ctl, c, cns ? cns : ns, name))) goto out;
-        int created = 0;
-        if ((st = kube_apply(ctl->client, r, cns ? cns : ns, name, NULL, c, &out, &created))) {
-            applied_forget(ctl->applied, akey);
-            st = ctl_status_wrap(st, "apply %s %s", kind, name);
-            goto out;
-        }
-        applied_record(ctl->applied, akey, hash, out);
-        if (created) {
-            size_t n = strlen(made);
-            created_any = 1;
-            snprintf(made + n, sizeof(made) - n, "%s%s %s", n ? ", " : "Created ", kind, name);
-            log_info("created child", "key", key, "kind", kind, "name", name);
-        }
-        canary_plan_observe(plan, out);
-        if (r == &kube_res_deployments && !deployment) {
-            /* Held through the status write: the cache's shape (what status_compute reads) is a
-             * tenth of the full answer with its pod template and managedFields. */
-            trim_deployment(out);
-            deployment = out;
-        } else {
-            json_object_put(out);
-        }
+        json_object_put(cached);
     }
-    if (*made) { /* before the status write and its Ready event, in the order things happened */
-        kube_record_event(ctl->client, isvc, "Normal", "Created", made);
-        *made = 0;
+    if (r == &kube_res_deployments && (st = handover(ctl, c, cns, name))) return st;
+    int created = 0;
+    if ((st = kube_apply(ctl->client, r, cns, name, NULL, c, &out, &created))) {
+        applied_forget(ctl->applied, akey);
+        return ctl_status_wrap(st, "apply %s %s", kind, name);
     }
-    pods = informer_list_index(ctl->inf[INF_POD], key);
-    if (!pods) {
-        st = ctl_status_new(CTL_ENOMEM, "pods of %s", key);
-        goto out;
+    applied_record(ctl->applied, akey, hash, out);
+    if (created) {
+        size_t n = strlen(p->made);
+        p->created_any = 1;
+        snprintf(p->made + n, sizeof(p->made) - n, "%s%s %s", n ? ", " : "Created ", kind, name);
+        log_info("created child", "key", p->key, "kind", kind, "name", name);
     }
-    {
-        int64_t requeue_ms = 0;
-        canary_plan_resume(plan, status_paused_since_ms(prev)); /* 0 unless this ends a pause */
-        if ((st = canary_plan_route(ctl->canary, plan, isvc, pods, children, clock_wall_ms(), &requeue_ms)))
-            goto out;
-        if (requeue_ms > 0) workqueue_add_after(ctl->q, key, (uint64_t)requeue_ms); /* the rollout's next check */
-    }
-    if ((st = prune(ctl, key, children))) goto out;
-    if ((st = status_compute(isvc, deployment, pods, prev, now, &status))) goto out;
-    canary_plan_status(plan, status, now);
-    status_pause_condition(status, isvc, jx_get(prev, "conditions"), now); /* an ignored value */
-    if (created_any && workqueue_len_first(ctl->q)) {
+    keep_child(p, r, out, 1);
+    return NULL;
+}
+
+/* One Event for the children this pass created, not one each: a new InferenceService's first
+ * pass creates three, and under a burst of creates those event writes were over a quarter of
+ * this controller's requests. */
+static void report_created(controller *ctl, pass *p)
+{
+    if (!*p->made) return;
+    kube_record_event(ctl->client, p->isvc, "Normal", "Created", p->made);
+    *p->made = 0;
+}
+
+/* Routing objects and the rollout's step (canary.h), then pruning of what is no longer wanted. */
+static ctl_status *route_and_prune(controller *ctl, pass *p, reconcile_result *res)
+{
+    ctl_status *st = NULL;
+    int64_t requeue_ms = 0;
+    if (!(p->pods = informer_list_index(ctl->inf[INF_POD], p->key)))
+        return ctl_status_new(CTL_ENOMEM, "pods of %s", p->key);
+    canary_plan_resume(p->plan, status_paused_since_ms(p->prev)); /* 0 unless this ends a pause */
+    if ((st = canary_plan_route(ctl->canary, p->plan, p->isvc, p->pods, p->children, clock_wall_ms(), &requeue_ms)))
+        return st;
+    if (requeue_ms > 0) res->after_ms = requeue_ms; /* the rollout's next check */
+    return prune(ctl, p->key, p->children);
+}
+
+/* The status from what the children and pods look like now, written when it changed. */
+static ctl_status *report_status(controller *ctl, pass *p, reconcile_result *res)
+{
+    ctl_status *st = status_compute(p->isvc, p->deployment, p->pods, p->prev, p->now, &p->status);
+    if (st) return st;
+    canary_plan_status(p->plan, p->status, p->now);
+    status_pause_condition(p->status, p->isvc, jx_get(p->prev, "conditions"), p->now); /* an ignored value */
+    if (p->created_any && workqueue_len_first(ctl->q)) {
         /* Other new InferenceServices wait for their first pass. In a burst of creates the API
          * server's throughput is what bounds how soon every one has its children, so this one's
          * status write (and its Ready event) waits until they are done: the key goes back to the
          * normal lane, and that pass reports whatever the children have reached by then. */
-        workqueue_add(ctl->q, key);
+        res->requeue = 1;
+        return NULL;
+    }
+    return write_status(ctl, p->isvc, p->prev, p->status);
+}
+
+/* One pass over key: desired children -> apply -> route/rollout -> prune -> status. Decides
+ * nothing about the queue itself: what it wants is in *res, and the worker acts on it. */
+static ctl_status *reconcile_key(controller *ctl, const char *key, json_object **isvc_out, reconcile_result *res)
+{
+    ctl_status *st = NULL;
+    pass p = {.key = key, .isvc = informer_get(ctl->inf[INF_ISVC], key)};
+    *isvc_out = p.isvc;
+    if (!p.isvc || jx_get(jx_get(p.isvc, "metadata"), "deletionTimestamp")) {
+        /* deleted: its children are garbage-collected through ownerReferences */
+        metrics_set_paused(key, 0);
+        return NULL;
+    }
+    p.ns = jx_str(jx_get(p.isvc, "metadata"), "namespace");
+    p.prev = jx_get(p.isvc, "status");
+    kube_format_time(p.now, sizeof(p.now), 0);
+    int paused = status_pause_read(p.isvc, NULL) == STATUS_PAUSE_ON;
+    metrics_set_paused(key, paused); /* every pass: a restarted controller has not seen the transition */
+    if (paused) return reconcile_paused(ctl, key, p.isvc, p.prev, p.now);
+    if ((st = plan_children(ctl, &p))) {
+        if (ctl_status_code(st) == CTL_EINVAL) st = report_invalid(ctl, &p, st);
         goto out;
     }
-    st = write_status(ctl, isvc, prev, status);
+    if ((st = prune_scaledobjects(ctl, key, p.children))) goto out;
+    for (size_t i = 0; i < json_object_array_length(p.children); i++)
+        if ((st = apply_child(ctl, &p, i))) goto out;
+    report_created(ctl, &p); /* before the status write and its Ready event, in the order things happened */
+    if ((st = route_and_prune(ctl, &p, res))) goto out;
+    st = report_status(ctl, &p, res);
 out:
-    /* One event for the children this pass created (here when a later apply failed), not one
-     * each: a new InferenceService's first pass creates three, and under a burst of creates
-     * those event writes were over a quarter of this controller's requests. */
-    if (*made) kube_record_event(ctl->client, isvc, "Normal", "Created", made);
-    canary_plan_free(plan);
-    json_object_put(children);
-    json_object_put(deployment);
-    json_object_put(pods);
-    json_object_put(status);
+    report_created(ctl, &p); /* here when a later apply failed */
+    canary_plan_free(p.plan);
+    json_object_put(p.children);
+    json_object_put(p.deployment);
+    json_object_put(p.pods);
+    json_object_put(p.status);
     return st;
+}
+
+/* The one place that decides what happens to a key after a pass (controller-runtime's
+ * reconcileHandler): an error retries with the key's backoff; otherwise its failures are
+ * forgotten and it is queued again only if the pass asked for it. */
+static void handle_result(controller *ctl, const char *key, json_object *isvc, ctl_status *st, reconcile_result res,
+                          double dt)
+{
+    enum { DONE, ERROR, REQUEUE, REQUEUE_AFTER } what;
+    what = st ? ERROR : res.requeue ? REQUEUE : res.after_ms > 0 ? REQUEUE_AFTER : DONE;
+    metrics_observe_reconcile(what == ERROR ? "error" : "success", dt);
+    switch (what) {
+    case ERROR: {
+        unsigned fails = workqueue_failures(ctl->q, key);
+        log_error("reconcile failed", "key", key, "error", ctl_status_msg(st));
+        /* Events for the 1st, 2nd, 4th, 8th... failure: visible without flooding. */
+        if (isvc && (fails & (fails + 1)) == 0 && ctl_status_code(st) != CTL_ECANCELED)
+            kube_record_event(ctl->client, isvc, "Warning", "ReconcileError", ctl_status_msg(st));
+        workqueue_add_rate_limited(ctl->q, key);
+        return;
+    }
+    case REQUEUE: /* a pass that runs now computes the rollout's next check again */
+        workqueue_forget(ctl->q, key);
+        workqueue_add(ctl->q, key);
+        break;
+    case REQUEUE_AFTER:
+        workqueue_forget(ctl->q, key);
+        workqueue_add_after(ctl->q, key, (uint64_t)res.after_ms);
+        break;
+    case DONE:
+        workqueue_forget(ctl->q, key);
+        break;
+    }
+    log_debug("reconciled", "key", key);
 }
 
 static void *worker(void *arg)
@@ -489,21 +578,9 @@ static void *worker(void *arg)
         if (!key) break;
         double t0 = clock_mono_s();
         json_object *isvc = NULL;
-        ctl_status *st = reconcile_key(ctl, key, &isvc);
-        double dt = clock_mono_s() - t0;
-        if (st) {
-            unsigned fails = workqueue_failures(ctl->q, key);
-            metrics_observe_reconcile("error", dt);
-            log_error("reconcile failed", "key", key, "error", ctl_status_msg(st));
-            /* Events for the 1st, 2nd, 4th, 8th... failure: visible without flooding. */
-            if (isvc && (fails & (fails + 1)) == 0 && ctl_status_code(st) != CTL_ECANCELED)
-                kube_record_event(ctl->client, isvc, "Warning", "ReconcileError", ctl_status_msg(st));
-            workqueue_add_rate_limited(ctl->q, key);
-        } else {
-            metrics_observe_reconcile("success", dt);
-            workqueue_forget(ctl->q, key);
-            log_debug("reconciled", "key", key);
-        }
+        reconcile_result res = {0};
+        ctl_status *st = reconcile_key(ctl, key, &isvc, &res);
+        handle_result(ctl, key, isvc, st, res, clock_mono_s() - t0);
         ctl_status_free(st);
         json_object_put(isvc);
         workqueue_done(ctl->q, key);
