@@ -80,9 +80,78 @@ static int64_t parse_duration(const char *s)
     return -1;
 }
 
+enum { F_KUBECONFIG = 256, F_NS, F_WORKERS, F_METRICS, F_HEALTH, F_LE, F_IMAGE, F_LD, F_RD, F_RP, F_LNS, F_LNAME, F_PROM, F_ROUTING, F_GATEWAY };
+
+/* One flag with a value (getopt's code c, its argument arg) into f; 2 (after the usage) when bad. */
+static int flag_set(int c, const char *arg, flags *f)
+{
+    int64_t d;
+    char *end;
+    switch (c) {
+    case F_KUBECONFIG: f->kubeconfig = arg; break;
+    case F_NS: f->namespace = arg; break;
+    case F_WORKERS: {
+        long w = strtol(arg, &end, 10);
+        if (!*arg || *end || w < 1 || w > 64) return bad_flag("--workers", "want an integer from 1 to 64", arg);
+        f->workers = (int)w;
+        break;
+    }
+    case F_METRICS: f->metrics_addr = arg; break;
+    case F_HEALTH: f->health_addr = arg; break;
+    case F_LE:
+        if (!arg || !strcmp(arg, "true")) f->leader_elect = 1;
+        else if (!strcmp(arg, "false")) f->leader_elect = 0;
+        else return bad_flag("--leader-elect", "want true or false", arg);
+        break;
+    case F_IMAGE:
+        if (!*arg) return bad_flag("--runtime-image", "must not be empty", arg);
+        f->runtime_image = arg;
+        break;
+    case F_LD:
+    case F_RD:
+    case F_RP:
+        if ((d = parse_duration(arg)) <= 0)
+            return bad_flag(c == F_LD ? "--lease-duration" : c == F_RD ? "--renew-deadline" : "--retry-period",
+                            "want a positive duration like 15s or 500ms", arg);
+        *(c == F_LD ? &f->lease_ms : c == F_RD ? &f->renew_ms : &f->retry_ms) = d;
+        break;
+    case F_PROM:
+        if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
+            return bad_flag("--prometheus-address", "want an http:// or https:// URL", arg);
+        f->prometheus_address = arg;
+        break;
+    case F_ROUTING:
+        if ((f->default_routing = routing_mode_parse(arg)) < 0)
+            return bad_flag("--default-routing", "want none, gateway or istio", arg);
+        break;
+    case F_GATEWAY:
+        if (!strchr(arg, '/') || arg[0] == '/' || !arg[strcspn(arg, "/") + 1])
+            return bad_flag("--default-gateway", "want NAMESPACE/NAME", arg);
+        f->default_gateway = arg;
+        break;
+    case F_LNS: f->lease_namespace = arg; break;
+    case F_LNAME: f->lease_name = arg; break;
+    }
+    return 0;
+}
+
+/* client-go's ordering, and what needs two flags; checked before anything starts so the
+ * message names the flags. */
+static int flags_check(const flags *f)
+{
+    if (f->default_routing == ROUTING_GATEWAY && !f->default_gateway)
+        return bad_flag("--default-routing", "gateway needs --default-gateway NAMESPACE/NAME", "gateway");
+    char got[64];
+    snprintf(got, sizeof(got), "%lldms vs %lldms", (long long)f->renew_ms, (long long)f->lease_ms);
+    if (f->renew_ms >= f->lease_ms) return bad_flag("--renew-deadline", "must be shorter than --lease-duration", got);
+    snprintf(got, sizeof(got), "%lldms vs %lldms", (long long)f->retry_ms, (long long)f->renew_ms);
+    if (f->retry_ms >= f->renew_ms) return bad_flag("--retry-period", "must be shorter than --renew-deadline", got);
+    return 0;
+}
+
+/* 0: run with f; -1: --help was printed; 2: bad flags (the usage was printed). */
 static int parse_flags(int argc, char **argv, flags *f)
 {
-    enum { F_KUBECONFIG = 256, F_NS, F_WORKERS, F_METRICS, F_HEALTH, F_LE, F_IMAGE, F_LD, F_RD, F_RP, F_LNS, F_LNAME, F_PROM, F_ROUTING, F_GATEWAY };
     static const struct option opts[] = {
         {"kubeconfig", required_argument, 0, F_KUBECONFIG}, {"namespace", required_argument, 0, F_NS},
         {"workers", required_argument, 0, F_WORKERS},       {"metrics-addr", required_argument, 0, F_METRICS},
@@ -99,70 +168,19 @@ static int parse_flags(int argc, char **argv, flags *f)
                  .runtime_image = img && *img ? img : DEFAULT_RUNTIME_IMAGE, .lease_name = "kinfer-controller-leader",
                  .prometheus_address = prom && *prom ? prom : NULL, .workers = 2, .lease_ms = 15000, .renew_ms = 10000, .retry_ms = 2000};
     opterr = 0;
-    int c;
+    int c, rc;
     while ((c = getopt_long(argc, argv, ":vh", opts, NULL)) != -1) {
-        int64_t d;
-        char *end;
         switch (c) {
-        case F_KUBECONFIG: f->kubeconfig = optarg; break;
-        case F_NS: f->namespace = optarg; break;
-        case F_WORKERS: {
-            long w = strtol(optarg, &end, 10);
-            if (!*optarg || *end || w < 1 || w > 64) return bad_flag("--workers", "want an integer from 1 to 64", optarg);
-            f->workers = (int)w;
-            break;
-        }
-        case F_METRICS: f->metrics_addr = optarg; break;
-        case F_HEALTH: f->health_addr = optarg; break;
-        case F_LE:
-            if (!optarg || !strcmp(optarg, "true")) f->leader_elect = 1;
-            else if (!strcmp(optarg, "false")) f->leader_elect = 0;
-            else return bad_flag("--leader-elect", "want true or false", optarg);
-            break;
-        case F_IMAGE:
-            if (!*optarg) return bad_flag("--runtime-image", "must not be empty", optarg);
-            f->runtime_image = optarg;
-            break;
-        case F_LD:
-        case F_RD:
-        case F_RP:
-            if ((d = parse_duration(optarg)) <= 0)
-                return bad_flag(c == F_LD ? "--lease-duration" : c == F_RD ? "--renew-deadline" : "--retry-period",
-                                "want a positive duration like 15s or 500ms", optarg);
-            *(c == F_LD ? &f->lease_ms : c == F_RD ? &f->renew_ms : &f->retry_ms) = d;
-            break;
-        case F_PROM:
-            if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8))
-                return bad_flag("--prometheus-address", "want an http:// or https:// URL", optarg);
-            f->prometheus_address = optarg;
-            break;
-        case F_ROUTING:
-            if ((f->default_routing = routing_mode_parse(optarg)) < 0)
-                return bad_flag("--default-routing", "want none, gateway or istio", optarg);
-            break;
-        case F_GATEWAY:
-            if (!strchr(optarg, '/') || optarg[0] == '/' || !optarg[strcspn(optarg, "/") + 1])
-                return bad_flag("--default-gateway", "want NAMESPACE/NAME", optarg);
-            f->default_gateway = optarg;
-            break;
-        case F_LNS: f->lease_namespace = optarg; break;
-        case F_LNAME: f->lease_name = optarg; break;
         case 'v': f->verbose = 1; break;
         case 'h': fputs(usage, stdout); return -1;
         case ':': return bad_flag(argv[optind - 1], "needs a value", "");
-        default: return bad_flag(argv[optind - 1], "unknown flag", argv[optind - 1]);
+        case '?': return bad_flag(argv[optind - 1], "unknown flag", argv[optind - 1]);
+        default:
+            if ((rc = flag_set(c, optarg, f))) return rc;
         }
     }
     if (optind < argc) return bad_flag("arguments", "unexpected positional argument", argv[optind]);
-    if (f->default_routing == ROUTING_GATEWAY && !f->default_gateway)
-        return bad_flag("--default-routing", "gateway needs --default-gateway NAMESPACE/NAME", "gateway");
-    /* client-go's ordering, checked before anything starts so the message names the flags. */
-    char got[64];
-    snprintf(got, sizeof(got), "%lldms vs %lldms", (long long)f->renew_ms, (long long)f->lease_ms);
-    if (f->renew_ms >= f->lease_ms) return bad_flag("--renew-deadline", "must be shorter than --lease-duration", got);
-    snprintf(got, sizeof(got), "%lldms vs %lldms", (long long)f->retry_ms, (long long)f->renew_ms);
-    if (f->retry_ms >= f->renew_ms) return bad_flag("--retry-period", "must be shorter than --renew-deadline", got);
-    return 0;
+    return flags_check(f);
 }
 
 /* ---- probes and metrics ---- */
@@ -238,6 +256,82 @@ static void reexec_without_gnutls_init(char **argv)
     execv("/proc/self/exe", argv);
 }
 
+/* json-c allocates many small objects from every thread; per-thread malloc arenas would each
+ * keep their own fragmented heap. The work is I/O-bound, so one arena costs no throughput.
+ * Fixed thresholds: by default glibc raises the mmap threshold to the largest block freed so
+ * far (up to 32 MiB), after which list pages and response buffers come from the heap, where
+ * one surviving small block next to them keeps their pages resident. */
+static void tune_malloc(void)
+{
+    mallopt(M_ARENA_MAX, 1);
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+}
+
+/* The /metrics and probe servers (one server when both flags name the same address). */
+static ctl_status *start_servers(const flags *f, httpd **hm, httpd **hh)
+{
+    ctl_status *st = NULL;
+    int same = f->metrics_addr && f->health_addr && !strcmp(f->metrics_addr, f->health_addr);
+    if (strcmp(f->metrics_addr, "0") && (st = httpd_start(f->metrics_addr, serve, (void *)1, hm)))
+        return ctl_status_wrap(st, "--metrics-addr");
+    if (!same && strcmp(f->health_addr, "0") && (st = httpd_start(f->health_addr, serve, NULL, hh)))
+        return ctl_status_wrap(st, "--health-addr");
+    return NULL;
+}
+
+/* Takes the Lease (--leader-elect), then keeps renewing it unless a signal came meanwhile. When
+ * it returns NULL without leading, *rc says why: 2 for a bad lease configuration, 0 for a signal
+ * while waiting (a clean exit); it is left alone otherwise. */
+static ctl_status *lead(const flags *f, const kube_config *cfg, kube_client **lease_client, leader **le, int *rc)
+{
+    ctl_status *st = NULL;
+    char identity[300], host[256] = "";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(identity, sizeof(identity), "%s_%d", *host ? host : "kinfer-controller", (int)getpid());
+    const char *lns = f->lease_namespace ? f->lease_namespace : cfg->namespace ? cfg->namespace : "default";
+    leader_config lc = {.namespace = lns, .name = f->lease_name, .identity = identity,
+                        .lease_duration_ms = f->lease_ms, .renew_deadline_ms = f->renew_ms,
+                        .retry_period_ms = f->retry_ms};
+    if ((st = leader_config_check(&lc))) {
+        fprintf(stderr, "kinfer-controller: leader election: %s\n", ctl_status_msg(st));
+        ctl_status_free(st);
+        *rc = 2;
+        return NULL;
+    }
+    /* Its own client so a renew can never wait longer than half the renew deadline. */
+    if ((st = kube_client_create(cfg, lease_client))) return st;
+    kube_client_set_timeout_ms(*lease_client, (long)(f->renew_ms / 2));
+    if ((st = leader_create(*lease_client, &lc, le))) return st; /* leader_create copies lc's strings */
+    g_leader = *le;
+    atomic_store(&g_waiting_for_lease, 1);
+    st = leader_acquire(*le);
+    atomic_store(&g_waiting_for_lease, 0);
+    if (st && ctl_status_code(st) == CTL_ECANCELED) {
+        ctl_status_free(st);
+        *rc = 0;
+        return NULL;
+    }
+    if (st || atomic_load(&g_stop)) return st;
+    return leader_start_renewing(*le, on_lease_lost, NULL);
+}
+
+/* Until SIGTERM/SIGINT. */
+static void wait_for_stop(void)
+{
+    pthread_mutex_lock(&stop_mu);
+    while (!atomic_load(&g_stop)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 10;
+        pthread_cond_timedwait(&stop_cv, &stop_mu, &ts);
+        /* Parse trees come and go in bursts; give their freed pages back so the resident set
+         * tracks the cache, not the last burst. */
+        malloc_trim(0);
+    }
+    pthread_mutex_unlock(&stop_mu);
+}
+
 int main(int argc, char **argv)
 {
     reexec_without_gnutls_init(argv);
@@ -245,14 +339,7 @@ int main(int argc, char **argv)
     int rc = parse_flags(argc, argv, &f);
     if (rc) return rc < 0 ? 0 : rc;
     if (f.verbose) log_set_level(LOG_LVL_DEBUG);
-    /* json-c allocates many small objects from every thread; per-thread malloc arenas would each
-     * keep their own fragmented heap. The work is I/O-bound, so one arena costs no throughput. */
-    mallopt(M_ARENA_MAX, 1);
-    /* Fixed thresholds: by default glibc raises the mmap threshold to the largest block freed so
-     * far (up to 32 MiB), after which list pages and response buffers come from the heap, where
-     * one surviving small block next to them keeps their pages resident. */
-    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
-    mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+    tune_malloc();
 
     ctl_status *st = NULL;
     kube_config *cfg = NULL;
@@ -260,7 +347,6 @@ int main(int argc, char **argv)
     httpd *hm = NULL, *hh = NULL;
     controller *ctl = NULL;
     leader *le = NULL;
-    char identity[300], host[256] = "";
     rc = 1;
 
     sigset_t set;
@@ -273,73 +359,29 @@ int main(int argc, char **argv)
     if ((st = kubeconfig_load_default(f.kubeconfig, &cfg))) goto out;
     if ((st = kube_client_create(cfg, &client))) goto out;
     log_info("configured", "server", cfg->server, "origin", cfg->origin, "namespace", *f.namespace ? f.namespace : "(all)");
-
-    int same = f.metrics_addr && f.health_addr && !strcmp(f.metrics_addr, f.health_addr);
-    if (strcmp(f.metrics_addr, "0") && (st = httpd_start(f.metrics_addr, serve, (void *)1, &hm))) {
-        st = ctl_status_wrap(st, "--metrics-addr");
-        goto out;
-    }
-    if (!same && strcmp(f.health_addr, "0") && (st = httpd_start(f.health_addr, serve, NULL, &hh))) {
-        st = ctl_status_wrap(st, "--health-addr");
-        goto out;
-    }
+    if ((st = start_servers(&f, &hm, &hh))) goto out;
 
     pthread_t sig_thread;
     pthread_create(&sig_thread, NULL, signal_thread, &set);
     pthread_detach(sig_thread);
 
     controller_config cc = {.namespace = f.namespace, .workers = f.workers,
-                            .reconcile = {.runtime_image = f.runtime_image,
-                                                          .prometheus_address = f.prometheus_address},
+                            .reconcile = {.runtime_image = f.runtime_image, .prometheus_address = f.prometheus_address},
                             .default_routing = (routing_mode)f.default_routing, .default_gateway = f.default_gateway};
     if ((st = controller_create(client, &cc, &ctl))) goto out;
-
     if (f.leader_elect) {
-        gethostname(host, sizeof(host) - 1);
-        snprintf(identity, sizeof(identity), "%s_%d", *host ? host : "kinfer-controller", (int)getpid());
-        const char *lns = f.lease_namespace ? f.lease_namespace : cfg->namespace ? cfg->namespace : "default";
-        leader_config lc = {.namespace = lns, .name = f.lease_name, .identity = identity,
-                            .lease_duration_ms = f.lease_ms, .renew_deadline_ms = f.renew_ms,
-                            .retry_period_ms = f.retry_ms};
-        if ((st = leader_config_check(&lc))) {
-            fprintf(stderr, "kinfer-controller: leader election: %s\n", ctl_status_msg(st));
-            ctl_status_free(st);
-            st = NULL;
-            rc = 2;
+        int lrc = 1;
+        if ((st = lead(&f, cfg, &lease_client, &le, &lrc))) goto out;
+        if (!le || lrc != 1) { /* a bad lease configuration (2), or a signal while waiting (0) */
+            rc = lrc;
             goto out;
         }
-        /* Its own client so a renew can never wait longer than half the renew deadline. */
-        if ((st = kube_client_create(cfg, &lease_client))) goto out;
-        kube_client_set_timeout_ms(lease_client, (long)(f.renew_ms / 2));
-        if ((st = leader_create(lease_client, &lc, &le))) goto out;
-        g_leader = le;
-        atomic_store(&g_waiting_for_lease, 1);
-        st = leader_acquire(le);
-        atomic_store(&g_waiting_for_lease, 0);
-        if (st && ctl_status_code(st) == CTL_ECANCELED) {
-            ctl_status_free(st);
-            st = NULL;
-            rc = 0;
-            goto out;
-        }
-        if (st) goto out;
         if (atomic_load(&g_stop)) goto shutdown;
-        if ((st = leader_start_renewing(le, on_lease_lost, NULL))) goto out;
     }
 
     g_ctl = ctl;
     if ((st = controller_start(ctl))) goto out;
-    pthread_mutex_lock(&stop_mu);
-    while (!atomic_load(&g_stop)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 10;
-        pthread_cond_timedwait(&stop_cv, &stop_mu, &ts);
-        /* Parse trees come and go in bursts; give their freed pages back so the resident set
-         * tracks the cache, not the last burst. */
-        malloc_trim(0);
-    }
-    pthread_mutex_unlock(&stop_mu);
+    wait_for_stop();
 
 shutdown:
     controller_stop(ctl); /* in-flight reconciles finish before the Lease goes */

@@ -173,16 +173,13 @@ out:
     return out;
 }
 
-ctl_status *canary_plan_new(const canary_config *cfg, json_object *isvc, const reconcile_config *rc,
-                            json_object *deployments, json_object **children, canary_plan **out)
+/* The plan's identity and what the previous status recorded; parses spec.routing and
+ * spec.predictor.rollout (CTL_EINVAL names the field). */
+static ctl_status *plan_init(canary_plan *p, const canary_config *cfg, json_object *isvc)
 {
-    ctl_status *st = NULL;
-    json_object *md = jx_get(isvc, "metadata"), *spec = jx_get(isvc, "spec"), *pred = jx_get(spec, "predictor");
-    json_object *ps = jx_get(jx_get(jx_get(isvc, "status"), "components"), "predictor"), *res = NULL, *old = NULL;
-    const char *stable_spec = NULL;
-    *out = NULL;
-    canary_plan *p = calloc(1, sizeof(*p));
-    if (!p) return ctl_status_new(CTL_ENOMEM, "canary: out of memory");
+    json_object *md = jx_get(isvc, "metadata"), *spec = jx_get(isvc, "spec");
+    json_object *ps = jx_get(jx_get(jx_get(isvc, "status"), "components"), "predictor");
+    ctl_status *st;
     scopy(p->name, sizeof(p->name), jx_str(md, "name"));
     scopy(p->ns, sizeof(p->ns), jx_str(md, "namespace"));
     snprintf(p->key, sizeof(p->key), "%s/%s", p->ns, p->name);
@@ -192,18 +189,16 @@ ctl_status *canary_plan_new(const canary_config *cfg, json_object *isvc, const r
     scopy(p->prev_ready, sizeof(p->prev_ready), jx_str(ps, "latestReadyRevision"));
     scopy(p->prev_rolled, sizeof(p->prev_rolled), jx_str(ps, "latestRolledoutRevision"));
     scopy(p->prev_previous, sizeof(p->prev_previous), jx_str(ps, "previousRolledoutRevision"));
-    if ((st = routing_spec_parse(spec, cfg->default_routing, cfg->default_gateway, &p->rs))) goto out;
-    if ((st = rollout_policy_parse(jx_get(pred, "rollout"), &p->policy, &p->has_rollout))) goto out;
+    if ((st = routing_spec_parse(spec, cfg->default_routing, cfg->default_gateway, &p->rs))) return st;
+    return rollout_policy_parse(jx_get(jx_get(spec, "predictor"), "rollout"), &p->policy, &p->has_rollout);
+}
 
-    json_object *dep = find_kind(*children, "Deployment"), *entry = find_kind(*children, "Service");
-    if (!dep || !entry) {
-        st = ctl_status_new(CTL_EINTERNAL, "canary: reconcile_desired gave no Deployment or Service");
-        goto out;
-    }
-    if ((st = revision_name(p->name, jx_get(jx_get(dep, "spec"), "template"), p->latest, sizeof(p->latest)))) goto out;
-    label_revision(dep, p->latest);
-    annotate(dep, REVISION_ANNOTATION_SPEC, json_object_to_json_string_ext(pred, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-
+/* What the cached Deployments say: the stable revision (its label), the previous one, and whether
+ * the canary's Deployment exists. Returns the stable revision's recorded predictor spec (borrowed
+ * from deployments), or NULL. */
+static const char *plan_read_deployments(canary_plan *p, json_object *deployments)
+{
+    const char *stable_spec = NULL;
     for (size_t i = 0; deployments && i < json_object_array_length(deployments); i++) {
         json_object *d = json_object_array_get_idx(deployments, i), *dmd = jx_get(d, "metadata");
         const char *dn = jx_str(dmd, "name");
@@ -220,6 +215,94 @@ ctl_status *canary_plan_new(const canary_config *cfg, json_object *isvc, const r
             p->canary_seen = 1;
         }
     }
+    return stable_spec;
+}
+
+/* A split: the stable revision's Deployment and autoscaler (rebuilt from its spec, old), the
+ * canary's (the current ones, renamed), a Service per revision, into res. */
+static void plan_split(canary_plan *p, json_object *children, json_object *old, const char *stable_spec, int ctp,
+                       json_object *res)
+{
+    json_object *dep = find_kind(children, "Deployment"), *entry = find_kind(children, "Service");
+    json_object *sdep = jx_copy(find_kind(old, "Deployment")), *shpa = jx_copy(find_scaler(old)), *hpa = find_scaler(children);
+    char re[REVISION_NAME_MAX + 32];
+    p->split = 1;
+    p->weight = p->has_rollout ? (p->rollout_known ? p->state.weight : 0) : ctp;
+    label_revision(sdep, p->stable);
+    annotate(sdep, REVISION_ANNOTATION_SPEC, stable_spec);
+    if (*p->stable_prev) annotate(sdep, REVISION_ANNOTATION_PREVIOUS, p->stable_prev);
+    json_object *cdep = as_canary(dep, p->latest), *chpa = hpa ? as_canary(hpa, p->latest) : NULL;
+    if (shpa) label_revision(shpa, p->stable);
+    if (chpa) label_revision(chpa, p->latest);
+    snprintf(re, sizeof(re), "%s-[a-z0-9]+-[a-z0-9]+", p->stable_dep); /* not "<revision>-<hash>-<id>" */
+    if (shpa) autoscale_scope_query(shpa, p->name, re);
+    snprintf(re, sizeof(re), "%s-.*", p->latest);
+    if (chpa) autoscale_scope_query(chpa, p->name, re);
+    if (p->rs.mode == ROUTING_NONE) {
+        autoscale_scale_to_weight(sdep, 100 - p->weight);
+        autoscale_scale_to_weight(cdep, p->weight);
+        if (shpa) autoscale_scale_to_weight(shpa, 100 - p->weight);
+        if (chpa) autoscale_scale_to_weight(chpa, p->weight);
+    }
+    json_object_array_add(res, sdep);
+    json_object_array_add(res, cdep);
+    json_object_array_add(res, revision_service(entry, p->stable));
+    json_object_array_add(res, revision_service(entry, p->latest));
+    if (shpa) json_object_array_add(res, shpa);
+    if (chpa) json_object_array_add(res, chpa);
+    /* other kinds (none today) go with the current spec */
+    for (size_t i = 0; i < json_object_array_length(children); i++) {
+        json_object *c = json_object_array_get_idx(children, i);
+        const char *k = jx_str(c, "kind");
+        if (k && strcmp(k, "Deployment") && strcmp(k, "Service") && !autoscale_is_scaler(k))
+            json_object_array_add(res, jx_copy(c));
+    }
+    p->entry_service = jx_copy(entry);
+}
+
+/* No split: the children as they are (the stable Deployment rolls to this revision), and while
+ * a promotion runs the canary's Deployment and autoscaler too, into res. */
+static void plan_single(canary_plan *p, json_object *children, json_object *res)
+{
+    json_object *dep = find_kind(children, "Deployment");
+    if (p->differs) annotate(dep, REVISION_ANNOTATION_PREVIOUS, p->stable);
+    else if (*p->stable_prev) annotate(dep, REVISION_ANNOTATION_PREVIOUS, p->stable_prev);
+    for (size_t i = 0; i < json_object_array_length(children); i++)
+        json_object_array_add(res, jx_copy(json_object_array_get_idx(children, i)));
+    if (!p->canary_seen) return;
+    /* Promotion: the stable Deployment rolls to this revision; the canary keeps serving until then. */
+    json_object *hpa = find_scaler(children);
+    p->promoting = 1;
+    json_object_array_add(res, as_canary(dep, p->latest));
+    if (hpa) {
+        json_object *chpa = as_canary(hpa, p->latest);
+        char re[REVISION_NAME_MAX + 8];
+        snprintf(re, sizeof(re), "%s-.*", p->latest);
+        label_revision(chpa, p->latest);
+        autoscale_scope_query(chpa, p->name, re);
+        json_object_array_add(res, chpa);
+    }
+}
+
+ctl_status *canary_plan_new(const canary_config *cfg, json_object *isvc, const reconcile_config *rc,
+                            json_object *deployments, json_object **children, canary_plan **out)
+{
+    ctl_status *st = NULL;
+    json_object *pred = jx_get(jx_get(isvc, "spec"), "predictor"), *res = NULL, *old = NULL;
+    json_object *ps = jx_get(jx_get(jx_get(isvc, "status"), "components"), "predictor");
+    *out = NULL;
+    canary_plan *p = calloc(1, sizeof(*p));
+    if (!p) return ctl_status_new(CTL_ENOMEM, "canary: out of memory");
+    if ((st = plan_init(p, cfg, isvc))) goto out;
+    json_object *dep = find_kind(*children, "Deployment"), *entry = find_kind(*children, "Service");
+    if (!dep || !entry) {
+        st = ctl_status_new(CTL_EINTERNAL, "canary: reconcile_desired gave no Deployment or Service");
+        goto out;
+    }
+    if ((st = revision_name(p->name, jx_get(jx_get(dep, "spec"), "template"), p->latest, sizeof(p->latest)))) goto out;
+    label_revision(dep, p->latest);
+    annotate(dep, REVISION_ANNOTATION_SPEC, json_object_to_json_string_ext(pred, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    const char *stable_spec = plan_read_deployments(p, deployments);
     rollout_state_read(p, jx_get(ps, "rollout"));
     json_object *ctpv = jx_get(pred, "canaryTrafficPercent");
     int has_ctp = ctpv && json_object_is_type(ctpv, json_type_int);
@@ -227,71 +310,15 @@ ctl_status *canary_plan_new(const canary_config *cfg, json_object *isvc, const r
     int rollout_done = p->has_rollout && p->rollout_known && p->state.phase == ROLLOUT_SUCCEEDED;
     int differs = p->differs = p->have_stable && strcmp(p->stable, p->latest);
     int want_split = differs && (p->has_rollout ? !rollout_done : has_ctp && ctp < 100);
-
-    if (!(res = json_object_new_array())) goto nomem;
-    if (want_split && (old = stable_children(p, isvc, rc, stable_spec))) {
-        json_object *sdep = find_kind(old, "Deployment"), *shpa = find_scaler(old), *hpa = find_scaler(*children);
-        char re[REVISION_NAME_MAX + 32];
-        p->split = 1;
-        p->weight = p->has_rollout ? (p->rollout_known ? p->state.weight : 0) : ctp;
-        sdep = jx_copy(sdep);
-        label_revision(sdep, p->stable);
-        annotate(sdep, REVISION_ANNOTATION_SPEC, stable_spec);
-        if (*p->stable_prev) annotate(sdep, REVISION_ANNOTATION_PREVIOUS, p->stable_prev);
-        json_object *cdep = as_canary(dep, p->latest), *chpa = hpa ? as_canary(hpa, p->latest) : NULL;
-        shpa = shpa ? jx_copy(shpa) : NULL;
-        if (shpa) label_revision(shpa, p->stable);
-        if (chpa) label_revision(chpa, p->latest);
-        snprintf(re, sizeof(re), "%s-[a-z0-9]+-[a-z0-9]+", p->stable_dep); /* not "<revision>-<hash>-<id>" */
-        if (shpa) autoscale_scope_query(shpa, p->name, re);
-        snprintf(re, sizeof(re), "%s-.*", p->latest);
-        if (chpa) autoscale_scope_query(chpa, p->name, re);
-        if (p->rs.mode == ROUTING_NONE) {
-            autoscale_scale_to_weight(sdep, 100 - p->weight);
-            autoscale_scale_to_weight(cdep, p->weight);
-            if (shpa) autoscale_scale_to_weight(shpa, 100 - p->weight);
-            if (chpa) autoscale_scale_to_weight(chpa, p->weight);
-        }
-        json_object_array_add(res, sdep);
-        json_object_array_add(res, cdep);
-        json_object_array_add(res, revision_service(entry, p->stable));
-        json_object_array_add(res, revision_service(entry, p->latest));
-        if (shpa) json_object_array_add(res, shpa);
-        if (chpa) json_object_array_add(res, chpa);
-        /* other kinds (none today) go with the current spec */
-        for (size_t i = 0; i < json_object_array_length(*children); i++) {
-            json_object *c = json_object_array_get_idx(*children, i);
-            const char *k = jx_str(c, "kind");
-            if (k && strcmp(k, "Deployment") && strcmp(k, "Service") && !autoscale_is_scaler(k))
-                json_object_array_add(res, jx_copy(c));
-        }
-        p->entry_service = jx_copy(entry);
-    } else {
-        if (differs) annotate(dep, REVISION_ANNOTATION_PREVIOUS, p->stable);
-        else if (*p->stable_prev) annotate(dep, REVISION_ANNOTATION_PREVIOUS, p->stable_prev);
-        for (size_t i = 0; i < json_object_array_length(*children); i++)
-            json_object_array_add(res, jx_copy(json_object_array_get_idx(*children, i)));
-        if (p->canary_seen) {
-            /* Promotion: the stable Deployment rolls to this revision; the canary keeps serving until then. */
-            json_object *hpa = find_scaler(*children);
-            p->promoting = 1;
-            json_object_array_add(res, as_canary(dep, p->latest));
-            if (hpa) {
-                json_object *chpa = as_canary(hpa, p->latest);
-                char re[REVISION_NAME_MAX + 8];
-                snprintf(re, sizeof(re), "%s-.*", p->latest);
-                label_revision(chpa, p->latest);
-                autoscale_scope_query(chpa, p->name, re);
-                json_object_array_add(res, chpa);
-            }
-        }
+    if (!(res = json_object_new_array())) {
+        st = ctl_status_new(CTL_ENOMEM, "canary: out of memory");
+        goto out;
     }
+    if (want_split && (old = stable_children(p, isvc, rc, stable_spec))) plan_split(p, *children, old, stable_spec, ctp, res);
+    else plan_single(p, *children, res);
     json_object_put(*children);
     *children = res;
     res = NULL;
-    goto out;
-nomem:
-    st = ctl_status_new(CTL_ENOMEM, "canary: out of memory");
 out:
     json_object_put(res);
     json_object_put(old);
