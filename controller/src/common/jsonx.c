@@ -77,3 +77,14 @@ json_object *jx_condition_new(json_object *prev_conds, const char *type, const c
     json_object_object_add(c, "observedGeneration", json_object_new_int64(generation));
     return c;
 }
+
+json_object *jx_find_named(json_object *arr, const char *kind, const char *name)
+{
+    for (size_t i = 0; kind && name && arr && json_object_is_type(arr, json_type_array) && i < json_object_array_length(arr);
+         i++) {
+        json_object *c = json_object_array_get_idx(arr, i);
+        const char *k = jx_str(c, "kind"), *n = jx_str(jx_get(c, "metadata"), "name");
+        if (k && n && !strcmp(k, kind) && !strcmp(n, name)) return c;
+    }
+    return NULL;
+}

@@ -26,6 +26,8 @@ json_object *jx_obj(json_object *o, const char *k);
 void jx_set_str(json_object *o, const char *k, const char *v);
 /* A deep copy of a borrowed subtree, owned by the caller; NULL for NULL or out of memory. */
 json_object *jx_copy(json_object *src);
+/* The object of this kind and metadata.name in the array arr, or NULL. */
+json_object *jx_find_named(json_object *arr, const char *kind, const char *name);
 /* The condition of this type in conds (an array of {type, status, ...}), or NULL. A status's
  * conditions are jx_get(status, "conditions"). */
 json_object *jx_condition(json_object *conds, const char *type);

@@ -571,13 +571,7 @@ static ctl_status *prune_routes(canary *cn, const char *key, json_object *childr
         for (size_t j = 0; have && j < json_object_array_length(have) && !st; j++) {
             json_object *o = json_object_array_get_idx(have, j), *md = jx_get(o, "metadata");
             const char *kind = jx_str(o, "kind"), *name = jx_str(md, "name");
-            int wanted = 0;
-            for (size_t k = 0; k < json_object_array_length(children) && !wanted; k++) {
-                json_object *c = json_object_array_get_idx(children, k);
-                wanted = kind && name && jx_str(c, "kind") && !strcmp(jx_str(c, "kind"), kind) &&
-                         jx_str(jx_get(c, "metadata"), "name") && !strcmp(jx_str(jx_get(c, "metadata"), "name"), name);
-            }
-            if (wanted || !name) continue;
+            if (!name || jx_find_named(children, kind, name)) continue;
             st = kube_delete(cn->client, i == CI_ROUTE ? &routing_res_httproutes : &routing_res_virtualservices,
                              jx_str(md, "namespace"), name);
             st = ctl_status_ignore_http(st, 404);

@@ -247,13 +247,7 @@ static ctl_status *prune(controller *ctl, const char *key, json_object *children
         for (size_t i = 0; have && i < json_object_array_length(have) && !st; i++) {
             json_object *o = json_object_array_get_idx(have, i), *md = jx_get(o, "metadata");
             const char *kind = jx_str(o, "kind"), *name = jx_str(md, "name");
-            int wanted = 0;
-            for (size_t j = 0; j < json_object_array_length(children) && !wanted; j++) {
-                json_object *c = json_object_array_get_idx(children, j);
-                wanted = kind && name && jx_str(c, "kind") && !strcmp(jx_str(c, "kind"), kind) &&
-                         jx_str(jx_get(c, "metadata"), "name") && !strcmp(jx_str(jx_get(c, "metadata"), "name"), name);
-            }
-            if (wanted || !name) continue;
+            if (!name || jx_find_named(children, kind, name)) continue;
             st = kube_delete(ctl->client, kube_resource_for(jx_str(o, "apiVersion"), kind), jx_str(md, "namespace"), name);
             st = ctl_status_ignore_http(st, 404);
             if (!st) log_info("pruned child", "key", key, "kind", kind, "name", name);
@@ -275,14 +269,7 @@ static ctl_status *prune_scaledobjects(controller *ctl, const char *key, json_ob
     for (size_t i = 0; so && have && i < json_object_array_length(have) && !st; i++) {
         json_object *md = jx_get(json_object_array_get_idx(have, i), "metadata");
         const char *name = jx_str(md, "name"), *scaling = jx_str(jx_get(md, "annotations"), RECONCILE_ANNOTATION_SCALING);
-        int wanted = 0;
-        if (!name || !scaling || strcmp(scaling, "keda")) continue;
-        for (size_t j = 0; j < json_object_array_length(children) && !wanted; j++) {
-            json_object *c = json_object_array_get_idx(children, j);
-            const char *cname = jx_str(jx_get(c, "metadata"), "name");
-            wanted = jx_str(c, "kind") && !strcmp(jx_str(c, "kind"), "ScaledObject") && cname && !strcmp(cname, name);
-        }
-        if (wanted) continue;
+        if (!name || !scaling || strcmp(scaling, "keda") || jx_find_named(children, "ScaledObject", name)) continue;
         st = ctl_status_ignore_http(kube_delete(ctl->client, so, jx_str(md, "namespace"), name), 404);
         if (!st) log_info("pruned child", "key", key, "kind", "ScaledObject", "name", name);
     }
