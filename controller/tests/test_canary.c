@@ -78,7 +78,7 @@ static char *stable_cache_of(const char *uri, const char *predictor_extra, const
     json_object *isvc = isvc_new(uri, predictor_extra, NULL, NULL), *children = NULL;
     canary_plan *p = plan_of(&none_cfg, isvc, NULL, &children);
     json_object *dep = find(children, "Deployment", "iris-predictor"), *md = json_object_object_get(dep, "metadata");
-    strcpy(rev_out, canary_plan_latest(p));
+    strcpy(rev_out, canary__plan_latest(p));
     if (prev) json_object_object_add(json_object_object_get(md, "annotations"), REVISION_ANNOTATION_PREVIOUS, json_object_new_string(prev));
     char *out = NULL;
     if (asprintf(&out, "[{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":%s}]",
@@ -100,10 +100,10 @@ static void single_revision_is_labelled_and_records_its_spec(void **state)
     (void)state;
     json_object *isvc = isvc_new("s3://m/v1", "\"canaryTrafficPercent\":20,", NULL, NULL), *children = NULL;
     canary_plan *p = plan_of(&none_cfg, isvc, NULL, &children);
-    const char *rev = canary_plan_latest(p);
+    const char *rev = canary__plan_latest(p);
     assert_non_null(revision_hash_of(rev));
-    assert_null(canary_plan_stable(p));
-    assert_false(canary_plan_split(p));
+    assert_null(canary__plan_stable(p));
+    assert_false(canary__plan_split(p));
     json_object *dep = find(children, "Deployment", "iris-predictor");
     assert_non_null(dep);
     assert_string_equal(label(dep, REVISION_LABEL), rev);
@@ -140,9 +140,9 @@ static void template_change_with_canary_percent_splits(void **state)
     json_object *isvc = isvc_new("s3://m/v2", "\"canaryTrafficPercent\":20,", "\"routing\":{\"gateway\":{\"parentRefs\":[{\"name\":\"g\"}]}},", NULL);
     json_object *children = NULL;
     canary_plan *p = plan_of(&gw, isvc, cache, &children);
-    const char *rev = canary_plan_latest(p);
-    assert_true(canary_plan_split(p));
-    assert_string_equal(canary_plan_stable(p), old_rev);
+    const char *rev = canary__plan_latest(p);
+    assert_true(canary__plan_split(p));
+    assert_string_equal(canary__plan_stable(p), old_rev);
     assert_string_not_equal(rev, old_rev);
     json_object *stable = find(children, "Deployment", "iris-predictor"), *canary = find(children, "Deployment", rev);
     assert_non_null(stable);
@@ -176,29 +176,29 @@ static void routing_none_splits_replicas(void **state)
     json_object *isvc = isvc_new("s3://m/v2", "\"minReplicas\":5,\"canaryTrafficPercent\":20,", NULL, NULL), *children = NULL;
     canary_plan *p = plan_of(&none_cfg, isvc, cache, &children);
     assert_int_equal(replicas(find(children, "Deployment", "iris-predictor")), 4);
-    assert_int_equal(replicas(find(children, "Deployment", canary_plan_latest(p))), 1);
+    assert_int_equal(replicas(find(children, "Deployment", canary__plan_latest(p))), 1);
     canary_plan_free(p);
     json_object_put(children);
     json_object_put(isvc);
     /* 0: all traffic back to the previous revision; the canary keeps one replica */
     isvc = isvc_new("s3://m/v2", "\"minReplicas\":5,\"canaryTrafficPercent\":0,", NULL, NULL);
     p = plan_of(&none_cfg, isvc, cache, &children);
-    assert_true(canary_plan_split(p));
+    assert_true(canary__plan_split(p));
     assert_int_equal(replicas(find(children, "Deployment", "iris-predictor")), 5);
-    assert_int_equal(replicas(find(children, "Deployment", canary_plan_latest(p))), 1);
+    assert_int_equal(replicas(find(children, "Deployment", canary__plan_latest(p))), 1);
     canary_plan_free(p);
     json_object_put(children);
     json_object_put(isvc);
     /* autoscaled: each revision's HPA bounds are split */
     isvc = isvc_new("s3://m/v2", "\"minReplicas\":4,\"maxReplicas\":10,\"canaryTrafficPercent\":25,", NULL, NULL);
     p = plan_of(&none_cfg, isvc, cache, &children);
-    json_object *h = find(children, "HorizontalPodAutoscaler", canary_plan_latest(p)), *hs;
+    json_object *h = find(children, "HorizontalPodAutoscaler", canary__plan_latest(p)), *hs;
     assert_non_null(h);
     hs = json_object_object_get(h, "spec");
     assert_int_equal(json_object_get_int(json_object_object_get(hs, "minReplicas")), 1);
     assert_int_equal(json_object_get_int(json_object_object_get(hs, "maxReplicas")), 3);
     assert_string_equal(json_object_get_string(json_object_object_get(json_object_object_get(hs, "scaleTargetRef"), "name")),
-                        canary_plan_latest(p));
+                        canary__plan_latest(p));
     canary_plan_free(p);
     json_object_put(children);
     json_object_put(isvc);
@@ -216,7 +216,7 @@ static void no_canary_percent_rolls_out_directly_and_promotes(void **state)
     char *cache = stable_cache("s3://m/v1", "iris-predictor-0000aaaa", old_rev);
     json_object *isvc = isvc_new("s3://m/v2", NULL, NULL, NULL), *children = NULL;
     canary_plan *p = plan_of(&none_cfg, isvc, cache, &children);
-    assert_false(canary_plan_split(p));
+    assert_false(canary__plan_split(p));
     json_object *dep = find(children, "Deployment", "iris-predictor");
     assert_non_null(strstr(js(dep), "s3://m/v2"));
     assert_string_equal(annotation(dep, REVISION_ANNOTATION_PREVIOUS), old_rev);
@@ -229,14 +229,14 @@ static void no_canary_percent_rolls_out_directly_and_promotes(void **state)
                          cache + 1, "REV") > 0);
     p = plan_of(&none_cfg, isvc, NULL, &children); /* to learn the new revision's name */
     char rev[REVISION_NAME_MAX];
-    strcpy(rev, canary_plan_latest(p));
+    strcpy(rev, canary__plan_latest(p));
     canary_plan_free(p);
     json_object_put(children);
     free(cache2);
     assert_true(asprintf(&cache2, "[%.*s,{\"kind\":\"Deployment\",\"metadata\":{\"name\":\"%s\"}}]", (int)strlen(cache) - 2,
                          cache + 1, rev) > 0);
     p = plan_of(&none_cfg, isvc, cache2, &children);
-    assert_false(canary_plan_split(p));
+    assert_false(canary__plan_split(p));
     assert_non_null(find(children, "Deployment", rev));
     assert_non_null(find(children, "Deployment", "iris-predictor"));
     /* status while the stable rolls: rolled-out revision unchanged from the previous status */
@@ -300,8 +300,8 @@ static void rollout_succeeded_promotes_and_failed_stays_at_zero(void **state)
     const char *ro = "\"rollout\":{\"stepWeights\":[10,50],\"interval\":\"1s\"},";
     json_object *isvc = isvc_new("s3://m/v2", ro, NULL, NULL), *children = NULL;
     canary_plan *p = plan_of(&none_cfg, isvc, cache, &children);
-    assert_true(canary_plan_split(p)); /* a rollout without state: starts as a canary */
-    strcpy(rev, canary_plan_latest(p));
+    assert_true(canary__plan_split(p)); /* a rollout without state: starts as a canary */
+    strcpy(rev, canary__plan_latest(p));
     canary_plan_free(p);
     json_object_put(children);
     json_object_put(isvc);
@@ -309,7 +309,7 @@ static void rollout_succeeded_promotes_and_failed_stays_at_zero(void **state)
                                        "\"weight\":100}}}}", rev);
     isvc = isvc_new("s3://m/v2", ro, NULL, st_json);
     p = plan_of(&none_cfg, isvc, cache, &children);
-    assert_false(canary_plan_split(p)); /* promoted: the stable rolls to it */
+    assert_false(canary__plan_split(p)); /* promoted: the stable rolls to it */
     assert_non_null(strstr(js(find(children, "Deployment", "iris-predictor")), "s3://m/v2"));
     canary_plan_free(p);
     json_object_put(children);
@@ -318,7 +318,7 @@ static void rollout_succeeded_promotes_and_failed_stays_at_zero(void **state)
                                        "\"weight\":0,\"failedChecks\":2,\"reason\":\"RolledBack\"}}}}", rev);
     isvc = isvc_new("s3://m/v2", ro, NULL, st_json);
     p = plan_of(&none_cfg, isvc, cache, &children);
-    assert_true(canary_plan_split(p)); /* rolled back: the canary stays beside the stable with no traffic */
+    assert_true(canary__plan_split(p)); /* rolled back: the canary stays beside the stable with no traffic */
     assert_int_equal(replicas(find(children, "Deployment", "iris-predictor")), 1);
     json_object *status = json_tokener_parse("{\"observedGeneration\":2,\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}");
     canary_plan_status(p, status, "2026-01-01T00:00:00Z");
@@ -396,8 +396,8 @@ static void keda_canary_has_its_own_scaledobject(void **state)
     json_object_object_add(json_object_object_get(isvc, "metadata"), "annotations", ann);
     assert_null(reconcile_desired(isvc, &krc, &children));
     assert_null(canary_plan_new(&none_cfg, isvc, &krc, deps, &children, &p));
-    assert_true(canary_plan_split(p));
-    strcpy(rev, canary_plan_latest(p));
+    assert_true(canary__plan_split(p));
+    strcpy(rev, canary__plan_latest(p));
     json_object *cs = so_spec(children, rev), *ss = so_spec(children, "iris-predictor");
     assert_null(find(children, "HorizontalPodAutoscaler", rev));
     assert_string_equal(json_object_get_string(json_object_object_get(json_object_object_get(cs, "scaleTargetRef"), "name")), rev);
@@ -431,7 +431,7 @@ static void keda_canary_has_its_own_scaledobject(void **state)
     deps = json_tokener_parse(cache2);
     assert_null(reconcile_desired(isvc, &krc, &children));
     assert_null(canary_plan_new(&none_cfg, isvc, &krc, deps, &children, &p));
-    assert_false(canary_plan_split(p));
+    assert_false(canary__plan_split(p));
     cs = so_spec(children, rev);
     assert_string_equal(json_object_get_string(json_object_object_get(json_object_object_get(cs, "scaleTargetRef"), "name")), rev);
     assert_non_null(strstr(so_query(cs), re));

@@ -34,7 +34,7 @@ const char *ctl_strerror(ctl_err code)
     return "unknown error";
 }
 
-static ctl_status *status_newv(ctl_err code, int http, const char *reason, const char *fmt,
+static ctl_status *new_statusv(ctl_err code, int http, const char *reason, const char *fmt,
                                va_list ap)
 {
     if (code == CTL_OK) return NULL;
@@ -55,7 +55,7 @@ ctl_status *ctl_status_new(ctl_err code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    ctl_status *st = status_newv(code, 0, NULL, fmt, ap);
+    ctl_status *st = new_statusv(code, 0, NULL, fmt, ap);
     va_end(ap);
     return st;
 }
@@ -65,7 +65,7 @@ ctl_status *ctl_status_api(int http_code, const char *reason, const char *fmt, .
     va_list ap;
     va_start(ap, fmt);
     ctl_err code = http_code == 410 ? CTL_EGONE : CTL_EAPI;
-    ctl_status *st = status_newv(code, http_code, reason, fmt, ap);
+    ctl_status *st = new_statusv(code, http_code, reason, fmt, ap);
     va_end(ap);
     return st;
 }

@@ -147,7 +147,7 @@ void metrics_set_leader(int is_leader)
     pthread_mutex_unlock(&reg.mu);
 }
 
-static rollout_row *rollout_find(const char *isvc)
+static rollout_row *find_rollout_series(const char *isvc)
 {
     for (size_t i = 0; i < reg.nrollouts; i++)
         if (!strcmp(reg.rollouts[i].isvc, isvc)) return &reg.rollouts[i];
@@ -164,7 +164,7 @@ static rollout_row *rollout_find(const char *isvc)
 void metrics_set_rollout(const char *isvc, const char *phase, int weight)
 {
     pthread_mutex_lock(&reg.mu);
-    rollout_row *r = rollout_find(isvc);
+    rollout_row *r = find_rollout_series(isvc);
     snprintf(r->phase, sizeof(r->phase), "%s", phase);
     r->weight = weight;
     pthread_mutex_unlock(&reg.mu);
@@ -173,7 +173,7 @@ void metrics_set_rollout(const char *isvc, const char *phase, int weight)
 void metrics_count_rollout_check(const char *isvc, const char *result)
 {
     pthread_mutex_lock(&reg.mu);
-    rollout_row *r = rollout_find(isvc);
+    rollout_row *r = find_rollout_series(isvc);
     if (!strcmp(result, "passed")) r->passed++;
     else if (!strcmp(result, "failed")) r->failed++;
     else r->inconclusive++;

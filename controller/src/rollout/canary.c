@@ -85,7 +85,7 @@ static json_object *as_canary(json_object *o, const char *rev)
 }
 
 /* A per-revision Service: the entry Service's shape, named after the revision, selecting it. */
-static json_object *revision_service(json_object *entry, const char *rev)
+static json_object *service_for_revision(json_object *entry, const char *rev)
 {
     json_object *s = jx_copy(entry);
     rename_obj(s, rev);
@@ -130,7 +130,7 @@ static int obs_read(json_object *ro, const char *rate_key, const char *p99_key, 
     return 1;
 }
 
-static void rollout_state_read(canary_plan *p, json_object *ro)
+static void read_rollout_state(canary_plan *p, json_object *ro)
 {
     int ph = rollout_phase_parse(jx_str(ro, "phase"));
     const char *rev = jx_str(ro, "revision");
@@ -246,8 +246,8 @@ static void plan_split(canary_plan *p, json_object *children, json_object *old, 
     }
     json_object_array_add(res, sdep);
     json_object_array_add(res, cdep);
-    json_object_array_add(res, revision_service(entry, p->stable));
-    json_object_array_add(res, revision_service(entry, p->latest));
+    json_object_array_add(res, service_for_revision(entry, p->stable));
+    json_object_array_add(res, service_for_revision(entry, p->latest));
     if (shpa) json_object_array_add(res, shpa);
     if (chpa) json_object_array_add(res, chpa);
     /* other kinds (none today) go with the current spec */
@@ -303,7 +303,7 @@ ctl_status *canary_plan_new(const canary_config *cfg, json_object *isvc, const r
     label_revision(dep, p->latest);
     annotate(dep, REVISION_ANNOTATION_SPEC, json_object_to_json_string_ext(pred, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     const char *stable_spec = plan_read_deployments(p, deployments);
-    rollout_state_read(p, jx_get(ps, "rollout"));
+    read_rollout_state(p, jx_get(ps, "rollout"));
     json_object *ctpv = jx_get(pred, "canaryTrafficPercent");
     int has_ctp = ctpv && json_object_is_type(ctpv, json_type_int);
     int ctp = has_ctp ? (int)json_object_get_int64(ctpv) : 100;
@@ -349,10 +349,10 @@ void canary_plan_resume(canary_plan *p, int64_t paused_since_ms)
     if (p) p->paused_since_ms = paused_since_ms;
 }
 
-const char *canary_plan_latest(const canary_plan *p) { return p->latest; }
-const char *canary_plan_stable(const canary_plan *p) { return p->have_stable ? p->stable : NULL; }
-int canary_plan_split(const canary_plan *p) { return p->split; }
-int canary_plan_weight(const canary_plan *p) { return p->split ? p->weight_eff : 100; }
+const char *canary__plan_latest(const canary_plan *p) { return p->latest; }
+const char *canary__plan_stable(const canary_plan *p) { return p->have_stable ? p->stable : NULL; }
+int canary__plan_split(const canary_plan *p) { return p->split; }
+int canary__plan_weight(const canary_plan *p) { return p->split ? p->weight_eff : 100; }
 
 void canary_plan_free(canary_plan *p)
 {

@@ -82,10 +82,10 @@ ctl_status *canary_plan_route(canary *cn, canary_plan *p, json_object *isvc, jso
 void canary_plan_status(const canary_plan *p, json_object *status, const char *now);
 void canary_plan_free(canary_plan *p); /* NULL is a no-op */
 
-/* Exposed for tests. */
-const char *canary_plan_latest(const canary_plan *p);
-const char *canary_plan_stable(const canary_plan *p); /* NULL without a previous revision */
-int canary_plan_split(const canary_plan *p);           /* 1 while two revisions share traffic */
-int canary_plan_weight(const canary_plan *p);          /* the canary's effective weight */
+/* Internal (double underscore), exposed for tests. */
+const char *canary__plan_latest(const canary_plan *p);
+const char *canary__plan_stable(const canary_plan *p); /* NULL without a previous revision */
+int canary__plan_split(const canary_plan *p);           /* 1 while two revisions share traffic */
+int canary__plan_weight(const canary_plan *p);          /* the canary's effective weight */
 
 #endif

@@ -308,7 +308,7 @@ out:
 
 /* Paused (status.h): no apply, delete or prune; only the status, from the cached Deployment and
  * pods as they run. The spec is not read, so a paused object reports no InvalidSpec either. */
-static ctl_status *reconcile_paused(controller *ctl, const char *key, json_object *isvc, json_object *prev, const char *now)
+static ctl_status *sync_paused(controller *ctl, const char *key, json_object *isvc, json_object *prev, const char *now)
 {
     json_object *md = jx_get(isvc, "metadata"), *dep = NULL, *pods = NULL, *status = NULL;
     ctl_status *st = NULL;
@@ -336,7 +336,7 @@ typedef struct reconcile_result {
     int64_t after_ms; /* > 0: queue again after this long (a rollout's next check) */
 } reconcile_result;
 
-/* One pass over one key: what the steps of reconcile_key share. Borrowed: key, ns, isvc, prev. */
+/* One pass over one key: what the steps of sync_key share. Borrowed: key, ns, isvc, prev. */
 typedef struct pass {
     const char *key, *ns;
     json_object *isvc, *prev; /* the cached InferenceService and its status */
@@ -485,7 +485,7 @@ static ctl_status *report_status(controller *ctl, pass *p, reconcile_result *res
 
 /* One pass over key: desired children -> apply -> route/rollout -> prune -> status. Decides
  * nothing about the queue itself: what it wants is in *res, and the worker acts on it. */
-static ctl_status *reconcile_key(controller *ctl, const char *key, json_object **isvc_out, reconcile_result *res)
+static ctl_status *sync_key(controller *ctl, const char *key, json_object **isvc_out, reconcile_result *res)
 {
     ctl_status *st = NULL;
     pass p = {.key = key, .isvc = informer_get(ctl->inf[INF_ISVC], key)};
@@ -500,7 +500,7 @@ static ctl_status *reconcile_key(controller *ctl, const char *key, json_object *
     kube_format_time(p.now, sizeof(p.now), 0);
     int paused = status_pause_read(p.isvc, NULL) == STATUS_PAUSE_ON;
     metrics_set_paused(key, paused); /* every pass: a restarted controller has not seen the transition */
-    if (paused) return reconcile_paused(ctl, key, p.isvc, p.prev, p.now);
+    if (paused) return sync_paused(ctl, key, p.isvc, p.prev, p.now);
     if ((st = plan_children(ctl, &p))) {
         if (ctl_status_code(st) == CTL_EINVAL) st = report_invalid(ctl, &p, st);
         goto out;
@@ -566,7 +566,7 @@ static void *worker(void *arg)
         double t0 = clock_mono_s();
         json_object *isvc = NULL;
         reconcile_result res = {0};
-        ctl_status *st = reconcile_key(ctl, key, &isvc, &res);
+        ctl_status *st = sync_key(ctl, key, &isvc, &res);
         handle_result(ctl, key, isvc, st, res, clock_mono_s() - t0);
         ctl_status_free(st);
         json_object_put(isvc);
