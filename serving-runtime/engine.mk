@@ -11,9 +11,11 @@ $(ONNX_GEN_C) $(ONNX_GEN_H) &: $(ONNX_PROTO)
 	cp $(ONNX_PROTO) $(GEN)/onnx/onnx.proto
 	cd $(GEN)/onnx && protoc-c --c_out=. onnx.proto
 
-# This fragment is read before runtime.mk, so it lists the engine's sources itself.
-ENGINE_SRCS := $(sort $(wildcard serving-runtime/src/common/*.c serving-runtime/src/engine/*.c \
-                                 serving-runtime/src/ops/*.c))
+# One source list per library, each written once. This fragment is read first (then models,
+# runtime, server, storage), so the engine's lists live here: src/common (status, the capped
+# buffer) and the engine itself (loader, planner, runtime, kernels).
+COMMON_SRCS := $(sort $(wildcard serving-runtime/src/common/*.c))
+ENGINE_SRCS := $(COMMON_SRCS) $(sort $(wildcard serving-runtime/src/engine/*.c serving-runtime/src/ops/*.c))
 ENGINE_CHECK_SRCS := $(sort $(wildcard serving-runtime/src/check/*.c))
 # Every engine/test object may include the generated header (the generic %.o rule compiles the
 # generated .c like ours).

@@ -1,7 +1,7 @@
 # kinfer-server (src/http, protocol, batcher, metrics, server): its black-box suite (pytest over
 # loopback against the built binary, checked with onnxruntime, tritonclient and kserve's client),
 # the request-parsing fuzzer, and `make bench-server`. Unit tests are groups of test-runtime.
-SERVER_PROTOCOL_SRCS := $(sort $(wildcard serving-runtime/src/protocol/*.c)) serving-runtime/src/common/status.c
+SERVER_PROTOCOL_SRCS := $(PROTOCOL_SRCS) $(COMMON_SRCS)
 
 TEST_SUITES += server
 .PHONY: test-server
@@ -12,7 +12,7 @@ test-server: $(BIN)/kinfer-server
 # libFuzzer target for V2 JSON, V2 binary and V1 request parsing (and the encoders behind it).
 FUZZERS += fuzz_infer_request
 $(BUILD)/fuzz/fuzz_infer_request: serving-runtime/fuzz/fuzz_infer_request.c $(SERVER_PROTOCOL_SRCS) \
-                                  $(wildcard serving-runtime/src/protocol/*.h)
+                                  $(wildcard serving-runtime/src/protocol/*.h serving-runtime/src/common/*.h)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -o $@ serving-runtime/fuzz/fuzz_infer_request.c $(SERVER_PROTOCOL_SRCS) -ljson-c -lm
 

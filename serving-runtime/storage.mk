@@ -1,7 +1,6 @@
 # Model storage (src/storage): kinfer-fetch, the `fetch` subcommand as a standalone binary, its
 # black-box tests against moto's S3 server and loopback HTTP servers, and the parser fuzzer.
-STORAGE_SRCS := $(sort $(wildcard serving-runtime/src/storage/*.c)) serving-runtime/src/common/status.c \
-                serving-runtime/src/log/log.c
+STORAGE_SRCS := $(STORAGE_LIB_SRCS) $(COMMON_SRCS) $(LOG_SRCS)
 $(eval $(call c_program,kinfer-fetch,$(STORAGE_SRCS) serving-runtime/tools/fetch_main.c,-ljson-c -lcurl -lssl -lcrypto))
 
 # Runs against `kinfer-server fetch` too when kinfer-server is built (tests are parametrized by

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "../src/storage/storage.h"
-#include "../src/storage/storage_buf.h"
+#include "../src/common/pbuf.h"
 #include "../src/storage/storage_job.h"
 
 /* sha256("hello\n") */
@@ -242,18 +242,18 @@ static void fetch_main_argument_errors(void **state)
 static void buffer_cap(void **state)
 {
     (void)state;
-    storage_buf b;
-    storage_buf_init(&b, 8);
-    assert_int_equal(storage_buf_adds(&b, "12345"), 0);
-    assert_int_equal(storage_buf_printf(&b, "%d", 678), 0);
-    assert_int_equal(storage_buf_adds(&b, "9"), -1);
-    assert_true(b.overflow);
-    assert_int_equal(storage_buf_adds(&b, ""), -1); /* stays failed */
-    assert_string_equal(b.data, "12345678");
-    char *s = storage_buf_take(&b);
+    pbuf b;
+    pbuf_init(&b, 0, 8);
+    assert_int_equal(pbuf_adds(&b, "12345"), 0);
+    assert_int_equal(pbuf_printf(&b, "%d", 678), 0);
+    assert_int_equal(pbuf_adds(&b, "9"), -1);
+    assert_int_equal(pbuf_failed(&b), PBUF_OVER_CAP);
+    assert_int_equal(pbuf_adds(&b, ""), -1); /* stays failed */
+    assert_string_equal(pbuf_data(&b), "12345678");
+    char *s = pbuf_take(&b);
     assert_string_equal(s, "12345678");
     free(s);
-    storage_buf_free(&b);
+    pbuf_free(&b);
 }
 
 int test_storage_run(void)

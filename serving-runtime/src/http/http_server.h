@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "../common/status.h"
-#include "../protocol/pbuf.h"
+#include "../common/pbuf.h"
 #include "../protocol/req_arena.h"
 
 typedef struct http_server http_server;

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../protocol/pbuf.h"
+#include "../common/pbuf.h"
 
 typedef struct metrics metrics;
 

@@ -11,7 +11,7 @@
 
 #include "../common/status.h"
 #include "../engine/onnx_model.h"
-#include "pbuf.h"
+#include "../common/pbuf.h"
 
 /* outs[i] is named outs[i].name; binary[i] (NULL: none) sends it as binary data. *json_len gets
  * the JSON part's length when any output is binary (the Inference-Header-Content-Length), else 0.

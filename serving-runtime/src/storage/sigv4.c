@@ -13,7 +13,7 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
-#include "storage_buf.h"
+#include "../common/pbuf.h"
 
 #define CANON_MAX (64 * 1024)
 
@@ -75,7 +75,7 @@ static int header_cmp(const void *a, const void *b)
 }
 
 /* Value with leading/trailing spaces trimmed and inner runs of spaces collapsed. */
-static int add_trimmed(storage_buf *b, const char *v)
+static int add_trimmed(pbuf *b, const char *v)
 {
     while (*v == ' ' || *v == '\t') v++;
     int pending_space = 0;
@@ -84,9 +84,9 @@ static int add_trimmed(storage_buf *b, const char *v)
             pending_space = 1;
             continue;
         }
-        if (pending_space && storage_buf_add(b, " ", 1)) return -1;
+        if (pending_space && pbuf_add(b, " ", 1)) return -1;
         pending_space = 0;
-        if (storage_buf_add(b, v, 1)) return -1;
+        if (pbuf_add(b, v, 1)) return -1;
     }
     return 0;
 }
@@ -103,11 +103,11 @@ kinfer_status *sigv4_sign(const sigv4_input *in, sigv4_output *out)
 {
     kinfer_status *st = NULL;
     canon_header hs[SIGV4_MAX_HEADERS];
-    storage_buf creq, signed_names, sts, auth;
-    storage_buf_init(&creq, CANON_MAX);
-    storage_buf_init(&signed_names, 4096);
-    storage_buf_init(&sts, 4096);
-    storage_buf_init(&auth, 4096);
+    pbuf creq, signed_names, sts, auth;
+    pbuf_init(&creq, 0, CANON_MAX);
+    pbuf_init(&signed_names, 0, 4096);
+    pbuf_init(&sts, 0, 4096);
+    pbuf_init(&auth, 0, 4096);
     memset(out, 0, sizeof(*out));
 
     if (!valid_date(in->amz_date)) {
@@ -132,15 +132,15 @@ kinfer_status *sigv4_sign(const sigv4_input *in, sigv4_output *out)
     }
     qsort(hs, in->n_headers, sizeof(hs[0]), header_cmp);
 
-    int bad = storage_buf_printf(&creq, "%s\n%s\n%s\n", in->method, in->canonical_uri,
+    int bad = pbuf_printf(&creq, "%s\n%s\n%s\n", in->method, in->canonical_uri,
                                  in->canonical_query);
     for (size_t i = 0; i < in->n_headers; i++) {
-        bad |= storage_buf_printf(&creq, "%s:", hs[i].name);
+        bad |= pbuf_printf(&creq, "%s:", hs[i].name);
         bad |= add_trimmed(&creq, hs[i].value);
-        bad |= storage_buf_add(&creq, "\n", 1);
-        bad |= storage_buf_printf(&signed_names, "%s%s", i ? ";" : "", hs[i].name);
+        bad |= pbuf_add(&creq, "\n", 1);
+        bad |= pbuf_printf(&signed_names, "%s%s", i ? ";" : "", hs[i].name);
     }
-    bad |= storage_buf_printf(&creq, "\n%s\n%s", signed_names.data ? signed_names.data : "",
+    bad |= pbuf_printf(&creq, "\n%s\n%s", pbuf_data(&signed_names) ? pbuf_data(&signed_names) : "",
                               in->payload_hash);
 
     char creq_hash[65], date[9], scope[256];
@@ -151,9 +151,9 @@ kinfer_status *sigv4_sign(const sigv4_input *in, sigv4_output *out)
         st = kinfer_status_new(KINFER_EINVAL, "sigv4: region/service too long");
         goto out;
     }
-    if (!bad) sigv4_sha256_hex(creq.data, creq.len, creq_hash);
+    if (!bad) sigv4_sha256_hex(pbuf_data(&creq), creq.len, creq_hash);
     bad |= bad ? -1
-               : storage_buf_printf(&sts, "AWS4-HMAC-SHA256\n%s\n%s\n%s", in->amz_date, scope,
+               : pbuf_printf(&sts, "AWS4-HMAC-SHA256\n%s\n%s\n%s", in->amz_date, scope,
                                     creq_hash);
     if (bad) {
         st = kinfer_status_new(
@@ -163,36 +163,36 @@ kinfer_status *sigv4_sign(const sigv4_input *in, sigv4_output *out)
 
     /* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request") */
     unsigned char k[32], sig[32];
-    storage_buf secret;
-    storage_buf_init(&secret, 1024);
-    if (storage_buf_printf(&secret, "AWS4%s", in->secret_key) ||
-        hmac(secret.data, secret.len, date, k) || hmac(k, 32, in->region, k) ||
+    pbuf secret;
+    pbuf_init(&secret, 0, 1024);
+    if (pbuf_printf(&secret, "AWS4%s", in->secret_key) ||
+        hmac(pbuf_data(&secret), secret.len, date, k) || hmac(k, 32, in->region, k) ||
         hmac(k, 32, in->service, k) || hmac(k, 32, "aws4_request", k) ||
-        hmac(k, 32, sts.data, sig)) {
-        storage_buf_free(&secret);
+        hmac(k, 32, pbuf_data(&sts), sig)) {
+        pbuf_free(&secret);
         st = kinfer_status_new(KINFER_EINTERNAL,
                                "sigv4: HMAC-SHA256 failed (or secret key over 1 KiB)");
         goto out;
     }
-    storage_buf_free(&secret);
+    pbuf_free(&secret);
     hex_encode(sig, 32, out->signature);
-    if (storage_buf_printf(&auth, "AWS4-HMAC-SHA256 Credential=%s/%s,SignedHeaders=%s,Signature=%s",
-                           in->access_key, scope, signed_names.data, out->signature)) {
+    if (pbuf_printf(&auth, "AWS4-HMAC-SHA256 Credential=%s/%s,SignedHeaders=%s,Signature=%s",
+                           in->access_key, scope, pbuf_data(&signed_names), out->signature)) {
         st = kinfer_status_new(KINFER_ENOMEM, "sigv4: out of memory");
         goto out;
     }
-    out->canonical_request = storage_buf_take(&creq);
-    out->string_to_sign = storage_buf_take(&sts);
-    out->authorization = storage_buf_take(&auth);
+    out->canonical_request = pbuf_take(&creq);
+    out->string_to_sign = pbuf_take(&sts);
+    out->authorization = pbuf_take(&auth);
     if (!out->canonical_request || !out->string_to_sign || !out->authorization) {
         sigv4_output_free(out);
         st = kinfer_status_new(KINFER_ENOMEM, "sigv4: out of memory");
     }
 out:
-    storage_buf_free(&creq);
-    storage_buf_free(&signed_names);
-    storage_buf_free(&sts);
-    storage_buf_free(&auth);
+    pbuf_free(&creq);
+    pbuf_free(&signed_names);
+    pbuf_free(&sts);
+    pbuf_free(&auth);
     return st;
 }
 

@@ -14,7 +14,7 @@
 
 #include <openssl/evp.h>
 
-#include "storage_buf.h"
+#include "../common/pbuf.h"
 #include "storage_list.h"
 #include "../log/log.h"
 
@@ -30,9 +30,9 @@ struct storage_http {
 typedef struct sink {
     CURL *curl;
     int fd;              /* file sink, or -1 */
-    storage_buf *mem;    /* memory sink, or NULL */
+    pbuf *mem;    /* memory sink, or NULL */
     EVP_MD_CTX *sha;     /* only for file sinks */
-    storage_buf errbody; /* body of a non-2xx answer */
+    pbuf errbody; /* body of a non-2xx answer */
     long code;
     long long bytes;
     int write_failed; /* errno of a failed write(), or -1 when mem overflowed */
@@ -75,11 +75,11 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
     if (s->code < 200 || s->code > 299) {
         /* Keep what fits for the error message; the rest is of no use. */
         size_t room = ERRBODY_MAX - s->errbody.len;
-        if (room && storage_buf_add(&s->errbody, p, len < room ? len : room)) return 0;
+        if (room && pbuf_add(&s->errbody, p, len < room ? len : room)) return 0;
         return len;
     }
     if (s->mem) {
-        if (storage_buf_add(s->mem, p, len)) {
+        if (pbuf_add(s->mem, p, len)) {
             s->write_failed = -1;
             return 0;
         }
@@ -130,19 +130,19 @@ static void url_for_log(const char *url, char *out, size_t size)
     snprintf(out, size, "%.*s%s", (int)(n > 1024 ? 1024 : n), url, url[n] ? "?..." : "");
 }
 
-static kinfer_status *http_error(const char *url, long code, const storage_buf *body)
+static kinfer_status *http_error(const char *url, long code, const pbuf *body)
 {
     char shown[1100], scode[128], smsg[512], excerpt[201];
     url_for_log(url, shown, sizeof(shown));
     kinfer_err err = code == 401 || code == 403 ? KINFER_EAUTH
                      : code == 404              ? KINFER_ENOTFOUND
                                                 : KINFER_EHTTP;
-    if (body->data &&
-        !storage_list_s3_error(body->data, body->len, scode, sizeof(scode), smsg, sizeof(smsg)))
+    if (pbuf_data(body) &&
+        !storage_list_s3_error(pbuf_data(body), body->len, scode, sizeof(scode), smsg, sizeof(smsg)))
         return kinfer_status_new(err, "GET %s: HTTP %ld: %s: %s", shown, code, scode, smsg);
     size_t n = 0;
-    for (size_t i = 0; body->data && i < body->len && n < sizeof(excerpt) - 1; i++)
-        excerpt[n++] = isprint((unsigned char)body->data[i]) ? body->data[i] : ' ';
+    for (size_t i = 0; pbuf_data(body) && i < body->len && n < sizeof(excerpt) - 1; i++)
+        excerpt[n++] = isprint((unsigned char)pbuf_data(body)[i]) ? pbuf_data(body)[i] : ' ';
     excerpt[n] = '\0';
     return kinfer_status_new(err, "GET %s: HTTP %ld%s%s", shown, code, n ? ": " : "", excerpt);
 }
@@ -191,7 +191,7 @@ static kinfer_status *attempt(storage_http *h, const char *url, storage_http_hea
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &s->code);
     if (s->write_failed == -1) {
         st = kinfer_status_new(KINFER_ETOOBIG, "GET %s: response over %zu bytes", shown,
-                               s->mem->max);
+                               s->mem->cap);
     } else if (s->write_failed) {
         st = kinfer_status_new(KINFER_EIO, "GET %s: writing the download: %s", shown,
                                strerror(s->write_failed));
@@ -252,10 +252,8 @@ static kinfer_status *with_retries(storage_http *h, const char *url, storage_htt
 
 static int reset_mem(sink *s)
 {
-    s->mem->len = 0;
-    s->mem->overflow = 0;
-    s->errbody.len = 0;
-    s->errbody.overflow = 0;
+    pbuf_reset(s->mem);
+    pbuf_reset(&s->errbody);
     s->code = 0;
     s->bytes = 0;
     s->write_failed = 0;
@@ -264,8 +262,7 @@ static int reset_mem(sink *s)
 
 static int reset_file(sink *s)
 {
-    s->errbody.len = 0;
-    s->errbody.overflow = 0;
+    pbuf_reset(&s->errbody);
     s->code = 0;
     s->bytes = 0;
     s->write_failed = 0;
@@ -277,20 +274,20 @@ kinfer_status *storage_http_get_mem(storage_http *h, const char *url,
                                     storage_http_headers_fn headers_fn, void *ctx, size_t cap,
                                     char **body, size_t *len)
 {
-    storage_buf mem;
-    storage_buf_init(&mem, cap);
+    pbuf mem;
+    pbuf_init(&mem, 0, cap);
     sink s = {.curl = h->curl, .fd = -1, .mem = &mem};
-    storage_buf_init(&s.errbody, ERRBODY_MAX);
+    pbuf_init(&s.errbody, 0, ERRBODY_MAX);
     *body = NULL;
     *len = 0;
     kinfer_status *st = with_retries(h, url, headers_fn, ctx, &s, reset_mem);
     if (!st) {
         *len = mem.len;
-        if (!(*body = storage_buf_take(&mem)))
+        if (!(*body = pbuf_take(&mem)))
             st = kinfer_status_new(KINFER_ENOMEM, "out of memory");
     }
-    storage_buf_free(&mem);
-    storage_buf_free(&s.errbody);
+    pbuf_free(&mem);
+    pbuf_free(&s.errbody);
     return st;
 }
 
@@ -300,7 +297,7 @@ kinfer_status *storage_http_get_file(storage_http *h, const char *url,
 {
     kinfer_status *st = NULL;
     sink s = {.curl = h->curl, .fd = -1};
-    storage_buf_init(&s.errbody, ERRBODY_MAX);
+    pbuf_init(&s.errbody, 0, ERRBODY_MAX);
     sha256_hex[0] = '\0';
     *bytes = 0;
     if (!(s.sha = EVP_MD_CTX_new())) {
@@ -327,6 +324,6 @@ out:
         st = kinfer_status_new(KINFER_EIO, "close %s: %s", path, strerror(errno));
     if (st && s.fd >= 0) unlink(path);
     EVP_MD_CTX_free(s.sha);
-    storage_buf_free(&s.errbody);
+    pbuf_free(&s.errbody);
     return st;
 }

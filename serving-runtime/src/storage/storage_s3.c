@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "sigv4.h"
-#include "storage_buf.h"
+#include "../common/pbuf.h"
 #include "storage_job.h"
 #include "../log/log.h"
 
@@ -154,12 +154,12 @@ static char *object_path(const s3_conf *c, const char *key)
 {
     char *ek = sigv4_uri_encode(key, 1), *out = NULL;
     if (!ek) return NULL;
-    storage_buf b;
-    storage_buf_init(&b, 16384);
-    if (c->path_style ? !storage_buf_printf(&b, "/%s/%s", c->bucket, ek)
-                      : !storage_buf_printf(&b, "/%s", ek))
-        out = storage_buf_take(&b);
-    storage_buf_free(&b);
+    pbuf b;
+    pbuf_init(&b, 0, 16384);
+    if (c->path_style ? !pbuf_printf(&b, "/%s/%s", c->bucket, ek)
+                      : !pbuf_printf(&b, "/%s", ek))
+        out = pbuf_take(&b);
+    pbuf_free(&b);
     free(ek);
     return out;
 }

@@ -1,4 +1,4 @@
-/* Capped growable buffer with sticky errors; see pbuf.h. */
+/* The capped growable buffer with sticky errors; see pbuf.h. */
 #include "pbuf.h"
 
 #include <stdio.h>
@@ -16,6 +16,7 @@ void pbuf_reset(pbuf *b)
 {
     b->len = 0;
     b->failed = 0;
+    if (b->mem) b->mem[b->headroom] = '\0';
 }
 
 void pbuf_free(pbuf *b)
@@ -28,16 +29,16 @@ static int pbuf_grow(pbuf *b, size_t n)
 {
     if (b->failed) return -1;
     if (n > b->cap || b->len > b->cap - n) {
-        b->failed = 2;
+        b->failed = PBUF_OVER_CAP;
         return -1;
     }
-    size_t need = b->headroom + b->len + n;
+    size_t need = b->headroom + b->len + n + 1; /* + the NUL */
     if (need <= b->alloc) return 0;
     size_t alloc = b->alloc ? b->alloc : 1024;
     while (alloc < need) alloc *= 2;
     char *m = realloc(b->mem, alloc);
     if (!m) {
-        b->failed = 1;
+        b->failed = PBUF_ENOMEM;
         return -1;
     }
     b->mem = m;
@@ -48,53 +49,53 @@ static int pbuf_grow(pbuf *b, size_t n)
 void *pbuf_extend(pbuf *b, size_t n)
 {
     if (pbuf_grow(b, n)) return NULL;
-    void *p = b->mem + b->headroom + b->len;
+    char *p = b->mem + b->headroom + b->len;
     b->len += n;
+    p[n] = '\0';
     return p;
 }
 
-void pbuf_add(pbuf *b, const void *data, size_t n)
+int pbuf_add(pbuf *b, const void *data, size_t n)
 {
     void *p = pbuf_extend(b, n);
     if (p && n) memcpy(p, data, n);
+    return p ? 0 : -1;
 }
 
-void pbuf_addc(pbuf *b, char c)
+int pbuf_addc(pbuf *b, char c)
 {
-    if (!b->failed && b->headroom + b->len < b->alloc && b->len < b->cap) {
+    if (!b->failed && b->headroom + b->len + 1 < b->alloc && b->len < b->cap) {
         b->mem[b->headroom + b->len++] = c;
-        return;
+        b->mem[b->headroom + b->len] = '\0';
+        return 0;
     }
-    pbuf_add(b, &c, 1);
+    return pbuf_add(b, &c, 1);
 }
 
-void pbuf_adds(pbuf *b, const char *s)
+int pbuf_adds(pbuf *b, const char *s)
 {
-    pbuf_add(b, s, strlen(s));
+    return pbuf_add(b, s, strlen(s));
 }
 
-void pbuf_printf(pbuf *b, const char *fmt, ...)
+int pbuf_printf(pbuf *b, const char *fmt, ...)
 {
-    if (b->failed) return;
+    if (b->failed) return -1;
     char small[128];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(small, sizeof(small), fmt, ap);
     va_end(ap);
     if (n < 0) {
-        b->failed = 1;
-        return;
+        b->failed = PBUF_ENOMEM;
+        return -1;
     }
-    if ((size_t)n < sizeof(small)) {
-        pbuf_add(b, small, (size_t)n);
-        return;
-    }
-    char *p = pbuf_extend(b, (size_t)n + 1);
-    if (!p) return;
+    if ((size_t)n < sizeof(small)) return pbuf_add(b, small, (size_t)n);
+    char *p = pbuf_extend(b, (size_t)n); /* keeps room for the NUL vsnprintf writes */
+    if (!p) return -1;
     va_start(ap, fmt);
     vsnprintf(p, (size_t)n + 1, fmt, ap);
     va_end(ap);
-    b->len--; /* drop the NUL */
+    return 0;
 }
 
 void pbuf_add_json_str(pbuf *b, const char *s, size_t n)
@@ -131,4 +132,19 @@ void pbuf_add_json_str(pbuf *b, const char *s, size_t n)
     }
     pbuf_add(b, s + run, n - run);
     pbuf_addc(b, '"');
+}
+
+char *pbuf_take(pbuf *b)
+{
+    char *out;
+    if (!b->mem) {
+        out = strdup("");
+    } else {
+        if (b->headroom) memmove(b->mem, b->mem + b->headroom, b->len + 1);
+        out = b->mem;
+    }
+    b->mem = NULL;
+    b->len = b->alloc = 0;
+    b->failed = 0;
+    return out;
 }
