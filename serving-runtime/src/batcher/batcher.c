@@ -122,38 +122,31 @@ static void job_fail(batcher_job *job, kinfer_err code, const char *msg)
     job->done(job, kinfer_status_new(code, "%s", msg));
 }
 
-/* Runs jobs[0..n) as one batch and completes each. A job's done() hands it back to its submitter,
- * which may free it at once: nothing here reads a job after its done(), so what the clean-up
- * needs (the input count) is copied first. */
-static void batch_run(batcher *b, batcher_job **jobs, size_t n)
+/* The batch's inputs: each input's rows of every job, back to back, into *in (n_in tensors the
+ * caller frees with their data, also after a failure). -1 when out of memory. */
+static int concat_inputs(batcher_job **jobs, size_t n, int64_t rows, onnx_tensor **in)
 {
     batcher_job *j0 = jobs[0];
-    size_t n_out = j0->output_names ? j0->n_outputs : b->be.n_outputs, n_in = j0->n_inputs;
-    int64_t rows = 0;
-    for (size_t k = 0; k < n; k++) rows += jobs[k]->rows;
-    onnx_tensor *in = NULL, *out = calloc(n_out ? n_out : 1, sizeof(onnx_tensor));
-    kinfer_status *st = NULL;
-    int have_out = 0; /* the engine filled out[] and it must be released */
-    const char *why = "out of memory assembling the batch";
-    if (!out) goto fail;
-    if (n > 1) {
-        in = calloc(n_in, sizeof(onnx_tensor));
-        if (!in) goto fail;
-        for (size_t i = 0; i < n_in; i++) {
-            in[i] = j0->inputs[i];
-            in[i].dims[0] = rows;
-            size_t row_bytes = (size_t)row_elems(&in[i]) * onnx_dtype_size(in[i].dtype);
-            char *p = in[i].data = malloc(((size_t)rows * row_bytes) | 1);
-            if (!p) goto fail;
-            for (size_t k = 0; k < n; k++) {
-                memcpy(p, jobs[k]->inputs[i].data, (size_t)jobs[k]->rows * row_bytes);
-                p += (size_t)jobs[k]->rows * row_bytes;
-            }
+    size_t n_in = j0->n_inputs;
+    if (!(*in = calloc(n_in, sizeof(onnx_tensor)))) return -1;
+    for (size_t i = 0; i < n_in; i++) {
+        onnx_tensor *t = &(*in)[i];
+        *t = j0->inputs[i];
+        t->dims[0] = rows;
+        size_t row_bytes = (size_t)row_elems(t) * onnx_dtype_size(t->dtype);
+        char *p = t->data = malloc(((size_t)rows * row_bytes) | 1);
+        if (!p) return -1;
+        for (size_t k = 0; k < n; k++) {
+            memcpy(p, jobs[k]->inputs[i].data, (size_t)jobs[k]->rows * row_bytes);
+            p += (size_t)jobs[k]->rows * row_bytes;
         }
     }
-    int64_t t0 = kinfer_now_ns();
-    st = b->be.run(b->be.ctx, n > 1 ? in : j0->inputs, n_in, j0->output_names, out, n_out);
-    int64_t t1 = kinfer_now_ns();
+    return 0;
+}
+
+/* The run's times on every job, the stats callback, and the per-row estimate. */
+static void note_timing(batcher *b, batcher_job **jobs, size_t n, int64_t rows, int64_t t0, int64_t t1)
+{
     if (b->opts.on_batch) b->opts.on_batch(b->opts.stats_ctx, rows, n, t1 - t0);
     int64_t per_row = (t1 - t0) / (rows > 0 ? rows : 1),
             avg = atomic_load_explicit(&b->row_ns, memory_order_relaxed);
@@ -165,30 +158,24 @@ static void batch_run(batcher *b, batcher_job **jobs, size_t n)
         jobs[k]->end_ns = t1;
         jobs[k]->batch_rows = rows;
     }
-    if (st) {
-        for (size_t k = 0; k < n; k++)
-            job_fail(jobs[k], kinfer_status_code(st), kinfer_status_msg(st));
-        goto out;
-    }
-    have_out = 1;
-    if (n == 1) { /* the engine's tensors go straight to the job: no copy */
-        j0->outputs = out;
-        j0->outputs_count = n_out;
-        j0->engine_owned = 1;
-        out = NULL;
-        j0->done(j0, NULL);
-        goto out;
-    }
+}
+
+/* Splits the batch's outputs by rows into each job's own copies and completes every job
+ * (done(), or job_fail() when the outputs cannot be split). out stays the caller's. */
+static void split_outputs(batcher *b, batcher_job **jobs, size_t n, onnx_tensor *out, size_t n_out,
+                          int64_t rows)
+{
     for (size_t o = 0; o < n_out; o++)
         if (out[o].rank < 1 || out[o].dims[0] != rows) {
-            st = kinfer_status_new(
+            kinfer_status *st = kinfer_status_new(
                 KINFER_EINTERNAL,
                 "output \"%s\" does not have the batch's %lld rows in dimension 0: "
                 "the model cannot be batched (run with --max-batch-size 0)",
                 out[o].name, (long long)rows);
             for (size_t k = 0; k < n; k++)
                 job_fail(jobs[k], KINFER_EINTERNAL, kinfer_status_msg(st));
-            goto out;
+            kinfer_status_free(st);
+            return;
         }
     int64_t r0 = 0;
     for (size_t k = 0; k < n; k++) {
@@ -209,9 +196,42 @@ static void batch_run(batcher *b, batcher_job **jobs, size_t n)
             job_fail(j, KINFER_ENOMEM, "out of memory splitting the batch");
         }
     }
-    goto out;
-fail:
-    for (size_t k = 0; k < n; k++) job_fail(jobs[k], KINFER_ENOMEM, why);
+}
+
+/* Runs jobs[0..n) as one batch and completes each exactly once. A job's done() hands it back to
+ * its submitter, which may free it at once: nothing here reads a job after its done(), so what
+ * the clean-up needs (the input count) is copied first. */
+static void batch_run(batcher *b, batcher_job **jobs, size_t n)
+{
+    batcher_job *j0 = jobs[0];
+    size_t n_out = j0->output_names ? j0->n_outputs : b->be.n_outputs, n_in = j0->n_inputs;
+    int64_t rows = 0;
+    for (size_t k = 0; k < n; k++) rows += jobs[k]->rows;
+    onnx_tensor *in = NULL, *out = calloc(n_out ? n_out : 1, sizeof(onnx_tensor));
+    kinfer_status *st = NULL;
+    int have_out = 0; /* the engine filled out[] and it must be released */
+    if (!out || (n > 1 && concat_inputs(jobs, n, rows, &in))) {
+        for (size_t k = 0; k < n; k++) job_fail(jobs[k], KINFER_ENOMEM, "out of memory assembling the batch");
+        goto out;
+    }
+    int64_t t0 = kinfer_now_ns();
+    st = b->be.run(b->be.ctx, n > 1 ? in : j0->inputs, n_in, j0->output_names, out, n_out);
+    note_timing(b, jobs, n, rows, t0, kinfer_now_ns());
+    if (st) {
+        for (size_t k = 0; k < n; k++)
+            job_fail(jobs[k], kinfer_status_code(st), kinfer_status_msg(st));
+        goto out;
+    }
+    have_out = 1;
+    if (n == 1) { /* the engine's tensors go straight to the job: no copy */
+        j0->outputs = out;
+        j0->outputs_count = n_out;
+        j0->engine_owned = 1;
+        out = NULL;
+        j0->done(j0, NULL);
+        goto out;
+    }
+    split_outputs(b, jobs, n, out, n_out, rows);
 out:
     if (out) {
         if (have_out) /* on error the engine left them zeroed */

@@ -51,11 +51,98 @@ out:
     return st;
 }
 
+/* What storing one leaf can run into; leaf_store turns it into the message. */
+enum { LEAF_OK, LEAF_BAD_TYPE, LEAF_RANGE, LEAF_UNSUPPORTED };
+
+/* A JSON number, or one of the strings JSON needs for NaN and the infinities, as a double. */
+static int leaf_double(json_object *v, double *d)
+{
+    enum json_type jt = json_object_get_type(v);
+    if (jt == json_type_double || jt == json_type_int) {
+        *d = json_object_get_double(v);
+        return LEAF_OK;
+    }
+    if (jt != json_type_string) return LEAF_BAD_TYPE; /* JSON has no NaN/Infinity literals */
+    const char *s = json_object_get_string(v);
+    if (!strcmp(s, "NaN") || !strcmp(s, "nan"))
+        *d = NAN;
+    else if (!strcmp(s, "Infinity") || !strcmp(s, "inf"))
+        *d = INFINITY;
+    else if (!strcmp(s, "-Infinity") || !strcmp(s, "-inf"))
+        *d = -INFINITY;
+    else
+        return LEAF_BAD_TYPE;
+    return LEAF_OK;
+}
+
+/* FLOAT, DOUBLE or FLOAT16 element idx of data. */
+static int leaf_float(json_object *v, onnx_dtype dt, void *data, int64_t idx)
+{
+    double d;
+    int rc = leaf_double(v, &d);
+    if (rc) return rc;
+    /* Out of float range is infinity, as IEEE rounding would give (the C cast is undefined). */
+    float f = isfinite(d) && fabs(d) > FLT_MAX ? (float)copysign(INFINITY, d) : (float)d;
+    if (dt == ONNX_DTYPE_FLOAT)
+        ((float *)data)[idx] = f;
+    else if (dt == ONNX_DTYPE_DOUBLE)
+        ((double *)data)[idx] = d;
+    else
+        ((uint16_t *)data)[idx] = proto_half_from_float(f);
+    return LEAF_OK;
+}
+
+/* The range of a signed or unsigned integer type up to 64 bits (UINT64 aside); 0 for others. */
+static int int_range(onnx_dtype dt, int64_t *lo, int64_t *hi)
+{
+    switch (dt) {
+    case ONNX_DTYPE_INT8: *lo = INT8_MIN, *hi = INT8_MAX; return 1;
+    case ONNX_DTYPE_INT16: *lo = INT16_MIN, *hi = INT16_MAX; return 1;
+    case ONNX_DTYPE_INT32: *lo = INT32_MIN, *hi = INT32_MAX; return 1;
+    case ONNX_DTYPE_UINT8: *lo = 0, *hi = UINT8_MAX; return 1;
+    case ONNX_DTYPE_UINT16: *lo = 0, *hi = UINT16_MAX; return 1;
+    case ONNX_DTYPE_UINT32: *lo = 0, *hi = UINT32_MAX; return 1;
+    case ONNX_DTYPE_INT64: *lo = INT64_MIN, *hi = INT64_MAX; return 1;
+    default: return 0;
+    }
+}
+
+/* An integer element idx of data (x already in dt's range). */
+static void int_put(onnx_dtype dt, void *data, int64_t idx, int64_t x)
+{
+    switch (dt) {
+    case ONNX_DTYPE_INT8: ((int8_t *)data)[idx] = (int8_t)x; break;
+    case ONNX_DTYPE_INT16: ((int16_t *)data)[idx] = (int16_t)x; break;
+    case ONNX_DTYPE_INT32: ((int32_t *)data)[idx] = (int32_t)x; break;
+    case ONNX_DTYPE_UINT8: ((uint8_t *)data)[idx] = (uint8_t)x; break;
+    case ONNX_DTYPE_UINT16: ((uint16_t *)data)[idx] = (uint16_t)x; break;
+    case ONNX_DTYPE_UINT32: ((uint32_t *)data)[idx] = (uint32_t)x; break;
+    default: ((int64_t *)data)[idx] = x; break;
+    }
+}
+
+/* An integer element: a JSON integer within dt's range. */
+static int leaf_int(json_object *v, onnx_dtype dt, void *data, int64_t idx)
+{
+    if (json_object_get_type(v) != json_type_int) return LEAF_BAD_TYPE;
+    if (dt == ONNX_DTYPE_UINT64) {
+        if (json_object_get_int64(v) < 0) return LEAF_RANGE;
+        ((uint64_t *)data)[idx] = json_object_get_uint64(v);
+        return LEAF_OK;
+    }
+    int64_t x = json_object_get_int64(v), lo, hi;
+    if (!int_range(dt, &lo, &hi)) return LEAF_UNSUPPORTED;
+    if (x < lo || x > hi) return LEAF_RANGE;
+    int_put(dt, data, idx, x);
+    return LEAF_OK;
+}
+
 /* Stores one JSON leaf as element idx of data. */
 static kinfer_status *leaf_store(json_object *v, const char *name, onnx_dtype dt, void *data,
                                  int64_t idx, req_arena *a)
 {
     enum json_type jt = json_object_get_type(v);
+    int rc;
     if (dt == ONNX_DTYPE_STRING) {
         if (jt != json_type_string) goto bad_type;
         char *s =
@@ -69,94 +156,18 @@ static kinfer_status *leaf_store(json_object *v, const char *name, onnx_dtype dt
         ((uint8_t *)data)[idx] = (uint8_t)json_object_get_boolean(v);
         return NULL;
     }
-    if (dt == ONNX_DTYPE_FLOAT || dt == ONNX_DTYPE_DOUBLE || dt == ONNX_DTYPE_FLOAT16) {
-        double d;
-        if (jt == json_type_double || jt == json_type_int)
-            d = json_object_get_double(v);
-        else if (jt == json_type_string) { /* JSON has no NaN/Infinity literals */
-            const char *s = json_object_get_string(v);
-            if (!strcmp(s, "NaN") || !strcmp(s, "nan"))
-                d = NAN;
-            else if (!strcmp(s, "Infinity") || !strcmp(s, "inf"))
-                d = INFINITY;
-            else if (!strcmp(s, "-Infinity") || !strcmp(s, "-inf"))
-                d = -INFINITY;
-            else
-                goto bad_type;
-        } else
-            goto bad_type;
-        /* Out of float range is infinity, as IEEE rounding would give (the C cast is undefined). */
-        float f = isfinite(d) && fabs(d) > FLT_MAX ? (float)copysign(INFINITY, d) : (float)d;
-        if (dt == ONNX_DTYPE_FLOAT)
-            ((float *)data)[idx] = f;
-        else if (dt == ONNX_DTYPE_DOUBLE)
-            ((double *)data)[idx] = d;
-        else
-            ((uint16_t *)data)[idx] = proto_half_from_float(f);
-        return NULL;
-    }
-    if (jt != json_type_int) goto bad_type;
-    if (dt == ONNX_DTYPE_UINT64) {
-        int64_t sv = json_object_get_int64(v);
-        if (sv < 0) goto range;
-        ((uint64_t *)data)[idx] = json_object_get_uint64(v);
-        return NULL;
-    }
-    int64_t x = json_object_get_int64(v);
-    int64_t lo, hi;
-    switch (dt) {
-    case ONNX_DTYPE_INT8:
-        lo = INT8_MIN, hi = INT8_MAX;
-        break;
-    case ONNX_DTYPE_INT16:
-        lo = INT16_MIN, hi = INT16_MAX;
-        break;
-    case ONNX_DTYPE_INT32:
-        lo = INT32_MIN, hi = INT32_MAX;
-        break;
-    case ONNX_DTYPE_UINT8:
-        lo = 0, hi = UINT8_MAX;
-        break;
-    case ONNX_DTYPE_UINT16:
-        lo = 0, hi = UINT16_MAX;
-        break;
-    case ONNX_DTYPE_UINT32:
-        lo = 0, hi = UINT32_MAX;
-        break;
-    case ONNX_DTYPE_INT64:
-        lo = INT64_MIN, hi = INT64_MAX;
-        break;
-    default:
+    if (dt == ONNX_DTYPE_FLOAT || dt == ONNX_DTYPE_DOUBLE || dt == ONNX_DTYPE_FLOAT16)
+        rc = leaf_float(v, dt, data, idx);
+    else
+        rc = leaf_int(v, dt, data, idx);
+    switch (rc) {
+    case LEAF_OK: return NULL;
+    case LEAF_UNSUPPORTED:
         return kinfer_status_new(KINFER_EUNSUPPORTED, "input \"%s\": datatype not supported", name);
+    case LEAF_RANGE:
+        return kinfer_status_new(KINFER_EINVAL, "input \"%s\": element %lld is out of range for %s",
+                                 name, (long long)idx, proto_dtype_name(dt));
     }
-    if (x < lo || x > hi) goto range;
-    switch (dt) {
-    case ONNX_DTYPE_INT8:
-        ((int8_t *)data)[idx] = (int8_t)x;
-        break;
-    case ONNX_DTYPE_INT16:
-        ((int16_t *)data)[idx] = (int16_t)x;
-        break;
-    case ONNX_DTYPE_INT32:
-        ((int32_t *)data)[idx] = (int32_t)x;
-        break;
-    case ONNX_DTYPE_UINT8:
-        ((uint8_t *)data)[idx] = (uint8_t)x;
-        break;
-    case ONNX_DTYPE_UINT16:
-        ((uint16_t *)data)[idx] = (uint16_t)x;
-        break;
-    case ONNX_DTYPE_UINT32:
-        ((uint32_t *)data)[idx] = (uint32_t)x;
-        break;
-    default:
-        ((int64_t *)data)[idx] = x;
-        break;
-    }
-    return NULL;
-range:
-    return kinfer_status_new(KINFER_EINVAL, "input \"%s\": element %lld is out of range for %s",
-                             name, (long long)idx, proto_dtype_name(dt));
 bad_type:
     return kinfer_status_new(KINFER_EINVAL,
                              "input \"%s\": element %lld is a JSON %s, not a %s value", name,

@@ -402,6 +402,102 @@ static int valid_sha256(const char *s)
     return 1;
 }
 
+/* A fresh staging directory in dest_dir (stale ones from a crash removed first), locked so a
+ * concurrent fetch into the same dest_dir never removes it. local: scratch of PATH_MAX. */
+static kinfer_status *open_staging(storage_job *job, const char *dest_dir, char *staging, char *local,
+                                   int *lock_fd)
+{
+    if (mkdirs(dest_dir))
+        return kinfer_status_new(KINFER_EIO, "cannot create %s: %s", dest_dir, strerror(errno));
+    remove_stale_staging(dest_dir);
+    if (snprintf(staging, PATH_MAX, "%s/" STAGING_PREFIX "XXXXXX", dest_dir) >= PATH_MAX ||
+        !mkdtemp(staging))
+        return kinfer_status_new(KINFER_EIO, "cannot create a staging directory in %s: %s",
+                                 dest_dir, strerror(errno));
+    job->staging = staging;
+    if (snprintf(local, PATH_MAX, "%s/" STAGING_LOCK, staging) >= PATH_MAX ||
+        (*lock_fd = open(local, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
+        flock(*lock_fd, LOCK_EX))
+        return kinfer_status_new(KINFER_EIO, "cannot lock staging directory %s: %s", staging,
+                                 strerror(errno));
+    return NULL;
+}
+
+/* The job's limits (from the environment) and its HTTP client. */
+static kinfer_status *job_configure(storage_job *job, const storage_options *opts)
+{
+    job->endpoint = opts->endpoint;
+    job->max_objects = env_size("KINFER_STORAGE_MAX_OBJECTS", 10000, 1, 1000000);
+    job->page_size = env_size("KINFER_STORAGE_PAGE_SIZE", 1000, 1, 1000);
+    job->list_max_bytes = 16u << 20;
+    storage_http_config hc = {
+        .retries = opts->retries < 0 ? DEFAULT_RETRIES : opts->retries,
+        .timeout_s = opts->timeout_s > 0 ? opts->timeout_s : DEFAULT_TIMEOUT_S,
+        .backoff_ms = (long)env_size("KINFER_STORAGE_BACKOFF_MS", 500, 1, 60000),
+        .insecure = !storage__env_flag("S3_VERIFY_SSL", 1),
+        .cainfo =
+            getenv("AWS_CA_BUNDLE") && *getenv("AWS_CA_BUNDLE") ? getenv("AWS_CA_BUNDLE") : NULL,
+    };
+    if (!(job->http = storage_http_create(&hc)))
+        return kinfer_status_new(KINFER_ENOMEM, "cannot initialize libcurl");
+    return NULL;
+}
+
+/* Fetches u into the job's staging directory (or, for a local directory that is dest_dir
+ * itself, uses it in place: *in_place). local: scratch of PATH_MAX. */
+static kinfer_status *fetch_by_scheme(storage_job *job, const storage_uri *u, const char *dest_dir,
+                                      char *local, int *in_place)
+{
+    switch (u->scheme) {
+    case STORAGE_SCHEME_S3: return storage__s3_fetch(job, u);
+    case STORAGE_SCHEME_GS: return storage__gcs_fetch(job, u);
+    case STORAGE_SCHEME_HTTP: return fetch_http(job, u->url);
+    case STORAGE_SCHEME_LOCAL: return fetch_local(job, u->path, dest_dir, in_place);
+    case STORAGE_SCHEME_PVC: {
+        const char *root = getenv("KINFER_PVC_MOUNT") && *getenv("KINFER_PVC_MOUNT")
+                               ? getenv("KINFER_PVC_MOUNT")
+                               : "/mnt/pvc";
+        if (snprintf(local, PATH_MAX, "%s/%s", root, u->key) >= PATH_MAX)
+            return kinfer_status_new(KINFER_EINVAL, "pvc path too long");
+        return fetch_local(job, local, dest_dir, in_place);
+    }
+    }
+    return NULL;
+}
+
+/* --sha256: only for a single file, and it must match. */
+static kinfer_status *check_sha256(const storage_job *job, const char *uri, const char *want)
+{
+    if (!want) return NULL;
+    if (job->n_files != 1)
+        return kinfer_status_new(KINFER_EINVAL,
+                                 "--sha256 applies to a single-file model; %s has %zu files", uri,
+                                 job->n_files);
+    if (strcasecmp(job->last_sha256, want))
+        return kinfer_status_new(KINFER_ECHECKSUM, "%s: sha256 is %s, expected %s (file discarded)",
+                                 job->files[0], job->last_sha256, want);
+    return NULL;
+}
+
+/* The fetch.done or fetch.error log line. */
+static void log_fetch_end(const char *uri, const struct timespec *t0, const kinfer_status *st,
+                          const storage_job *job, int in_place)
+{
+    json_object *f = json_object_new_object();
+    json_object_object_add(f, "uri", json_object_new_string(uri ? uri : ""));
+    json_object_object_add(f, "ms", json_object_new_int64(ms_since(t0)));
+    if (st) {
+        json_object_object_add(f, "code", json_object_new_string(err_name(kinfer_status_code(st))));
+        json_object_object_add(f, "error", json_object_new_string(kinfer_status_msg(st)));
+        kinfer_log_fields("error", "storage", "fetch.error", f);
+    } else {
+        json_object_object_add(f, "files", json_object_new_int64((int64_t)job->n_files));
+        json_object_object_add(f, "bytes", json_object_new_int64(job->total_bytes));
+        json_object_object_add(f, "in_place", json_object_new_boolean(in_place));
+        kinfer_log_fields("info", "storage", "fetch.done", f);
+    }
+}
+
 kinfer_status *storage_fetch(const char *uri, const char *dest_dir, const storage_options *opts)
 {
     kinfer_status *st = NULL;
@@ -426,99 +522,15 @@ kinfer_status *storage_fetch(const char *uri, const char *dest_dir, const storag
     json_object_object_add(f, "dest", json_object_new_string(dest_dir));
     kinfer_log_fields("info", "storage", "fetch.start", f);
 
-    if (mkdirs(dest_dir)) {
-        st = kinfer_status_new(KINFER_EIO, "cannot create %s: %s", dest_dir, strerror(errno));
-        goto out;
-    }
-    remove_stale_staging(dest_dir);
-    if (snprintf(staging, sizeof(staging), "%s/" STAGING_PREFIX "XXXXXX", dest_dir) >=
-            (int)sizeof(staging) ||
-        !mkdtemp(staging)) {
-        st = kinfer_status_new(KINFER_EIO, "cannot create a staging directory in %s: %s", dest_dir,
-                               strerror(errno));
-        goto out;
-    }
-    job.staging = staging;
-    if (snprintf(local, sizeof(local), "%s/" STAGING_LOCK, staging) >= (int)sizeof(local) ||
-        (lock_fd = open(local, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
-        flock(lock_fd, LOCK_EX)) {
-        st = kinfer_status_new(KINFER_EIO, "cannot lock staging directory %s: %s", staging,
-                               strerror(errno));
-        goto out;
-    }
-    job.endpoint = opts->endpoint;
-    job.max_objects = env_size("KINFER_STORAGE_MAX_OBJECTS", 10000, 1, 1000000);
-    job.page_size = env_size("KINFER_STORAGE_PAGE_SIZE", 1000, 1, 1000);
-    job.list_max_bytes = 16u << 20;
-    storage_http_config hc = {
-        .retries = opts->retries < 0 ? DEFAULT_RETRIES : opts->retries,
-        .timeout_s = opts->timeout_s > 0 ? opts->timeout_s : DEFAULT_TIMEOUT_S,
-        .backoff_ms = (long)env_size("KINFER_STORAGE_BACKOFF_MS", 500, 1, 60000),
-        .insecure = !storage__env_flag("S3_VERIFY_SSL", 1),
-        .cainfo =
-            getenv("AWS_CA_BUNDLE") && *getenv("AWS_CA_BUNDLE") ? getenv("AWS_CA_BUNDLE") : NULL,
-    };
-    if (!(job.http = storage_http_create(&hc))) {
-        st = kinfer_status_new(KINFER_ENOMEM, "cannot initialize libcurl");
-        goto out;
-    }
-
-    switch (u.scheme) {
-    case STORAGE_SCHEME_S3:
-        st = storage__s3_fetch(&job, &u);
-        break;
-    case STORAGE_SCHEME_GS:
-        st = storage__gcs_fetch(&job, &u);
-        break;
-    case STORAGE_SCHEME_HTTP:
-        st = fetch_http(&job, u.url);
-        break;
-    case STORAGE_SCHEME_LOCAL:
-        st = fetch_local(&job, u.path, dest_dir, &in_place);
-        break;
-    case STORAGE_SCHEME_PVC: {
-        const char *root = getenv("KINFER_PVC_MOUNT") && *getenv("KINFER_PVC_MOUNT")
-                               ? getenv("KINFER_PVC_MOUNT")
-                               : "/mnt/pvc";
-        if (snprintf(local, sizeof(local), "%s/%s", root, u.key) >= (int)sizeof(local))
-            st = kinfer_status_new(KINFER_EINVAL, "pvc path too long");
-        else
-            st = fetch_local(&job, local, dest_dir, &in_place);
-        break;
-    }
-    }
-    if (st) goto out;
-    if (opts->sha256) {
-        if (job.n_files != 1) {
-            st = kinfer_status_new(KINFER_EINVAL,
-                                   "--sha256 applies to a single-file model; %s has %zu files", uri,
-                                   job.n_files);
-            goto out;
-        }
-        if (strcasecmp(job.last_sha256, opts->sha256)) {
-            st = kinfer_status_new(KINFER_ECHECKSUM,
-                                   "%s: sha256 is %s, expected %s (file discarded)", job.files[0],
-                                   job.last_sha256, opts->sha256);
-            goto out;
-        }
-    }
+    if ((st = open_staging(&job, dest_dir, staging, local, &lock_fd))) goto out;
+    if ((st = job_configure(&job, opts))) goto out;
+    if ((st = fetch_by_scheme(&job, &u, dest_dir, local, &in_place))) goto out;
+    if ((st = check_sha256(&job, uri, opts->sha256))) goto out;
     st = commit(&job, dest_dir);
 out:
     if (job.staging) nftw(job.staging, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     if (lock_fd >= 0) close(lock_fd);
-    f = json_object_new_object();
-    json_object_object_add(f, "uri", json_object_new_string(uri ? uri : ""));
-    json_object_object_add(f, "ms", json_object_new_int64(ms_since(&t0)));
-    if (st) {
-        json_object_object_add(f, "code", json_object_new_string(err_name(kinfer_status_code(st))));
-        json_object_object_add(f, "error", json_object_new_string(kinfer_status_msg(st)));
-        kinfer_log_fields("error", "storage", "fetch.error", f);
-    } else {
-        json_object_object_add(f, "files", json_object_new_int64((int64_t)job.n_files));
-        json_object_object_add(f, "bytes", json_object_new_int64(job.total_bytes));
-        json_object_object_add(f, "in_place", json_object_new_boolean(in_place));
-        kinfer_log_fields("info", "storage", "fetch.done", f);
-    }
+    log_fetch_end(uri, &t0, st, &job, in_place);
     for (size_t i = 0; i < job.n_files; i++) free(job.files[i]);
     free(job.files);
     storage_http_destroy(job.http);
