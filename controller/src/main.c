@@ -332,6 +332,38 @@ static void wait_for_stop(void)
     pthread_mutex_unlock(&stop_mu);
 }
 
+/* What main() starts, in the order it is freed. */
+typedef struct app {
+    kube_config *cfg;
+    kube_client *client, *lease_client;
+    httpd *hm, *hh;
+    controller *ctl;
+    leader *le;
+} app;
+
+static void app_close(app *a)
+{
+    g_ctl = NULL;
+    httpd_stop(a->hm);
+    httpd_stop(a->hh);
+    controller_free(a->ctl);
+    g_leader = NULL;
+    leader_free(a->le);
+    kube_client_free(a->client);
+    kube_client_free(a->lease_client);
+    kubeconfig_free(a->cfg);
+}
+
+/* SIGTERM/SIGINT go to signal_thread only: every thread inherits this mask. */
+static void block_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
 int main(int argc, char **argv)
 {
     reexec_without_gnutls_init(argv);
@@ -340,53 +372,39 @@ int main(int argc, char **argv)
     if (rc) return rc < 0 ? 0 : rc;
     if (f.verbose) log_set_level(LOG_LVL_DEBUG);
     tune_malloc();
-
     ctl_status *st = NULL;
-    kube_config *cfg = NULL;
-    kube_client *client = NULL, *lease_client = NULL;
-    httpd *hm = NULL, *hh = NULL;
-    controller *ctl = NULL;
-    leader *le = NULL;
+    app a = {0};
     rc = 1;
-
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread inherits this; only signal_thread takes them */
-    signal(SIGPIPE, SIG_IGN);
-
-    if ((st = kubeconfig_load_default(f.kubeconfig, &cfg))) goto out;
-    if ((st = kube_client_create(cfg, &client))) goto out;
-    log_info("configured", "server", cfg->server, "origin", cfg->origin, "namespace", *f.namespace ? f.namespace : "(all)");
-    if ((st = start_servers(&f, &hm, &hh))) goto out;
-
+    block_signals(&set);
+    if ((st = kubeconfig_load_default(f.kubeconfig, &a.cfg))) goto out;
+    if ((st = kube_client_create(a.cfg, &a.client))) goto out;
+    log_info("configured", "server", a.cfg->server, "origin", a.cfg->origin, "namespace",
+             *f.namespace ? f.namespace : "(all)");
+    if ((st = start_servers(&f, &a.hm, &a.hh))) goto out;
     pthread_t sig_thread;
     pthread_create(&sig_thread, NULL, signal_thread, &set);
     pthread_detach(sig_thread);
-
     controller_config cc = {.namespace = f.namespace, .workers = f.workers,
                             .reconcile = {.runtime_image = f.runtime_image, .prometheus_address = f.prometheus_address},
                             .default_routing = (routing_mode)f.default_routing, .default_gateway = f.default_gateway};
-    if ((st = controller_create(client, &cc, &ctl))) goto out;
+    if ((st = controller_create(a.client, &cc, &a.ctl))) goto out;
     if (f.leader_elect) {
         int lrc = 1;
-        if ((st = lead(&f, cfg, &lease_client, &le, &lrc))) goto out;
-        if (!le || lrc != 1) { /* a bad lease configuration (2), or a signal while waiting (0) */
+        if ((st = lead(&f, a.cfg, &a.lease_client, &a.le, &lrc))) goto out;
+        if (!a.le || lrc != 1) { /* a bad lease configuration (2), or a signal while waiting (0) */
             rc = lrc;
             goto out;
         }
-        if (atomic_load(&g_stop)) goto shutdown;
     }
-
-    g_ctl = ctl;
-    if ((st = controller_start(ctl))) goto out;
-    wait_for_stop();
-
-shutdown:
-    controller_stop(ctl); /* in-flight reconciles finish before the Lease goes */
-    if (le) {
-        ctl_status *rs = leader_release(le);
+    if (!(a.le && atomic_load(&g_stop))) { /* a signal while taking the Lease: stop at once */
+        g_ctl = a.ctl;
+        if ((st = controller_start(a.ctl))) goto out;
+        wait_for_stop();
+    }
+    controller_stop(a.ctl); /* in-flight reconciles finish before the Lease goes */
+    if (a.le) {
+        ctl_status *rs = leader_release(a.le);
         if (rs) log_warn("lease not released", "error", ctl_status_msg(rs));
         ctl_status_free(rs);
     }
@@ -399,14 +417,6 @@ out:
         ctl_status_free(st);
         rc = 1;
     }
-    g_ctl = NULL;
-    httpd_stop(hm);
-    httpd_stop(hh);
-    controller_free(ctl);
-    g_leader = NULL;
-    leader_free(le);
-    kube_client_free(client);
-    kube_client_free(lease_client);
-    kubeconfig_free(cfg);
+    app_close(&a);
     return rc;
 }

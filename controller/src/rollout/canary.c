@@ -374,6 +374,41 @@ static json_object *traffic_new(const char *rev, int percent, int latest, const 
     return t;
 }
 
+/* status.components.predictor.rollout: the rollout's phase, weight, checks and last values. */
+static json_object *rollout_status_new(const canary_plan *p)
+{
+    json_object *ro = json_object_new_object();
+    char t[80];
+    jx_set_str(ro, "revision", p->latest);
+    jx_set_str(ro, "phase", rollout_phase_name(p->state.phase));
+    json_object_object_add(ro, "weight", json_object_new_int(p->state.weight));
+    json_object_object_add(ro, "step", json_object_new_int(p->state.step));
+    json_object_object_add(ro, "passedChecks", json_object_new_int(p->state.passed_checks));
+    json_object_object_add(ro, "failedChecks", json_object_new_int(p->state.failed_checks));
+    json_object_object_add(ro, "inconclusiveChecks", json_object_new_int(p->state.inconclusive_checks));
+    if (p->state.start_ms) {
+        format_ms(p->state.start_ms, t, sizeof(t));
+        jx_set_str(ro, "startTime", t);
+    }
+    if (p->state.last_check_ms) {
+        format_ms(p->state.last_check_ms, t, sizeof(t));
+        jx_set_str(ro, "lastCheckTime", t);
+    }
+    if (*p->rollout_reason) jx_set_str(ro, "reason", p->rollout_reason);
+    if (*p->rollout_msg) jx_set_str(ro, "message", p->rollout_msg);
+    if (p->obs_valid && p->obs.success_pct.status == ROLLOUT_METRIC_OK)
+        json_object_object_add(ro, "successRatePercent", json_object_new_double((double)(int64_t)(p->obs.success_pct.value * 100 + 0.5) / 100));
+    if (p->obs_valid && p->obs.p99_ms.status == ROLLOUT_METRIC_OK)
+        json_object_object_add(ro, "latencyP99Milliseconds", json_object_new_double((double)(int64_t)(p->obs.p99_ms.value * 10 + 0.5) / 10));
+    if (p->stable_obs_valid && p->stable_obs.success_pct.status == ROLLOUT_METRIC_OK)
+        json_object_object_add(ro, "stableSuccessRatePercent",
+                               json_object_new_double((double)(int64_t)(p->stable_obs.success_pct.value * 100 + 0.5) / 100));
+    if (p->stable_obs_valid && p->stable_obs.p99_ms.status == ROLLOUT_METRIC_OK)
+        json_object_object_add(ro, "stableLatencyP99Milliseconds",
+                               json_object_new_double((double)(int64_t)(p->stable_obs.p99_ms.value * 10 + 0.5) / 10));
+    return ro;
+}
+
 void canary_plan_status(const canary_plan *p, json_object *status, const char *now)
 {
     json_object *pred = jx_child(jx_child(status, "components"), "predictor"), *traffic = json_object_new_array();
@@ -417,35 +452,7 @@ void canary_plan_status(const canary_plan *p, json_object *status, const char *n
                                                    p->canary_ready ? "CanaryReady" : "CanaryNotReady", msg, gen, now));
     }
     if (p->has_rollout && (p->split || p->rollout_known || p->rollout_ran)) {
-        json_object *ro = json_object_new_object();
-        char t[80];
-        jx_set_str(ro, "revision", p->latest);
-        jx_set_str(ro, "phase", rollout_phase_name(p->state.phase));
-        json_object_object_add(ro, "weight", json_object_new_int(p->state.weight));
-        json_object_object_add(ro, "step", json_object_new_int(p->state.step));
-        json_object_object_add(ro, "passedChecks", json_object_new_int(p->state.passed_checks));
-        json_object_object_add(ro, "failedChecks", json_object_new_int(p->state.failed_checks));
-        json_object_object_add(ro, "inconclusiveChecks", json_object_new_int(p->state.inconclusive_checks));
-        if (p->state.start_ms) {
-            format_ms(p->state.start_ms, t, sizeof(t));
-            jx_set_str(ro, "startTime", t);
-        }
-        if (p->state.last_check_ms) {
-            format_ms(p->state.last_check_ms, t, sizeof(t));
-            jx_set_str(ro, "lastCheckTime", t);
-        }
-        if (*p->rollout_reason) jx_set_str(ro, "reason", p->rollout_reason);
-        if (*p->rollout_msg) jx_set_str(ro, "message", p->rollout_msg);
-        if (p->obs_valid && p->obs.success_pct.status == ROLLOUT_METRIC_OK)
-            json_object_object_add(ro, "successRatePercent", json_object_new_double((double)(int64_t)(p->obs.success_pct.value * 100 + 0.5) / 100));
-        if (p->obs_valid && p->obs.p99_ms.status == ROLLOUT_METRIC_OK)
-            json_object_object_add(ro, "latencyP99Milliseconds", json_object_new_double((double)(int64_t)(p->obs.p99_ms.value * 10 + 0.5) / 10));
-        if (p->stable_obs_valid && p->stable_obs.success_pct.status == ROLLOUT_METRIC_OK)
-            json_object_object_add(ro, "stableSuccessRatePercent",
-                                   json_object_new_double((double)(int64_t)(p->stable_obs.success_pct.value * 100 + 0.5) / 100));
-        if (p->stable_obs_valid && p->stable_obs.p99_ms.status == ROLLOUT_METRIC_OK)
-            json_object_object_add(ro, "stableLatencyP99Milliseconds",
-                                   json_object_new_double((double)(int64_t)(p->stable_obs.p99_ms.value * 10 + 0.5) / 10));
+        json_object *ro = rollout_status_new(p);
         json_object_object_add(pred, "rollout", ro);
         status_rollout_conditions(status, p->prev_conditions, now); /* kstatus: Reconciling/Stalled */
     }
