@@ -1,8 +1,9 @@
 /*
- * status_dump: runs the controller's own status computation (controller/src/reconcile/status.c) on a case
- * file and prints the InferenceService with the .status the controller would write. The packaging
- * tests feed that object to the Argo CD health script and to kstatus, so the GitOps checks are
- * judged against the status the controller really produces, not a hand-written imitation.
+ * status_dump: runs the controller's own status computation (controller/src/reconcile/status.c) on
+ * a case file and prints the InferenceService with the .status the controller would write. The
+ * packaging tests feed that object to the Argo CD health script and to kstatus, so the GitOps
+ * checks are judged against the status the controller really produces, not a hand-written
+ * imitation.
  *
  * A case file is a JSON object with the keys:
  *   now          RFC 3339 time passed to the status functions
@@ -15,10 +16,10 @@
  * A paused case (annotation serving.kinfer.dev/paused "true") goes through status_compute_paused(),
  * as the controller does, with prev_status as the status of the last reconcile before the pause;
  * every other case gets status_pause_condition() last, as in the controller.
- * A case's "after"."merge_status" (the rollout and traffic that controller/src/rollout/canary.c writes after
- * status_compute(), and its CanaryReady condition) is merged into the status here, then
- * status_rollout_conditions() runs on it as canary_plan_status() does. The other "after" edits (a
- * newer generation, a deletion timestamp) are applied by charts/tests/status_case.py.
+ * A case's "after"."merge_status" (the rollout and traffic that controller/src/rollout/canary.c
+ * writes after status_compute(), and its CanaryReady condition) is merged into the status here,
+ * then status_rollout_conditions() runs on it as canary_plan_status() does. The other "after" edits
+ * (a newer generation, a deletion timestamp) are applied by charts/tests/status_case.py.
  */
 #include <stdio.h>
 #include <string.h>
@@ -34,15 +35,18 @@ static json_object *member(json_object *o, const char *key)
     return json_object_object_get_ex(o, key, &v) ? v : NULL;
 }
 
-/* Python's status_case.merge: objects merge key by key, "conditions" are appended, the rest replaced. */
+/* Python's status_case.merge: objects merge key by key, "conditions" are appended, the rest
+ * replaced. */
 static void merge(json_object *dst, json_object *src)
 {
-    json_object_object_foreach(src, k, v) {
+    json_object_object_foreach(src, k, v)
+    {
         json_object *d = member(dst, k);
         if (!strcmp(k, "conditions") && d && json_object_is_type(d, json_type_array)) {
             for (size_t i = 0; i < json_object_array_length(v); i++)
                 json_object_array_add(d, json_object_get(json_object_array_get_idx(v, i)));
-        } else if (d && json_object_is_type(v, json_type_object) && json_object_is_type(d, json_type_object)) {
+        } else if (d && json_object_is_type(v, json_type_object) &&
+                   json_object_is_type(d, json_type_object)) {
             merge(d, v);
         } else {
             json_object_object_add(dst, k, json_object_get(v));
@@ -78,9 +82,10 @@ int main(int argc, char **argv)
         goto out;
     }
     invalid = member(c, "invalid");
-    if (status_pause_read(isvc, NULL) == STATUS_PAUSE_ON) /* as the controller: children left alone */
-        st = status_compute_paused(isvc, member(c, "deployment"), member(c, "pods"), member(c, "prev_status"), now,
-                                   &status);
+    if (status_pause_read(isvc, NULL) ==
+        STATUS_PAUSE_ON) /* as the controller: children left alone */
+        st = status_compute_paused(isvc, member(c, "deployment"), member(c, "pods"),
+                                   member(c, "prev_status"), now, &status);
     else if (invalid)
         st = status_compute_invalid(isvc, json_object_get_string(invalid), member(c, "prev_status"),
                                     now, &status);
@@ -98,7 +103,8 @@ int main(int argc, char **argv)
         merge(status, ms);
         status_rollout_conditions(status, member(member(c, "prev_status"), "conditions"), now);
     }
-    if (!paused) status_pause_condition(status, isvc, member(member(c, "prev_status"), "conditions"), now);
+    if (!paused)
+        status_pause_condition(status, isvc, member(member(c, "prev_status"), "conditions"), now);
     /* isvc is owned by c; the status moves into it. */
     json_object_object_add(isvc, "status", status);
     status = NULL;

@@ -15,7 +15,8 @@
 static json_object *member(json_object *o, const char *k)
 {
     json_object *v = NULL;
-    return json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v) ? v : NULL;
+    return json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v) ? v
+                                                                                           : NULL;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -31,21 +32,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     isvc = member(doc, "isvc") ? member(doc, "isvc") : doc;
     ctl_status_free(reconcile_desired(isvc, &cfg, &children));
     for (size_t i = 0; children && i < json_object_array_length(children); i++) {
-        ctl_status_free(reconcile_handover(json_object_array_get_idx(children, i), member(doc, "deployment"), &patch));
+        ctl_status_free(reconcile_handover(json_object_array_get_idx(children, i),
+                                           member(doc, "deployment"), &patch));
         json_object_put(patch);
         patch = NULL;
     }
-    ctl_status_free(status_compute(isvc, member(doc, "deployment"), member(doc, "pods"), member(doc, "prev"),
-                                   "2026-01-01T00:00:00Z", &status));
+    ctl_status_free(status_compute(isvc, member(doc, "deployment"), member(doc, "pods"),
+                                   member(doc, "prev"), "2026-01-01T00:00:00Z", &status));
     json_object_put(status);
     status = NULL;
-    ctl_status_free(status_compute_invalid(isvc, "fuzz", member(doc, "prev"), "2026-01-01T00:00:00Z", &status));
-    if (status) status_pause_condition(status, isvc, member(member(doc, "prev"), "conditions"), "2026-01-01T00:00:00Z");
+    ctl_status_free(
+        status_compute_invalid(isvc, "fuzz", member(doc, "prev"), "2026-01-01T00:00:00Z", &status));
+    if (status)
+        status_pause_condition(status, isvc, member(member(doc, "prev"), "conditions"),
+                               "2026-01-01T00:00:00Z");
     json_object_put(status);
     status = NULL;
     /* the paused path: whatever the previous status and the children hold */
-    ctl_status_free(status_compute_paused(isvc, member(doc, "deployment"), member(doc, "pods"), member(doc, "prev"),
-                                          "2026-01-01T00:00:00Z", &status));
+    ctl_status_free(status_compute_paused(isvc, member(doc, "deployment"), member(doc, "pods"),
+                                          member(doc, "prev"), "2026-01-01T00:00:00Z", &status));
     json_object_put(status);
     (void)status_paused_since_ms(member(doc, "prev"));
     (void)status_pause_read(isvc, NULL);

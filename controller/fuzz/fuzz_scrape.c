@@ -44,9 +44,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int present = 0;
     st = rollout_policy_parse(j, &p, &present);
     if (!st && present) {
-        if (p.nsteps < 1 || p.nsteps > ROLLOUT_MAX_STEPS || p.interval_ms <= 0 || p.threshold < 1) abort();
+        if (p.nsteps < 1 || p.nsteps > ROLLOUT_MAX_STEPS || p.interval_ms <= 0 || p.threshold < 1)
+            abort();
         rollout_state s = {0};
-        rollout_obs o = {.canary_ready = 1, .success_pct = {ROLLOUT_METRIC_OK, 100}, .p99_ms = {ROLLOUT_METRIC_OK, 1}};
+        rollout_obs o = {.canary_ready = 1,
+                         .success_pct = {ROLLOUT_METRIC_OK, 100},
+                         .p99_ms = {ROLLOUT_METRIC_OK, 1}};
         int64_t now = 1;
         for (int i = 0; i < 4 * ROLLOUT_MAX_STEPS && !rollout_phase_terminal(s.phase); i++) {
             rollout_result r = rollout_step(&p, &s, &o, now);

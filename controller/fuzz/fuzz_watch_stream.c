@@ -24,7 +24,8 @@ typedef struct ctx {
 static char *index_all(json_object *obj)
 {
     json_object *md, *l;
-    if (json_object_object_get_ex(obj, "metadata", &md) && json_object_object_get_ex(md, "labels", &l)) {
+    if (json_object_object_get_ex(obj, "metadata", &md) &&
+        json_object_object_get_ex(md, "labels", &l)) {
         json_object *v;
         if (json_object_object_get_ex(l, "serving.kinfer.dev/inferenceservice", &v) &&
             json_object_is_type(v, json_type_string))

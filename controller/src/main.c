@@ -31,7 +31,8 @@
 #define DEFAULT_RUNTIME_IMAGE "kinfer/kinfer-server:" KINFER_VERSION
 
 typedef struct flags {
-    const char *kubeconfig, *namespace, *metrics_addr, *health_addr, *runtime_image, *lease_namespace, *lease_name;
+    const char *kubeconfig, *namespace, *metrics_addr, *health_addr, *runtime_image,
+        *lease_namespace, *lease_name;
     const char *prometheus_address;
     const char *default_gateway;
     int default_routing;
@@ -50,13 +51,15 @@ static const char usage[] =
     "  --runtime-image IMAGE    kinfer-server image for predictors (default $KINFER_RUNTIME_IMAGE\n"
     "                           or " DEFAULT_RUNTIME_IMAGE ", the chart's default)\n"
     "  --prometheus-address URL Prometheus for KEDA ScaledObject triggers, e.g.\n"
-    "                           http://prometheus.monitoring:9090 (default $KINFER_PROMETHEUS_ADDRESS)\n"
+    "                           http://prometheus.monitoring:9090 (default "
+    "$KINFER_PROMETHEUS_ADDRESS)\n"
     "  --default-routing MODE   traffic split for InferenceServices without spec.routing: none\n"
     "                           (replica ratios), gateway (HTTPRoute) or istio (VirtualService);\n"
     "                           default none\n"
     "  --default-gateway NS/NAME  Gateway for HTTPRoutes without spec.routing.gateway.parentRefs\n"
     "  --lease-duration D       (default 15s)   --renew-deadline D (10s)   --retry-period D (2s)\n"
-    "  --lease-namespace NS     (default: the pod's or kubeconfig context's namespace, else default)\n"
+    "  --lease-namespace NS     (default: the pod's or kubeconfig context's namespace, else "
+    "default)\n"
     "  --lease-name NAME        (default kinfer-controller-leader)\n"
     "  -v, --verbose            debug logs\n"
     "Durations: 15s, 1500ms, 2m or plain seconds.\n";
@@ -80,28 +83,57 @@ static int64_t parse_duration(const char *s)
     return -1;
 }
 
-enum { F_KUBECONFIG = 256, F_NS, F_WORKERS, F_METRICS, F_HEALTH, F_LE, F_IMAGE, F_LD, F_RD, F_RP, F_LNS, F_LNAME, F_PROM, F_ROUTING, F_GATEWAY };
+enum {
+    F_KUBECONFIG = 256,
+    F_NS,
+    F_WORKERS,
+    F_METRICS,
+    F_HEALTH,
+    F_LE,
+    F_IMAGE,
+    F_LD,
+    F_RD,
+    F_RP,
+    F_LNS,
+    F_LNAME,
+    F_PROM,
+    F_ROUTING,
+    F_GATEWAY
+};
 
-/* One flag with a value (getopt's code c, its argument arg) into f; 2 (after the usage) when bad. */
+/* One flag with a value (getopt's code c, its argument arg) into f; 2 (after the usage) when bad.
+ */
 static int flag_set(int c, const char *arg, flags *f)
 {
     int64_t d;
     char *end;
     switch (c) {
-    case F_KUBECONFIG: f->kubeconfig = arg; break;
-    case F_NS: f->namespace = arg; break;
+    case F_KUBECONFIG:
+        f->kubeconfig = arg;
+        break;
+    case F_NS:
+        f->namespace = arg;
+        break;
     case F_WORKERS: {
         long w = strtol(arg, &end, 10);
-        if (!*arg || *end || w < 1 || w > 64) return bad_flag("--workers", "want an integer from 1 to 64", arg);
+        if (!*arg || *end || w < 1 || w > 64)
+            return bad_flag("--workers", "want an integer from 1 to 64", arg);
         f->workers = (int)w;
         break;
     }
-    case F_METRICS: f->metrics_addr = arg; break;
-    case F_HEALTH: f->health_addr = arg; break;
+    case F_METRICS:
+        f->metrics_addr = arg;
+        break;
+    case F_HEALTH:
+        f->health_addr = arg;
+        break;
     case F_LE:
-        if (!arg || !strcmp(arg, "true")) f->leader_elect = 1;
-        else if (!strcmp(arg, "false")) f->leader_elect = 0;
-        else return bad_flag("--leader-elect", "want true or false", arg);
+        if (!arg || !strcmp(arg, "true"))
+            f->leader_elect = 1;
+        else if (!strcmp(arg, "false"))
+            f->leader_elect = 0;
+        else
+            return bad_flag("--leader-elect", "want true or false", arg);
         break;
     case F_IMAGE:
         if (!*arg) return bad_flag("--runtime-image", "must not be empty", arg);
@@ -111,7 +143,9 @@ static int flag_set(int c, const char *arg, flags *f)
     case F_RD:
     case F_RP:
         if ((d = parse_duration(arg)) <= 0)
-            return bad_flag(c == F_LD ? "--lease-duration" : c == F_RD ? "--renew-deadline" : "--retry-period",
+            return bad_flag(c == F_LD   ? "--lease-duration"
+                            : c == F_RD ? "--renew-deadline"
+                                        : "--retry-period",
                             "want a positive duration like 15s or 500ms", arg);
         *(c == F_LD ? &f->lease_ms : c == F_RD ? &f->renew_ms : &f->retry_ms) = d;
         break;
@@ -129,8 +163,12 @@ static int flag_set(int c, const char *arg, flags *f)
             return bad_flag("--default-gateway", "want NAMESPACE/NAME", arg);
         f->default_gateway = arg;
         break;
-    case F_LNS: f->lease_namespace = arg; break;
-    case F_LNAME: f->lease_name = arg; break;
+    case F_LNS:
+        f->lease_namespace = arg;
+        break;
+    case F_LNAME:
+        f->lease_name = arg;
+        break;
     }
     return 0;
 }
@@ -140,41 +178,64 @@ static int flag_set(int c, const char *arg, flags *f)
 static int flags_check(const flags *f)
 {
     if (f->default_routing == ROUTING_GATEWAY && !f->default_gateway)
-        return bad_flag("--default-routing", "gateway needs --default-gateway NAMESPACE/NAME", "gateway");
+        return bad_flag("--default-routing", "gateway needs --default-gateway NAMESPACE/NAME",
+                        "gateway");
     char got[64];
     snprintf(got, sizeof(got), "%lldms vs %lldms", (long long)f->renew_ms, (long long)f->lease_ms);
-    if (f->renew_ms >= f->lease_ms) return bad_flag("--renew-deadline", "must be shorter than --lease-duration", got);
+    if (f->renew_ms >= f->lease_ms)
+        return bad_flag("--renew-deadline", "must be shorter than --lease-duration", got);
     snprintf(got, sizeof(got), "%lldms vs %lldms", (long long)f->retry_ms, (long long)f->renew_ms);
-    if (f->retry_ms >= f->renew_ms) return bad_flag("--retry-period", "must be shorter than --renew-deadline", got);
+    if (f->retry_ms >= f->renew_ms)
+        return bad_flag("--retry-period", "must be shorter than --renew-deadline", got);
     return 0;
 }
 
 /* 0: run with f; -1: --help was printed; 2: bad flags (the usage was printed). */
 static int parse_flags(int argc, char **argv, flags *f)
 {
-    static const struct option opts[] = {
-        {"kubeconfig", required_argument, 0, F_KUBECONFIG}, {"namespace", required_argument, 0, F_NS},
-        {"workers", required_argument, 0, F_WORKERS},       {"metrics-addr", required_argument, 0, F_METRICS},
-        {"health-addr", required_argument, 0, F_HEALTH},    {"leader-elect", optional_argument, 0, F_LE},
-        {"runtime-image", required_argument, 0, F_IMAGE},   {"lease-duration", required_argument, 0, F_LD},
-        {"renew-deadline", required_argument, 0, F_RD},     {"retry-period", required_argument, 0, F_RP},
-        {"lease-namespace", required_argument, 0, F_LNS},   {"lease-name", required_argument, 0, F_LNAME},
-        {"prometheus-address", required_argument, 0, F_PROM},
-        {"default-routing", required_argument, 0, F_ROUTING}, {"default-gateway", required_argument, 0, F_GATEWAY},
-        {"verbose", no_argument, 0, 'v'},                   {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"kubeconfig", required_argument, 0, F_KUBECONFIG},
+                                         {"namespace", required_argument, 0, F_NS},
+                                         {"workers", required_argument, 0, F_WORKERS},
+                                         {"metrics-addr", required_argument, 0, F_METRICS},
+                                         {"health-addr", required_argument, 0, F_HEALTH},
+                                         {"leader-elect", optional_argument, 0, F_LE},
+                                         {"runtime-image", required_argument, 0, F_IMAGE},
+                                         {"lease-duration", required_argument, 0, F_LD},
+                                         {"renew-deadline", required_argument, 0, F_RD},
+                                         {"retry-period", required_argument, 0, F_RP},
+                                         {"lease-namespace", required_argument, 0, F_LNS},
+                                         {"lease-name", required_argument, 0, F_LNAME},
+                                         {"prometheus-address", required_argument, 0, F_PROM},
+                                         {"default-routing", required_argument, 0, F_ROUTING},
+                                         {"default-gateway", required_argument, 0, F_GATEWAY},
+                                         {"verbose", no_argument, 0, 'v'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *img = getenv("KINFER_RUNTIME_IMAGE"), *prom = getenv("KINFER_PROMETHEUS_ADDRESS");
-    *f = (flags){.namespace = "", .metrics_addr = ":8080", .health_addr = ":8081",
-                 .runtime_image = img && *img ? img : DEFAULT_RUNTIME_IMAGE, .lease_name = "kinfer-controller-leader",
-                 .prometheus_address = prom && *prom ? prom : NULL, .workers = 2, .lease_ms = 15000, .renew_ms = 10000, .retry_ms = 2000};
+    *f = (flags){.namespace = "",
+                 .metrics_addr = ":8080",
+                 .health_addr = ":8081",
+                 .runtime_image = img && *img ? img : DEFAULT_RUNTIME_IMAGE,
+                 .lease_name = "kinfer-controller-leader",
+                 .prometheus_address = prom && *prom ? prom : NULL,
+                 .workers = 2,
+                 .lease_ms = 15000,
+                 .renew_ms = 10000,
+                 .retry_ms = 2000};
     opterr = 0;
     int c, rc;
     while ((c = getopt_long(argc, argv, ":vh", opts, NULL)) != -1) {
         switch (c) {
-        case 'v': f->verbose = 1; break;
-        case 'h': fputs(usage, stdout); return -1;
-        case ':': return bad_flag(argv[optind - 1], "needs a value", "");
-        case '?': return bad_flag(argv[optind - 1], "unknown flag", argv[optind - 1]);
+        case 'v':
+            f->verbose = 1;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return -1;
+        case ':':
+            return bad_flag(argv[optind - 1], "needs a value", "");
+        case '?':
+            return bad_flag(argv[optind - 1], "unknown flag", argv[optind - 1]);
         default:
             if ((rc = flag_set(c, optarg, f))) return rc;
         }
@@ -205,7 +266,8 @@ static int serve(void *ud, const char *path, httpd_response *resp)
     if (!strcmp(path, "/healthz")) {
         resp->body = strdup("ok\n");
     } else if (!strcmp(path, "/readyz")) {
-        /* A standby replica is ready (it may take over); a leader is ready once its caches synced. */
+        /* A standby replica is ready (it may take over); a leader is ready once its caches synced.
+         */
         int ready = atomic_load(&g_waiting_for_lease) || (g_ctl && controller_synced(g_ctl));
         resp->status = ready ? 200 : 503;
         resp->body = strdup(ready ? "ok\n" : "caches not synced\n");
@@ -233,7 +295,8 @@ static void *signal_thread(void *arg)
     atomic_store(&g_stop, 1);
     pthread_cond_broadcast(&stop_cv);
     pthread_mutex_unlock(&stop_mu);
-    if (g_leader && atomic_load(&g_waiting_for_lease)) leader_cancel(g_leader); /* interrupt acquire */
+    if (g_leader && atomic_load(&g_waiting_for_lease))
+        leader_cancel(g_leader); /* interrupt acquire */
     return NULL;
 }
 
@@ -283,15 +346,22 @@ static ctl_status *start_servers(const flags *f, httpd **hm, httpd **hh)
 /* Takes the Lease (--leader-elect), then keeps renewing it unless a signal came meanwhile. When
  * it returns NULL without leading, *rc says why: 2 for a bad lease configuration, 0 for a signal
  * while waiting (a clean exit); it is left alone otherwise. */
-static ctl_status *lead(const flags *f, const kube_config *cfg, kube_client **lease_client, leader **le, int *rc)
+static ctl_status *lead(const flags *f, const kube_config *cfg, kube_client **lease_client,
+                        leader **le, int *rc)
 {
     ctl_status *st = NULL;
     char identity[300], host[256] = "";
     gethostname(host, sizeof(host) - 1);
-    snprintf(identity, sizeof(identity), "%s_%d", *host ? host : "kinfer-controller", (int)getpid());
-    const char *lns = f->lease_namespace ? f->lease_namespace : cfg->namespace ? cfg->namespace : "default";
-    leader_config lc = {.namespace = lns, .name = f->lease_name, .identity = identity,
-                        .lease_duration_ms = f->lease_ms, .renew_deadline_ms = f->renew_ms,
+    snprintf(identity, sizeof(identity), "%s_%d", *host ? host : "kinfer-controller",
+             (int)getpid());
+    const char *lns = f->lease_namespace ? f->lease_namespace
+                      : cfg->namespace   ? cfg->namespace
+                                         : "default";
+    leader_config lc = {.namespace = lns,
+                        .name = f->lease_name,
+                        .identity = identity,
+                        .lease_duration_ms = f->lease_ms,
+                        .renew_deadline_ms = f->renew_ms,
                         .retry_period_ms = f->retry_ms};
     if ((st = leader_config_check(&lc))) {
         fprintf(stderr, "kinfer-controller: leader election: %s\n", ctl_status_msg(st));
@@ -302,7 +372,8 @@ static ctl_status *lead(const flags *f, const kube_config *cfg, kube_client **le
     /* Its own client so a renew can never wait longer than half the renew deadline. */
     if ((st = kube_client_create(cfg, lease_client))) return st;
     kube_client_set_timeout_ms(*lease_client, (long)(f->renew_ms / 2));
-    if ((st = leader_create(*lease_client, &lc, le))) return st; /* leader_create copies lc's strings */
+    if ((st = leader_create(*lease_client, &lc, le)))
+        return st; /* leader_create copies lc's strings */
     g_leader = *le;
     atomic_store(&g_waiting_for_lease, 1);
     st = leader_acquire(*le);
@@ -385,9 +456,12 @@ int main(int argc, char **argv)
     pthread_t sig_thread;
     pthread_create(&sig_thread, NULL, signal_thread, &set);
     pthread_detach(sig_thread);
-    controller_config cc = {.namespace = f.namespace, .workers = f.workers,
-                            .reconcile = {.runtime_image = f.runtime_image, .prometheus_address = f.prometheus_address},
-                            .default_routing = (routing_mode)f.default_routing, .default_gateway = f.default_gateway};
+    controller_config cc = {
+        .namespace = f.namespace,
+        .workers = f.workers,
+        .reconcile = {.runtime_image = f.runtime_image, .prometheus_address = f.prometheus_address},
+        .default_routing = (routing_mode)f.default_routing,
+        .default_gateway = f.default_gateway};
     if ((st = controller_create(a.client, &cc, &a.ctl))) goto out;
     if (f.leader_elect) {
         int lrc = 1;

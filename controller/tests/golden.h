@@ -1,8 +1,9 @@
 /*
  * Golden-file helpers shared by the controller's unit tests. Files live under
  * controller/tests/golden/ (or $KINFER_GOLDEN_DIR); tests run from the repository root.
- * Comparison is on parsed JSON (json_object_equal: key order does not matter, everything else does).
- * KINFER_UPDATE_GOLDEN=1 rewrites the expected files instead of comparing (review the diff!).
+ * Comparison is on parsed JSON (json_object_equal: key order does not matter, everything else
+ * does). KINFER_UPDATE_GOLDEN=1 rewrites the expected files instead of comparing (review the
+ * diff!).
  */
 #ifndef KINFER_TEST_GOLDEN_H
 #define KINFER_TEST_GOLDEN_H

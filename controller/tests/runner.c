@@ -6,7 +6,30 @@
 #include <stdio.h>
 #include <string.h>
 
-#define GROUPS(X) X(error) X(reconcile) X(status) X(framer) X(backoff) X(workqueue) X(kubeconfig) X(informer) X(httpd) X(leader) X(metrics) X(objstore) X(podspec) X(autoscale) X(rollout) X(scrape) X(revision) X(routing) X(canary) X(applied) X(podcache) X(pack) X(golden)
+#define GROUPS(X)                                                                                  \
+    X(error)                                                                                       \
+    X(reconcile)                                                                                   \
+    X(status)                                                                                      \
+    X(framer)                                                                                      \
+    X(backoff)                                                                                     \
+    X(workqueue)                                                                                   \
+    X(kubeconfig)                                                                                  \
+    X(informer)                                                                                    \
+    X(httpd)                                                                                       \
+    X(leader)                                                                                      \
+    X(metrics)                                                                                     \
+    X(objstore)                                                                                    \
+    X(podspec)                                                                                     \
+    X(autoscale)                                                                                   \
+    X(rollout)                                                                                     \
+    X(scrape)                                                                                      \
+    X(revision)                                                                                    \
+    X(routing)                                                                                     \
+    X(canary)                                                                                      \
+    X(applied)                                                                                     \
+    X(podcache)                                                                                    \
+    X(pack)                                                                                        \
+    X(golden)
 
 #define DECLARE(g) int test_##g##_run(void);
 GROUPS(DECLARE)
@@ -16,7 +39,7 @@ static const struct {
     int (*run)(void);
 } groups[] = {
 #define ENTRY(g) {#g, test_##g##_run},
-    GROUPS(ENTRY)
+    GROUPS(ENTRY) /* one {name, run} per group */
 };
 
 int main(int argc, char **argv)

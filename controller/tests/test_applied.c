@@ -39,16 +39,19 @@ static void test_stamp_is_stable_and_sensitive(void **state)
 {
     (void)state;
     char h1[17], h2[17], h3[17];
-    json_object *a = parse("{\"kind\":\"Deployment\",\"metadata\":{\"name\":\"d\"},\"spec\":{\"replicas\":1}}");
+    json_object *a =
+        parse("{\"kind\":\"Deployment\",\"metadata\":{\"name\":\"d\"},\"spec\":{\"replicas\":1}}");
     applied_stamp(a, h1);
     assert_int_equal(strlen(h1), 16);
     json_object *md, *ann, *v;
-    assert_true(json_object_object_get_ex(a, "metadata", &md) && json_object_object_get_ex(md, "annotations", &ann) &&
+    assert_true(json_object_object_get_ex(a, "metadata", &md) &&
+                json_object_object_get_ex(md, "annotations", &ann) &&
                 json_object_object_get_ex(ann, APPLIED_ANNOTATION_HASH, &v));
     assert_string_equal(json_object_get_string(v), h1);
     applied_stamp(a, h2); /* stamping again ignores its own annotation */
     assert_string_equal(h1, h2);
-    json_object *b = parse("{\"kind\":\"Deployment\",\"metadata\":{\"name\":\"d\"},\"spec\":{\"replicas\":2}}");
+    json_object *b =
+        parse("{\"kind\":\"Deployment\",\"metadata\":{\"name\":\"d\"},\"spec\":{\"replicas\":2}}");
     applied_stamp(b, h3);
     assert_string_not_equal(h1, h3);
     json_object_put(a);
@@ -62,10 +65,12 @@ static void test_current_only_as_last_applied(void **state)
     assert_non_null(ap);
     const char *k = "Deployment ns/d";
     json_object *c = cached("00000000000000aa", 3, "100");
-    assert_int_equal(applied_current(ap, k, "00000000000000aa", c), 0); /* never applied (restart) */
+    assert_int_equal(applied_current(ap, k, "00000000000000aa", c),
+                     0); /* never applied (restart) */
     json_object *res = cached("00000000000000aa", 3, "99");
     applied_record(ap, k, "00000000000000aa", res);
-    assert_int_equal(applied_current(ap, k, "00000000000000aa", c), 1); /* status writes change rv only */
+    assert_int_equal(applied_current(ap, k, "00000000000000aa", c),
+                     1); /* status writes change rv only */
     assert_int_equal(applied_current(ap, k, "00000000000000bb", c), 0); /* desired changed */
     assert_int_equal(applied_current(ap, "Deployment ns/other", "00000000000000aa", c), 0);
     assert_int_equal(applied_current(ap, k, "00000000000000aa", NULL), 0); /* deleted */
@@ -89,7 +94,8 @@ static void test_kinds_without_generation_use_resource_version(void **state)
     (void)state;
     applied *ap = applied_create();
     const char *k = "Service ns/s";
-    json_object *res = cached("00000000000000aa", -1, "7"), *same = cached("00000000000000aa", -1, "7"),
+    json_object *res = cached("00000000000000aa", -1, "7"),
+                *same = cached("00000000000000aa", -1, "7"),
                 *touched = cached("00000000000000aa", -1, "8"), *bare = parse("{\"metadata\":{}}");
     applied_record(ap, k, "00000000000000aa", res);
     assert_int_equal(applied_current(ap, k, "00000000000000aa", same), 1);
@@ -107,15 +113,17 @@ static json_object *with_fields(const char *managed)
 {
     char buf[1024];
     snprintf(buf, sizeof(buf),
-             "{\"metadata\":{\"name\":\"d\",\"generation\":3,\"resourceVersion\":\"5\",\"annotations\":{\""
-             APPLIED_ANNOTATION_HASH "\":\"00000000000000aa\"},\"managedFields\":[%s]}}",
+             "{\"metadata\":{\"name\":\"d\",\"generation\":3,\"resourceVersion\":\"5\","
+             "\"annotations\":{\"" APPLIED_ANNOTATION_HASH
+             "\":\"00000000000000aa\"},\"managedFields\":[%s]}}",
              managed);
     json_object *o = parse(buf);
     applied_mark(o);
     return o;
 }
 
-#define MF(m, op, t, sub) "{\"manager\":\"" m "\",\"operation\":\"" op "\",\"time\":\"" t "\"" sub "}"
+#define MF(m, op, t, sub)                                                                          \
+    "{\"manager\":\"" m "\",\"operation\":\"" op "\",\"time\":\"" t "\"" sub "}"
 #define OURS MF("kinfer-controller", "Apply", "2026-01-01T00:00:10Z", "")
 
 /* After a restart there is no record: the managers' write times decide. */
@@ -129,15 +137,21 @@ static void test_restart_trusts_cache_unless_written_by_others(void **state)
         int current;
     } cases[] = {
         {OURS, 1},
-        {OURS "," MF("kube-controller-manager", "Update", "2026-01-01T00:00:11Z", ""), 1}, /* revision annotation */
-        {OURS "," MF("kube-controller-manager", "Update", "2026-01-01T00:00:12Z", ",\"subresource\":\"status\""), 1},
-        {OURS "," MF("kubectl", "Update", "2026-01-01T00:00:20Z", ",\"subresource\":\"scale\""), 0}, /* by hand */
-        {OURS "," MF("kube-controller-manager", "Update", "2026-01-01T00:00:20Z", ",\"subresource\":\"scale\""), 1},
+        {OURS "," MF("kube-controller-manager", "Update", "2026-01-01T00:00:11Z", ""),
+         1}, /* revision annotation */
+        {OURS "," MF("kube-controller-manager", "Update", "2026-01-01T00:00:12Z",
+                     ",\"subresource\":\"status\""),
+         1},
+        {OURS "," MF("kubectl", "Update", "2026-01-01T00:00:20Z", ",\"subresource\":\"scale\""),
+         0}, /* by hand */
+        {OURS "," MF("kube-controller-manager", "Update", "2026-01-01T00:00:20Z",
+                     ",\"subresource\":\"scale\""),
+         1},
         {MF("kinfer-handover", "Apply", "2026-01-01T00:00:10Z", "") "," OURS, 1},
-        {MF("someone", "Apply", "2026-01-01T00:00:09Z", "") "," OURS, 1},  /* before our apply */
-        {OURS "," MF("someone", "Apply", "2026-01-01T00:00:11Z", ""), 0},  /* forced a field back */
+        {MF("someone", "Apply", "2026-01-01T00:00:09Z", "") "," OURS, 1}, /* before our apply */
+        {OURS "," MF("someone", "Apply", "2026-01-01T00:00:11Z", ""), 0}, /* forced a field back */
         {OURS "," MF("kubectl-edit", "Update", "2026-01-01T00:00:10Z", ""), 0}, /* same second */
-        {MF("kubectl-create", "Update", "2026-01-01T00:00:10Z", ""), 0},  /* never applied by us */
+        {MF("kubectl-create", "Update", "2026-01-01T00:00:10Z", ""), 0}, /* never applied by us */
         {"", 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -146,7 +160,8 @@ static void test_restart_trusts_cache_unless_written_by_others(void **state)
         json_object_put(o);
     }
     /* with a record, a metadata-only write by someone else (same generation) is drift too */
-    json_object *mine = with_fields(OURS), *theirs = with_fields(OURS "," MF("x", "Update", "2026-01-01T00:00:30Z", ""));
+    json_object *mine = with_fields(OURS),
+                *theirs = with_fields(OURS "," MF("x", "Update", "2026-01-01T00:00:30Z", ""));
     applied_record(ap, k, h, mine);
     assert_int_equal(applied_current(ap, k, h, mine), 1);
     assert_int_equal(applied_current(ap, k, h, theirs), 0);

@@ -11,10 +11,17 @@
 #include "golden.h"
 
 static const autoscale_config cfg = {.prometheus_address = "http://prometheus.monitoring:9090"};
-static const char *const cases[] = {"fixed",           "hpa-cpu",  "hpa-memory",
-                                    "hpa-rps",         "hpa-concurrency",
-                                    "hpa-queuedepth-behavior", "keda-rps-zero", "keda-cpu",
-                                    "keda-kserve-annotation",  "external", "none"};
+static const char *const cases[] = {"fixed",
+                                    "hpa-cpu",
+                                    "hpa-memory",
+                                    "hpa-rps",
+                                    "hpa-concurrency",
+                                    "hpa-queuedepth-behavior",
+                                    "keda-rps-zero",
+                                    "keda-cpu",
+                                    "keda-kserve-annotation",
+                                    "external",
+                                    "none"};
 
 /* The plan as one JSON object, so a golden file shows all of it. */
 static json_object *plan_json(const autoscale_plan *p)
@@ -56,27 +63,33 @@ static void golden_plans(void **state)
 }
 
 #define META(ann) "\"metadata\":{\"name\":\"m\",\"namespace\":\"ns\"" ann "}"
-#define KEDA ",\"annotations\":{\"serving.kinfer.dev/autoscalerClass\":\"keda\"}"
-#define MODEL "\"model\":{\"modelFormat\":{\"name\":\"onnx\"},\"storageUri\":\"s3://b/m\"}"
+#define KEDA      ",\"annotations\":{\"serving.kinfer.dev/autoscalerClass\":\"keda\"}"
+#define MODEL     "\"model\":{\"modelFormat\":{\"name\":\"onnx\"},\"storageUri\":\"s3://b/m\"}"
 
 static const struct {
     const char *json, *msg; /* a message naming --prometheus-address: built without one */
 } bad[] = {
     {"{" META("") ",\"spec\":{\"predictor\":{\"minReplicas\":0," MODEL "}}}",
-     "spec.predictor.minReplicas: 0 (scale to zero) needs the annotation serving.kinfer.dev/autoscalerClass: keda; "
+     "spec.predictor.minReplicas: 0 (scale to zero) needs the annotation "
+     "serving.kinfer.dev/autoscalerClass: keda; "
      "the HorizontalPodAutoscaler cannot scale to zero (use 1, or keda)"},
     {"{" META(KEDA) ",\"spec\":{\"predictor\":{\"minReplicas\":0," MODEL "}}}",
-     "spec.predictor.minReplicas: 0 (scale to zero) needs a scaleMetric other than cpu: an idle service has no cpu "
+     "spec.predictor.minReplicas: 0 (scale to zero) needs a scaleMetric other than cpu: an idle "
+     "service has no cpu "
      "utilization to wake it (use rps, concurrency or queueDepth)"},
     {"{" META(KEDA) ",\"spec\":{\"predictor\":{\"scaleMetric\":\"rps\"," MODEL "}}}",
-     "autoscalerClass keda with scaleMetric rps needs Prometheus: kinfer-controller was started without "
+     "autoscalerClass keda with scaleMetric rps needs Prometheus: kinfer-controller was started "
+     "without "
      "--prometheus-address"},
-    {"{" META(",\"annotations\":{\"serving.kinfer.dev/autoscalerClass\":\"vpa\"}") ",\"spec\":{\"predictor\":{" MODEL
-     "}}}",
-     "metadata.annotations[serving.kinfer.dev/autoscalerClass]: \"vpa\" is not one of hpa, keda, external, none"},
+    {"{" META(",\"annotations\":{\"serving.kinfer.dev/autoscalerClass\":\"vpa\"}") ",\"spec\":{"
+                                                                                   "\"predictor\":"
+                                                                                   "{" MODEL "}}}",
+     "metadata.annotations[serving.kinfer.dev/autoscalerClass]: \"vpa\" is not one of hpa, keda, "
+     "external, none"},
     {"{" META("") ",\"spec\":{\"predictor\":{\"scaleMetric\":\"gpu\"," MODEL "}}}",
      "spec.predictor.scaleMetric: \"gpu\" is not one of cpu, memory, rps, concurrency, queueDepth"},
-    {"{" META("") ",\"spec\":{\"predictor\":{\"scaleMetric\":\"memory\",\"scaleTarget\":101," MODEL "}}}",
+    {"{" META("") ",\"spec\":{\"predictor\":{\"scaleMetric\":\"memory\",\"scaleTarget\":101," MODEL
+                  "}}}",
      "spec.predictor.scaleTarget: 101 is out of range [1, 100]"},
     {"{" META("") ",\"spec\":{\"predictor\":{\"minReplicas\":4,\"maxReplicas\":2," MODEL "}}}",
      "spec.predictor.maxReplicas: 2 is less than minReplicas 4"},
@@ -86,7 +99,8 @@ static const struct {
      "spec.predictor.autoScaling.behavior: must be an object"},
     {"{" META("") ",\"spec\":{\"predictor\":{\"minReplicas\":\"2\"," MODEL "}}}",
      "spec.predictor.minReplicas: must be an integer, got a string"},
-    {"{\"spec\":{\"predictor\":{}}}", "autoscale: InferenceService without metadata or spec.predictor"},
+    {"{\"spec\":{\"predictor\":{}}}",
+     "autoscale: InferenceService without metadata or spec.predictor"},
 };
 
 static void bad_specs_are_einval(void **state)
@@ -96,8 +110,9 @@ static void bad_specs_are_einval(void **state)
         json_object *isvc = json_tokener_parse(bad[i].json);
         if (!isvc) fail_msg("case %zu: test JSON does not parse", i);
         autoscale_plan plan;
-        ctl_status *st = autoscale_plan_build(isvc, strstr(bad[i].msg, "--prometheus-address") ? &(autoscale_config){0} : &cfg,
-                                              "m-predictor", &plan);
+        ctl_status *st = autoscale_plan_build(
+            isvc, strstr(bad[i].msg, "--prometheus-address") ? &(autoscale_config){0} : &cfg,
+            "m-predictor", &plan);
         if (!st) fail_msg("case %zu (%s): accepted", i, bad[i].msg);
         assert_int_equal(ctl_status_code(st), CTL_EINVAL);
         assert_string_equal(ctl_status_msg(st), bad[i].msg);
@@ -108,15 +123,19 @@ static void bad_specs_are_einval(void **state)
     }
 }
 
-/* external and none: no autoscaler, no replicas, whatever min/max say (kinfer never fights the user). */
+/* external and none: no autoscaler, no replicas, whatever min/max say (kinfer never fights the
+ * user). */
 static void external_and_none_leave_replicas_alone(void **state)
 {
     (void)state;
     static const char *const json[] = {
-        "{" META(",\"annotations\":{\"serving.kinfer.dev/autoscalerClass\":\"external\"}") ",\"spec\":{\"predictor\":{"
-        "\"minReplicas\":3,\"maxReplicas\":3," MODEL "}}}",
-        "{" META(",\"annotations\":{\"serving.kinfer.dev/autoscalerClass\":\"none\"}") ",\"spec\":{\"predictor\":{"
-        "\"minReplicas\":2," MODEL "}}}",
+        "{" META(",\"annotations\":{\"serving.kinfer.dev/"
+                 "autoscalerClass\":\"external\"}") ",\"spec\":{\"predictor\":{"
+                                                    "\"minReplicas\":3,"
+                                                    "\"maxReplicas\":3," MODEL "}}}",
+        "{" META(",\"annotations\":{\"serving.kinfer.dev/"
+                 "autoscalerClass\":\"none\"}") ",\"spec\":{\"predictor\":{"
+                                                "\"minReplicas\":2," MODEL "}}}",
     };
     for (size_t i = 0; i < 2; i++) {
         json_object *isvc = json_tokener_parse(json[i]);

@@ -14,7 +14,8 @@ static void test_growth_without_jitter(void **state)
     backoff b;
     backoff_init(&b, 100, 1000, 0, 1);
     const uint64_t want[] = {100, 200, 400, 800, 1000, 1000, 1000};
-    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) assert_int_equal(backoff_next_ms(&b), want[i]);
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        assert_int_equal(backoff_next_ms(&b), want[i]);
     backoff_reset(&b);
     assert_int_equal(backoff_next_ms(&b), 100);
 }

@@ -20,7 +20,8 @@ typedef struct rec {
     size_t len[MAXF];
 } rec;
 
-/* Frames are not NUL-terminated: copy by length (strndup may read past under ASan's strict checks). */
+/* Frames are not NUL-terminated: copy by length (strndup may read past under ASan's strict checks).
+ */
 static char *memdup0(const char *p, size_t n)
 {
     char *d = malloc(n + 1);
@@ -49,7 +50,8 @@ static void rec_clear(rec *r)
 static const char *const events[] = {
     "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"1\"}}}",
     /* braces and quotes inside strings, escapes, unicode */
-    "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"b\",\"annotations\":{\"x\":\"}{\\\"]\\\\\"}},"
+    "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"b\",\"annotations\":{\"x\":\"}{"
+    "\\\"]\\\\\"}},"
     "\"spec\":{\"l\":[1,{\"k\":[]},\"\\u007d\"]}}}",
     "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"99\"}}}",
 };
@@ -235,7 +237,8 @@ static void test_parse_event(void **state)
         st = framer_parse_event(bad[i].in, strlen(bad[i].in), &t, &o);
         assert_non_null(st);
         assert_int_equal(ctl_status_code(st), CTL_EPARSE);
-        if (!strstr(ctl_status_msg(st), bad[i].want)) fail_msg("%s: got \"%s\"", bad[i].in, ctl_status_msg(st));
+        if (!strstr(ctl_status_msg(st), bad[i].want))
+            fail_msg("%s: got \"%s\"", bad[i].in, ctl_status_msg(st));
         assert_null(o);
         ctl_status_free(st);
     }
@@ -245,8 +248,9 @@ static void test_parse_event(void **state)
 static void test_error_event(void **state)
 {
     (void)state;
-    const char *gone = "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"status\":\"Failure\","
-                       "\"message\":\"too old resource version: 5 (10)\",\"reason\":\"Expired\",\"code\":410}}";
+    const char *gone =
+        "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"status\":\"Failure\","
+        "\"message\":\"too old resource version: 5 (10)\",\"reason\":\"Expired\",\"code\":410}}";
     watch_type t;
     json_object *o = NULL;
     assert_null(framer_parse_event(gone, strlen(gone), &t, &o));
@@ -259,7 +263,8 @@ static void test_error_event(void **state)
     ctl_status_free(st);
     json_object_put(o);
 
-    json_object *s = json_tokener_parse("{\"code\":500,\"reason\":\"InternalError\",\"message\":\"etcd down\"}");
+    json_object *s =
+        json_tokener_parse("{\"code\":500,\"reason\":\"InternalError\",\"message\":\"etcd down\"}");
     st = framer_event_error(s);
     assert_int_equal(ctl_status_code(st), CTL_EAPI);
     assert_int_equal(ctl_status_http(st), 500);
@@ -275,10 +280,14 @@ static void test_error_event(void **state)
 int test_framer_run(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_split_point),   cmocka_unit_test(test_every_pair_of_cuts),
-        cmocka_unit_test(test_oversized_event_skipped), cmocka_unit_test(test_cap_boundary),
-        cmocka_unit_test(test_garbage_resyncs_at_newline), cmocka_unit_test(test_truncated_at_finish),
-        cmocka_unit_test(test_callback_stops),      cmocka_unit_test(test_parse_event),
+        cmocka_unit_test(test_every_split_point),
+        cmocka_unit_test(test_every_pair_of_cuts),
+        cmocka_unit_test(test_oversized_event_skipped),
+        cmocka_unit_test(test_cap_boundary),
+        cmocka_unit_test(test_garbage_resyncs_at_newline),
+        cmocka_unit_test(test_truncated_at_finish),
+        cmocka_unit_test(test_callback_stops),
+        cmocka_unit_test(test_parse_event),
         cmocka_unit_test(test_error_event),
     };
     return cmocka_run_group_tests_name("framer", tests, NULL, NULL);

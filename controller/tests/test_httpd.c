@@ -44,13 +44,17 @@ static const char *exchange(int port, const char *req, size_t len)
     if (len) assert_int_equal(send(fd, req, len, MSG_NOSIGNAL), (ssize_t)len);
     size_t n = 0;
     ssize_t r;
-    while (n < sizeof(buf) - 1 && (r = recv(fd, buf + n, sizeof(buf) - 1 - n, 0)) > 0) n += (size_t)r;
+    while (n < sizeof(buf) - 1 && (r = recv(fd, buf + n, sizeof(buf) - 1 - n, 0)) > 0)
+        n += (size_t)r;
     buf[n] = 0;
     close(fd);
     return buf;
 }
 
-static const char *ask(int port, const char *req) { return exchange(port, req, strlen(req)); }
+static const char *ask(int port, const char *req)
+{
+    return exchange(port, req, strlen(req));
+}
 
 static int setup(void **state)
 {
@@ -126,7 +130,9 @@ static void test_oversized_stalled_and_vanishing(void **state)
     char *big = malloc(20000);
     strcpy(big, "GET /healthz HTTP/1.1\r\n");
     size_t n = strlen(big);
-    while (n < 19000) n += (size_t)sprintf(big + n, "X-Pad: %s\r\n", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    while (n < 19000)
+        n += (size_t)sprintf(big + n, "X-Pad: %s\r\n",
+                             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
     const char *r = exchange(port, big, n); /* no terminating blank line */
     assert_non_null(strstr(r, "431"));
     free(big);
@@ -147,7 +153,8 @@ static void test_bad_addresses(void **state)
 {
     (void)state;
     httpd *h = NULL;
-    static const char *const bad[] = {"", "8080", "127.0.0.1:", "127.0.0.1:http", "127.0.0.1:70000", "no.such.host.invalid:1"};
+    static const char *const bad[] = {
+        "", "8080", "127.0.0.1:", "127.0.0.1:http", "127.0.0.1:70000", "no.such.host.invalid:1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         ctl_status *st = httpd_start(bad[i], handler, NULL, &h);
         if (!st) fail_msg("accepted \"%s\"", bad[i]);

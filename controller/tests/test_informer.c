@@ -32,13 +32,15 @@ static void handler(void *ud, informer_event ev, const char *key, const char *in
 static char *by_app(json_object *obj)
 {
     json_object *md, *labels, *app;
-    if (!json_object_object_get_ex(obj, "metadata", &md) || !json_object_object_get_ex(md, "labels", &labels) ||
+    if (!json_object_object_get_ex(obj, "metadata", &md) ||
+        !json_object_object_get_ex(md, "labels", &labels) ||
         !json_object_object_get_ex(labels, "app", &app))
         return NULL;
     json_object *ns;
     json_object_object_get_ex(md, "namespace", &ns);
     char *k = NULL;
-    return asprintf(&k, "%s/%s", json_object_get_string(ns), json_object_get_string(app)) < 0 ? NULL : k;
+    return asprintf(&k, "%s/%s", json_object_get_string(ns), json_object_get_string(app)) < 0 ? NULL
+                                                                                              : k;
 }
 
 typedef struct fixture {
@@ -74,9 +76,11 @@ static ctl_status *apply(fixture *f, const char *ev)
     return informer__apply_event(f->inf, ev, strlen(ev));
 }
 
-#define POD(type, name, rv, app, extra)                                                                           \
-    "{\"type\":\"" type "\",\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"" name     \
-    "\",\"namespace\":\"ns\",\"resourceVersion\":\"" rv "\",\"labels\":{\"app\":\"" app "\"}" extra "}}}"
+#define POD(type, name, rv, app, extra)                                                            \
+    "{\"type\":\"" type                                                                            \
+    "\",\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"" name         \
+    "\",\"namespace\":\"ns\",\"resourceVersion\":\"" rv "\",\"labels\":{\"app\":\"" app            \
+    "\"}" extra "}}}"
 
 static void test_add_update_delete(void **state)
 {
@@ -123,21 +127,25 @@ static void test_stripped_and_compact(void **state)
 {
     fixture *f = *state;
     char big[20000];
-    size_t off = (size_t)snprintf(big, sizeof(big), "%s",
-                                  "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"m\",\"namespace\":\"ns\","
-                                  "\"resourceVersion\":\"1\",\"labels\":{\"app\":\"x\"},\"managedFields\":[");
+    size_t off = (size_t)snprintf(
+        big, sizeof(big), "%s",
+        "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"m\",\"namespace\":\"ns\","
+        "\"resourceVersion\":\"1\",\"labels\":{\"app\":\"x\"},\"managedFields\":[");
     for (int i = 0; i < 100; i++)
-        off += (size_t)snprintf(big + off, sizeof(big) - off, "%s{\"manager\":\"m%03d\",\"fieldsV1\":{\"f:spec\":{}}}",
+        off += (size_t)snprintf(big + off, sizeof(big) - off,
+                                "%s{\"manager\":\"m%03d\",\"fieldsV1\":{\"f:spec\":{}}}",
                                 i ? "," : "", i);
     snprintf(big + off, sizeof(big) - off, "%s",
-             "],\"annotations\":{\"kubectl.kubernetes.io/last-applied-configuration\":\"{...}\",\"keep\":\"me\"}}}}");
+             "],\"annotations\":{\"kubectl.kubernetes.io/"
+             "last-applied-configuration\":\"{...}\",\"keep\":\"me\"}}}}");
     assert_null(informer__apply_event(f->inf, big, strlen(big)));
     json_object *o = informer_get(f->inf, "ns/m"), *md, *ann, *v;
     assert_non_null(o);
     json_object_object_get_ex(o, "metadata", &md);
     assert_false(json_object_object_get_ex(md, "managedFields", &v));
     assert_true(json_object_object_get_ex(md, "annotations", &ann));
-    assert_false(json_object_object_get_ex(ann, "kubectl.kubernetes.io/last-applied-configuration", &v));
+    assert_false(
+        json_object_object_get_ex(ann, "kubectl.kubernetes.io/last-applied-configuration", &v));
     assert_true(json_object_object_get_ex(ann, "keep", &v));
     /* list items arrive without kind; the cache fills them in from the resource */
     assert_true(json_object_object_get_ex(o, "kind", &v));
@@ -151,15 +159,17 @@ static void test_stripped_and_compact(void **state)
 static void test_unindexed_objects_not_cached(void **state)
 {
     fixture *f = *state;
-    const char *nolabel = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"n\",\"namespace\":\"ns\","
-                          "\"resourceVersion\":\"5\"}}}";
+    const char *nolabel =
+        "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"n\",\"namespace\":\"ns\","
+        "\"resourceVersion\":\"5\"}}}";
     assert_null(apply(f, nolabel));
     assert_int_equal(informer_size(f->inf), 0);
     assert_int_equal(f->s.n, 0);
     assert_null(apply(f, POD("ADDED", "n", "6", "web", "")));
     assert_int_equal(informer_size(f->inf), 1);
-    const char *unlabel = "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"n\",\"namespace\":\"ns\","
-                          "\"resourceVersion\":\"7\"}}}";
+    const char *unlabel =
+        "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"n\",\"namespace\":\"ns\","
+        "\"resourceVersion\":\"7\"}}}";
     assert_null(apply(f, unlabel));
     assert_int_equal(informer_size(f->inf), 0);
     assert_int_equal(f->s.ev[1], INFORMER_DELETE);
@@ -168,12 +178,15 @@ static void test_unindexed_objects_not_cached(void **state)
 static void test_bookmark_and_errors(void **state)
 {
     fixture *f = *state;
-    assert_null(apply(f, "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Pod\",\"metadata\":{\"resourceVersion\":\"777\"}}}"));
+    assert_null(apply(f, "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Pod\",\"metadata\":{"
+                         "\"resourceVersion\":\"777\"}}}"));
     assert_string_equal(informer__resource_version(f->inf), "777");
     assert_int_equal(informer_size(f->inf), 0);
 
-    ctl_status *st = apply(f, "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,\"reason\":\"Expired\","
-                              "\"message\":\"too old resource version\"}}");
+    ctl_status *st = apply(
+        f,
+        "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,\"reason\":\"Expired\","
+        "\"message\":\"too old resource version\"}}");
     assert_int_equal(ctl_status_code(st), CTL_EGONE);
     ctl_status_free(st);
     st = apply(f, "{\"type\":\"ADDED\",\"object\":{\"metadata\":{}}}");
@@ -199,7 +212,8 @@ static void test_store_churn(void **state)
         memset(pad, 'a' + round % 26, (size_t)n);
         pad[n] = 0;
         snprintf(ev, sizeof(ev),
-                 "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"o%d\",\"namespace\":\"ns\","
+                 "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"o%d\",\"namespace\":"
+                 "\"ns\","
                  "\"resourceVersion\":\"%d\",\"labels\":{\"app\":\"a%d\"}},\"pad\":\"%s\"}}",
                  k, round, k % 5, pad);
         assert_null(informer__apply_event(f->inf, ev, strlen(ev)));
@@ -226,7 +240,10 @@ static void test_store_churn(void **state)
     assert_int_equal(json_object_array_length(a0), 10);
     json_object_put(a0);
     for (int k = 0; k < 50; k++) {
-        snprintf(ev, sizeof(ev), "{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"o%d\",\"namespace\":\"ns\"}}}", k);
+        snprintf(ev, sizeof(ev),
+                 "{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"o%d\",\"namespace\":"
+                 "\"ns\"}}}",
+                 k);
         assert_null(informer__apply_event(f->inf, ev, strlen(ev)));
     }
     assert_int_equal(informer_size(f->inf), 0);
@@ -236,7 +253,8 @@ static void test_store_churn(void **state)
 static void test_strip_tolerates_odd_objects(void **state)
 {
     (void)state;
-    json_object *o = json_tokener_parse("{\"metadata\":{\"annotations\":{\"kubectl.kubernetes.io/last-applied-configuration\":\"x\"}}}");
+    json_object *o = json_tokener_parse("{\"metadata\":{\"annotations\":{\"kubectl.kubernetes.io/"
+                                        "last-applied-configuration\":\"x\"}}}");
     informer__strip(o);
     json_object *md, *v;
     json_object_object_get_ex(o, "metadata", &md);
@@ -252,7 +270,9 @@ static void test_strip_tolerates_odd_objects(void **state)
 static void trim_phase(json_object *obj)
 {
     json_object *st, *ph;
-    if (!json_object_object_get_ex(obj, "status", &st) || !json_object_object_get_ex(st, "phase", &ph)) return;
+    if (!json_object_object_get_ex(obj, "status", &st) ||
+        !json_object_object_get_ex(st, "phase", &ph))
+        return;
     json_object *slim = json_object_new_object();
     json_object_object_add(slim, "phase", json_object_get(ph));
     json_object_object_add(obj, "status", slim);
@@ -265,23 +285,35 @@ static void test_insignificant_updates_fire_nothing(void **state)
     fixture *f = *state;
     static const char *const quiet[] = {"spec", "z.q", NULL};
     informer *inf = NULL;
-    informer_config ic = {.res = &kube_res_pods, .index = by_app, .handler = handler, .ud = &f->s,
-                          .quiet_fields = quiet, .trim = trim_phase};
+    informer_config ic = {.res = &kube_res_pods,
+                          .index = by_app,
+                          .handler = handler,
+                          .ud = &f->s,
+                          .quiet_fields = quiet,
+                          .trim = trim_phase};
     assert_null(informer_create(f->client, &ic, &inf));
 #define EV(type, rv, extra) POD(type, "p", rv, "web", extra)
     const char *evs[] = {
         EV("ADDED", "1", "},\"spec\":{\"x\":1},\"status\":{\"phase\":\"Pending\"},\"z\":{\"q\":0"),
         /* resourceVersion and managedFields only */
-        EV("MODIFIED", "2", ",\"managedFields\":[{\"manager\":\"m\"}]},\"spec\":{\"x\":1},\"status\":{\"phase\":\"Pending\"},\"z\":{\"q\":0"),
+        EV("MODIFIED", "2",
+           ",\"managedFields\":[{\"manager\":\"m\"}]},\"spec\":{\"x\":1},\"status\":{\"phase\":"
+           "\"Pending\"},\"z\":{\"q\":0"),
         /* a quiet field only */
-        EV("MODIFIED", "3", "},\"spec\":{\"x\":2},\"status\":{\"phase\":\"Pending\"},\"z\":{\"q\":0"),
+        EV("MODIFIED", "3",
+           "},\"spec\":{\"x\":2},\"status\":{\"phase\":\"Pending\"},\"z\":{\"q\":0"),
         /* a quiet nested field only */
-        EV("MODIFIED", "3", "},\"spec\":{\"x\":2},\"status\":{\"phase\":\"Pending\"},\"z\":{\"q\":1"),
+        EV("MODIFIED", "3",
+           "},\"spec\":{\"x\":2},\"status\":{\"phase\":\"Pending\"},\"z\":{\"q\":1"),
         /* a field the trim drops only */
-        EV("MODIFIED", "4", "},\"spec\":{\"x\":2},\"status\":{\"phase\":\"Pending\",\"ip\":\"1\"},\"z\":{\"q\":1"),
+        EV("MODIFIED", "4",
+           "},\"spec\":{\"x\":2},\"status\":{\"phase\":\"Pending\",\"ip\":\"1\"},\"z\":{\"q\":1"),
         /* significant: the kept status field, then a label */
-        EV("MODIFIED", "5", "},\"spec\":{\"x\":2},\"status\":{\"phase\":\"Running\"},\"z\":{\"q\":1"),
-        EV("MODIFIED", "6", ",\"annotations\":{\"a\":\"b\"}},\"spec\":{\"x\":2},\"status\":{\"phase\":\"Running\"},\"z\":{\"q\":1"),
+        EV("MODIFIED", "5",
+           "},\"spec\":{\"x\":2},\"status\":{\"phase\":\"Running\"},\"z\":{\"q\":1"),
+        EV("MODIFIED", "6",
+           ",\"annotations\":{\"a\":\"b\"}},\"spec\":{\"x\":2},\"status\":{\"phase\":\"Running\"},"
+           "\"z\":{\"q\":1"),
     };
 #undef EV
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
@@ -296,7 +328,8 @@ static void test_insignificant_updates_fire_nothing(void **state)
     json_object_object_get_ex(p, "metadata", &md);
     json_object_object_get_ex(md, "resourceVersion", &rv);
     assert_string_equal(json_object_get_string(rv), "6");
-    assert_true(json_object_object_get_ex(p, "spec", &spec) && json_object_object_get_ex(spec, "x", &x));
+    assert_true(json_object_object_get_ex(p, "spec", &spec) &&
+                json_object_object_get_ex(spec, "x", &x));
     assert_int_equal(json_object_get_int(x), 2);
     assert_false(json_object_object_get_ex(md, "managedFields", &x));
     json_object_put(p);

@@ -41,9 +41,9 @@ static void write_file(const char *name, const char *text)
 }
 
 /* "CA-PEM" "CERT" "KEY" in base64 */
-#define B64_CA "Q0EtUEVN"
+#define B64_CA   "Q0EtUEVN"
 #define B64_CERT "Q0VSVA=="
-#define B64_KEY "S0VZ"
+#define B64_KEY  "S0VZ"
 
 static const char *const inline_cfg =
     "apiVersion: v1\n"
@@ -115,10 +115,12 @@ static void test_files_relative_to_kubeconfig(void **state)
     write_file("ca.crt", "FILE-CA");
     write_file("client.crt", "FILE-CERT");
     write_file("client.key", "FILE-KEY");
-    write_file("config", "current-context: x\n"
-                         "clusters: [{name: c, cluster: {server: 'https://k:443', certificate-authority: ca.crt}}]\n"
-                         "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
-                         "users: [{name: u, user: {client-certificate: client.crt, client-key: client.key}}]\n");
+    write_file(
+        "config",
+        "current-context: x\n"
+        "clusters: [{name: c, cluster: {server: 'https://k:443', certificate-authority: ca.crt}}]\n"
+        "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+        "users: [{name: u, user: {client-certificate: client.crt, client-key: client.key}}]\n");
     char p[256];
     snprintf(p, sizeof(p), "%s/config", dir);
     kube_config *c = NULL;
@@ -158,24 +160,32 @@ static void test_malformed_and_unsupported(void **state)
     expect_error("- just\n- a list\n", CTL_ECONFIG, "not a YAML mapping");
     expect_error("a: &x 1\nb: *x\n", CTL_EPARSE, "aliases");
     expect_error("clusters: []\n", CTL_ECONFIG, "no current-context");
-    expect_error("current-context: nope\ncontexts: []\n", CTL_ECONFIG, "context \"nope\" not found");
-    expect_error(CTX "clusters: []\nusers: [{name: u, user: {}}]\n", CTL_ECONFIG, "cluster \"c\" not found");
-    expect_error(CTX "clusters: [{name: c, cluster: {server: 'https://k'}}]\n", CTL_ECONFIG, "user \"u\" not found");
-    expect_error(CTX "clusters: [{name: c, cluster: {server: 'http://k'}}]\nusers: [{name: u, user: {}}]\n",
-                 CTL_ECONFIG, "must be an https:// URL");
-    expect_error(CTX "clusters: [{name: c, cluster: {server: 'https://k', insecure-skip-tls-verify: true}}]\n"
-                     "users: [{name: u, user: {}}]\n",
-                 CTL_ECONFIG, "insecure-skip-tls-verify is not supported");
+    expect_error("current-context: nope\ncontexts: []\n", CTL_ECONFIG,
+                 "context \"nope\" not found");
+    expect_error(CTX "clusters: []\nusers: [{name: u, user: {}}]\n", CTL_ECONFIG,
+                 "cluster \"c\" not found");
+    expect_error(CTX "clusters: [{name: c, cluster: {server: 'https://k'}}]\n", CTL_ECONFIG,
+                 "user \"u\" not found");
+    expect_error(
+        CTX "clusters: [{name: c, cluster: {server: 'http://k'}}]\nusers: [{name: u, user: {}}]\n",
+        CTL_ECONFIG, "must be an https:// URL");
+    expect_error(
+        CTX
+        "clusters: [{name: c, cluster: {server: 'https://k', insecure-skip-tls-verify: true}}]\n"
+        "users: [{name: u, user: {}}]\n",
+        CTL_ECONFIG, "insecure-skip-tls-verify is not supported");
     expect_error(CTX "clusters: [{name: c, cluster: {server: 'https://k'}}]\n"
                      "users: [{name: u, user: {exec: {command: aws}}}]\n",
                  CTL_ECONFIG, "\"exec\" authentication is not supported");
     expect_error(CTX "clusters: [{name: c, cluster: {server: 'https://k'}}]\n"
                      "users: [{name: u, user: {client-certificate-data: " B64_CERT "}}]\n",
                  CTL_ECONFIG, "certificate and key must be given together");
-    expect_error(CTX "clusters: [{name: c, cluster: {server: 'https://k', certificate-authority-data: 'no*t'}}]\n"
+    expect_error(CTX "clusters: [{name: c, cluster: {server: 'https://k', "
+                     "certificate-authority-data: 'no*t'}}]\n"
                      "users: [{name: u, user: {}}]\n",
                  CTL_ECONFIG, "certificate-authority-data is not valid base64");
-    expect_error(CTX "clusters: [{name: c, cluster: {server: 'https://k', certificate-authority: missing.crt}}]\n"
+    expect_error(CTX "clusters: [{name: c, cluster: {server: 'https://k', certificate-authority: "
+                     "missing.crt}}]\n"
                      "users: [{name: u, user: {}}]\n",
                  CTL_EIO, "missing.crt");
     kube_config *c = NULL;

@@ -14,8 +14,10 @@
 static json_object *lease(const char *holder, const char *renew, int dur)
 {
     char buf[256];
-    snprintf(buf, sizeof(buf), "{\"spec\":{\"holderIdentity\":\"%s\",\"renewTime\":\"%s\",\"leaseDurationSeconds\":%d}}",
-             holder, renew, dur);
+    snprintf(
+        buf, sizeof(buf),
+        "{\"spec\":{\"holderIdentity\":\"%s\",\"renewTime\":\"%s\",\"leaseDurationSeconds\":%d}}",
+        holder, renew, dur);
     return json_tokener_parse(buf);
 }
 
@@ -25,10 +27,12 @@ static void test_may_acquire(void **state)
     char rec[512] = "";
     int64_t obs = 0;
     json_object *l = lease("other", "t1", 15);
-    assert_false(leader__may_acquire(l, "me", 1000, rec, sizeof(rec), &obs)); /* first sight starts the clock */
+    assert_false(leader__may_acquire(l, "me", 1000, rec, sizeof(rec),
+                                     &obs)); /* first sight starts the clock */
     assert_int_equal(obs, 1000);
     assert_false(leader__may_acquire(l, "me", 15999, rec, sizeof(rec), &obs));
-    assert_true(leader__may_acquire(l, "me", 16000, rec, sizeof(rec), &obs)); /* unchanged for 15 s */
+    assert_true(
+        leader__may_acquire(l, "me", 16000, rec, sizeof(rec), &obs)); /* unchanged for 15 s */
     json_object_put(l);
     /* a renewal moves the record: the countdown restarts */
     l = lease("other", "t2", 15);
@@ -55,8 +59,10 @@ static void test_config_check(void **state)
         int64_t ld, rd, rp;
         const char *want;
     } bad[] = {
-        {15000, 15000, 2000, "lease duration (15000 ms) must be longer than the renew deadline (15000 ms)"},
-        {15000, 2000, 2000, "renew deadline (2000 ms) must be longer than the retry period (2000 ms)"},
+        {15000, 15000, 2000,
+         "lease duration (15000 ms) must be longer than the renew deadline (15000 ms)"},
+        {15000, 2000, 2000,
+         "renew deadline (2000 ms) must be longer than the retry period (2000 ms)"},
         {15000, 10000, 0, "retry period must be positive"},
         {900, 600, 100, "at least 1s"},
     };

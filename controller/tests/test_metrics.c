@@ -11,7 +11,10 @@
 
 #include "../src/common/metrics.h"
 
-static size_t depth(void *ud) { return *(size_t *)ud; }
+static size_t depth(void *ud)
+{
+    return *(size_t *)ud;
+}
 
 static void test_render(void **state)
 {
@@ -66,7 +69,8 @@ static void test_bounded_labels(void **state)
     char *text = NULL;
     assert_null(metrics_render(&text, NULL));
     int rows = 0;
-    for (const char *p = text; (p = strstr(p, "kinfer_controller_api_requests_total{")); p++) rows++;
+    for (const char *p = text; (p = strstr(p, "kinfer_controller_api_requests_total{")); p++)
+        rows++;
     assert_true(rows <= 48);
     assert_non_null(strstr(text, "verb=\"other\""));
     free(text);

@@ -72,7 +72,8 @@ static void test_many_keys_and_compaction(void **state)
             memset(json, 'a' + round, (size_t)n);
             json[n] = 0;
             snprintf(rv, sizeof(rv), "%d", round * 10000 + i);
-            assert_int_equal(objstore_put(s, key, json, (size_t)n, i % 2 ? "odd" : "even", rv, NULL), 0);
+            assert_int_equal(
+                objstore_put(s, key, json, (size_t)n, i % 2 ? "odd" : "even", rv, NULL), 0);
             version[i] = round * 10000 + i + 1;
         }
     }

@@ -31,22 +31,35 @@ static size_t round_trip(const char *dict, size_t dlen, const char *src, size_t 
 }
 
 static const char isvc_fmt[] =
-    "{\"apiVersion\":\"serving.kinfer.dev/v1beta1\",\"kind\":\"InferenceService\",\"metadata\":{\"creationTimestamp\":"
-    "\"2026-11-22T10:19:%02dZ\",\"generation\":1,\"name\":\"bench-%05d\",\"namespace\":\"kinfer-bench-ctl-1a2b3c\","
-    "\"resourceVersion\":\"%d\",\"uid\":\"fd1b6a54-b973-45e4-b471-%012d\"},\"spec\":{\"predictor\":{\"maxReplicas\":2,"
-    "\"minReplicas\":1,\"model\":{\"modelFormat\":{\"name\":\"onnx\"},\"resources\":{\"limits\":{\"cpu\":\"10m\","
-    "\"memory\":\"16Mi\"},\"requests\":{\"cpu\":\"1m\",\"memory\":\"1Mi\"}},\"storageUri\":\"s3://bench/bench-%05d\"}}},"
-    "\"status\":{\"address\":{\"url\":\"http://bench-%05d.kinfer-bench-ctl-1a2b3c.svc.cluster.local\"},\"components\":"
-    "{\"predictor\":{\"address\":{\"url\":\"http://bench-%05d.kinfer-bench-ctl-1a2b3c.svc.cluster.local\"},"
-    "\"latestCreatedRevision\":\"bench-%05d-predictor-f77fc415\",\"url\":\"http://bench-%05d.kinfer-bench-ctl-1a2b3c."
-    "svc.cluster.local\"}},\"conditions\":[{\"lastTransitionTime\":\"2026-11-22T10:19:%02dZ\",\"message\":\"0 of 1 "
-    "replicas ready\",\"observedGeneration\":1,\"reason\":\"MinimumReplicasUnavailable\",\"status\":\"False\","
-    "\"type\":\"PredictorReady\"}],\"observedGeneration\":1,\"url\":\"http://bench-%05d.kinfer-bench-ctl-1a2b3c.svc."
+    "{\"apiVersion\":\"serving.kinfer.dev/"
+    "v1beta1\",\"kind\":\"InferenceService\",\"metadata\":{\"creationTimestamp\":"
+    "\"2026-11-22T10:19:%02dZ\",\"generation\":1,\"name\":\"bench-%05d\",\"namespace\":\"kinfer-"
+    "bench-ctl-1a2b3c\","
+    "\"resourceVersion\":\"%d\",\"uid\":\"fd1b6a54-b973-45e4-b471-%012d\"},\"spec\":{\"predictor\":"
+    "{\"maxReplicas\":2,"
+    "\"minReplicas\":1,\"model\":{\"modelFormat\":{\"name\":\"onnx\"},\"resources\":{\"limits\":{"
+    "\"cpu\":\"10m\","
+    "\"memory\":\"16Mi\"},\"requests\":{\"cpu\":\"1m\",\"memory\":\"1Mi\"}},\"storageUri\":\"s3://"
+    "bench/bench-%05d\"}}},"
+    "\"status\":{\"address\":{\"url\":\"http://"
+    "bench-%05d.kinfer-bench-ctl-1a2b3c.svc.cluster.local\"},\"components\":"
+    "{\"predictor\":{\"address\":{\"url\":\"http://"
+    "bench-%05d.kinfer-bench-ctl-1a2b3c.svc.cluster.local\"},"
+    "\"latestCreatedRevision\":\"bench-%05d-predictor-f77fc415\",\"url\":\"http://"
+    "bench-%05d.kinfer-bench-ctl-1a2b3c."
+    "svc.cluster.local\"}},\"conditions\":[{\"lastTransitionTime\":\"2026-11-22T10:19:%02dZ\","
+    "\"message\":\"0 of 1 "
+    "replicas "
+    "ready\",\"observedGeneration\":1,\"reason\":\"MinimumReplicasUnavailable\",\"status\":"
+    "\"False\","
+    "\"type\":\"PredictorReady\"}],\"observedGeneration\":1,\"url\":\"http://"
+    "bench-%05d.kinfer-bench-ctl-1a2b3c.svc."
     "cluster.local\"}}";
 
 static size_t isvc(char *buf, size_t len, int i)
 {
-    return (size_t)snprintf(buf, len, isvc_fmt, i % 60, i, 1000 + i * 7, i * 7919, i, i, i, i, i, i % 60, i);
+    return (size_t)snprintf(buf, len, isvc_fmt, i % 60, i, 1000 + i * 7, i * 7919, i, i, i, i, i,
+                            i % 60, i);
 }
 
 /* The first cached object as the dictionary: its near copies shrink more than fivefold. */
@@ -74,7 +87,8 @@ static void test_edge_inputs(void **state)
     char run[5000], bin[700];
     memset(run, 'a', sizeof(run)); /* a run: copies overlapping what they write */
     assert_true(round_trip(NULL, 0, run, sizeof(run)) < 40);
-    for (size_t i = 0; i < sizeof(bin); i++) bin[i] = (char)(i * 37 % 256); /* NULs and high bytes */
+    for (size_t i = 0; i < sizeof(bin); i++)
+        bin[i] = (char)(i * 37 % 256); /* NULs and high bytes */
     round_trip(bin, 300, bin, sizeof(bin));
     /* of a dictionary over PACK_DICT_MAX, its last PACK_DICT_MAX bytes are used, on both sides */
     char *big = calloc(PACK_DICT_MAX + 100, 1);
@@ -106,8 +120,10 @@ static int decode(const char *dict, size_t dlen, const char *p, size_t n)
     char *o = (char *)1;
     size_t on = 1;
     int rc = pack_decode(dict, dlen, p, n, &o, &on);
-    if (rc == PACK_OK) free(o);
-    else assert_true(o == NULL && on == 0);
+    if (rc == PACK_OK)
+        free(o);
+    else
+        assert_true(o == NULL && on == 0);
     return rc;
 }
 
@@ -154,8 +170,10 @@ static void test_malformed(void **state)
     (void)state;
     assert_int_equal(decode(NULL, 0, "", 0), PACK_EMALFORMED);     /* no length */
     assert_int_equal(decode(NULL, 0, "\x80", 1), PACK_EMALFORMED); /* length runs off */
-    assert_int_equal(decode(NULL, 0, "\xff\xff\xff\xff\x0f", 5), PACK_EMALFORMED); /* length over the cap */
-    assert_int_equal(decode(NULL, 0, "\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01", 11), PACK_EMALFORMED);
+    assert_int_equal(decode(NULL, 0, "\xff\xff\xff\xff\x0f", 5),
+                     PACK_EMALFORMED); /* length over the cap */
+    assert_int_equal(decode(NULL, 0, "\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01", 11),
+                     PACK_EMALFORMED);
     assert_int_equal(decode(NULL, 0, NULL, 0), PACK_EMALFORMED);
     const char *dict = "{\"kind\":\"Deployment\",\"metadata\":{\"name\":\"bench-00001\"}}";
     const char *text = "{\"kind\":\"Deployment\",\"metadata\":{\"name\":\"bench-00002\"}}";

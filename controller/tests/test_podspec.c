@@ -1,5 +1,5 @@
-/* Tests of podspec.c: golden pod templates (plain, pvc, secret credentials, GPU, MIG), the restricted
- * security profile on every container, and precise errors for bad pod fields. */
+/* Tests of podspec.c: golden pod templates (plain, pvc, secret credentials, GPU, MIG), the
+ * restricted security profile on every container, and precise errors for bad pod fields. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -61,7 +61,8 @@ static void every_container_is_restricted(void **state)
         json_object *tmpl = build(cases[i]), *spec = at(tmpl, "spec");
         assert_true(flag_is(spec, "securityContext.runAsNonRoot", 1));
         assert_int_equal(json_object_get_int(at(spec, "securityContext.runAsUser")), PODSPEC_UID);
-        assert_string_equal(json_object_get_string(at(spec, "securityContext.seccompProfile.type")), "RuntimeDefault");
+        assert_string_equal(json_object_get_string(at(spec, "securityContext.seccompProfile.type")),
+                            "RuntimeDefault");
         static const char *const lists[] = {"containers", "initContainers"};
         int n = 0;
         for (int l = 0; l < 2; l++) {
@@ -73,10 +74,12 @@ static void every_container_is_restricted(void **state)
                 assert_true(flag_is(c, "securityContext.runAsNonRoot", 1));
                 json_object *drop = at(c, "securityContext.capabilities.drop");
                 assert_non_null(drop);
-                assert_string_equal(json_object_get_string(json_object_array_get_idx(drop, 0)), "ALL");
+                assert_string_equal(json_object_get_string(json_object_array_get_idx(drop, 0)),
+                                    "ALL");
             }
         }
-        assert_int_equal(n, strcmp(cases[i], "pvc") ? 2 : 1); /* pvc:// has no storage initializer */
+        assert_int_equal(n,
+                         strcmp(cases[i], "pvc") ? 2 : 1); /* pvc:// has no storage initializer */
         json_object_put(tmpl);
     }
 }
@@ -96,7 +99,7 @@ static void secret_only_in_init_container(void **state)
 }
 
 #define META "\"metadata\":{\"name\":\"m\",\"namespace\":\"ns\",\"uid\":\"u1\"}"
-#define FMT "\"modelFormat\":{\"name\":\"onnx\"},\"storageUri\":\"s3://b/m\""
+#define FMT  "\"modelFormat\":{\"name\":\"onnx\"},\"storageUri\":\"s3://b/m\""
 
 static const struct {
     const char *json, *msg;
@@ -104,14 +107,17 @@ static const struct {
     {"[]", "InferenceService: must be an object"},
     {"{" META ",\"spec\":{\"predictor\":{\"model\":{\"modelFormat\":{\"name\":\"onnx\"}}}}}",
      "spec.predictor.model.storageUri: required"},
-    {"{" META ",\"spec\":{\"predictor\":{\"model\":{" FMT ",\"resources\":{\"requests\":{\"nvidia.com/gpu\":1}}}}}}",
-     "spec.predictor.model.resources.requests.nvidia.com/gpu: GPUs must be set in limits (requests may only repeat "
+    {"{" META ",\"spec\":{\"predictor\":{\"model\":{" FMT
+     ",\"resources\":{\"requests\":{\"nvidia.com/gpu\":1}}}}}}",
+     "spec.predictor.model.resources.requests.nvidia.com/gpu: GPUs must be set in limits (requests "
+     "may only repeat "
      "the same value)"},
     {"{" META ",\"spec\":{\"predictor\":{\"model\":{" FMT ",\"storageSecretName\":\"Bad_Name\"}}}}",
      "spec.predictor.model.storageSecretName: \"Bad_Name\" is not a valid Secret name"},
     {"{" META ",\"spec\":{\"predictor\":{\"priorityClassName\":\"-x\",\"model\":{" FMT "}}}}",
      "spec.predictor.priorityClassName: \"-x\" is not a valid PriorityClass name"},
-    {"{" META ",\"spec\":{\"predictor\":{\"automountServiceAccountToken\":\"yes\",\"model\":{" FMT "}}}}",
+    {"{" META ",\"spec\":{\"predictor\":{\"automountServiceAccountToken\":\"yes\",\"model\":{" FMT
+     "}}}}",
      "spec.predictor.automountServiceAccountToken: has the wrong type (a boolean expected)"},
 };
 
@@ -135,28 +141,32 @@ static void bad_pod_fields_are_einval(void **state)
     ctl_status_free(st);
 }
 
-/* Defaults never contradict the user's values: a default request above the user's limit, or a default
- * limit below the user's request, would make the API server refuse the Deployment. */
+/* Defaults never contradict the user's values: a default request above the user's limit, or a
+ * default limit below the user's request, would make the API server refuse the Deployment. */
 static void defaults_respect_user_resources(void **state)
 {
     (void)state;
-    json_object *isvc = json_tokener_parse(
-        "{" META ",\"spec\":{\"predictor\":{\"model\":{" FMT ",\"resources\":{\"requests\":{\"cpu\":\"4\"},"
-        "\"limits\":{\"memory\":\"1Gi\",\"nvidia.com/gpu\":1}}}}}}"),
+    json_object *isvc =
+                    json_tokener_parse("{" META ",\"spec\":{\"predictor\":{\"model\":{" FMT
+                                       ",\"resources\":{\"requests\":{\"cpu\":\"4\"},"
+                                       "\"limits\":{\"memory\":\"1Gi\",\"nvidia.com/gpu\":1}}}}}}"),
                 *tmpl = NULL;
     assert_null(podspec_build(isvc, &cfg, &tmpl));
     json_object *r = at(json_object_array_get_idx(at(tmpl, "spec.containers"), 0), "resources");
-    assert_string_equal(json_object_get_string(at(r, "requests.cpu")), "4");    /* user's */
-    assert_string_equal(json_object_get_string(at(r, "limits.cpu")), "4");      /* not the default 1 */
+    assert_string_equal(json_object_get_string(at(r, "requests.cpu")), "4"); /* user's */
+    assert_string_equal(json_object_get_string(at(r, "limits.cpu")), "4");   /* not the default 1 */
     assert_string_equal(json_object_get_string(at(r, "limits.memory")), "1Gi"); /* user's */
-    assert_string_equal(json_object_get_string(at(r, "requests.memory")), "1Gi"); /* not the default 2Gi */
+    assert_string_equal(json_object_get_string(at(r, "requests.memory")),
+                        "1Gi"); /* not the default 2Gi */
     json_object_put(tmpl);
     json_object_put(isvc);
-    isvc = json_tokener_parse("{" META ",\"spec\":{\"predictor\":{\"model\":{" FMT ",\"resources\":{\"requests\":"
+    isvc = json_tokener_parse("{" META ",\"spec\":{\"predictor\":{\"model\":{" FMT
+                              ",\"resources\":{\"requests\":"
                               "{\"cpu\":\"250m\",\"memory\":\"64Mi\"},\"limits\":{\"cpu\":3}}}}}}");
     assert_null(podspec_build(isvc, &cfg, &tmpl));
     r = at(json_object_array_get_idx(at(tmpl, "spec.containers"), 0), "resources");
-    assert_string_equal(json_object_get_string(at(r, "limits.memory")), "2Gi"); /* 64Mi < default: default */
+    assert_string_equal(json_object_get_string(at(r, "limits.memory")),
+                        "2Gi"); /* 64Mi < default: default */
     assert_int_equal(json_object_get_int(at(r, "limits.cpu")), 3);
     json_object_put(tmpl);
     json_object_put(isvc);
@@ -179,18 +189,23 @@ static void prestop_sleep_fits_the_grace_period(void **state)
     struct {
         const char *timeout;
         int sleep, server_grace;
-    } cases[] = {{"", 5, 25}, {",\"timeout\":45", 5, 40}, {",\"timeout\":10", 5, 5},
-                 {",\"timeout\":4", 2, 2}, {",\"timeout\":1", 0, 1}};
+    } cases[] = {{"", 5, 25},
+                 {",\"timeout\":45", 5, 40},
+                 {",\"timeout\":10", 5, 5},
+                 {",\"timeout\":4", 2, 2},
+                 {",\"timeout\":1", 0, 1}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char text[512];
-        snprintf(text, sizeof(text), "{" META ",\"spec\":{\"predictor\":{\"model\":{" FMT "}%s}}}", cases[i].timeout);
+        snprintf(text, sizeof(text), "{" META ",\"spec\":{\"predictor\":{\"model\":{" FMT "}%s}}}",
+                 cases[i].timeout);
         json_object *isvc = json_tokener_parse(text), *tmpl = NULL;
         assert_non_null(isvc);
         assert_null(podspec_build(isvc, &cfg, &tmpl));
         json_object *c = json_object_array_get_idx(at(tmpl, "spec.containers"), 0), *lc = NULL;
         json_object_object_get_ex(c, "lifecycle", &lc);
         if (cases[i].sleep)
-            assert_int_equal(json_object_get_int(at(c, "lifecycle.preStop.sleep.seconds")), cases[i].sleep);
+            assert_int_equal(json_object_get_int(at(c, "lifecycle.preStop.sleep.seconds")),
+                             cases[i].sleep);
         else
             assert_null(lc);
         assert_int_equal(arg_int(tmpl, "--grace-period-s"), cases[i].server_grace);

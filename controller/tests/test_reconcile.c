@@ -1,4 +1,5 @@
-/* Tests of reconcile.c: golden children for representative specs, and precise errors for bad ones. */
+/* Tests of reconcile.c: golden children for representative specs, and precise errors for bad ones.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,7 +32,8 @@ static json_object *child(json_object *children, const char *kind)
 {
     for (size_t i = 0; i < json_object_array_length(children); i++) {
         json_object *c = json_object_array_get_idx(children, i), *k;
-        if (json_object_object_get_ex(c, "kind", &k) && !strcmp(json_object_get_string(k), kind)) return c;
+        if (json_object_object_get_ex(c, "kind", &k) && !strcmp(json_object_get_string(k), kind))
+            return c;
     }
     return NULL;
 }
@@ -55,13 +57,15 @@ static void replicas_only_without_hpa(void **state)
         snprintf(in, sizeof(in), "reconcile/%s.in.json", cases[i]);
         json_object *isvc = golden_load(in), *children = NULL;
         assert_null(reconcile_desired(isvc, &cfg, &children));
-        json_object *dep = child(children, "Deployment"), *hpa = child(children, "HorizontalPodAutoscaler");
+        json_object *dep = child(children, "Deployment"),
+                    *hpa = child(children, "HorizontalPodAutoscaler");
         assert_non_null(dep);
         assert_non_null(child(children, "Service"));
         assert_true((hpa == NULL) == (at(dep, "spec.replicas") != NULL));
         json_object *owner = json_object_array_get_idx(at(dep, "metadata.ownerReferences"), 0);
         assert_true(json_object_get_boolean(at(owner, "controller")));
-        assert_string_equal(json_object_get_string(at(owner, "uid")), json_object_get_string(at(isvc, "metadata.uid")));
+        assert_string_equal(json_object_get_string(at(owner, "uid")),
+                            json_object_get_string(at(isvc, "metadata.uid")));
         json_object_put(children);
         json_object_put(isvc);
     }
@@ -90,7 +94,7 @@ static void children_outlive_isvc(void **state)
     json_object_put(children);
 }
 
-#define META "\"metadata\":{\"name\":\"m\",\"namespace\":\"ns\",\"uid\":\"u1\",\"generation\":1}"
+#define META  "\"metadata\":{\"name\":\"m\",\"namespace\":\"ns\",\"uid\":\"u1\",\"generation\":1}"
 #define MODEL "\"model\":{\"modelFormat\":{\"name\":\"onnx\"},\"storageUri\":\"s3://b/m\"}"
 
 static const struct {
@@ -101,24 +105,32 @@ static const struct {
     {"{\"metadata\":{\"name\":\"m\",\"namespace\":\"ns\"},\"spec\":{}}", "metadata.uid: required"},
     {"{\"metadata\":{\"name\":\"m\",\"namespace\":\"ns\",\"uid\":\"u\",\"generation\":\"1\"}}",
      "metadata.generation: must be an integer, got a string"},
-    {"{\"metadata\":{\"name\":\"abcdefghij-abcdefghij-abcdefghij-abcdefghij-x\",\"namespace\":\"ns\",\"uid\":\"u\"}}",
-     "metadata.name: \"abcdefghij-abcdefghij-abcdefghij-abcdefghij-x\" is longer than 44 characters"},
+    {"{\"metadata\":{\"name\":\"abcdefghij-abcdefghij-abcdefghij-abcdefghij-x\",\"namespace\":"
+     "\"ns\",\"uid\":\"u\"}}",
+     "metadata.name: \"abcdefghij-abcdefghij-abcdefghij-abcdefghij-x\" is longer than 44 "
+     "characters"},
     {"{" META "}", "spec: required"},
     {"{" META ",\"spec\":{}}", "spec.predictor: required"},
     {"{" META ",\"spec\":{\"predictor\":[]}}", "spec.predictor: must be an object, got an array"},
     {"{" META ",\"spec\":{\"predictor\":{}}}", "spec.predictor.model: required"},
     {"{" META ",\"spec\":{\"predictor\":{\"model\":{\"storageUri\":\"s3://b/m\"}}}}",
      "spec.predictor.model.modelFormat: required"},
-    {"{" META ",\"spec\":{\"predictor\":{\"model\":{\"modelFormat\":{\"name\":\"sklearn\"},\"storageUri\":\"s3://b\"}}}}",
-     "spec.predictor.model.modelFormat.name: \"sklearn\" is not supported: kinfer serves onnx models"},
+    {"{" META ",\"spec\":{\"predictor\":{\"model\":{\"modelFormat\":{\"name\":\"sklearn\"},"
+     "\"storageUri\":\"s3://b\"}}}}",
+     "spec.predictor.model.modelFormat.name: \"sklearn\" is not supported: kinfer serves onnx "
+     "models"},
     {"{" META ",\"spec\":{\"predictor\":{\"model\":{\"modelFormat\":{\"name\":\"onnx\"}}}}}",
      "spec.predictor.model.storageUri: required"},
-    {"{" META ",\"spec\":{\"predictor\":{\"model\":{\"modelFormat\":{\"name\":\"onnx\"},\"storageUri\":\"\"}}}}",
+    {"{" META ",\"spec\":{\"predictor\":{\"model\":{\"modelFormat\":{\"name\":\"onnx\"},"
+     "\"storageUri\":\"\"}}}}",
      "spec.predictor.model.storageUri: must not be empty"},
-    {"{" META ",\"spec\":{\"predictor\":{\"model\":{\"modelFormat\":{\"name\":\"onnx\"},\"storageUri\":42}}}}",
+    {"{" META ",\"spec\":{\"predictor\":{\"model\":{\"modelFormat\":{\"name\":\"onnx\"},"
+     "\"storageUri\":42}}}}",
      "spec.predictor.model.storageUri: must be a string, got an integer"},
-    {"{" META ",\"spec\":{\"predictor\":{\"model\":{\"modelFormat\":{\"name\":\"onnx\"},\"storageUri\":\"/models/x\"}}}}",
-     "spec.predictor.model.storageUri: \"/models/x\" must start with s3://, gs://, http://, https://, file:/// or pvc://"},
+    {"{" META ",\"spec\":{\"predictor\":{\"model\":{\"modelFormat\":{\"name\":\"onnx\"},"
+     "\"storageUri\":\"/models/x\"}}}}",
+     "spec.predictor.model.storageUri: \"/models/x\" must start with s3://, gs://, http://, "
+     "https://, file:/// or pvc://"},
     {"{" META ",\"spec\":{\"predictor\":{\"minReplicas\":\"2\"," MODEL "}}}",
      "spec.predictor.minReplicas: must be an integer, got a string"},
     {"{" META ",\"spec\":{\"predictor\":{\"minReplicas\":-1," MODEL "}}}",
@@ -139,13 +151,16 @@ static const struct {
      "spec.predictor.batcher.maxLatency: must be an integer, got a number"},
     {"{" META ",\"spec\":{\"predictor\":{\"tolerations\":{}," MODEL "}}}",
      "spec.predictor.tolerations: must be an array, got an object"},
-    {"{" META ",\"spec\":{\"predictor\":{\"model\":{\"modelFormat\":{\"name\":\"onnx\"},\"storageUri\":\"s3://b/m\","
+    {"{" META ",\"spec\":{\"predictor\":{\"model\":{\"modelFormat\":{\"name\":\"onnx\"},"
+     "\"storageUri\":\"s3://b/m\","
      "\"env\":[{\"value\":\"x\"}]}}}}",
      "spec.predictor.model.env[0].name: required"},
-    {"{" META ",\"spec\":{\"predictor\":{\"model\":{\"modelFormat\":{\"name\":\"onnx\"},\"storageUri\":\"s3://b/m\","
+    {"{" META ",\"spec\":{\"predictor\":{\"model\":{\"modelFormat\":{\"name\":\"onnx\"},"
+     "\"storageUri\":\"s3://b/m\","
      "\"args\":[\"--x\",1]}}}}",
      "spec.predictor.model.args[1]: must be a string"},
-    {"{" META ",\"spec\":{\"predictor\":{\"model\":{\"modelFormat\":{\"name\":\"onnx\"},\"storageUri\":\"s3://b/m\","
+    {"{" META ",\"spec\":{\"predictor\":{\"model\":{\"modelFormat\":{\"name\":\"onnx\"},"
+     "\"storageUri\":\"s3://b/m\","
      "\"resources\":{\"requests\":{\"cpu\":true}}}}}}",
      "spec.predictor.model.resources.requests.cpu: must be a quantity (string or integer)"},
 };
@@ -181,17 +196,20 @@ static void missing_runtime_image_is_einval(void **state)
     json_object_put(isvc);
 }
 
-/* Only limits (or only requests): the other half gets KServe's defaults; no crash on the absent map. */
+/* Only limits (or only requests): the other half gets KServe's defaults; no crash on the absent
+ * map. */
 static void partial_resources_get_defaults(void **state)
 {
     (void)state;
-    json_object *isvc = json_tokener_parse("{" META ",\"spec\":{\"predictor\":{\"model\":{\"modelFormat\":"
-                                           "{\"name\":\"onnx\"},\"storageUri\":\"s3://b/m\",\"resources\":"
-                                           "{\"limits\":{\"cpu\":\"2\"}}}}}}"),
+    json_object *isvc = json_tokener_parse(
+                    "{" META ",\"spec\":{\"predictor\":{\"model\":{\"modelFormat\":"
+                    "{\"name\":\"onnx\"},\"storageUri\":\"s3://b/m\",\"resources\":"
+                    "{\"limits\":{\"cpu\":\"2\"}}}}}}"),
                 *children = NULL;
     assert_non_null(isvc);
     assert_null(reconcile_desired(isvc, &cfg, &children));
-    json_object *c = json_object_array_get_idx(at(child(children, "Deployment"), "spec.template.spec.containers"), 0);
+    json_object *c = json_object_array_get_idx(
+        at(child(children, "Deployment"), "spec.template.spec.containers"), 0);
     assert_string_equal(json_object_get_string(at(c, "resources.limits.cpu")), "2");
     assert_string_equal(json_object_get_string(at(c, "resources.limits.memory")), "2Gi");
     assert_string_equal(json_object_get_string(at(c, "resources.requests.cpu")), "1");
@@ -210,7 +228,8 @@ static void handover_case(const char *desired_file, const char *live_json, const
     } else {
         json_object *want = json_tokener_parse(want_json);
         assert_non_null(want);
-        if (!json_object_equal(patch, want)) fail_msg("handover: got %s", json_object_to_json_string(patch));
+        if (!json_object_equal(patch, want))
+            fail_msg("handover: got %s", json_object_to_json_string(patch));
         json_object_put(want);
     }
     json_object_put(patch);
@@ -225,17 +244,23 @@ static void handover_only_when_leaving_fixed_replicas(void **state)
     (void)state;
     /* rps.in.json autoscales (2..10): bert-predictor in nlp. */
     handover_case("reconcile/rps.in.json",
-                  "{\"metadata\":{\"annotations\":{\"serving.kinfer.dev/scaling\":\"fixed\"}},\"spec\":{\"replicas\":3}}",
-                  "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"bert-predictor\","
+                  "{\"metadata\":{\"annotations\":{\"serving.kinfer.dev/"
+                  "scaling\":\"fixed\"}},\"spec\":{\"replicas\":3}}",
+                  "{\"apiVersion\":\"apps/"
+                  "v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"bert-predictor\","
                   "\"namespace\":\"nlp\"},\"spec\":{\"replicas\":3}}");
-    handover_case("reconcile/rps.in.json", "{\"spec\":{\"replicas\":4}}", /* unannotated: assume fixed */
-                  "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"bert-predictor\","
+    handover_case("reconcile/rps.in.json",
+                  "{\"spec\":{\"replicas\":4}}", /* unannotated: assume fixed */
+                  "{\"apiVersion\":\"apps/"
+                  "v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"bert-predictor\","
                   "\"namespace\":\"nlp\"},\"spec\":{\"replicas\":4}}");
     handover_case("reconcile/rps.in.json",
-                  "{\"metadata\":{\"annotations\":{\"serving.kinfer.dev/scaling\":\"hpa\"}},\"spec\":{\"replicas\":7}}",
-                  NULL);                                         /* already handed over */
-    handover_case("reconcile/rps.in.json", NULL, NULL);          /* first creation */
-    handover_case("reconcile/fixed-pvc.in.json", "{\"spec\":{\"replicas\":1}}", NULL); /* still fixed */
+                  "{\"metadata\":{\"annotations\":{\"serving.kinfer.dev/"
+                  "scaling\":\"hpa\"}},\"spec\":{\"replicas\":7}}",
+                  NULL);                                /* already handed over */
+    handover_case("reconcile/rps.in.json", NULL, NULL); /* first creation */
+    handover_case("reconcile/fixed-pvc.in.json", "{\"spec\":{\"replicas\":1}}",
+                  NULL); /* still fixed */
     json_object *patch = NULL;
     ctl_status *st = reconcile_handover(NULL, NULL, &patch);
     assert_int_equal(ctl_status_code(st), CTL_EINVAL);

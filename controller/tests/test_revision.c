@@ -21,12 +21,24 @@ static void hash_depends_on_content_not_key_order(void **state)
 {
     (void)state;
     char a[REVISION_NAME_MAX], b[REVISION_NAME_MAX], c[REVISION_NAME_MAX], d[REVISION_NAME_MAX];
-    name_of("iris", "{\"metadata\":{\"labels\":{\"x\":\"1\",\"y\":\"2\"}},\"spec\":{\"containers\":[{\"image\":\"a:1\",\"name\":\"s\"}]}}", a);
-    name_of("iris", "{\"spec\":{\"containers\":[{\"name\":\"s\",\"image\":\"a:1\"}]},\"metadata\":{\"labels\":{\"y\":\"2\",\"x\":\"1\"}}}", b);
-    name_of("iris", "{\"metadata\":{\"labels\":{\"x\":\"1\",\"y\":\"2\"}},\"spec\":{\"containers\":[{\"image\":\"a:2\",\"name\":\"s\"}]}}", c);
+    name_of("iris",
+            "{\"metadata\":{\"labels\":{\"x\":\"1\",\"y\":\"2\"}},\"spec\":{\"containers\":[{"
+            "\"image\":\"a:1\",\"name\":\"s\"}]}}",
+            a);
+    name_of("iris",
+            "{\"spec\":{\"containers\":[{\"name\":\"s\",\"image\":\"a:1\"}]},\"metadata\":{"
+            "\"labels\":{\"y\":\"2\",\"x\":\"1\"}}}",
+            b);
+    name_of("iris",
+            "{\"metadata\":{\"labels\":{\"x\":\"1\",\"y\":\"2\"}},\"spec\":{\"containers\":[{"
+            "\"image\":\"a:2\",\"name\":\"s\"}]}}",
+            c);
     /* the revision label itself does not change the revision */
-    name_of("iris", "{\"metadata\":{\"labels\":{\"x\":\"1\",\"serving.kinfer.dev/revision\":\"iris-predictor-00000000\",\"y\":\"2\"}},"
-                    "\"spec\":{\"containers\":[{\"image\":\"a:1\",\"name\":\"s\"}]}}", d);
+    name_of("iris",
+            "{\"metadata\":{\"labels\":{\"x\":\"1\",\"serving.kinfer.dev/"
+            "revision\":\"iris-predictor-00000000\",\"y\":\"2\"}},"
+            "\"spec\":{\"containers\":[{\"image\":\"a:1\",\"name\":\"s\"}]}}",
+            d);
     assert_string_equal(a, b);
     assert_string_equal(a, d);
     assert_string_not_equal(a, c);

@@ -30,7 +30,8 @@ static void parse_err(const char *json, const char *want)
     ctl_status *st = rollout_policy_parse(o, &p, &present);
     if (!st) fail_msg("%s: accepted", json);
     assert_int_equal(ctl_status_code(st), CTL_EINVAL);
-    if (!strstr(ctl_status_msg(st), want)) fail_msg("%s: want \"%s\" in \"%s\"", json, want, ctl_status_msg(st));
+    if (!strstr(ctl_status_msg(st), want))
+        fail_msg("%s: want \"%s\" in \"%s\"", json, want, ctl_status_msg(st));
     ctl_status_free(st);
     json_object_put(o);
 }
@@ -45,9 +46,10 @@ static void policy_parse(void **state)
     assert_int_equal(p.threshold, 5);
     assert_int_equal(p.deadline_ms, 600000);
     assert_false(p.check_success || p.check_latency || p.blue_green);
-    p = parse_ok("{\"stepWeight\":20,\"maxWeight\":50,\"interval\":\"1s\",\"threshold\":2,"
-                 "\"progressDeadlineSeconds\":30,\"metrics\":{\"successRate\":{\"minPercent\":99.5},"
-                 "\"latencyP99\":{\"maxMilliseconds\":250}}}");
+    p = parse_ok(
+        "{\"stepWeight\":20,\"maxWeight\":50,\"interval\":\"1s\",\"threshold\":2,"
+        "\"progressDeadlineSeconds\":30,\"metrics\":{\"successRate\":{\"minPercent\":99.5},"
+        "\"latencyP99\":{\"maxMilliseconds\":250}}}");
     assert_int_equal(p.nsteps, 2);
     assert_int_equal(p.steps[0], 20);
     assert_int_equal(p.steps[1], 40);
@@ -84,21 +86,32 @@ static void policy_parse(void **state)
     parse_err("{\"stepWeight\":60,\"maxWeight\":50}", "stepWeight: 60 is above maxWeight 50");
     parse_err("{\"stepWeights\":[10],\"interval\":\"10\"}", "interval: \"10\" is not a duration");
     parse_err("{\"stepWeights\":[10],\"interval\":\"-1s\"}", "is not a duration");
-    parse_err("{\"stepWeights\":[10],\"interval\":\"500ms\"}", "interval: \"500ms\" is not a duration like 30s or 2m");
+    parse_err("{\"stepWeights\":[10],\"interval\":\"500ms\"}",
+              "interval: \"500ms\" is not a duration like 30s or 2m");
     parse_err("{\"stepWeights\":[10],\"interval\":30}", "interval: must be a string");
     parse_err("{\"stepWeights\":[10],\"threshold\":0}", "threshold: 0 is out of range");
-    parse_err("{\"stepWeights\":[10],\"metrics\":{\"successRate\":{\"minPercent\":101}}}", "minPercent: 101 is out of range");
-    parse_err("{\"stepWeights\":[10],\"metrics\":{\"latencyP99\":{\"maxMilliseconds\":\"x\"}}}", "maxMilliseconds: must be a number");
+    parse_err("{\"stepWeights\":[10],\"metrics\":{\"successRate\":{\"minPercent\":101}}}",
+              "minPercent: 101 is out of range");
+    parse_err("{\"stepWeights\":[10],\"metrics\":{\"latencyP99\":{\"maxMilliseconds\":\"x\"}}}",
+              "maxMilliseconds: must be a number");
     parse_err("[1]", "must be an object");
 }
 
-static const rollout_policy canary3 = {.steps = {10, 30, 60}, .nsteps = 3, .interval_ms = 1000, .deadline_ms = 60000,
-                                       .threshold = 2, .check_success = 1, .min_success_pct = 99, .check_latency = 1,
+static const rollout_policy canary3 = {.steps = {10, 30, 60},
+                                       .nsteps = 3,
+                                       .interval_ms = 1000,
+                                       .deadline_ms = 60000,
+                                       .threshold = 2,
+                                       .check_success = 1,
+                                       .min_success_pct = 99,
+                                       .check_latency = 1,
                                        .max_p99_ms = 100};
 
 static rollout_obs good(void)
 {
-    return (rollout_obs){.canary_ready = 1, .success_pct = {ROLLOUT_METRIC_OK, 100}, .p99_ms = {ROLLOUT_METRIC_OK, 5}};
+    return (rollout_obs){.canary_ready = 1,
+                         .success_pct = {ROLLOUT_METRIC_OK, 100},
+                         .p99_ms = {ROLLOUT_METRIC_OK, 5}};
 }
 
 static void start_waits_for_ready_then_routes_first_step(void **state)
@@ -131,7 +144,8 @@ static void passes_step_up_and_promote(void **state)
 {
     (void)state;
     rollout_obs o = good();
-    rollout_state s = {.phase = ROLLOUT_PROGRESSING, .weight = 10, .start_ms = 0, .last_check_ms = 0};
+    rollout_state s = {
+        .phase = ROLLOUT_PROGRESSING, .weight = 10, .start_ms = 0, .last_check_ms = 0};
     rollout_result r = rollout_step(&canary3, &s, &o, 500); /* before the interval: nothing */
     assert_false(r.checked);
     assert_int_equal(r.action, ROLLOUT_ACT_NONE);
@@ -207,7 +221,8 @@ static void missing_metrics_pause_without_failing(void **state)
     assert_int_equal(r.action, ROLLOUT_ACT_NONE);
     assert_string_equal(r.reason, "MetricsUnavailable");
     assert_non_null(strstr(r.message, "Couldn't connect"));
-    for (int i = 2; i <= 10; i++) r = rollout_step(&canary3, &r.state, &o, 1000 * i); /* beyond threshold */
+    for (int i = 2; i <= 10; i++)
+        r = rollout_step(&canary3, &r.state, &o, 1000 * i); /* beyond threshold */
     assert_int_equal(r.state.phase, ROLLOUT_PAUSED);
     assert_int_equal(r.state.inconclusive_checks, 10);
     o.p99_ms.status = ROLLOUT_METRIC_NODATA;
@@ -232,7 +247,11 @@ static void deadline_ends_every_rollout(void **state)
     rollout_obs none = {0}, o = good();
     o.success_pct.status = ROLLOUT_METRIC_NODATA;
     /* paused forever */
-    rollout_state s = {.phase = ROLLOUT_PAUSED, .weight = 30, .start_ms = 0, .last_check_ms = 59000, .inconclusive_checks = 7};
+    rollout_state s = {.phase = ROLLOUT_PAUSED,
+                       .weight = 30,
+                       .start_ms = 0,
+                       .last_check_ms = 59000,
+                       .inconclusive_checks = 7};
     rollout_result r = rollout_step(&canary3, &s, &o, 59500);
     assert_int_equal(r.requeue_ms, 500); /* wakes at the next check, before the deadline */
     r = rollout_step(&canary3, &s, &o, 60000);
@@ -259,8 +278,13 @@ static void deadline_ends_every_rollout(void **state)
 static void blue_green_no_traffic_then_switch(void **state)
 {
     (void)state;
-    rollout_policy bg = {.nsteps = 2, .blue_green = 1, .interval_ms = 1000, .deadline_ms = 60000, .threshold = 1,
-                         .check_success = 1, .min_success_pct = 95};
+    rollout_policy bg = {.nsteps = 2,
+                         .blue_green = 1,
+                         .interval_ms = 1000,
+                         .deadline_ms = 60000,
+                         .threshold = 1,
+                         .check_success = 1,
+                         .min_success_pct = 95};
     rollout_obs o = good();
     rollout_result r = rollout_step(&bg, &(rollout_state){0}, &o, 0);
     assert_int_equal(r.state.phase, ROLLOUT_PROGRESSING);
@@ -282,9 +306,11 @@ static void blue_green_no_traffic_then_switch(void **state)
 static void no_metrics_means_time_based_steps(void **state)
 {
     (void)state;
-    rollout_policy p = {.steps = {50}, .nsteps = 1, .interval_ms = 10, .deadline_ms = 1000, .threshold = 1};
+    rollout_policy p = {
+        .steps = {50}, .nsteps = 1, .interval_ms = 10, .deadline_ms = 1000, .threshold = 1};
     rollout_obs o = {.canary_ready = 1}; /* metrics unset: nothing to read */
-    rollout_result r = rollout_step(&p, &(rollout_state){.phase = ROLLOUT_PROGRESSING, .weight = 50}, &o, 10);
+    rollout_result r =
+        rollout_step(&p, &(rollout_state){.phase = ROLLOUT_PROGRESSING, .weight = 50}, &o, 10);
     assert_int_equal(r.state.phase, ROLLOUT_SUCCEEDED);
     assert_non_null(strstr(r.message, "no metrics configured"));
 }
@@ -306,12 +332,14 @@ static void random_sequences_terminate_by_deadline(void **state)
         for (;;) {
             rollout_obs o = {.canary_ready = (int)(rand_r(&seed) % 5 != 0)};
             int kind = (int)(rand_r(&seed) % 4);
-            o.success_pct = (rollout_metric){kind == 0 ? ROLLOUT_METRIC_ERROR : kind == 1 ? ROLLOUT_METRIC_NODATA : ROLLOUT_METRIC_OK,
+            o.success_pct = (rollout_metric){kind == 0   ? ROLLOUT_METRIC_ERROR
+                                             : kind == 1 ? ROLLOUT_METRIC_NODATA
+                                                         : ROLLOUT_METRIC_OK,
                                              kind == 3 ? 50 : 100};
             o.p99_ms = (rollout_metric){ROLLOUT_METRIC_OK, (double)(rand_r(&seed) % 150)};
             rollout_result r = rollout_step(&p, &s, &o, now);
-            assert_true(r.state.weight == 0 || r.state.weight == 100 || r.state.weight == 10 || r.state.weight == 30 ||
-                        r.state.weight == 60);
+            assert_true(r.state.weight == 0 || r.state.weight == 100 || r.state.weight == 10 ||
+                        r.state.weight == 30 || r.state.weight == 60);
             if (rollout_phase_terminal(r.state.phase)) {
                 assert_true(now <= start + p.deadline_ms);
                 assert_true(r.requeue_ms == 0);
@@ -329,7 +357,8 @@ static void random_sequences_terminate_by_deadline(void **state)
 }
 
 /* A pause (serving.kinfer.dev/paused) holds the rollout: on resume the paused time is taken out of
- * the deadline and the interval restarts, so the pause neither fails checks nor ends the rollout. */
+ * the deadline and the interval restarts, so the pause neither fails checks nor ends the rollout.
+ */
 static void resume_excludes_the_pause(void **state)
 {
     (void)state;
@@ -337,7 +366,11 @@ static void resume_excludes_the_pause(void **state)
     bad.success_pct.value = 50;
     /* Progressing at 30%, one failed check, last check at 5 s; paused from 6 s to 506 s (the
      * deadline is 60 s). */
-    rollout_state s = {.phase = ROLLOUT_PROGRESSING, .step = 1, .weight = 30, .failed_checks = 1, .start_ms = 1000,
+    rollout_state s = {.phase = ROLLOUT_PROGRESSING,
+                       .step = 1,
+                       .weight = 30,
+                       .failed_checks = 1,
+                       .start_ms = 1000,
                        .last_check_ms = 5000};
     rollout_state r = rollout_resume(&s, 6000, 506000);
     assert_int_equal(r.start_ms, 1000 + 500000);
@@ -375,18 +408,21 @@ static void resume_excludes_the_pause(void **state)
     assert_int_equal(r.start_ms, 11000);
     assert_int_equal(r.last_check_ms, 0);
     /* A pause that began before the rollout started counts from the start only. */
-    s = (rollout_state){.phase = ROLLOUT_PROGRESSING, .weight = 10, .start_ms = 10000, .last_check_ms = 10000};
+    s = (rollout_state){
+        .phase = ROLLOUT_PROGRESSING, .weight = 10, .start_ms = 10000, .last_check_ms = 10000};
     r = rollout_resume(&s, 2000, 12000);
     assert_int_equal(r.start_ms, 12000);
     /* Unchanged: idle and finished rollouts, no pause, a pause that has not ended (clock skew). */
-    rollout_state same[] = {{.phase = ROLLOUT_IDLE},
-                            {.phase = ROLLOUT_SUCCEEDED, .weight = 100, .start_ms = 1000, .last_check_ms = 2000},
-                            {.phase = ROLLOUT_FAILED, .start_ms = 1000, .last_check_ms = 2000}};
+    rollout_state same[] = {
+        {.phase = ROLLOUT_IDLE},
+        {.phase = ROLLOUT_SUCCEEDED, .weight = 100, .start_ms = 1000, .last_check_ms = 2000},
+        {.phase = ROLLOUT_FAILED, .start_ms = 1000, .last_check_ms = 2000}};
     for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
         r = rollout_resume(&same[i], 3000, 90000);
         assert_memory_equal(&r, &same[i], sizeof(r));
     }
-    s = (rollout_state){.phase = ROLLOUT_PROGRESSING, .weight = 10, .start_ms = 1000, .last_check_ms = 2000};
+    s = (rollout_state){
+        .phase = ROLLOUT_PROGRESSING, .weight = 10, .start_ms = 1000, .last_check_ms = 2000};
     r = rollout_resume(&s, 0, 90000);
     assert_memory_equal(&r, &s, sizeof(r));
     r = rollout_resume(&s, 95000, 90000);

@@ -13,15 +13,17 @@
 static json_object *isvc_with(const char *routing_json)
 {
     char buf[1024];
-    snprintf(buf, sizeof(buf),
-             "{\"metadata\":{\"name\":\"iris\",\"namespace\":\"ml\",\"uid\":\"u-1\",\"generation\":3},"
-             "\"spec\":{%s%s%s\"predictor\":{}}}",
-             routing_json ? "\"routing\":" : "", routing_json ? routing_json : "", routing_json ? "," : "");
+    snprintf(
+        buf, sizeof(buf),
+        "{\"metadata\":{\"name\":\"iris\",\"namespace\":\"ml\",\"uid\":\"u-1\",\"generation\":3},"
+        "\"spec\":{%s%s%s\"predictor\":{}}}",
+        routing_json ? "\"routing\":" : "", routing_json ? routing_json : "",
+        routing_json ? "," : "");
     return json_tokener_parse(buf);
 }
 
-static void render_case(const char *routing_json, routing_mode dflt, const char *gw, const routing_backend *b, int nb,
-                        const char *golden)
+static void render_case(const char *routing_json, routing_mode dflt, const char *gw,
+                        const routing_backend *b, int nb, const char *golden)
 {
     json_object *isvc = isvc_with(routing_json), *obj = NULL;
     routing_spec rs;
@@ -34,12 +36,14 @@ static void render_case(const char *routing_json, routing_mode dflt, const char 
     json_object_put(isvc);
 }
 
-static const routing_backend split[] = {{"iris-predictor-11111111", 80}, {"iris-predictor-22222222", 20}};
+static const routing_backend split[] = {{"iris-predictor-11111111", 80},
+                                        {"iris-predictor-22222222", 20}};
 
 static void golden_httproute(void **state)
 {
     (void)state;
-    render_case("{\"gateway\":{\"parentRefs\":[{\"name\":\"web\",\"namespace\":\"infra\",\"sectionName\":\"http\"}],"
+    render_case("{\"gateway\":{\"parentRefs\":[{\"name\":\"web\",\"namespace\":\"infra\","
+                "\"sectionName\":\"http\"}],"
                 "\"hostnames\":[\"iris.example.com\"]}}",
                 ROUTING_NONE, NULL, split, 2, "routing/httproute-split.json");
     /* the controller's default mode and Gateway */
@@ -51,8 +55,9 @@ static void golden_virtualservice(void **state)
 {
     (void)state;
     render_case("{\"istio\":{}}", ROUTING_NONE, NULL, split, 2, "routing/virtualservice-mesh.json");
-    render_case("{\"istio\":{\"hosts\":[\"iris.example.com\"],\"gateways\":[\"istio-system/ingress\"]}}", ROUTING_GATEWAY,
-                NULL, split, 2, "routing/virtualservice-gateway.json");
+    render_case(
+        "{\"istio\":{\"hosts\":[\"iris.example.com\"],\"gateways\":[\"istio-system/ingress\"]}}",
+        ROUTING_GATEWAY, NULL, split, 2, "routing/virtualservice-gateway.json");
 }
 
 static void none_renders_nothing(void **state)
@@ -78,17 +83,21 @@ static void errors_are_precise(void **state)
         {"{\"gateway\":{}}", ROUTING_NONE, "spec.routing.gateway.parentRefs: required"},
         {NULL, ROUTING_GATEWAY, "spec.routing.gateway.parentRefs: required"},
         {"{\"gateway\":{\"parentRefs\":{}}}", ROUTING_NONE, "parentRefs: must be an array"},
-        {"{\"istio\":{\"hosts\":\"x\"}}", ROUTING_NONE, "spec.routing.istio.hosts: must be an array"},
-        {"{\"gateway\":{\"parentRefs\":[{\"name\":\"g\"}]},\"istio\":{}}", ROUTING_NONE, "mutually exclusive"},
+        {"{\"istio\":{\"hosts\":\"x\"}}", ROUTING_NONE,
+         "spec.routing.istio.hosts: must be an array"},
+        {"{\"gateway\":{\"parentRefs\":[{\"name\":\"g\"}]},\"istio\":{}}", ROUTING_NONE,
+         "mutually exclusive"},
         {"[]", ROUTING_NONE, "spec.routing: must be an object"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         json_object *isvc = isvc_with(cases[i].routing);
         routing_spec rs;
-        ctl_status *st = routing_spec_parse(json_object_object_get(isvc, "spec"), cases[i].dflt, NULL, &rs);
+        ctl_status *st =
+            routing_spec_parse(json_object_object_get(isvc, "spec"), cases[i].dflt, NULL, &rs);
         if (!st) fail_msg("case %zu accepted", i);
         assert_int_equal(ctl_status_code(st), CTL_EINVAL);
-        if (!strstr(ctl_status_msg(st), cases[i].want)) fail_msg("case %zu: want \"%s\" in \"%s\"", i, cases[i].want, ctl_status_msg(st));
+        if (!strstr(ctl_status_msg(st), cases[i].want))
+            fail_msg("case %zu: want \"%s\" in \"%s\"", i, cases[i].want, ctl_status_msg(st));
         ctl_status_free(st);
         json_object_put(isvc);
     }

@@ -64,7 +64,8 @@ static void parse_errors_are_precise(void **state)
         {"kinfer_request_duration_seconds_bucket{le=\"-0.5\"} 3\n", "negative le \"-0.5\""},
         {"nv_inference_request_success{model=\"m\"} +Inf\n", "bad counter value \"+Inf\""},
         {"nv_inference_request_success{model=\"m\"} 1e400\n", "bad counter value \"1e400\""},
-        {"nv_inference_request_success{a=\"1\"} 1e308\nnv_inference_request_success{a=\"2\"} 1e308\n",
+        {"nv_inference_request_success{a=\"1\"} 1e308\nnv_inference_request_success{a=\"2\"} "
+         "1e308\n",
          "line 2: request counters overflow"},
         {"kinfer_request_duration_seconds_bucket{le=\"+Inf\"} 1e308\n"
          "kinfer_request_duration_seconds_bucket{le=\"+Inf\"} 1e308\n",
@@ -74,7 +75,8 @@ static void parse_errors_are_precise(void **state)
         scrape_sample s;
         ctl_status *st = scrape_parse(cases[i].text, strlen(cases[i].text), &s);
         if (!st) fail_msg("case %zu accepted", i);
-        if (!strstr(ctl_status_msg(st), cases[i].want)) fail_msg("case %zu: want \"%s\" in \"%s\"", i, cases[i].want, ctl_status_msg(st));
+        if (!strstr(ctl_status_msg(st), cases[i].want))
+            fail_msg("case %zu: want \"%s\" in \"%s\"", i, cases[i].want, ctl_status_msg(st));
         ctl_status_free(st);
     }
 }

@@ -131,7 +131,7 @@ static void test_add_during_processing_collapses(void **state)
     workqueue_free(q);
 }
 
-#define NKEYS 20
+#define NKEYS  20
 #define ROUNDS 200
 
 typedef struct shared {
@@ -212,7 +212,7 @@ static void test_rate_limit_growth_and_forget(void **state)
     assert_int_equal(workqueue_failures(q, "x"), 5);
     for (int i = 0; i < 40; i++) workqueue_add_rate_limited(q, "x");
     assert_int_equal(workqueue_next_delay_ms(q, "x"), 1000 * 1000); /* capped at 1000 s */
-    assert_int_equal(workqueue_len_delayed(q), 1);                 /* one delayed entry, not 45 */
+    assert_int_equal(workqueue_len_delayed(q), 1);                  /* one delayed entry, not 45 */
     workqueue_forget(q, "x");
     assert_int_equal(workqueue_failures(q, "x"), 0);
     assert_int_equal(workqueue_next_delay_ms(q, "x"), 5);

@@ -3,7 +3,8 @@
  * and, when that succeeds, run on small synthetic inputs (declared dtypes, unknown dims = 3), so
  * that mutated tree/encoder/linear attributes reach init, infer and compute. Any input must end
  * in outputs or a status: never a crash, leak, hang or sanitizer report.
- * Seeds: serving-runtime/fuzz/corpus/ml (kinfer's small ML test graphs and ONNX's ai.onnx.ml cases).
+ * Seeds: serving-runtime/fuzz/corpus/ml (kinfer's small ML test graphs and ONNX's ai.onnx.ml
+ * cases).
  */
 #include <math.h>
 #include <stdint.h>
@@ -12,7 +13,7 @@
 
 #include "../src/engine/onnx_model.h"
 
-#define FUZZ_MAX_ELEMS 4096
+#define FUZZ_MAX_ELEMS  4096
 #define FUZZ_MAX_INPUTS 16
 
 /* Small values around the thresholds the seeds use, some NaN, some negative indices. */
@@ -22,13 +23,24 @@ static void fuzz_fill(onnx_tensor *t, int64_t n)
     for (int64_t k = 0; k < n; k++) {
         int v = (int)(k % 7) - 3;
         switch (t->dtype) {
-        case ONNX_DTYPE_FLOAT: ((float *)t->data)[k] = k % 11 == 5 ? NAN : v + 0.1f * (k % 3); break;
-        case ONNX_DTYPE_DOUBLE: ((double *)t->data)[k] = k % 11 == 5 ? NAN : v; break;
-        case ONNX_DTYPE_INT64: ((int64_t *)t->data)[k] = v; break;
-        case ONNX_DTYPE_INT32: ((int32_t *)t->data)[k] = v; break;
-        case ONNX_DTYPE_STRING: ((char **)t->data)[k] = word; break;
-        default: memset((char *)t->data + k * onnx_dtype_size(t->dtype), k & 1,
-                        onnx_dtype_size(t->dtype));
+        case ONNX_DTYPE_FLOAT:
+            ((float *)t->data)[k] = k % 11 == 5 ? NAN : v + 0.1f * (k % 3);
+            break;
+        case ONNX_DTYPE_DOUBLE:
+            ((double *)t->data)[k] = k % 11 == 5 ? NAN : v;
+            break;
+        case ONNX_DTYPE_INT64:
+            ((int64_t *)t->data)[k] = v;
+            break;
+        case ONNX_DTYPE_INT32:
+            ((int32_t *)t->data)[k] = v;
+            break;
+        case ONNX_DTYPE_STRING:
+            ((char **)t->data)[k] = word;
+            break;
+        default:
+            memset((char *)t->data + k * onnx_dtype_size(t->dtype), k & 1,
+                   onnx_dtype_size(t->dtype));
         }
     }
 }
@@ -49,7 +61,8 @@ static void fuzz_run(onnx_model *m)
         t->name = v->name;
         t->dtype = v->dtype;
         t->rank = v->rank < 0 ? 2 : v->rank;
-        for (int d = 0; d < t->rank; d++) t->dims[d] = v->rank < 0 || v->dims[d] < 0 ? 3 : v->dims[d];
+        for (int d = 0; d < t->rank; d++)
+            t->dims[d] = v->rank < 0 || v->dims[d] < 0 ? 3 : v->dims[d];
         int64_t n = onnx_tensor_numel(t);
         if (n < 0 || n > FUZZ_MAX_ELEMS) goto out;
         t->data = calloc((size_t)(n ? n : 1), es);

@@ -26,8 +26,14 @@ struct mb {
     Onnx__TensorProto *inits[MB_MAX];
 };
 
-static void *mb_alloc(mb *b, size_t n) { return region_alloc(b->rg, n); }
-static char *mb_str(mb *b, const char *s) { return region_strndup(b->rg, s, strlen(s)); }
+static void *mb_alloc(mb *b, size_t n)
+{
+    return region_alloc(b->rg, n);
+}
+static char *mb_str(mb *b, const char *s)
+{
+    return region_strndup(b->rg, s, strlen(s));
+}
 
 mb *mb_new(int opset)
 {
@@ -60,7 +66,8 @@ void mb_free(mb *b)
     free(b);
 }
 
-static Onnx__ValueInfoProto *value_info(mb *b, const char *name, int dtype, int rank, const int64_t *dims)
+static Onnx__ValueInfoProto *value_info(mb *b, const char *name, int dtype, int rank,
+                                        const int64_t *dims)
 {
     Onnx__ValueInfoProto *vi = mb_alloc(b, sizeof(*vi));
     onnx__value_info_proto__init(vi);
@@ -106,8 +113,8 @@ void mb_output(mb *b, const char *name, int dtype)
     b->outputs[b->g.n_output++] = value_info(b, name, dtype, -1, NULL);
 }
 
-static Onnx__TensorProto *tensor(mb *b, const char *name, int dtype, int rank, const int64_t *dims, const void *data,
-                                 size_t bytes)
+static Onnx__TensorProto *tensor(mb *b, const char *name, int dtype, int rank, const int64_t *dims,
+                                 const void *data, size_t bytes)
 {
     Onnx__TensorProto *t = mb_alloc(b, sizeof(*t));
     onnx__tensor_proto__init(t);
@@ -133,12 +140,14 @@ static size_t numel(int rank, const int64_t *dims)
 
 void mb_init_float(mb *b, const char *name, int rank, const int64_t *dims, const float *data)
 {
-    b->inits[b->g.n_initializer++] = tensor(b, name, 1, rank, dims, data, numel(rank, dims) * sizeof(float));
+    b->inits[b->g.n_initializer++] =
+        tensor(b, name, 1, rank, dims, data, numel(rank, dims) * sizeof(float));
 }
 
 void mb_init_int64(mb *b, const char *name, int rank, const int64_t *dims, const int64_t *data)
 {
-    b->inits[b->g.n_initializer++] = tensor(b, name, 7, rank, dims, data, numel(rank, dims) * sizeof(int64_t));
+    b->inits[b->g.n_initializer++] =
+        tensor(b, name, 7, rank, dims, data, numel(rank, dims) * sizeof(int64_t));
 }
 
 static size_t split_names(mb *b, const char *list, char ***out)

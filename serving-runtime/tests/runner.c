@@ -1,12 +1,28 @@
 /*
- * The one unit-test runner of kinfer-server and its engine (cmocka). Each tests/test_<module>.c defines
- * `int test_<module>_run(void)` that returns cmocka_run_group_tests_name(...); list it in GROUPS
- * below. `test-runtime [GROUP...]` runs the named groups, or all of them.
+ * The one unit-test runner of kinfer-server and its engine (cmocka). Each tests/test_<module>.c
+ * defines `int test_<module>_run(void)` that returns cmocka_run_group_tests_name(...); list it in
+ * GROUPS below. `test-runtime [GROUP...]` runs the named groups, or all of them.
  */
 #include <stdio.h>
 #include <string.h>
 
-#define GROUPS(X) X(status) X(onnx_model) X(sigv4) X(storage_uri) X(storage_list) X(storage) X(infer_request) X(batcher) X(config) X(ml_common) X(core_winograd) X(core_conv) X(core_binary) X(core_pool) X(core_linalg) X(threadpool)
+#define GROUPS(X)                                                                                  \
+    X(status)                                                                                      \
+    X(onnx_model)                                                                                  \
+    X(sigv4)                                                                                       \
+    X(storage_uri)                                                                                 \
+    X(storage_list)                                                                                \
+    X(storage)                                                                                     \
+    X(infer_request)                                                                               \
+    X(batcher)                                                                                     \
+    X(config)                                                                                      \
+    X(ml_common)                                                                                   \
+    X(core_winograd)                                                                               \
+    X(core_conv)                                                                                   \
+    X(core_binary)                                                                                 \
+    X(core_pool)                                                                                   \
+    X(core_linalg)                                                                                 \
+    X(threadpool)
 
 #define DECLARE(g) int test_##g##_run(void);
 GROUPS(DECLARE)
@@ -16,7 +32,7 @@ static const struct {
     int (*run)(void);
 } groups[] = {
 #define ENTRY(g) {#g, test_##g##_run},
-    GROUPS(ENTRY)
+    GROUPS(ENTRY) /* one {name, run} per group */
 };
 
 int main(int argc, char **argv)

@@ -358,10 +358,13 @@ static int runs_inline(batcher *b, backend_state *bs, job_box *jb, float base)
     return same;
 }
 
-static batcher *make_inline(backend_state *bs, int64_t delay_us, int64_t inline_max_ns, int sleep_us)
+static batcher *make_inline(backend_state *bs, int64_t delay_us, int64_t inline_max_ns,
+                            int sleep_us)
 {
-    batcher_options o = {
-        .max_batch_size = 4, .max_queue_delay_us = delay_us, .instances = 1, .inline_max_ns = inline_max_ns};
+    batcher_options o = {.max_batch_size = 4,
+                         .max_queue_delay_us = delay_us,
+                         .instances = 1,
+                         .inline_max_ns = inline_max_ns};
     return start(bs, &o, sleep_us);
 }
 

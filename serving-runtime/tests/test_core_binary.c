@@ -48,10 +48,12 @@ static void same_shape_add(const int64_t *d, int relu, int threads, unsigned see
 static void add_same_shape_in_blocks(void **state)
 {
     (void)state;
-    static const int64_t shapes[][4] = {{1, 96, 14, 14}, {1, 160, 7, 7}, {2, 3, 5, 7}, {1, 1, 1, 8193}};
+    static const int64_t shapes[][4] = {
+        {1, 96, 14, 14}, {1, 160, 7, 7}, {2, 3, 5, 7}, {1, 1, 1, 8193}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         for (int relu = 0; relu < 2; relu++)
-            for (int threads = 1; threads <= 2; threads++) same_shape_add(shapes[i], relu, threads, 80 + (unsigned)i);
+            for (int threads = 1; threads <= 2; threads++)
+                same_shape_add(shapes[i], relu, threads, 80 + (unsigned)i);
 }
 
 int test_core_binary_run(void)

@@ -148,11 +148,11 @@ static void depthwise_flat_planes(void **state)
 {
     (void)state;
     static const conv_case cases[] = {
-        {2, 5, 5, 7, 7, 3, 1, 1, 1, 2, 5},    {1, 4, 4, 14, 14, 3, 1, 1, 0, 1, 4},
-        {3, 3, 3, 5, 1, 3, 1, 1, 0, 2, 3},    {1, 3, 3, 1, 17, 3, 1, 1, 1, 2, 3},
-        {2, 3, 3, 16, 16, 3, 1, 1, 0, 2, 3},  {1, 2, 2, 23, 40, 3, 1, 1, 1, 1, 2},
-        {2, 5, 5, 14, 14, 3, 2, 1, 1, 2, 5},  {3, 3, 3, 2, 2, 3, 2, 1, 0, 2, 3},
-        {1, 4, 4, 8, 34, 3, 2, 1, 1, 1, 4},   {2, 3, 3, 36, 6, 3, 2, 1, 0, 2, 3},
+        {2, 5, 5, 7, 7, 3, 1, 1, 1, 2, 5},   {1, 4, 4, 14, 14, 3, 1, 1, 0, 1, 4},
+        {3, 3, 3, 5, 1, 3, 1, 1, 0, 2, 3},   {1, 3, 3, 1, 17, 3, 1, 1, 1, 2, 3},
+        {2, 3, 3, 16, 16, 3, 1, 1, 0, 2, 3}, {1, 2, 2, 23, 40, 3, 1, 1, 1, 1, 2},
+        {2, 5, 5, 14, 14, 3, 2, 1, 1, 2, 5}, {3, 3, 3, 2, 2, 3, 2, 1, 0, 2, 3},
+        {1, 4, 4, 8, 34, 3, 2, 1, 1, 1, 4},  {2, 3, 3, 36, 6, 3, 2, 1, 0, 2, 3},
         {2, 3, 3, 7, 9, 3, 2, 1, 1, 2, 3},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -169,7 +169,7 @@ static void stem_planes(void **state)
     static const conv_case cases[] = {
         {1, 3, 32, 36, 34, 3, 2, 1, 1, 2, 1}, {2, 1, 5, 8, 8, 3, 2, 1, 0, 1, 1},
         {1, 4, 6, 2, 2, 3, 2, 1, 1, 2, 1},    {2, 2, 7, 10, 40, 3, 2, 1, 0, 2, 1},
-        {1, 5, 8, 12, 12, 3, 2, 1, 1, 2, 1}, {5, 3, 9, 10, 12, 3, 2, 1, 1, 2, 1},
+        {1, 5, 8, 12, 12, 3, 2, 1, 1, 2, 1},  {5, 3, 9, 10, 12, 3, 2, 1, 1, 2, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         conv_check(&cases[i], 85 + (unsigned)i);
@@ -181,8 +181,10 @@ static void batches_split_by_image(void **state)
 {
     (void)state;
     static const conv_case cases[] = {
-        {4, 3, 8, 17, 17, 3, 1, 1, 1, 2, 1}, {6, 8, 16, 20, 20, 1, 1, 0, 0, 2, 1},
-        {8, 4, 6, 9, 9, 3, 2, 1, 1, 2, 2},   {9, 5, 7, 11, 10, 3, 1, 1, 0, 2, 1},
+        {4, 3, 8, 17, 17, 3, 1, 1, 1, 2, 1},
+        {6, 8, 16, 20, 20, 1, 1, 0, 0, 2, 1},
+        {8, 4, 6, 9, 9, 3, 2, 1, 1, 2, 2},
+        {9, 5, 7, 11, 10, 3, 1, 1, 0, 2, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         conv_check(&cases[i], 95 + (unsigned)i);
@@ -191,16 +193,20 @@ static void batches_split_by_image(void **state)
 /* x -> 1x1 Conv + Clip(lo, hi) -> depthwise k x k Conv (stride s, pads pad): the optimizer moves
  * the Clip into the depthwise Conv's input; the padding must stay zero even when lo > 0. With
  * also_output the clipped value is a graph output too, and nothing moves. */
-static void clip_then_depthwise(int64_t n, int64_t ch, int64_t h, int64_t w, int64_t k, int64_t s, int64_t pad,
-                                float lo, float hi, int also_output, int threads, unsigned seed)
+static void clip_then_depthwise(int64_t n, int64_t ch, int64_t h, int64_t w, int64_t k, int64_t s,
+                                int64_t pad, float lo, float hi, int also_output, int threads,
+                                unsigned seed)
 {
     int64_t oh = (h + 2 * pad - k) / s + 1, ow = (w + 2 * pad - k) / s + 1, hw = h * w;
-    float *x = mb_rand_floats((size_t)(n * ch * hw), seed), *w1 = mb_rand_floats((size_t)(ch * ch), seed + 1),
-          *b1 = mb_rand_floats((size_t)ch, seed + 2), *w2 = mb_rand_floats((size_t)(ch * k * k), seed + 3),
+    float *x = mb_rand_floats((size_t)(n * ch * hw), seed),
+          *w1 = mb_rand_floats((size_t)(ch * ch), seed + 1),
+          *b1 = mb_rand_floats((size_t)ch, seed + 2),
+          *w2 = mb_rand_floats((size_t)(ch * k * k), seed + 3),
           *b2 = mb_rand_floats((size_t)ch, seed + 4);
     for (int64_t i = 0; i < ch * ch; i++) w1[i] *= 4.0f; /* spread the values beyond [lo, hi] */
     mb *mb = mb_new(13);
-    int64_t xd[4] = {-1, ch, h, w}, w1d[4] = {ch, ch, 1, 1}, w2d[4] = {ch, 1, k, k}, bd[1] = {ch}, sd[1] = {0};
+    int64_t xd[4] = {-1, ch, h, w}, w1d[4] = {ch, ch, 1, 1}, w2d[4] = {ch, 1, k, k}, bd[1] = {ch},
+            sd[1] = {0};
     int64_t pads[4] = {pad, pad, pad, pad}, st[2] = {s, s};
     mb_input(mb, "x", F, 4, xd);
     mb_init_float(mb, "w1", 4, w1d, w1);
@@ -226,13 +232,15 @@ static void clip_then_depthwise(int64_t n, int64_t ch, int64_t h, int64_t w, int
     free(buf);
     if (st_) fail_msg("load: %s", kinfer_status_msg(st_));
     onnx_tensor in = {.name = "x", .dtype = F, .rank = 4, .dims = {n, ch, h, w}, .data = x}, out[2];
-    if ((st_ = onnx_model_run(m, &in, 1, NULL, out, also_output ? 2 : 1))) fail_msg("run: %s", kinfer_status_msg(st_));
+    if ((st_ = onnx_model_run(m, &in, 1, NULL, out, also_output ? 2 : 1)))
+        fail_msg("run: %s", kinfer_status_msg(st_));
     double *t = malloc(sizeof(double) * (size_t)(n * ch * hw));
     for (int64_t i = 0; i < n; i++)
         for (int64_t c = 0; c < ch; c++)
             for (int64_t p = 0; p < hw; p++) {
                 double v = b1[c];
-                for (int64_t q = 0; q < ch; q++) v += (double)w1[c * ch + q] * x[(i * ch + q) * hw + p];
+                for (int64_t q = 0; q < ch; q++)
+                    v += (double)w1[c * ch + q] * x[(i * ch + q) * hw + p];
                 t[(i * ch + c) * hw + p] = v < lo ? lo : v > hi ? hi : v;
             }
     const float *y = out[0].data;
@@ -245,18 +253,20 @@ static void clip_then_depthwise(int64_t n, int64_t ch, int64_t h, int64_t w, int
                         for (int64_t v = 0; v < k; v++) {
                             int64_t ih = r * s + u - pad, iw = q * s + v - pad;
                             if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
-                            double pr = (double)w2[(c * k + u) * k + v] * t[((i * ch + c) * h + ih) * w + iw];
+                            double pr = (double)w2[(c * k + u) * k + v] *
+                                        t[((i * ch + c) * h + ih) * w + iw];
                             sum += pr, mag += fabs(pr);
                         }
                     double got = y[((i * ch + c) * oh + r) * ow + q];
                     if (fabs(got - sum) > 1e-5 * mag + 1e-5)
-                        fail_msg("y[%lld,%lld,%lld,%lld] = %.7g, want %.7g", (long long)i, (long long)c, (long long)r,
-                                 (long long)q, got, sum);
+                        fail_msg("y[%lld,%lld,%lld,%lld] = %.7g, want %.7g", (long long)i,
+                                 (long long)c, (long long)r, (long long)q, got, sum);
                 }
     if (also_output) {
         const float *tv = out[1].data;
         for (int64_t i = 0; i < n * ch * hw; i++)
-            if (fabs(tv[i] - t[i]) > 1e-4 * (fabs(t[i]) + 1.0)) fail_msg("t[%lld] = %.7g, want %.7g", (long long)i, tv[i], t[i]);
+            if (fabs(tv[i] - t[i]) > 1e-4 * (fabs(t[i]) + 1.0))
+                fail_msg("t[%lld] = %.7g, want %.7g", (long long)i, tv[i], t[i]);
         onnx_tensor_release(&out[1]);
     }
     onnx_tensor_release(&out[0]);
@@ -270,9 +280,9 @@ static void clip_moves_into_depthwise(void **state)
     clip_then_depthwise(2, 6, 9, 11, 3, 1, 1, 0.0f, 6.0f, 0, 2, 110);  /* flat stride 1 */
     clip_then_depthwise(1, 5, 12, 14, 3, 2, 1, 0.5f, 2.0f, 0, 2, 111); /* quarters, lo > 0 */
     clip_then_depthwise(1, 3, 6, 50, 3, 1, 1, 0.25f, 6.0f, 0, 1, 112); /* padded plane, wide */
-    clip_then_depthwise(2, 4, 9, 9, 3, 2, 1, 0.0f, 1.0f, 0, 2, 113);   /* odd plane: padded, split */
-    clip_then_depthwise(1, 4, 8, 8, 5, 1, 2, 0.5f, 6.0f, 0, 2, 114);   /* 5x5: the generic loops */
-    clip_then_depthwise(1, 4, 8, 8, 3, 1, 1, 0.5f, 6.0f, 1, 2, 115);   /* t is an output: no move */
+    clip_then_depthwise(2, 4, 9, 9, 3, 2, 1, 0.0f, 1.0f, 0, 2, 113); /* odd plane: padded, split */
+    clip_then_depthwise(1, 4, 8, 8, 5, 1, 2, 0.5f, 6.0f, 0, 2, 114); /* 5x5: the generic loops */
+    clip_then_depthwise(1, 4, 8, 8, 3, 1, 1, 0.5f, 6.0f, 1, 2, 115); /* t is an output: no move */
 }
 
 int test_core_conv_run(void)

@@ -23,7 +23,8 @@
 static void linear_check(int64_t M, int64_t K, int64_t N, int trans_b, int relu, int threads,
                          unsigned seed)
 {
-    float *x = mb_rand_floats((size_t)(M * K), seed), *w = mb_rand_floats((size_t)(K * N), seed + 1);
+    float *x = mb_rand_floats((size_t)(M * K), seed),
+          *w = mb_rand_floats((size_t)(K * N), seed + 1);
     float *b = mb_rand_floats((size_t)N, seed + 2);
     mb *mb = mb_new(13);
     int64_t xd[2] = {-1, K}, wd[2] = {trans_b ? N : K, trans_b ? K : N}, bd[1] = {N};

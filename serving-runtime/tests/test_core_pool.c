@@ -37,9 +37,11 @@ static void global_pool(const char *op, const int64_t *d, int threads, unsigned 
     int is_max = !strcmp(op, "GlobalMaxPool");
     for (size_t p = 0; p < planes; p++) {
         double acc = is_max ? -INFINITY : 0.0;
-        for (size_t i = 0; i < sz; i++) acc = is_max ? fmax(acc, x[p * sz + i]) : acc + x[p * sz + i];
+        for (size_t i = 0; i < sz; i++)
+            acc = is_max ? fmax(acc, x[p * sz + i]) : acc + x[p * sz + i];
         if (!is_max) acc /= (double)sz;
-        if (fabs(y[p] - acc) > (is_max ? 0.0 : 1e-6)) fail_msg("%s y[%zu] = %.9g, want %.9g", op, p, y[p], acc);
+        if (fabs(y[p] - acc) > (is_max ? 0.0 : 1e-6))
+            fail_msg("%s y[%zu] = %.9g, want %.9g", op, p, y[p], acc);
     }
     onnx_tensor_release(&out);
     free(x);

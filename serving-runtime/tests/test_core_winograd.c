@@ -187,7 +187,8 @@ static void winograd_uses_fused_weights(void **state)
     (void)state;
     onnx_model *ms[2];
     int64_t xd[4] = {2, 8, 12, 12}, wd[4] = {8, 8, 3, 3}, cd[1] = {8}, pads[4] = {1, 1, 1, 1};
-    float *wt = mb_rand_floats(8 * 8 * 9, 21), *sc = mb_rand_floats(8, 22), *bi = mb_rand_floats(8, 23);
+    float *wt = mb_rand_floats(8 * 8 * 9, 21), *sc = mb_rand_floats(8, 22),
+          *bi = mb_rand_floats(8, 23);
     float *mu = mb_rand_floats(8, 24), *var = mb_rand_floats(8, 25);
     for (int i = 0; i < 8; i++) var[i] = fabsf(var[i]) + 0.5f;
     for (int k = 0; k < 2; k++) {

@@ -287,8 +287,13 @@ static void response_v2_zipmap_keys_with_and_without_binary(void **state)
     float probs[4] = {0.25f, 0.75f, 1, 0};
     int64_t keys[2] = {3, 7};
     onnx_tensor k = {.dtype = ONNX_DTYPE_INT64, .rank = 1, .dims = {2}, .data = keys};
-    onnx_tensor t = {.name = "p", .kind = ONNX_VALUE_SEQ_MAP, .dtype = ONNX_DTYPE_FLOAT, .rank = 2,
-                     .dims = {2, 2}, .data = probs, .keys = &k};
+    onnx_tensor t = {.name = "p",
+                     .kind = ONNX_VALUE_SEQ_MAP,
+                     .dtype = ONNX_DTYPE_FLOAT,
+                     .rank = 2,
+                     .dims = {2, 2},
+                     .data = probs,
+                     .keys = &k};
     pbuf b;
     pbuf_init(&b, 0, 1 << 20);
     size_t jl = 99;
@@ -325,10 +330,14 @@ static void fp16_round_trip(void **state)
 int test_infer_request_run(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(v2_json_nested_and_flat), cmocka_unit_test(v2_binary_extension),
-        cmocka_unit_test(v2_binary_bytes),         cmocka_unit_test(v2_errors_are_precise),
-        cmocka_unit_test(v2_integer_ranges),       cmocka_unit_test(arena_cap_is_enforced),
-        cmocka_unit_test(v1_rows_and_named),       cmocka_unit_test(response_v2_json_and_binary),
+        cmocka_unit_test(v2_json_nested_and_flat),
+        cmocka_unit_test(v2_binary_extension),
+        cmocka_unit_test(v2_binary_bytes),
+        cmocka_unit_test(v2_errors_are_precise),
+        cmocka_unit_test(v2_integer_ranges),
+        cmocka_unit_test(arena_cap_is_enforced),
+        cmocka_unit_test(v1_rows_and_named),
+        cmocka_unit_test(response_v2_json_and_binary),
         cmocka_unit_test(fp16_round_trip),
         cmocka_unit_test(response_v2_zipmap_keys_with_and_without_binary),
     };

@@ -79,7 +79,8 @@ static void expect_load_error(void *buf, size_t len, kinfer_err code, const char
     assert_non_null(st);
     assert_null(m);
     assert_int_equal(kinfer_status_code(st), code);
-    if (!strstr(kinfer_status_msg(st), needle)) fail_msg("status '%s' lacks '%s'", kinfer_status_msg(st), needle);
+    if (!strstr(kinfer_status_msg(st), needle))
+        fail_msg("status '%s' lacks '%s'", kinfer_status_msg(st), needle);
     kinfer_status_free(st);
 }
 
@@ -94,7 +95,8 @@ static void truncated_model_is_rejected(void **state)
         onnx_options o = {.threads = 1};
         kinfer_status *st = onnx_model_load_mem(full, cut, &o, &m);
         cuts++;
-        /* A cut on a field boundary can parse; it must then fail validation, not load a wrong model. */
+        /* A cut on a field boundary can parse; it must then fail validation, not load a wrong
+         * model. */
         if (st) rejected++;
         onnx_model_free(m);
         kinfer_status_free(st);
@@ -118,8 +120,8 @@ static void corrupt_bytes_never_crash(void **state)
         kinfer_status *st = onnx_model_load_mem(buf, len, &o, &m);
         if (st) {
             kinfer_err c = kinfer_status_code(st);
-            assert_true(c == KINFER_EMODEL || c == KINFER_EUNSUPPORTED || c == KINFER_ESHAPE || c == KINFER_ETOOBIG ||
-                        c == KINFER_EINVAL);
+            assert_true(c == KINFER_EMODEL || c == KINFER_EUNSUPPORTED || c == KINFER_ESHAPE ||
+                        c == KINFER_ETOOBIG || c == KINFER_EINVAL);
             errors++;
         } else {
             loaded++;
@@ -234,7 +236,8 @@ static void wrong_arity_is_rejected(void **state)
     expect_load_error(buf, len, KINFER_EMODEL, "2 inputs, expected 1..1");
 }
 
-/* Initializer dims that disagree with its data: rewritten after building, as a hostile file would. */
+/* Initializer dims that disagree with its data: rewritten after building, as a hostile file would.
+ */
 static void bad_initializer_length_is_rejected(void **state)
 {
     (void)state;
@@ -304,12 +307,13 @@ static void two_graph_fields_merge(void **state)
     tail.n_initializer = 2;
     tail.initializer = g->initializer + 2;
     g->n_initializer = 2; /* the first half keeps W1, b1 and everything else */
-    size_t la = onnx__model_proto__get_packed_size(mp), lt = onnx__graph_proto__get_packed_size(&tail);
+    size_t la = onnx__model_proto__get_packed_size(mp),
+           lt = onnx__graph_proto__get_packed_size(&tail);
     unsigned char *two = malloc(la + lt + 16);
     onnx__model_proto__pack(mp, two);
     size_t n = la;
     two[n++] = 0x3A; /* field 7 (graph), length-delimited */
-    for (size_t v = lt; ; v >>= 7) {
+    for (size_t v = lt;; v >>= 7) {
         two[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
         if (v <= 0x7f) break;
     }
@@ -340,7 +344,8 @@ static void bad_framing_is_named(void **state)
     unsigned char bad_init[] = {0x42, 0x02, 0x10, 0x0D, 0x3A, 0x03, 0x2A, 0x01, 0x0A};
     b = malloc(sizeof bad_init);
     memcpy(b, bad_init, sizeof bad_init);
-    expect_load_error(b, sizeof bad_init, KINFER_EMODEL, "initializer 0 is not a valid TensorProto");
+    expect_load_error(b, sizeof bad_init, KINFER_EMODEL,
+                      "initializer 0 is not a valid TensorProto");
 }
 
 /* load_file maps the file and drops each initializer's pages once converted: the weights (here
@@ -447,7 +452,8 @@ static void fusion_and_batches_agree(void **state)
         assert_int_equal(a.rank, 2);
         assert_int_equal(a.dims[0], n);
         assert_int_equal(a.dims[1], 4);
-        for (int64_t i = 0; i < n * 4; i++) assert_float_equal(((float *)a.data)[i], ((float *)b.data)[i], 1e-5);
+        for (int64_t i = 0; i < n * 4; i++)
+            assert_float_equal(((float *)a.data)[i], ((float *)b.data)[i], 1e-5);
         float s = 0;
         for (int i = 0; i < 4; i++) s += ((float *)a.data)[i];
         assert_float_equal(s, 1.0f, 1e-5);
@@ -540,7 +546,8 @@ static void intermediate_buffers_are_reused(void **state)
         onnx_model_last_run_stats(m, &st);
         assert_int_equal(st.intermediate_bytes, 23 * 64 * 256 * sizeof(float));
         assert_true(st.arena_peak <= 2 * 64 * 256 * sizeof(float));
-        if (run == 1) assert_int_equal(st.arena_overflow, 0); /* warm run: no malloc for intermediates */
+        if (run == 1)
+            assert_int_equal(st.arena_overflow, 0); /* warm run: no malloc for intermediates */
     }
     free(x);
     onnx_model_free(m);
@@ -573,7 +580,8 @@ static void reshapes_alias_their_input(void **state)
     assert_int_equal(y.rank, 2);
     assert_int_equal(y.dims[0], 3);
     assert_int_equal(y.dims[1], 8);
-    for (int i = 0; i < 24; i++) assert_float_equal(((float *)y.data)[i], x[i] < 0 ? x[i] : 0.0f, 0);
+    for (int i = 0; i < 24; i++)
+        assert_float_equal(((float *)y.data)[i], x[i] < 0 ? x[i] : 0.0f, 0);
     onnx_tensor_release(&y);
     onnx_run_stats st;
     onnx_model_last_run_stats(m, &st);
@@ -624,7 +632,8 @@ static void *conc_main(void *v)
         int64_t d[2] = {n, 16};
         onnx_tensor in = tensor_f("x", 2, d, (float *)a->x), y;
         kinfer_status *st = onnx_model_run(a->m, &in, 1, NULL, &y, 1);
-        if (st || y.dims[0] != n || memcmp(y.data, a->want, (size_t)n * 4 * sizeof(float))) a->ok = 0;
+        if (st || y.dims[0] != n || memcmp(y.data, a->want, (size_t)n * 4 * sizeof(float)))
+            a->ok = 0;
         kinfer_status_free(st);
         onnx_tensor_release(&y);
     }

@@ -25,8 +25,10 @@ typedef struct tp_count {
 static void tp_count_part(void *arg, int ith, int nth)
 {
     tp_count *c = arg;
-    if (nth != c->want_nth || ith < 0 || ith >= nth) atomic_fetch_add(&c->bad_nth, 1);
-    else atomic_fetch_add(&c->hits[ith], 1);
+    if (nth != c->want_nth || ith < 0 || ith >= nth)
+        atomic_fetch_add(&c->bad_nth, 1);
+    else
+        atomic_fetch_add(&c->hits[ith], 1);
 }
 
 static void run_regions(const char *spin_us, int gap_us)

@@ -52,7 +52,8 @@ static long run_status_kb(const char *field)
     size_t n = strlen(field);
     FILE *fp = fopen("/proc/self/status", "r");
     while (fp && fgets(line, sizeof(line), fp))
-        if (!strncmp(line, field, n) && line[n] == ':' && sscanf(line + n + 1, "%ld", &kb) == 1) break;
+        if (!strncmp(line, field, n) && line[n] == ':' && sscanf(line + n + 1, "%ld", &kb) == 1)
+            break;
     if (fp) fclose(fp);
     return kb;
 }
@@ -208,14 +209,17 @@ int main(int argc, char **argv)
             run_release(outs, n_out);
         }
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
-        double cpu_ms = ((double)(c1.tv_sec - c0.tv_sec) * 1e3 + (double)(c1.tv_nsec - c0.tv_nsec) / 1e6) / a.bench;
+        double cpu_ms =
+            ((double)(c1.tv_sec - c0.tv_sec) * 1e3 + (double)(c1.tv_nsec - c0.tv_nsec) / 1e6) /
+            a.bench;
         double sum = 0;
         for (int i = 0; i < a.bench; i++) sum += times[i];
         qsort(times, (size_t)a.bench, sizeof(double), run_cmp_double);
-        printf("bench: runs=%d mean_ms=%.4f p50_ms=%.4f min_ms=%.4f load_ms=%.1f peak_rss_kb=%ld cpu_ms=%.4f"
+        printf("bench: runs=%d mean_ms=%.4f p50_ms=%.4f min_ms=%.4f load_ms=%.1f peak_rss_kb=%ld "
+               "cpu_ms=%.4f"
                " load_peak_rss_kb=%ld loaded_rss_kb=%ld\n",
-               a.bench, sum / a.bench, times[a.bench / 2], times[0], load_ms, run_peak_rss_kb(), cpu_ms,
-               load_peak_kb, loaded_rss_kb);
+               a.bench, sum / a.bench, times[a.bench / 2], times[0], load_ms, run_peak_rss_kb(),
+               cpu_ms, load_peak_kb, loaded_rss_kb);
     }
     rc = 0;
 out:

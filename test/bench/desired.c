@@ -35,7 +35,8 @@ int main(int argc, char **argv)
         }
         for (size_t i = 0; children && i < json_object_array_length(children); i++)
             printf("%s\n", json_object_to_json_string_ext(json_object_array_get_idx(children, i),
-                                                           JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                                                          JSON_C_TO_STRING_PLAIN |
+                                                              JSON_C_TO_STRING_NOSLASHESCAPE));
         ctl_status_free(st);
         json_object_put(children);
         json_object_put(isvc);

@@ -17,19 +17,32 @@ static ctl_status oom_status = {CTL_ENOMEM, 0, "", "out of memory"};
 const char *ctl_strerror(ctl_err code)
 {
     switch (code) {
-    case CTL_OK: return "ok";
-    case CTL_ENOMEM: return "out of memory";
-    case CTL_EINVAL: return "invalid argument";
-    case CTL_ECONFIG: return "bad configuration";
-    case CTL_EIO: return "I/O error";
-    case CTL_ETRANSPORT: return "API server unreachable";
-    case CTL_EAPI: return "API error";
-    case CTL_EPARSE: return "parse error";
-    case CTL_ETOOBIG: return "too large";
-    case CTL_EGONE: return "resource version expired";
-    case CTL_ECANCELED: return "canceled";
-    case CTL_ETIMEOUT: return "timed out";
-    case CTL_EINTERNAL: return "internal error";
+    case CTL_OK:
+        return "ok";
+    case CTL_ENOMEM:
+        return "out of memory";
+    case CTL_EINVAL:
+        return "invalid argument";
+    case CTL_ECONFIG:
+        return "bad configuration";
+    case CTL_EIO:
+        return "I/O error";
+    case CTL_ETRANSPORT:
+        return "API server unreachable";
+    case CTL_EAPI:
+        return "API error";
+    case CTL_EPARSE:
+        return "parse error";
+    case CTL_ETOOBIG:
+        return "too large";
+    case CTL_EGONE:
+        return "resource version expired";
+    case CTL_ECANCELED:
+        return "canceled";
+    case CTL_ETIMEOUT:
+        return "timed out";
+    case CTL_EINTERNAL:
+        return "internal error";
     }
     return "unknown error";
 }

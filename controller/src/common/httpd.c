@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HEAD_MAX 8192
+#define HEAD_MAX         8192
 #define READ_DEADLINE_MS 2000
 
 struct httpd {
@@ -29,16 +29,26 @@ struct httpd {
 static const char *reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 414:
+        return "URI Too Long";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
     }
     return "Unknown";
 }
@@ -56,12 +66,14 @@ static void send_all(int fd, const char *p, size_t n)
     }
 }
 
-static void respond(int fd, int status, const char *ctype, const char *body, size_t len, int head_only)
+static void respond(int fd, int status, const char *ctype, const char *body, size_t len,
+                    int head_only)
 {
     char hdr[256];
-    int n = snprintf(hdr, sizeof(hdr),
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", status,
-                     reason(status), ctype ? ctype : "text/plain; charset=utf-8", len);
+    int n = snprintf(
+        hdr, sizeof(hdr),
+        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+        status, reason(status), ctype ? ctype : "text/plain; charset=utf-8", len);
     send_all(fd, hdr, (size_t)n);
     if (!head_only && len) send_all(fd, body, len);
 }
@@ -71,10 +83,10 @@ static void respond_text(int fd, int status, const char *text)
     respond(fd, status, NULL, text, strlen(text), 0);
 }
 
-
 static int tchar(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c);
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           strchr("!#$%&'*+-.^_`|~", c);
 }
 
 /* Reads the request head (to the blank line) and answers it. */
@@ -157,8 +169,8 @@ static void serve(httpd *h, int fd)
         respond(fd, 404, NULL, "not found\n", 10, head);
         return;
     }
-    respond(fd, resp.status ? resp.status : 200, resp.content_type, resp.body ? resp.body : "", resp.body ? resp.len : 0,
-            head);
+    respond(fd, resp.status ? resp.status : 200, resp.content_type, resp.body ? resp.body : "",
+            resp.body ? resp.len : 0, head);
     free(resp.body);
 }
 
@@ -191,17 +203,25 @@ static void *loop(void *arg)
 ctl_status *httpd_start(const char *addr, httpd_handler fn, void *ud, httpd **out)
 {
     ctl_status *st = NULL;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai = NULL;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE},
+                    *ai = NULL;
     char host[256] = "";
     const char *colon = strrchr(addr ? addr : "", ':');
     *out = NULL;
-    if (!addr || !colon || !colon[1]) return ctl_status_new(CTL_EINVAL, "listen address \"%s\": want host:port", addr ? addr : "");
+    if (!addr || !colon || !colon[1])
+        return ctl_status_new(CTL_EINVAL, "listen address \"%s\": want host:port",
+                              addr ? addr : "");
     const char *port = colon + 1;
     for (const char *c = port; *c; c++)
-        if (*c < '0' || *c > '9') return ctl_status_new(CTL_EINVAL, "listen address \"%s\": bad port", addr);
-    if (atol(port) > 65535) return ctl_status_new(CTL_EINVAL, "listen address \"%s\": port out of range", addr);
+        if (*c < '0' || *c > '9')
+            return ctl_status_new(CTL_EINVAL, "listen address \"%s\": bad port", addr);
+    if (atol(port) > 65535)
+        return ctl_status_new(CTL_EINVAL, "listen address \"%s\": port out of range", addr);
     size_t hl = (size_t)(colon - addr);
-    if (hl >= sizeof(host)) return ctl_status_new(CTL_EINVAL, "listen address \"%s\": host too long", addr);
+    if (hl >= sizeof(host))
+        return ctl_status_new(CTL_EINVAL, "listen address \"%s\": host too long", addr);
     memcpy(host, addr, hl);
     host[hl] = 0;
     if (host[0] == '[' && hl >= 2 && host[hl - 1] == ']') {
@@ -228,7 +248,8 @@ ctl_status *httpd_start(const char *addr, httpd_handler fn, void *ud, httpd **ou
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     getsockname(h->fd, (struct sockaddr *)&ss, &sl);
-    h->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+    h->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                             : ((struct sockaddr_in *)&ss)->sin_port);
     if (pipe2(h->wake, O_CLOEXEC)) {
         st = ctl_status_new(CTL_EIO, "httpd pipe: %s", strerror(errno));
         goto out;
@@ -247,7 +268,10 @@ out:
     return st;
 }
 
-int httpd_port(const httpd *h) { return h->port; }
+int httpd_port(const httpd *h)
+{
+    return h->port;
+}
 
 void httpd_stop(httpd *h)
 {

@@ -21,11 +21,13 @@ typedef struct httpd_response {
     size_t len;
 } httpd_response;
 
-/* Fills resp for path (query string removed); returns 0, or -1 for 404. Runs on the server thread. */
+/* Fills resp for path (query string removed); returns 0, or -1 for 404. Runs on the server thread.
+ */
 typedef int (*httpd_handler)(void *ud, const char *path, httpd_response *resp);
 
 /* addr: "host:port", ":port" (all interfaces) or "[v6]:port"; port 0 picks a free one. */
-ctl_status *httpd_start(const char *addr, httpd_handler fn, void *ud, httpd **out) __attribute__((warn_unused_result));
+ctl_status *httpd_start(const char *addr, httpd_handler fn, void *ud, httpd **out)
+    __attribute__((warn_unused_result));
 int httpd_port(const httpd *h); /* the bound port */
 void httpd_stop(httpd *h);      /* stops, joins and frees; NULL is a no-op */
 

@@ -6,7 +6,9 @@
 json_object *jx_get(json_object *o, const char *k)
 {
     json_object *v = NULL;
-    return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v) ? v : NULL;
+    return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v)
+               ? v
+               : NULL;
 }
 
 const char *jx_str(json_object *o, const char *k)
@@ -64,8 +66,9 @@ int jx_condition_is(json_object *conds, const char *type, const char *st)
     return s && !strcmp(s, st);
 }
 
-json_object *jx_condition_new(json_object *prev_conds, const char *type, const char *status, const char *reason,
-                              const char *message, int64_t generation, const char *now)
+json_object *jx_condition_new(json_object *prev_conds, const char *type, const char *status,
+                              const char *reason, const char *message, int64_t generation,
+                              const char *now)
 {
     json_object *c = json_object_new_object(), *old = jx_condition(prev_conds, type);
     const char *old_st = jx_str(old, "status"), *old_t = jx_str(old, "lastTransitionTime");
@@ -80,7 +83,8 @@ json_object *jx_condition_new(json_object *prev_conds, const char *type, const c
 
 json_object *jx_find_named(json_object *arr, const char *kind, const char *name)
 {
-    for (size_t i = 0; kind && name && arr && json_object_is_type(arr, json_type_array) && i < json_object_array_length(arr);
+    for (size_t i = 0; kind && name && arr && json_object_is_type(arr, json_type_array) &&
+                       i < json_object_array_length(arr);
          i++) {
         json_object *c = json_object_array_get_idx(arr, i);
         const char *k = jx_str(c, "kind"), *n = jx_str(jx_get(c, "metadata"), "name");

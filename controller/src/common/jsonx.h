@@ -2,9 +2,9 @@
  * jsonx: the few json-c accessors every controller module needs, type-checked and NULL-safe, so
  * that reading a field of an object that may be absent or of the wrong type is one call, plus
  * the deep copy, the string setter and the condition lookup that every module used to write
- * for itself. Only jx_child, jx_set_str, jx_copy and jx_condition_new allocate; other returned pointers are
- * borrowed from the parent object. Nothing here knows a Kubernetes kind beyond the shape of
- * status.conditions.
+ * for itself. Only jx_child, jx_set_str, jx_copy and jx_condition_new allocate; other returned
+ * pointers are borrowed from the parent object. Nothing here knows a Kubernetes kind beyond the
+ * shape of status.conditions.
  */
 #ifndef KINFER_CTL_JSONX_H
 #define KINFER_CTL_JSONX_H
@@ -35,7 +35,8 @@ json_object *jx_condition(json_object *conds, const char *type);
 int jx_condition_is(json_object *conds, const char *type, const char *st);
 /* A new condition {type, status, reason, message, lastTransitionTime, observedGeneration} (caller
  * owns it); lastTransitionTime is the one in prev_conds when its status is unchanged, else now. */
-json_object *jx_condition_new(json_object *prev_conds, const char *type, const char *status, const char *reason,
-                              const char *message, int64_t generation, const char *now);
+json_object *jx_condition_new(json_object *prev_conds, const char *type, const char *status,
+                              const char *reason, const char *message, int64_t generation,
+                              const char *now);
 
 #endif

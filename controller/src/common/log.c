@@ -13,16 +13,26 @@
 static _Atomic int min_level = LOG_LVL_INFO;
 static _Atomic int out_fd = 2;
 
-void log_set_level(log_level level) { min_level = level; }
-void log_set_fd(int fd) { out_fd = fd; }
+void log_set_level(log_level level)
+{
+    min_level = level;
+}
+void log_set_fd(int fd)
+{
+    out_fd = fd;
+}
 
 static const char *level_name(log_level l)
 {
     switch (l) {
-    case LOG_LVL_DEBUG: return "debug";
-    case LOG_LVL_INFO: return "info";
-    case LOG_LVL_WARN: return "warn";
-    case LOG_LVL_ERROR: return "error";
+    case LOG_LVL_DEBUG:
+        return "debug";
+    case LOG_LVL_INFO:
+        return "info";
+    case LOG_LVL_WARN:
+        return "warn";
+    case LOG_LVL_ERROR:
+        return "error";
     }
     return "info";
 }
@@ -53,7 +63,8 @@ void log_write(log_level level, const char *msg, ...)
     }
     va_end(ap);
     size_t len = 0;
-    const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    const char *s = json_object_to_json_string_length(
+        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     char buf[8192];
     if (s && len < sizeof(buf)) {
         memcpy(buf, s, len);

@@ -18,8 +18,8 @@ void log_set_fd(int fd);
 void log_write(log_level level, const char *msg, ...) __attribute__((sentinel));
 
 #define log_debug(...) log_write(LOG_LVL_DEBUG, __VA_ARGS__, (const char *)NULL)
-#define log_info(...) log_write(LOG_LVL_INFO, __VA_ARGS__, (const char *)NULL)
-#define log_warn(...) log_write(LOG_LVL_WARN, __VA_ARGS__, (const char *)NULL)
+#define log_info(...)  log_write(LOG_LVL_INFO, __VA_ARGS__, (const char *)NULL)
+#define log_warn(...)  log_write(LOG_LVL_WARN, __VA_ARGS__, (const char *)NULL)
 #define log_error(...) log_write(LOG_LVL_ERROR, __VA_ARGS__, (const char *)NULL)
 
 #endif

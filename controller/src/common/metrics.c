@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_API 48
-#define MAX_RES 16
+#define MAX_API   48
+#define MAX_RES   16
 #define LABEL_LEN 32
 
 static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
@@ -28,7 +28,8 @@ typedef struct res_row {
 } res_row;
 
 #define MAX_ROLLOUTS 64
-static const char *const rollout_phases[] = {"Idle", "WaitingForCanary", "Progressing", "Paused", "Succeeded", "Failed"};
+static const char *const rollout_phases[] = {"Idle",   "WaitingForCanary", "Progressing",
+                                             "Paused", "Succeeded",        "Failed"};
 #define NPHASES (sizeof(rollout_phases) / sizeof(rollout_phases[0]))
 typedef struct rollout_row {
     char isvc[320];
@@ -174,9 +175,12 @@ void metrics_count_rollout_check(const char *isvc, const char *result)
 {
     pthread_mutex_lock(&reg.mu);
     rollout_row *r = find_rollout_series(isvc);
-    if (!strcmp(result, "passed")) r->passed++;
-    else if (!strcmp(result, "failed")) r->failed++;
-    else r->inconclusive++;
+    if (!strcmp(result, "passed"))
+        r->passed++;
+    else if (!strcmp(result, "failed"))
+        r->failed++;
+    else
+        r->inconclusive++;
     pthread_mutex_unlock(&reg.mu);
 }
 
@@ -188,10 +192,10 @@ void metrics_set_paused(const char *isvc, int paused)
     if (i < reg.npaused && !paused) {
         memmove(reg.paused[i], reg.paused[i + 1], (--reg.npaused - i) * sizeof(reg.paused[0]));
         reg.unlisted = 0; /* room again: an unlisted one is listed at its next reconcile */
-    }
-    else if (i == reg.npaused && paused && reg.npaused < MAX_ROLLOUTS)
+    } else if (i == reg.npaused && paused && reg.npaused < MAX_ROLLOUTS)
         snprintf(reg.paused[reg.npaused++], sizeof(reg.paused[0]), "%s", isvc);
-    else if (i == reg.npaused && paused) reg.unlisted = 1; /* a full table: say so rather than grow */
+    else if (i == reg.npaused && paused)
+        reg.unlisted = 1; /* a full table: say so rather than grow */
     pthread_mutex_unlock(&reg.mu);
 }
 
@@ -220,85 +224,131 @@ ctl_status *metrics_render(char **out, size_t *len)
     if (!f) return ctl_status_new(CTL_ENOMEM, "metrics");
     pthread_mutex_lock(&reg.mu);
     fputs("# HELP kinfer_controller_reconcile_total Reconciles by result.\n"
-          "# TYPE kinfer_controller_reconcile_total counter\n", f);
+          "# TYPE kinfer_controller_reconcile_total counter\n",
+          f);
     for (int i = 0; i < NRESULTS; i++)
-        fprintf(f, "kinfer_controller_reconcile_total{result=\"%s\"} %llu\n", results[i], reg.reconcile[i]);
-    fprintf(f, "# HELP kinfer_controller_reconcile_errors_total Reconciles that failed.\n"
-               "# TYPE kinfer_controller_reconcile_errors_total counter\n"
-               "kinfer_controller_reconcile_errors_total %llu\n", reg.reconcile[1]);
+        fprintf(f, "kinfer_controller_reconcile_total{result=\"%s\"} %llu\n", results[i],
+                reg.reconcile[i]);
+    fprintf(f,
+            "# HELP kinfer_controller_reconcile_errors_total Reconciles that failed.\n"
+            "# TYPE kinfer_controller_reconcile_errors_total counter\n"
+            "kinfer_controller_reconcile_errors_total %llu\n",
+            reg.reconcile[1]);
     fputs("# HELP kinfer_controller_reconcile_duration_seconds Time spent in one reconcile.\n"
-          "# TYPE kinfer_controller_reconcile_duration_seconds histogram\n", f);
+          "# TYPE kinfer_controller_reconcile_duration_seconds histogram\n",
+          f);
     unsigned long long cum = 0;
     for (size_t b = 0; b < NBUCKETS; b++) {
         cum += reg.hist[b];
-        fprintf(f, "kinfer_controller_reconcile_duration_seconds_bucket{le=\"%g\"} %llu\n", buckets[b], cum);
+        fprintf(f, "kinfer_controller_reconcile_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                buckets[b], cum);
     }
-    fprintf(f, "kinfer_controller_reconcile_duration_seconds_bucket{le=\"+Inf\"} %llu\n", reg.hist_count);
+    fprintf(f, "kinfer_controller_reconcile_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+            reg.hist_count);
     fprintf(f, "kinfer_controller_reconcile_duration_seconds_sum %.6f\n", reg.hist_sum);
     fprintf(f, "kinfer_controller_reconcile_duration_seconds_count %llu\n", reg.hist_count);
     size_t depth = reg.depth_fn ? reg.depth_fn(reg.depth_ud) : 0;
-    fprintf(f, "# HELP kinfer_controller_workqueue_depth Keys waiting in the workqueue.\n"
-               "# TYPE kinfer_controller_workqueue_depth gauge\n"
-               "kinfer_controller_workqueue_depth %zu\n", depth);
+    fprintf(f,
+            "# HELP kinfer_controller_workqueue_depth Keys waiting in the workqueue.\n"
+            "# TYPE kinfer_controller_workqueue_depth gauge\n"
+            "kinfer_controller_workqueue_depth %zu\n",
+            depth);
     fputs("# HELP kinfer_controller_watch_restarts_total Watches re-established.\n"
-          "# TYPE kinfer_controller_watch_restarts_total counter\n", f);
+          "# TYPE kinfer_controller_watch_restarts_total counter\n",
+          f);
     for (size_t i = 0; i < reg.nres; i++)
-        fprintf(f, "kinfer_controller_watch_restarts_total{resource=\"%s\"} %llu\n", reg.res[i].res, reg.res[i].restarts);
+        fprintf(f, "kinfer_controller_watch_restarts_total{resource=\"%s\"} %llu\n", reg.res[i].res,
+                reg.res[i].restarts);
     fputs("# HELP kinfer_controller_relists_total Full relists (initial, 410 Gone, overflow).\n"
-          "# TYPE kinfer_controller_relists_total counter\n", f);
+          "# TYPE kinfer_controller_relists_total counter\n",
+          f);
     for (size_t i = 0; i < reg.nres; i++)
-        fprintf(f, "kinfer_controller_relists_total{resource=\"%s\"} %llu\n", reg.res[i].res, reg.res[i].relists);
+        fprintf(f, "kinfer_controller_relists_total{resource=\"%s\"} %llu\n", reg.res[i].res,
+                reg.res[i].relists);
     fputs("# HELP kinfer_controller_cache_objects Objects held by the informer cache.\n"
-          "# TYPE kinfer_controller_cache_objects gauge\n", f);
+          "# TYPE kinfer_controller_cache_objects gauge\n",
+          f);
     for (size_t i = 0; i < reg.nres; i++)
-        fprintf(f, "kinfer_controller_cache_objects{resource=\"%s\"} %zu\n", reg.res[i].res, reg.res[i].objects);
-    fputs("# HELP kinfer_controller_cache_bytes Bytes held by the informer cache: objects as JSON (managedFields stripped), packed.\n"
-          "# TYPE kinfer_controller_cache_bytes gauge\n", f);
+        fprintf(f, "kinfer_controller_cache_objects{resource=\"%s\"} %zu\n", reg.res[i].res,
+                reg.res[i].objects);
+    fputs("# HELP kinfer_controller_cache_bytes Bytes held by the informer cache: objects as JSON "
+          "(managedFields stripped), packed.\n"
+          "# TYPE kinfer_controller_cache_bytes gauge\n",
+          f);
     for (size_t i = 0; i < reg.nres; i++)
-        fprintf(f, "kinfer_controller_cache_bytes{resource=\"%s\"} %zu\n", reg.res[i].res, reg.res[i].bytes);
-    fputs("# HELP kinfer_controller_api_requests_total Kubernetes API requests by verb and HTTP code (0: no answer).\n"
-          "# TYPE kinfer_controller_api_requests_total counter\n", f);
+        fprintf(f, "kinfer_controller_cache_bytes{resource=\"%s\"} %zu\n", reg.res[i].res,
+                reg.res[i].bytes);
+    fputs("# HELP kinfer_controller_api_requests_total Kubernetes API requests by verb and HTTP "
+          "code (0: no answer).\n"
+          "# TYPE kinfer_controller_api_requests_total counter\n",
+          f);
     for (size_t i = 0; i < reg.napi; i++)
-        fprintf(f, "kinfer_controller_api_requests_total{verb=\"%s\",code=\"%d\"} %llu\n", reg.api[i].verb,
-                reg.api[i].code, reg.api[i].n);
-    fprintf(f, "# HELP kinfer_controller_api_connections_total Connections opened to the API server (each a TCP and TLS handshake).\n"
-               "# TYPE kinfer_controller_api_connections_total counter\n"
-               "kinfer_controller_api_connections_total %llu\n", reg.connections);
-    fputs("# HELP kinfer_controller_rollout_phase 1 for the current phase of an InferenceService's rollout.\n"
-          "# TYPE kinfer_controller_rollout_phase gauge\n", f);
+        fprintf(f, "kinfer_controller_api_requests_total{verb=\"%s\",code=\"%d\"} %llu\n",
+                reg.api[i].verb, reg.api[i].code, reg.api[i].n);
+    fprintf(f,
+            "# HELP kinfer_controller_api_connections_total Connections opened to the API server "
+            "(each a TCP and TLS handshake).\n"
+            "# TYPE kinfer_controller_api_connections_total counter\n"
+            "kinfer_controller_api_connections_total %llu\n",
+            reg.connections);
+    fputs("# HELP kinfer_controller_rollout_phase 1 for the current phase of an InferenceService's "
+          "rollout.\n"
+          "# TYPE kinfer_controller_rollout_phase gauge\n",
+          f);
     for (size_t i = 0; i < reg.nrollouts; i++)
         for (size_t ph = 0; ph < NPHASES; ph++)
-            fprintf(f, "kinfer_controller_rollout_phase{inferenceservice=\"%s\",phase=\"%s\"} %d\n", reg.rollouts[i].isvc,
-                    rollout_phases[ph], !strcmp(reg.rollouts[i].phase, rollout_phases[ph]));
-    fputs("# HELP kinfer_controller_rollout_weight Percent of traffic the rollout gives the canary revision.\n"
-          "# TYPE kinfer_controller_rollout_weight gauge\n", f);
+            fprintf(f, "kinfer_controller_rollout_phase{inferenceservice=\"%s\",phase=\"%s\"} %d\n",
+                    reg.rollouts[i].isvc, rollout_phases[ph],
+                    !strcmp(reg.rollouts[i].phase, rollout_phases[ph]));
+    fputs("# HELP kinfer_controller_rollout_weight Percent of traffic the rollout gives the canary "
+          "revision.\n"
+          "# TYPE kinfer_controller_rollout_weight gauge\n",
+          f);
     for (size_t i = 0; i < reg.nrollouts; i++)
-        fprintf(f, "kinfer_controller_rollout_weight{inferenceservice=\"%s\"} %d\n", reg.rollouts[i].isvc,
-                reg.rollouts[i].weight);
-    fputs("# HELP kinfer_controller_rollout_failed_checks_total Canary checks with a metric out of bounds.\n"
-          "# TYPE kinfer_controller_rollout_failed_checks_total counter\n", f);
+        fprintf(f, "kinfer_controller_rollout_weight{inferenceservice=\"%s\"} %d\n",
+                reg.rollouts[i].isvc, reg.rollouts[i].weight);
+    fputs("# HELP kinfer_controller_rollout_failed_checks_total Canary checks with a metric out of "
+          "bounds.\n"
+          "# TYPE kinfer_controller_rollout_failed_checks_total counter\n",
+          f);
     for (size_t i = 0; i < reg.nrollouts; i++)
-        fprintf(f, "kinfer_controller_rollout_failed_checks_total{inferenceservice=\"%s\"} %llu\n", reg.rollouts[i].isvc,
-                reg.rollouts[i].failed);
-    fputs("# HELP kinfer_controller_rollout_checks_total Canary checks by result (passed, failed, inconclusive).\n"
-          "# TYPE kinfer_controller_rollout_checks_total counter\n", f);
-    for (size_t i = 0; i < reg.nrollouts; i++) {
-        fprintf(f, "kinfer_controller_rollout_checks_total{inferenceservice=\"%s\",result=\"passed\"} %llu\n",
-                reg.rollouts[i].isvc, reg.rollouts[i].passed);
-        fprintf(f, "kinfer_controller_rollout_checks_total{inferenceservice=\"%s\",result=\"failed\"} %llu\n",
+        fprintf(f, "kinfer_controller_rollout_failed_checks_total{inferenceservice=\"%s\"} %llu\n",
                 reg.rollouts[i].isvc, reg.rollouts[i].failed);
-        fprintf(f, "kinfer_controller_rollout_checks_total{inferenceservice=\"%s\",result=\"inconclusive\"} %llu\n",
+    fputs("# HELP kinfer_controller_rollout_checks_total Canary checks by result (passed, failed, "
+          "inconclusive).\n"
+          "# TYPE kinfer_controller_rollout_checks_total counter\n",
+          f);
+    for (size_t i = 0; i < reg.nrollouts; i++) {
+        fprintf(f,
+                "kinfer_controller_rollout_checks_total{inferenceservice=\"%s\",result=\"passed\"} "
+                "%llu\n",
+                reg.rollouts[i].isvc, reg.rollouts[i].passed);
+        fprintf(f,
+                "kinfer_controller_rollout_checks_total{inferenceservice=\"%s\",result=\"failed\"} "
+                "%llu\n",
+                reg.rollouts[i].isvc, reg.rollouts[i].failed);
+        fprintf(f,
+                "kinfer_controller_rollout_checks_total{inferenceservice=\"%s\",result="
+                "\"inconclusive\"} %llu\n",
                 reg.rollouts[i].isvc, reg.rollouts[i].inconclusive);
     }
-    fputs("# HELP kinfer_controller_paused 1 for each InferenceService paused by serving.kinfer.dev/paused.\n"
-          "# TYPE kinfer_controller_paused gauge\n", f);
-    for (size_t i = 0; i < reg.npaused; i++) fprintf(f, "kinfer_controller_paused{inferenceservice=\"%s\"} 1\n", reg.paused[i]);
-    fprintf(f, "# HELP kinfer_controller_paused_unlisted 1 when more paused InferenceServices exist than are listed.\n"
-               "# TYPE kinfer_controller_paused_unlisted gauge\n"
-               "kinfer_controller_paused_unlisted %zu\n", reg.unlisted);
-    fprintf(f, "# HELP kinfer_controller_leader 1 while this replica holds the leader Lease.\n"
-               "# TYPE kinfer_controller_leader gauge\n"
-               "kinfer_controller_leader %d\n", reg.leader);
+    fputs("# HELP kinfer_controller_paused 1 for each InferenceService paused by "
+          "serving.kinfer.dev/paused.\n"
+          "# TYPE kinfer_controller_paused gauge\n",
+          f);
+    for (size_t i = 0; i < reg.npaused; i++)
+        fprintf(f, "kinfer_controller_paused{inferenceservice=\"%s\"} 1\n", reg.paused[i]);
+    fprintf(f,
+            "# HELP kinfer_controller_paused_unlisted 1 when more paused InferenceServices exist "
+            "than are listed.\n"
+            "# TYPE kinfer_controller_paused_unlisted gauge\n"
+            "kinfer_controller_paused_unlisted %zu\n",
+            reg.unlisted);
+    fprintf(f,
+            "# HELP kinfer_controller_leader 1 while this replica holds the leader Lease.\n"
+            "# TYPE kinfer_controller_leader gauge\n"
+            "kinfer_controller_leader %d\n",
+            reg.leader);
     pthread_mutex_unlock(&reg.mu);
     if (fclose(f) || !buf) {
         free(buf);

@@ -13,8 +13,8 @@
 
 /* result: "success", "error" or "requeue"; seconds: the reconcile's duration. */
 void metrics_observe_reconcile(const char *result, double seconds);
-/* verb: "get", "list", "create", "update", "delete", "apply", "patch", "watch"; code: HTTP status or 0
- * for a transport error. */
+/* verb: "get", "list", "create", "update", "delete", "apply", "patch", "watch"; code: HTTP status
+ * or 0 for a transport error. */
 void metrics_count_api_request(const char *verb, int code);
 /* n new connections (TCP + TLS handshakes) a request had to open; the rest reused pooled ones. */
 void metrics_count_api_connections(long n);
@@ -31,7 +31,8 @@ void metrics_set_rollout(const char *isvc, const char *phase, int weight);
 /* One canary check of the rollout of isvc: result "passed", "failed" or "inconclusive". */
 void metrics_count_rollout_check(const char *isvc, const char *result);
 /* Whether InferenceService isvc ("ns/name") is paused (serving.kinfer.dev/paused): paused ones are
- * listed with value 1, at most 64; kinfer_controller_paused_unlisted is 1 while one could not be. */
+ * listed with value 1, at most 64; kinfer_controller_paused_unlisted is 1 while one could not be.
+ */
 void metrics_set_paused(const char *isvc, int paused);
 /* The exposition text; *out is new (free()) and NUL-terminated. */
 ctl_status *metrics_render(char **out, size_t *len) __attribute__((warn_unused_result));

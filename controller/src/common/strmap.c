@@ -100,7 +100,10 @@ void *strmap_get(const strmap *m, const char *key)
     return *p ? (*p)->val : NULL;
 }
 
-int strmap_has(const strmap *m, const char *key) { return *find(m, key, hash_fnv1a_str(key)) != NULL; }
+int strmap_has(const strmap *m, const char *key)
+{
+    return *find(m, key, hash_fnv1a_str(key)) != NULL;
+}
 
 void *strmap_remove(strmap *m, const char *key)
 {
@@ -114,7 +117,10 @@ void *strmap_remove(strmap *m, const char *key)
     return v;
 }
 
-size_t strmap_size(const strmap *m) { return m->size; }
+size_t strmap_size(const strmap *m)
+{
+    return m->size;
+}
 
 void strmap_each(const strmap *m, int (*fn)(void *ud, const char *key, void *val), void *ud)
 {

@@ -13,7 +13,8 @@ typedef struct strmap strmap;
 strmap *strmap_create(void); /* NULL on allocation failure */
 void strmap_free(strmap *m); /* frees keys only; NULL is a no-op */
 /* Inserts or replaces. *old (if old != NULL) gets the replaced value or NULL. 0 or -1 (ENOMEM). */
-int strmap_put(strmap *m, const char *key, void *val, void **old) __attribute__((warn_unused_result));
+int strmap_put(strmap *m, const char *key, void *val, void **old)
+    __attribute__((warn_unused_result));
 void *strmap_get(const strmap *m, const char *key); /* NULL when absent */
 int strmap_has(const strmap *m, const char *key);
 void *strmap_remove(strmap *m, const char *key); /* the removed value, or NULL */

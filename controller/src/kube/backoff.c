@@ -24,4 +24,7 @@ uint64_t backoff_next_ms(backoff *b)
     return d - cut;
 }
 
-void backoff_reset(backoff *b) { b->attempt = 0; }
+void backoff_reset(backoff *b)
+{
+    b->attempt = 0;
+}

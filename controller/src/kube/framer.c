@@ -77,8 +77,10 @@ static int push(framer *f, char c)
 static int complete(framer *f)
 {
     int rc;
-    if (f->skipped) rc = f->fn(f->ud, FRAMER_TOOBIG, NULL, f->skipped);
-    else rc = f->fn(f->ud, FRAMER_FRAME, f->buf, f->len);
+    if (f->skipped)
+        rc = f->fn(f->ud, FRAMER_TOOBIG, NULL, f->skipped);
+    else
+        rc = f->fn(f->ud, FRAMER_FRAME, f->buf, f->len);
     framer_reset(f);
     return rc;
 }
@@ -107,9 +109,12 @@ int framer_feed(framer *f, const char *data, size_t len)
         }
         if (push(f, c)) return -1;
         if (f->in_string) {
-            if (f->escape) f->escape = 0;
-            else if (c == '\\') f->escape = 1;
-            else if (c == '"') f->in_string = 0;
+            if (f->escape)
+                f->escape = 0;
+            else if (c == '\\')
+                f->escape = 1;
+            else if (c == '"')
+                f->in_string = 0;
         } else if (c == '"') {
             f->in_string = 1;
         } else if (c == '{' || c == '[') {
@@ -155,7 +160,8 @@ ctl_status *framer_parse_event(const char *data, size_t len, watch_type *type, j
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     if (!root || jerr != json_tokener_success || json_tokener_get_parse_end(tok) != len) {
         st = ctl_status_new(CTL_EPARSE, "watch event is not one JSON value: %s",
-                            jerr == json_tokener_success ? "trailing data" : json_tokener_error_desc(jerr));
+                            jerr == json_tokener_success ? "trailing data"
+                                                         : json_tokener_error_desc(jerr));
         goto out;
     }
     if (!json_object_is_type(root, json_type_object)) {
@@ -174,7 +180,8 @@ ctl_status *framer_parse_event(const char *data, size_t len, watch_type *type, j
         st = ctl_status_new(CTL_EPARSE, "watch event has unknown type \"%.32s\"", ts);
         goto out;
     }
-    if (!json_object_object_get_ex(root, "object", &o) || !json_object_is_type(o, json_type_object)) {
+    if (!json_object_object_get_ex(root, "object", &o) ||
+        !json_object_is_type(o, json_type_object)) {
         st = ctl_status_new(CTL_EPARSE, "%s watch event has no \"object\" object", type_names[i]);
         goto out;
     }
@@ -198,11 +205,14 @@ ctl_status *framer_event_error(json_object *status_obj)
 {
     json_object *c = NULL;
     int code = 0;
-    if (status_obj && json_object_object_get_ex(status_obj, "code", &c) && json_object_is_type(c, json_type_int))
+    if (status_obj && json_object_object_get_ex(status_obj, "code", &c) &&
+        json_object_is_type(c, json_type_int))
         code = json_object_get_int(c);
     const char *reason = str_field(status_obj, "reason");
     const char *msg = str_field(status_obj, "message");
     if (code == 410 || (reason && (!strcmp(reason, "Expired") || !strcmp(reason, "Gone"))))
-        return ctl_status_api(410, reason ? reason : "Expired", "watch: %s", msg ? msg : "resource version expired");
-    return ctl_status_api(code ? code : 500, reason, "watch error event: %s", msg ? msg : "(no message)");
+        return ctl_status_api(410, reason ? reason : "Expired", "watch: %s",
+                              msg ? msg : "resource version expired");
+    return ctl_status_api(code ? code : 500, reason, "watch error event: %s",
+                          msg ? msg : "(no message)");
 }

@@ -38,7 +38,13 @@ int framer_finish(framer *f) __attribute__((warn_unused_result));
 /* Drops any partial event (a new stream starts). */
 void framer_reset(framer *f);
 
-typedef enum watch_type { WATCH_ADDED, WATCH_MODIFIED, WATCH_DELETED, WATCH_BOOKMARK, WATCH_ERROR } watch_type;
+typedef enum watch_type {
+    WATCH_ADDED,
+    WATCH_MODIFIED,
+    WATCH_DELETED,
+    WATCH_BOOKMARK,
+    WATCH_ERROR
+} watch_type;
 
 /* Parses one framed event {"type":..., "object":{...}}. On success *object is a new reference
  * owned by the caller (for WATCH_ERROR it is the API Status). Errors: CTL_EPARSE (not JSON, not

@@ -38,7 +38,6 @@ typedef struct item {
     uint64_t sig; /* hash of what the handler cares about (see significance) */
 } item;
 
-
 struct informer {
     kube_client *client;
     const kube_resource *res;
@@ -82,7 +81,6 @@ static void item_free(item *it)
     free(it);
 }
 
-
 void informer__strip(json_object *obj)
 {
     json_object *meta = jx_obj(obj, "metadata");
@@ -124,8 +122,10 @@ static int object_key(json_object *obj, char *buf, size_t len)
     json_object *meta = jx_obj(obj, "metadata");
     const char *name = jx_str(meta, "name"), *ns = jx_str(meta, "namespace");
     if (!name) return 0;
-    if (ns && *ns) snprintf(buf, len, "%s/%s", ns, name);
-    else snprintf(buf, len, "%s", name);
+    if (ns && *ns)
+        snprintf(buf, len, "%s/%s", ns, name);
+    else
+        snprintf(buf, len, "%s", name);
     return 1;
 }
 
@@ -141,8 +141,10 @@ static item *make_item(informer *inf, json_object *obj, const char *key, int *oo
     for (const char *const *d = inf->drop; d && *d; d++) json_object_object_del(obj, *d);
     if (!jx_str(obj, "kind")) { /* list items come without apiVersion/kind */
         char av[96];
-        if (*inf->res->group) snprintf(av, sizeof(av), "%s/%s", inf->res->group, inf->res->version);
-        else snprintf(av, sizeof(av), "%s", inf->res->version);
+        if (*inf->res->group)
+            snprintf(av, sizeof(av), "%s/%s", inf->res->group, inf->res->version);
+        else
+            snprintf(av, sizeof(av), "%s", inf->res->version);
         json_object_object_add(obj, "apiVersion", json_object_new_string(av));
         json_object_object_add(obj, "kind", json_object_new_string(inf->res->kind));
     }
@@ -178,13 +180,15 @@ static item *make_item(informer *inf, json_object *obj, const char *key, int *oo
 ctl_status *informer_create(kube_client *c, const informer_config *cfg, informer **out)
 {
     *out = NULL;
-    if (!c || !cfg || !cfg->res) return ctl_status_new(CTL_EINVAL, "informer: client and resource required");
+    if (!c || !cfg || !cfg->res)
+        return ctl_status_new(CTL_EINVAL, "informer: client and resource required");
     informer *inf = calloc(1, sizeof(*inf));
     if (!inf) return ctl_status_new(CTL_ENOMEM, "informer");
     inf->client = c;
     inf->res = cfg->res;
     inf->ns = cfg->namespace && *cfg->namespace ? strdup(cfg->namespace) : NULL;
-    inf->selector = cfg->label_selector && *cfg->label_selector ? strdup(cfg->label_selector) : NULL;
+    inf->selector =
+        cfg->label_selector && *cfg->label_selector ? strdup(cfg->label_selector) : NULL;
     inf->index = cfg->index;
     inf->handler = cfg->handler;
     inf->ud = cfg->ud;
@@ -241,7 +245,8 @@ static void cache_put(informer *inf, const char *key, item *it, int deleted)
         had = objstore_remove(inf->items, key, &old_index);
     } else if (objstore_put(inf->items, key, it->json, it->len, it->index, it->rv, &had)) {
         pthread_rwlock_unlock(&inf->lock);
-        log_error("informer: out of memory caching object", "resource", inf->res->resource, "key", key);
+        log_error("informer: out of memory caching object", "resource", inf->res->resource, "key",
+                  key);
         item_free(it);
         return;
     }
@@ -249,8 +254,10 @@ static void cache_put(informer *inf, const char *key, item *it, int deleted)
     pthread_rwlock_unlock(&inf->lock);
     metrics_set_cache(inf->res->resource, nobj, nbytes);
     if (inf->handler) {
-        if (deleted && had && old_index) inf->handler(inf->ud, INFORMER_DELETE, key, old_index);
-        else if (!deleted && !(had && quiet)) inf->handler(inf->ud, had ? INFORMER_UPDATE : INFORMER_ADD, key, it->index);
+        if (deleted && had && old_index)
+            inf->handler(inf->ud, INFORMER_DELETE, key, old_index);
+        else if (!deleted && !(had && quiet))
+            inf->handler(inf->ud, had ? INFORMER_UPDATE : INFORMER_ADD, key, it->index);
     }
     free(old_index);
     item_free(it);
@@ -271,13 +278,18 @@ ctl_status *informer__apply_event(informer *inf, const char *data, size_t len)
     char key[512];
     int oom = 0;
     switch (type) {
-    case WATCH_BOOKMARK: set_rv(inf, obj); break;
-    case WATCH_ERROR: st = framer_event_error(obj); break;
+    case WATCH_BOOKMARK:
+        set_rv(inf, obj);
+        break;
+    case WATCH_ERROR:
+        st = framer_event_error(obj);
+        break;
     case WATCH_ADDED:
     case WATCH_MODIFIED:
     case WATCH_DELETED: {
         if (!object_key(obj, key, sizeof(key))) {
-            st = ctl_status_new(CTL_EPARSE, "%s event object has no metadata.name", framer_watch_type_name(type));
+            st = ctl_status_new(CTL_EPARSE, "%s event object has no metadata.name",
+                                framer_watch_type_name(type));
             break;
         }
         set_rv(inf, obj);
@@ -286,9 +298,12 @@ ctl_status *informer__apply_event(informer *inf, const char *data, size_t len)
             break;
         }
         item *it = make_item(inf, obj, key, &oom);
-        if (it) cache_put(inf, key, it, 0);
-        else if (oom) st = ctl_status_new(CTL_ENOMEM, "caching %s", key);
-        else cache_put(inf, key, NULL, 1); /* no longer indexed (e.g. label removed): forget it */
+        if (it)
+            cache_put(inf, key, it, 0);
+        else if (oom)
+            st = ctl_status_new(CTL_ENOMEM, "caching %s", key);
+        else
+            cache_put(inf, key, NULL, 1); /* no longer indexed (e.g. label removed): forget it */
         break;
     }
     }
@@ -335,7 +350,8 @@ static int diff_one(void *ud, const objstore_entry *e)
         if (had) return 0;
         ev = INFORMER_DELETE;
     } else {
-        if (had && !strcmp(o.rv, e->rv) && !strcmp(o.index, e->index)) return 0; /* unchanged: no event */
+        if (had && !strcmp(o.rv, e->rv) && !strcmp(o.index, e->index))
+            return 0; /* unchanged: no event */
         ev = had ? INFORMER_UPDATE : INFORMER_ADD;
     }
     if (d->n == d->cap) {
@@ -377,16 +393,19 @@ static ctl_status *relist(informer *inf)
         const char *prv = jx_str(meta, "resourceVersion"), *pc = jx_str(meta, "continue");
         if (!st && prv && strlen(prv) < sizeof(rv) && !*cont) strcpy(rv, prv);
         if (!st && pc && strlen(pc) >= sizeof(cont))
-            st = ctl_status_new(CTL_ETOOBIG, "list %s: continue token too long", inf->res->resource);
+            st =
+                ctl_status_new(CTL_ETOOBIG, "list %s: continue token too long", inf->res->resource);
         if (!st) snprintf(cont, sizeof(cont), "%s", pc ? pc : "");
-        if (!st && json_object_object_get_ex(page, "items", &items) && json_object_is_type(items, json_type_array)) {
+        if (!st && json_object_object_get_ex(page, "items", &items) &&
+            json_object_is_type(items, json_type_array)) {
             for (size_t i = 0; i < json_object_array_length(items) && !st; i++) {
                 json_object *obj = json_object_array_get_idx(items, i);
                 char key[512];
                 int oom = 0;
                 if (!object_key(obj, key, sizeof(key))) continue;
                 item *it = make_item(inf, obj, key, &oom);
-                if (oom || (it && objstore_put(fresh, key, it->json, it->len, it->index, it->rv, NULL)))
+                if (oom ||
+                    (it && objstore_put(fresh, key, it->json, it->len, it->index, it->rv, NULL)))
                     st = ctl_status_new(CTL_ENOMEM, "relist %s", inf->res->resource);
                 item_free(it);
             }
@@ -419,8 +438,10 @@ static ctl_status *relist(informer *inf)
     strcpy(inf->rv, rv);
     atomic_store(&inf->synced, 1);
     if (inf->handler) {
-        for (size_t i = 0; i < dels.n; i++) inf->handler(inf->ud, dels.list[i].ev, dels.list[i].key, dels.list[i].index);
-        for (size_t i = 0; i < ups.n; i++) inf->handler(inf->ud, ups.list[i].ev, ups.list[i].key, ups.list[i].index);
+        for (size_t i = 0; i < dels.n; i++)
+            inf->handler(inf->ud, dels.list[i].ev, dels.list[i].key, dels.list[i].index);
+        for (size_t i = 0; i < ups.n; i++)
+            inf->handler(inf->ud, ups.list[i].ev, ups.list[i].key, ups.list[i].index);
     }
 out:
     for (size_t i = 0; i < dels.n; i++) free(dels.list[i].key), free(dels.list[i].index);
@@ -441,16 +462,18 @@ static int on_frame(void *ud, framer_kind kind, const char *data, size_t len)
     case FRAMER_FRAME:
         st = informer__apply_event(inf, data, len);
         if (st && ctl_status_code(st) == CTL_EPARSE) {
-            log_warn("informer: malformed watch event skipped; relisting", "resource", inf->res->resource, "error",
-                     ctl_status_msg(st));
+            log_warn("informer: malformed watch event skipped; relisting", "resource",
+                     inf->res->resource, "error", ctl_status_msg(st));
             st = ctl_status_wrap(st, "malformed watch event");
         }
         break;
     case FRAMER_TOOBIG: {
         char n[32];
         snprintf(n, sizeof(n), "%zu", len);
-        log_warn("informer: watch event over the size cap skipped; relisting", "resource", inf->res->resource, "bytes", n);
-        st = ctl_status_new(CTL_ETOOBIG, "watch event of %zu bytes over the cap of %zu", len, inf->event_cap);
+        log_warn("informer: watch event over the size cap skipped; relisting", "resource",
+                 inf->res->resource, "bytes", n);
+        st = ctl_status_new(CTL_ETOOBIG, "watch event of %zu bytes over the cap of %zu", len,
+                            inf->event_cap);
         break;
     }
     case FRAMER_GARBAGE:
@@ -489,19 +512,21 @@ static void *run(void *arg)
                     /* RBAC or a missing CRD will not change within seconds: say so once, then
                      * retry slowly, and let those waiting for sync go on without this type. */
                     if (!atomic_exchange(&inf->unavailable, 1))
-                        log_warn("informer: resource unavailable; retrying every few minutes", "resource", res,
-                                 "error", ctl_status_msg(st));
+                        log_warn("informer: resource unavailable; retrying every few minutes",
+                                 "resource", res, "error", ctl_status_msg(st));
                     ctl_status_free(st);
                     nap(inf, 60000 + backoff_next_ms(&bo) * 8);
                     continue;
                 }
                 if (ctl_status_code(st) != CTL_ECANCELED)
-                    log_error("informer: list failed", "resource", res, "error", ctl_status_msg(st));
+                    log_error("informer: list failed", "resource", res, "error",
+                              ctl_status_msg(st));
                 ctl_status_free(st);
                 nap(inf, backoff_next_ms(&bo));
                 continue;
             }
-            if (atomic_exchange(&inf->unavailable, 0)) log_info("informer: resource available again", "resource", res);
+            if (atomic_exchange(&inf->unavailable, 0))
+                log_info("informer: resource available again", "resource", res);
             need_list = 0;
             malloc_trim(0); /* hand the pages' parse trees back to the OS */
             char n[24];
@@ -511,8 +536,8 @@ static void *run(void *arg)
         framer_reset(inf->fr);
         ctl_status_free(inf->watch_err);
         inf->watch_err = NULL;
-        ctl_status *st = kube_watch(inf->client, inf->res, inf->ns, inf->selector, inf->rv, inf->timeout_s, on_bytes,
-                                    inf, &inf->stop);
+        ctl_status *st = kube_watch(inf->client, inf->res, inf->ns, inf->selector, inf->rv,
+                                    inf->timeout_s, on_bytes, inf, &inf->stop);
         if (atomic_load(&inf->stop)) {
             ctl_status_free(st);
             break;
@@ -533,9 +558,11 @@ static void *run(void *arg)
         ctl_err code = ctl_status_code(st);
         need_list = 1;
         if (code == CTL_EGONE) {
-            log_info("informer: resourceVersion expired; relisting", "resource", res, "reason", ctl_status_msg(st));
+            log_info("informer: resourceVersion expired; relisting", "resource", res, "reason",
+                     ctl_status_msg(st));
         } else {
-            log_warn("informer: watch failed; relisting after backoff", "resource", res, "error", ctl_status_msg(st));
+            log_warn("informer: watch failed; relisting after backoff", "resource", res, "error",
+                     ctl_status_msg(st));
             nap(inf, backoff_next_ms(&bo));
         }
         ctl_status_free(st);
@@ -572,9 +599,15 @@ void informer_stop(informer *inf)
     inf->started = 0;
 }
 
-int informer_synced(informer *inf) { return atomic_load(&inf->synced); }
+int informer_synced(informer *inf)
+{
+    return atomic_load(&inf->synced);
+}
 
-int informer_unavailable(informer *inf) { return atomic_load(&inf->unavailable); }
+int informer_unavailable(informer *inf)
+{
+    return atomic_load(&inf->unavailable);
+}
 
 static json_object *parse_entry(const informer *inf, const objstore_entry *e)
 {
@@ -582,7 +615,9 @@ static json_object *parse_entry(const informer *inf, const objstore_entry *e)
     size_t n = 0;
     int rc = pack_decode(inf->dict, inf->dict_len, e->json, e->len, &text, &n);
     if (rc) {
-        if (rc == PACK_EMALFORMED) log_error("informer: cached object does not decode", "resource", inf->res->resource, "key", e->key);
+        if (rc == PACK_EMALFORMED)
+            log_error("informer: cached object does not decode", "resource", inf->res->resource,
+                      "key", e->key);
         return NULL;
     }
     json_tokener *tok = json_tokener_new_ex(64);
@@ -652,4 +687,7 @@ size_t informer_bytes(informer *inf)
     return n;
 }
 
-const char *informer__resource_version(informer *inf) { return inf->rv; }
+const char *informer__resource_version(informer *inf)
+{
+    return inf->rv;
+}

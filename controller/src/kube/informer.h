@@ -27,7 +27,8 @@ typedef enum informer_event { INFORMER_ADD, INFORMER_UPDATE, INFORMER_DELETE } i
 /* The index value of obj as a new string (free()), or NULL to leave obj out of the cache. */
 typedef char *(*informer_index_fn)(json_object *obj);
 /* key: "namespace/name"; index: the object's index value. Both valid only during the call. */
-typedef void (*informer_handler_fn)(void *ud, informer_event ev, const char *key, const char *index);
+typedef void (*informer_handler_fn)(void *ud, informer_event ev, const char *key,
+                                    const char *index);
 
 typedef struct informer_config {
     const kube_resource *res;
@@ -79,7 +80,8 @@ size_t informer_bytes(informer *inf);
 
 /* Exposed for tests: applies one framed watch event to the cache as the watch thread does.
  * CTL_EGONE asks for a relist; CTL_EPARSE for a malformed event. */
-ctl_status *informer__apply_event(informer *inf, const char *data, size_t len) __attribute__((warn_unused_result));
+ctl_status *informer__apply_event(informer *inf, const char *data, size_t len)
+    __attribute__((warn_unused_result));
 /* The last resourceVersion seen (owned by inf, valid until the next event). */
 const char *informer__resource_version(informer *inf);
 /* Drops metadata.managedFields and the kubectl last-applied annotation from obj in place. */

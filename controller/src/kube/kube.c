@@ -14,14 +14,15 @@
 
 #include "../common/metrics.h"
 
-#define ERR_BODY_MAX (64u * 1024) /* error Status bodies kept for their message */
-#define TOKEN_REREAD_S 60         /* projected service-account tokens rotate; kubelet refreshes hourly */
+#define ERR_BODY_MAX   (64u * 1024) /* error Status bodies kept for their message */
+#define TOKEN_REREAD_S 60 /* projected service-account tokens rotate; kubelet refreshes hourly */
 
-const kube_resource kube_res_inferenceservices = {"serving.kinfer.dev", "v1beta1", "inferenceservices",
-                                                  "InferenceService", 1};
+const kube_resource kube_res_inferenceservices = {"serving.kinfer.dev", "v1beta1",
+                                                  "inferenceservices", "InferenceService", 1};
 const kube_resource kube_res_deployments = {"apps", "v1", "deployments", "Deployment", 1};
 const kube_resource kube_res_services = {"", "v1", "services", "Service", 1};
-const kube_resource kube_res_hpas = {"autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", 1};
+const kube_resource kube_res_hpas = {"autoscaling", "v2", "horizontalpodautoscalers",
+                                     "HorizontalPodAutoscaler", 1};
 const kube_resource kube_res_pods = {"", "v1", "pods", "Pod", 1};
 const kube_resource kube_res_leases = {"coordination.k8s.io", "v1", "leases", "Lease", 1};
 const kube_resource kube_res_events = {"", "v1", "events", "Event", 1};
@@ -38,9 +39,14 @@ static const kube_resource extra_res[] = {
 
 const kube_resource *kube_resource_for(const char *api_version, const char *kind)
 {
-    static const kube_resource *const known[] = {&kube_res_inferenceservices, &kube_res_deployments,
-                                                 &kube_res_services, &kube_res_hpas, &kube_res_pods,
-                                                 &kube_res_leases, &kube_res_events, &kube_res_configmaps};
+    static const kube_resource *const known[] = {&kube_res_inferenceservices,
+                                                 &kube_res_deployments,
+                                                 &kube_res_services,
+                                                 &kube_res_hpas,
+                                                 &kube_res_pods,
+                                                 &kube_res_leases,
+                                                 &kube_res_events,
+                                                 &kube_res_configmaps};
     if (!api_version || !kind) return NULL;
     const char *slash = strchr(api_version, '/');
     size_t glen = slash ? (size_t)(slash - api_version) : 0;
@@ -90,7 +96,10 @@ static char *memdup(const char *p, size_t n)
 }
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+static void curl_init_once(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
 ctl_status *kube_client_create(const kube_config *cfg, kube_client **out)
 {
@@ -113,8 +122,9 @@ ctl_status *kube_client_create(const kube_config *cfg, kube_client **out)
     c->cert = (struct curl_blob){c->cert_buf, cfg->cert_len, CURL_BLOB_NOCOPY};
     c->key = (struct curl_blob){c->key_buf, cfg->key_len, CURL_BLOB_NOCOPY};
     c->share = curl_share_init();
-    if (!c->server || (cfg->ca_pem && !c->ca_buf) || (cfg->cert_pem && !c->cert_buf) || (cfg->key_pem && !c->key_buf) ||
-        (cfg->token && !c->token) || (cfg->token_file && !c->token_file) || !c->share) {
+    if (!c->server || (cfg->ca_pem && !c->ca_buf) || (cfg->cert_pem && !c->cert_buf) ||
+        (cfg->key_pem && !c->key_buf) || (cfg->token && !c->token) ||
+        (cfg->token_file && !c->token_file) || !c->share) {
         kube_client_free(c);
         return ctl_status_new(CTL_ENOMEM, "kube client");
     }
@@ -128,9 +138,15 @@ ctl_status *kube_client_create(const kube_config *cfg, kube_client **out)
     return NULL;
 }
 
-void kube_client_set_timeout_ms(kube_client *c, long ms) { c->timeout_ms = ms > 0 ? ms : 60000; }
+void kube_client_set_timeout_ms(kube_client *c, long ms)
+{
+    c->timeout_ms = ms > 0 ? ms : 60000;
+}
 
-void kube_client_set_max_connections(kube_client *c, long n) { c->max_conns = n > 0 ? n : 10; }
+void kube_client_set_max_connections(kube_client *c, long n)
+{
+    c->max_conns = n > 0 ? n : 10;
+}
 
 void kube_client_free(kube_client *c)
 {
@@ -240,16 +256,18 @@ static json_object *parse_json(const char *s, size_t n)
     return o;
 }
 
-
 /* The API error for an HTTP error answer: the Status object's reason and message when present. */
-static ctl_status *api_error(const char *method, const char *path, long code, const char *body, size_t len)
+static ctl_status *api_error(const char *method, const char *path, long code, const char *body,
+                             size_t len)
 {
     json_object *s = body && len ? parse_json(body, len) : NULL;
     const char *reason = jx_str(s, "reason"), *msg = jx_str(s, "message");
     ctl_status *st;
-    if (msg) st = ctl_status_api((int)code, reason, "%s %s: %s", method, path, msg);
-    else st = ctl_status_api((int)code, reason, "%s %s: HTTP %ld%s%.200s", method, path, code, len ? ": " : "",
-                             len ? body : "");
+    if (msg)
+        st = ctl_status_api((int)code, reason, "%s %s: %s", method, path, msg);
+    else
+        st = ctl_status_api((int)code, reason, "%s %s: HTTP %ld%s%.200s", method, path, code,
+                            len ? ": " : "", len ? body : "");
     json_object_put(s);
     return st;
 }
@@ -286,7 +304,8 @@ static ctl_status *perform(kube_client *c, const request *rq)
     }
     b.h = h;
     hdrs = curl_slist_append(hdrs, "Accept: application/json");
-    if (rq->ctype && asprintf(&ctype, "Content-Type: %s", rq->ctype) >= 0) hdrs = curl_slist_append(hdrs, ctype);
+    if (rq->ctype && asprintf(&ctype, "Content-Type: %s", rq->ctype) >= 0)
+        hdrs = curl_slist_append(hdrs, ctype);
     if ((auth = auth_header(c))) hdrs = curl_slist_append(hdrs, auth);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_SHARE, c->share);
@@ -320,8 +339,10 @@ static ctl_status *perform(kube_client *c, const request *rq)
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms < 10000 ? c->timeout_ms : 10000L);
-    if (rq->fn) curl_easy_setopt(h, CURLOPT_TIMEOUT, rq->timeout_s + 30);
-    else curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    if (rq->fn)
+        curl_easy_setopt(h, CURLOPT_TIMEOUT, rq->timeout_s + 30);
+    else
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "kinfer-controller");
     if (rq->stop) {
         curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
@@ -332,19 +353,22 @@ static ctl_status *perform(kube_client *c, const request *rq)
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     metrics_count_api_request(rq->verb, (int)code);
     long fresh = 0;
-    if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &fresh) == CURLE_OK) metrics_count_api_connections(fresh);
+    if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &fresh) == CURLE_OK)
+        metrics_count_api_connections(fresh);
     if (rq->code) *rq->code = code;
     if (rc == CURLE_ABORTED_BY_CALLBACK || b.stopped) {
         st = ctl_status_new(CTL_ECANCELED, "%s %s: stopped", rq->method, rq->path);
         goto out;
     }
     if (b.over) {
-        st = ctl_status_new(CTL_ETOOBIG, "%s %s: response larger than %zu bytes", rq->method, rq->path, b.cap);
+        st = ctl_status_new(CTL_ETOOBIG, "%s %s: response larger than %zu bytes", rq->method,
+                            rq->path, b.cap);
         goto out;
     }
     if (rc != CURLE_OK) {
-        st = ctl_status_new(rc == CURLE_OPERATION_TIMEDOUT ? CTL_ETIMEOUT : CTL_ETRANSPORT, "%s %s: %s", rq->method,
-                            rq->path, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        st = ctl_status_new(rc == CURLE_OPERATION_TIMEDOUT ? CTL_ETIMEOUT : CTL_ETRANSPORT,
+                            "%s %s: %s", rq->method, rq->path,
+                            errbuf[0] ? errbuf : curl_easy_strerror(rc));
         goto out;
     }
     if (code < 200 || code >= 300) {
@@ -353,7 +377,8 @@ static ctl_status *perform(kube_client *c, const request *rq)
     }
     if (rq->out) {
         *rq->out = b.len ? parse_json(b.data, b.len) : NULL;
-        if (!*rq->out) st = ctl_status_new(CTL_EPARSE, "%s %s: response is not JSON", rq->method, rq->path);
+        if (!*rq->out)
+            st = ctl_status_new(CTL_EPARSE, "%s %s: response is not JSON", rq->method, rq->path);
     }
 out:
     free(b.data);
@@ -371,8 +396,8 @@ static void put_escaped(FILE *f, const char *s)
 {
     for (; *s; s++) {
         unsigned char ch = (unsigned char)*s;
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
-            ch == '.' || ch == '_' || ch == '~')
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            ch == '-' || ch == '.' || ch == '_' || ch == '~')
             fputc(ch, f);
         else
             fprintf(f, "%%%02X", ch);
@@ -386,8 +411,10 @@ static char *make_path(const kube_resource *r, const char *ns, const char *name,
     size_t n = 0;
     FILE *f = open_memstream(&p, &n);
     if (!f) return NULL;
-    if (*r->group) fprintf(f, "/apis/%s/%s", r->group, r->version);
-    else fprintf(f, "/api/%s", r->version);
+    if (*r->group)
+        fprintf(f, "/apis/%s/%s", r->group, r->version);
+    else
+        fprintf(f, "/api/%s", r->version);
     if (r->namespaced && ns && *ns) {
         fputs("/namespaces/", f);
         put_escaped(f, ns);
@@ -405,8 +432,9 @@ static char *make_path(const kube_resource *r, const char *ns, const char *name,
     return p;
 }
 
-static ctl_status *simple(kube_client *c, const char *verb, const char *method, const kube_resource *r, const char *ns,
-                          const char *name, const char *sub, const char *query, const char *ctype, json_object *body,
+static ctl_status *simple(kube_client *c, const char *verb, const char *method,
+                          const kube_resource *r, const char *ns, const char *name, const char *sub,
+                          const char *query, const char *ctype, json_object *body,
                           json_object **out, long *code)
 {
     char *base = make_path(r, ns, name, sub), *path = NULL;
@@ -415,9 +443,19 @@ static ctl_status *simple(kube_client *c, const char *verb, const char *method, 
         return ctl_status_new(CTL_ENOMEM, "%s %s", method, r->resource);
     }
     size_t blen = 0;
-    const char *btext = body ? json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &blen) : NULL;
-    request rq = {.verb = verb, .method = method, .path = path, .ctype = btext ? ctype : NULL, .body = btext,
-                  .body_len = blen, .cap = KUBE_MAX_BODY, .out = out, .code = code};
+    const char *btext =
+        body ? json_object_to_json_string_length(
+                   body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &blen)
+             : NULL;
+    request rq = {.verb = verb,
+                  .method = method,
+                  .path = path,
+                  .ctype = btext ? ctype : NULL,
+                  .body = btext,
+                  .body_len = blen,
+                  .cap = KUBE_MAX_BODY,
+                  .out = out,
+                  .code = code};
     if (out) *out = NULL;
     ctl_status *st = perform(c, &rq);
     free(base);
@@ -425,18 +463,20 @@ static ctl_status *simple(kube_client *c, const char *verb, const char *method, 
     return st;
 }
 
-ctl_status *kube_get(kube_client *c, const kube_resource *r, const char *ns, const char *name, json_object **out)
+ctl_status *kube_get(kube_client *c, const kube_resource *r, const char *ns, const char *name,
+                     json_object **out)
 {
     return simple(c, "get", "GET", r, ns, name, NULL, NULL, NULL, NULL, out, NULL);
 }
 
-ctl_status *kube_create(kube_client *c, const kube_resource *r, const char *ns, json_object *obj, json_object **out)
+ctl_status *kube_create(kube_client *c, const kube_resource *r, const char *ns, json_object *obj,
+                        json_object **out)
 {
     return simple(c, "create", "POST", r, ns, NULL, NULL, NULL, "application/json", obj, out, NULL);
 }
 
-ctl_status *kube_update(kube_client *c, const kube_resource *r, const char *ns, const char *name, json_object *obj,
-                        json_object **out)
+ctl_status *kube_update(kube_client *c, const kube_resource *r, const char *ns, const char *name,
+                        json_object *obj, json_object **out)
 {
     return simple(c, "update", "PUT", r, ns, name, NULL, NULL, "application/json", obj, out, NULL);
 }
@@ -447,20 +487,21 @@ ctl_status *kube_delete(kube_client *c, const kube_resource *r, const char *ns, 
 }
 
 ctl_status *kube_apply_as(kube_client *c, const kube_resource *r, const char *ns, const char *name,
-                          const char *subresource, json_object *obj, const char *manager, json_object **out,
-                          int *created)
+                          const char *subresource, json_object *obj, const char *manager,
+                          json_object **out, int *created)
 {
     long code = 0;
     json_object *tmp = NULL;
     char query[160];
     for (const char *m = manager; *m; m++) /* field managers are plain names; nothing to escape */
-        if (!((*m >= 'a' && *m <= 'z') || (*m >= 'A' && *m <= 'Z') || (*m >= '0' && *m <= '9') || *m == '-' ||
-              *m == '_' || *m == '.'))
-            return ctl_status_new(CTL_EINVAL, "field manager \"%s\" has characters outside [A-Za-z0-9._-]", manager);
+        if (!((*m >= 'a' && *m <= 'z') || (*m >= 'A' && *m <= 'Z') || (*m >= '0' && *m <= '9') ||
+              *m == '-' || *m == '_' || *m == '.'))
+            return ctl_status_new(
+                CTL_EINVAL, "field manager \"%s\" has characters outside [A-Za-z0-9._-]", manager);
     snprintf(query, sizeof(query), "?fieldManager=%.100s&force=true", manager);
     /* apply-patch+yaml accepts JSON, which is YAML. */
-    ctl_status *st = simple(c, "apply", "PATCH", r, ns, name, subresource, query, "application/apply-patch+yaml", obj,
-                            out ? out : &tmp, &code);
+    ctl_status *st = simple(c, "apply", "PATCH", r, ns, name, subresource, query,
+                            "application/apply-patch+yaml", obj, out ? out : &tmp, &code);
     json_object_put(tmp);
     if (created) *created = !st && code == 201;
     return st;
@@ -472,18 +513,20 @@ ctl_status *kube_apply(kube_client *c, const kube_resource *r, const char *ns, c
     return kube_apply_as(c, r, ns, name, subresource, obj, KUBE_FIELD_MANAGER, out, created);
 }
 
-ctl_status *kube_patch_merge(kube_client *c, const kube_resource *r, const char *ns, const char *name,
-                             const char *subresource, json_object *patch, json_object **out)
+ctl_status *kube_patch_merge(kube_client *c, const kube_resource *r, const char *ns,
+                             const char *name, const char *subresource, json_object *patch,
+                             json_object **out)
 {
     json_object *tmp = NULL;
-    ctl_status *st = simple(c, "patch", "PATCH", r, ns, name, subresource, NULL, "application/merge-patch+json", patch,
-                            out ? out : &tmp, NULL);
+    ctl_status *st = simple(c, "patch", "PATCH", r, ns, name, subresource, NULL,
+                            "application/merge-patch+json", patch, out ? out : &tmp, NULL);
     json_object_put(tmp);
     return st;
 }
 
 /* "?labelSelector=..&limit=..&continue=..&watch=1&..." from the non-empty parts. */
-static char *make_query(const char *selector, long limit, const char *cont, int watch, const char *rv, int timeout_s)
+static char *make_query(const char *selector, long limit, const char *cont, int watch,
+                        const char *rv, int timeout_s)
 {
     char *q = NULL;
     size_t n = 0;
@@ -515,17 +558,19 @@ static char *make_query(const char *selector, long limit, const char *cont, int 
     return q;
 }
 
-ctl_status *kube_list(kube_client *c, const kube_resource *r, const char *ns, const char *label_selector, long limit,
-                      const char *cont, json_object **out)
+ctl_status *kube_list(kube_client *c, const kube_resource *r, const char *ns,
+                      const char *label_selector, long limit, const char *cont, json_object **out)
 {
-    char *base = make_path(r, ns, NULL, NULL), *q = make_query(label_selector, limit, cont, 0, NULL, 0), *path = NULL;
+    char *base = make_path(r, ns, NULL, NULL),
+         *q = make_query(label_selector, limit, cont, 0, NULL, 0), *path = NULL;
     ctl_status *st = NULL;
     *out = NULL;
     if (!base || !q || asprintf(&path, "%s%s", base, q) < 0) {
         path = NULL;
         st = ctl_status_new(CTL_ENOMEM, "list %s", r->resource);
     } else {
-        request rq = {.verb = "list", .method = "GET", .path = path, .cap = KUBE_MAX_LIST, .out = out};
+        request rq = {
+            .verb = "list", .method = "GET", .path = path, .cap = KUBE_MAX_LIST, .out = out};
         st = perform(c, &rq);
     }
     free(base);
@@ -534,16 +579,23 @@ ctl_status *kube_list(kube_client *c, const kube_resource *r, const char *ns, co
     return st;
 }
 
-ctl_status *kube_watch(kube_client *c, const kube_resource *r, const char *ns, const char *label_selector,
-                       const char *rv, int timeout_s, kube_watch_fn fn, void *ud, const atomic_int *stop)
+ctl_status *kube_watch(kube_client *c, const kube_resource *r, const char *ns,
+                       const char *label_selector, const char *rv, int timeout_s, kube_watch_fn fn,
+                       void *ud, const atomic_int *stop)
 {
-    char *base = make_path(r, ns, NULL, NULL), *q = make_query(label_selector, 0, NULL, 1, rv, timeout_s), *path = NULL;
+    char *base = make_path(r, ns, NULL, NULL),
+         *q = make_query(label_selector, 0, NULL, 1, rv, timeout_s), *path = NULL;
     ctl_status *st = NULL;
     if (!base || !q || asprintf(&path, "%s%s", base, q) < 0) {
         path = NULL;
         st = ctl_status_new(CTL_ENOMEM, "watch %s", r->resource);
     } else {
-        request rq = {.verb = "watch", .method = "GET", .path = path, .fn = fn, .ud = ud, .stop = stop,
+        request rq = {.verb = "watch",
+                      .method = "GET",
+                      .path = path,
+                      .fn = fn,
+                      .ud = ud,
+                      .stop = stop,
                       .timeout_s = timeout_s};
         st = perform(c, &rq);
     }
@@ -560,15 +612,18 @@ void kube_format_time(char *buf, size_t len, int micro)
     struct tm tm;
     gmtime_r(&tv.tv_sec, &tm);
     size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (micro) snprintf(buf + n, len - n, ".%06ldZ", (long)tv.tv_usec);
-    else snprintf(buf + n, len - n, "Z");
+    if (micro)
+        snprintf(buf + n, len - n, ".%06ldZ", (long)tv.tv_usec);
+    else
+        snprintf(buf + n, len - n, "Z");
 }
 
-ctl_status *kube_create_event(kube_client *c, json_object *obj, const char *type, const char *reason,
-                              const char *message)
+ctl_status *kube_create_event(kube_client *c, json_object *obj, const char *type,
+                              const char *reason, const char *message)
 {
     json_object *meta = NULL;
-    if (!json_object_object_get_ex(obj, "metadata", &meta)) return ctl_status_new(CTL_EINVAL, "event: object has no metadata");
+    if (!json_object_object_get_ex(obj, "metadata", &meta))
+        return ctl_status_new(CTL_EINVAL, "event: object has no metadata");
     const char *name = jx_str(meta, "name"), *ns = jx_str(meta, "namespace");
     if (!name || !ns) return ctl_status_new(CTL_EINVAL, "event: object has no name/namespace");
     char ts[40], ename[320], host[128] = "";
@@ -579,15 +634,15 @@ ctl_status *kube_create_event(kube_client *c, json_object *obj, const char *type
     snprintf(ename, sizeof(ename), "%.240s.%llx", name,
              (unsigned long long)now.tv_sec * 1000000000ull + (unsigned long long)now.tv_nsec);
     gethostname(host, sizeof(host) - 1);
-    json_object *ev = json_object_new_object(), *m = json_object_new_object(), *inv = json_object_new_object(),
-                *src = json_object_new_object();
+    json_object *ev = json_object_new_object(), *m = json_object_new_object(),
+                *inv = json_object_new_object(), *src = json_object_new_object();
     json_object_object_add(ev, "apiVersion", json_object_new_string("v1"));
     json_object_object_add(ev, "kind", json_object_new_string("Event"));
     json_object_object_add(m, "name", json_object_new_string(ename));
     json_object_object_add(m, "namespace", json_object_new_string(ns));
     json_object_object_add(ev, "metadata", m);
-    const char *av = jx_str(obj, "apiVersion"), *kind = jx_str(obj, "kind"), *uid = jx_str(meta, "uid"),
-               *rv = jx_str(meta, "resourceVersion");
+    const char *av = jx_str(obj, "apiVersion"), *kind = jx_str(obj, "kind"),
+               *uid = jx_str(meta, "uid"), *rv = jx_str(meta, "resourceVersion");
     if (av) json_object_object_add(inv, "apiVersion", json_object_new_string(av));
     if (kind) json_object_object_add(inv, "kind", json_object_new_string(kind));
     json_object_object_add(inv, "name", json_object_new_string(name));
@@ -605,13 +660,15 @@ ctl_status *kube_create_event(kube_client *c, json_object *obj, const char *type
     if (*host) json_object_object_add(src, "host", json_object_new_string(host));
     json_object_object_add(ev, "source", src);
     json_object_object_add(ev, "reportingComponent", json_object_new_string("kinfer-controller"));
-    json_object_object_add(ev, "reportingInstance", json_object_new_string(*host ? host : "kinfer-controller"));
+    json_object_object_add(ev, "reportingInstance",
+                           json_object_new_string(*host ? host : "kinfer-controller"));
     ctl_status *st = kube_create(c, &kube_res_events, ns, ev, NULL);
     json_object_put(ev);
     return st;
 }
 
-void kube_record_event(kube_client *c, json_object *obj, const char *type, const char *reason, const char *message)
+void kube_record_event(kube_client *c, json_object *obj, const char *type, const char *reason,
+                       const char *message)
 {
     ctl_status *st = kube_create_event(c, obj, type, reason, message);
     if (st) log_warn("event not recorded", "reason", reason, "error", ctl_status_msg(st));

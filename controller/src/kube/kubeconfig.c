@@ -53,8 +53,9 @@ static ctl_status *yaml_node(yaml_parser_t *p, yaml_event_t *ev, json_object **o
 static ctl_status *yaml_next(yaml_parser_t *p, yaml_event_t *ev)
 {
     if (!yaml_parser_parse(p, ev))
-        return ctl_status_new(CTL_EPARSE, "YAML: %s at line %zu column %zu", p->problem ? p->problem : "syntax error",
-                              p->problem_mark.line + 1, p->problem_mark.column + 1);
+        return ctl_status_new(CTL_EPARSE, "YAML: %s at line %zu column %zu",
+                              p->problem ? p->problem : "syntax error", p->problem_mark.line + 1,
+                              p->problem_mark.column + 1);
     return NULL;
 }
 
@@ -67,10 +68,12 @@ static ctl_status *yaml_node(yaml_parser_t *p, yaml_event_t *ev, json_object **o
     if (depth > 64) return ctl_status_new(CTL_EPARSE, "YAML nested deeper than 64 levels");
     switch (ev->type) {
     case YAML_SCALAR_EVENT:
-        o = json_object_new_string_len((const char *)ev->data.scalar.value, (int)ev->data.scalar.length);
+        o = json_object_new_string_len((const char *)ev->data.scalar.value,
+                                       (int)ev->data.scalar.length);
         break;
     case YAML_ALIAS_EVENT:
-        return ctl_status_new(CTL_EPARSE, "YAML aliases are not supported (line %zu)", ev->start_mark.line + 1);
+        return ctl_status_new(CTL_EPARSE, "YAML aliases are not supported (line %zu)",
+                              ev->start_mark.line + 1);
     case YAML_SEQUENCE_START_EVENT:
         o = json_object_new_array();
         for (;;) {
@@ -97,7 +100,8 @@ static ctl_status *yaml_node(yaml_parser_t *p, yaml_event_t *ev, json_object **o
                 break;
             }
             if (k.type != YAML_SCALAR_EVENT) {
-                st = ctl_status_new(CTL_EPARSE, "YAML mapping key is not a scalar (line %zu)", k.start_mark.line + 1);
+                st = ctl_status_new(CTL_EPARSE, "YAML mapping key is not a scalar (line %zu)",
+                                    k.start_mark.line + 1);
                 yaml_event_delete(&k);
                 goto out;
             }
@@ -123,8 +127,10 @@ static ctl_status *yaml_node(yaml_parser_t *p, yaml_event_t *ev, json_object **o
         return ctl_status_new(CTL_EPARSE, "unexpected YAML event %d", ev->type);
     }
 out:
-    if (st) json_object_put(o);
-    else *out = o;
+    if (st)
+        json_object_put(o);
+    else
+        *out = o;
     return st;
 }
 
@@ -158,10 +164,12 @@ out:
 /* ---- lookups ---- */
 
 /* Finds {name: NAME, <field>: {...}} in the list at root[list]; returns the inner object. */
-static json_object *find_named(json_object *root, const char *list, const char *field, const char *name)
+static json_object *find_named(json_object *root, const char *list, const char *field,
+                               const char *name)
 {
     json_object *arr;
-    if (!json_object_object_get_ex(root, list, &arr) || !json_object_is_type(arr, json_type_array)) return NULL;
+    if (!json_object_object_get_ex(root, list, &arr) || !json_object_is_type(arr, json_type_array))
+        return NULL;
     for (size_t i = 0; i < json_object_array_length(arr); i++) {
         json_object *e = json_object_array_get_idx(arr, i);
         const char *n = jx_str(e, "name");
@@ -219,7 +227,8 @@ static ctl_status *b64_decode(const char *field, const char *in, char **out, siz
 }
 
 /* Loads PEM-ish bytes from <field>-data (base64) or <field> (a path relative to dir). */
-static ctl_status *load_blob(json_object *sect, const char *field, const char *dir, char **out, size_t *len)
+static ctl_status *load_blob(json_object *sect, const char *field, const char *dir, char **out,
+                             size_t *len)
 {
     char key[64];
     snprintf(key, sizeof(key), "%s-data", field);
@@ -228,8 +237,10 @@ static ctl_status *load_blob(json_object *sect, const char *field, const char *d
     const char *path = jx_str(sect, field);
     if (!path || !*path) return NULL;
     char full[PATH_MAX];
-    if (path[0] != '/' && dir && *dir) snprintf(full, sizeof(full), "%s/%s", dir, path);
-    else snprintf(full, sizeof(full), "%s", path);
+    if (path[0] != '/' && dir && *dir)
+        snprintf(full, sizeof(full), "%s/%s", dir, path);
+    else
+        snprintf(full, sizeof(full), "%s", path);
     ctl_status *st = kubeconfig_read_file(full, KUBECONFIG_MAX_FILE, out, len);
     return st ? ctl_status_wrap(st, "%s", field) : NULL;
 }
@@ -257,8 +268,8 @@ void kubeconfig_free(kube_config *c)
     free(c);
 }
 
-ctl_status *kubeconfig_load_string(const char *yaml, size_t len, const char *dir, const char *context,
-                                   kube_config **out)
+ctl_status *kubeconfig_load_string(const char *yaml, size_t len, const char *dir,
+                                   const char *context, kube_config **out)
 {
     ctl_status *st = NULL;
     json_object *root = NULL;
@@ -302,13 +313,15 @@ ctl_status *kubeconfig_load_string(const char *yaml, size_t len, const char *dir
     }
     const char *server = jx_str(cluster, "server");
     if (!server || strncmp(server, "https://", 8) || !server[8]) {
-        st = ctl_status_new(CTL_ECONFIG, "cluster \"%s\": server must be an https:// URL (got \"%s\")", cluster_name,
-                            server ? server : "");
+        st = ctl_status_new(CTL_ECONFIG,
+                            "cluster \"%s\": server must be an https:// URL (got \"%s\")",
+                            cluster_name, server ? server : "");
         goto out;
     }
     const char *insecure = jx_str(cluster, "insecure-skip-tls-verify");
     if (insecure && !strcmp(insecure, "true")) {
-        st = ctl_status_new(CTL_ECONFIG, "cluster \"%s\": insecure-skip-tls-verify is not supported; give a CA",
+        st = ctl_status_new(CTL_ECONFIG,
+                            "cluster \"%s\": insecure-skip-tls-verify is not supported; give a CA",
                             cluster_name);
         goto out;
     }
@@ -323,15 +336,17 @@ ctl_status *kubeconfig_load_string(const char *yaml, size_t len, const char *dir
         for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++) {
             json_object *v;
             if (json_object_object_get_ex(user, unsupported[i], &v)) {
-                st = ctl_status_new(CTL_ECONFIG, "user \"%s\": \"%s\" authentication is not supported", user_name,
-                                    unsupported[i]);
+                st = ctl_status_new(CTL_ECONFIG,
+                                    "user \"%s\": \"%s\" authentication is not supported",
+                                    user_name, unsupported[i]);
                 goto out;
             }
         }
         if ((st = load_blob(user, "client-certificate", dir, &c->cert_pem, &c->cert_len))) goto out;
         if ((st = load_blob(user, "client-key", dir, &c->key_pem, &c->key_len))) goto out;
         if (!c->cert_pem != !c->key_pem) {
-            st = ctl_status_new(CTL_ECONFIG, "user \"%s\": client certificate and key must be given together",
+            st = ctl_status_new(CTL_ECONFIG,
+                                "user \"%s\": client certificate and key must be given together",
                                 user_name);
             goto out;
         }
@@ -340,8 +355,10 @@ ctl_status *kubeconfig_load_string(const char *yaml, size_t len, const char *dir
             c->token = strdup(tok);
         } else if (tok_file && *tok_file) {
             char full[PATH_MAX], *raw = NULL;
-            if (tok_file[0] != '/' && dir && *dir) snprintf(full, sizeof(full), "%s/%s", dir, tok_file);
-            else snprintf(full, sizeof(full), "%s", tok_file);
+            if (tok_file[0] != '/' && dir && *dir)
+                snprintf(full, sizeof(full), "%s/%s", dir, tok_file);
+            else
+                snprintf(full, sizeof(full), "%s", tok_file);
             if ((st = kubeconfig_read_file(full, KUBECONFIG_MAX_FILE, &raw, NULL))) {
                 st = ctl_status_wrap(st, "user \"%s\" tokenFile", user_name);
                 goto out;
@@ -357,8 +374,10 @@ ctl_status *kubeconfig_load_string(const char *yaml, size_t len, const char *dir
     if (!c->server || !c->origin) st = ctl_status_new(CTL_ENOMEM, "kubeconfig");
 out:
     json_object_put(root);
-    if (st) kubeconfig_free(c);
-    else *out = c;
+    if (st)
+        kubeconfig_free(c);
+    else
+        *out = c;
     return st;
 }
 
@@ -375,8 +394,10 @@ ctl_status *kubeconfig_load_file(const char *path, const char *context, kube_con
         return ctl_status_new(CTL_ENOMEM, "kubeconfig");
     }
     char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    else strcpy(dir, ".");
+    if (slash)
+        *slash = 0;
+    else
+        strcpy(dir, ".");
     st = kubeconfig_load_string(text, len, dir, context, out);
     free(text);
     free(dir);
@@ -398,7 +419,9 @@ ctl_status *kubeconfig_load_incluster(const char *sa_dir, kube_config **out)
     if (!sa_dir) sa_dir = SA_DIR;
     const char *host = getenv("KUBERNETES_SERVICE_HOST"), *port = getenv("KUBERNETES_SERVICE_PORT");
     if (!host || !*host || !port || !*port)
-        return ctl_status_new(CTL_ECONFIG, "in-cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be set");
+        return ctl_status_new(
+            CTL_ECONFIG,
+            "in-cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be set");
     c = calloc(1, sizeof(*c));
     if (!c) return ctl_status_new(CTL_ENOMEM, "in-cluster config");
     /* An IPv6 service address needs brackets in the URL. */
@@ -420,8 +443,10 @@ ctl_status *kubeconfig_load_incluster(const char *sa_dir, kube_config **out)
     if (!kubeconfig_read_file(path, 4096, &raw, NULL) && raw) c->namespace = trim_dup(raw);
     /* A missing namespace file is not fatal: --namespace and --lease-namespace can name one. */
     c->origin = strdup("in-cluster");
-    if (!c->token || !c->token_file || !c->origin) st = ctl_status_new(CTL_ENOMEM, "in-cluster config");
-    else if (!*c->token) st = ctl_status_new(CTL_ECONFIG, "in-cluster: %s/token is empty", sa_dir);
+    if (!c->token || !c->token_file || !c->origin)
+        st = ctl_status_new(CTL_ENOMEM, "in-cluster config");
+    else if (!*c->token)
+        st = ctl_status_new(CTL_ECONFIG, "in-cluster: %s/token is empty", sa_dir);
 out:
     free(raw);
     if (st) {
@@ -450,7 +475,9 @@ ctl_status *kubeconfig_load_default(const char *explicit_path, kube_config **out
     snprintf(path, sizeof(path), "%s/.kube/config", home && *home ? home : ".");
     struct stat sb;
     if (stat(path, &sb))
-        return ctl_status_new(CTL_ECONFIG, "no configuration: give --kubeconfig, set KUBECONFIG, run in a pod, or create %s",
-                              path);
+        return ctl_status_new(
+            CTL_ECONFIG,
+            "no configuration: give --kubeconfig, set KUBECONFIG, run in a pod, or create %s",
+            path);
     return kubeconfig_load_file(path, NULL, out);
 }

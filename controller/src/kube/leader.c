@@ -30,21 +30,24 @@ struct leader {
     unsigned seed;
 };
 
-
-
 ctl_status *leader_config_check(const leader_config *cfg)
 {
-    if (!cfg->namespace || !*cfg->namespace) return ctl_status_new(CTL_EINVAL, "leader election needs a lease namespace");
+    if (!cfg->namespace || !*cfg->namespace)
+        return ctl_status_new(CTL_EINVAL, "leader election needs a lease namespace");
     if (!cfg->name || !*cfg->name || !cfg->identity || !*cfg->identity)
         return ctl_status_new(CTL_EINVAL, "leader election needs a lease name and identity");
-    if (cfg->retry_period_ms <= 0) return ctl_status_new(CTL_EINVAL, "retry period must be positive");
+    if (cfg->retry_period_ms <= 0)
+        return ctl_status_new(CTL_EINVAL, "retry period must be positive");
     if (cfg->renew_deadline_ms <= cfg->retry_period_ms)
-        return ctl_status_new(CTL_EINVAL, "renew deadline (%lld ms) must be longer than the retry period (%lld ms)",
-                              (long long)cfg->renew_deadline_ms, (long long)cfg->retry_period_ms);
+        return ctl_status_new(
+            CTL_EINVAL, "renew deadline (%lld ms) must be longer than the retry period (%lld ms)",
+            (long long)cfg->renew_deadline_ms, (long long)cfg->retry_period_ms);
     if (cfg->lease_duration_ms <= cfg->renew_deadline_ms)
-        return ctl_status_new(CTL_EINVAL, "lease duration (%lld ms) must be longer than the renew deadline (%lld ms)",
-                              (long long)cfg->lease_duration_ms, (long long)cfg->renew_deadline_ms);
-    if (cfg->lease_duration_ms < 1000) return ctl_status_new(CTL_EINVAL, "lease duration must be at least 1s");
+        return ctl_status_new(
+            CTL_EINVAL, "lease duration (%lld ms) must be longer than the renew deadline (%lld ms)",
+            (long long)cfg->lease_duration_ms, (long long)cfg->renew_deadline_ms);
+    if (cfg->lease_duration_ms < 1000)
+        return ctl_status_new(CTL_EINVAL, "lease duration must be at least 1s");
     return NULL;
 }
 
@@ -73,14 +76,15 @@ ctl_status *leader_create(kube_client *c, const leader_config *cfg, leader **out
     return NULL;
 }
 
-int leader__may_acquire(json_object *lease, const char *identity, int64_t now_ms, char *observed_record,
-                        size_t record_len, int64_t *observed_ms)
+int leader__may_acquire(json_object *lease, const char *identity, int64_t now_ms,
+                        char *observed_record, size_t record_len, int64_t *observed_ms)
 {
     json_object *spec = jx_obj(lease, "spec");
     const char *holder = jx_str(spec, "holderIdentity"), *renew = jx_str(spec, "renewTime");
     int64_t dur_s = jx_int(spec, "leaseDurationSeconds", 0);
     char rec[512];
-    snprintf(rec, sizeof(rec), "%s|%s|%lld", holder ? holder : "", renew ? renew : "", (long long)dur_s);
+    snprintf(rec, sizeof(rec), "%s|%s|%lld", holder ? holder : "", renew ? renew : "",
+             (long long)dur_s);
     if (strcmp(rec, observed_record)) { /* the record moved: restart our local countdown */
         snprintf(observed_record, record_len, "%s", rec);
         *observed_ms = now_ms;
@@ -98,9 +102,11 @@ static ctl_status *try_acquire_or_renew(leader *le)
     kube_format_time(now, sizeof(now), 1);
     int64_t dur_s = (le->duration_ms + 999) / 1000;
     /* 404: no Lease yet (lease stays NULL), so create it. */
-    st = ctl_status_ignore_http(kube_get(le->client, &kube_res_leases, le->ns, le->name, &lease), 404);
+    st = ctl_status_ignore_http(kube_get(le->client, &kube_res_leases, le->ns, le->name, &lease),
+                                404);
     if (!st && !lease) {
-        json_object *o = json_object_new_object(), *m = json_object_new_object(), *s = json_object_new_object();
+        json_object *o = json_object_new_object(), *m = json_object_new_object(),
+                    *s = json_object_new_object();
         json_object_object_add(o, "apiVersion", json_object_new_string("coordination.k8s.io/v1"));
         json_object_object_add(o, "kind", json_object_new_string("Lease"));
         json_object_object_add(m, "name", json_object_new_string(le->name));
@@ -117,7 +123,8 @@ static ctl_status *try_acquire_or_renew(leader *le)
         goto done;
     }
     if (st) goto out;
-    if (!leader__may_acquire(lease, le->identity, clock_mono_ms(), le->observed, sizeof(le->observed), &le->observed_ms)) {
+    if (!leader__may_acquire(lease, le->identity, clock_mono_ms(), le->observed,
+                             sizeof(le->observed), &le->observed_ms)) {
         st = ctl_status_new(CTL_EAPI, "lease %s/%s is held by %s", le->ns, le->name,
                             jx_str(jx_obj(lease, "spec"), "holderIdentity"));
         goto out;
@@ -132,7 +139,8 @@ static ctl_status *try_acquire_or_renew(leader *le)
     if (!mine) {
         json_object_object_add(spec, "acquireTime", json_object_new_string(now));
         json_object_object_add(spec, "leaseTransitions",
-                               json_object_new_int64(jx_int(spec, "leaseTransitions", 0) + 1)); /* as client-go: every change of holder */
+                               json_object_new_int64(jx_int(spec, "leaseTransitions", 0) +
+                                                     1)); /* as client-go: every change of holder */
     }
     json_object_object_add(spec, "holderIdentity", json_object_new_string(le->identity));
     json_object_object_add(spec, "leaseDurationSeconds", json_object_new_int64(dur_s));
@@ -142,7 +150,8 @@ static ctl_status *try_acquire_or_renew(leader *le)
     st = kube_update(le->client, &kube_res_leases, le->ns, le->name, lease, &out);
 done:
     if (!st && out) { /* our own write is the record we now observe */
-        leader__may_acquire(out, le->identity, clock_mono_ms(), le->observed, sizeof(le->observed), &le->observed_ms);
+        leader__may_acquire(out, le->identity, clock_mono_ms(), le->observed, sizeof(le->observed),
+                            &le->observed_ms);
     }
 out:
     json_object_put(lease);
@@ -173,7 +182,8 @@ ctl_status *leader_acquire(leader *le)
         if (!st) {
             atomic_store(&le->is_leader, 1);
             metrics_set_leader(1);
-            log_info("leader: acquired lease", "lease", le->name, "namespace", le->ns, "identity", le->identity);
+            log_info("leader: acquired lease", "lease", le->name, "namespace", le->ns, "identity",
+                     le->identity);
             return NULL;
         }
         if (!logged || ctl_status_code(st) != CTL_EAPI) {
@@ -204,7 +214,8 @@ static void *renew_loop(void *arg)
         if (now - last_ok >= le->deadline_ms && !atomic_load(&le->stop)) {
             atomic_store(&le->is_leader, 0);
             metrics_set_leader(0);
-            log_error("leader: lost lease (renew deadline passed)", "lease", le->name, "identity", le->identity);
+            log_error("leader: lost lease (renew deadline passed)", "lease", le->name, "identity",
+                      le->identity);
             if (le->on_lost) le->on_lost(le->ud);
             break;
         }
@@ -268,7 +279,10 @@ out:
     return st ? ctl_status_wrap(st, "release lease") : NULL;
 }
 
-int leader_is_leader(leader *le) { return atomic_load(&le->is_leader); }
+int leader_is_leader(leader *le)
+{
+    return atomic_load(&le->is_leader);
+}
 
 void leader_free(leader *le)
 {

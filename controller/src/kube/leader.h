@@ -28,11 +28,14 @@ typedef struct leader_config {
  * 1.2 jitter factor slack) and that names are given. */
 ctl_status *leader_config_check(const leader_config *cfg) __attribute__((warn_unused_result));
 /* The client should have a request timeout below the renew deadline. Strings are copied. */
-ctl_status *leader_create(kube_client *c, const leader_config *cfg, leader **out) __attribute__((warn_unused_result));
+ctl_status *leader_create(kube_client *c, const leader_config *cfg, leader **out)
+    __attribute__((warn_unused_result));
 /* Blocks until the Lease is ours (NULL) or leader_cancel() (CTL_ECANCELED). */
 ctl_status *leader_acquire(leader *le) __attribute__((warn_unused_result));
-/* After acquire: renews on a thread; on_lost(ud) runs on that thread if the renew deadline passes. */
-ctl_status *leader_start_renewing(leader *le, void (*on_lost)(void *ud), void *ud) __attribute__((warn_unused_result));
+/* After acquire: renews on a thread; on_lost(ud) runs on that thread if the renew deadline passes.
+ */
+ctl_status *leader_start_renewing(leader *le, void (*on_lost)(void *ud), void *ud)
+    __attribute__((warn_unused_result));
 /* Interrupts acquire and tells the renew thread to stop; does not wait (safe from a signal
  * thread). Idempotent. */
 void leader_cancel(leader *le);
@@ -44,7 +47,7 @@ void leader_free(leader *le); /* cancels and joins; does not release; NULL is a 
 /* Exposed for tests: may a replica named identity take lease (a Lease object) at local time
  * now_ms, given that the record it last observed changed at observed_ms (updated in place
  * when the record differs from *observed_record)? Returns 1 if it may. */
-int leader__may_acquire(json_object *lease, const char *identity, int64_t now_ms, char *observed_record,
-                        size_t record_len, int64_t *observed_ms);
+int leader__may_acquire(json_object *lease, const char *identity, int64_t now_ms,
+                        char *observed_record, size_t record_len, int64_t *observed_ms);
 
 #endif

@@ -8,8 +8,8 @@
 #include <sys/mman.h>
 
 #define REGION_MIN (64u * 1024)
-#define EMPTY 0
-#define TOMB SIZE_MAX
+#define EMPTY      0
+#define TOMB       SIZE_MAX
 
 /* At each offset: this header, then key\0 json\0 index\0 rv\0. */
 typedef struct hdr {
@@ -23,8 +23,14 @@ struct objstore {
     size_t nslots, count, tombs;
 };
 
-static size_t blob_size(const hdr *h) { return sizeof(hdr) + h->klen + h->len + h->ilen + h->rlen + 4; }
-static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
+static size_t blob_size(const hdr *h)
+{
+    return sizeof(hdr) + h->klen + h->len + h->ilen + h->rlen + 4;
+}
+static size_t align8(size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
 
 static void entry_at(const objstore *s, size_t off, objstore_entry *e)
 {
@@ -124,7 +130,9 @@ static void compact(objstore *s)
         from += n;
     }
     size_t keep = (to + 4095) & ~(size_t)4095, end = (s->used + 4095) & ~(size_t)4095;
-    if (end > keep) (void)madvise(s->base + keep, end - keep, MADV_DONTNEED); /* advice only: RSS, not content */
+    if (end > keep)
+        (void)madvise(s->base + keep, end - keep,
+                      MADV_DONTNEED); /* advice only: RSS, not content */
     s->used = to;
     s->garbage = 0;
 }
@@ -159,12 +167,13 @@ static void retire(objstore *s, size_t off)
     }
 }
 
-int objstore_put(objstore *s, const char *key, const char *json, size_t len, const char *index, const char *rv,
-                 int *replaced)
+int objstore_put(objstore *s, const char *key, const char *json, size_t len, const char *index,
+                 const char *rv, int *replaced)
 {
     size_t klen = strlen(key), ilen = strlen(index), rlen = strlen(rv);
     if (klen > UINT32_MAX || len > UINT32_MAX || ilen > UINT32_MAX || rlen > UINT32_MAX) return -1;
-    if ((s->count + s->tombs + 1) * 2 > s->nslots && rehash(s, s->count * 4 > s->nslots ? s->nslots * 2 : s->nslots))
+    if ((s->count + s->tombs + 1) * 2 > s->nslots &&
+        rehash(s, s->count * 4 > s->nslots ? s->nslots * 2 : s->nslots))
         return -1;
     hdr h = {(uint32_t)klen, (uint32_t)len, (uint32_t)ilen, (uint32_t)rlen};
     size_t need = align8(blob_size(&h));
@@ -186,8 +195,10 @@ int objstore_put(objstore *s, const char *key, const char *json, size_t len, con
     if (!found && *slot == TOMB) s->tombs--;
     *slot = s->used + 1;
     s->used += need;
-    if (found) retire(s, old);
-    else s->count++;
+    if (found)
+        retire(s, old);
+    else
+        s->count++;
     if (replaced) *replaced = found;
     return 0;
 }
@@ -229,6 +240,15 @@ void objstore_each(const objstore *s, int (*fn)(void *ud, const objstore_entry *
     }
 }
 
-size_t objstore_count(const objstore *s) { return s->count; }
-size_t objstore_bytes(const objstore *s) { return s->used - s->garbage; }
-size_t objstore__used(const objstore *s) { return s->used; }
+size_t objstore_count(const objstore *s)
+{
+    return s->count;
+}
+size_t objstore_bytes(const objstore *s)
+{
+    return s->used - s->garbage;
+}
+size_t objstore__used(const objstore *s)
+{
+    return s->used;
+}

@@ -21,11 +21,11 @@ typedef struct objstore_entry {
 } objstore_entry;
 
 objstore *objstore_create(void); /* NULL on ENOMEM */
-void objstore_free(objstore *s);  /* NULL is a no-op */
+void objstore_free(objstore *s); /* NULL is a no-op */
 /* Inserts or replaces key. *replaced (if given) is 1 when key was present. 0, or -1 on ENOMEM
  * (the store is unchanged then). */
-int objstore_put(objstore *s, const char *key, const char *json, size_t len, const char *index, const char *rv,
-                 int *replaced) __attribute__((warn_unused_result));
+int objstore_put(objstore *s, const char *key, const char *json, size_t len, const char *index,
+                 const char *rv, int *replaced) __attribute__((warn_unused_result));
 /* Removes key: 1 if it was there (then *old_index, if given, is a malloc'd copy of its index
  * value, or NULL on ENOMEM), else 0. */
 int objstore_remove(objstore *s, const char *key, char **old_index);

@@ -15,10 +15,10 @@
 #include <string.h>
 #include <zlib.h>
 
-#define PACK_WBITS 13         /* 8 KiB window: PACK_DICT_MAX */
-#define PACK_MEMLEVEL 5       /* hash chains for an 8 KiB window; deflate state ~48 KiB */
-#define RAW_MAX (1u << 30)    /* no cached object comes near; bounds a corrupt length's allocation */
-#define CHECK_LEN 4           /* the text's Adler-32 after the stream */
+#define PACK_WBITS    13         /* 8 KiB window: PACK_DICT_MAX */
+#define PACK_MEMLEVEL 5          /* hash chains for an 8 KiB window; deflate state ~48 KiB */
+#define RAW_MAX       (1u << 30) /* no cached object comes near; bounds a corrupt length's allocation */
+#define CHECK_LEN     4          /* the text's Adler-32 after the stream */
 
 static size_t put_varint(unsigned char *o, uint64_t v)
 {
@@ -59,13 +59,15 @@ static const Bytef *dict_tail(const char *dict, size_t *dlen)
     return (const Bytef *)dict;
 }
 
-int pack_encode(const char *dict, size_t dlen, const char *src, size_t n, char **out, size_t *out_len)
+int pack_encode(const char *dict, size_t dlen, const char *src, size_t n, char **out,
+                size_t *out_len)
 {
     *out = NULL;
     *out_len = 0;
     if (n > RAW_MAX) return PACK_ENOMEM;
     z_stream z = {0};
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -PACK_WBITS, PACK_MEMLEVEL, Z_DEFAULT_STRATEGY) != Z_OK)
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -PACK_WBITS, PACK_MEMLEVEL,
+                     Z_DEFAULT_STRATEGY) != Z_OK)
         return PACK_ENOMEM;
     int rc = PACK_ENOMEM;
     const Bytef *d = dict_tail(dict, &dlen);

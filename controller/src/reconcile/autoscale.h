@@ -22,7 +22,12 @@
 /* Read when kinfer's own annotation is absent, so KServe manifests keep their choice. */
 #define AUTOSCALE_ANNOTATION_CLASS_KSERVE "serving.kserve.io/autoscalerClass"
 
-typedef enum autoscale_class { AUTOSCALE_HPA, AUTOSCALE_KEDA, AUTOSCALE_EXTERNAL, AUTOSCALE_NONE } autoscale_class;
+typedef enum autoscale_class {
+    AUTOSCALE_HPA,
+    AUTOSCALE_KEDA,
+    AUTOSCALE_EXTERNAL,
+    AUTOSCALE_NONE
+} autoscale_class;
 
 typedef struct autoscale_config {
     /* Prometheus base URL for KEDA's prometheus triggers (kinfer-controller --prometheus-address);
@@ -36,7 +41,7 @@ typedef struct autoscale_plan {
     /* The value of the Deployment annotation serving.kinfer.dev/scaling: "fixed" when kinfer
      * sets spec.replicas, otherwise the class name ("hpa", "keda", "external", "none"). */
     const char *scaling;
-    int64_t replicas;               /* the Deployment's spec.replicas when scaling is "fixed", else -1 */
+    int64_t replicas; /* the Deployment's spec.replicas when scaling is "fixed", else -1 */
     const char *api_version, *kind; /* the autoscaler object to apply; NULL when there is none */
     json_object *spec;              /* its spec (scaleTargetRef names target); NULL when none */
 } autoscale_plan;

@@ -5,14 +5,13 @@
  *   storage-initializer  (init, not for pvc://) `kinfer-server fetch URI /mnt/models` into the
  *                        emptyDir "model-dir"; the only container that sees storage credentials
  *                        (model.storageSecretName as envFrom, and model.env entries named AWS_* or
- *                        GOOGLE_*, which kinfer-server itself read before the init container existed).
- *   kinfer-server        serves --model-dir /mnt/models (mounted read-only), or the PVC's path
- *                        under /mnt/pvc for pvc://claim/path (no init container, no copy).
- * Both run as the image's user 65532, non-root, read-only root file system, no privilege
- * escalation, every capability dropped, seccomp RuntimeDefault: the "restricted" Pod Security
- * Standard. /tmp is an emptyDir because the root file system is read-only. The service account
- * token is not mounted unless spec.predictor.automountServiceAccountToken is true: kinfer-server
- * never talks to the API server.
+ *                        GOOGLE_*, which kinfer-server itself read before the init container
+ * existed). kinfer-server        serves --model-dir /mnt/models (mounted read-only), or the PVC's
+ * path under /mnt/pvc for pvc://claim/path (no init container, no copy). Both run as the image's
+ * user 65532, non-root, read-only root file system, no privilege escalation, every capability
+ * dropped, seccomp RuntimeDefault: the "restricted" Pod Security Standard. /tmp is an emptyDir
+ * because the root file system is read-only. The service account token is not mounted unless
+ * spec.predictor.automountServiceAccountToken is true: kinfer-server never talks to the API server.
  *
  * kinfer-server gets --device cuda when the limits ask for nvidia.com/gpu or a MIG slice, and the
  * pod then tolerates the nvidia.com/gpu taint GPU node pools carry (unless the user already does).
@@ -28,8 +27,8 @@
 /* Storage initializer resources: KServe's defaults. Fetching is I/O bound. */
 #define INIT_CPU_REQUEST "100m"
 #define INIT_MEM_REQUEST "100Mi"
-#define INIT_CPU_LIMIT "1"
-#define INIT_MEM_LIMIT "1Gi"
+#define INIT_CPU_LIMIT   "1"
+#define INIT_MEM_LIMIT   "1Gi"
 
 typedef struct pod_in {
     const char *name, *storage_uri, *storage_secret, *service_account, *priority_class;
@@ -38,24 +37,37 @@ typedef struct pod_in {
     json_object *resources, *env, *args, *node_selector, *tolerations, *affinity;
 } pod_in;
 
-static json_object *jstr(const char *s) { return json_object_new_string(s); }
-static json_object *jint(int64_t v) { return json_object_new_int64(v); }
-static json_object *jbool(int b) { return json_object_new_boolean(b); }
-static void put(json_object *o, const char *k, json_object *v) { json_object_object_add(o, k, v); }
+static json_object *jstr(const char *s)
+{
+    return json_object_new_string(s);
+}
+static json_object *jint(int64_t v)
+{
+    return json_object_new_int64(v);
+}
+static json_object *jbool(int b)
+{
+    return json_object_new_boolean(b);
+}
+static void put(json_object *o, const char *k, json_object *v)
+{
+    json_object_object_add(o, k, v);
+}
 
 /* obj[key] when present, not null and of type want (else NULL, or an error when mistyped). */
-static ctl_status *get(json_object *obj, const char *path, const char *key, json_type want, json_object **out)
+static ctl_status *get(json_object *obj, const char *path, const char *key, json_type want,
+                       json_object **out)
 {
     json_object *v = NULL;
     *out = NULL;
     if (!obj || !json_object_object_get_ex(obj, key, &v) || !v) return NULL;
     if (!json_object_is_type(v, want))
         return ctl_status_new(CTL_EINVAL, "%s%s: has the wrong type (%s expected)", path, key,
-                              want == json_type_string   ? "a string"
-                              : want == json_type_int    ? "an integer"
+                              want == json_type_string    ? "a string"
+                              : want == json_type_int     ? "an integer"
                               : want == json_type_boolean ? "a boolean"
-                              : want == json_type_array  ? "an array"
-                                                         : "an object");
+                              : want == json_type_array   ? "an array"
+                                                          : "an object");
     *out = v;
     return NULL;
 }
@@ -68,7 +80,8 @@ static ctl_status *get_str(json_object *obj, const char *path, const char *key, 
     return st;
 }
 
-static ctl_status *get_int(json_object *obj, const char *path, const char *key, int64_t dflt, int64_t *out)
+static ctl_status *get_int(json_object *obj, const char *path, const char *key, int64_t dflt,
+                           int64_t *out)
 {
     json_object *v;
     ctl_status *st = get(obj, path, key, json_type_int, &v);
@@ -78,7 +91,8 @@ static ctl_status *get_int(json_object *obj, const char *path, const char *key, 
 
 int podspec_is_gpu_resource(const char *name)
 {
-    return name && (!strcmp(name, "nvidia.com/gpu") || (!strncmp(name, "nvidia.com/mig-", 15) && name[15]));
+    return name &&
+           (!strcmp(name, "nvidia.com/gpu") || (!strncmp(name, "nvidia.com/mig-", 15) && name[15]));
 }
 
 /* A DNS-1123 subdomain (Secret and PriorityClass names). */
@@ -109,10 +123,12 @@ static ctl_status *pod_parse(json_object *isvc, pod_in *p)
     if ((st = get(pred, P, "model", json_type_object, &model))) return st;
     if ((st = get_str(model, M, "storageUri", &p->storage_uri))) return st;
     if (!p->name || !p->storage_uri)
-        return ctl_status_new(CTL_EINVAL, "%s: required", !p->name ? "metadata.name" : M "storageUri");
+        return ctl_status_new(CTL_EINVAL, "%s: required",
+                              !p->name ? "metadata.name" : M "storageUri");
     if ((st = get_str(model, M, "storageSecretName", &p->storage_secret))) return st;
     if (p->storage_secret && !dns_subdomain(p->storage_secret))
-        return ctl_status_new(CTL_EINVAL, M "storageSecretName: \"%s\" is not a valid Secret name", p->storage_secret);
+        return ctl_status_new(CTL_EINVAL, M "storageSecretName: \"%s\" is not a valid Secret name",
+                              p->storage_secret);
     if ((st = get(model, M, "resources", json_type_object, &p->resources))) return st;
     if ((st = get(model, M, "env", json_type_array, &p->env))) return st;
     if ((st = get(model, M, "args", json_type_array, &p->args))) return st;
@@ -125,7 +141,8 @@ static ctl_status *pod_parse(json_object *isvc, pod_in *p)
     if ((st = get_str(pred, P, "serviceAccountName", &p->service_account))) return st;
     if ((st = get_str(pred, P, "priorityClassName", &p->priority_class))) return st;
     if (p->priority_class && !dns_subdomain(p->priority_class))
-        return ctl_status_new(CTL_EINVAL, P "priorityClassName: \"%s\" is not a valid PriorityClass name",
+        return ctl_status_new(CTL_EINVAL,
+                              P "priorityClassName: \"%s\" is not a valid PriorityClass name",
                               p->priority_class);
     if ((st = get(pred, P, "automountServiceAccountToken", json_type_boolean, &v))) return st;
     p->automount_token = v && json_object_get_boolean(v);
@@ -143,11 +160,13 @@ static ctl_status *pod_parse(json_object *isvc, pod_in *p)
             {
                 (void)val;
                 if (podspec_is_gpu_resource(k) &&
-                    !(lim && json_object_is_type(lim, json_type_object) && json_object_object_get_ex(lim, k, NULL)))
-                    return ctl_status_new(CTL_EINVAL,
-                                          M "resources.requests.%s: GPUs must be set in limits (requests may only "
-                                            "repeat the same value)",
-                                          k);
+                    !(lim && json_object_is_type(lim, json_type_object) &&
+                      json_object_object_get_ex(lim, k, NULL)))
+                    return ctl_status_new(
+                        CTL_EINVAL,
+                        M "resources.requests.%s: GPUs must be set in limits (requests may only "
+                          "repeat the same value)",
+                        k);
             }
         }
     }
@@ -200,9 +219,20 @@ static double quantity(json_object *q)
     static const struct {
         const char *suffix;
         double mult;
-    } sfx[] = {{"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0}, {"Ti", 1099511627776.0},
-               {"Pi", 1125899906842624.0}, {"Ei", 1152921504606846976.0}, {"m", 1e-3}, {"k", 1e3}, {"M", 1e6},
-               {"G", 1e9}, {"T", 1e12}, {"P", 1e15}, {"E", 1e18}, {"", 1}};
+    } sfx[] = {{"Ki", 1024.0},
+               {"Mi", 1048576.0},
+               {"Gi", 1073741824.0},
+               {"Ti", 1099511627776.0},
+               {"Pi", 1125899906842624.0},
+               {"Ei", 1152921504606846976.0},
+               {"m", 1e-3},
+               {"k", 1e3},
+               {"M", 1e6},
+               {"G", 1e9},
+               {"T", 1e12},
+               {"P", 1e15},
+               {"E", 1e18},
+               {"", 1}};
     if (json_object_is_type(q, json_type_int)) return (double)json_object_get_int64(q);
     if (!json_object_is_type(q, json_type_string)) return -1;
     const char *str = json_object_get_string(q);
@@ -221,13 +251,17 @@ static double quantity(json_object *q)
 static json_object *resources_new(const pod_in *p)
 {
     static const char *const names[] = {"cpu", "memory"}, *const dflt[] = {"1", "2Gi"};
-    json_object *r = p->resources ? jx_copy(p->resources) : json_object_new_object(), *req = NULL, *lim = NULL;
+    json_object *r = p->resources ? jx_copy(p->resources) : json_object_new_object(), *req = NULL,
+                *lim = NULL;
     if (!r) return NULL;
-    if (!json_object_object_get_ex(r, "requests", &req) || !req) put(r, "requests", req = json_object_new_object());
-    if (!json_object_object_get_ex(r, "limits", &lim) || !lim) put(r, "limits", lim = json_object_new_object());
+    if (!json_object_object_get_ex(r, "requests", &req) || !req)
+        put(r, "requests", req = json_object_new_object());
+    if (!json_object_object_get_ex(r, "limits", &lim) || !lim)
+        put(r, "limits", lim = json_object_new_object());
     for (int k = 0; k < 2; k++) {
         json_object *rq = NULL, *lm = NULL, *d = jstr(dflt[k]);
-        int has_rq = json_object_object_get_ex(req, names[k], &rq), has_lm = json_object_object_get_ex(lim, names[k], &lm);
+        int has_rq = json_object_object_get_ex(req, names[k], &rq),
+            has_lm = json_object_object_get_ex(lim, names[k], &lm);
         double dv = quantity(d);
         if (!has_rq) {
             double lv = has_lm ? quantity(lm) : -1;
@@ -244,7 +278,8 @@ static json_object *resources_new(const pod_in *p)
 
 static json_object *init_resources_new(void)
 {
-    json_object *r = json_object_new_object(), *req = json_object_new_object(), *lim = json_object_new_object();
+    json_object *r = json_object_new_object(), *req = json_object_new_object(),
+                *lim = json_object_new_object();
     put(req, "cpu", jstr(INIT_CPU_REQUEST));
     put(req, "memory", jstr(INIT_MEM_REQUEST));
     put(lim, "cpu", jstr(INIT_CPU_LIMIT));
@@ -269,7 +304,8 @@ static json_object *probe_new(const char *path, int period, int failures)
 /* The container-level half of the restricted profile (the pod level sets user and seccomp). */
 static json_object *container_security_new(void)
 {
-    json_object *sc = json_object_new_object(), *caps = json_object_new_object(), *drop = json_object_new_array();
+    json_object *sc = json_object_new_object(), *caps = json_object_new_object(),
+                *drop = json_object_new_array();
     put(sc, "runAsNonRoot", jbool(1));
     put(sc, "runAsUser", jint(PODSPEC_UID));
     put(sc, "runAsGroup", jint(PODSPEC_UID));
@@ -287,7 +323,8 @@ static json_object *pod_security_new(void)
     put(sc, "runAsNonRoot", jbool(1));
     put(sc, "runAsUser", jint(PODSPEC_UID));
     put(sc, "runAsGroup", jint(PODSPEC_UID));
-    put(sc, "fsGroup", jint(PODSPEC_UID)); /* the emptyDir and PVC are writable/readable by the user */
+    put(sc, "fsGroup",
+        jint(PODSPEC_UID)); /* the emptyDir and PVC are writable/readable by the user */
     put(seccomp, "type", jstr("RuntimeDefault"));
     put(sc, "seccompProfile", seccomp);
     return sc;
@@ -310,18 +347,22 @@ static json_object *mount_new(const char *name, const char *path, int read_only)
     return m;
 }
 
-static int is_pvc(const pod_in *p) { return !strncmp(p->storage_uri, "pvc://", 6); }
+static int is_pvc(const pod_in *p)
+{
+    return !strncmp(p->storage_uri, "pvc://", 6);
+}
 
 /* The storage env vars kinfer-server reads (docs/storage.md), for the storage initializer. */
 static int storage_env_name(const char *n)
 {
-    return !strncmp(n, "AWS_", 4) || !strncmp(n, "GOOGLE_", 7) || !strcmp(n, "awsAnonymousCredential");
+    return !strncmp(n, "AWS_", 4) || !strncmp(n, "GOOGLE_", 7) ||
+           !strcmp(n, "awsAnonymousCredential");
 }
 
 static json_object *init_container_new(const pod_in *p, const char *image)
 {
-    json_object *c = json_object_new_object(), *args = json_object_new_array(), *mounts = json_object_new_array(),
-                *env = json_object_new_array();
+    json_object *c = json_object_new_object(), *args = json_object_new_array(),
+                *mounts = json_object_new_array(), *env = json_object_new_array();
     put(c, "name", jstr(PODSPEC_INIT_CONTAINER));
     put(c, "image", jstr(image));
     json_object_array_add(args, jstr("fetch"));
@@ -334,10 +375,13 @@ static json_object *init_container_new(const pod_in *p, const char *image)
             storage_env_name(json_object_get_string(n)))
             json_object_array_add(env, jx_copy(e));
     }
-    if (json_object_array_length(env)) put(c, "env", env);
-    else json_object_put(env);
+    if (json_object_array_length(env))
+        put(c, "env", env);
+    else
+        json_object_put(env);
     if (p->storage_secret) {
-        json_object *from = json_object_new_array(), *src = json_object_new_object(), *ref = json_object_new_object();
+        json_object *from = json_object_new_array(), *src = json_object_new_object(),
+                    *ref = json_object_new_object();
         put(ref, "name", jstr(p->storage_secret));
         put(src, "secretRef", ref);
         json_object_array_add(from, src);
@@ -355,12 +399,14 @@ static json_object *init_container_new(const pod_in *p, const char *image)
 
 static json_object *server_container_new(const pod_in *p, const char *image)
 {
-    json_object *c = json_object_new_object(), *args = json_object_new_array(), *env = json_object_new_array(),
-                *ports = json_object_new_array(), *port = json_object_new_object(), *mounts = json_object_new_array();
+    json_object *c = json_object_new_object(), *args = json_object_new_array(),
+                *env = json_object_new_array(), *ports = json_object_new_array(),
+                *port = json_object_new_object(), *mounts = json_object_new_array();
     put(c, "name", jstr(PODSPEC_CONTAINER));
     put(c, "image", jstr(image));
     if (is_pvc(p)) {
-        /* pvc://claim/path: the claim is mounted read-only at PODSPEC_PVC_MOUNT; serve from the path. */
+        /* pvc://claim/path: the claim is mounted read-only at PODSPEC_PVC_MOUNT; serve from the
+         * path. */
         const char *rest = strchr(p->storage_uri + 6, '/');
         char dir[4096];
         snprintf(dir, sizeof(dir), PODSPEC_PVC_MOUNT "%s", rest ? rest : "");
@@ -379,15 +425,18 @@ static json_object *server_container_new(const pod_in *p, const char *image)
         args_add_int(args, "--max-queue-delay-us", p->max_latency_ms * 1000);
     }
     if (p->container_concurrency) args_add_int(args, "--max-queue-size", p->container_concurrency);
-    int64_t grace = p->timeout ? p->timeout : PODSPEC_DEFAULT_GRACE_S, drain = prestop_sleep_s(grace);
+    int64_t grace = p->timeout ? p->timeout : PODSPEC_DEFAULT_GRACE_S,
+            drain = prestop_sleep_s(grace);
     args_add_int(args, "--grace-period-s", grace - drain > 1 ? grace - drain : 1);
     for (size_t i = 0; p->args && i < json_object_array_length(p->args); i++)
         json_object_array_add(args, jx_copy(json_object_array_get_idx(p->args, i)));
     put(c, "args", args);
     for (size_t i = 0; p->env && i < json_object_array_length(p->env); i++)
         json_object_array_add(env, jx_copy(json_object_array_get_idx(p->env, i)));
-    if (json_object_array_length(env)) put(c, "env", env);
-    else json_object_put(env);
+    if (json_object_array_length(env))
+        put(c, "env", env);
+    else
+        json_object_put(env);
     put(port, "name", jstr("http"));
     put(port, "containerPort", jint(PODSPEC_PORT));
     put(port, "protocol", jstr("TCP"));
@@ -419,7 +468,8 @@ static json_object *tolerations_new(const pod_in *p)
     for (size_t i = 0; t && i < json_object_array_length(t); i++) {
         json_object *k = NULL;
         if (json_object_object_get_ex(json_object_array_get_idx(t, i), "key", &k) &&
-            json_object_is_type(k, json_type_string) && !strcmp(json_object_get_string(k), "nvidia.com/gpu"))
+            json_object_is_type(k, json_type_string) &&
+            !strcmp(json_object_get_string(k), "nvidia.com/gpu"))
             have = 1;
     }
     if (t && wants_gpu(p) && !have) {
@@ -441,14 +491,16 @@ ctl_status *podspec_build(json_object *isvc, const podspec_config *cfg, json_obj
     ctl_status *st = NULL;
     pod_in p;
     *tmpl = NULL;
-    if (!cfg || !cfg->image || !*cfg->image) return ctl_status_new(CTL_EINVAL, "podspec: runtime image not configured");
+    if (!cfg || !cfg->image || !*cfg->image)
+        return ctl_status_new(CTL_EINVAL, "podspec: runtime image not configured");
     if (!isvc || !json_object_is_type(isvc, json_type_object))
         return ctl_status_new(CTL_EINVAL, "InferenceService: must be an object");
     if ((st = pod_parse(isvc, &p))) return st;
 
-    json_object *t = json_object_new_object(), *md = json_object_new_object(), *ann = json_object_new_object(),
-                *pod = json_object_new_object(), *containers = json_object_new_array(),
-                *volumes = json_object_new_array(), *tol, *src;
+    json_object *t = json_object_new_object(), *md = json_object_new_object(),
+                *ann = json_object_new_object(), *pod = json_object_new_object(),
+                *containers = json_object_new_array(), *volumes = json_object_new_array(), *tol,
+                *src;
     char port[16];
     snprintf(port, sizeof(port), "%d", PODSPEC_PORT);
     put(ann, "prometheus.io/scrape", jstr("true"));
@@ -460,12 +512,14 @@ ctl_status *podspec_build(json_object *isvc, const podspec_config *cfg, json_obj
     if (is_pvc(&p)) {
         const char *claim = p.storage_uri + 6, *slash = strchr(claim, '/');
         src = json_object_new_object();
-        put(src, "claimName", json_object_new_string_len(claim, slash ? (int)(slash - claim) : (int)strlen(claim)));
+        put(src, "claimName",
+            json_object_new_string_len(claim, slash ? (int)(slash - claim) : (int)strlen(claim)));
         put(src, "readOnly", jbool(1));
         json_object_array_add(volumes, volume_new("model-pvc", "persistentVolumeClaim", src));
     } else {
         json_object *inits = json_object_new_array();
-        json_object_array_add(volumes, volume_new("model-dir", "emptyDir", json_object_new_object()));
+        json_object_array_add(volumes,
+                              volume_new("model-dir", "emptyDir", json_object_new_object()));
         json_object_array_add(inits, init_container_new(&p, cfg->image));
         put(pod, "initContainers", inits);
     }

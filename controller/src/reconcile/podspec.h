@@ -13,12 +13,12 @@
 
 #include "../common/error.h"
 
-#define PODSPEC_MODEL_DIR "/mnt/models"
-#define PODSPEC_PVC_MOUNT "/mnt/pvc"
-#define PODSPEC_PORT 8080
+#define PODSPEC_MODEL_DIR       "/mnt/models"
+#define PODSPEC_PVC_MOUNT       "/mnt/pvc"
+#define PODSPEC_PORT            8080
 #define PODSPEC_DEFAULT_GRACE_S 30 /* Kubernetes' terminationGracePeriodSeconds default */
-#define PODSPEC_CONTAINER "kinfer-server"
-#define PODSPEC_INIT_CONTAINER "storage-initializer"
+#define PODSPEC_CONTAINER       "kinfer-server"
+#define PODSPEC_INIT_CONTAINER  "storage-initializer"
 /* The non-root user and group of the kinfer-server image (serving-runtime/Dockerfile). */
 #define PODSPEC_UID 65532
 

@@ -49,30 +49,47 @@ typedef struct spec {
 
 /* ---- small json builders; json-c allocation failures surface as NULL and are checked once ---- */
 
-static json_object *jstr(const char *s) { return json_object_new_string(s); }
-static json_object *jint(int64_t v) { return json_object_new_int64(v); }
+static json_object *jstr(const char *s)
+{
+    return json_object_new_string(s);
+}
+static json_object *jint(int64_t v)
+{
+    return json_object_new_int64(v);
+}
 
-static void put(json_object *o, const char *k, json_object *v) { json_object_object_add(o, k, v); }
+static void put(json_object *o, const char *k, json_object *v)
+{
+    json_object_object_add(o, k, v);
+}
 
 /* ---- spec parsing with precise errors ---- */
 
 static const char *type_name(json_type t)
 {
     switch (t) {
-    case json_type_null: return "null";
-    case json_type_boolean: return "a boolean";
-    case json_type_double: return "a number";
-    case json_type_int: return "an integer";
-    case json_type_object: return "an object";
-    case json_type_array: return "an array";
-    case json_type_string: return "a string";
+    case json_type_null:
+        return "null";
+    case json_type_boolean:
+        return "a boolean";
+    case json_type_double:
+        return "a number";
+    case json_type_int:
+        return "an integer";
+    case json_type_object:
+        return "an object";
+    case json_type_array:
+        return "an array";
+    case json_type_string:
+        return "a string";
     }
     return "unknown";
 }
 
 /* *out = obj[key], NULL when absent or JSON null; an error when present with another type.
  * path is the dotted path of obj, for the message ("spec.predictor."). */
-static ctl_status *get_typed(json_object *obj, const char *path, const char *key, json_type want, json_object **out)
+static ctl_status *get_typed(json_object *obj, const char *path, const char *key, json_type want,
+                             json_object **out)
 {
     json_object *v = NULL;
     *out = NULL;
@@ -93,7 +110,8 @@ static ctl_status *get_required(json_object *obj, const char *path, const char *
 }
 
 /* A non-empty string. */
-static ctl_status *get_string(json_object *obj, const char *path, const char *key, int required, const char **out)
+static ctl_status *get_string(json_object *obj, const char *path, const char *key, int required,
+                              const char **out)
 {
     json_object *v;
     ctl_status *st = required ? get_required(obj, path, key, json_type_string, &v)
@@ -109,8 +127,8 @@ static ctl_status *get_string(json_object *obj, const char *path, const char *ke
 }
 
 /* An integer in [lo, hi], or dflt when absent. */
-static ctl_status *get_int(json_object *obj, const char *path, const char *key, int64_t lo, int64_t hi, int64_t dflt,
-                           int64_t *out)
+static ctl_status *get_int(json_object *obj, const char *path, const char *key, int64_t lo,
+                           int64_t hi, int64_t dflt, int64_t *out)
 {
     json_object *v;
     ctl_status *st = get_typed(obj, path, key, json_type_int, &v);
@@ -118,8 +136,9 @@ static ctl_status *get_int(json_object *obj, const char *path, const char *key, 
     if (st || !v) return st;
     int64_t x = json_object_get_int64(v);
     if (x < lo || x > hi)
-        return ctl_status_new(CTL_EINVAL, "%s%s: %" PRId64 " is out of range [%" PRId64 ", %" PRId64 "]", path, key,
-                              x, lo, hi);
+        return ctl_status_new(CTL_EINVAL,
+                              "%s%s: %" PRId64 " is out of range [%" PRId64 ", %" PRId64 "]", path,
+                              key, x, lo, hi);
     *out = x;
     return NULL;
 }
@@ -149,7 +168,8 @@ static ctl_status *spec_parse(json_object *isvc, spec *s)
     if ((st = get_string(meta, "metadata.", "uid", 1, &s->uid))) goto out;
     if ((st = get_int(meta, "metadata.", "generation", 0, INT64_MAX, 0, &s->generation))) goto out;
     if (strlen(s->name) > 44) {
-        st = ctl_status_new(CTL_EINVAL, "metadata.name: \"%s\" is longer than 44 characters", s->name);
+        st = ctl_status_new(CTL_EINVAL, "metadata.name: \"%s\" is longer than 44 characters",
+                            s->name);
         goto out;
     }
 
@@ -157,13 +177,16 @@ static ctl_status *spec_parse(json_object *isvc, spec *s)
     if ((st = get_required(sp, "spec.", "predictor", json_type_object, &pred))) goto out;
 #define P "spec.predictor."
     if ((st = get_int(pred, P, "canaryTrafficPercent", 0, 100, 100, &(int64_t){0}))) goto out;
-    if ((st = get_int(pred, P, "containerConcurrency", 0, INT32_MAX, 0, &s->container_concurrency))) goto out;
+    if ((st = get_int(pred, P, "containerConcurrency", 0, INT32_MAX, 0, &s->container_concurrency)))
+        goto out;
     if ((st = get_int(pred, P, "timeout", 1, INT32_MAX, 0, &s->timeout))) goto out;
 
     if ((st = get_typed(pred, P, "batcher", json_type_object, &batcher))) goto out;
     s->batcher = batcher != NULL;
-    if ((st = get_int(batcher, P "batcher.", "maxBatchSize", 1, INT32_MAX, 32, &s->max_batch_size))) goto out;
-    if ((st = get_int(batcher, P "batcher.", "maxLatency", 1, 600000, 500, &s->max_latency_ms))) goto out;
+    if ((st = get_int(batcher, P "batcher.", "maxBatchSize", 1, INT32_MAX, 32, &s->max_batch_size)))
+        goto out;
+    if ((st = get_int(batcher, P "batcher.", "maxLatency", 1, 600000, 500, &s->max_latency_ms)))
+        goto out;
 
     if ((st = get_string(pred, P, "serviceAccountName", 0, &s->service_account))) goto out;
     if ((st = get_typed(pred, P, "nodeSelector", json_type_object, &s->node_selector))) goto out;
@@ -175,14 +198,16 @@ static ctl_status *spec_parse(json_object *isvc, spec *s)
     if ((st = get_required(model, M, "modelFormat", json_type_object, &fmt))) goto out;
     if ((st = get_string(fmt, M "modelFormat.", "name", 1, &fmt_name))) goto out;
     if (strcasecmp(fmt_name, "onnx")) {
-        st = ctl_status_new(CTL_EINVAL, M "modelFormat.name: \"%s\" is not supported: kinfer serves onnx models",
-                            fmt_name);
+        st = ctl_status_new(
+            CTL_EINVAL, M "modelFormat.name: \"%s\" is not supported: kinfer serves onnx models",
+            fmt_name);
         goto out;
     }
     if ((st = get_string(model, M, "storageUri", 1, &s->storage_uri))) goto out;
     if (!uri_scheme_ok(s->storage_uri)) {
         st = ctl_status_new(CTL_EINVAL,
-                            M "storageUri: \"%s\" must start with s3://, gs://, http://, https://, file:/// or pvc://",
+                            M "storageUri: \"%s\" must start with s3://, gs://, http://, https://, "
+                              "file:/// or pvc://",
                             s->storage_uri);
         goto out;
     }
@@ -210,12 +235,17 @@ static ctl_status *spec_parse(json_object *isvc, spec *s)
         static const char *const keys[] = {"requests", "limits"};
         for (int k = 0; k < 2; k++) {
             json_object *m;
-            if ((st = get_typed(s->resources, M "resources.", keys[k], json_type_object, &m))) goto out;
-            if (!m) continue; /* json-c's foreach dereferences a NULL object (found by fuzz_reconcile) */
+            if ((st = get_typed(s->resources, M "resources.", keys[k], json_type_object, &m)))
+                goto out;
+            if (!m)
+                continue; /* json-c's foreach dereferences a NULL object (found by fuzz_reconcile)
+                           */
             json_object_object_foreach(m, rk, rv)
             {
-                if (!json_object_is_type(rv, json_type_string) && !json_object_is_type(rv, json_type_int)) {
-                    st = ctl_status_new(CTL_EINVAL, M "resources.%s.%s: must be a quantity (string or integer)",
+                if (!json_object_is_type(rv, json_type_string) &&
+                    !json_object_is_type(rv, json_type_int)) {
+                    st = ctl_status_new(CTL_EINVAL,
+                                        M "resources.%s.%s: must be a quantity (string or integer)",
                                         keys[k], rk);
                     goto out;
                 }
@@ -253,10 +283,12 @@ static json_object *labels_new(const spec *s, int selector_only)
 }
 
 /* apiVersion, kind, metadata{name, namespace, labels, annotations, ownerReferences}. */
-static json_object *object_new(const spec *s, const char *api_version, const char *kind, const char *name)
+static json_object *object_new(const spec *s, const char *api_version, const char *kind,
+                               const char *name)
 {
-    json_object *o = json_object_new_object(), *md = json_object_new_object(), *owners = json_object_new_array(),
-                *owner = json_object_new_object(), *ann = json_object_new_object();
+    json_object *o = json_object_new_object(), *md = json_object_new_object(),
+                *owners = json_object_new_array(), *owner = json_object_new_object(),
+                *ann = json_object_new_object();
     char gen[32];
     put(o, "apiVersion", jstr(api_version));
     put(o, "kind", jstr(kind));
@@ -288,8 +320,8 @@ static json_object *deployment_new(const spec *s, const autoscale_plan *plan, js
     json_object *sp = json_object_new_object(), *sel = json_object_new_object(), *tmd = NULL;
 
     if (plan->replicas >= 0) put(sp, "replicas", jint(plan->replicas));
-    put(json_object_object_get(json_object_object_get(d, "metadata"), "annotations"), RECONCILE_ANNOTATION_SCALING,
-        jstr(plan->scaling));
+    put(json_object_object_get(json_object_object_get(d, "metadata"), "annotations"),
+        RECONCILE_ANNOTATION_SCALING, jstr(plan->scaling));
     put(sel, "matchLabels", labels_new(s, 1));
     put(sp, "selector", sel);
     if (!json_object_object_get_ex(tmpl, "metadata", &tmd) || !tmd) {
@@ -305,7 +337,8 @@ static json_object *deployment_new(const spec *s, const autoscale_plan *plan, js
 static json_object *service_new(const spec *s)
 {
     json_object *svc = object_new(s, "v1", "Service", s->name);
-    json_object *sp = json_object_new_object(), *ports = json_object_new_array(), *port = json_object_new_object();
+    json_object *sp = json_object_new_object(), *ports = json_object_new_array(),
+                *port = json_object_new_object();
     put(sp, "type", jstr("ClusterIP"));
     put(sp, "selector", labels_new(s, 1));
     put(port, "name", jstr("http"));
@@ -322,12 +355,14 @@ static json_object *service_new(const spec *s)
 static json_object *autoscaler_new(const spec *s, const autoscale_plan *plan)
 {
     char name[64];
-    json_object *o = object_new(s, plan->api_version, plan->kind, predictor_name(s, name, sizeof(name)));
+    json_object *o =
+        object_new(s, plan->api_version, plan->kind, predictor_name(s, name, sizeof(name)));
     put(o, "spec", jx_copy(plan->spec));
     return o;
 }
 
-ctl_status *reconcile_desired(json_object *isvc, const reconcile_config *cfg, json_object **children)
+ctl_status *reconcile_desired(json_object *isvc, const reconcile_config *cfg,
+                              json_object **children)
 {
     ctl_status *st = NULL;
     json_object *out = NULL, *tmpl = NULL;
@@ -341,8 +376,9 @@ ctl_status *reconcile_desired(json_object *isvc, const reconcile_config *cfg, js
     }
     if ((st = spec_parse(isvc, &s))) goto out;
     s.image = cfg->runtime_image;
-    if ((st = autoscale_plan_build(isvc, &(autoscale_config){.prometheus_address = cfg->prometheus_address},
-                                   predictor_name(&s, name, sizeof(name)), &plan)))
+    if ((st = autoscale_plan_build(
+             isvc, &(autoscale_config){.prometheus_address = cfg->prometheus_address},
+             predictor_name(&s, name, sizeof(name)), &plan)))
         goto out;
     if ((st = podspec_build(isvc, &(podspec_config){.image = cfg->runtime_image}, &tmpl))) goto out;
     out = json_object_new_array();
@@ -363,28 +399,34 @@ out:
     return st;
 }
 
-ctl_status *reconcile_handover(json_object *desired_deployment, json_object *live_deployment, json_object **patch)
+ctl_status *reconcile_handover(json_object *desired_deployment, json_object *live_deployment,
+                               json_object **patch)
 {
-    json_object *dspec = NULL, *lmeta = NULL, *lspec = NULL, *ann = NULL, *v = NULL, *dmeta = NULL, *name = NULL,
-                *ns = NULL, *replicas = NULL;
+    json_object *dspec = NULL, *lmeta = NULL, *lspec = NULL, *ann = NULL, *v = NULL, *dmeta = NULL,
+                *name = NULL, *ns = NULL, *replicas = NULL;
     *patch = NULL;
     if (!desired_deployment || !json_object_is_type(desired_deployment, json_type_object))
         return ctl_status_new(CTL_EINVAL, "reconcile_handover: no desired Deployment");
     if (!live_deployment) return NULL;
     json_object_object_get_ex(desired_deployment, "spec", &dspec);
-    if (dspec && json_object_object_get_ex(dspec, "replicas", NULL)) return NULL; /* kinfer keeps owning it */
+    if (dspec && json_object_object_get_ex(dspec, "replicas", NULL))
+        return NULL; /* kinfer keeps owning it */
     json_object_object_get_ex(live_deployment, "metadata", &lmeta);
     json_object_object_get_ex(lmeta, "annotations", &ann);
     if (json_object_object_get_ex(ann, RECONCILE_ANNOTATION_SCALING, &v) && v &&
         strcmp(json_object_get_string(v), "fixed"))
         return NULL; /* already handed over (to the HPA, KEDA or the user) */
     if (!json_object_object_get_ex(live_deployment, "spec", &lspec) ||
-        !json_object_object_get_ex(lspec, "replicas", &replicas) || !json_object_is_type(replicas, json_type_int))
+        !json_object_object_get_ex(lspec, "replicas", &replicas) ||
+        !json_object_is_type(replicas, json_type_int))
         return NULL; /* nothing to keep */
     json_object_object_get_ex(desired_deployment, "metadata", &dmeta);
-    if (!json_object_object_get_ex(dmeta, "name", &name) || !json_object_object_get_ex(dmeta, "namespace", &ns))
-        return ctl_status_new(CTL_EINVAL, "reconcile_handover: desired Deployment without name and namespace");
-    json_object *p = json_object_new_object(), *md = json_object_new_object(), *sp = json_object_new_object();
+    if (!json_object_object_get_ex(dmeta, "name", &name) ||
+        !json_object_object_get_ex(dmeta, "namespace", &ns))
+        return ctl_status_new(CTL_EINVAL,
+                              "reconcile_handover: desired Deployment without name and namespace");
+    json_object *p = json_object_new_object(), *md = json_object_new_object(),
+                *sp = json_object_new_object();
     put(p, "apiVersion", jstr("apps/v1"));
     put(p, "kind", jstr("Deployment"));
     put(md, "name", json_object_get(name));
@@ -403,9 +445,10 @@ char *reconcile_owner_index(json_object *obj)
     if (!ns || !refs || !json_object_is_type(refs, json_type_array)) return NULL;
     for (size_t i = 0; i < json_object_array_length(refs); i++) {
         json_object *r = json_object_array_get_idx(refs, i), *ctl = jx_get(r, "controller");
-        const char *kind = jx_str(r, "kind"), *av = jx_str(r, "apiVersion"), *name = jx_str(r, "name");
-        if (ctl && json_object_get_boolean(ctl) && kind && !strcmp(kind, "InferenceService") && av &&
-            !strncmp(av, "serving.kinfer.dev/", 19) && name) {
+        const char *kind = jx_str(r, "kind"), *av = jx_str(r, "apiVersion"),
+                   *name = jx_str(r, "name");
+        if (ctl && json_object_get_boolean(ctl) && kind && !strcmp(kind, "InferenceService") &&
+            av && !strncmp(av, "serving.kinfer.dev/", 19) && name) {
             char *k = NULL;
             return asprintf(&k, "%s/%s", ns, name) < 0 ? NULL : k;
         }

@@ -28,8 +28,8 @@ typedef struct reconcile_config {
  * labels, spec). *children is a new json array owned by the caller (json_object_put).
  * On error *children is NULL and the status (CTL_EINVAL) names the offending field, e.g.
  * "spec.predictor.model.storageUri: required". */
-ctl_status *reconcile_desired(json_object *isvc, const reconcile_config *cfg, json_object **children)
-    __attribute__((warn_unused_result));
+ctl_status *reconcile_desired(json_object *isvc, const reconcile_config *cfg,
+                              json_object **children) __attribute__((warn_unused_result));
 
 /* Pure: the index of an owned child, "ns/name" of the kinfer InferenceService
  * (serving.kinfer.dev/...) that is its controller in metadata.ownerReferences; NULL when it has
@@ -44,17 +44,17 @@ char *reconcile_owner_index(json_object *obj);
 #define RECONCILE_ANNOTATION_SCALING "serving.kinfer.dev/scaling"
 
 /* Pure: the replica handover when an InferenceService switches from fixed replicas to autoscaling.
- * Until then kinfer's field manager owns the Deployment's spec.replicas; an apply that simply leaves
- * the field out would make the API server remove it and default it to 1 (scaling a busy service
- * down) before the HPA acts. So when desired_deployment (from reconcile_desired) has no
+ * Until then kinfer's field manager owns the Deployment's spec.replicas; an apply that simply
+ * leaves the field out would make the API server remove it and default it to 1 (scaling a busy
+ * service down) before the HPA acts. So when desired_deployment (from reconcile_desired) has no
  * spec.replicas and live_deployment (the observed one, may be NULL) was last applied with fixed
- * replicas, *patch is the object to server-side apply FIRST, under RECONCILE_HANDOVER_MANAGER (force
- * is harmless: the value is the live one): spec.replicas at its live value. That manager then co-owns the field, kinfer's
- * apply drops its claim, and the value stays until the HPA changes it (the documented "transferring
- * ownership" procedure of server-side apply). *patch is NULL when no handover is needed; otherwise
- * new, owned by the caller. */
-ctl_status *reconcile_handover(json_object *desired_deployment, json_object *live_deployment, json_object **patch)
-    __attribute__((warn_unused_result));
+ * replicas, *patch is the object to server-side apply FIRST, under RECONCILE_HANDOVER_MANAGER
+ * (force is harmless: the value is the live one): spec.replicas at its live value. That manager
+ * then co-owns the field, kinfer's apply drops its claim, and the value stays until the HPA changes
+ * it (the documented "transferring ownership" procedure of server-side apply). *patch is NULL when
+ * no handover is needed; otherwise new, owned by the caller. */
+ctl_status *reconcile_handover(json_object *desired_deployment, json_object *live_deployment,
+                               json_object **patch) __attribute__((warn_unused_result));
 
 /* The kinds reconcile_desired() may emit, NULL-terminated, as "apiVersion/kind" pairs in apply
  * order; the runtime uses it to know which child types to watch and prune. Static storage. */

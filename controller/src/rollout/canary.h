@@ -10,10 +10,10 @@
  * and the revision before it), so the previous revision is rebuilt from the cluster after a
  * controller restart, never from memory. When the predictor's pod template changes while
  * spec.predictor.canaryTrafficPercent (< 100) or spec.predictor.rollout is set, the new revision
- * runs beside it as its own Deployment, Service and HPA/ScaledObject named after the revision, and traffic is
- * split by weight (HTTPRoute, VirtualService, or replica counts with no router). Otherwise the
- * stable Deployment rolls to the new template (a rolling update, as without canaries).
- * Promotion is that same rolling update; the canary is removed once the stable is Ready.
+ * runs beside it as its own Deployment, Service and HPA/ScaledObject named after the revision, and
+ * traffic is split by weight (HTTPRoute, VirtualService, or replica counts with no router).
+ * Otherwise the stable Deployment rolls to the new template (a rolling update, as without
+ * canaries). Promotion is that same rolling update; the canary is removed once the stable is Ready.
  * Traffic goes only to a Ready revision.
  *
  * canary_plan_new() and canary_plan_status() are pure; canary_plan_route() talks to the API
@@ -48,8 +48,9 @@ typedef struct canary_config {
 /* The controller-wide part: informers on HTTPRoutes and VirtualServices owned by InferenceServices
  * (each only when its API is served), whose changes call enqueue(ud, "ns/isvc"), and the metric
  * baselines of running rollouts. Strings are copied. */
-ctl_status *canary_create(kube_client *c, const char *ns, const canary_config *cfg, void (*enqueue)(void *, const char *),
-                          void *ud, canary **out) __attribute__((warn_unused_result));
+ctl_status *canary_create(kube_client *c, const char *ns, const canary_config *cfg,
+                          void (*enqueue)(void *, const char *), void *ud, canary **out)
+    __attribute__((warn_unused_result));
 ctl_status *canary_start(canary *cn) __attribute__((warn_unused_result));
 int canary_synced(canary *cn);
 void canary_stop(canary *cn);
@@ -75,8 +76,9 @@ void canary_plan_resume(canary_plan *p, int64_t paused_since_ms);
  * and appends what it applied to children (so that pruning keeps it). During a promotion the
  * canary's children are removed from children once the stable Deployment is Ready, so pruning
  * deletes them. *requeue_ms: when to reconcile again (0: no need). pods: the cached pods. */
-ctl_status *canary_plan_route(canary *cn, canary_plan *p, json_object *isvc, json_object *pods, json_object *children,
-                              int64_t now_ms, int64_t *requeue_ms) __attribute__((warn_unused_result));
+ctl_status *canary_plan_route(canary *cn, canary_plan *p, json_object *isvc, json_object *pods,
+                              json_object *children, int64_t now_ms, int64_t *requeue_ms)
+    __attribute__((warn_unused_result));
 /* Pure: sets status.components.predictor's revisions, traffic and rollout, and the CanaryReady
  * condition, in status (from status_compute()). now: RFC 3339. */
 void canary_plan_status(const canary_plan *p, json_object *status, const char *now);
@@ -85,7 +87,7 @@ void canary_plan_free(canary_plan *p); /* NULL is a no-op */
 /* Internal (double underscore), exposed for tests. */
 const char *canary__plan_latest(const canary_plan *p);
 const char *canary__plan_stable(const canary_plan *p); /* NULL without a previous revision */
-int canary__plan_split(const canary_plan *p);           /* 1 while two revisions share traffic */
-int canary__plan_weight(const canary_plan *p);          /* the canary's effective weight */
+int canary__plan_split(const canary_plan *p);          /* 1 while two revisions share traffic */
+int canary__plan_weight(const canary_plan *p);         /* the canary's effective weight */
 
 #endif

@@ -35,12 +35,16 @@ struct canary_plan {
     rollout_obs stable_obs; /* the stable revision over the same interval: shown, never decides */
     int stable_obs_valid;
     json_object *entry_service; /* split: applied by canary_plan_route() */
-    char prev_ready[REVISION_NAME_MAX], prev_rolled[REVISION_NAME_MAX], prev_previous[REVISION_NAME_MAX];
+    char prev_ready[REVISION_NAME_MAX], prev_rolled[REVISION_NAME_MAX],
+        prev_previous[REVISION_NAME_MAX];
     json_object *prev_conditions; /* owned copy */
     char note[256];               /* why a canary was not possible */
     int64_t paused_since_ms;      /* canary_plan_resume(): the pause that just ended, or 0 */
 };
 
-static inline void scopy(char *dst, size_t n, const char *src) { snprintf(dst, n, "%s", src ? src : ""); }
+static inline void scopy(char *dst, size_t n, const char *src)
+{
+    snprintf(dst, n, "%s", src ? src : "");
+}
 
 #endif

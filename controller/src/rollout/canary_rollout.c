@@ -16,7 +16,8 @@ struct canary_rollout {
     kube_client *client;
     pthread_mutex_t mu;
     metricsource *src; /* the canaries' metrics and their baselines */
-    strmap *states;    /* "ns/name" -> rollout_memo*: the newest rollout state (status lags in the cache) */
+    strmap *states;    /* "ns/name" -> rollout_memo*: the newest rollout state (status lags in the
+                          cache) */
 };
 
 /* What the last reconcile of a rollout decided. One worker owns a key at a time, so this is never
@@ -66,16 +67,18 @@ void canary_rollout_free(canary_rollout *r)
 /* The stable revision's metrics over the same interval as the canary's (same baselines, same
  * times), kept for status and Events so a reader can compare; the checks only judge the canary
  * against the policy's thresholds. keep_obs 0: only move the baseline (a new interval starts). */
-static void read_stable(canary_rollout *cn, canary_plan *p, json_object *isvc, json_object *pods, int keep_obs)
+static void read_stable(canary_rollout *cn, canary_plan *p, json_object *isvc, json_object *pods,
+                        int keep_obs)
 {
     if (!p->have_stable || !*p->stable || !strcmp(p->stable, p->latest)) return;
     rollout_obs o = {0};
     scrape_sample cur;
     char detail[256];
-    if (metricsource_read(cn->src, p->key, p->ns, p->stable, isvc, pods, p->policy.interval_ms, &o, &cur, detail,
-                          sizeof(detail)))
+    if (metricsource_read(cn->src, p->key, p->ns, p->stable, isvc, pods, p->policy.interval_ms, &o,
+                          &cur, detail, sizeof(detail)))
         metricsource_keep(cn->src, p->key, p->stable, &cur);
-    if (keep_obs && (o.success_pct.status == ROLLOUT_METRIC_OK || o.p99_ms.status == ROLLOUT_METRIC_OK)) {
+    if (keep_obs &&
+        (o.success_pct.status == ROLLOUT_METRIC_OK || o.p99_ms.status == ROLLOUT_METRIC_OK)) {
         p->stable_obs = o;
         p->stable_obs.detail = NULL;
         p->stable_obs_valid = 1;
@@ -89,12 +92,13 @@ static void stable_words(const canary_plan *p, char *buf, size_t n)
     if (k > 0 && (size_t)k < n && p->stable_obs.success_pct.status == ROLLOUT_METRIC_OK)
         k += snprintf(buf + k, n - (size_t)k, " %.2f%% success", p->stable_obs.success_pct.value);
     if (k > 0 && (size_t)k < n && p->stable_obs.p99_ms.status == ROLLOUT_METRIC_OK)
-        snprintf(buf + k, n - (size_t)k, "%s p99 %.1f ms", p->stable_obs.success_pct.status == ROLLOUT_METRIC_OK ? "," : "",
+        snprintf(buf + k, n - (size_t)k, "%s p99 %.1f ms",
+                 p->stable_obs.success_pct.status == ROLLOUT_METRIC_OK ? "," : "",
                  p->stable_obs.p99_ms.value);
 }
 
-void canary_rollout_step(canary_rollout *cn, canary_plan *p, json_object *isvc, json_object *pods, int64_t now_ms,
-                         int64_t *requeue_ms)
+void canary_rollout_step(canary_rollout *cn, canary_plan *p, json_object *isvc, json_object *pods,
+                         int64_t now_ms, int64_t *requeue_ms)
 {
     int64_t resumed_from = 0;
     pthread_mutex_lock(&cn->mu);
@@ -123,27 +127,32 @@ void canary_rollout_step(canary_rollout *cn, canary_plan *p, json_object *isvc, 
         resumed_from = p->paused_since_ms;
     }
     if (rollout_check_due(&p->policy, &s, now_ms)) {
-        have = metricsource_read(cn->src, p->key, p->ns, p->latest, isvc, pods, p->policy.interval_ms, &obs, &cur, detail,
-                                 sizeof(detail));
+        have = metricsource_read(cn->src, p->key, p->ns, p->latest, isvc, pods,
+                                 p->policy.interval_ms, &obs, &cur, detail, sizeof(detail));
         read_stable(cn, p, isvc, pods, 1);
     }
     rollout_result r = rollout_step(&p->policy, &s, &obs, now_ms);
     if (resumed && !r.checked && r.action == ROLLOUT_ACT_NONE) {
         r.reason = "Resumed";
-        snprintf(r.message, sizeof(r.message), "resumed after a pause at weight %d%%: the pause does not count toward "
-                 "progressDeadlineSeconds; next check in %" PRId64 " ms", s.weight, p->policy.interval_ms);
+        snprintf(r.message, sizeof(r.message),
+                 "resumed after a pause at weight %d%%: the pause does not count toward "
+                 "progressDeadlineSeconds; next check in %" PRId64 " ms",
+                 s.weight, p->policy.interval_ms);
     }
     if ((resumed && !r.checked) || (!r.checked && r.action == ROLLOUT_ACT_SET_WEIGHT)) {
         rollout_obs ignore = {0};
-        have = metricsource_read(cn->src, p->key, p->ns, p->latest, isvc, pods, p->policy.interval_ms, &ignore, &cur,
-                                 detail, sizeof(detail)); /* the first interval's baseline (again after a pause) */
+        have = metricsource_read(
+            cn->src, p->key, p->ns, p->latest, isvc, pods, p->policy.interval_ms, &ignore, &cur,
+            detail, sizeof(detail)); /* the first interval's baseline (again after a pause) */
         read_stable(cn, p, isvc, pods, 0);
     }
     if (rollout_phase_terminal(r.state.phase)) {
         metricsource_keep(cn->src, p->key, p->latest, NULL);
         if (p->have_stable) metricsource_keep(cn->src, p->key, p->stable, NULL);
-    } else if (have) metricsource_keep(cn->src, p->key, p->latest, &cur);
-    if (r.checked && (obs.success_pct.status == ROLLOUT_METRIC_OK || obs.p99_ms.status == ROLLOUT_METRIC_OK)) {
+    } else if (have)
+        metricsource_keep(cn->src, p->key, p->latest, &cur);
+    if (r.checked &&
+        (obs.success_pct.status == ROLLOUT_METRIC_OK || obs.p99_ms.status == ROLLOUT_METRIC_OK)) {
         p->obs = obs; /* the last values read; an inconclusive check keeps the previous ones */
         p->obs.detail = NULL;
         p->obs_valid = 1;
@@ -156,13 +165,16 @@ void canary_rollout_step(canary_rollout *cn, canary_plan *p, json_object *isvc, 
         scopy(p->rollout_reason, sizeof(p->rollout_reason), r.reason);
         scopy(p->rollout_msg, sizeof(p->rollout_msg), r.message);
         int warn = !strcmp(r.reason, "CheckFailed") || !strcmp(r.reason, "RolledBack") ||
-                   !strcmp(r.reason, "ProgressDeadlineExceeded") || !strcmp(r.reason, "MetricsUnavailable");
+                   !strcmp(r.reason, "ProgressDeadlineExceeded") ||
+                   !strcmp(r.reason, "MetricsUnavailable");
         char msg[520], cmp[96] = "";
         if (r.checked && p->stable_obs_valid) stable_words(p, cmp, sizeof(cmp));
         snprintf(msg, sizeof(msg), "revision %s: %s%s", p->latest, r.message, cmp);
-        if (strcmp(r.reason, "Resumed") && cn->client) kube_record_event(cn->client, isvc, warn ? "Warning" : "Normal", r.reason, msg); /* the controller's */
-        log_info("rollout", "key", p->key, "revision", p->latest, "phase", rollout_phase_name(r.state.phase), "reason",
-                 r.reason, "message", r.message);
+        if (strcmp(r.reason, "Resumed") && cn->client)
+            kube_record_event(cn->client, isvc, warn ? "Warning" : "Normal", r.reason,
+                              msg); /* the controller's */
+        log_info("rollout", "key", p->key, "revision", p->latest, "phase",
+                 rollout_phase_name(r.state.phase), "reason", r.reason, "message", r.message);
     }
     memo = calloc(1, sizeof(*memo));
     if (memo) {
@@ -181,13 +193,18 @@ void canary_rollout_step(canary_rollout *cn, canary_plan *p, json_object *isvc, 
         pthread_mutex_unlock(&cn->mu);
     }
     metrics_set_rollout(p->key, rollout_phase_name(r.state.phase), r.state.weight);
-    if (r.checked && r.state.failed_checks > s.failed_checks) metrics_count_rollout_check(p->key, "failed");
-    if (r.checked && r.state.inconclusive_checks > s.inconclusive_checks) metrics_count_rollout_check(p->key, "inconclusive");
-    if (r.checked && r.state.passed_checks > s.passed_checks) metrics_count_rollout_check(p->key, "passed");
-    /* Promotion is decided by the next plan, from the status. While this plan still splits, the cached
-     * status has not caught up with the Succeeded this process wrote: look again soon rather than
-     * depend on that status event alone. */
-    *requeue_ms = r.action == ROLLOUT_ACT_PROMOTE ? 1 : r.state.phase == ROLLOUT_SUCCEEDED ? 500 : r.requeue_ms;
+    if (r.checked && r.state.failed_checks > s.failed_checks)
+        metrics_count_rollout_check(p->key, "failed");
+    if (r.checked && r.state.inconclusive_checks > s.inconclusive_checks)
+        metrics_count_rollout_check(p->key, "inconclusive");
+    if (r.checked && r.state.passed_checks > s.passed_checks)
+        metrics_count_rollout_check(p->key, "passed");
+    /* Promotion is decided by the next plan, from the status. While this plan still splits, the
+     * cached status has not caught up with the Succeeded this process wrote: look again soon rather
+     * than depend on that status event alone. */
+    *requeue_ms = r.action == ROLLOUT_ACT_PROMOTE      ? 1
+                  : r.state.phase == ROLLOUT_SUCCEEDED ? 500
+                                                       : r.requeue_ms;
     /* Status-only updates do not wake the controller: when the weight moved, plan again (replica
      * shares without a router) once the cache holds the status written now. */
     if (r.state.weight != planned_weight && (!*requeue_ms || *requeue_ms > 500)) *requeue_ms = 500;

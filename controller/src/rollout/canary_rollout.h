@@ -24,7 +24,7 @@ void canary_rollout_free(canary_rollout *r); /* NULL is a no-op */
 /* Runs one step of p's progressive rollout at now_ms (epoch ms) and updates p (state, weight,
  * observations, reason). *requeue_ms: when the rollout wants the next pass (0: no need).
  * Thread-safe across keys; one worker owns a key at a time. */
-void canary_rollout_step(canary_rollout *r, canary_plan *p, json_object *isvc, json_object *pods, int64_t now_ms,
-                         int64_t *requeue_ms);
+void canary_rollout_step(canary_rollout *r, canary_plan *p, json_object *isvc, json_object *pods,
+                         int64_t now_ms, int64_t *requeue_ms);
 
 #endif

@@ -16,8 +16,6 @@ struct metricsource {
     strmap *baselines; /* "ns/name/revision" -> scrape_sample* */
 };
 
-
-
 metricsource *metricsource_create(const char *prometheus_address)
 {
     metricsource *m = calloc(1, sizeof(*m));
@@ -49,12 +47,15 @@ void metricsource_free(metricsource *m)
     free(m);
 }
 
-/* The annotation's endpoints (the testing/ops hook) for the revision; *set says whether it is there. */
-static int annotated_endpoints(const char *revision, json_object *isvc, char urls[][256], int max, int *set)
+/* The annotation's endpoints (the testing/ops hook) for the revision; *set says whether it is
+ * there. */
+static int annotated_endpoints(const char *revision, json_object *isvc, char urls[][256], int max,
+                               int *set)
 {
     char ak[128];
     int n = 0;
-    snprintf(ak, sizeof(ak), METRICSOURCE_ANNOTATION_ENDPOINTS "%s", revision_hash_of(revision) ? revision_hash_of(revision) : "");
+    snprintf(ak, sizeof(ak), METRICSOURCE_ANNOTATION_ENDPOINTS "%s",
+             revision_hash_of(revision) ? revision_hash_of(revision) : "");
     const char *eps = jx_str(jx_get(jx_get(isvc, "metadata"), "annotations"), ak);
     *set = eps != NULL;
     for (const char *s = eps; s && *s && n < max;) {
@@ -74,17 +75,21 @@ static int pod_endpoints(const char *revision, json_object *pods, char urls[][25
 {
     int n = 0;
     for (size_t i = 0; pods && i < json_object_array_length(pods) && n < max; i++) {
-        json_object *pod = json_object_array_get_idx(pods, i), *ps = jx_get(pod, "status"), *conds = jx_get(ps, "conditions");
-        const char *rev = jx_str(jx_get(jx_get(pod, "metadata"), "labels"), REVISION_LABEL), *ip = jx_str(ps, "podIP");
+        json_object *pod = json_object_array_get_idx(pods, i), *ps = jx_get(pod, "status"),
+                    *conds = jx_get(ps, "conditions");
+        const char *rev = jx_str(jx_get(jx_get(pod, "metadata"), "labels"), REVISION_LABEL),
+                   *ip = jx_str(ps, "podIP");
         int ready = jx_condition_is(conds, "Ready", "True");
-        if (rev && !strcmp(rev, revision) && ip && ready && !jx_get(jx_get(pod, "metadata"), "deletionTimestamp"))
+        if (rev && !strcmp(rev, revision) && ip && ready &&
+            !jx_get(jx_get(pod, "metadata"), "deletionTimestamp"))
             snprintf(urls[n++], 256, "http://%s:8080", ip);
     }
     return n;
 }
 
-int metricsource_read(metricsource *m, const char *key, const char *ns, const char *revision, json_object *isvc,
-                      json_object *pods, int64_t interval_ms, rollout_obs *obs, scrape_sample *cur, char *detail, size_t dn)
+int metricsource_read(metricsource *m, const char *key, const char *ns, const char *revision,
+                      json_object *isvc, json_object *pods, int64_t interval_ms, rollout_obs *obs,
+                      scrape_sample *cur, char *detail, size_t dn)
 {
     char urls[16][256], bkey[400];
     ctl_status *st = NULL;
@@ -94,17 +99,20 @@ int metricsource_read(metricsource *m, const char *key, const char *ns, const ch
     if (!annotated && m->prometheus) {
         char re[REVISION_NAME_MAX + 8];
         snprintf(re, sizeof(re), "%s-.*", revision);
-        st = scrape_prometheus(m->prometheus, ns, re, (interval_ms + 999) / 1000,
-                               &obs->success_pct, &obs->p99_ms);
-        if (st) snprintf(detail, dn, "%s", ctl_status_msg(st));
-        else snprintf(detail, dn, "no requests to the canary in Prometheus over the interval");
+        st = scrape_prometheus(m->prometheus, ns, re, (interval_ms + 999) / 1000, &obs->success_pct,
+                               &obs->p99_ms);
+        if (st)
+            snprintf(detail, dn, "%s", ctl_status_msg(st));
+        else
+            snprintf(detail, dn, "no requests to the canary in Prometheus over the interval");
         ctl_status_free(st);
         return 0;
     }
     if (!annotated) n = pod_endpoints(revision, pods, urls, 16);
     if (!n) {
         snprintf(detail, dn, "no metrics endpoint for revision %s (%s)", revision,
-                 annotated ? "the metrics-endpoints annotation lists none" : "no Ready pod with an IP");
+                 annotated ? "the metrics-endpoints annotation lists none"
+                           : "no Ready pod with an IP");
         return 0;
     }
     memset(cur, 0, sizeof(*cur));
@@ -124,12 +132,15 @@ int metricsource_read(metricsource *m, const char *key, const char *ns, const ch
     prev = b ? *b : zero; /* none (first check after a restart): counters since the pods started */
     pthread_mutex_unlock(&m->mu);
     scrape_analyze(&prev, cur, &obs->success_pct, &obs->p99_ms);
-    if (!cur->have_requests && !cur->have_histogram) snprintf(detail, dn, "no kinfer-server metrics at %.200s", urls[0]);
-    else snprintf(detail, dn, "no requests to the canary in the interval");
+    if (!cur->have_requests && !cur->have_histogram)
+        snprintf(detail, dn, "no kinfer-server metrics at %.200s", urls[0]);
+    else
+        snprintf(detail, dn, "no requests to the canary in the interval");
     return 1;
 }
 
-void metricsource_keep(metricsource *m, const char *key, const char *revision, const scrape_sample *s)
+void metricsource_keep(metricsource *m, const char *key, const char *revision,
+                       const scrape_sample *s)
 {
     char bkey[400];
     snprintf(bkey, sizeof(bkey), "%s/%s", key, revision);
@@ -142,4 +153,3 @@ void metricsource_keep(metricsource *m, const char *key, const char *revision, c
     }
     pthread_mutex_unlock(&m->mu);
 }
-

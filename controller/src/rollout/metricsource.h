@@ -28,10 +28,11 @@ void metricsource_free(metricsource *m); /* NULL is a no-op */
  * relative to the kept baseline (none: the counters since the pods started). Failures are
  * ROLLOUT_METRIC_ERROR with the reason in detail (obs->detail points there). Returns 1 when *cur is
  * a fresh sample the caller may keep as the next baseline with metricsource_keep(). */
-int metricsource_read(metricsource *m, const char *key, const char *ns, const char *revision, json_object *isvc,
-                      json_object *pods, int64_t interval_ms, rollout_obs *obs, scrape_sample *cur, char *detail,
-                      size_t dn);
+int metricsource_read(metricsource *m, const char *key, const char *ns, const char *revision,
+                      json_object *isvc, json_object *pods, int64_t interval_ms, rollout_obs *obs,
+                      scrape_sample *cur, char *detail, size_t dn);
 /* Keeps s (copied) as the baseline of key's revision; s NULL forgets it. */
-void metricsource_keep(metricsource *m, const char *key, const char *revision, const scrape_sample *s);
+void metricsource_keep(metricsource *m, const char *key, const char *revision,
+                       const scrape_sample *s);
 
 #endif

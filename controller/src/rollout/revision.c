@@ -51,7 +51,9 @@ static void canon(FILE *f, json_object *o, int in_labels)
         }
         fputc(']', f);
         break;
-    default: fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), f); break;
+    default:
+        fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), f);
+        break;
     }
 }
 
@@ -60,7 +62,8 @@ ctl_status *revision_name(const char *isvc_name, json_object *pod_template, char
     char *text = NULL;
     size_t n = 0;
     unsigned char md[SHA256_DIGEST_LENGTH];
-    if (!isvc_name || !*isvc_name) return ctl_status_new(CTL_EINVAL, "revision: no InferenceService name");
+    if (!isvc_name || !*isvc_name)
+        return ctl_status_new(CTL_EINVAL, "revision: no InferenceService name");
     if (!pod_template || !json_object_is_type(pod_template, json_type_object))
         return ctl_status_new(CTL_EINVAL, "revision: the pod template must be an object");
     FILE *f = open_memstream(&text, &n);
@@ -72,9 +75,11 @@ ctl_status *revision_name(const char *isvc_name, json_object *pod_template, char
     }
     SHA256((const unsigned char *)text, n, md);
     free(text);
-    int w = snprintf(buf, len, "%s-predictor-%02x%02x%02x%02x", isvc_name, md[0], md[1], md[2], md[3]);
+    int w =
+        snprintf(buf, len, "%s-predictor-%02x%02x%02x%02x", isvc_name, md[0], md[1], md[2], md[3]);
     if (w < 0 || (size_t)w >= len)
-        return ctl_status_new(CTL_EINVAL, "revision: name of \"%s\" does not fit in %zu bytes", isvc_name, len);
+        return ctl_status_new(CTL_EINVAL, "revision: name of \"%s\" does not fit in %zu bytes",
+                              isvc_name, len);
     return NULL;
 }
 

@@ -18,9 +18,10 @@
 /* On the stable Deployment: the predictor spec (JSON) it was built from, so the previous revision
  * can be rebuilt after a controller restart while a newer one is being canaried. */
 #define REVISION_ANNOTATION_SPEC "serving.kinfer.dev/predictor-spec"
-/* On the stable Deployment: the revision that was rolled out before it (previousRolledoutRevision). */
+/* On the stable Deployment: the revision that was rolled out before it (previousRolledoutRevision).
+ */
 #define REVISION_ANNOTATION_PREVIOUS "serving.kinfer.dev/previous-revision"
-#define REVISION_HASH_LEN 8
+#define REVISION_HASH_LEN            8
 /* Longest revision name: 44 (isvc) + "-predictor-" + 8 + NUL. */
 #define REVISION_NAME_MAX 72
 

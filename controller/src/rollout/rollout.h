@@ -38,12 +38,12 @@ typedef struct rollout_policy {
     int steps[ROLLOUT_MAX_STEPS]; /* canary weights, ascending; blue/green: all 0 */
     int nsteps;                   /* >= 1 */
     int blue_green;
-    int64_t interval_ms;          /* > 0 */
-    int64_t deadline_ms;          /* > 0: the whole rollout must end within it */
-    int threshold;                /* >= 1 failed checks roll back */
-    int check_success;            /* successRate configured */
+    int64_t interval_ms; /* > 0 */
+    int64_t deadline_ms; /* > 0: the whole rollout must end within it */
+    int threshold;       /* >= 1 failed checks roll back */
+    int check_success;   /* successRate configured */
     double min_success_pct;
-    int check_latency;            /* latencyP99 configured */
+    int check_latency; /* latencyP99 configured */
     double max_p99_ms;
 } rollout_policy;
 
@@ -55,7 +55,11 @@ typedef struct rollout_state {
     int64_t start_ms, last_check_ms; /* epoch ms; 0: not yet */
 } rollout_state;
 
-typedef enum rollout_metric_status { ROLLOUT_METRIC_OK, ROLLOUT_METRIC_NODATA, ROLLOUT_METRIC_ERROR } rollout_metric_status;
+typedef enum rollout_metric_status {
+    ROLLOUT_METRIC_OK,
+    ROLLOUT_METRIC_NODATA,
+    ROLLOUT_METRIC_ERROR
+} rollout_metric_status;
 
 typedef struct rollout_metric {
     rollout_metric_status status;
@@ -92,7 +96,8 @@ ctl_status *rollout_policy_parse(json_object *rollout, rollout_policy *p, int *p
 
 /* Pure: one step of the state machine at time now_ms (epoch ms). obs is only read when a check
  * is due (rollout_check_due()), and may be NULL otherwise. */
-rollout_result rollout_step(const rollout_policy *p, const rollout_state *s, const rollout_obs *obs, int64_t now_ms);
+rollout_result rollout_step(const rollout_policy *p, const rollout_state *s, const rollout_obs *obs,
+                            int64_t now_ms);
 
 /* Whether rollout_step() at now_ms would evaluate metrics (so the caller scrapes only then). */
 int rollout_check_due(const rollout_policy *p, const rollout_state *s, int64_t now_ms);

@@ -23,8 +23,8 @@ extern const kube_resource routing_res_httproutes, routing_res_virtualservices;
 typedef struct routing_spec {
     routing_mode mode;
     json_object *parent_refs, *hostnames; /* gateway (borrowed) */
-    json_object *hosts, *gateways;        /* istio (borrowed); hosts NULL: the Service's cluster name */
-    char default_parent[256];             /* "ns/name" from the controller flag when parentRefs is absent */
+    json_object *hosts, *gateways; /* istio (borrowed); hosts NULL: the Service's cluster name */
+    char default_parent[256]; /* "ns/name" from the controller flag when parentRefs is absent */
 } routing_spec;
 
 typedef struct routing_backend {
@@ -38,12 +38,12 @@ const char *routing_mode_name(routing_mode m);
 
 /* Pure: spec.routing of spec (may be absent: the default mode applies). default_gateway is
  * "namespace/name" or NULL; gateway mode without parentRefs and without it is CTL_EINVAL. */
-ctl_status *routing_spec_parse(json_object *spec, routing_mode dflt, const char *default_gateway, routing_spec *out)
-    __attribute__((warn_unused_result));
+ctl_status *routing_spec_parse(json_object *spec, routing_mode dflt, const char *default_gateway,
+                               routing_spec *out) __attribute__((warn_unused_result));
 
 /* Pure: the routing object of isvc (needs metadata name, namespace, uid, generation) for backends
  * (1 or 2, weights summing to 100). *obj is NULL for ROUTING_NONE, else new (caller owns). */
-ctl_status *routing_render(const routing_spec *rs, json_object *isvc, const routing_backend *b, int nb, json_object **obj)
-    __attribute__((warn_unused_result));
+ctl_status *routing_render(const routing_spec *rs, json_object *isvc, const routing_backend *b,
+                           int nb, json_object **obj) __attribute__((warn_unused_result));
 
 #endif

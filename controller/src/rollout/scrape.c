@@ -28,8 +28,8 @@ static int label_value(const char *labels, size_t n, const char *name, char *buf
 {
     size_t nl = strlen(name);
     for (size_t i = 0; i + nl + 2 < n; i++) {
-        if ((i == 0 || labels[i - 1] == '{' || labels[i - 1] == ',') && !strncmp(labels + i, name, nl) &&
-            labels[i + nl] == '=' && labels[i + nl + 1] == '"') {
+        if ((i == 0 || labels[i - 1] == '{' || labels[i - 1] == ',') &&
+            !strncmp(labels + i, name, nl) && labels[i + nl] == '=' && labels[i + nl + 1] == '"') {
             size_t j = i + nl + 2, k = 0;
             while (j < n && labels[j] != '"' && k + 1 < len) buf[k++] = labels[j++];
             buf[k] = 0;
@@ -53,16 +53,21 @@ ctl_status *scrape_parse(const char *text, size_t len, scrape_sample *out)
         while (name_end < n && line[name_end] != '{' && line[name_end] != ' ') name_end++;
         enum { NONE, SUCCESS, FAILURE, BUCKET } which = NONE;
 #define IS(lit) (name_end == sizeof(lit) - 1 && !strncmp(line, lit, name_end))
-        if (IS("nv_inference_request_success")) which = SUCCESS;
-        else if (IS("nv_inference_request_failure")) which = FAILURE;
-        else if (IS("kinfer_request_duration_seconds_bucket")) which = BUCKET;
+        if (IS("nv_inference_request_success"))
+            which = SUCCESS;
+        else if (IS("nv_inference_request_failure"))
+            which = FAILURE;
+        else if (IS("kinfer_request_duration_seconds_bucket"))
+            which = BUCKET;
 #undef IS
         if (which == NONE) continue;
         const char *labels = line + name_end;
         size_t lab_len = 0;
         if (name_end < n && line[name_end] == '{') {
             const char *close = memchr(labels, '}', n - name_end);
-            if (!close) return ctl_status_new(CTL_EPARSE, "metrics line %zu: unterminated label set", lineno);
+            if (!close)
+                return ctl_status_new(CTL_EPARSE, "metrics line %zu: unterminated label set",
+                                      lineno);
             lab_len = (size_t)(close - labels) + 1;
         }
         char vbuf[64];
@@ -70,7 +75,8 @@ ctl_status *scrape_parse(const char *text, size_t len, scrape_sample *out)
         while (vstart < n && line[vstart] == ' ') vstart++;
         size_t vlen = 0;
         while (vstart + vlen < n && line[vstart + vlen] != ' ') vlen++;
-        if (!vlen || vlen >= sizeof(vbuf)) return ctl_status_new(CTL_EPARSE, "metrics line %zu: no value", lineno);
+        if (!vlen || vlen >= sizeof(vbuf))
+            return ctl_status_new(CTL_EPARSE, "metrics line %zu: no value", lineno);
         memcpy(vbuf, line + vstart, vlen);
         vbuf[vlen] = 0;
         char *end;
@@ -78,33 +84,41 @@ ctl_status *scrape_parse(const char *text, size_t len, scrape_sample *out)
         /* An infinite count (or a sum of counts that overflows to one) would make every rate
          * NaN: that is a broken exporter, said as such. */
         if (*end || !isfinite(v) || v < 0)
-            return ctl_status_new(CTL_EPARSE, "metrics line %zu: bad counter value \"%s\"", lineno, vbuf);
+            return ctl_status_new(CTL_EPARSE, "metrics line %zu: bad counter value \"%s\"", lineno,
+                                  vbuf);
         if (which == SUCCESS || which == FAILURE) {
             *(which == SUCCESS ? &out->success : &out->failure) += v;
             out->have_requests = 1;
             if (!isfinite(out->success) || !isfinite(out->failure))
-                return ctl_status_new(CTL_EPARSE, "metrics line %zu: request counters overflow", lineno);
+                return ctl_status_new(CTL_EPARSE, "metrics line %zu: request counters overflow",
+                                      lineno);
         } else {
             char le[64];
             if (label_value(labels, lab_len, "le", le, sizeof(le)))
-                return ctl_status_new(CTL_EPARSE, "metrics line %zu: histogram bucket without le", lineno);
+                return ctl_status_new(CTL_EPARSE, "metrics line %zu: histogram bucket without le",
+                                      lineno);
             double bound = !strcmp(le, "+Inf") ? INFINITY : strtod(le, &end);
             /* A latency histogram's bounds are durations: a negative or infinite-below bound
              * is not one, and would make the p99 estimate negative. */
             if (!isinf(bound) && (*end || isnan(bound)))
                 return ctl_status_new(CTL_EPARSE, "metrics line %zu: bad le \"%s\"", lineno, le);
             if (bound < 0)
-                return ctl_status_new(CTL_EPARSE, "metrics line %zu: negative le \"%s\"", lineno, le);
+                return ctl_status_new(CTL_EPARSE, "metrics line %zu: negative le \"%s\"", lineno,
+                                      le);
             int i = bucket_at(out, bound);
-            if (i < 0) return ctl_status_new(CTL_ETOOBIG, "metrics: more than %d histogram buckets", SCRAPE_MAX_BUCKETS);
+            if (i < 0)
+                return ctl_status_new(CTL_ETOOBIG, "metrics: more than %d histogram buckets",
+                                      SCRAPE_MAX_BUCKETS);
             out->cum[i] += v;
             if (!isfinite(out->cum[i]))
-                return ctl_status_new(CTL_EPARSE, "metrics line %zu: histogram counts overflow", lineno);
+                return ctl_status_new(CTL_EPARSE, "metrics line %zu: histogram counts overflow",
+                                      lineno);
             out->have_histogram = 1;
         }
     }
     if (out->have_histogram && !isinf(out->le[out->nbuckets - 1]))
-        return ctl_status_new(CTL_EPARSE, "metrics: kinfer_request_duration_seconds has no +Inf bucket");
+        return ctl_status_new(CTL_EPARSE,
+                              "metrics: kinfer_request_duration_seconds has no +Inf bucket");
     return NULL;
 }
 
@@ -120,8 +134,8 @@ void scrape_add(scrape_sample *acc, const scrape_sample *s)
     }
 }
 
-void scrape_analyze(const scrape_sample *prev, const scrape_sample *cur, rollout_metric *success_pct,
-                    rollout_metric *p99_ms)
+void scrape_analyze(const scrape_sample *prev, const scrape_sample *cur,
+                    rollout_metric *success_pct, rollout_metric *p99_ms)
 {
     *success_pct = (rollout_metric){ROLLOUT_METRIC_NODATA, 0};
     *p99_ms = (rollout_metric){ROLLOUT_METRIC_NODATA, 0};
@@ -153,7 +167,8 @@ void scrape_analyze(const scrape_sample *prev, const scrape_sample *cur, rollout
     if (b >= cur->nbuckets) b = cur->nbuckets - 1;
     double v;
     if (isinf(cur->le[b])) {
-        v = cur->nbuckets >= 2 ? cur->le[cur->nbuckets - 2] : 0; /* as histogram_quantile: the highest finite bound */
+        v = cur->nbuckets >= 2 ? cur->le[cur->nbuckets - 2]
+                               : 0; /* as histogram_quantile: the highest finite bound */
     } else {
         double lo = b ? cur->le[b - 1] : 0, lo_n = b ? d[b - 1] : 0;
         v = d[b] > lo_n ? lo + (cur->le[b] - lo) * (rank - lo_n) / (d[b] - lo_n) : cur->le[b];
@@ -205,9 +220,12 @@ static ctl_status *http_get(const char *url, body *b)
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     CURLcode rc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-    if (b->too_big) st = ctl_status_new(CTL_ETOOBIG, "GET %s: body over %u bytes", url, SCRAPE_MAX_BODY);
-    else if (rc != CURLE_OK) st = ctl_status_new(CTL_ETRANSPORT, "GET %s: %s", url, curl_easy_strerror(rc));
-    else if (code != 200) st = ctl_status_new(CTL_EIO, "GET %s: HTTP %ld", url, code);
+    if (b->too_big)
+        st = ctl_status_new(CTL_ETOOBIG, "GET %s: body over %u bytes", url, SCRAPE_MAX_BODY);
+    else if (rc != CURLE_OK)
+        st = ctl_status_new(CTL_ETRANSPORT, "GET %s: %s", url, curl_easy_strerror(rc));
+    else if (code != 200)
+        st = ctl_status_new(CTL_EIO, "GET %s: HTTP %ld", url, code);
     curl_easy_cleanup(h);
     if (st) {
         free(b->data);
@@ -222,8 +240,12 @@ ctl_status *scrape_fetch(const char *url, scrape_sample *out)
     body b;
     const char *path = strstr(url, "://");
     path = path ? strchr(path + 3, '/') : NULL;
-    int w = snprintf(full, sizeof(full), "%s%s", url, path && strcmp(path, "/") ? "" : path ? "metrics" : "/metrics");
-    if (w < 0 || (size_t)w >= sizeof(full)) return ctl_status_new(CTL_EINVAL, "scrape: URL too long");
+    int w = snprintf(full, sizeof(full), "%s%s", url,
+                     path && strcmp(path, "/") ? ""
+                     : path                    ? "metrics"
+                                               : "/metrics");
+    if (w < 0 || (size_t)w >= sizeof(full))
+        return ctl_status_new(CTL_EINVAL, "scrape: URL too long");
     ctl_status *st = http_get(full, &b);
     if (st) return st;
     st = scrape_parse(b.data ? b.data : "", b.len, out);
@@ -246,11 +268,13 @@ static ctl_status *prom_query(const char *addr, const char *q, rollout_metric *m
     if (!esc) return ctl_status_new(CTL_ENOMEM, "prometheus: escape");
     int w = snprintf(url, sizeof(url), "%s/api/v1/query?query=%s", addr, esc);
     curl_free(esc);
-    if (w < 0 || (size_t)w >= sizeof(url)) return ctl_status_new(CTL_EINVAL, "prometheus: query too long");
+    if (w < 0 || (size_t)w >= sizeof(url))
+        return ctl_status_new(CTL_EINVAL, "prometheus: query too long");
     if ((st = http_get(url, &b))) return st;
     doc = json_tokener_parse(b.data ? b.data : "");
     free(b.data);
-    if (!doc || !json_object_object_get_ex(doc, "data", &data) || !json_object_object_get_ex(data, "result", &res) ||
+    if (!doc || !json_object_object_get_ex(doc, "data", &data) ||
+        !json_object_object_get_ex(data, "result", &res) ||
         !json_object_is_type(res, json_type_array)) {
         st = ctl_status_new(CTL_EPARSE, "prometheus: unexpected answer to %s", q);
         goto out;
@@ -268,24 +292,29 @@ out:
     return st;
 }
 
-ctl_status *scrape_prometheus(const char *addr, const char *ns, const char *pod_regex, int64_t window_s,
-                              rollout_metric *success_pct, rollout_metric *p99_ms)
+ctl_status *scrape_prometheus(const char *addr, const char *ns, const char *pod_regex,
+                              int64_t window_s, rollout_metric *success_pct, rollout_metric *p99_ms)
 {
     char q[1024], sel[512];
     rollout_metric ok, bad;
     ctl_status *st;
     snprintf(sel, sizeof(sel), "namespace=\"%s\",pod=~\"%s\"", ns, pod_regex);
-    snprintf(q, sizeof(q), "sum(increase(nv_inference_request_success{%s}[%llds]))", sel, (long long)window_s);
+    snprintf(q, sizeof(q), "sum(increase(nv_inference_request_success{%s}[%llds]))", sel,
+             (long long)window_s);
     if ((st = prom_query(addr, q, &ok))) return st;
-    snprintf(q, sizeof(q), "sum(increase(nv_inference_request_failure{%s}[%llds]))", sel, (long long)window_s);
+    snprintf(q, sizeof(q), "sum(increase(nv_inference_request_failure{%s}[%llds]))", sel,
+             (long long)window_s);
     if ((st = prom_query(addr, q, &bad))) return st;
     *success_pct = (rollout_metric){ROLLOUT_METRIC_NODATA, 0};
-    if (ok.status == ROLLOUT_METRIC_OK && ok.value + (bad.status == ROLLOUT_METRIC_OK ? bad.value : 0) > 0)
-        *success_pct = (rollout_metric){ROLLOUT_METRIC_OK,
-                                        100.0 * ok.value / (ok.value + (bad.status == ROLLOUT_METRIC_OK ? bad.value : 0))};
+    if (ok.status == ROLLOUT_METRIC_OK &&
+        ok.value + (bad.status == ROLLOUT_METRIC_OK ? bad.value : 0) > 0)
+        *success_pct = (rollout_metric){
+            ROLLOUT_METRIC_OK,
+            100.0 * ok.value / (ok.value + (bad.status == ROLLOUT_METRIC_OK ? bad.value : 0))};
     snprintf(q, sizeof(q),
-             "histogram_quantile(0.99, sum by (le) (rate(kinfer_request_duration_seconds_bucket{%s}[%llds])))", sel,
-             (long long)window_s);
+             "histogram_quantile(0.99, sum by (le) "
+             "(rate(kinfer_request_duration_seconds_bucket{%s}[%llds])))",
+             sel, (long long)window_s);
     if ((st = prom_query(addr, q, p99_ms))) return st;
     if (p99_ms->status == ROLLOUT_METRIC_OK) p99_ms->value *= 1000.0;
     return NULL;

@@ -18,7 +18,7 @@
 #include "rollout.h"
 
 #define SCRAPE_MAX_BUCKETS 40
-#define SCRAPE_MAX_BODY (4u << 20)
+#define SCRAPE_MAX_BODY    (4u << 20)
 
 typedef struct scrape_sample {
     double success, failure;           /* counters summed over every label set */
@@ -31,18 +31,21 @@ typedef struct scrape_sample {
 /* Pure: parses Prometheus text exposition. Unknown series are ignored; a malformed line of a known
  * series is CTL_EPARSE naming the line. A text without any known series gives a sample with
  * have_requests and have_histogram 0 (the caller treats it as no data). */
-ctl_status *scrape_parse(const char *text, size_t len, scrape_sample *out) __attribute__((warn_unused_result));
+ctl_status *scrape_parse(const char *text, size_t len, scrape_sample *out)
+    __attribute__((warn_unused_result));
 /* Pure: acc += s (several pods of one revision). Buckets are matched by bound. */
 void scrape_add(scrape_sample *acc, const scrape_sample *s);
 /* Pure: success rate (percent) and p99 (ms) of the requests between prev and cur. A counter that
  * went down (a restarted pod) counts from zero. No requests in between: NODATA. */
-void scrape_analyze(const scrape_sample *prev, const scrape_sample *cur, rollout_metric *success_pct,
-                    rollout_metric *p99_ms);
-/* GET url (a kinfer-server base URL like http://10.0.0.5:8080, or its /metrics URL) and parse it. */
+void scrape_analyze(const scrape_sample *prev, const scrape_sample *cur,
+                    rollout_metric *success_pct, rollout_metric *p99_ms);
+/* GET url (a kinfer-server base URL like http://10.0.0.5:8080, or its /metrics URL) and parse it.
+ */
 ctl_status *scrape_fetch(const char *url, scrape_sample *out) __attribute__((warn_unused_result));
 /* PromQL over [window_s] for pods matching pod_regex in namespace ns, from the Prometheus HTTP API
  * at addr (http://host:port). An empty result or NaN is NODATA; a failed query is an error. */
-ctl_status *scrape_prometheus(const char *addr, const char *ns, const char *pod_regex, int64_t window_s,
-                              rollout_metric *success_pct, rollout_metric *p99_ms) __attribute__((warn_unused_result));
+ctl_status *scrape_prometheus(const char *addr, const char *ns, const char *pod_regex,
+                              int64_t window_s, rollout_metric *success_pct, rollout_metric *p99_ms)
+    __attribute__((warn_unused_result));
 
 #endif

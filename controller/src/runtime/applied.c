@@ -19,7 +19,6 @@ struct applied {
     objstore *m;
 };
 
-
 applied *applied_create(void)
 {
     applied *a = calloc(1, sizeof(*a));
@@ -63,10 +62,14 @@ void applied_stamp(json_object *desired, char hash[17])
 /* "g<generation>" or "r<resourceVersion>" into buf; 0 when obj has neither. */
 static int marker(json_object *obj, char *buf, size_t len)
 {
-    json_object *md = jx_get(obj, "metadata"), *g = jx_get(md, "generation"), *rv = jx_get(md, "resourceVersion");
-    if (g && json_object_is_type(g, json_type_int)) snprintf(buf, len, "g%" PRId64, json_object_get_int64(g));
-    else if (rv && json_object_is_type(rv, json_type_string)) snprintf(buf, len, "r%s", json_object_get_string(rv));
-    else return 0;
+    json_object *md = jx_get(obj, "metadata"), *g = jx_get(md, "generation"),
+                *rv = jx_get(md, "resourceVersion");
+    if (g && json_object_is_type(g, json_type_int))
+        snprintf(buf, len, "g%" PRId64, json_object_get_int64(g));
+    else if (rv && json_object_is_type(rv, json_type_string))
+        snprintf(buf, len, "r%s", json_object_get_string(rv));
+    else
+        return 0;
     return 1;
 }
 
@@ -76,10 +79,10 @@ void applied_record(applied *a, const char *key, const char *hash, json_object *
     int ok = marker(result, mk, sizeof(mk));
     if (ok) snprintf(val, sizeof(val), "%s %s", hash, mk);
     pthread_mutex_lock(&a->mu);
-    if (!ok || objstore_put(a->m, key, val, strlen(val), "", "", NULL)) (void)objstore_remove(a->m, key, NULL);
+    if (!ok || objstore_put(a->m, key, val, strlen(val), "", "", NULL))
+        (void)objstore_remove(a->m, key, NULL);
     pthread_mutex_unlock(&a->mu);
 }
-
 
 void applied_mark(json_object *obj)
 {
@@ -89,19 +92,21 @@ void applied_mark(json_object *obj)
     for (size_t i = 0; i < n; i++) {
         json_object *e = json_object_array_get_idx(mf, i);
         const char *m = jx_str(e, "manager"), *op = jx_str(e, "operation"), *t = jx_str(e, "time");
-        if (m && op && t && !jx_get(e, "subresource") && !strcmp(m, "kinfer-controller") && !strcmp(op, "Apply") &&
-            (!ours || strcmp(t, ours) > 0))
+        if (m && op && t && !jx_get(e, "subresource") && !strcmp(m, "kinfer-controller") &&
+            !strcmp(op, "Apply") && (!ours || strcmp(t, ours) > 0))
             ours = t;
     }
     int foreign = !ours;
     for (size_t i = 0; i < n && !foreign; i++) {
         json_object *e = json_object_array_get_idx(mf, i);
-        const char *m = jx_str(e, "manager"), *t = jx_str(e, "time"), *sub = jx_str(e, "subresource");
+        const char *m = jx_str(e, "manager"), *t = jx_str(e, "time"),
+                   *sub = jx_str(e, "subresource");
         /* status is not ours to keep; a scale by hand is (kinfer owns fixed replicas) */
-        if (!m || (sub && !strcmp(sub, "status")) || !strcmp(m, "kinfer-controller") || !strcmp(m, "kinfer-handover") ||
-            !strcmp(m, "kube-controller-manager"))
+        if (!m || (sub && !strcmp(sub, "status")) || !strcmp(m, "kinfer-controller") ||
+            !strcmp(m, "kinfer-handover") || !strcmp(m, "kube-controller-manager"))
             continue;
-        foreign = !t || strcmp(t, ours) >= 0; /* same second: cannot tell the order, so assume drift */
+        foreign =
+            !t || strcmp(t, ours) >= 0; /* same second: cannot tell the order, so assume drift */
     }
     if (obj && json_object_is_type(obj, json_type_object))
         json_object_object_add(obj, APPLIED_FIELD_FOREIGN, json_object_new_boolean(foreign));
@@ -109,14 +114,16 @@ void applied_mark(json_object *obj)
 
 int applied_current(applied *a, const char *key, const char *hash, json_object *cached)
 {
-    json_object *h = jx_get(jx_get(jx_get(cached, "metadata"), "annotations"), APPLIED_ANNOTATION_HASH);
+    json_object *h =
+        jx_get(jx_get(jx_get(cached, "metadata"), "annotations"), APPLIED_ANNOTATION_HASH);
     char mk[160], want[200];
-    if (!h || !json_object_is_type(h, json_type_string) || strcmp(json_object_get_string(h), hash) ||
-        !marker(cached, mk, sizeof(mk)))
+    if (!h || !json_object_is_type(h, json_type_string) ||
+        strcmp(json_object_get_string(h), hash) || !marker(cached, mk, sizeof(mk)))
         return 0;
     snprintf(want, sizeof(want), "%s %s", hash, mk);
     json_object *f = jx_get(cached, APPLIED_FIELD_FOREIGN);
-    int known = f && json_object_is_type(f, json_type_boolean), foreign = known && json_object_get_boolean(f);
+    int known = f && json_object_is_type(f, json_type_boolean),
+        foreign = known && json_object_get_boolean(f);
     objstore_entry e;
     pthread_mutex_lock(&a->mu);
     const char *have = objstore_get(a->m, key, &e) ? e.json : NULL;

@@ -22,8 +22,8 @@
 
 typedef struct applied applied;
 
-applied *applied_create(void);   /* NULL on ENOMEM */
-void applied_free(applied *a);   /* NULL is a no-op */
+applied *applied_create(void); /* NULL on ENOMEM */
+void applied_free(applied *a); /* NULL is a no-op */
 /* Hashes desired (its compact JSON text, without the hash annotation) into hash[17] and sets
  * the hash annotation on desired. */
 void applied_stamp(json_object *desired, char hash[17]);

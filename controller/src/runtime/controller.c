@@ -30,7 +30,7 @@ struct controller {
     int nworkers;
     reconcile_config rc;
     informer *inf[INF_COUNT];
-    canary *canary; /* revisions, routing objects, rollouts */
+    canary *canary;   /* revisions, routing objects, rollouts */
     applied *applied; /* last applies, to skip those that would change nothing */
     workqueue *q;
     pthread_t *workers;
@@ -38,13 +38,12 @@ struct controller {
     atomic_int stopping;
 };
 
-
-
 /* Index of a pod: "ns/<value of the inferenceservice label>". */
 static char *pod_index(json_object *obj)
 {
     json_object *md = jx_get(obj, "metadata");
-    const char *ns = jx_str(md, "namespace"), *v = jx_str(jx_get(md, "labels"), RECONCILE_LABEL_ISVC);
+    const char *ns = jx_str(md, "namespace"),
+               *v = jx_str(jx_get(md, "labels"), RECONCILE_LABEL_ISVC);
     char *k = NULL;
     if (!ns || !v || !*v) return NULL;
     return asprintf(&k, "%s/%s", ns, v) < 0 ? NULL : k;
@@ -56,7 +55,8 @@ static char *pod_index(json_object *obj)
  * each object) need not stay in memory. */
 static void trim_child(json_object *obj)
 {
-    json_object *md = jx_get(obj, "metadata"), *labels = jx_get(md, "labels"), *rev = jx_get(labels, REVISION_LABEL);
+    json_object *md = jx_get(obj, "metadata"), *labels = jx_get(md, "labels"),
+                *rev = jx_get(labels, REVISION_LABEL);
     applied_mark(obj);
     if (!md) return;
     json_object_object_del(md, "ownerReferences");
@@ -73,10 +73,14 @@ static void trim_child(json_object *obj)
  * read, so a reconcile that skips the apply can use the cached copy) but not the pod template. */
 static void trim_deployment(json_object *obj)
 {
-    json_object *spec = jx_get(obj, "spec"), *rep = jx_get(spec, "replicas"), *conds = jx_get(jx_get(obj, "status"), "conditions");
+    json_object *spec = jx_get(obj, "spec"), *rep = jx_get(spec, "replicas"),
+                *conds = jx_get(jx_get(obj, "status"), "conditions");
     trim_child(obj);
-    for (size_t i = 0; conds && json_object_is_type(conds, json_type_array) && i < json_object_array_length(conds); i++) {
-        json_object *c = json_object_array_get_idx(conds, i); /* status_compute reads type, status, reason, message */
+    for (size_t i = 0; conds && json_object_is_type(conds, json_type_array) &&
+                       i < json_object_array_length(conds);
+         i++) {
+        json_object *c = json_object_array_get_idx(
+            conds, i); /* status_compute reads type, status, reason, message */
         if (json_object_is_type(c, json_type_object)) {
             json_object_object_del(c, "lastUpdateTime");
             json_object_object_del(c, "lastTransitionTime");
@@ -92,9 +96,12 @@ static void on_isvc(void *ud, informer_event ev, const char *key, const char *in
 {
     (void)index;
     /* A new InferenceService's first pass (its children) goes before refreshes of others' status:
-     * in a burst of creates those refreshes are many, and FIFO queued every first pass behind them. */
-    if (ev == INFORMER_ADD) workqueue_add_first(((controller *)ud)->q, key);
-    else workqueue_add(((controller *)ud)->q, key);
+     * in a burst of creates those refreshes are many, and FIFO queued every first pass behind them.
+     */
+    if (ev == INFORMER_ADD)
+        workqueue_add_first(((controller *)ud)->q, key);
+    else
+        workqueue_add(((controller *)ud)->q, key);
 }
 
 static void on_owned(void *ud, informer_event ev, const char *key, const char *index)
@@ -103,7 +110,10 @@ static void on_owned(void *ud, informer_event ev, const char *key, const char *i
     workqueue_add(((controller *)ud)->q, index);
 }
 
-static void enqueue_key(void *ud, const char *key) { workqueue_add(((controller *)ud)->q, key); }
+static void enqueue_key(void *ud, const char *key)
+{
+    workqueue_add(((controller *)ud)->q, key);
+}
 
 size_t controller_queue_depth(void *ud)
 {
@@ -142,36 +152,50 @@ ctl_status *controller_create(kube_client *c, const controller_config *cfg, cont
         st = ctl_status_new(CTL_ENOMEM, "controller");
         goto out;
     }
-    static const kube_resource *const res[INF_COUNT] = {&kube_res_inferenceservices, &kube_res_deployments,
-                                                        &kube_res_services, &kube_res_hpas, &kube_res_pods};
+    static const kube_resource *const res[INF_COUNT] = {&kube_res_inferenceservices,
+                                                        &kube_res_deployments, &kube_res_services,
+                                                        &kube_res_hpas, &kube_res_pods};
     /* Children are cached only to find and prune them, pods only for status: neither needs its
      * spec, which is most of each object. */
-    static const char *const drop_children[] = {"spec", "status", NULL}, *const drop_pods[] = {"spec", NULL},
-                             *const quiet_isvc[] = {"status.conditions", "status.observedGeneration", NULL};
+    static const char *const drop_children[] = {"spec", "status", NULL},
+                             *const drop_pods[] = {"spec", NULL},
+                             *const quiet_isvc[] = {"status.conditions",
+                                                    "status.observedGeneration", NULL};
     for (int i = 0; i < INF_COUNT; i++) {
         informer_config ic = {
-            .drop_fields = i == INF_ISVC || i == INF_DEPLOY ? NULL : i == INF_POD ? drop_pods : drop_children,
-            .trim = i == INF_DEPLOY ? trim_deployment : i == INF_POD ? podcache_trim : i == INF_ISVC ? NULL : trim_child,
+            .drop_fields = i == INF_ISVC || i == INF_DEPLOY ? NULL
+                           : i == INF_POD                   ? drop_pods
+                                                            : drop_children,
+            .trim = i == INF_DEPLOY ? trim_deployment
+                    : i == INF_POD  ? podcache_trim
+                    : i == INF_ISVC ? NULL
+                                    : trim_child,
             /* Status is what this controller writes: its own condition updates must not wake
              * it again. status.components stays significant: the canary keeps its revisions
              * and rollout there and needs a pass after it changes them. */
             .quiet_fields = i == INF_ISVC ? quiet_isvc : NULL,
             .res = res[i],
             .namespace = ctl->ns,
-            /* Children and pods carry the label; selecting on it keeps unrelated objects off the wire. */
+            /* Children and pods carry the label; selecting on it keeps unrelated objects off the
+               wire. */
             .label_selector = i == INF_ISVC ? NULL : RECONCILE_LABEL_ISVC,
-            .index = i == INF_ISVC ? NULL : i == INF_POD ? pod_index : reconcile_owner_index,
+            .index = i == INF_ISVC  ? NULL
+                     : i == INF_POD ? pod_index
+                                    : reconcile_owner_index,
             .handler = i == INF_ISVC ? on_isvc : on_owned,
             .ud = ctl,
         };
         if ((st = informer_create(c, &ic, &ctl->inf[i]))) goto out;
     }
-    canary_config cc = {.default_routing = cfg->default_routing, .default_gateway = cfg->default_gateway,
+    canary_config cc = {.default_routing = cfg->default_routing,
+                        .default_gateway = cfg->default_gateway,
                         .prometheus_address = cfg->reconcile.prometheus_address};
     if ((st = canary_create(c, ctl->ns, &cc, enqueue_key, ctl, &ctl->canary))) goto out;
 out:
-    if (st) controller_free(ctl);
-    else *out = ctl;
+    if (st)
+        controller_free(ctl);
+    else
+        *out = ctl;
     return st;
 }
 
@@ -187,7 +211,8 @@ static const char *ready_of(json_object *status)
 static void pause_events(controller *ctl, json_object *isvc, json_object *prev, json_object *status)
 {
     json_object *was = jx_condition(jx_get(prev, "conditions"), "Paused"),
-                *now = jx_condition(jx_get(status, "conditions"), "Paused"), *md = jx_get(isvc, "metadata");
+                *now = jx_condition(jx_get(status, "conditions"), "Paused"),
+                *md = jx_get(isvc, "metadata");
     const char *ws = jx_str(was, "status"), *ns = jx_str(now, "status"), *name = jx_str(md, "name");
     int was_on = ws && !strcmp(ws, "True"), is_on = ns && !strcmp(ns, "True");
     char msg[400];
@@ -195,20 +220,24 @@ static void pause_events(controller *ctl, json_object *isvc, json_object *prev, 
         kube_record_event(ctl->client, isvc, "Normal", "Paused", jx_str(now, "message"));
         log_info("paused", "namespace", jx_str(md, "namespace"), "name", name);
     } else if (was_on && !is_on) {
-        snprintf(msg, sizeof(msg), STATUS_ANNOTATION_PAUSED " is no longer \"true\": generation %" PRId64 " applied",
+        snprintf(msg, sizeof(msg),
+                 STATUS_ANNOTATION_PAUSED " is no longer \"true\": generation %" PRId64 " applied",
                  jx_int(md, "generation", 0));
         kube_record_event(ctl->client, isvc, "Normal", "Resumed", msg);
         log_info("resumed", "namespace", jx_str(md, "namespace"), "name", name);
-    } else if (now && !is_on && !(was && jx_str(was, "message") && jx_str(now, "message") &&
-                                  !strcmp(jx_str(was, "message"), jx_str(now, "message")))) {
-        kube_record_event(ctl->client, isvc, "Warning", "PauseAnnotationIgnored", jx_str(now, "message"));
-        log_warn("pause annotation ignored", "namespace", jx_str(md, "namespace"), "name", name, "message",
-                 jx_str(now, "message"));
+    } else if (now && !is_on &&
+               !(was && jx_str(was, "message") && jx_str(now, "message") &&
+                 !strcmp(jx_str(was, "message"), jx_str(now, "message")))) {
+        kube_record_event(ctl->client, isvc, "Warning", "PauseAnnotationIgnored",
+                          jx_str(now, "message"));
+        log_warn("pause annotation ignored", "namespace", jx_str(md, "namespace"), "name", name,
+                 "message", jx_str(now, "message"));
     }
 }
 
 /* Writes status through server-side apply on /status when it differs from prev. */
-static ctl_status *write_status(controller *ctl, json_object *isvc, json_object *prev, json_object *status)
+static ctl_status *write_status(controller *ctl, json_object *isvc, json_object *prev,
+                                json_object *status)
 {
     if (prev && json_object_equal(prev, status)) return NULL;
     json_object *md = jx_get(isvc, "metadata");
@@ -219,8 +248,8 @@ static ctl_status *write_status(controller *ctl, json_object *isvc, json_object 
     json_object_object_add(m, "namespace", json_object_new_string(jx_str(md, "namespace")));
     json_object_object_add(o, "metadata", m);
     json_object_object_add(o, "status", json_object_get(status));
-    ctl_status *st = kube_apply(ctl->client, &kube_res_inferenceservices, jx_str(md, "namespace"), jx_str(md, "name"),
-                                "status", o, NULL, NULL);
+    ctl_status *st = kube_apply(ctl->client, &kube_res_inferenceservices, jx_str(md, "namespace"),
+                                jx_str(md, "name"), "status", o, NULL, NULL);
     json_object_put(o);
     /* 404: deleted meanwhile, nothing left to report on */
     st = ctl_status_ignore_http(st, 404);
@@ -230,8 +259,9 @@ static ctl_status *write_status(controller *ctl, json_object *isvc, json_object 
         if (strcmp(was, now) && *now) {
             char msg[160];
             snprintf(msg, sizeof(msg), "Ready is %s (was %s)", now, *was ? was : "unset");
-            kube_record_event(ctl->client, isvc, !strcmp(now, "False") && !strcmp(was, "True") ? "Warning" : "Normal",
-                  !strcmp(now, "True") ? "Ready" : "NotReady", msg);
+            kube_record_event(ctl->client, isvc,
+                              !strcmp(now, "False") && !strcmp(was, "True") ? "Warning" : "Normal",
+                              !strcmp(now, "True") ? "Ready" : "NotReady", msg);
         }
     }
     return st;
@@ -248,7 +278,8 @@ static ctl_status *prune(controller *ctl, const char *key, json_object *children
             json_object *o = json_object_array_get_idx(have, i), *md = jx_get(o, "metadata");
             const char *kind = jx_str(o, "kind"), *name = jx_str(md, "name");
             if (!name || jx_find_named(children, kind, name)) continue;
-            st = kube_delete(ctl->client, kube_resource_for(jx_str(o, "apiVersion"), kind), jx_str(md, "namespace"), name);
+            st = kube_delete(ctl->client, kube_resource_for(jx_str(o, "apiVersion"), kind),
+                             jx_str(md, "namespace"), name);
             st = ctl_status_ignore_http(st, 404);
             if (!st) log_info("pruned child", "key", key, "kind", kind, "name", name);
         }
@@ -268,9 +299,13 @@ static ctl_status *prune_scaledobjects(controller *ctl, const char *key, json_ob
     json_object *have = informer_list_index(ctl->inf[INF_DEPLOY], key);
     for (size_t i = 0; so && have && i < json_object_array_length(have) && !st; i++) {
         json_object *md = jx_get(json_object_array_get_idx(have, i), "metadata");
-        const char *name = jx_str(md, "name"), *scaling = jx_str(jx_get(md, "annotations"), RECONCILE_ANNOTATION_SCALING);
-        if (!name || !scaling || strcmp(scaling, "keda") || jx_find_named(children, "ScaledObject", name)) continue;
-        st = ctl_status_ignore_http(kube_delete(ctl->client, so, jx_str(md, "namespace"), name), 404);
+        const char *name = jx_str(md, "name"),
+                   *scaling = jx_str(jx_get(md, "annotations"), RECONCILE_ANNOTATION_SCALING);
+        if (!name || !scaling || strcmp(scaling, "keda") ||
+            jx_find_named(children, "ScaledObject", name))
+            continue;
+        st = ctl_status_ignore_http(kube_delete(ctl->client, so, jx_str(md, "namespace"), name),
+                                    404);
         if (!st) log_info("pruned child", "key", key, "kind", "ScaledObject", "name", name);
     }
     json_object_put(have);
@@ -289,15 +324,17 @@ static ctl_status *handover(controller *ctl, json_object *desired, const char *n
     char key[512];
     snprintf(key, sizeof(key), "%s/%s", ns, name);
     cached = informer_get(ctl->inf[INF_DEPLOY], key);
-    const char *scaling = jx_str(jx_get(jx_get(cached, "metadata"), "annotations"), RECONCILE_ANNOTATION_SCALING);
-    if (!cached || (scaling && strcmp(scaling, "fixed"))) goto out; /* new, or already handed over */
+    const char *scaling =
+        jx_str(jx_get(jx_get(cached, "metadata"), "annotations"), RECONCILE_ANNOTATION_SCALING);
+    if (!cached || (scaling && strcmp(scaling, "fixed")))
+        goto out; /* new, or already handed over */
     if ((st = kube_get(ctl->client, &kube_res_deployments, ns, name, &live))) {
         st = ctl_status_ignore_http(st, 404);
         goto out;
     }
     if ((st = reconcile_handover(desired, live, &patch)) || !patch) goto out;
-    st = kube_apply_as(ctl->client, &kube_res_deployments, ns, name, NULL, patch, RECONCILE_HANDOVER_MANAGER, NULL,
-                       NULL);
+    st = kube_apply_as(ctl->client, &kube_res_deployments, ns, name, NULL, patch,
+                       RECONCILE_HANDOVER_MANAGER, NULL, NULL);
     if (!st) log_info("replicas handed over to the HPA", "deployment", key);
 out:
     json_object_put(cached);
@@ -308,7 +345,8 @@ out:
 
 /* Paused (status.h): no apply, delete or prune; only the status, from the cached Deployment and
  * pods as they run. The spec is not read, so a paused object reports no InvalidSpec either. */
-static ctl_status *sync_paused(controller *ctl, const char *key, json_object *isvc, json_object *prev, const char *now)
+static ctl_status *sync_paused(controller *ctl, const char *key, json_object *isvc,
+                               json_object *prev, const char *now)
 {
     json_object *md = jx_get(isvc, "metadata"), *dep = NULL, *pods = NULL, *status = NULL;
     ctl_status *st = NULL;
@@ -350,7 +388,8 @@ typedef struct pass {
 /* A bad spec will not fix itself: report it in status, and do not retry until it changes. */
 static ctl_status *report_invalid(controller *ctl, pass *p, ctl_status *bad)
 {
-    ctl_status *st = status_compute_invalid(p->isvc, ctl_status_msg(bad), p->prev, p->now, &p->status);
+    ctl_status *st =
+        status_compute_invalid(p->isvc, ctl_status_msg(bad), p->prev, p->now, &p->status);
     if (!st) status_pause_condition(p->status, p->isvc, jx_get(p->prev, "conditions"), p->now);
     if (!st && !(p->prev && json_object_equal(p->prev, p->status)))
         kube_record_event(ctl->client, p->isvc, "Warning", "InvalidSpec", ctl_status_msg(bad));
@@ -367,7 +406,8 @@ static ctl_status *plan_children(controller *ctl, pass *p)
     ctl_status *st = reconcile_desired(p->isvc, &ctl->rc, &p->children);
     if (!st) {
         json_object *deps = informer_list_index(ctl->inf[INF_DEPLOY], p->key);
-        st = canary_plan_new(canary_get_config(ctl->canary), p->isvc, &ctl->rc, deps, &p->children, &p->plan);
+        st = canary_plan_new(canary_get_config(ctl->canary), p->isvc, &ctl->rc, deps, &p->children,
+                             &p->plan);
         json_object_put(deps);
     }
     return st;
@@ -401,13 +441,14 @@ static void keep_child(pass *p, const kube_resource *r, json_object *obj, int tr
 static ctl_status *apply_child(controller *ctl, pass *p, size_t i)
 {
     json_object *c = json_object_array_get_idx(p->children, i), *out = NULL;
-    const char *av = jx_str(c, "apiVersion"), *kind = jx_str(c, "kind"), *name = jx_str(jx_get(c, "metadata"), "name"),
+    const char *av = jx_str(c, "apiVersion"), *kind = jx_str(c, "kind"),
+               *name = jx_str(jx_get(c, "metadata"), "name"),
                *cns = jx_str(jx_get(c, "metadata"), "namespace");
     const kube_resource *r = kube_resource_for(av, kind);
     ctl_status *st = NULL;
     if (!r || !name)
-        return ctl_status_new(CTL_EINTERNAL, "child %zu (%s %s) has no known resource or name", i, av ? av : "?",
-                              kind ? kind : "?");
+        return ctl_status_new(CTL_EINTERNAL, "child %zu (%s %s) has no known resource or name", i,
+                              av ? av : "?", kind ? kind : "?");
     char hash[17], akey[600], ckey[520];
     informer *cache = cache_of(ctl, r);
     if (!cns) cns = p->ns;
@@ -459,7 +500,8 @@ static ctl_status *route_and_prune(controller *ctl, pass *p, reconcile_result *r
     if (!(p->pods = informer_list_index(ctl->inf[INF_POD], p->key)))
         return ctl_status_new(CTL_ENOMEM, "pods of %s", p->key);
     canary_plan_resume(p->plan, status_paused_since_ms(p->prev)); /* 0 unless this ends a pause */
-    if ((st = canary_plan_route(ctl->canary, p->plan, p->isvc, p->pods, p->children, clock_wall_ms(), &requeue_ms)))
+    if ((st = canary_plan_route(ctl->canary, p->plan, p->isvc, p->pods, p->children,
+                                clock_wall_ms(), &requeue_ms)))
         return st;
     if (requeue_ms > 0) res->after_ms = requeue_ms; /* the rollout's next check */
     return prune(ctl, p->key, p->children);
@@ -471,7 +513,8 @@ static ctl_status *report_status(controller *ctl, pass *p, reconcile_result *res
     ctl_status *st = status_compute(p->isvc, p->deployment, p->pods, p->prev, p->now, &p->status);
     if (st) return st;
     canary_plan_status(p->plan, p->status, p->now);
-    status_pause_condition(p->status, p->isvc, jx_get(p->prev, "conditions"), p->now); /* an ignored value */
+    status_pause_condition(p->status, p->isvc, jx_get(p->prev, "conditions"),
+                           p->now); /* an ignored value */
     if (p->created_any && workqueue_len_first(ctl->q)) {
         /* Other new InferenceServices wait for their first pass. In a burst of creates the API
          * server's throughput is what bounds how soon every one has its children, so this one's
@@ -485,7 +528,8 @@ static ctl_status *report_status(controller *ctl, pass *p, reconcile_result *res
 
 /* One pass over key: desired children -> apply -> route/rollout -> prune -> status. Decides
  * nothing about the queue itself: what it wants is in *res, and the worker acts on it. */
-static ctl_status *sync_key(controller *ctl, const char *key, json_object **isvc_out, reconcile_result *res)
+static ctl_status *sync_key(controller *ctl, const char *key, json_object **isvc_out,
+                            reconcile_result *res)
 {
     ctl_status *st = NULL;
     pass p = {.key = key, .isvc = informer_get(ctl->inf[INF_ISVC], key)};
@@ -499,7 +543,8 @@ static ctl_status *sync_key(controller *ctl, const char *key, json_object **isvc
     p.prev = jx_get(p.isvc, "status");
     kube_format_time(p.now, sizeof(p.now), 0);
     int paused = status_pause_read(p.isvc, NULL) == STATUS_PAUSE_ON;
-    metrics_set_paused(key, paused); /* every pass: a restarted controller has not seen the transition */
+    metrics_set_paused(key,
+                       paused); /* every pass: a restarted controller has not seen the transition */
     if (paused) return sync_paused(ctl, key, p.isvc, p.prev, p.now);
     if ((st = plan_children(ctl, &p))) {
         if (ctl_status_code(st) == CTL_EINVAL) st = report_invalid(ctl, &p, st);
@@ -508,7 +553,8 @@ static ctl_status *sync_key(controller *ctl, const char *key, json_object **isvc
     if ((st = prune_scaledobjects(ctl, key, p.children))) goto out;
     for (size_t i = 0; i < json_object_array_length(p.children); i++)
         if ((st = apply_child(ctl, &p, i))) goto out;
-    report_created(ctl, &p); /* before the status write and its Ready event, in the order things happened */
+    report_created(
+        ctl, &p); /* before the status write and its Ready event, in the order things happened */
     if ((st = route_and_prune(ctl, &p, res))) goto out;
     st = report_status(ctl, &p, res);
 out:
@@ -524,8 +570,8 @@ out:
 /* The one place that decides what happens to a key after a pass (controller-runtime's
  * reconcileHandler): an error retries with the key's backoff; otherwise its failures are
  * forgotten and it is queued again only if the pass asked for it. */
-static void handle_result(controller *ctl, const char *key, json_object *isvc, ctl_status *st, reconcile_result res,
-                          double dt)
+static void handle_result(controller *ctl, const char *key, json_object *isvc, ctl_status *st,
+                          reconcile_result res, double dt)
 {
     enum { DONE, ERROR, REQUEUE, REQUEUE_AFTER } what;
     what = st ? ERROR : res.requeue ? REQUEUE : res.after_ms > 0 ? REQUEUE_AFTER : DONE;
@@ -612,7 +658,8 @@ void controller_stop(controller *ctl)
     if (ctl->q) workqueue_shutdown(ctl->q);
     if (ctl->started)
         for (int w = 0; w < ctl->nworkers; w++) pthread_join(ctl->workers[w], NULL);
-    for (int i = 0; i < INF_COUNT; i++) informer_request_stop(ctl->inf[i]); /* all at once, then join */
+    for (int i = 0; i < INF_COUNT; i++)
+        informer_request_stop(ctl->inf[i]); /* all at once, then join */
     for (int i = 0; i < INF_COUNT; i++) informer_stop(ctl->inf[i]);
     canary_stop(ctl->canary);
     metrics_set_depth_source(NULL, NULL);

@@ -25,8 +25,10 @@ typedef struct controller_config {
     const char *namespace; /* NULL or "": all namespaces */
     int workers;           /* >= 1 */
     reconcile_config reconcile;
-    routing_mode default_routing; /* for InferenceServices without spec.routing (--default-routing) */
-    const char *default_gateway;  /* "namespace/name" parentRef for gateway routing (--default-gateway) */
+    routing_mode
+        default_routing; /* for InferenceServices without spec.routing (--default-routing) */
+    const char
+        *default_gateway; /* "namespace/name" parentRef for gateway routing (--default-gateway) */
 } controller_config;
 
 /* Strings in cfg are copied. The client must outlive the controller. */

@@ -17,7 +17,9 @@ static void keep(json_object *dst, json_object *src, const char *k)
 static json_object *trim_conditions(json_object *conds)
 {
     json_object *out = json_object_new_array();
-    for (size_t i = 0; out && json_object_is_type(conds, json_type_array) && i < json_object_array_length(conds); i++) {
+    for (size_t i = 0;
+         out && json_object_is_type(conds, json_type_array) && i < json_object_array_length(conds);
+         i++) {
         json_object *c = json_object_array_get_idx(conds, i), *t = json_object_new_object();
         const char *type = jx_str(c, "type");
         if (!t || !type || (strcmp(type, "Ready") && strcmp(type, "PodScheduled"))) {
@@ -38,7 +40,8 @@ static json_object *trim_conditions(json_object *conds)
 static json_object *trim_terminated(json_object *state)
 {
     json_object *t = jx_get(state, "terminated"), *out;
-    if (!t || !json_object_is_type(t, json_type_object) || !(out = json_object_new_object())) return NULL;
+    if (!t || !json_object_is_type(t, json_type_object) || !(out = json_object_new_object()))
+        return NULL;
     keep(out, t, "reason");
     keep(out, t, "message");
     keep(out, t, "exitCode");
@@ -50,12 +53,16 @@ static json_object *trim_terminated(json_object *state)
 static json_object *trim_containers(json_object *list)
 {
     json_object *out = json_object_new_array();
-    for (size_t i = 0; out && json_object_is_type(list, json_type_array) && i < json_object_array_length(list); i++) {
+    for (size_t i = 0;
+         out && json_object_is_type(list, json_type_array) && i < json_object_array_length(list);
+         i++) {
         json_object *c = json_object_array_get_idx(list, i), *t = json_object_new_object();
         json_object *waiting = jx_get(jx_get(c, "state"), "waiting");
         if (waiting && !json_object_is_type(waiting, json_type_object)) waiting = NULL;
-        json_object *w = waiting ? json_object_new_object() : NULL, *state = json_object_new_object();
-        json_object *term = trim_terminated(jx_get(c, "state")), *last = trim_terminated(jx_get(c, "lastState"));
+        json_object *w = waiting ? json_object_new_object() : NULL,
+                    *state = json_object_new_object();
+        json_object *term = trim_terminated(jx_get(c, "state")),
+                    *last = trim_terminated(jx_get(c, "lastState"));
         if (!t || !state || (waiting && !w)) {
             json_object_put(t);
             json_object_put(w);
@@ -72,8 +79,10 @@ static json_object *trim_containers(json_object *list)
             json_object_object_add(state, "waiting", w);
         }
         if (term) json_object_object_add(state, "terminated", term);
-        if (json_object_object_length(state)) json_object_object_add(t, "state", state);
-        else json_object_put(state);
+        if (json_object_object_length(state))
+            json_object_object_add(t, "state", state);
+        else
+            json_object_put(state);
         if (last) {
             json_object *ls = json_object_new_object();
             if (ls) {
@@ -91,7 +100,8 @@ void podcache_trim(json_object *pod)
 {
     static const char *const lists[] = {"initContainerStatuses", "containerStatuses"};
     json_object *md = jx_get(pod, "metadata"), *ps = jx_get(pod, "status");
-    json_object *m = md ? json_object_new_object() : NULL, *s = ps ? json_object_new_object() : NULL;
+    json_object *m = md ? json_object_new_object() : NULL,
+                *s = ps ? json_object_new_object() : NULL;
     if (m) { /* on ENOMEM the pod just stays whole */
         json_object *rev = jx_get(jx_get(md, "labels"), REVISION_LABEL);
         keep(m, md, "name");
@@ -103,14 +113,17 @@ void podcache_trim(json_object *pod)
             json_object_object_add(labels, REVISION_LABEL, json_object_get(rev));
             json_object_object_add(m, "labels", labels);
         }
-        json_object_object_add(pod, "metadata", m); /* frees the old metadata; kept values hold a reference */
+        json_object_object_add(pod, "metadata",
+                               m); /* frees the old metadata; kept values hold a reference */
     }
     if (s) {
         keep(s, ps, "phase");
         keep(s, ps, "podIP");
-        if (jx_get(ps, "conditions")) json_object_object_add(s, "conditions", trim_conditions(jx_get(ps, "conditions")));
+        if (jx_get(ps, "conditions"))
+            json_object_object_add(s, "conditions", trim_conditions(jx_get(ps, "conditions")));
         for (int l = 0; l < 2; l++)
-            if (jx_get(ps, lists[l])) json_object_object_add(s, lists[l], trim_containers(jx_get(ps, lists[l])));
+            if (jx_get(ps, lists[l]))
+                json_object_object_add(s, lists[l], trim_containers(jx_get(ps, lists[l])));
         json_object_object_add(pod, "status", s);
     }
 }

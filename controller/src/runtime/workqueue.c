@@ -23,7 +23,7 @@ typedef struct ring {
 } ring;
 
 /* The dirty set's value: which lane the key belongs in. */
-#define LANE_FIRST ((void *)1)
+#define LANE_FIRST  ((void *)1)
 #define LANE_NORMAL NULL
 
 struct workqueue {
@@ -42,7 +42,6 @@ struct workqueue {
     uint64_t base_ms, max_ms;
     int shutting_down;
 };
-
 
 workqueue *workqueue_create(uint64_t base_ms, uint64_t max_ms)
 {
@@ -116,7 +115,8 @@ static void add_locked(workqueue *q, const char *key, int first)
         if (strmap_put(q->dirty, key, LANE_FIRST, NULL)) goto oom;
         if (strmap_has(q->processing, key)) return; /* done() queues it, in the first lane now */
         if (fifo_push(q, 0, key)) {
-            if (strmap_put(q->dirty, key, LANE_NORMAL, NULL)) { /* replacing cannot allocate; be safe */
+            if (strmap_put(q->dirty, key, LANE_NORMAL,
+                           NULL)) { /* replacing cannot allocate; be safe */
                 (void)strmap_remove(q->dirty, key);
                 q->count--;
             }
@@ -266,13 +266,16 @@ char *workqueue_get(workqueue *q)
         key = r->buf[r->head];
         r->head = (r->head + 1) % r->cap;
         r->count--;
-        if (strmap_has(q->dirty, key) && strmap_get(q->dirty, key) == want && !strmap_has(q->processing, key)) break;
+        if (strmap_has(q->dirty, key) && strmap_get(q->dirty, key) == want &&
+            !strmap_has(q->processing, key))
+            break;
         free(key); /* stale: moved to the first lane, or its other copy was handed out */
         key = NULL;
     }
     q->count--;
     (void)strmap_remove(q->dirty, key);
-    if (strmap_put(q->processing, key, NULL, NULL)) log_error("workqueue: out of memory tracking key", "key", key);
+    if (strmap_put(q->processing, key, NULL, NULL))
+        log_error("workqueue: out of memory tracking key", "key", key);
 out:
     pthread_mutex_unlock(&q->mu);
     return key;
@@ -321,7 +324,8 @@ size_t workqueue_len(workqueue *q)
 size_t workqueue_len_first(workqueue *q)
 {
     pthread_mutex_lock(&q->mu);
-    size_t n = q->lanes[0].count; /* exact: a first-lane copy never goes stale (keys only move up) */
+    size_t n =
+        q->lanes[0].count; /* exact: a first-lane copy never goes stale (keys only move up) */
     pthread_mutex_unlock(&q->mu);
     return n;
 }

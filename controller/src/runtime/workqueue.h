@@ -42,8 +42,8 @@ char *workqueue_get(workqueue *q);
 void workqueue_done(workqueue *q, const char *key);
 void workqueue_shutdown(workqueue *q);
 int workqueue_shutting_down(workqueue *q);
-size_t workqueue_len(workqueue *q);       /* keys ready to be worked */
-size_t workqueue_len_first(workqueue *q); /* of those, the ones in the first lane */
+size_t workqueue_len(workqueue *q);         /* keys ready to be worked */
+size_t workqueue_len_first(workqueue *q);   /* of those, the ones in the first lane */
 size_t workqueue_len_delayed(workqueue *q); /* keys waiting for their time */
 
 #endif

@@ -145,7 +145,8 @@ static int concat_inputs(batcher_job **jobs, size_t n, int64_t rows, onnx_tensor
 }
 
 /* The run's times on every job, the stats callback, and the per-row estimate. */
-static void note_timing(batcher *b, batcher_job **jobs, size_t n, int64_t rows, int64_t t0, int64_t t1)
+static void note_timing(batcher *b, batcher_job **jobs, size_t n, int64_t rows, int64_t t0,
+                        int64_t t1)
 {
     if (b->opts.on_batch) b->opts.on_batch(b->opts.stats_ctx, rows, n, t1 - t0);
     int64_t per_row = (t1 - t0) / (rows > 0 ? rows : 1),
@@ -211,7 +212,8 @@ static void batch_run(batcher *b, batcher_job **jobs, size_t n)
     kinfer_status *st = NULL;
     int have_out = 0; /* the engine filled out[] and it must be released */
     if (!out || (n > 1 && concat_inputs(jobs, n, rows, &in))) {
-        for (size_t k = 0; k < n; k++) job_fail(jobs[k], KINFER_ENOMEM, "out of memory assembling the batch");
+        for (size_t k = 0; k < n; k++)
+            job_fail(jobs[k], KINFER_ENOMEM, "out of memory assembling the batch");
         goto out;
     }
     int64_t t0 = kinfer_now_ns();

@@ -91,5 +91,4 @@ void batcher_shutdown(batcher *b);
 /* Shuts down if needed and frees. NULL is a no-op. */
 void batcher_destroy(batcher *b);
 
-
 #endif

@@ -1,9 +1,9 @@
 /*
  * kinfer-onnx-check: runs ONNX backend test directories (model.onnx plus test_data_set_N
- * directories of input_N.pb and output_N.pb, serialized TensorProtos) through kinfer's engine and compares the
- * outputs with rtol 1e-3, atol 1e-7. One line per case: PASS, FAIL with the reason, or SKIP when
- * the model uses something kinfer does not implement (KINFER_EUNSUPPORTED, named). Ends with
- * "N passed, N failed, N skipped" and exits 1 if anything failed.
+ * directories of input_N.pb and output_N.pb, serialized TensorProtos) through kinfer's engine and
+ * compares the outputs with rtol 1e-3, atol 1e-7. One line per case: PASS, FAIL with the reason, or
+ * SKIP when the model uses something kinfer does not implement (KINFER_EUNSUPPORTED, named). Ends
+ * with "N passed, N failed, N skipped" and exits 1 if anything failed.
  */
 #include <dirent.h>
 #include <math.h>
@@ -14,9 +14,9 @@
 #include "../engine/onnx_model.h"
 #include "../engine/onnx_proto.h"
 
-#define CHECK_RTOL 1e-3
-#define CHECK_ATOL 1e-7
-#define CHECK_MAX_IO 64
+#define CHECK_RTOL     1e-3
+#define CHECK_ATOL     1e-7
+#define CHECK_MAX_IO   64
 #define CHECK_MAX_FILE (256u << 20)
 
 typedef enum { R_PASS, R_FAIL, R_SKIP } result;
@@ -44,7 +44,8 @@ static int read_file(const char *path, void **buf, size_t *len)
 }
 
 /* Loads DIR/input_N.pb (or output_N.pb) for N = 0.. until one is missing. */
-static result load_tensors(const char *dir, const char *prefix, onnx_tensor *ts, size_t *n, char *why, size_t wl)
+static result load_tensors(const char *dir, const char *prefix, onnx_tensor *ts, size_t *n,
+                           char *why, size_t wl)
 {
     *n = 0;
     for (size_t i = 0; i < CHECK_MAX_IO; i++) {
@@ -57,7 +58,8 @@ static result load_tensors(const char *dir, const char *prefix, onnx_tensor *ts,
         free(buf);
         if (st) {
             /* Sequences, maps and optionals are not TensorProtos. */
-            snprintf(why, wl, "%s_%zu.pb is not a supported tensor (%s)", prefix, i, kinfer_status_msg(st));
+            snprintf(why, wl, "%s_%zu.pb is not a supported tensor (%s)", prefix, i,
+                     kinfer_status_msg(st));
             kinfer_status_free(st);
             return R_SKIP;
         }
@@ -76,32 +78,49 @@ static int close_enough(double got, double want)
 static double elem(const onnx_tensor *t, int64_t i)
 {
     switch (t->dtype) {
-    case ONNX_DTYPE_FLOAT: return ((const float *)t->data)[i];
-    case ONNX_DTYPE_DOUBLE: return ((const double *)t->data)[i];
-    case ONNX_DTYPE_INT64: return (double)((const int64_t *)t->data)[i];
-    case ONNX_DTYPE_INT32: return ((const int32_t *)t->data)[i];
-    case ONNX_DTYPE_INT16: return ((const int16_t *)t->data)[i];
-    case ONNX_DTYPE_INT8: return ((const int8_t *)t->data)[i];
-    case ONNX_DTYPE_UINT8: case ONNX_DTYPE_BOOL: return ((const uint8_t *)t->data)[i];
-    case ONNX_DTYPE_UINT16: case ONNX_DTYPE_FLOAT16: return ((const uint16_t *)t->data)[i];
-    case ONNX_DTYPE_UINT32: return ((const uint32_t *)t->data)[i];
-    case ONNX_DTYPE_UINT64: return (double)((const uint64_t *)t->data)[i];
-    default: return 0;
+    case ONNX_DTYPE_FLOAT:
+        return ((const float *)t->data)[i];
+    case ONNX_DTYPE_DOUBLE:
+        return ((const double *)t->data)[i];
+    case ONNX_DTYPE_INT64:
+        return (double)((const int64_t *)t->data)[i];
+    case ONNX_DTYPE_INT32:
+        return ((const int32_t *)t->data)[i];
+    case ONNX_DTYPE_INT16:
+        return ((const int16_t *)t->data)[i];
+    case ONNX_DTYPE_INT8:
+        return ((const int8_t *)t->data)[i];
+    case ONNX_DTYPE_UINT8:
+    case ONNX_DTYPE_BOOL:
+        return ((const uint8_t *)t->data)[i];
+    case ONNX_DTYPE_UINT16:
+    case ONNX_DTYPE_FLOAT16:
+        return ((const uint16_t *)t->data)[i];
+    case ONNX_DTYPE_UINT32:
+        return ((const uint32_t *)t->data)[i];
+    case ONNX_DTYPE_UINT64:
+        return (double)((const uint64_t *)t->data)[i];
+    default:
+        return 0;
     }
 }
 
-static result compare(const onnx_tensor *got, const onnx_tensor *want, size_t k, char *why, size_t wl)
+static result compare(const onnx_tensor *got, const onnx_tensor *want, size_t k, char *why,
+                      size_t wl)
 {
     if (got->dtype != want->dtype) {
-        snprintf(why, wl, "output %zu: dtype %s, expected %s", k, onnx_dtype_name(got->dtype), onnx_dtype_name(want->dtype));
+        snprintf(why, wl, "output %zu: dtype %s, expected %s", k, onnx_dtype_name(got->dtype),
+                 onnx_dtype_name(want->dtype));
         return R_FAIL;
     }
     int same = got->rank == want->rank;
     for (int d = 0; same && d < got->rank; d++) same = got->dims[d] == want->dims[d];
     if (!same) {
         char g[128] = "", w[128] = "";
-        for (int d = 0; d < got->rank; d++) snprintf(g + strlen(g), sizeof g - strlen(g), "%lld,", (long long)got->dims[d]);
-        for (int d = 0; d < want->rank; d++) snprintf(w + strlen(w), sizeof w - strlen(w), "%lld,", (long long)want->dims[d]);
+        for (int d = 0; d < got->rank; d++)
+            snprintf(g + strlen(g), sizeof g - strlen(g), "%lld,", (long long)got->dims[d]);
+        for (int d = 0; d < want->rank; d++)
+            snprintf(w + strlen(w), sizeof w - strlen(w), "%lld,", (long long)want->dims[d]);
         snprintf(why, wl, "output %zu: shape [%s], expected [%s]", k, g, w);
         return R_FAIL;
     }
@@ -109,14 +128,16 @@ static result compare(const onnx_tensor *got, const onnx_tensor *want, size_t k,
     for (int64_t i = 0; i < n; i++) {
         if (want->dtype == ONNX_DTYPE_STRING) {
             if (strcmp(((char **)got->data)[i], ((char **)want->data)[i])) {
-                snprintf(why, wl, "output %zu[%lld]: '%s', expected '%s'", k, (long long)i, ((char **)got->data)[i],
-                         ((char **)want->data)[i]);
+                snprintf(why, wl, "output %zu[%lld]: '%s', expected '%s'", k, (long long)i,
+                         ((char **)got->data)[i], ((char **)want->data)[i]);
                 return R_FAIL;
             }
             continue;
         }
         double g = elem(got, i), w = elem(want, i);
-        int ok = (want->dtype == ONNX_DTYPE_FLOAT || want->dtype == ONNX_DTYPE_DOUBLE) ? close_enough(g, w) : g == w;
+        int ok = (want->dtype == ONNX_DTYPE_FLOAT || want->dtype == ONNX_DTYPE_DOUBLE)
+                     ? close_enough(g, w)
+                     : g == w;
         if (!ok) {
             snprintf(why, wl, "output %zu[%lld]: %.9g, expected %.9g", k, (long long)i, g, w);
             return R_FAIL;
@@ -221,9 +242,18 @@ int main(int argc, char **argv)
         const char *name = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
         char why[1024] = "";
         switch (run_case(dir, why, sizeof why)) {
-        case R_PASS: printf("PASS %s\n", name); passed++; break;
-        case R_FAIL: printf("FAIL %s: %s\n", name, why); failed++; break;
-        case R_SKIP: printf("SKIP %s: %s\n", name, why); skipped++; break;
+        case R_PASS:
+            printf("PASS %s\n", name);
+            passed++;
+            break;
+        case R_FAIL:
+            printf("FAIL %s: %s\n", name, why);
+            failed++;
+            break;
+        case R_SKIP:
+            printf("SKIP %s: %s\n", name, why);
+            skipped++;
+            break;
         }
         fflush(stdout);
     }

@@ -16,23 +16,40 @@ static kinfer_status oom_status = {KINFER_ENOMEM, "out of memory"};
 const char *kinfer_strerror(kinfer_err code)
 {
     switch (code) {
-    case KINFER_OK: return "ok";
-    case KINFER_ENOMEM: return "out of memory";
-    case KINFER_EINVAL: return "invalid argument";
-    case KINFER_EMODEL: return "invalid model";
-    case KINFER_EUNSUPPORTED: return "unsupported";
-    case KINFER_ESHAPE: return "shape mismatch";
-    case KINFER_EDTYPE: return "datatype mismatch";
-    case KINFER_EIO: return "I/O error";
-    case KINFER_ENOTFOUND: return "not found";
-    case KINFER_EFULL: return "queue full";
-    case KINFER_ETIMEOUT: return "timed out";
-    case KINFER_EUNAVAIL: return "unavailable";
-    case KINFER_ETOOBIG: return "too large";
-    case KINFER_EAUTH: return "authentication failed";
-    case KINFER_ECHECKSUM: return "checksum mismatch";
-    case KINFER_EHTTP: return "HTTP error";
-    case KINFER_EINTERNAL: return "internal error";
+    case KINFER_OK:
+        return "ok";
+    case KINFER_ENOMEM:
+        return "out of memory";
+    case KINFER_EINVAL:
+        return "invalid argument";
+    case KINFER_EMODEL:
+        return "invalid model";
+    case KINFER_EUNSUPPORTED:
+        return "unsupported";
+    case KINFER_ESHAPE:
+        return "shape mismatch";
+    case KINFER_EDTYPE:
+        return "datatype mismatch";
+    case KINFER_EIO:
+        return "I/O error";
+    case KINFER_ENOTFOUND:
+        return "not found";
+    case KINFER_EFULL:
+        return "queue full";
+    case KINFER_ETIMEOUT:
+        return "timed out";
+    case KINFER_EUNAVAIL:
+        return "unavailable";
+    case KINFER_ETOOBIG:
+        return "too large";
+    case KINFER_EAUTH:
+        return "authentication failed";
+    case KINFER_ECHECKSUM:
+        return "checksum mismatch";
+    case KINFER_EHTTP:
+        return "HTTP error";
+    case KINFER_EINTERNAL:
+        return "internal error";
     }
     return "unknown error";
 }

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #define ARENA_MAX_BYTES ((size_t)1 << 38)
-#define ARENA_MAX_LIVE (1 << 20)
+#define ARENA_MAX_LIVE  (1 << 20)
 
 typedef struct block {
     size_t off, size;
@@ -97,6 +97,15 @@ void arena_reset(arena *a)
     a->overflow = 0;
 }
 
-size_t arena_high_water(const arena *a) { return a->hw; }
-size_t arena_capacity(const arena *a) { return a->cap; }
-size_t arena_overflow(const arena *a) { return a->overflow; }
+size_t arena_high_water(const arena *a)
+{
+    return a->hw;
+}
+size_t arena_capacity(const arena *a)
+{
+    return a->cap;
+}
+size_t arena_overflow(const arena *a)
+{
+    return a->overflow;
+}

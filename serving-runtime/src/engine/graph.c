@@ -136,7 +136,8 @@ kinfer_status *graph__plan(graph *g)
         }
     }
     free(fill);
-    for (size_t v = 0; v < g->n_vals; v++) g->vals[v].n_consumers = users_start[v + 1] - users_start[v];
+    for (size_t v = 0; v < g->n_vals; v++)
+        g->vals[v].n_consumers = users_start[v + 1] - users_start[v];
     size_t qh = 0, qt = 0, live = 0;
     for (size_t k = 0; k < g->n_nodes; k++) {
         if (g->nodes[k].dead) continue;
@@ -178,7 +179,8 @@ out:
 /* Ops whose output is their first input's bytes under another shape. */
 static int is_alias_op(const op_node *n)
 {
-    static const char *const ops[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"};
+    static const char *const ops[] = {"Reshape",   "Flatten",  "Squeeze",
+                                      "Unsqueeze", "Identity", "Dropout"};
     if (*n->domain || n->n_out != 1 || n->n_in < 1 || n->in[0] < 0 || n->out[0] < 0) return 0;
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
         if (!strcmp(n->op_type, ops[i])) return 1;
@@ -221,7 +223,7 @@ static int dtype_is_compatible(onnx_dtype declared, onnx_dtype inferred)
 
 /* Outputs bigger than this are computed at run time instead: folding them would only trade
  * compute for resident memory (and let a tiny hostile file demand gigabytes at load). */
-#define FOLD_MAX_BYTES ((int64_t)64 << 20)
+#define FOLD_MAX_BYTES       ((int64_t)64 << 20)
 #define FOLD_TOTAL_MAX_BYTES ((int64_t)256 << 20)
 
 /* Runs a node whose inputs are all constant at load time; its outputs become constants.
@@ -239,7 +241,8 @@ static kinfer_status *fold_node(graph *g, op_node *n, op_tensor **in, op_tensor 
             return op_node_error(n, KINFER_ETOOBIG, "output shape overflows");
         if (!es) return op_node_error(n, KINFER_EINTERNAL, "folding gave no type");
         if (cnt < 0) cnt = INT64_MAX; /* too big to fold: left to run time below */
-        if (cnt > FOLD_MAX_BYTES / (int64_t)es || g->folded_bytes + cnt * (int64_t)es > FOLD_TOTAL_MAX_BYTES) {
+        if (cnt > FOLD_MAX_BYTES / (int64_t)es ||
+            g->folded_bytes + cnt * (int64_t)es > FOLD_TOTAL_MAX_BYTES) {
             for (int k = 0; k < n->n_out; k++)
                 if (out[k]) out[k]->data = NULL;
             return NULL;
@@ -275,7 +278,8 @@ kinfer_status *graph__infer_types(graph *g, int fold)
         kinfer_status *st = NULL;
         if (fold && all_const) {
             int folded;
-            st = fold_node(g, n, inp, outp, &folded); /* a constant subgraph that fails is a bad model */
+            st = fold_node(g, n, inp, outp,
+                           &folded); /* a constant subgraph that fails is a bad model */
         } else {
             st = graph__node_infer(n, inp, outp, 0);
         }
@@ -284,14 +288,17 @@ kinfer_status *graph__infer_types(graph *g, int fold)
             if (n->out[o] < 0) continue;
             graph_value *v = &g->vals[n->out[o]];
             if (!v->t.dtype)
-                return op_node_error(n, KINFER_EINTERNAL, "output '%s' has no inferred type", v->name);
+                return op_node_error(n, KINFER_EINTERNAL, "output '%s' has no inferred type",
+                                     v->name);
             if (v->decl.dtype && v->decl.kind != v->t.kind)
-                return op_node_error(n, KINFER_EMODEL, "output '%s' is declared a %s but computes a %s", v->name,
-                                     v->decl.kind == ONNX_VALUE_SEQ_MAP ? "sequence of maps" : "tensor",
-                                     v->t.kind == ONNX_VALUE_SEQ_MAP ? "sequence of maps" : "tensor");
+                return op_node_error(
+                    n, KINFER_EMODEL, "output '%s' is declared a %s but computes a %s", v->name,
+                    v->decl.kind == ONNX_VALUE_SEQ_MAP ? "sequence of maps" : "tensor",
+                    v->t.kind == ONNX_VALUE_SEQ_MAP ? "sequence of maps" : "tensor");
             if (!dtype_is_compatible(v->decl.dtype, v->t.dtype))
-                return op_node_error(n, KINFER_EMODEL, "output '%s' is declared %s but computes %s", v->name,
-                                     onnx_dtype_name(v->decl.dtype), onnx_dtype_name(v->t.dtype));
+                return op_node_error(n, KINFER_EMODEL, "output '%s' is declared %s but computes %s",
+                                     v->name, onnx_dtype_name(v->decl.dtype),
+                                     onnx_dtype_name(v->t.dtype));
         }
     }
     return NULL;

@@ -13,14 +13,20 @@
 #include "region.h"
 
 /* Hard caps that keep hostile models from exhausting memory before validation finishes. */
-#define GRAPH_MAX_NODES (1 << 20)
-#define GRAPH_MAX_VALUES (1 << 22)
-#define GRAPH_MAX_IO 64
+#define GRAPH_MAX_NODES   (1 << 20)
+#define GRAPH_MAX_VALUES  (1 << 22)
+#define GRAPH_MAX_IO      64
 #define GRAPH_MAX_NODE_IO 4096
 
 typedef enum attr_type {
-    ATTR_FLOAT = 1, ATTR_INT = 2, ATTR_STRING = 3, ATTR_TENSOR = 4, ATTR_GRAPH = 5,
-    ATTR_FLOATS = 6, ATTR_INTS = 7, ATTR_STRINGS = 8,
+    ATTR_FLOAT = 1,
+    ATTR_INT = 2,
+    ATTR_STRING = 3,
+    ATTR_TENSOR = 4,
+    ATTR_GRAPH = 5,
+    ATTR_FLOATS = 6,
+    ATTR_INTS = 7,
+    ATTR_STRINGS = 8,
 } attr_type;
 
 typedef struct graph_attr {
@@ -38,17 +44,17 @@ typedef struct graph_attr {
 
 typedef struct graph_value {
     const char *name;
-    op_tensor t;        /* load-time type/shape; data when constant */
-    op_tensor decl;     /* type/shape the model declares (graph inputs/outputs); dtype 0 if none */
+    op_tensor t;    /* load-time type/shape; data when constant */
+    op_tensor decl; /* type/shape the model declares (graph inputs/outputs); dtype 0 if none */
     const char *dim_params[ONNX_MAX_RANK];
-    int n_consumers;    /* live nodes reading it */
-    int is_const;       /* initializer, Constant output or folded */
-    int is_input;       /* graph input (not an initializer) */
-    int is_output;      /* graph output */
-    int producer;       /* node index, -1 for inputs/constants */
-    int last_use;       /* position in plan order of the last consumer (of it or of any value
-                         * aliasing its storage); -1 if none */
-    int alias_of;       /* value whose storage this one shares (zero-copy reshape); -1 if none */
+    int n_consumers; /* live nodes reading it */
+    int is_const;    /* initializer, Constant output or folded */
+    int is_input;    /* graph input (not an initializer) */
+    int is_output;   /* graph output */
+    int producer;    /* node index, -1 for inputs/constants */
+    int last_use;    /* position in plan order of the last consumer (of it or of any value
+                      * aliasing its storage); -1 if none */
+    int alias_of;    /* value whose storage this one shares (zero-copy reshape); -1 if none */
 } graph_value;
 
 struct op_node {
@@ -83,14 +89,14 @@ typedef struct graph {
     size_t n_inputs, n_outputs;
     int opset_default, opset_ml;
     int64_t folded_bytes; /* constant-folded data so far (capped) */
-    int *hash; /* open addressing over vals by name */
+    int *hash;            /* open addressing over vals by name */
     size_t hash_cap;
 } graph;
 
 /* Parses and validates a model (onnx_loader.c); ext_dir: base for external data or NULL.
  * droppable: buf is a private read-only file mapping whose pages may be dropped once consumed. */
-kinfer_status *graph__load(const void *buf, size_t len, const char *ext_dir, int droppable, graph **out)
-    __attribute__((warn_unused_result));
+kinfer_status *graph__load(const void *buf, size_t len, const char *ext_dir, int droppable,
+                           graph **out) __attribute__((warn_unused_result));
 /* Runs every node's fini and releases everything. NULL is a no-op. */
 void graph__free(graph *g);
 /* Calls every node's init (after optimization decided which nodes live). */

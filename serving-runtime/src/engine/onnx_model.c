@@ -23,13 +23,13 @@
 #include "threadpool.h"
 
 #define MODEL_MAX_FILE_BYTES ((size_t)4 << 30)
-#define RUN_MAX_SCRATCH 16
+#define RUN_MAX_SCRATCH      16
 
 typedef struct run_ctx {
     struct run_ctx *next;
     arena *ar;
-    op_tensor *vals;   /* run-time values, indexed like g->vals */
-    unsigned char *heap; /* per value: 1 if its data is malloc'd (a graph output) */
+    op_tensor *vals;                /* run-time values, indexed like g->vals */
+    unsigned char *heap;            /* per value: 1 if its data is malloc'd (a graph output) */
     void *scratch[RUN_MAX_SCRATCH]; /* op_scratch blocks of the current compute */
     int n_scratch;
 } run_ctx;
@@ -50,32 +50,60 @@ static kinfer_status *onnx_model__load(const void *buf, size_t len, const onnx_o
 size_t onnx_dtype_size(onnx_dtype dt)
 {
     switch (dt) {
-    case ONNX_DTYPE_FLOAT: case ONNX_DTYPE_INT32: case ONNX_DTYPE_UINT32: return 4;
-    case ONNX_DTYPE_UINT8: case ONNX_DTYPE_INT8: case ONNX_DTYPE_BOOL: return 1;
-    case ONNX_DTYPE_UINT16: case ONNX_DTYPE_INT16: case ONNX_DTYPE_FLOAT16: return 2;
-    case ONNX_DTYPE_INT64: case ONNX_DTYPE_DOUBLE: case ONNX_DTYPE_UINT64: return 8;
-    case ONNX_DTYPE_STRING: return sizeof(char *);
-    default: return 0;
+    case ONNX_DTYPE_FLOAT:
+    case ONNX_DTYPE_INT32:
+    case ONNX_DTYPE_UINT32:
+        return 4;
+    case ONNX_DTYPE_UINT8:
+    case ONNX_DTYPE_INT8:
+    case ONNX_DTYPE_BOOL:
+        return 1;
+    case ONNX_DTYPE_UINT16:
+    case ONNX_DTYPE_INT16:
+    case ONNX_DTYPE_FLOAT16:
+        return 2;
+    case ONNX_DTYPE_INT64:
+    case ONNX_DTYPE_DOUBLE:
+    case ONNX_DTYPE_UINT64:
+        return 8;
+    case ONNX_DTYPE_STRING:
+        return sizeof(char *);
+    default:
+        return 0;
     }
 }
 
 const char *onnx_dtype_name(onnx_dtype dt)
 {
     switch (dt) {
-    case ONNX_DTYPE_FLOAT: return "float";
-    case ONNX_DTYPE_UINT8: return "uint8";
-    case ONNX_DTYPE_INT8: return "int8";
-    case ONNX_DTYPE_UINT16: return "uint16";
-    case ONNX_DTYPE_INT16: return "int16";
-    case ONNX_DTYPE_INT32: return "int32";
-    case ONNX_DTYPE_INT64: return "int64";
-    case ONNX_DTYPE_STRING: return "string";
-    case ONNX_DTYPE_BOOL: return "bool";
-    case ONNX_DTYPE_FLOAT16: return "float16";
-    case ONNX_DTYPE_DOUBLE: return "double";
-    case ONNX_DTYPE_UINT32: return "uint32";
-    case ONNX_DTYPE_UINT64: return "uint64";
-    default: return "undefined";
+    case ONNX_DTYPE_FLOAT:
+        return "float";
+    case ONNX_DTYPE_UINT8:
+        return "uint8";
+    case ONNX_DTYPE_INT8:
+        return "int8";
+    case ONNX_DTYPE_UINT16:
+        return "uint16";
+    case ONNX_DTYPE_INT16:
+        return "int16";
+    case ONNX_DTYPE_INT32:
+        return "int32";
+    case ONNX_DTYPE_INT64:
+        return "int64";
+    case ONNX_DTYPE_STRING:
+        return "string";
+    case ONNX_DTYPE_BOOL:
+        return "bool";
+    case ONNX_DTYPE_FLOAT16:
+        return "float16";
+    case ONNX_DTYPE_DOUBLE:
+        return "double";
+    case ONNX_DTYPE_UINT32:
+        return "uint32";
+    case ONNX_DTYPE_UINT64:
+        return "uint64";
+    default:
+        return "undefined";
     }
 }
 
@@ -135,7 +163,8 @@ void onnx_model_free(onnx_model *m)
     free(m);
 }
 
-kinfer_status *onnx_model_load_mem(const void *buf, size_t len, const onnx_options *opts, onnx_model **out)
+kinfer_status *onnx_model_load_mem(const void *buf, size_t len, const onnx_options *opts,
+                                   onnx_model **out)
 {
     return onnx_model__load(buf, len, opts, opts ? opts->external_data_dir : NULL, 0, out);
 }
@@ -167,7 +196,8 @@ static kinfer_status *onnx_model__load(const void *buf, size_t len, const onnx_o
     for (size_t i = 0; i < g->n_inputs; i++) fill_info(g, g->inputs[i], &m->in_info[i]);
     for (size_t i = 0; i < g->n_outputs; i++) fill_info(g, g->outputs[i], &m->out_info[i]);
     int threads = opts && opts->threads > 0 ? opts->threads : threadpool_default_size();
-    if (!(m->pool = threadpool_create(threads))) st = kinfer_status_new(KINFER_ENOMEM, "thread pool");
+    if (!(m->pool = threadpool_create(threads)))
+        st = kinfer_status_new(KINFER_ENOMEM, "thread pool");
 out:
     if (st) {
         onnx_model_free(m);
@@ -187,7 +217,9 @@ kinfer_status *onnx_model_load_file(const char *path, const onnx_options *opts, 
     size_t len = 0;
     char *dir = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return kinfer_status_new(errno == ENOENT ? KINFER_ENOTFOUND : KINFER_EIO, "open %s: %m", path);
+    if (fd < 0)
+        return kinfer_status_new(errno == ENOENT ? KINFER_ENOTFOUND : KINFER_EIO, "open %s: %m",
+                                 path);
     struct stat sb;
     if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
         st = kinfer_status_new(KINFER_EIO, "%s: not a regular file", path);
@@ -222,8 +254,14 @@ out:
     return st;
 }
 
-size_t onnx_model_num_inputs(const onnx_model *m) { return m->g->n_inputs; }
-size_t onnx_model_num_outputs(const onnx_model *m) { return m->g->n_outputs; }
+size_t onnx_model_num_inputs(const onnx_model *m)
+{
+    return m->g->n_inputs;
+}
+size_t onnx_model_num_outputs(const onnx_model *m)
+{
+    return m->g->n_outputs;
+}
 
 const onnx_value_info *onnx_model_input(const onnx_model *m, size_t i)
 {
@@ -242,8 +280,14 @@ void onnx_model_last_run_stats(const onnx_model *m, onnx_run_stats *out)
     pthread_mutex_unlock((pthread_mutex_t *)&m->mu);
 }
 
-size_t onnx_model_plan_size(const onnx_model *m) { return m->g->n_plan; }
-size_t onnx_model_nodes_removed(const onnx_model *m) { return m->removed; }
+size_t onnx_model_plan_size(const onnx_model *m)
+{
+    return m->g->n_plan;
+}
+size_t onnx_model_nodes_removed(const onnx_model *m)
+{
+    return m->removed;
+}
 
 static run_ctx *ctx_get(onnx_model *m)
 {
@@ -287,13 +331,15 @@ static void *run_keep(void *env, size_t bytes)
     return arena_alloc(((run_ctx *)env)->ar, bytes);
 }
 
-static kinfer_status *bind_inputs(onnx_model *m, run_ctx *rc, const onnx_tensor *inputs, size_t n_inputs)
+static kinfer_status *bind_inputs(onnx_model *m, run_ctx *rc, const onnx_tensor *inputs,
+                                  size_t n_inputs)
 {
     const graph *g = m->g;
     for (size_t j = 0; j < n_inputs; j++) {
         int v = inputs[j].name ? graph__find_value(g, inputs[j].name) : -1;
         if (v < 0 || !g->vals[v].is_input)
-            return kinfer_status_new(KINFER_EINVAL, "'%s' is not an input of the model", inputs[j].name ? inputs[j].name : "(null)");
+            return kinfer_status_new(KINFER_EINVAL, "'%s' is not an input of the model",
+                                     inputs[j].name ? inputs[j].name : "(null)");
     }
     for (size_t i = 0; i < g->n_inputs; i++) {
         int v = g->inputs[i];
@@ -303,17 +349,20 @@ static kinfer_status *bind_inputs(onnx_model *m, run_ctx *rc, const onnx_tensor 
             if (!strcmp(inputs[j].name, gv->name)) in = &inputs[j];
         if (!in) return kinfer_status_new(KINFER_EINVAL, "input '%s' is missing", gv->name);
         if (in->kind != ONNX_VALUE_TENSOR || in->dtype != gv->t.dtype)
-            return kinfer_status_new(KINFER_EDTYPE, "input '%s': got %s, the model expects %s", gv->name,
-                                     onnx_dtype_name(in->dtype), onnx_dtype_name(gv->t.dtype));
-        if (in->rank < 0 || in->rank > ONNX_MAX_RANK || (gv->decl.rank >= 0 && in->rank != gv->decl.rank))
-            return kinfer_status_new(KINFER_ESHAPE, "input '%s': rank %d, the model expects %d", gv->name, in->rank,
-                                     gv->decl.rank);
+            return kinfer_status_new(KINFER_EDTYPE, "input '%s': got %s, the model expects %s",
+                                     gv->name, onnx_dtype_name(in->dtype),
+                                     onnx_dtype_name(gv->t.dtype));
+        if (in->rank < 0 || in->rank > ONNX_MAX_RANK ||
+            (gv->decl.rank >= 0 && in->rank != gv->decl.rank))
+            return kinfer_status_new(KINFER_ESHAPE, "input '%s': rank %d, the model expects %d",
+                                     gv->name, in->rank, gv->decl.rank);
         for (int d = 0; d < in->rank; d++) {
             if (in->dims[d] < 0)
                 return kinfer_status_new(KINFER_ESHAPE, "input '%s': negative dim %d", gv->name, d);
             if (gv->decl.rank >= 0 && gv->decl.dims[d] >= 0 && gv->decl.dims[d] != in->dims[d])
-                return kinfer_status_new(KINFER_ESHAPE, "input '%s': dim %d is %lld, the model expects %lld", gv->name,
-                                         d, (long long)in->dims[d], (long long)gv->decl.dims[d]);
+                return kinfer_status_new(
+                    KINFER_ESHAPE, "input '%s': dim %d is %lld, the model expects %lld", gv->name,
+                    d, (long long)in->dims[d], (long long)gv->decl.dims[d]);
         }
         if (!in->data && onnx_tensor_numel(in) > 0)
             return kinfer_status_new(KINFER_EINVAL, "input '%s' has no data", gv->name);
@@ -327,7 +376,8 @@ static kinfer_status *bind_inputs(onnx_model *m, run_ctx *rc, const onnx_tensor 
 }
 
 /* The outputs handed to the caller: STRING data is repacked into one block, SEQ_MAP keys copied. */
-static kinfer_status *export_value(run_ctx *rc, const graph_value *gv, int v, int take, onnx_tensor *o)
+static kinfer_status *export_value(run_ctx *rc, const graph_value *gv, int v, int take,
+                                   onnx_tensor *o)
 {
     op_tensor *t = &rc->vals[v];
     o->name = gv->name;
@@ -349,7 +399,8 @@ static kinfer_status *export_value(run_ctx *rc, const graph_value *gv, int v, in
         o->keys->dtype = t->keys->dtype;
         o->keys->rank = t->keys->rank;
         memcpy(o->keys->dims, t->keys->dims, sizeof(o->keys->dims));
-        o->keys->data = onnx_proto__copy_data(t->keys->dtype, t->keys->data, op_tensor_numel(t->keys));
+        o->keys->data =
+            onnx_proto__copy_data(t->keys->dtype, t->keys->data, op_tensor_numel(t->keys));
         if (!o->keys->data) return kinfer_status_new(KINFER_ENOMEM, "output keys");
     }
     return NULL;
@@ -377,10 +428,12 @@ static kinfer_status *run_node(onnx_model *m, run_ctx *rc, op_node *n, onnx_run_
         int v = n->out[o];
         size_t es = onnx_dtype_size(outp[o]->dtype);
         if (!es || outp[o]->dtype != g->vals[v].t.dtype)
-            return op_node_error(n, KINFER_EINTERNAL, "output '%s': bad inferred type", g->vals[v].name);
+            return op_node_error(n, KINFER_EINTERNAL, "output '%s': bad inferred type",
+                                 g->vals[v].name);
         int64_t cnt = graph__checked_numel(outp[o], ONNX_PROTO_MAX_TENSOR_BYTES / (int64_t)es);
         if (cnt < 0)
-            return op_node_error(n, KINFER_ETOOBIG, "output '%s': shape is negative or too large", g->vals[v].name);
+            return op_node_error(n, KINFER_ETOOBIG, "output '%s': shape is negative or too large",
+                                 g->vals[v].name);
         size_t bytes = (size_t)cnt * es;
         if (g->vals[v].is_output) {
             outp[o]->data = malloc(bytes ? bytes : 1);
@@ -389,10 +442,18 @@ static kinfer_status *run_node(onnx_model *m, run_ctx *rc, op_node *n, onnx_run_
             outp[o]->data = arena_alloc(rc->ar, bytes);
             stats->intermediate_bytes += (bytes + 63) & ~(size_t)63;
         }
-        if (!outp[o]->data) return op_node_error(n, KINFER_ENOMEM, "output '%s': %zu bytes", g->vals[v].name, bytes);
+        if (!outp[o]->data)
+            return op_node_error(n, KINFER_ENOMEM, "output '%s': %zu bytes", g->vals[v].name,
+                                 bytes);
     }
-    op_ctx c = {.node = n, .in = inp, .out = outp, .run = 1, .scratch_fn = run_scratch,
-                .keep_fn = run_keep, .env = rc, .pool = m->pool};
+    op_ctx c = {.node = n,
+                .in = inp,
+                .out = outp,
+                .run = 1,
+                .scratch_fn = run_scratch,
+                .keep_fn = run_keep,
+                .env = rc,
+                .pool = m->pool};
     st = n->def->compute(&c);
     for (int i = 0; i < rc->n_scratch; i++) arena_release(rc->ar, rc->scratch[i]);
     rc->n_scratch = 0;
@@ -423,20 +484,26 @@ static void release_dead(onnx_model *m, run_ctx *rc, const op_node *n, int p)
 }
 
 kinfer_status *onnx_model_run(onnx_model *m, const onnx_tensor *inputs, size_t n_inputs,
-                              const char *const *output_names, onnx_tensor *outputs, size_t n_outputs)
+                              const char *const *output_names, onnx_tensor *outputs,
+                              size_t n_outputs)
 {
     kinfer_status *st = NULL;
     graph *g = m->g;
     int sel[GRAPH_MAX_IO];
     memset(outputs, 0, n_outputs * sizeof(*outputs));
     if (!output_names && n_outputs != g->n_outputs)
-        return kinfer_status_new(KINFER_EINVAL, "%zu outputs requested, the model has %zu", n_outputs, g->n_outputs);
-    if (n_outputs > GRAPH_MAX_IO) return kinfer_status_new(KINFER_EINVAL, "too many outputs requested");
+        return kinfer_status_new(KINFER_EINVAL, "%zu outputs requested, the model has %zu",
+                                 n_outputs, g->n_outputs);
+    if (n_outputs > GRAPH_MAX_IO)
+        return kinfer_status_new(KINFER_EINVAL, "too many outputs requested");
     for (size_t k = 0; k < n_outputs; k++) {
         sel[k] = -1;
         for (size_t i = 0; i < g->n_outputs; i++)
-            if (!output_names ? i == k : !strcmp(output_names[k], g->vals[g->outputs[i]].name)) sel[k] = g->outputs[i];
-        if (sel[k] < 0) return kinfer_status_new(KINFER_EINVAL, "'%s' is not an output of the model", output_names[k]);
+            if (!output_names ? i == k : !strcmp(output_names[k], g->vals[g->outputs[i]].name))
+                sel[k] = g->outputs[i];
+        if (sel[k] < 0)
+            return kinfer_status_new(KINFER_EINVAL, "'%s' is not an output of the model",
+                                     output_names[k]);
     }
     run_ctx *rc = ctx_get(m);
     if (!rc) return kinfer_status_new(KINFER_ENOMEM, "run context");

@@ -52,7 +52,7 @@ typedef struct onnx_tensor {
     onnx_dtype dtype;
     int rank;
     int64_t dims[ONNX_MAX_RANK];
-    void *data; /* row-major, densely packed */
+    void *data;               /* row-major, densely packed */
     struct onnx_tensor *keys; /* ONNX_VALUE_SEQ_MAP only; owned with the tensor */
 } onnx_tensor;
 

@@ -11,11 +11,22 @@
 static int dtype_supported(int dt)
 {
     switch (dt) {
-    case ONNX_DTYPE_FLOAT: case ONNX_DTYPE_UINT8: case ONNX_DTYPE_INT8: case ONNX_DTYPE_UINT16:
-    case ONNX_DTYPE_INT16: case ONNX_DTYPE_INT32: case ONNX_DTYPE_INT64: case ONNX_DTYPE_STRING:
-    case ONNX_DTYPE_BOOL: case ONNX_DTYPE_FLOAT16: case ONNX_DTYPE_DOUBLE: case ONNX_DTYPE_UINT32:
-    case ONNX_DTYPE_UINT64: return 1;
-    default: return 0;
+    case ONNX_DTYPE_FLOAT:
+    case ONNX_DTYPE_UINT8:
+    case ONNX_DTYPE_INT8:
+    case ONNX_DTYPE_UINT16:
+    case ONNX_DTYPE_INT16:
+    case ONNX_DTYPE_INT32:
+    case ONNX_DTYPE_INT64:
+    case ONNX_DTYPE_STRING:
+    case ONNX_DTYPE_BOOL:
+    case ONNX_DTYPE_FLOAT16:
+    case ONNX_DTYPE_DOUBLE:
+    case ONNX_DTYPE_UINT32:
+    case ONNX_DTYPE_UINT64:
+        return 1;
+    default:
+        return 0;
     }
 }
 
@@ -34,7 +45,7 @@ static int path_is_safe(const char *p)
 }
 
 static kinfer_status *external_path(const Onnx__TensorProto *tp, const char *ext_dir, size_t bytes,
-                                     const char *what, char *path, size_t plen, long long *offp)
+                                    const char *what, char *path, size_t plen, long long *offp)
 {
     const char *loc = NULL;
     long long off = 0, len = -1;
@@ -42,33 +53,47 @@ static kinfer_status *external_path(const Onnx__TensorProto *tp, const char *ext
         const Onnx__StringStringEntryProto *e = tp->external_data[i];
         if (!e->key || !e->value) continue;
         char *end;
-        if (!strcmp(e->key, "location")) loc = e->value;
-        else if (!strcmp(e->key, "offset")) off = strtoll(e->value, &end, 10);
-        else if (!strcmp(e->key, "length")) len = strtoll(e->value, &end, 10);
+        if (!strcmp(e->key, "location"))
+            loc = e->value;
+        else if (!strcmp(e->key, "offset"))
+            off = strtoll(e->value, &end, 10);
+        else if (!strcmp(e->key, "length"))
+            len = strtoll(e->value, &end, 10);
     }
-    if (!loc) return kinfer_status_new(KINFER_EMODEL, "tensor '%s': external data without location", what);
+    if (!loc)
+        return kinfer_status_new(KINFER_EMODEL, "tensor '%s': external data without location",
+                                 what);
     if (!path_is_safe(loc))
-        return kinfer_status_new(KINFER_EMODEL, "tensor '%s': external data path '%s' leaves the model directory", what, loc);
+        return kinfer_status_new(KINFER_EMODEL,
+                                 "tensor '%s': external data path '%s' leaves the model directory",
+                                 what, loc);
     if (!ext_dir)
-        return kinfer_status_new(KINFER_EMODEL, "tensor '%s': external data '%s' but no model directory", what, loc);
+        return kinfer_status_new(
+            KINFER_EMODEL, "tensor '%s': external data '%s' but no model directory", what, loc);
     if (off < 0 || (len >= 0 && (size_t)len != bytes))
-        return kinfer_status_new(KINFER_EMODEL, "tensor '%s': external data length %lld, expected %zu", what, len, bytes);
+        return kinfer_status_new(KINFER_EMODEL,
+                                 "tensor '%s': external data length %lld, expected %zu", what, len,
+                                 bytes);
     if (snprintf(path, plen, "%s/%s", ext_dir, loc) >= (int)plen)
         return kinfer_status_new(KINFER_EMODEL, "tensor '%s': external data path too long", what);
     *offp = off;
     return NULL;
 }
 
-static kinfer_status *check_external(const Onnx__TensorProto *tp, const char *ext_dir, size_t bytes, const char *what)
+static kinfer_status *check_external(const Onnx__TensorProto *tp, const char *ext_dir, size_t bytes,
+                                     const char *what)
 {
     char path[4096];
     long long off;
     kinfer_status *st = external_path(tp, ext_dir, bytes, what, path, sizeof path, &off);
     if (st) return st;
     struct stat sb;
-    if (stat(path, &sb)) return kinfer_status_new(KINFER_EIO, "tensor '%s': %s: %s", what, path, strerror(errno));
+    if (stat(path, &sb))
+        return kinfer_status_new(KINFER_EIO, "tensor '%s': %s: %s", what, path, strerror(errno));
     if (!S_ISREG(sb.st_mode) || (unsigned long long)sb.st_size < (unsigned long long)off + bytes)
-        return kinfer_status_new(KINFER_EMODEL, "tensor '%s': %s is shorter than offset %lld + %zu bytes", what, path, off, bytes);
+        return kinfer_status_new(KINFER_EMODEL,
+                                 "tensor '%s': %s is shorter than offset %lld + %zu bytes", what,
+                                 path, off, bytes);
     return NULL;
 }
 
@@ -80,9 +105,13 @@ static kinfer_status *read_external(const Onnx__TensorProto *tp, const char *ext
     kinfer_status *st = external_path(tp, ext_dir, bytes, what, path, sizeof path, &off);
     if (st) return st;
     FILE *f = fopen(path, "rb");
-    if (!f) return kinfer_status_new(KINFER_EIO, "tensor '%s': open %s: %s", what, path, strerror(errno));
+    if (!f)
+        return kinfer_status_new(KINFER_EIO, "tensor '%s': open %s: %s", what, path,
+                                 strerror(errno));
     if (fseeko(f, (off_t)off, SEEK_SET) || fread(dst, 1, bytes, f) != bytes)
-        st = kinfer_status_new(KINFER_EMODEL, "tensor '%s': %s is shorter than offset %lld + %zu bytes", what, path, off, bytes);
+        st = kinfer_status_new(KINFER_EMODEL,
+                               "tensor '%s': %s is shorter than offset %lld + %zu bytes", what,
+                               path, off, bytes);
     fclose(f);
     return st;
 }
@@ -92,29 +121,35 @@ kinfer_status *onnx_proto__tensor(const Onnx__TensorProto *tp, const char *ext_d
 {
     memset(out, 0, sizeof(*out));
     if (!dtype_supported(tp->data_type))
-        return kinfer_status_new(KINFER_EUNSUPPORTED, "tensor '%s': data type %d", what, tp->data_type);
+        return kinfer_status_new(KINFER_EUNSUPPORTED, "tensor '%s': data type %d", what,
+                                 tp->data_type);
     if (tp->n_dims > ONNX_MAX_RANK)
-        return kinfer_status_new(KINFER_EUNSUPPORTED, "tensor '%s': rank %zu > %d", what, tp->n_dims, ONNX_MAX_RANK);
+        return kinfer_status_new(KINFER_EUNSUPPORTED, "tensor '%s': rank %zu > %d", what,
+                                 tp->n_dims, ONNX_MAX_RANK);
     onnx_dtype dt = (onnx_dtype)tp->data_type;
     size_t es = onnx_dtype_size(dt);
     int64_t n = 1;
     for (size_t i = 0; i < tp->n_dims; i++) {
         if (tp->dims[i] < 0)
-            return kinfer_status_new(KINFER_EMODEL, "tensor '%s': negative dim %lld", what, (long long)tp->dims[i]);
+            return kinfer_status_new(KINFER_EMODEL, "tensor '%s': negative dim %lld", what,
+                                     (long long)tp->dims[i]);
         if (tp->dims[i] && n > ONNX_PROTO_MAX_TENSOR_BYTES / tp->dims[i])
             return kinfer_status_new(KINFER_ETOOBIG, "tensor '%s': too many elements", what);
         n *= tp->dims[i];
         out->dims[i] = tp->dims[i];
     }
     if (n > ONNX_PROTO_MAX_TENSOR_BYTES / (int64_t)es)
-        return kinfer_status_new(KINFER_ETOOBIG, "tensor '%s': %lld elements is too large", what, (long long)n);
+        return kinfer_status_new(KINFER_ETOOBIG, "tensor '%s': %lld elements is too large", what,
+                                 (long long)n);
     out->dtype = dt;
     out->rank = (int)tp->n_dims;
     size_t bytes = (size_t)n * es;
     /* Data that is not in the file is checked before anything of its claimed size is allocated. */
-    int external = tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    int external =
+        tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
     if (!external && tp->has_raw_data && dt != ONNX_DTYPE_STRING && tp->raw_data.len != bytes)
-        return kinfer_status_new(KINFER_EMODEL, "tensor '%s': raw_data has %zu bytes, dims need %zu", what,
+        return kinfer_status_new(KINFER_EMODEL,
+                                 "tensor '%s': raw_data has %zu bytes, dims need %zu", what,
                                  tp->raw_data.len, bytes);
     if (external) {
         kinfer_status *st = check_external(tp, ext_dir, bytes, what);
@@ -122,15 +157,29 @@ kinfer_status *onnx_proto__tensor(const Onnx__TensorProto *tp, const char *ext_d
     } else if (!tp->has_raw_data || dt == ONNX_DTYPE_STRING) {
         size_t have;
         switch (dt) {
-        case ONNX_DTYPE_FLOAT: have = tp->n_float_data; break;
-        case ONNX_DTYPE_DOUBLE: have = tp->n_double_data; break;
-        case ONNX_DTYPE_INT64: have = tp->n_int64_data; break;
-        case ONNX_DTYPE_UINT32: case ONNX_DTYPE_UINT64: have = tp->n_uint64_data; break;
-        case ONNX_DTYPE_STRING: have = tp->n_string_data; break;
-        default: have = tp->n_int32_data; break;
+        case ONNX_DTYPE_FLOAT:
+            have = tp->n_float_data;
+            break;
+        case ONNX_DTYPE_DOUBLE:
+            have = tp->n_double_data;
+            break;
+        case ONNX_DTYPE_INT64:
+            have = tp->n_int64_data;
+            break;
+        case ONNX_DTYPE_UINT32:
+        case ONNX_DTYPE_UINT64:
+            have = tp->n_uint64_data;
+            break;
+        case ONNX_DTYPE_STRING:
+            have = tp->n_string_data;
+            break;
+        default:
+            have = tp->n_int32_data;
+            break;
         }
         if (have != (size_t)n)
-            return kinfer_status_new(KINFER_EMODEL, "tensor '%s': %zu values, dims need %lld", what, have, (long long)n);
+            return kinfer_status_new(KINFER_EMODEL, "tensor '%s': %zu values, dims need %lld", what,
+                                     have, (long long)n);
     }
     void *d = region_alloc(rg, bytes);
     if (!d) return kinfer_status_new(KINFER_ENOMEM, "tensor '%s': %zu bytes", what, bytes);
@@ -142,33 +191,60 @@ kinfer_status *onnx_proto__tensor(const Onnx__TensorProto *tp, const char *ext_d
     }
     if (tp->has_raw_data) {
         if (dt == ONNX_DTYPE_STRING)
-            return kinfer_status_new(KINFER_EMODEL, "tensor '%s': raw_data for a string tensor", what);
+            return kinfer_status_new(KINFER_EMODEL, "tensor '%s': raw_data for a string tensor",
+                                     what);
         if (tp->raw_data.len != bytes)
-            return kinfer_status_new(KINFER_EMODEL, "tensor '%s': raw_data has %zu bytes, dims need %zu",
-                                     what, tp->raw_data.len, bytes);
+            return kinfer_status_new(KINFER_EMODEL,
+                                     "tensor '%s': raw_data has %zu bytes, dims need %zu", what,
+                                     tp->raw_data.len, bytes);
         if (bytes) memcpy(d, tp->raw_data.data, bytes);
         return NULL;
     }
     for (int64_t i = 0; i < n; i++) {
         switch (dt) {
-        case ONNX_DTYPE_FLOAT: ((float *)d)[i] = tp->float_data[i]; break;
-        case ONNX_DTYPE_DOUBLE: ((double *)d)[i] = tp->double_data[i]; break;
-        case ONNX_DTYPE_INT64: ((int64_t *)d)[i] = tp->int64_data[i]; break;
-        case ONNX_DTYPE_UINT32: ((uint32_t *)d)[i] = (uint32_t)tp->uint64_data[i]; break;
-        case ONNX_DTYPE_UINT64: ((uint64_t *)d)[i] = tp->uint64_data[i]; break;
-        case ONNX_DTYPE_INT32: ((int32_t *)d)[i] = tp->int32_data[i]; break;
-        case ONNX_DTYPE_INT16: ((int16_t *)d)[i] = (int16_t)tp->int32_data[i]; break;
-        case ONNX_DTYPE_UINT16: case ONNX_DTYPE_FLOAT16: ((uint16_t *)d)[i] = (uint16_t)tp->int32_data[i]; break;
-        case ONNX_DTYPE_INT8: ((int8_t *)d)[i] = (int8_t)tp->int32_data[i]; break;
-        case ONNX_DTYPE_UINT8: ((uint8_t *)d)[i] = (uint8_t)tp->int32_data[i]; break;
-        case ONNX_DTYPE_BOOL: ((uint8_t *)d)[i] = tp->int32_data[i] != 0; break;
+        case ONNX_DTYPE_FLOAT:
+            ((float *)d)[i] = tp->float_data[i];
+            break;
+        case ONNX_DTYPE_DOUBLE:
+            ((double *)d)[i] = tp->double_data[i];
+            break;
+        case ONNX_DTYPE_INT64:
+            ((int64_t *)d)[i] = tp->int64_data[i];
+            break;
+        case ONNX_DTYPE_UINT32:
+            ((uint32_t *)d)[i] = (uint32_t)tp->uint64_data[i];
+            break;
+        case ONNX_DTYPE_UINT64:
+            ((uint64_t *)d)[i] = tp->uint64_data[i];
+            break;
+        case ONNX_DTYPE_INT32:
+            ((int32_t *)d)[i] = tp->int32_data[i];
+            break;
+        case ONNX_DTYPE_INT16:
+            ((int16_t *)d)[i] = (int16_t)tp->int32_data[i];
+            break;
+        case ONNX_DTYPE_UINT16:
+        case ONNX_DTYPE_FLOAT16:
+            ((uint16_t *)d)[i] = (uint16_t)tp->int32_data[i];
+            break;
+        case ONNX_DTYPE_INT8:
+            ((int8_t *)d)[i] = (int8_t)tp->int32_data[i];
+            break;
+        case ONNX_DTYPE_UINT8:
+            ((uint8_t *)d)[i] = (uint8_t)tp->int32_data[i];
+            break;
+        case ONNX_DTYPE_BOOL:
+            ((uint8_t *)d)[i] = tp->int32_data[i] != 0;
+            break;
         case ONNX_DTYPE_STRING: {
-            char *s = region_strndup(rg, (const char *)tp->string_data[i].data, tp->string_data[i].len);
+            char *s =
+                region_strndup(rg, (const char *)tp->string_data[i].data, tp->string_data[i].len);
             if (!s) return kinfer_status_new(KINFER_ENOMEM, "tensor '%s'", what);
             ((char **)d)[i] = s;
             break;
         }
-        default: break;
+        default:
+            break;
         }
     }
     return NULL;
@@ -200,7 +276,7 @@ void *onnx_proto__copy_data(onnx_dtype dt, const void *src, int64_t n)
 
 /* ---- wire-format framing (onnx_proto__split_model) ---- */
 
-#define WIRE_MODEL_GRAPH 7      /* ModelProto.graph */
+#define WIRE_MODEL_GRAPH       7 /* ModelProto.graph */
 #define WIRE_GRAPH_INITIALIZER 5 /* GraphProto.initializer */
 
 static int wire_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
@@ -226,12 +302,14 @@ typedef struct wire_field {
     size_t payload_len;
 } wire_field;
 
-static kinfer_status *wire_next(const unsigned char **p, const unsigned char *end, const char *what, wire_field *f)
+static kinfer_status *wire_next(const unsigned char **p, const unsigned char *end, const char *what,
+                                wire_field *f)
 {
     uint64_t tag, v;
     f->start = *p;
     if (wire_varint(p, end, &tag) || !(tag >> 3))
-        return kinfer_status_new(KINFER_EMODEL, "not a valid ONNX model: bad field tag in %s", what);
+        return kinfer_status_new(KINFER_EMODEL, "not a valid ONNX model: bad field tag in %s",
+                                 what);
     f->num = tag >> 3;
     f->type = (int)(tag & 7);
     f->payload = NULL;
@@ -241,7 +319,8 @@ static kinfer_status *wire_next(const unsigned char **p, const unsigned char *en
     case 0:
         if (wire_varint(p, end, &v)) goto truncated;
         break;
-    case 1: case 5:
+    case 1:
+    case 5:
         left = (size_t)(end - *p);
         if (left < (f->type == 1 ? 8u : 4u)) goto truncated;
         *p += f->type == 1 ? 8 : 4;
@@ -253,7 +332,8 @@ static kinfer_status *wire_next(const unsigned char **p, const unsigned char *en
         *p += v;
         break;
     default:
-        return kinfer_status_new(KINFER_EMODEL, "not a valid ONNX model: field %llu of %s has wire type %d",
+        return kinfer_status_new(KINFER_EMODEL,
+                                 "not a valid ONNX model: field %llu of %s has wire type %d",
                                  (unsigned long long)f->num, what, f->type);
     }
     f->end = *p;
@@ -273,7 +353,8 @@ static size_t wire_put_varint(unsigned char *d, uint64_t v)
     return n;
 }
 
-kinfer_status *onnx_proto__split_model(const void *buf, size_t len, size_t max_inits, onnx_proto_split *out)
+kinfer_status *onnx_proto__split_model(const void *buf, size_t len, size_t max_inits,
+                                       onnx_proto_split *out)
 {
     memset(out, 0, sizeof(*out));
     const unsigned char *b = buf, *end = b + len;
@@ -291,12 +372,15 @@ kinfer_status *onnx_proto__split_model(const void *buf, size_t len, size_t max_i
         has_graph = 1;
         for (const unsigned char *q = f.payload, *ge = f.payload + f.payload_len; q < ge;) {
             if ((st = wire_next(&q, ge, "GraphProto", &g))) return st;
-            if (g.num == WIRE_GRAPH_INITIALIZER && g.type == 2) n_inits++;
-            else kept_graph += (size_t)(g.end - g.start);
+            if (g.num == WIRE_GRAPH_INITIALIZER && g.type == 2)
+                n_inits++;
+            else
+                kept_graph += (size_t)(g.end - g.start);
         }
     }
     if (n_inits > max_inits)
-        return kinfer_status_new(KINFER_ETOOBIG, "graph has %zu initializers (at most %zu)", n_inits, max_inits);
+        return kinfer_status_new(KINFER_ETOOBIG, "graph has %zu initializers (at most %zu)",
+                                 n_inits, max_inits);
     /* Pass 2: copy what is kept, note where the initializers are. */
     out->model = malloc(kept_top + kept_graph + 16);
     out->inits = calloc(n_inits + 1, sizeof(onnx_proto_span));

@@ -19,9 +19,11 @@
 /* TensorProto -> tensor whose data lives in rg. ext_dir: base directory for external data (NULL:
  * external data is an error). what names the tensor in error messages. */
 kinfer_status *onnx_proto__tensor(const Onnx__TensorProto *tp, const char *ext_dir, region *rg,
-                                  const char *what, op_tensor *out) __attribute__((warn_unused_result));
+                                  const char *what, op_tensor *out)
+    __attribute__((warn_unused_result));
 
-/* Serialized TensorProto -> caller-owned tensor (release with onnx_tensor_release; name is NULL). */
+/* Serialized TensorProto -> caller-owned tensor (release with onnx_tensor_release; name is NULL).
+ */
 kinfer_status *onnx_proto_tensor_load(const void *buf, size_t len, onnx_tensor *out)
     __attribute__((warn_unused_result));
 
@@ -45,8 +47,8 @@ typedef struct onnx_proto_split {
 
 /* Fails on a truncated field, a bad varint, a group (wire types 3 and 4, which ONNX never uses)
  * or more than max_inits initializers. Free with onnx_proto__split_free even on failure. */
-kinfer_status *onnx_proto__split_model(const void *buf, size_t len, size_t max_inits, onnx_proto_split *out)
-    __attribute__((warn_unused_result));
+kinfer_status *onnx_proto__split_model(const void *buf, size_t len, size_t max_inits,
+                                       onnx_proto_split *out) __attribute__((warn_unused_result));
 void onnx_proto__split_free(onnx_proto_split *s);
 
 /* Copies n tensor elements of type dt from src into a fresh malloc'd block (STRING: the pointer

@@ -11,11 +11,26 @@
 #include "graph.h"
 #include "threadpool.h"
 
-const char *op_node_name(const op_node *n) { return n->name ? n->name : ""; }
-const char *op_node_op_type(const op_node *n) { return n->op_type; }
-int op_node_opset(const op_node *n) { return n->opset; }
-int op_node_num_inputs(const op_node *n) { return n->n_in; }
-int op_node_num_outputs(const op_node *n) { return n->n_out; }
+const char *op_node_name(const op_node *n)
+{
+    return n->name ? n->name : "";
+}
+const char *op_node_op_type(const op_node *n)
+{
+    return n->op_type;
+}
+int op_node_opset(const op_node *n)
+{
+    return n->opset;
+}
+int op_node_num_inputs(const op_node *n)
+{
+    return n->n_in;
+}
+int op_node_num_outputs(const op_node *n)
+{
+    return n->n_out;
+}
 
 const op_tensor *op_node_const_input(const op_node *n, int i)
 {
@@ -96,11 +111,26 @@ const op_tensor *op_attr_tensor(const op_node *n, const char *name)
     return a ? a->t : NULL;
 }
 
-const op_node *op_ctx_node(const op_ctx *c) { return c->node; }
-void *op_ctx_state(const op_ctx *c) { return c->node->state; }
-int op_num_inputs(const op_ctx *c) { return c->node->n_in; }
-int op_num_outputs(const op_ctx *c) { return c->node->n_out; }
-int op_is_run(const op_ctx *c) { return c->run; }
+const op_node *op_ctx_node(const op_ctx *c)
+{
+    return c->node;
+}
+void *op_ctx_state(const op_ctx *c)
+{
+    return c->node->state;
+}
+int op_num_inputs(const op_ctx *c)
+{
+    return c->node->n_in;
+}
+int op_num_outputs(const op_ctx *c)
+{
+    return c->node->n_out;
+}
+int op_is_run(const op_ctx *c)
+{
+    return c->run;
+}
 
 const op_tensor *op_input(const op_ctx *c, int i)
 {
@@ -232,8 +262,10 @@ kinfer_status *op_infer_broadcast(op_ctx *c, int n, onnx_dtype dt)
             int od = rank - t->rank + d;
             int64_t a = dims[od], b = t->dims[d];
             if (b == 1) continue;
-            if (a == 1 || a == b) dims[od] = b;
-            else if (a < 0 || b < 0) dims[od] = -1;
+            if (a == 1 || a == b)
+                dims[od] = b;
+            else if (a < 0 || b < 0)
+                dims[od] = -1;
             else
                 return op_error(c, KINFER_ESHAPE, "inputs cannot broadcast: dim %d is %lld vs %lld",
                                 od, (long long)a, (long long)b);
@@ -247,25 +279,37 @@ kinfer_status *op_infer_broadcast(op_ctx *c, int n, onnx_dtype dt)
 int64_t op_tensor_get_int(const op_tensor *t, int64_t k)
 {
     switch (t->dtype) {
-    case ONNX_DTYPE_INT64: return ((const int64_t *)t->data)[k];
-    case ONNX_DTYPE_INT32: return ((const int32_t *)t->data)[k];
+    case ONNX_DTYPE_INT64:
+        return ((const int64_t *)t->data)[k];
+    case ONNX_DTYPE_INT32:
+        return ((const int32_t *)t->data)[k];
     case ONNX_DTYPE_UINT8:
-    case ONNX_DTYPE_BOOL: return ((const uint8_t *)t->data)[k];
-    case ONNX_DTYPE_INT8: return ((const int8_t *)t->data)[k];
-    case ONNX_DTYPE_INT16: return ((const int16_t *)t->data)[k];
-    case ONNX_DTYPE_UINT16: return ((const uint16_t *)t->data)[k];
-    case ONNX_DTYPE_UINT32: return ((const uint32_t *)t->data)[k];
-    case ONNX_DTYPE_UINT64: return (int64_t)((const uint64_t *)t->data)[k];
-    default: return 0;
+    case ONNX_DTYPE_BOOL:
+        return ((const uint8_t *)t->data)[k];
+    case ONNX_DTYPE_INT8:
+        return ((const int8_t *)t->data)[k];
+    case ONNX_DTYPE_INT16:
+        return ((const int16_t *)t->data)[k];
+    case ONNX_DTYPE_UINT16:
+        return ((const uint16_t *)t->data)[k];
+    case ONNX_DTYPE_UINT32:
+        return ((const uint32_t *)t->data)[k];
+    case ONNX_DTYPE_UINT64:
+        return (int64_t)((const uint64_t *)t->data)[k];
+    default:
+        return 0;
     }
 }
 
 double op_tensor_get_double(const op_tensor *t, int64_t k)
 {
     switch (t->dtype) {
-    case ONNX_DTYPE_FLOAT: return ((const float *)t->data)[k];
-    case ONNX_DTYPE_DOUBLE: return ((const double *)t->data)[k];
-    default: return (double)op_tensor_get_int(t, k);
+    case ONNX_DTYPE_FLOAT:
+        return ((const float *)t->data)[k];
+    case ONNX_DTYPE_DOUBLE:
+        return ((const double *)t->data)[k];
+    default:
+        return (double)op_tensor_get_int(t, k);
     }
 }
 

@@ -79,21 +79,21 @@ typedef struct op_ctx op_ctx;   /* one node's invocation: its input/output tenso
 
 typedef struct op_tensor {
     onnx_dtype dtype;
-    int rank;                    /* load time: -1 when unknown */
-    int64_t dims[ONNX_MAX_RANK]; /* load time: -1 when symbolic/unknown */
-    void *data;                  /* load time: NULL unless constant; run time: always set */
-    onnx_value_kind kind;        /* ONNX_VALUE_SEQ_MAP only for ZipMap-like outputs */
+    int rank;                     /* load time: -1 when unknown */
+    int64_t dims[ONNX_MAX_RANK];  /* load time: -1 when symbolic/unknown */
+    void *data;                   /* load time: NULL unless constant; run time: always set */
+    onnx_value_kind kind;         /* ONNX_VALUE_SEQ_MAP only for ZipMap-like outputs */
     const struct op_tensor *keys; /* SEQ_MAP: rank-1 keys owned by node state; else NULL */
 } op_tensor;
 
 #define OP_OPSET_MAX 1000 /* "up to the newest" in op_def.until */
 
 typedef struct op_def {
-    const char *domain;  /* "" (ai.onnx) or "ai.onnx.ml" */
-    const char *op_type; /* as in ONNX, e.g. "Gemm" */
-    int since;           /* first opset version of the domain this def handles */
-    int until;           /* last one (inclusive); OP_OPSET_MAX for open-ended */
-    int min_inputs, max_inputs;   /* counted as the node lists them (optional ones included) */
+    const char *domain;         /* "" (ai.onnx) or "ai.onnx.ml" */
+    const char *op_type;        /* as in ONNX, e.g. "Gemm" */
+    int since;                  /* first opset version of the domain this def handles */
+    int until;                  /* last one (inclusive); OP_OPSET_MAX for open-ended */
+    int min_inputs, max_inputs; /* counted as the node lists them (optional ones included) */
     int min_outputs, max_outputs;
     /* Optional: validate attributes and build read-only per-node state (freed by fini). */
     kinfer_status *(*init)(const op_node *n, void **state);
@@ -105,10 +105,10 @@ typedef struct op_def {
 } op_def;
 
 /* ---- the node (valid at init, infer and compute) ---- */
-const char *op_node_name(const op_node *n);    /* never NULL; "" if the model gave none */
+const char *op_node_name(const op_node *n); /* never NULL; "" if the model gave none */
 const char *op_node_op_type(const op_node *n);
-int op_node_opset(const op_node *n);          /* opset version of the node's domain */
-int op_node_num_inputs(const op_node *n);     /* as listed, optional (empty) ones included */
+int op_node_opset(const op_node *n);      /* opset version of the node's domain */
+int op_node_num_inputs(const op_node *n); /* as listed, optional (empty) ones included */
 int op_node_num_outputs(const op_node *n);
 /* Load-time view of input i (dtype always known after the type pass; data set only when the
  * input is an initializer/constant); NULL when absent or i out of range. Useful in init; copy
@@ -136,11 +136,11 @@ const op_tensor *op_attr_tensor(const op_node *n, const char *name); /* NULL whe
 
 /* ---- the invocation (infer and compute) ---- */
 const op_node *op_ctx_node(const op_ctx *c);
-void *op_ctx_state(const op_ctx *c);         /* what init stored; NULL if no init */
+void *op_ctx_state(const op_ctx *c); /* what init stored; NULL if no init */
 int op_num_inputs(const op_ctx *c);
 int op_num_outputs(const op_ctx *c);
-const op_tensor *op_input(const op_ctx *c, int i);  /* NULL when absent (optional) */
-op_tensor *op_output(op_ctx *c, int i);             /* NULL when the output is unused/absent */
+const op_tensor *op_input(const op_ctx *c, int i); /* NULL when absent (optional) */
+op_tensor *op_output(op_ctx *c, int i);            /* NULL when the output is unused/absent */
 /* 1 when every input's rank and dims are known (always true at run time). */
 int op_shapes_known(const op_ctx *c);
 /* 1 at run time (data of every input present); 0 in the load-time type pass. */

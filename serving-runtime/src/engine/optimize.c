@@ -1,5 +1,5 @@
 /*
- * optimize: load-time graph rewrites after constant folding (graph.c folds): 
+ * optimize: load-time graph rewrites after constant folding (graph.c folds):
  *   Conv + BatchNormalization      -> Conv with rescaled weights and bias
  *   MatMul + Add(constant bias)    -> MatMul with a bias input (the GEMM epilogue adds it)
  *   Conv/Gemm/MatMul/Add + Relu/Clip -> the producer with a fused activation (op_node_act)
@@ -59,7 +59,8 @@ static kinfer_status *add_const(graph *g, const char *base, const char *suffix, 
 {
     char name[512];
     snprintf(name, sizeof name, "%s/%s", base, suffix);
-    for (int i = 0; graph__find_value(g, name) >= 0; i++) snprintf(name, sizeof name, "%s/%s.%d", base, suffix, i);
+    for (int i = 0; graph__find_value(g, name) >= 0; i++)
+        snprintf(name, sizeof name, "%s/%s.%d", base, suffix, i);
     int v = graph__add_value(g, name);
     if (v < 0) return kinfer_status_new(KINFER_ENOMEM, "optimizer");
     graph_value *gv = &g->vals[v];
@@ -77,14 +78,17 @@ static kinfer_status *fuse_conv_bn(graph *g, op_node *conv, op_node *bn, int *do
 {
     *done = 0;
     if (bn->n_out != 1 || bn->n_in != 5 || conv->n_out != 1) return NULL;
-    const op_tensor *w = const_float(g, conv->in[1]), *b = conv->n_in > 2 ? const_float(g, conv->in[2]) : NULL;
-    const op_tensor *sc = const_float(g, bn->in[1]), *bi = const_float(g, bn->in[2]), *mu = const_float(g, bn->in[3]),
-                    *var = const_float(g, bn->in[4]);
-    if (!w || (conv->n_in > 2 && conv->in[2] >= 0 && !b) || !sc || !bi || !mu || !var || w->rank < 3) return NULL;
+    const op_tensor *w = const_float(g, conv->in[1]),
+                    *b = conv->n_in > 2 ? const_float(g, conv->in[2]) : NULL;
+    const op_tensor *sc = const_float(g, bn->in[1]), *bi = const_float(g, bn->in[2]),
+                    *mu = const_float(g, bn->in[3]), *var = const_float(g, bn->in[4]);
+    if (!w || (conv->n_in > 2 && conv->in[2] >= 0 && !b) || !sc || !bi || !mu || !var ||
+        w->rank < 3)
+        return NULL;
     int64_t M = w->dims[0], per = 1;
     for (int i = 1; i < w->rank; i++) per *= w->dims[i];
-    if (op_tensor_numel(sc) != M || op_tensor_numel(bi) != M || op_tensor_numel(mu) != M || op_tensor_numel(var) != M ||
-        (b && op_tensor_numel(b) != M))
+    if (op_tensor_numel(sc) != M || op_tensor_numel(bi) != M || op_tensor_numel(mu) != M ||
+        op_tensor_numel(var) != M || (b && op_tensor_numel(b) != M))
         return NULL;
     float eps = op_attr_float(bn, "epsilon", 1e-5f);
     int wv, bv;
@@ -94,15 +98,18 @@ static kinfer_status *fuse_conv_bn(graph *g, op_node *conv, op_node *bn, int *do
     /* add_const may move g->vals: re-read the tensors. */
     w = &g->vals[conv->in[1]].t;
     b = conv->n_in > 2 && conv->in[2] >= 0 ? &g->vals[conv->in[2]].t : NULL;
-    sc = &g->vals[bn->in[1]].t, bi = &g->vals[bn->in[2]].t, mu = &g->vals[bn->in[3]].t, var = &g->vals[bn->in[4]].t;
+    sc = &g->vals[bn->in[1]].t, bi = &g->vals[bn->in[2]].t, mu = &g->vals[bn->in[3]].t,
+    var = &g->vals[bn->in[4]].t;
     op_tensor *nw = &g->vals[wv].t, *nb = &g->vals[bv].t;
     nw->rank = w->rank;
     memcpy(nw->dims, w->dims, sizeof(nw->dims));
     for (int64_t m = 0; m < M; m++) {
         float a = ((const float *)sc->data)[m] / sqrtf(((const float *)var->data)[m] + eps);
-        for (int64_t i = 0; i < per; i++) ((float *)nw->data)[m * per + i] = ((const float *)w->data)[m * per + i] * a;
+        for (int64_t i = 0; i < per; i++)
+            ((float *)nw->data)[m * per + i] = ((const float *)w->data)[m * per + i] * a;
         float b0 = b ? ((const float *)b->data)[m] : 0.0f;
-        ((float *)nb->data)[m] = (b0 - ((const float *)mu->data)[m]) * a + ((const float *)bi->data)[m];
+        ((float *)nb->data)[m] =
+            (b0 - ((const float *)mu->data)[m]) * a + ((const float *)bi->data)[m];
     }
     conv->in[1] = wv;
     conv->in[2] = bv;
@@ -118,7 +125,8 @@ static int fuse_matmul_add(graph *g, op_node *mm, op_node *add)
     int other = add->in[0] == mm->out[0] ? add->in[1] : add->in[0];
     const op_tensor *bias = const_float(g, other), *bw = const_float(g, mm->in[1]);
     const op_tensor *a = &g->vals[mm->in[0]].t;
-    if (!bias || !bw || bw->rank != 2 || a->dtype != ONNX_DTYPE_FLOAT || add->in[0] == add->in[1]) return 0;
+    if (!bias || !bw || bw->rank != 2 || a->dtype != ONNX_DTYPE_FLOAT || add->in[0] == add->in[1])
+        return 0;
     int64_t N = bw->dims[1];
     int ok = (bias->rank == 1 && bias->dims[0] == N) ||
              (bias->rank == 2 && bias->dims[0] == 1 && bias->dims[1] == N && a->rank >= 2);
@@ -131,7 +139,9 @@ static int fuse_matmul_add(graph *g, op_node *mm, op_node *add)
 
 static int fuse_act(graph *g, op_node *prod, op_node *act)
 {
-    if (prod->act != OP_ACT_NONE || prod->n_out != 1 || g->vals[prod->out[0]].t.dtype != ONNX_DTYPE_FLOAT) return 0;
+    if (prod->act != OP_ACT_NONE || prod->n_out != 1 ||
+        g->vals[prod->out[0]].t.dtype != ONNX_DTYPE_FLOAT)
+        return 0;
     if (!strcmp(act->op_type, "Relu")) {
         prod->act = OP_ACT_RELU;
     } else {
@@ -159,11 +169,12 @@ static int fuse_act(graph *g, op_node *prod, op_node *act)
  * weights) reading prod's output as its input 0: take over prod's activation. */
 static int move_act(graph *g, op_node *prod, op_node *dw)
 {
-    if (prod->act == OP_ACT_NONE || dw->in_act != OP_ACT_NONE || dw->n_in < 2 || dw->in[0] != prod->out[0] ||
-        dw->in[1] == prod->out[0])
+    if (prod->act == OP_ACT_NONE || dw->in_act != OP_ACT_NONE || dw->n_in < 2 ||
+        dw->in[0] != prod->out[0] || dw->in[1] == prod->out[0])
         return 0;
     const op_tensor *w = const_float(g, dw->in[1]);
-    if (!w || w->rank != 4 || w->dims[1] != 1 || op_attr_int(dw, "group", 1) != w->dims[0]) return 0;
+    if (!w || w->rank != 4 || w->dims[1] != 1 || op_attr_int(dw, "group", 1) != w->dims[0])
+        return 0;
     dw->in_act = prod->act;
     dw->in_lo = prod->act_lo;
     dw->in_hi = prod->act_hi;
@@ -190,14 +201,17 @@ kinfer_status *graph__optimize(graph *g)
                 st = fuse_conv_bn(g, n, u, &changed);
             else if (pass == 0 && is_op(n, "MatMul") && is_op(u, "Add"))
                 changed = fuse_matmul_add(g, n, u);
-            else if (pass == 1 && (is_op(n, "Conv") || is_op(n, "Gemm") || is_op(n, "MatMul") || is_op(n, "Add")) &&
+            else if (pass == 1 &&
+                     (is_op(n, "Conv") || is_op(n, "Gemm") || is_op(n, "MatMul") ||
+                      is_op(n, "Add")) &&
                      (is_op(u, "Relu") || is_op(u, "Clip")))
                 changed = fuse_act(g, n, u);
             else if (pass == 2 && is_op(n, "Conv") && is_op(u, "Conv"))
                 move_act(g, n, u); /* no node removed: the consumers stay the same */
             if (changed) {
                 free(cons);
-                if (!(cons = consumers_build(g))) return kinfer_status_new(KINFER_ENOMEM, "optimizer");
+                if (!(cons = consumers_build(g)))
+                    return kinfer_status_new(KINFER_ENOMEM, "optimizer");
             }
         }
     }

@@ -52,7 +52,8 @@ typedef struct worker_arg {
     int ith;
 } worker_arg;
 
-/* The two things a pool thread waits for: a new generation (workers) or no pending part (caller). */
+/* The two things a pool thread waits for: a new generation (workers) or no pending part (caller).
+ */
 static int wait_met(threadpool *p, int caller, unsigned long seen)
 {
     if (caller) return !atomic_load_explicit(&p->pending, memory_order_acquire);
@@ -89,7 +90,8 @@ static void *worker_main(void *v)
         if (!pool_spin(p, 0, seen)) {
             pthread_mutex_lock(&p->mu);
             atomic_fetch_add(&p->sleepers, 1);
-            while (atomic_load(&p->gen) == seen && !atomic_load(&p->quit)) pthread_cond_wait(&p->go, &p->mu);
+            while (atomic_load(&p->gen) == seen && !atomic_load(&p->quit))
+                pthread_cond_wait(&p->go, &p->mu);
             atomic_fetch_sub(&p->sleepers, 1);
             pthread_mutex_unlock(&p->mu);
         }

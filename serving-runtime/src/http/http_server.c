@@ -466,13 +466,15 @@ static kinfer_status *listen_open(const http_server_options *o, int *out)
         size_t n = strlen(o->host);
         int br = n >= 2 && o->host[0] == '[' && o->host[n - 1] == ']';
         if (n - 2 * br >= sizeof(h))
-            return kinfer_status_new(KINFER_EINVAL, "listen address %s is not an IPv4 or IPv6 address", o->host);
+            return kinfer_status_new(KINFER_EINVAL,
+                                     "listen address %s is not an IPv4 or IPv6 address", o->host);
         memcpy(h, o->host + br, n - 2 * br);
         h[n - 2 * br] = 0;
     }
     int v4 = inet_pton(AF_INET, h, &a4.sin_addr) == 1, any = !strcmp(h, "::");
     if (!v4 && inet_pton(AF_INET6, h, &a6.sin6_addr) != 1)
-        return kinfer_status_new(KINFER_EINVAL, "listen address %s is not an IPv4 or IPv6 address", o->host);
+        return kinfer_status_new(KINFER_EINVAL, "listen address %s is not an IPv4 or IPv6 address",
+                                 o->host);
     int fd = socket(v4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, off = 0;
     if (fd < 0 && any && errno == EAFNOSUPPORT) { /* a kernel built or booted without IPv6 */
         v4 = 1;
@@ -481,9 +483,11 @@ static kinfer_status *listen_open(const http_server_options *o, int *out)
     if (fd < 0) return kinfer_status_new(KINFER_EIO, "socket: %s", strerror(errno));
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (!v4) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
-    if (bind(fd, v4 ? (struct sockaddr *)&a4 : (struct sockaddr *)&a6, v4 ? sizeof(a4) : sizeof(a6)) ||
+    if (bind(fd, v4 ? (struct sockaddr *)&a4 : (struct sockaddr *)&a6,
+             v4 ? sizeof(a4) : sizeof(a6)) ||
         listen(fd, SOMAXCONN)) {
-        kinfer_status *st = kinfer_status_new(KINFER_EIO, "cannot listen on %s port %d: %s", h, o->port, strerror(errno));
+        kinfer_status *st = kinfer_status_new(KINFER_EIO, "cannot listen on %s port %d: %s", h,
+                                              o->port, strerror(errno));
         close(fd);
         return st;
     }

@@ -9,11 +9,45 @@
 #include "core_tables.h"
 #include "core_util.h"
 
-enum { B_ADD, B_SUB, B_MUL, B_DIV, B_POW, B_MOD, B_EQ, B_LT, B_GT, B_LE, B_GE, B_AND, B_OR, B_XOR,
-       B_MIN, B_MAX, B_SUM, B_MEAN };
+enum {
+    B_ADD,
+    B_SUB,
+    B_MUL,
+    B_DIV,
+    B_POW,
+    B_MOD,
+    B_EQ,
+    B_LT,
+    B_GT,
+    B_LE,
+    B_GE,
+    B_AND,
+    B_OR,
+    B_XOR,
+    B_MIN,
+    B_MAX,
+    B_SUM,
+    B_MEAN
+};
 
-static const char *const bin_names[] = {"Add", "Sub", "Mul", "Div", "Pow", "Mod", "Equal", "Less",
-    "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Min", "Max", "Sum", "Mean"};
+static const char *const bin_names[] = {"Add",
+                                        "Sub",
+                                        "Mul",
+                                        "Div",
+                                        "Pow",
+                                        "Mod",
+                                        "Equal",
+                                        "Less",
+                                        "Greater",
+                                        "LessOrEqual",
+                                        "GreaterOrEqual",
+                                        "And",
+                                        "Or",
+                                        "Xor",
+                                        "Min",
+                                        "Max",
+                                        "Sum",
+                                        "Mean"};
 
 static int bin_code(const op_node *n)
 {
@@ -22,8 +56,14 @@ static int bin_code(const op_node *n)
     return -1;
 }
 
-static int is_compare(int code) { return code >= B_EQ && code <= B_GE; }
-static int is_logic(int code) { return code >= B_AND && code <= B_XOR; }
+static int is_compare(int code)
+{
+    return code >= B_EQ && code <= B_GE;
+}
+static int is_logic(int code)
+{
+    return code >= B_AND && code <= B_XOR;
+}
 
 #define BIN_FLAT_PAR_MIN 8192 /* same-shape elements from which the pool splits the work */
 
@@ -33,51 +73,92 @@ typedef struct bin_job {
     op_tensor *y;
     int64_t sa[ONNX_MAX_RANK], sb[ONNX_MAX_RANK];
     int64_t inner, outer;
-    int64_t flat; /* > 0: a, b and y share one shape, run as flat blocks of inner of these elements */
+    int64_t
+        flat;   /* > 0: a, b and y share one shape, run as flat blocks of inner of these elements */
     op_act act; /* fused by the optimizer (Add + Relu/Clip) */
     float lo, hi;
 } bin_job;
 
-#define BIN_LOOP(T, OT, EXPR)                                                                   \
-    do {                                                                                        \
-        const T *pa = (const T *)j->a->data + oa, *pb = (const T *)j->b->data + ob;             \
-        OT *py = (OT *)j->y->data + oy;                                                          \
-        if (ia && ib)                                                                           \
-            for (int64_t i = 0; i < n; i++) { T x = pa[i], z = pb[i]; py[i] = (OT)(EXPR); }     \
-        else if (ia) {                                                                          \
-            T z = pb[0];                                                                        \
-            for (int64_t i = 0; i < n; i++) { T x = pa[i]; py[i] = (OT)(EXPR); }                \
-        } else if (ib) {                                                                        \
-            T x = pa[0];                                                                        \
-            for (int64_t i = 0; i < n; i++) { T z = pb[i]; py[i] = (OT)(EXPR); }                \
-        } else {                                                                                \
-            T x = pa[0], z = pb[0];                                                             \
-            for (int64_t i = 0; i < n; i++) py[i] = (OT)(EXPR);                                 \
-        }                                                                                       \
+#define BIN_LOOP(T, OT, EXPR)                                                                      \
+    do {                                                                                           \
+        const T *pa = (const T *)j->a->data + oa, *pb = (const T *)j->b->data + ob;                \
+        OT *py = (OT *)j->y->data + oy;                                                            \
+        if (ia && ib)                                                                              \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                T x = pa[i], z = pb[i];                                                            \
+                py[i] = (OT)(EXPR);                                                                \
+            }                                                                                      \
+        else if (ia) {                                                                             \
+            T z = pb[0];                                                                           \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                T x = pa[i];                                                                       \
+                py[i] = (OT)(EXPR);                                                                \
+            }                                                                                      \
+        } else if (ib) {                                                                           \
+            T x = pa[0];                                                                           \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                T z = pb[i];                                                                       \
+                py[i] = (OT)(EXPR);                                                                \
+            }                                                                                      \
+        } else {                                                                                   \
+            T x = pa[0], z = pb[0];                                                                \
+            for (int64_t i = 0; i < n; i++) py[i] = (OT)(EXPR);                                    \
+        }                                                                                          \
     } while (0)
 
-#define BIN_ARITH(T)                                                                            \
-    switch (j->code) {                                                                          \
-    case B_ADD: case B_SUM: case B_MEAN: BIN_LOOP(T, T, x + z); return;                        \
-    case B_SUB: BIN_LOOP(T, T, x - z); return;                                                  \
-    case B_MUL: BIN_LOOP(T, T, x * z); return;                                                  \
-    case B_DIV: BIN_LOOP(T, T, x / z); return;                                                  \
-    case B_MIN: BIN_LOOP(T, T, x < z ? x : z); return;                                          \
-    case B_MAX: BIN_LOOP(T, T, x > z ? x : z); return;                                          \
-    case B_EQ: BIN_LOOP(T, uint8_t, x == z); return;                                            \
-    case B_LT: BIN_LOOP(T, uint8_t, x < z); return;                                             \
-    case B_GT: BIN_LOOP(T, uint8_t, x > z); return;                                             \
-    case B_LE: BIN_LOOP(T, uint8_t, x <= z); return;                                            \
-    case B_GE: BIN_LOOP(T, uint8_t, x >= z); return;                                            \
-    case B_AND: BIN_LOOP(T, uint8_t, x && z); return;                                           \
-    case B_OR: BIN_LOOP(T, uint8_t, x || z); return;                                            \
-    case B_XOR: BIN_LOOP(T, uint8_t, (!x) != (!z)); return;                                     \
+#define BIN_ARITH(T)                                                                               \
+    switch (j->code) {                                                                             \
+    case B_ADD:                                                                                    \
+    case B_SUM:                                                                                    \
+    case B_MEAN:                                                                                   \
+        BIN_LOOP(T, T, x + z);                                                                     \
+        return;                                                                                    \
+    case B_SUB:                                                                                    \
+        BIN_LOOP(T, T, x - z);                                                                     \
+        return;                                                                                    \
+    case B_MUL:                                                                                    \
+        BIN_LOOP(T, T, x *z);                                                                      \
+        return;                                                                                    \
+    case B_DIV:                                                                                    \
+        BIN_LOOP(T, T, x / z);                                                                     \
+        return;                                                                                    \
+    case B_MIN:                                                                                    \
+        BIN_LOOP(T, T, x < z ? x : z);                                                             \
+        return;                                                                                    \
+    case B_MAX:                                                                                    \
+        BIN_LOOP(T, T, x > z ? x : z);                                                             \
+        return;                                                                                    \
+    case B_EQ:                                                                                     \
+        BIN_LOOP(T, uint8_t, x == z);                                                              \
+        return;                                                                                    \
+    case B_LT:                                                                                     \
+        BIN_LOOP(T, uint8_t, x < z);                                                               \
+        return;                                                                                    \
+    case B_GT:                                                                                     \
+        BIN_LOOP(T, uint8_t, x > z);                                                               \
+        return;                                                                                    \
+    case B_LE:                                                                                     \
+        BIN_LOOP(T, uint8_t, x <= z);                                                              \
+        return;                                                                                    \
+    case B_GE:                                                                                     \
+        BIN_LOOP(T, uint8_t, x >= z);                                                              \
+        return;                                                                                    \
+    case B_AND:                                                                                    \
+        BIN_LOOP(T, uint8_t, x &&z);                                                               \
+        return;                                                                                    \
+    case B_OR:                                                                                     \
+        BIN_LOOP(T, uint8_t, x || z);                                                              \
+        return;                                                                                    \
+    case B_XOR:                                                                                    \
+        BIN_LOOP(T, uint8_t, (!x) != (!z));                                                        \
+        return;                                                                                    \
     }
 
 static double bin_generic(int code, int fmod_, double x, double z, int integer)
 {
     switch (code) {
-    case B_POW: return pow(x, z);
+    case B_POW:
+        return pow(x, z);
     case B_MOD:
         if (fmod_ || !integer) return fmod(x, z);
         {
@@ -87,7 +168,8 @@ static double bin_generic(int code, int fmod_, double x, double z, int integer)
             if (r && ((r < 0) != (b < 0))) r += b;
             return (double)r;
         }
-    case B_DIV: return integer ? (z ? (double)((int64_t)x / (int64_t)z) : 0) : x / z;
+    case B_DIV:
+        return integer ? (z ? (double)((int64_t)x / (int64_t)z) : 0) : x / z;
     }
     return 0;
 }
@@ -111,19 +193,32 @@ static void bin_run(const bin_job *j, int64_t oa, int64_t ob, int64_t oy, int64_
         for (int64_t i = 0; i < n; i++) py[i] = powf(ia ? pa[i] : pa[0], (float)e);
         return;
     }
-    if (j->code != B_POW && j->code != B_MOD && !(j->code == B_DIV && !core_is_float(j->a->dtype))) {
+    if (j->code != B_POW && j->code != B_MOD &&
+        !(j->code == B_DIV && !core_is_float(j->a->dtype))) {
         switch (j->a->dtype) {
-        case ONNX_DTYPE_FLOAT: BIN_ARITH(float) break;
-        case ONNX_DTYPE_DOUBLE: BIN_ARITH(double) break;
-        case ONNX_DTYPE_INT64: BIN_ARITH(int64_t) break;
-        case ONNX_DTYPE_INT32: BIN_ARITH(int32_t) break;
-        case ONNX_DTYPE_UINT8: case ONNX_DTYPE_BOOL: BIN_ARITH(uint8_t) break;
-        case ONNX_DTYPE_INT8: BIN_ARITH(int8_t) break;
-        case ONNX_DTYPE_INT16: BIN_ARITH(int16_t) break;
-        case ONNX_DTYPE_UINT16: BIN_ARITH(uint16_t) break;
-        case ONNX_DTYPE_UINT32: BIN_ARITH(uint32_t) break;
-        case ONNX_DTYPE_UINT64: BIN_ARITH(uint64_t) break;
-        default: break;
+        case ONNX_DTYPE_FLOAT:
+            BIN_ARITH(float) break;
+        case ONNX_DTYPE_DOUBLE:
+            BIN_ARITH(double) break;
+        case ONNX_DTYPE_INT64:
+            BIN_ARITH(int64_t) break;
+        case ONNX_DTYPE_INT32:
+            BIN_ARITH(int32_t) break;
+        case ONNX_DTYPE_UINT8:
+        case ONNX_DTYPE_BOOL:
+            BIN_ARITH(uint8_t) break;
+        case ONNX_DTYPE_INT8:
+            BIN_ARITH(int8_t) break;
+        case ONNX_DTYPE_INT16:
+            BIN_ARITH(int16_t) break;
+        case ONNX_DTYPE_UINT16:
+            BIN_ARITH(uint16_t) break;
+        case ONNX_DTYPE_UINT32:
+            BIN_ARITH(uint32_t) break;
+        case ONNX_DTYPE_UINT64:
+            BIN_ARITH(uint64_t) break;
+        default:
+            break;
         }
     }
     int integer = !core_is_float(j->a->dtype);
@@ -133,7 +228,8 @@ static void bin_run(const bin_job *j, int64_t oa, int64_t ob, int64_t oy, int64_
         if (j->a->dtype == ONNX_DTYPE_UINT64 && j->code != B_POW) { /* exactness for big values */
             uint64_t ux = ((const uint64_t *)j->a->data)[oa + (ia ? i : 0)];
             uint64_t uz = ((const uint64_t *)j->b->data)[ob + (ib ? i : 0)];
-            ((uint64_t *)j->y->data)[oy + i] = j->code == B_DIV ? (uz ? ux / uz : 0) : (uz ? ux % uz : 0);
+            ((uint64_t *)j->y->data)[oy + i] =
+                j->code == B_DIV ? (uz ? ux / uz : 0) : (uz ? ux % uz : 0);
             continue;
         }
         if (j->a->dtype == ONNX_DTYPE_INT64 && j->code == B_DIV) {
@@ -157,7 +253,8 @@ static void bin_rows(void *arg, int ith, int nth)
             bin_run(j, at, at, at, len, 1, 1);
             if (j->act != OP_ACT_NONE) {
                 float *py = (float *)j->y->data + at;
-                for (int64_t i = 0; i < len; i++) py[i] = py[i] < j->lo ? j->lo : py[i] > j->hi ? j->hi : py[i];
+                for (int64_t i = 0; i < len; i++)
+                    py[i] = py[i] < j->lo ? j->lo : py[i] > j->hi ? j->hi : py[i];
             }
         }
         return;
@@ -175,7 +272,8 @@ static void bin_rows(void *arg, int ith, int nth)
         bin_run(j, oa, ob, o * j->inner, j->inner, ia != 0, ib != 0);
         if (j->act != OP_ACT_NONE) {
             float *py = (float *)j->y->data + o * j->inner;
-            for (int64_t i = 0; i < j->inner; i++) py[i] = py[i] < j->lo ? j->lo : py[i] > j->hi ? j->hi : py[i];
+            for (int64_t i = 0; i < j->inner; i++)
+                py[i] = py[i] < j->lo ? j->lo : py[i] > j->hi ? j->hi : py[i];
         }
     }
 }
@@ -200,12 +298,16 @@ static void bin_apply(op_ctx *c, int code, const op_tensor *a, const op_tensor *
         j.outer = par ? op_num_threads(c) : 1; /* one block per thread, whole vectors each */
         j.inner = (n / j.outer + 15) / 16 * 16;
         j.outer = (n + j.inner - 1) / j.inner;
-        if (par) op_parallel(c, bin_rows, &j);
-        else bin_rows(&j, 0, 1);
+        if (par)
+            op_parallel(c, bin_rows, &j);
+        else
+            bin_rows(&j, 0, 1);
         return;
     }
-    if (n >= CORE_PAR_MIN && j.outer > 1) op_parallel(c, bin_rows, &j);
-    else bin_rows(&j, 0, 1);
+    if (n >= CORE_PAR_MIN && j.outer > 1)
+        op_parallel(c, bin_rows, &j);
+    else
+        bin_rows(&j, 0, 1);
 }
 
 static kinfer_status *bin_infer(op_ctx *c)
@@ -215,18 +317,20 @@ static kinfer_status *bin_infer(op_ctx *c)
     for (int i = 1; i < op_num_inputs(c); i++) {
         const op_tensor *t = op_input(c, i);
         if (t && t->dtype != dt && code != B_POW)
-            return op_error(c, KINFER_EMODEL, "input %d is %s, input 0 is %s", i, onnx_dtype_name(t->dtype),
-                            onnx_dtype_name(dt));
+            return op_error(c, KINFER_EMODEL, "input %d is %s, input 0 is %s", i,
+                            onnx_dtype_name(t->dtype), onnx_dtype_name(dt));
         if (t && code == B_POW && !core_is_numeric(t->dtype))
             return op_error(c, KINFER_EUNSUPPORTED, "exponent type %s", onnx_dtype_name(t->dtype));
     }
-    if (is_logic(code) ? dt != ONNX_DTYPE_BOOL : !(core_is_numeric(dt) || (code == B_EQ && dt == ONNX_DTYPE_BOOL)))
+    if (is_logic(code) ? dt != ONNX_DTYPE_BOOL
+                       : !(core_is_numeric(dt) || (code == B_EQ && dt == ONNX_DTYPE_BOOL)))
         return op_error(c, KINFER_EUNSUPPORTED, "input type %s", onnx_dtype_name(dt));
     if (code == B_MOD && core_is_float(dt) && !op_attr_int(op_ctx_node(c), "fmod", 0))
         return op_error(c, KINFER_EMODEL, "Mod of floats needs fmod=1");
     if (op_node_opset(op_ctx_node(c)) < 7 && op_attr_int(op_ctx_node(c), "broadcast", 0))
         return op_error(c, KINFER_EUNSUPPORTED, "legacy broadcast attribute");
-    return op_infer_broadcast(c, op_num_inputs(c), is_compare(code) || is_logic(code) ? ONNX_DTYPE_BOOL : dt);
+    return op_infer_broadcast(c, op_num_inputs(c),
+                              is_compare(code) || is_logic(code) ? ONNX_DTYPE_BOOL : dt);
 }
 
 static kinfer_status *bin_compute(op_ctx *c)
@@ -261,8 +365,10 @@ static kinfer_status *bin_compute(op_ctx *c)
 
 static kinfer_status *where_infer(op_ctx *c)
 {
-    if (op_input(c, 0)->dtype != ONNX_DTYPE_BOOL) return op_error(c, KINFER_EMODEL, "condition must be bool");
-    if (op_input(c, 1)->dtype != op_input(c, 2)->dtype) return op_error(c, KINFER_EMODEL, "X and Y types differ");
+    if (op_input(c, 0)->dtype != ONNX_DTYPE_BOOL)
+        return op_error(c, KINFER_EMODEL, "condition must be bool");
+    if (op_input(c, 1)->dtype != op_input(c, 2)->dtype)
+        return op_error(c, KINFER_EMODEL, "X and Y types differ");
     return op_infer_broadcast(c, 3, op_input(c, 1)->dtype);
 }
 
@@ -283,19 +389,40 @@ static kinfer_status *where_compute(op_ctx *c)
             rem /= y->dims[d];
             o0 += idx * s0[d], o1 += idx * s1[d], o2 += idx * s2[d];
         }
-        const char *src = ((const uint8_t *)cd->data)[o0] ? (const char *)x->data + o1 * es : (const char *)z->data + o2 * es;
+        const char *src = ((const uint8_t *)cd->data)[o0] ? (const char *)x->data + o1 * es
+                                                          : (const char *)z->data + o2 * es;
         memcpy((char *)y->data + i * es, src, es);
     }
     return NULL;
 }
 
 const op_def core_binary_ops[] = {
-#define BIN(name, since) {"", name, since, OP_OPSET_MAX, 2, 2, 1, 1, NULL, NULL, bin_infer, bin_compute}
-#define VAR(name, since) {"", name, since, OP_OPSET_MAX, 1, 64, 1, 1, NULL, NULL, bin_infer, bin_compute}
-    BIN("Add", 7), BIN("Sub", 7), BIN("Mul", 7), BIN("Div", 7), BIN("Pow", 7), BIN("Mod", 10),
-    BIN("Equal", 7), BIN("Less", 7), BIN("Greater", 7), BIN("LessOrEqual", 12),
-    BIN("GreaterOrEqual", 12), BIN("And", 7), BIN("Or", 7), BIN("Xor", 7),
-    VAR("Min", 8), VAR("Max", 8), VAR("Sum", 8), VAR("Mean", 8),
+#define BIN(name, since)                                                                           \
+    {                                                                                              \
+        "", name, since, OP_OPSET_MAX, 2, 2, 1, 1, NULL, NULL, bin_infer, bin_compute              \
+    }
+#define VAR(name, since)                                                                           \
+    {                                                                                              \
+        "", name, since, OP_OPSET_MAX, 1, 64, 1, 1, NULL, NULL, bin_infer, bin_compute             \
+    }
+    BIN("Add", 7),
+    BIN("Sub", 7),
+    BIN("Mul", 7),
+    BIN("Div", 7),
+    BIN("Pow", 7),
+    BIN("Mod", 10),
+    BIN("Equal", 7),
+    BIN("Less", 7),
+    BIN("Greater", 7),
+    BIN("LessOrEqual", 12),
+    BIN("GreaterOrEqual", 12),
+    BIN("And", 7),
+    BIN("Or", 7),
+    BIN("Xor", 7),
+    VAR("Min", 8),
+    VAR("Max", 8),
+    VAR("Sum", 8),
+    VAR("Mean", 8),
 #undef BIN
 #undef VAR
     {"", "Where", 9, OP_OPSET_MAX, 3, 3, 1, 1, NULL, NULL, where_infer, where_compute},

@@ -42,8 +42,10 @@ static kinfer_status *conv_init(const op_node *n, void **state)
     conv_state *s = calloc(1, sizeof(*s));
     if (!s) return op_node_error(n, KINFER_ENOMEM, "conv state");
     const char *e = getenv("KINFER_CONV_ALGO");
-    s->algo = !e ? CONV_ALGO_AUTO : !strcmp(e, "im2col") ? CONV_ALGO_IM2COL
-                                  : !strcmp(e, "winograd") ? CONV_ALGO_WINOGRAD : CONV_ALGO_AUTO;
+    s->algo = !e                       ? CONV_ALGO_AUTO
+              : !strcmp(e, "im2col")   ? CONV_ALGO_IM2COL
+              : !strcmp(e, "winograd") ? CONV_ALGO_WINOGRAD
+                                       : CONV_ALGO_AUTO;
     pthread_mutex_init(&s->mu, NULL);
     atomic_init(&s->wg, NULL);
     *state = s;
@@ -61,11 +63,14 @@ static void conv_fini(void *state)
 
 /* The node's Winograd filter if this run should use it, else NULL (im2col). W must be the model's
  * constant (its storage is the graph's), so one transform serves every run. */
-static core_winograd *conv_winograd(op_ctx *c, const core_window *w, int64_t N, int64_t C, int64_t M, int64_t G)
+static core_winograd *conv_winograd(op_ctx *c, const core_window *w, int64_t N, int64_t C,
+                                    int64_t M, int64_t G)
 {
     conv_state *s = op_ctx_state(c);
     const op_tensor *wt = op_input(c, 1), *cw = op_node_const_input(op_ctx_node(c), 1);
-    if (!s || s->algo == CONV_ALGO_IM2COL || !core_winograd_fits(w, G) || !cw || cw->data != wt->data) return NULL;
+    if (!s || s->algo == CONV_ALGO_IM2COL || !core_winograd_fits(w, G) || !cw ||
+        cw->data != wt->data)
+        return NULL;
     if (s->algo == CONV_ALGO_AUTO && !core_winograd_worth(w, N, C, M)) return NULL;
     core_winograd *wg = atomic_load_explicit(&s->wg, memory_order_acquire);
     if (wg) return s->src == wt->data ? wg : NULL;
@@ -86,8 +91,8 @@ static core_winograd *conv_winograd(op_ctx *c, const core_window *w, int64_t N, 
     return wg && s->src == wt->data ? wg : NULL;
 }
 
-kinfer_status *core_window_init(op_ctx *c, int nd, const int64_t *in, const int64_t *kernel, int ceil_mode,
-                                core_window *w)
+kinfer_status *core_window_init(op_ctx *c, int nd, const int64_t *in, const int64_t *kernel,
+                                int ceil_mode, core_window *w)
 {
     const op_node *n = op_ctx_node(c);
     const int64_t *v;
@@ -97,18 +102,22 @@ kinfer_status *core_window_init(op_ctx *c, int nd, const int64_t *in, const int6
     int off = 2 - nd; /* 1-D lives in the w slot */
     for (int i = 0; i < nd; i++) w->in[off + i] = in[i], w->k[off + i] = kernel[i];
     size_t cnt;
-    if ((cnt = op_attr_ints(n, "strides", &v)) && cnt != (size_t)nd) return op_error(c, KINFER_EMODEL, "strides length");
+    if ((cnt = op_attr_ints(n, "strides", &v)) && cnt != (size_t)nd)
+        return op_error(c, KINFER_EMODEL, "strides length");
     for (size_t i = 0; i < cnt; i++) w->s[off + i] = v[i];
-    if ((cnt = op_attr_ints(n, "dilations", &v)) && cnt != (size_t)nd) return op_error(c, KINFER_EMODEL, "dilations length");
+    if ((cnt = op_attr_ints(n, "dilations", &v)) && cnt != (size_t)nd)
+        return op_error(c, KINFER_EMODEL, "dilations length");
     for (size_t i = 0; i < cnt; i++) w->d[off + i] = v[i];
-    if ((cnt = op_attr_ints(n, "pads", &v)) && cnt != (size_t)(2 * nd)) return op_error(c, KINFER_EMODEL, "pads length");
+    if ((cnt = op_attr_ints(n, "pads", &v)) && cnt != (size_t)(2 * nd))
+        return op_error(c, KINFER_EMODEL, "pads length");
     for (int i = 0; i < (int)cnt / 2; i++) w->pb[off + i] = v[i], w->pe[off + i] = v[i + nd];
     for (int i = 0; i < 2; i++)
         if (w->s[i] < 1 || w->d[i] < 1 || w->k[i] < 1 || w->pb[i] < 0 || w->pe[i] < 0)
             return op_error(c, KINFER_EMODEL, "bad kernel/stride/dilation/pad");
     const char *ap = op_attr_string(n, "auto_pad", "NOTSET");
     int same = !strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER");
-    if (!same && strcmp(ap, "NOTSET") && strcmp(ap, "VALID")) return op_error(c, KINFER_EMODEL, "auto_pad '%s'", ap);
+    if (!same && strcmp(ap, "NOTSET") && strcmp(ap, "VALID"))
+        return op_error(c, KINFER_EMODEL, "auto_pad '%s'", ap);
     for (int i = 0; i < 2; i++) {
         int64_t ek = (w->k[i] - 1) * w->d[i] + 1;
         if (same) {
@@ -132,20 +141,26 @@ kinfer_status *core_window_init(op_ctx *c, int nd, const int64_t *in, const int6
 static kinfer_status *conv_infer(op_ctx *c)
 {
     const op_tensor *x = op_input(c, 0), *wt = op_input(c, 1), *b = op_input(c, 2);
-    if (x->dtype != ONNX_DTYPE_FLOAT || wt->dtype != ONNX_DTYPE_FLOAT || (b && b->dtype != ONNX_DTYPE_FLOAT))
-        return op_error(c, x->dtype == wt->dtype ? KINFER_EUNSUPPORTED : KINFER_EMODEL, "types (float only)");
+    if (x->dtype != ONNX_DTYPE_FLOAT || wt->dtype != ONNX_DTYPE_FLOAT ||
+        (b && b->dtype != ONNX_DTYPE_FLOAT))
+        return op_error(c, x->dtype == wt->dtype ? KINFER_EUNSUPPORTED : KINFER_EMODEL,
+                        "types (float only)");
     if (!op_shapes_known(c)) return op_set_output(c, 0, x->dtype, x->rank, NULL), NULL;
-    if (x->rank != 3 && x->rank != 4) return op_error(c, KINFER_EUNSUPPORTED, "%d-D convolution", x->rank - 2);
-    if (wt->rank != x->rank) return op_error(c, KINFER_ESHAPE, "W rank %d, X rank %d", wt->rank, x->rank);
+    if (x->rank != 3 && x->rank != 4)
+        return op_error(c, KINFER_EUNSUPPORTED, "%d-D convolution", x->rank - 2);
+    if (wt->rank != x->rank)
+        return op_error(c, KINFER_ESHAPE, "W rank %d, X rank %d", wt->rank, x->rank);
     int64_t group = op_attr_int(op_ctx_node(c), "group", 1);
     if (group < 1 || x->dims[1] != wt->dims[1] * group || wt->dims[0] % group)
-        return op_error(c, KINFER_ESHAPE, "channels: X has %lld, W expects %lld x group %lld", (long long)x->dims[1],
-                        (long long)wt->dims[1], (long long)group);
-    if (b && (b->rank != 1 || b->dims[0] != wt->dims[0])) return op_error(c, KINFER_ESHAPE, "bias shape");
+        return op_error(c, KINFER_ESHAPE, "channels: X has %lld, W expects %lld x group %lld",
+                        (long long)x->dims[1], (long long)wt->dims[1], (long long)group);
+    if (b && (b->rank != 1 || b->dims[0] != wt->dims[0]))
+        return op_error(c, KINFER_ESHAPE, "bias shape");
     const int64_t *ks;
     size_t nk = op_attr_ints(op_ctx_node(c), "kernel_shape", &ks);
     for (size_t i = 0; i < nk && i + 2 < (size_t)wt->rank; i++)
-        if (ks[i] != wt->dims[2 + i]) return op_error(c, KINFER_EMODEL, "kernel_shape differs from W");
+        if (ks[i] != wt->dims[2 + i])
+            return op_error(c, KINFER_EMODEL, "kernel_shape differs from W");
     core_window w;
     kinfer_status *st = core_window_init(c, x->rank - 2, x->dims + 2, wt->dims + 2, 0, &w);
     if (st) return st;
@@ -166,8 +181,8 @@ typedef struct im2col_job {
 /* Split by row of the column matrix (input channel, kh, kw) across the pool: at 2 threads a
  * serial im2col would idle the other core while it runs, and a split by channel alone gives one
  * thread two of a 3-channel image's channels. */
-__attribute__((target_clones("avx512f", "avx2", "default")))
-static void im2col_part(void *arg, int ith, int nth)
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+im2col_part(void *arg, int ith, int nth)
 {
     const im2col_job *j = arg;
     const core_window *w = j->w;
@@ -189,12 +204,14 @@ static void im2col_part(void *arg, int ith, int nth)
             /* iw = ow * s + off is inside the row for ow in [lo, hi): a zero head, a
              * branch-free copy (one memcpy at stride 1), a zero tail */
             int64_t s = w->s[1], off = kw * w->d[1] - w->pb[1];
-            int64_t lo = off < 0 ? (-off + s - 1) / s : 0, hi = W - off <= 0 ? 0 : (W - off + s - 1) / s;
+            int64_t lo = off < 0 ? (-off + s - 1) / s : 0,
+                    hi = W - off <= 0 ? 0 : (W - off + s - 1) / s;
             if (lo > OW) lo = OW;
             if (hi > OW) hi = OW;
             if (hi < lo) hi = lo;
             memset(r, 0, (size_t)lo * sizeof(float));
-            if (s == 1 && hi > lo) memcpy(r + lo, xr + lo + off, (size_t)(hi - lo) * sizeof(float));
+            if (s == 1 && hi > lo)
+                memcpy(r + lo, xr + lo + off, (size_t)(hi - lo) * sizeof(float));
             else if (s == 2) /* a constant stride gcc vectorizes (even-lane permutes) */
                 for (int64_t ow = lo; ow < hi; ow++) r[ow] = xr[2 * ow + off];
             else
@@ -243,7 +260,8 @@ static void conv_scatter_part(void *arg, int ith, int nth)
     op_split(j->M, ith, nth, &b, &e);
     for (int64_t i = 0; i < j->nb; i++)
         for (int64_t m = b; m < e; m++)
-            memcpy(j->y + (i * j->M + m) * j->OHW, j->tmp + m * j->ld + i * j->OHW, sizeof(float) * (size_t)j->OHW);
+            memcpy(j->y + (i * j->M + m) * j->OHW, j->tmp + m * j->ld + i * j->OHW,
+                   sizeof(float) * (size_t)j->OHW);
 }
 
 /* Images per GEMM for a group-1 convolution of N images (1: one GEMM per image). */
@@ -259,13 +277,15 @@ static int64_t conv_batch_images(int64_t N, int64_t M, int64_t K, int64_t OHW, i
     return (N + (N + nb - 1) / nb - 1) / ((N + nb - 1) / nb); /* evened out over the chunks */
 }
 
-static kinfer_status *conv_batched(op_ctx *c, const core_window *w, int64_t N, int64_t C, int64_t M, int64_t nb,
-                                   int direct, const core_epilogue *ep)
+static kinfer_status *conv_batched(op_ctx *c, const core_window *w, int64_t N, int64_t C, int64_t M,
+                                   int64_t nb, int direct, const core_epilogue *ep)
 {
     const float *x = op_input(c, 0)->data, *wt = op_input(c, 1)->data;
     float *y = op_output(c, 0)->data;
-    int64_t HW = w->in[0] * w->in[1], OHW = w->out[0] * w->out[1], K = C * w->k[0] * w->k[1], ld = nb * OHW;
-    float *col = op_scratch(c, sizeof(float) * (size_t)(K * ld)), *tmp = op_scratch(c, sizeof(float) * (size_t)(M * ld));
+    int64_t HW = w->in[0] * w->in[1], OHW = w->out[0] * w->out[1], K = C * w->k[0] * w->k[1],
+            ld = nb * OHW;
+    float *col = op_scratch(c, sizeof(float) * (size_t)(K * ld)),
+          *tmp = op_scratch(c, sizeof(float) * (size_t)(M * ld));
     if (!col || !tmp) return op_error(c, KINFER_ENOMEM, "im2col buffer");
     for (int64_t n0 = 0; n0 < N; n0 += nb) {
         int64_t cnt = N - n0 < nb ? N - n0 : nb, cld = cnt * OHW;
@@ -275,8 +295,10 @@ static kinfer_status *conv_batched(op_ctx *c, const core_window *w, int64_t N, i
         } else {
             for (int64_t i = 0; i < cnt; i++) {
                 im2col_job ij = {x + (n0 + i) * C * HW, C, w, col + i * OHW, cld};
-                if (K * OHW >= 32768) op_parallel(c, im2col_part, &ij);
-                else im2col_part(&ij, 0, 1);
+                if (K * OHW >= 32768)
+                    op_parallel(c, im2col_part, &ij);
+                else
+                    im2col_part(&ij, 0, 1);
             }
         }
         core_sgemm(c, 0, 0, M, cld, K, 1.0f, wt, K, col, cld, 0.0f, tmp, cld, ep);
@@ -318,8 +340,8 @@ static void conv_img_part(void *arg, int ith, int nth)
                 xg = col;
             }
             ep.bias_row = j->bias ? j->bias + g * Mg : NULL;
-            core_sgemm(NULL, 0, 0, Mg, j->OHW, j->ksz, 1.0f, j->wt + g * Mg * j->ksz, j->ksz, xg, j->OHW, 0.0f,
-                       j->y + (n * j->M + g * Mg) * j->OHW, j->OHW, &ep);
+            core_sgemm(NULL, 0, 0, Mg, j->OHW, j->ksz, 1.0f, j->wt + g * Mg * j->ksz, j->ksz, xg,
+                       j->OHW, 0.0f, j->y + (n * j->M + g * Mg) * j->OHW, j->OHW, &ep);
         }
 }
 
@@ -330,8 +352,10 @@ static kinfer_status *conv_compute(op_ctx *c)
     core_window w;
     kinfer_status *st = core_window_init(c, x->rank - 2, x->dims + 2, wt->dims + 2, 0, &w);
     if (st) return st;
-    int64_t N = x->dims[0], C = x->dims[1], M = wt->dims[0], G = op_attr_int(op_ctx_node(c), "group", 1);
-    int64_t Cg = C / G, Mg = M / G, HW = w.in[0] * w.in[1], OHW = w.out[0] * w.out[1], KK = w.k[0] * w.k[1];
+    int64_t N = x->dims[0], C = x->dims[1], M = wt->dims[0],
+            G = op_attr_int(op_ctx_node(c), "group", 1);
+    int64_t Cg = C / G, Mg = M / G, HW = w.in[0] * w.in[1], OHW = w.out[0] * w.out[1],
+            KK = w.k[0] * w.k[1];
     core_epilogue ep = {0};
     ep.act = op_node_act(op_ctx_node(c), &ep.lo, &ep.hi);
     const float *bias = b ? b->data : NULL;
@@ -342,7 +366,8 @@ static kinfer_status *conv_compute(op_ctx *c)
     if (core_stem_fits(&w, C, G)) return core_stem_run(c, &w, N, C, M, bias, &ep);
     core_winograd *wg = conv_winograd(c, &w, N, C, M, G);
     if (wg) return core_winograd_run(c, wg, x->data, N, &w, bias, &ep, y->data);
-    int direct = KK == 1 && w.s[0] == 1 && w.s[1] == 1 && !w.pb[0] && !w.pb[1] && !w.pe[0] && !w.pe[1];
+    int direct =
+        KK == 1 && w.s[0] == 1 && w.s[1] == 1 && !w.pb[0] && !w.pb[1] && !w.pe[0] && !w.pe[1];
     int64_t nb = G == 1 ? conv_batch_images(N, M, C * KK, OHW, direct) : 1;
     if (nb > 1) {
         ep.bias_row = bias;
@@ -350,7 +375,8 @@ static kinfer_status *conv_compute(op_ctx *c)
     }
     int nth = op_num_threads(c);
     if (core_conv_by_image(N, nth)) {
-        conv_img_job j = {x->data, wt->data, bias, y->data, NULL, &w, N, C, M, G, Cg * KK, OHW, direct, ep, 0};
+        conv_img_job j = {x->data, wt->data, bias,    y->data, NULL,   &w, N, C,
+                          M,       G,        Cg * KK, OHW,     direct, ep, 0};
         if (!direct && !(j.col = op_scratch(c, (size_t)(nth * Cg * KK * OHW) * sizeof(float))))
             return op_error(c, KINFER_ENOMEM, "im2col buffer");
         op_parallel(c, conv_img_part, &j);
@@ -364,13 +390,15 @@ static kinfer_status *conv_compute(op_ctx *c)
             const float *xg = (const float *)x->data + (n * C + g * Cg) * HW;
             if (!direct) {
                 im2col_job ij = {xg, Cg, &w, col, OHW};
-                if (Cg * KK * OHW >= 32768) op_parallel(c, im2col_part, &ij);
-                else im2col_part(&ij, 0, 1);
+                if (Cg * KK * OHW >= 32768)
+                    op_parallel(c, im2col_part, &ij);
+                else
+                    im2col_part(&ij, 0, 1);
                 xg = col;
             }
             ep.bias_row = bias ? bias + g * Mg : NULL;
-            core_sgemm(c, 0, 0, Mg, OHW, Cg * KK, 1.0f, (const float *)wt->data + g * Mg * Cg * KK, Cg * KK, xg, OHW,
-                       0.0f, (float *)y->data + (n * M + g * Mg) * OHW, OHW, &ep);
+            core_sgemm(c, 0, 0, Mg, OHW, Cg * KK, 1.0f, (const float *)wt->data + g * Mg * Cg * KK,
+                       Cg * KK, xg, OHW, 0.0f, (float *)y->data + (n * M + g * Mg) * OHW, OHW, &ep);
         }
     return NULL;
 }

@@ -8,7 +8,8 @@
 static kinfer_status *gather_infer(op_ctx *c)
 {
     const op_tensor *x = op_input(c, 0), *ix = op_input(c, 1);
-    if (ix->dtype != ONNX_DTYPE_INT64 && ix->dtype != ONNX_DTYPE_INT32) return op_error(c, KINFER_EMODEL, "indices type");
+    if (ix->dtype != ONNX_DTYPE_INT64 && ix->dtype != ONNX_DTYPE_INT32)
+        return op_error(c, KINFER_EMODEL, "indices type");
     if (x->rank < 0 || ix->rank < 0) return op_set_output(c, 0, x->dtype, -1, NULL), NULL;
     int axis = core_axis(op_attr_int(op_ctx_node(c), "axis", 0), x->rank, 0);
     if (axis < 0) return op_error(c, KINFER_EMODEL, "axis out of range");
@@ -28,18 +29,22 @@ static kinfer_status *gather_compute(op_ctx *c)
     const op_tensor *x = op_input(c, 0), *ix = op_input(c, 1);
     op_tensor *y = op_output(c, 0);
     int axis = core_axis(op_attr_int(op_ctx_node(c), "axis", 0), x->rank, 0);
-    int64_t outer = core_prod(x->dims, 0, axis), n = x->dims[axis], inner = core_prod(x->dims, axis + 1, x->rank);
+    int64_t outer = core_prod(x->dims, 0, axis), n = x->dims[axis],
+            inner = core_prod(x->dims, axis + 1, x->rank);
     int64_t ni = op_tensor_numel(ix);
     size_t es = onnx_dtype_size(x->dtype), row = (size_t)inner * es;
     for (int64_t i = 0; i < ni; i++) {
         int64_t k = op_tensor_get_int(ix, i);
-        if (k < -n || k >= n) return op_error(c, KINFER_EINVAL, "index %lld out of range [%lld, %lld)", (long long)k, (long long)-n, (long long)n);
+        if (k < -n || k >= n)
+            return op_error(c, KINFER_EINVAL, "index %lld out of range [%lld, %lld)", (long long)k,
+                            (long long)-n, (long long)n);
     }
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < ni; i++) {
             int64_t k = op_tensor_get_int(ix, i);
             if (k < 0) k += n;
-            memcpy((char *)y->data + (o * ni + i) * row, (const char *)x->data + (o * n + k) * row, row);
+            memcpy((char *)y->data + (o * ni + i) * row, (const char *)x->data + (o * n + k) * row,
+                   row);
         }
     return NULL;
 }
@@ -47,8 +52,10 @@ static kinfer_status *gather_compute(op_ctx *c)
 static kinfer_status *gel_infer(op_ctx *c)
 {
     const op_tensor *x = op_input(c, 0), *ix = op_input(c, 1);
-    if (ix->dtype != ONNX_DTYPE_INT64 && ix->dtype != ONNX_DTYPE_INT32) return op_error(c, KINFER_EMODEL, "indices type");
-    if (x->rank >= 0 && ix->rank >= 0 && x->rank != ix->rank) return op_error(c, KINFER_ESHAPE, "ranks differ");
+    if (ix->dtype != ONNX_DTYPE_INT64 && ix->dtype != ONNX_DTYPE_INT32)
+        return op_error(c, KINFER_EMODEL, "indices type");
+    if (x->rank >= 0 && ix->rank >= 0 && x->rank != ix->rank)
+        return op_error(c, KINFER_ESHAPE, "ranks differ");
     op_set_output(c, 0, x->dtype, ix->rank, ix->dims);
     return NULL;
 }
@@ -71,7 +78,8 @@ static kinfer_status *gel_compute(op_ctx *c)
                 idx = op_tensor_get_int(ix, i);
                 if (idx < 0) idx += x->dims[d];
             }
-            if (idx < 0 || idx >= x->dims[d]) return op_error(c, KINFER_EINVAL, "index out of range");
+            if (idx < 0 || idx >= x->dims[d])
+                return op_error(c, KINFER_EINVAL, "index out of range");
             off += idx * xs[d];
         }
         memcpy((char *)y->data + i * es, (const char *)x->data + off * es, es);
@@ -161,8 +169,10 @@ static kinfer_status *pad_compute(op_ctx *c)
             int64_t idx = rem % y->dims[d] - pads[d], dim = x->dims[d];
             rem /= y->dims[d];
             if (idx < 0 || idx >= dim) {
-                if (m == 0) outside = 1;
-                else if (m == 2) idx = idx < 0 ? 0 : dim - 1;
+                if (m == 0)
+                    outside = 1;
+                else if (m == 2)
+                    idx = idx < 0 ? 0 : dim - 1;
                 else {
                     int64_t period = dim > 1 ? 2 * (dim - 1) : 1;
                     idx = ((idx % period) + period) % period;

@@ -20,14 +20,16 @@ typedef struct core_epilogue {
  * the calling thread only (for kernels that split independent GEMMs across the pool, one image
  * per thread at a time). */
 void core_sgemm(op_ctx *c, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
-                const core_epilogue *ep);
+                const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                int64_t ldc, const core_epilogue *ep);
 /* The same GEMM on the calling thread only, with no epilogue: for kernels that already split
  * independent GEMMs across the pool (core_winograd's 16 per tile set). */
-void core_sgemm_serial(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-                       int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+void core_sgemm_serial(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                       const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                       float *C, int64_t ldc);
 /* Applies the epilogue to rows [r0, r1) of C. */
-void core_epilogue_rows(const core_epilogue *ep, float *C, int64_t ldc, int64_t r0, int64_t r1, int64_t c0, int64_t c1);
+void core_epilogue_rows(const core_epilogue *ep, float *C, int64_t ldc, int64_t r0, int64_t r1,
+                        int64_t c0, int64_t c1);
 /* Limits OpenBLAS to one thread (once per process). */
 void core_blas_init(void);
 

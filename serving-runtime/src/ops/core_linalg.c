@@ -25,12 +25,16 @@ static void blas_setup(void)
     blas_self_threads = e ? atoi(e) : 0;
     openblas_set_num_threads(blas_self_threads > 0 ? blas_self_threads : 1);
 }
-void core_blas_init(void) { pthread_once(&blas_once, blas_setup); }
+void core_blas_init(void)
+{
+    pthread_once(&blas_once, blas_setup);
+}
 
 /* Multiversioned functions stay static: clang 14 (the fuzz build) emits no callable symbol for an
  * exported target_clones function, so other files call the plain wrapper below. */
-__attribute__((target_clones("avx512f", "avx2", "default")))
-static void epilogue_rows(const core_epilogue *ep, float *C, int64_t ldc, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+epilogue_rows(const core_epilogue *ep, float *C, int64_t ldc, int64_t r0, int64_t r1, int64_t c0,
+              int64_t c1)
 {
     if (!ep || (!ep->bias_col && !ep->bias_row && ep->act == OP_ACT_NONE)) return;
     float lo = ep->act == OP_ACT_RELU ? 0.0f : ep->act == OP_ACT_CLIP ? ep->lo : -INFINITY;
@@ -60,9 +64,9 @@ static void epilogue_rows(const core_epilogue *ep, float *C, int64_t ldc, int64_
  * registers, compiled for AVX-512, AVX2 and baseline x86-64 and picked at load time (ifunc). */
 typedef float core_vf __attribute__((vector_size(64)));
 
-__attribute__((target_clones("avx512f", "avx2", "default")))
-static void small_panel(int64_t M, int64_t K, float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
-                        float beta, float *C, int64_t ldc, int64_t j)
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+small_panel(int64_t M, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
+            int64_t ldb, float beta, float *C, int64_t ldc, int64_t j)
 {
     int64_t m = 0;
     for (; m + 4 <= M; m += 4) {
@@ -117,8 +121,10 @@ typedef struct small_job {
 /* Runs part over the pool when the GEMM is big enough to pay for waking it, else inline. */
 static void small_run(op_ctx *c, void (*part)(void *, int, int), small_job *j)
 {
-    if (c && op_num_threads(c) > 1 && (double)j->M * (double)j->N * (double)j->K >= 2e5) op_parallel(c, part, j);
-    else part(j, 0, 1);
+    if (c && op_num_threads(c) > 1 && (double)j->M * (double)j->N * (double)j->K >= 2e5)
+        op_parallel(c, part, j);
+    else
+        part(j, 0, 1);
 }
 
 static void small_part(void *arg, int ith, int nth)
@@ -128,12 +134,14 @@ static void small_part(void *arg, int ith, int nth)
     op_split(panels + (j->N % 16 != 0), ith, nth, &b, &e);
     for (int64_t p = b; p < e; p++) {
         if (p < panels) {
-            small_panel(j->M, j->K, j->alpha, j->A, j->lda, j->B, j->ldb, j->beta, j->C, j->ldc, p * 16);
+            small_panel(j->M, j->K, j->alpha, j->A, j->lda, j->B, j->ldb, j->beta, j->C, j->ldc,
+                        p * 16);
         } else {
             for (int64_t m = 0; m < j->M; m++) /* the last N % 16 columns */
                 for (int64_t col = panels * 16; col < j->N; col++) {
                     float s = 0.0f;
-                    for (int64_t k = 0; k < j->K; k++) s += j->A[m * j->lda + k] * j->B[k * j->ldb + col];
+                    for (int64_t k = 0; k < j->K; k++)
+                        s += j->A[m * j->lda + k] * j->B[k * j->ldb + col];
                     float *dst = j->C + m * j->ldc + col;
                     *dst = j->alpha * s + (j->beta != 0.0f ? j->beta * *dst : 0.0f);
                 }
@@ -143,7 +151,8 @@ static void small_part(void *arg, int ith, int nth)
     }
 }
 
-void core_epilogue_rows(const core_epilogue *ep, float *C, int64_t ldc, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
+void core_epilogue_rows(const core_epilogue *ep, float *C, int64_t ldc, int64_t r0, int64_t r1,
+                        int64_t c0, int64_t c1)
 {
     epilogue_rows(ep, C, ldc, r0, r1, c0, c1);
 }
@@ -162,8 +171,9 @@ typedef struct gemm_job {
  * beta = 1 on top of it. OpenBLAS would otherwise zero C first (its beta = 0 pass) and the
  * epilogue add the bias in a second pass over C; this way a layer without an activation needs
  * neither. */
-__attribute__((target_clones("avx512f", "avx2", "default")))
-static void bias_fill(const core_epilogue *ep, float *C, int64_t ldc, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+bias_fill(const core_epilogue *ep, float *C, int64_t ldc, int64_t r0, int64_t r1, int64_t c0,
+          int64_t c1)
 {
     const float *bc = ep->bias_col;
     for (int64_t r = r0; r < r1; r++) {
@@ -194,14 +204,15 @@ static void gemm_block(const gemm_job *j, int64_t r0, int64_t r1, int64_t c0, in
      * columns' time in its edge kernel; as a GEMV against the A block just packed (still in cache)
      * it costs about one (1280 x 320 by 49, one thread: 434 -> 423 us; 960 x 160: 159 -> 150). */
     int64_t n = c1 - c0, last = !j->ta && !j->tb && n > 16 && n % 16 == 1;
-    cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, (int)(r1 - r0),
-                (int)(n - last), (int)j->K, j->alpha, A, (int)j->lda, B, (int)j->ldb, beta, j->C + r0 * j->ldc + c0,
-                (int)j->ldc);
+    cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
+                (int)(r1 - r0), (int)(n - last), (int)j->K, j->alpha, A, (int)j->lda, B,
+                (int)j->ldb, beta, j->C + r0 * j->ldc + c0, (int)j->ldc);
     if (last && beta == 0.0f) /* sgemv scales y by beta; never let it see uninitialized memory */
         for (int64_t r = r0; r < r1; r++) j->C[r * j->ldc + c1 - 1] = 0.0f;
     if (last)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)(r1 - r0), (int)j->K, j->alpha, A, (int)j->lda, B + n - 1,
-                    (int)j->ldb, beta, j->C + r0 * j->ldc + c1 - 1, (int)j->ldc);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)(r1 - r0), (int)j->K, j->alpha, A,
+                    (int)j->lda, B + n - 1, (int)j->ldb, beta, j->C + r0 * j->ldc + c1 - 1,
+                    (int)j->ldc);
     core_epilogue_rows(ep, j->C, j->ldc, r0, r1, c0, c1);
 }
 
@@ -234,13 +245,15 @@ static void gemv_part(void *arg, int ith, int nth)
     op_split(j->N, ith, nth, &b, &e);
     if (b >= e) return;
     for (int64_t r = 0; r < j->M; r++)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)(e - b), (int)j->K, j->alpha, j->B + b * j->ldb, (int)j->ldb,
-                    j->A + r * j->lda, 1, j->beta, j->C + r * j->ldc + b, 1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)(e - b), (int)j->K, j->alpha,
+                    j->B + b * j->ldb, (int)j->ldb, j->A + r * j->lda, 1, j->beta,
+                    j->C + r * j->ldc + b, 1);
     core_epilogue_rows(j->ep, j->C, j->ldc, 0, j->M, b, e);
 }
 
-void core_sgemm_serial(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-                       int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+void core_sgemm_serial(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                       const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                       float *C, int64_t ldc)
 {
     core_blas_init();
     if (M <= 0 || N <= 0) return;
@@ -254,8 +267,8 @@ void core_sgemm_serial(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K
 }
 
 void core_sgemm(op_ctx *c, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
-                const core_epilogue *ep)
+                const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                int64_t ldc, const core_epilogue *ep)
 {
     core_blas_init();
     if (M <= 0 || N <= 0) return;
@@ -298,23 +311,30 @@ void core_sgemm(op_ctx *c, int trans_a, int trans_b, int64_t M, int64_t N, int64
 static kinfer_status *matmul_infer(op_ctx *c)
 {
     const op_tensor *a = op_input(c, 0), *b = op_input(c, 1);
-    if (a->dtype != b->dtype) return op_error(c, KINFER_EMODEL, "A is %s, B is %s", onnx_dtype_name(a->dtype), onnx_dtype_name(b->dtype));
-    if (!core_is_numeric(a->dtype)) return op_error(c, KINFER_EUNSUPPORTED, "type %s", onnx_dtype_name(a->dtype));
+    if (a->dtype != b->dtype)
+        return op_error(c, KINFER_EMODEL, "A is %s, B is %s", onnx_dtype_name(a->dtype),
+                        onnx_dtype_name(b->dtype));
+    if (!core_is_numeric(a->dtype))
+        return op_error(c, KINFER_EUNSUPPORTED, "type %s", onnx_dtype_name(a->dtype));
     if (a->rank < 0 || b->rank < 0) return op_set_output(c, 0, a->dtype, -1, NULL), NULL;
     if (a->rank == 0 || b->rank == 0) return op_error(c, KINFER_ESHAPE, "MatMul of a scalar");
     int ra = a->rank < 2 ? 2 : a->rank, rb = b->rank < 2 ? 2 : b->rank, r = ra > rb ? ra : rb;
     int64_t da[ONNX_MAX_RANK], db[ONNX_MAX_RANK], d[ONNX_MAX_RANK];
     for (int i = 0; i < r; i++) da[i] = db[i] = 1;
     memcpy(da + (r - a->rank) - (a->rank == 1), a->dims, (size_t)a->rank * 8);
-    if (b->rank == 1) db[r - 2] = b->dims[0], db[r - 1] = 1;
-    else memcpy(db + r - b->rank, b->dims, (size_t)b->rank * 8);
+    if (b->rank == 1)
+        db[r - 2] = b->dims[0], db[r - 1] = 1;
+    else
+        memcpy(db + r - b->rank, b->dims, (size_t)b->rank * 8);
     if (a->rank == 1) da[r - 2] = 1, da[r - 1] = a->dims[0];
     int64_t K = da[r - 1];
     if (K >= 0 && db[r - 2] >= 0 && K != db[r - 2])
-        return op_error(c, KINFER_ESHAPE, "A has %lld columns, B has %lld rows", (long long)K, (long long)db[r - 2]);
+        return op_error(c, KINFER_ESHAPE, "A has %lld columns, B has %lld rows", (long long)K,
+                        (long long)db[r - 2]);
     for (int i = 0; i < r - 2; i++) {
         if (da[i] != db[i] && da[i] != 1 && db[i] != 1 && da[i] >= 0 && db[i] >= 0)
-            return op_error(c, KINFER_ESHAPE, "batch dims %lld and %lld", (long long)da[i], (long long)db[i]);
+            return op_error(c, KINFER_ESHAPE, "batch dims %lld and %lld", (long long)da[i],
+                            (long long)db[i]);
         d[i] = da[i] == 1 ? db[i] : da[i];
     }
     int n = r - 2;
@@ -333,10 +353,14 @@ static void mm_geometry(const op_tensor *a, const op_tensor *b, mm_geom *g)
 {
     int ra = a->rank < 2 ? 2 : a->rank, rb = b->rank < 2 ? 2 : b->rank, r = ra > rb ? ra : rb;
     for (int i = 0; i < r; i++) g->da[i] = g->db[i] = 1;
-    if (a->rank == 1) g->da[r - 1] = a->dims[0];
-    else memcpy(g->da + r - a->rank, a->dims, (size_t)a->rank * 8);
-    if (b->rank == 1) g->db[r - 2] = b->dims[0];
-    else memcpy(g->db + r - b->rank, b->dims, (size_t)b->rank * 8);
+    if (a->rank == 1)
+        g->da[r - 1] = a->dims[0];
+    else
+        memcpy(g->da + r - a->rank, a->dims, (size_t)a->rank * 8);
+    if (b->rank == 1)
+        g->db[r - 2] = b->dims[0];
+    else
+        memcpy(g->db + r - b->rank, b->dims, (size_t)b->rank * 8);
     g->r = r;
     g->M = g->da[r - 2];
     g->K = g->da[r - 1];
@@ -374,10 +398,11 @@ static void bmm_part(void *arg, int ith, int nth)
     int64_t b, e, M = g->M, N = g->N, K = g->K;
     op_split(g->batch, ith, nth, &b, &e);
     for (int64_t bi = b; bi < e; bi++) {
-        int64_t oa = batch_offset(g->da, g->r, bi, j->od, M * K), ob = batch_offset(g->db, g->r, bi, j->od, K * N);
+        int64_t oa = batch_offset(g->da, g->r, bi, j->od, M * K),
+                ob = batch_offset(g->db, g->r, bi, j->od, K * N);
         float *y = j->y + bi * M * N;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, j->a + oa, (int)K,
-                    j->b + ob, (int)N, 0.0f, y, (int)N);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f,
+                    j->a + oa, (int)K, j->b + ob, (int)N, 0.0f, y, (int)N);
         core_epilogue_rows(j->ep, y, N, 0, M, 0, N);
     }
 }
@@ -400,27 +425,30 @@ static kinfer_status *matmul_compute(op_ctx *c)
         core_sgemm(c, 0, 0, g.batch * M, N, K, 1.0f, a->data, K, b->data, N, 0.0f, y->data, N, &ep);
         return NULL;
     }
-    if (a->dtype == ONNX_DTYPE_FLOAT && g.batch >= op_num_threads(c) && op_num_threads(c) > 1 && K > 0) {
+    if (a->dtype == ONNX_DTYPE_FLOAT && g.batch >= op_num_threads(c) && op_num_threads(c) > 1 &&
+        K > 0) {
         core_blas_init();
         bmm_job j = {a->data, b->data, y->data, &g, od, &ep};
         op_parallel(c, bmm_part, &j);
         return NULL;
     }
     for (int64_t bi = 0; bi < g.batch; bi++) {
-        int64_t oa = batch_offset(g.da, g.r, bi, od, M * K), ob = batch_offset(g.db, g.r, bi, od, K * N);
+        int64_t oa = batch_offset(g.da, g.r, bi, od, M * K),
+                ob = batch_offset(g.db, g.r, bi, od, K * N);
         if (a->dtype == ONNX_DTYPE_FLOAT) {
-            core_sgemm(c, 0, 0, M, N, K, 1.0f, (const float *)a->data + oa, K, (const float *)b->data + ob, N, 0.0f,
-                       (float *)y->data + bi * M * N, N, &ep);
+            core_sgemm(c, 0, 0, M, N, K, 1.0f, (const float *)a->data + oa, K,
+                       (const float *)b->data + ob, N, 0.0f, (float *)y->data + bi * M * N, N, &ep);
         } else if (a->dtype == ONNX_DTYPE_DOUBLE) {
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0,
-                        (const double *)a->data + oa, (int)K, (const double *)b->data + ob, (int)N, 0.0,
-                        (double *)y->data + bi * M * N, (int)N);
+                        (const double *)a->data + oa, (int)K, (const double *)b->data + ob, (int)N,
+                        0.0, (double *)y->data + bi * M * N, (int)N);
         } else {
             for (int64_t i = 0; i < M; i++)
                 for (int64_t j = 0; j < N; j++) {
                     int64_t s = 0;
                     for (int64_t k = 0; k < K; k++)
-                        s += op_tensor_get_int(a, oa + i * K + k) * op_tensor_get_int(b, ob + k * N + j);
+                        s += op_tensor_get_int(a, oa + i * K + k) *
+                             op_tensor_get_int(b, ob + k * N + j);
                     core_store_double(y, bi * M * N + i * N + j, (double)s);
                 }
         }
@@ -433,9 +461,11 @@ static kinfer_status *gemm_infer(op_ctx *c)
 {
     const op_node *n = op_ctx_node(c);
     const op_tensor *a = op_input(c, 0), *b = op_input(c, 1), *cc = op_input(c, 2);
-    if (a->dtype != ONNX_DTYPE_FLOAT || b->dtype != ONNX_DTYPE_FLOAT || (cc && cc->dtype != ONNX_DTYPE_FLOAT))
-        return op_error(c, a->dtype == b->dtype ? KINFER_EUNSUPPORTED : KINFER_EMODEL, "types %s/%s (float only)",
-                        onnx_dtype_name(a->dtype), onnx_dtype_name(b->dtype));
+    if (a->dtype != ONNX_DTYPE_FLOAT || b->dtype != ONNX_DTYPE_FLOAT ||
+        (cc && cc->dtype != ONNX_DTYPE_FLOAT))
+        return op_error(c, a->dtype == b->dtype ? KINFER_EUNSUPPORTED : KINFER_EMODEL,
+                        "types %s/%s (float only)", onnx_dtype_name(a->dtype),
+                        onnx_dtype_name(b->dtype));
     if (op_node_opset(n) < 7 && op_attr_int(n, "broadcast", 0) == 0 && op_attr_has(n, "broadcast"))
         return op_error(c, KINFER_EUNSUPPORTED, "broadcast=0");
     if (a->rank < 0 || b->rank < 0) return op_set_output(c, 0, ONNX_DTYPE_FLOAT, 2, NULL), NULL;
@@ -443,7 +473,8 @@ static kinfer_status *gemm_infer(op_ctx *c)
     int ta = (int)op_attr_int(n, "transA", 0), tb = (int)op_attr_int(n, "transB", 0);
     int64_t M = ta ? a->dims[1] : a->dims[0], K = ta ? a->dims[0] : a->dims[1];
     int64_t K2 = tb ? b->dims[1] : b->dims[0], N = tb ? b->dims[0] : b->dims[1];
-    if (K >= 0 && K2 >= 0 && K != K2) return op_error(c, KINFER_ESHAPE, "inner dims %lld vs %lld", (long long)K, (long long)K2);
+    if (K >= 0 && K2 >= 0 && K != K2)
+        return op_error(c, KINFER_ESHAPE, "inner dims %lld vs %lld", (long long)K, (long long)K2);
     int64_t d[2] = {M, N};
     if (cc && cc->rank > 2) return op_error(c, KINFER_ESHAPE, "C rank %d", cc->rank);
     op_set_output(c, 0, ONNX_DTYPE_FLOAT, 2, d);
@@ -466,8 +497,8 @@ static kinfer_status *gemm_compute(op_ctx *c)
         int64_t sc[2];
         int64_t cr = cc->rank, c0 = cr == 2 ? cc->dims[0] : 1, c1 = cr >= 1 ? cc->dims[cr - 1] : 1;
         if ((c0 != 1 && c0 != M) || (c1 != 1 && c1 != N))
-            return op_error(c, KINFER_ESHAPE, "C [%lld,%lld] does not broadcast to [%lld,%lld]", (long long)c0,
-                            (long long)c1, (long long)M, (long long)N);
+            return op_error(c, KINFER_ESHAPE, "C [%lld,%lld] does not broadcast to [%lld,%lld]",
+                            (long long)c0, (long long)c1, (long long)M, (long long)N);
         if (beta == 1.0f && c0 == 1 && c1 == N) {
             ep.bias_col = cc->data; /* the common Linear layer: bias in the epilogue */
         } else {

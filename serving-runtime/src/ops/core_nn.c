@@ -16,8 +16,8 @@ static kinfer_status *float_like_infer(op_ctx *c)
         return op_error(c, KINFER_EUNSUPPORTED, "type %s (float only)", onnx_dtype_name(x->dtype));
     for (int i = 1; i < op_num_inputs(c); i++)
         if (op_input(c, i) && op_input(c, i)->dtype != x->dtype)
-            return op_error(c, KINFER_EMODEL, "input %d is %s, X is %s", i, onnx_dtype_name(op_input(c, i)->dtype),
-                            onnx_dtype_name(x->dtype));
+            return op_error(c, KINFER_EMODEL, "input %d is %s, X is %s", i,
+                            onnx_dtype_name(op_input(c, i)->dtype), onnx_dtype_name(x->dtype));
     return op_infer_like(c, 0, 0);
 }
 
@@ -68,8 +68,8 @@ static inline int sm_exp_row(const float *restrict x, float *restrict y, int64_t
 
 /* Softmax over contiguous rows (inner == 1: attention scores, classifier logits). Max and sum
  * keep 16 partial lanes so the loops vectorize without -ffast-math. */
-__attribute__((target_clones("avx512f", "avx2", "default")))
-static void softmax_contig(const float *x, float *y, int64_t n, int log)
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+softmax_contig(const float *x, float *y, int64_t n, int log)
 {
     enum { L = 16 };
     float m[L], a[L];
@@ -104,7 +104,8 @@ static void softmax_rows(void *arg, int ith, int nth)
     int64_t b, e;
     op_split(j->outer * j->inner, ith, nth, &b, &e);
     if (j->inner == 1) {
-        for (int64_t r = b; r < e; r++) softmax_contig(j->x + r * j->n, j->y + r * j->n, j->n, j->log);
+        for (int64_t r = b; r < e; r++)
+            softmax_contig(j->x + r * j->n, j->y + r * j->n, j->n, j->log);
         return;
     }
     for (int64_t r = b; r < e; r++) {
@@ -138,22 +139,30 @@ static kinfer_status *softmax_compute(op_ctx *c)
     int axis = core_axis(op_attr_int(n, "axis", old ? 1 : -1), x->rank, 0);
     if (axis < 0 && x->rank > 0) return op_error(c, KINFER_EMODEL, "axis out of range");
     if (x->rank == 0) axis = 0;
-    sm_job j = {x->data, op_output(c, 0)->data, core_prod(x->dims, 0, axis), 0, 1,
+    sm_job j = {x->data,
+                op_output(c, 0)->data,
+                core_prod(x->dims, 0, axis),
+                0,
+                1,
                 !strcmp(op_node_op_type(n), "LogSoftmax")};
-    if (old) j.n = core_prod(x->dims, axis, x->rank);
+    if (old)
+        j.n = core_prod(x->dims, axis, x->rank);
     else {
         j.n = x->rank ? x->dims[axis] : 1;
         j.inner = core_prod(x->dims, axis + 1, x->rank);
     }
-    if (op_tensor_numel(x) >= CORE_PAR_MIN) op_parallel(c, softmax_rows, &j);
-    else softmax_rows(&j, 0, 1);
+    if (op_tensor_numel(x) >= CORE_PAR_MIN)
+        op_parallel(c, softmax_rows, &j);
+    else
+        softmax_rows(&j, 0, 1);
     return NULL;
 }
 
 static kinfer_status *bn_infer(op_ctx *c)
 {
     if (op_num_outputs(c) > 1) return op_error(c, KINFER_EUNSUPPORTED, "training-mode outputs");
-    if (op_attr_int(op_ctx_node(c), "training_mode", 0)) return op_error(c, KINFER_EUNSUPPORTED, "training_mode=1");
+    if (op_attr_int(op_ctx_node(c), "training_mode", 0))
+        return op_error(c, KINFER_EUNSUPPORTED, "training_mode=1");
     if (op_node_opset(op_ctx_node(c)) < 9 && !op_attr_int(op_ctx_node(c), "spatial", 1))
         return op_error(c, KINFER_EUNSUPPORTED, "spatial=0");
     return float_like_infer(c);
@@ -162,12 +171,13 @@ static kinfer_status *bn_infer(op_ctx *c)
 static kinfer_status *bn_compute(op_ctx *c)
 {
     const op_tensor *x = op_input(c, 0);
-    const float *sc = op_input(c, 1)->data, *bi = op_input(c, 2)->data, *mean = op_input(c, 3)->data,
-                *var = op_input(c, 4)->data;
+    const float *sc = op_input(c, 1)->data, *bi = op_input(c, 2)->data,
+                *mean = op_input(c, 3)->data, *var = op_input(c, 4)->data;
     float eps = op_attr_float(op_ctx_node(c), "epsilon", 1e-5f);
     int64_t N = x->dims[0], C = x->rank > 1 ? x->dims[1] : 1, S = core_prod(x->dims, 2, x->rank);
     for (int i = 1; i <= 4; i++)
-        if (op_tensor_numel(op_input(c, i)) != C) return op_error(c, KINFER_ESHAPE, "input %d must have %lld values", i, (long long)C);
+        if (op_tensor_numel(op_input(c, i)) != C)
+            return op_error(c, KINFER_ESHAPE, "input %d must have %lld values", i, (long long)C);
     const float *xd = x->data;
     float *y = op_output(c, 0)->data;
     for (int64_t n = 0; n < N; n++)
@@ -231,15 +241,25 @@ static kinfer_status *ln_compute(op_ctx *c)
     const op_tensor *x = op_input(c, 0), *s = op_input(c, 1), *b = op_input(c, 2);
     int axis = core_axis(op_attr_int(op_ctx_node(c), "axis", -1), x->rank, 0);
     if (axis < 0) return op_error(c, KINFER_EMODEL, "axis out of range");
-    ln_job j = {x->data, s->data, b ? b->data : NULL, op_output(c, 0)->data, NULL, NULL,
-                core_prod(x->dims, 0, axis), core_prod(x->dims, axis, x->rank), op_tensor_numel(s),
-                b ? op_tensor_numel(b) : 1, op_attr_float(op_ctx_node(c), "epsilon", 1e-5f)};
+    ln_job j = {x->data,
+                s->data,
+                b ? b->data : NULL,
+                op_output(c, 0)->data,
+                NULL,
+                NULL,
+                core_prod(x->dims, 0, axis),
+                core_prod(x->dims, axis, x->rank),
+                op_tensor_numel(s),
+                b ? op_tensor_numel(b) : 1,
+                op_attr_float(op_ctx_node(c), "epsilon", 1e-5f)};
     if (j.sn < 1 || j.n % j.sn || (b && (j.bn < 1 || j.n % j.bn)) || j.sn != j.n)
         return op_error(c, KINFER_EUNSUPPORTED, "Scale/B that do not cover the normalized shape");
     if (op_output(c, 1)) j.mean = op_output(c, 1)->data;
     if (op_output(c, 2)) j.rstd = op_output(c, 2)->data;
-    if (op_tensor_numel(x) >= CORE_PAR_MIN) op_parallel(c, ln_rows, &j);
-    else ln_rows(&j, 0, 1);
+    if (op_tensor_numel(x) >= CORE_PAR_MIN)
+        op_parallel(c, ln_rows, &j);
+    else
+        ln_rows(&j, 0, 1);
     return NULL;
 }
 

@@ -14,17 +14,22 @@ static kinfer_status *pool_window(op_ctx *c, const op_tensor *x, core_window *w)
     const op_node *n = op_ctx_node(c);
     const int64_t *ks;
     size_t nk = op_attr_ints(n, "kernel_shape", &ks);
-    if (x->rank != 3 && x->rank != 4) return op_error(c, KINFER_EUNSUPPORTED, "%d-D pooling", x->rank - 2);
+    if (x->rank != 3 && x->rank != 4)
+        return op_error(c, KINFER_EUNSUPPORTED, "%d-D pooling", x->rank - 2);
     if ((int)nk != x->rank - 2) return op_error(c, KINFER_EMODEL, "kernel_shape length");
-    if (op_attr_int(n, "storage_order", 0)) return op_error(c, KINFER_EUNSUPPORTED, "storage_order=1");
-    return core_window_init(c, x->rank - 2, x->dims + 2, ks, (int)op_attr_int(n, "ceil_mode", 0), w);
+    if (op_attr_int(n, "storage_order", 0))
+        return op_error(c, KINFER_EUNSUPPORTED, "storage_order=1");
+    return core_window_init(c, x->rank - 2, x->dims + 2, ks, (int)op_attr_int(n, "ceil_mode", 0),
+                            w);
 }
 
 static kinfer_status *pool_infer(op_ctx *c)
 {
     const op_tensor *x = op_input(c, 0);
-    if (x->dtype != ONNX_DTYPE_FLOAT) return op_error(c, KINFER_EUNSUPPORTED, "type %s", onnx_dtype_name(x->dtype));
-    if (op_num_outputs(c) > 1 && op_output(c, 1)) return op_error(c, KINFER_EUNSUPPORTED, "MaxPool Indices output");
+    if (x->dtype != ONNX_DTYPE_FLOAT)
+        return op_error(c, KINFER_EUNSUPPORTED, "type %s", onnx_dtype_name(x->dtype));
+    if (op_num_outputs(c) > 1 && op_output(c, 1))
+        return op_error(c, KINFER_EUNSUPPORTED, "MaxPool Indices output");
     if (!op_shapes_known(c)) return op_set_output(c, 0, x->dtype, x->rank, NULL), NULL;
     core_window w;
     kinfer_status *st = pool_window(c, x, &w);
@@ -65,7 +70,8 @@ static void pool_rows(void *arg, int ith, int nth)
                     float acc = -INFINITY;
                     for (int64_t kh = kh0; kh < kh1; kh++) {
                         int64_t r = (ih0 + kh) * W + iw0;
-                        for (int64_t kw = kw0; kw < kw1; kw++) acc = x[r + kw] > acc ? x[r + kw] : acc;
+                        for (int64_t kw = kw0; kw < kw1; kw++)
+                            acc = x[r + kw] > acc ? x[r + kw] : acc;
                     }
                     y[oh * OW + ow] = acc;
                 }
@@ -89,12 +95,15 @@ static void pool_rows(void *arg, int ith, int nth)
                         if (ih < H + w->pe[0] && iw < W + w->pe[1]) padded++;
                         if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
                         float v = x[ih * W + iw];
-                        if (j->is_max) acc = v > acc ? v : acc;
-                        else acc += v;
+                        if (j->is_max)
+                            acc = v > acc ? v : acc;
+                        else
+                            acc += v;
                         cnt++;
                     }
                 }
-                y[oh * OW + ow] = j->is_max ? acc : acc / (float)(j->include_pad ? padded : (cnt ? cnt : 1));
+                y[oh * OW + ow] =
+                    j->is_max ? acc : acc / (float)(j->include_pad ? padded : (cnt ? cnt : 1));
             }
     }
 }
@@ -114,7 +123,8 @@ static kinfer_status *pool_compute(op_ctx *c)
 static kinfer_status *gpool_infer(op_ctx *c)
 {
     const op_tensor *x = op_input(c, 0);
-    if (x->dtype != ONNX_DTYPE_FLOAT) return op_error(c, KINFER_EUNSUPPORTED, "type %s", onnx_dtype_name(x->dtype));
+    if (x->dtype != ONNX_DTYPE_FLOAT)
+        return op_error(c, KINFER_EUNSUPPORTED, "type %s", onnx_dtype_name(x->dtype));
     if (x->rank < 0) return op_set_output(c, 0, x->dtype, -1, NULL), NULL;
     if (x->rank < 2) return op_error(c, KINFER_ESHAPE, "rank %d", x->rank);
     int64_t d[ONNX_MAX_RANK];
@@ -132,8 +142,8 @@ typedef struct gpool_job {
 
 /* Each plane is reduced in 16 independent lanes (a loop gcc vectorizes, where one running sum
  * would be a chain of dependent adds), then the lanes and the tail are combined. */
-__attribute__((target_clones("avx512f", "avx2", "default")))
-static void gpool_rows(void *arg, int ith, int nth)
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+gpool_rows(void *arg, int ith, int nth)
 {
     const gpool_job *j = arg;
     int64_t b, e, sz = j->sz, body = sz / 16 * 16;
@@ -164,10 +174,13 @@ static void gpool_rows(void *arg, int ith, int nth)
 static kinfer_status *gpool_compute(op_ctx *c)
 {
     const op_tensor *x = op_input(c, 0);
-    gpool_job j = {x->data, op_output(c, 0)->data, x->dims[0] * x->dims[1], core_prod(x->dims, 2, x->rank),
+    gpool_job j = {x->data, op_output(c, 0)->data, x->dims[0] * x->dims[1],
+                   core_prod(x->dims, 2, x->rank),
                    !strcmp(op_node_op_type(op_ctx_node(c)), "GlobalMaxPool")};
-    if (j.planes * j.sz >= CORE_PAR_MIN) op_parallel(c, gpool_rows, &j);
-    else gpool_rows(&j, 0, 1);
+    if (j.planes * j.sz >= CORE_PAR_MIN)
+        op_parallel(c, gpool_rows, &j);
+    else
+        gpool_rows(&j, 0, 1);
     return NULL;
 }
 

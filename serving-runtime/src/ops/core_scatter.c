@@ -18,7 +18,8 @@ static kinfer_status *gnd_infer(op_ctx *c)
     if (!op_shapes_known(c)) return op_set_output(c, 0, x->dtype, -1, NULL), NULL;
     int b = (int)op_attr_int(op_ctx_node(c), "batch_dims", 0);
     int64_t k = ix->rank ? ix->dims[ix->rank - 1] : 0;
-    if (ix->rank < 1 || b < 0 || b >= ix->rank || b + k > x->rank) return op_error(c, KINFER_ESHAPE, "indices shape");
+    if (ix->rank < 1 || b < 0 || b >= ix->rank || b + k > x->rank)
+        return op_error(c, KINFER_ESHAPE, "indices shape");
     int64_t d[ONNX_MAX_RANK];
     int r = 0;
     for (int i = 0; i < ix->rank - 1; i++) d[r++] = ix->dims[i];
@@ -36,7 +37,8 @@ static kinfer_status *gnd_compute(op_ctx *c)
     op_tensor *y = op_output(c, 0);
     int b = (int)op_attr_int(op_ctx_node(c), "batch_dims", 0);
     int64_t k = ix->dims[ix->rank - 1], nb = core_prod(x->dims, 0, b);
-    int64_t per_batch = core_prod(ix->dims, b, ix->rank - 1), slice = core_prod(x->dims, b + (int)k, x->rank);
+    int64_t per_batch = core_prod(ix->dims, b, ix->rank - 1),
+            slice = core_prod(x->dims, b + (int)k, x->rank);
     int64_t xbatch = core_prod(x->dims, b, x->rank);
     size_t es = onnx_dtype_size(x->dtype);
     for (int64_t bi = 0; bi < nb; bi++)
@@ -48,7 +50,8 @@ static kinfer_status *gnd_compute(op_ctx *c)
                 if (v < 0 || v >= dim) return op_error(c, KINFER_EINVAL, "index out of range");
                 off = off * dim + v;
             }
-            memcpy((char *)y->data + row * slice * (int64_t)es, (const char *)x->data + (bi * xbatch + off * slice) * (int64_t)es,
+            memcpy((char *)y->data + row * slice * (int64_t)es,
+                   (const char *)x->data + (bi * xbatch + off * slice) * (int64_t)es,
                    (size_t)(slice * (int64_t)es));
         }
     return NULL;
@@ -58,7 +61,12 @@ static kinfer_status *gnd_compute(op_ctx *c)
 static int red_mode(op_ctx *c)
 {
     const char *r = op_attr_string(op_ctx_node(c), "reduction", "none");
-    return !strcmp(r, "none") ? 0 : !strcmp(r, "add") ? 1 : !strcmp(r, "mul") ? 2 : !strcmp(r, "max") ? 3 : !strcmp(r, "min") ? 4 : -1;
+    return !strcmp(r, "none")  ? 0
+           : !strcmp(r, "add") ? 1
+           : !strcmp(r, "mul") ? 2
+           : !strcmp(r, "max") ? 3
+           : !strcmp(r, "min") ? 4
+                               : -1;
 }
 
 static void put(op_tensor *y, int64_t i, const op_tensor *u, int64_t j, int mode, size_t es)
@@ -68,16 +76,22 @@ static void put(op_tensor *y, int64_t i, const op_tensor *u, int64_t j, int mode
         return;
     }
     double a = op_tensor_get_double(y, i), b = op_tensor_get_double(u, j);
-    core_store_double(y, i, mode == 1 ? a + b : mode == 2 ? a * b : mode == 3 ? (a > b ? a : b) : (a < b ? a : b));
+    core_store_double(y, i,
+                      mode == 1   ? a + b
+                      : mode == 2 ? a * b
+                      : mode == 3 ? (a > b ? a : b)
+                                  : (a < b ? a : b));
 }
 
 static kinfer_status *scatter_infer(op_ctx *c)
 {
     const op_tensor *x = op_input(c, 0), *ix = op_input(c, 1), *u = op_input(c, 2);
-    if (!is_index_type(ix->dtype) || u->dtype != x->dtype) return op_error(c, KINFER_EMODEL, "types");
+    if (!is_index_type(ix->dtype) || u->dtype != x->dtype)
+        return op_error(c, KINFER_EMODEL, "types");
     int m = red_mode(c);
     if (m < 0) return op_error(c, KINFER_EUNSUPPORTED, "reduction");
-    if (m && (!core_is_numeric(x->dtype))) return op_error(c, KINFER_EUNSUPPORTED, "reduction on %s", onnx_dtype_name(x->dtype));
+    if (m && (!core_is_numeric(x->dtype)))
+        return op_error(c, KINFER_EUNSUPPORTED, "reduction on %s", onnx_dtype_name(x->dtype));
     return op_infer_like(c, 0, 0);
 }
 
@@ -113,7 +127,8 @@ static kinfer_status *sel_compute(op_ctx *c)
     size_t es = onnx_dtype_size(x->dtype);
     memcpy(y->data, x->data, (size_t)op_tensor_numel(x) * es);
     int axis = core_axis(op_attr_int(op_ctx_node(c), "axis", 0), x->rank, 0);
-    if (axis < 0 || ix->rank != x->rank || u->rank != ix->rank) return op_error(c, KINFER_ESHAPE, "axis/ranks");
+    if (axis < 0 || ix->rank != x->rank || u->rank != ix->rank)
+        return op_error(c, KINFER_ESHAPE, "axis/ranks");
     for (int d = 0; d < ix->rank; d++)
         if (u->dims[d] != ix->dims[d]) return op_error(c, KINFER_ESHAPE, "updates shape");
     int mode = red_mode(c);
@@ -128,7 +143,8 @@ static kinfer_status *sel_compute(op_ctx *c)
                 idx = op_tensor_get_int(ix, i);
                 if (idx < 0) idx += x->dims[d];
             }
-            if (idx < 0 || idx >= x->dims[d]) return op_error(c, KINFER_EINVAL, "index out of range");
+            if (idx < 0 || idx >= x->dims[d])
+                return op_error(c, KINFER_EINVAL, "index out of range");
             off += idx * xs[d];
         }
         put(y, off, u, i, mode, es);

@@ -36,7 +36,8 @@ static kinfer_status *reshape_infer(op_ctx *c)
     } else {
         if (!s || !s->data || !op_shapes_known(c)) return unknown_shape(c, x->dtype);
         if (s->dtype != ONNX_DTYPE_INT64) return op_error(c, KINFER_EMODEL, "shape must be int64");
-        if ((n = core_read_ints(s, shape, ONNX_MAX_RANK)) < 0) return op_error(c, KINFER_EUNSUPPORTED, "shape rank");
+        if ((n = core_read_ints(s, shape, ONNX_MAX_RANK)) < 0)
+            return op_error(c, KINFER_EUNSUPPORTED, "shape rank");
     }
     if (!op_shapes_known(c)) return unknown_shape(c, x->dtype);
     int allowzero = (int)op_attr_int(op_ctx_node(c), "allowzero", 0);
@@ -44,20 +45,25 @@ static kinfer_status *reshape_infer(op_ctx *c)
     int infer_at = -1;
     for (int i = 0; i < n; i++) {
         if (shape[i] == 0 && !allowzero) {
-            if (i >= x->rank) return op_error(c, KINFER_ESHAPE, "shape[%d]=0 but input rank is %d", i, x->rank);
+            if (i >= x->rank)
+                return op_error(c, KINFER_ESHAPE, "shape[%d]=0 but input rank is %d", i, x->rank);
             shape[i] = x->dims[i];
         }
         if (shape[i] == -1) {
             if (infer_at >= 0) return op_error(c, KINFER_ESHAPE, "more than one -1 in shape");
             infer_at = i;
-        } else if (shape[i] < 0) return op_error(c, KINFER_ESHAPE, "shape[%d]=%lld", i, (long long)shape[i]);
-        else known *= shape[i];
+        } else if (shape[i] < 0)
+            return op_error(c, KINFER_ESHAPE, "shape[%d]=%lld", i, (long long)shape[i]);
+        else
+            known *= shape[i];
     }
     if (infer_at >= 0) {
-        if (!known || total % known) return op_error(c, KINFER_ESHAPE, "cannot reshape %lld elements", (long long)total);
+        if (!known || total % known)
+            return op_error(c, KINFER_ESHAPE, "cannot reshape %lld elements", (long long)total);
         shape[infer_at] = total / known;
     } else if (known != total)
-        return op_error(c, KINFER_ESHAPE, "cannot reshape %lld elements into %lld", (long long)total, (long long)known);
+        return op_error(c, KINFER_ESHAPE, "cannot reshape %lld elements into %lld",
+                        (long long)total, (long long)known);
     op_set_output(c, 0, x->dtype, n, shape);
     return NULL;
 }
@@ -101,7 +107,8 @@ static kinfer_status *squeeze_infer(op_ctx *c)
     int drop[ONNX_MAX_RANK] = {0}, r = 0;
     for (int i = 0; i < na; i++) {
         int a = core_axis(axes[i], x->rank, 0);
-        if (a < 0 || x->dims[a] != 1) return op_error(c, KINFER_ESHAPE, "cannot squeeze axis %lld", (long long)axes[i]);
+        if (a < 0 || x->dims[a] != 1)
+            return op_error(c, KINFER_ESHAPE, "cannot squeeze axis %lld", (long long)axes[i]);
         drop[a] = 1;
     }
     for (int i = 0; i < x->rank; i++)
@@ -178,7 +185,8 @@ static kinfer_status *concat_infer(op_ctx *c)
 {
     const op_tensor *x0 = op_input(c, 0);
     for (int i = 1; i < op_num_inputs(c); i++)
-        if (op_input(c, i) && op_input(c, i)->dtype != x0->dtype) return op_error(c, KINFER_EMODEL, "input types differ");
+        if (op_input(c, i) && op_input(c, i)->dtype != x0->dtype)
+            return op_error(c, KINFER_EMODEL, "input types differ");
     if (!op_shapes_known(c)) return unknown_shape(c, x0->dtype);
     int axis = core_axis(op_attr_int(op_ctx_node(c), "axis", 0), x0->rank, 0);
     if (axis < 0) return op_error(c, KINFER_EMODEL, "axis out of range");
@@ -187,9 +195,12 @@ static kinfer_status *concat_infer(op_ctx *c)
     d[axis] = 0;
     for (int i = 0; i < op_num_inputs(c); i++) {
         const op_tensor *t = op_input(c, i);
-        if (t->rank != x0->rank) return op_error(c, KINFER_ESHAPE, "input %d has rank %d, expected %d", i, t->rank, x0->rank);
+        if (t->rank != x0->rank)
+            return op_error(c, KINFER_ESHAPE, "input %d has rank %d, expected %d", i, t->rank,
+                            x0->rank);
         for (int k = 0; k < t->rank; k++)
-            if (k != axis && t->dims[k] != x0->dims[k]) return op_error(c, KINFER_ESHAPE, "input %d dim %d differs", i, k);
+            if (k != axis && t->dims[k] != x0->dims[k])
+                return op_error(c, KINFER_ESHAPE, "input %d dim %d differs", i, k);
         d[axis] += t->dims[axis];
     }
     op_set_output(c, 0, x0->dtype, x0->rank, d);
@@ -201,7 +212,8 @@ static kinfer_status *concat_compute(op_ctx *c)
     op_tensor *y = op_output(c, 0);
     int axis = core_axis(op_attr_int(op_ctx_node(c), "axis", 0), y->rank, 0);
     size_t es = onnx_dtype_size(y->dtype);
-    int64_t outer = core_prod(y->dims, 0, axis), yrow = core_prod(y->dims, axis, y->rank) * (int64_t)es;
+    int64_t outer = core_prod(y->dims, 0, axis),
+            yrow = core_prod(y->dims, axis, y->rank) * (int64_t)es;
     int64_t off = 0;
     for (int i = 0; i < op_num_inputs(c); i++) {
         const op_tensor *t = op_input(c, i);
@@ -268,7 +280,8 @@ static kinfer_status *transpose_compute(op_ctx *c)
             for (int64_t i = 0; i < inner; i++) yp[i] = xp[i * is];
         } else {
             for (int64_t i = 0; i < inner; i++)
-                memcpy((char *)y->data + (o + i) * es, (const char *)x->data + (off + i * is) * es, es);
+                memcpy((char *)y->data + (o + i) * es, (const char *)x->data + (off + i * is) * es,
+                       es);
         }
         for (int d = r - 2; d >= 0; d--) {
             if (++idx[d] < y->dims[d]) break;
@@ -385,7 +398,9 @@ static kinfer_status *expand_infer(op_ctx *c)
     for (int i = 0; i < r; i++) {
         int xi = i - (r - x->rank), si = i - (r - n);
         int64_t a = xi >= 0 ? x->dims[xi] : 1, b = si >= 0 ? shape[si] : 1;
-        if (a != b && a != 1 && b != 1) return op_error(c, KINFER_ESHAPE, "cannot expand dim %d (%lld to %lld)", i, (long long)a, (long long)b);
+        if (a != b && a != 1 && b != 1)
+            return op_error(c, KINFER_ESHAPE, "cannot expand dim %d (%lld to %lld)", i,
+                            (long long)a, (long long)b);
         d[i] = a == 1 ? b : a;
     }
     op_set_output(c, 0, x->dtype, r, d);
@@ -416,7 +431,8 @@ static kinfer_status *tile_infer(op_ctx *c)
     const op_tensor *x = op_input(c, 0), *r = op_input(c, 1);
     int64_t rep[ONNX_MAX_RANK], d[ONNX_MAX_RANK];
     if (!r->data || !op_shapes_known(c)) return unknown_shape(c, x->dtype);
-    if (core_read_ints(r, rep, ONNX_MAX_RANK) != x->rank) return op_error(c, KINFER_EMODEL, "repeats length");
+    if (core_read_ints(r, rep, ONNX_MAX_RANK) != x->rank)
+        return op_error(c, KINFER_EMODEL, "repeats length");
     for (int i = 0; i < x->rank; i++) {
         if (rep[i] < 0) return op_error(c, KINFER_EMODEL, "negative repeat");
         d[i] = x->dims[i] * rep[i];
@@ -453,12 +469,16 @@ static kinfer_status *constant_infer(op_ctx *c)
     const float *fv;
     int64_t cnt;
     if (op_attr_has(n, "value_float") || op_attr_has(n, "value_int"))
-        return op_set_output(c, 0, op_attr_has(n, "value_float") ? ONNX_DTYPE_FLOAT : ONNX_DTYPE_INT64, 0, NULL), NULL;
+        return op_set_output(c, 0,
+                             op_attr_has(n, "value_float") ? ONNX_DTYPE_FLOAT : ONNX_DTYPE_INT64, 0,
+                             NULL),
+               NULL;
     if ((cnt = (int64_t)op_attr_floats(n, "value_floats", &fv)) || op_attr_has(n, "value_floats"))
         return op_set_output(c, 0, ONNX_DTYPE_FLOAT, 1, &cnt), NULL;
     if ((cnt = (int64_t)op_attr_ints(n, "value_ints", &iv)) || op_attr_has(n, "value_ints"))
         return op_set_output(c, 0, ONNX_DTYPE_INT64, 1, &cnt), NULL;
-    return op_error(c, KINFER_EUNSUPPORTED, "Constant without value/value_float(s)/value_int(s) (sparse or string)");
+    return op_error(c, KINFER_EUNSUPPORTED,
+                    "Constant without value/value_float(s)/value_int(s) (sparse or string)");
 }
 
 static kinfer_status *constant_compute(op_ctx *c)
@@ -469,11 +489,16 @@ static kinfer_status *constant_compute(op_ctx *c)
     int64_t cnt = op_tensor_numel(y);
     const int64_t *iv;
     const float *fv;
-    if (t) memcpy(y->data, t->data, (size_t)cnt * onnx_dtype_size(t->dtype));
-    else if (op_attr_has(n, "value_float")) *(float *)y->data = op_attr_float(n, "value_float", 0);
-    else if (op_attr_has(n, "value_int")) *(int64_t *)y->data = op_attr_int(n, "value_int", 0);
-    else if (op_attr_floats(n, "value_floats", &fv)) memcpy(y->data, fv, (size_t)cnt * 4);
-    else if (op_attr_ints(n, "value_ints", &iv)) memcpy(y->data, iv, (size_t)cnt * 8);
+    if (t)
+        memcpy(y->data, t->data, (size_t)cnt * onnx_dtype_size(t->dtype));
+    else if (op_attr_has(n, "value_float"))
+        *(float *)y->data = op_attr_float(n, "value_float", 0);
+    else if (op_attr_has(n, "value_int"))
+        *(int64_t *)y->data = op_attr_int(n, "value_int", 0);
+    else if (op_attr_floats(n, "value_floats", &fv))
+        memcpy(y->data, fv, (size_t)cnt * 4);
+    else if (op_attr_ints(n, "value_ints", &iv))
+        memcpy(y->data, iv, (size_t)cnt * 8);
     return NULL;
 }
 
@@ -481,10 +506,14 @@ static kinfer_status *cos_infer(op_ctx *c)
 {
     const op_tensor *v = op_attr_tensor(op_ctx_node(c), "value"), *s = op_input(c, 0);
     onnx_dtype dt = v ? v->dtype : ONNX_DTYPE_FLOAT;
-    if (v && op_tensor_numel(v) != 1) return op_error(c, KINFER_EMODEL, "value must have one element");
+    if (v && op_tensor_numel(v) != 1)
+        return op_error(c, KINFER_EMODEL, "value must have one element");
     if (dt == ONNX_DTYPE_STRING) return op_error(c, KINFER_EUNSUPPORTED, "string value");
     int64_t d[ONNX_MAX_RANK];
-    if (!s->data) return op_set_output(c, 0, dt, s->rank == 1 && s->dims[0] >= 0 ? (int)s->dims[0] : -1, NULL), NULL;
+    if (!s->data)
+        return op_set_output(c, 0, dt, s->rank == 1 && s->dims[0] >= 0 ? (int)s->dims[0] : -1,
+                             NULL),
+               NULL;
     int n = core_read_ints(s, d, ONNX_MAX_RANK);
     if (n < 0) return op_error(c, KINFER_EUNSUPPORTED, "shape");
     for (int i = 0; i < n; i++)
@@ -500,8 +529,10 @@ static kinfer_status *cos_compute(op_ctx *c)
     size_t es = onnx_dtype_size(y->dtype);
     int64_t n = op_tensor_numel(y);
     for (int64_t i = 0; i < n; i++) {
-        if (v) memcpy((char *)y->data + i * es, v->data, es);
-        else ((float *)y->data)[i] = 0;
+        if (v)
+            memcpy((char *)y->data + i * es, v->data, es);
+        else
+            ((float *)y->data)[i] = 0;
     }
     return NULL;
 }
@@ -512,7 +543,8 @@ static kinfer_status *range_infer(op_ctx *c)
     if (s->dtype != l->dtype || s->dtype != d->dtype || !core_is_numeric(s->dtype))
         return op_error(c, KINFER_EMODEL, "start/limit/delta types");
     if (!s->data || !l->data || !d->data) return op_set_output(c, 0, s->dtype, 1, NULL), NULL;
-    double a = op_tensor_get_double(s, 0), b = op_tensor_get_double(l, 0), e = op_tensor_get_double(d, 0);
+    double a = op_tensor_get_double(s, 0), b = op_tensor_get_double(l, 0),
+           e = op_tensor_get_double(d, 0);
     if (e == 0) return op_error(c, KINFER_EMODEL, "delta 0");
     double cnt = ceil((b - a) / e);
     int64_t n = cnt > 0 ? (int64_t)cnt : 0;

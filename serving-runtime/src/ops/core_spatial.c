@@ -22,14 +22,18 @@ static kinfer_status *ct_geometry(op_ctx *c, const op_tensor *x, const op_tensor
     size_t cnt;
     for (int i = 0; i < 2; i++) g->in[i] = g->k[i] = g->s[i] = g->d[i] = 1, g->pb[i] = g->pe[i] = 0;
     for (int i = 0; i < nd; i++) g->in[off + i] = x->dims[2 + i], g->k[off + i] = w->dims[2 + i];
-    if ((cnt = op_attr_ints(n, "strides", &v)) && cnt != (size_t)nd) return op_error(c, KINFER_EMODEL, "strides");
+    if ((cnt = op_attr_ints(n, "strides", &v)) && cnt != (size_t)nd)
+        return op_error(c, KINFER_EMODEL, "strides");
     for (size_t i = 0; i < cnt; i++) g->s[off + i] = v[i];
-    if ((cnt = op_attr_ints(n, "dilations", &v)) && cnt != (size_t)nd) return op_error(c, KINFER_EMODEL, "dilations");
+    if ((cnt = op_attr_ints(n, "dilations", &v)) && cnt != (size_t)nd)
+        return op_error(c, KINFER_EMODEL, "dilations");
     for (size_t i = 0; i < cnt; i++) g->d[off + i] = v[i];
     int64_t opad[2] = {0, 0}, oshape[2] = {-1, -1};
-    if ((cnt = op_attr_ints(n, "output_padding", &v)) && cnt != (size_t)nd) return op_error(c, KINFER_EMODEL, "output_padding");
+    if ((cnt = op_attr_ints(n, "output_padding", &v)) && cnt != (size_t)nd)
+        return op_error(c, KINFER_EMODEL, "output_padding");
     for (size_t i = 0; i < cnt; i++) opad[off + i] = v[i];
-    if ((cnt = op_attr_ints(n, "pads", &v)) && cnt != (size_t)(2 * nd)) return op_error(c, KINFER_EMODEL, "pads");
+    if ((cnt = op_attr_ints(n, "pads", &v)) && cnt != (size_t)(2 * nd))
+        return op_error(c, KINFER_EMODEL, "pads");
     for (int i = 0; i < (int)cnt / 2; i++) g->pb[off + i] = v[i], g->pe[off + i] = v[i + nd];
     size_t os = op_attr_ints(n, "output_shape", &v);
     if (os >= (size_t)nd)
@@ -37,10 +41,13 @@ static kinfer_status *ct_geometry(op_ctx *c, const op_tensor *x, const op_tensor
     const char *ap = op_attr_string(n, "auto_pad", "NOTSET");
     int same = !strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER");
     for (int i = 0; i < 2; i++) {
-        if (g->s[i] < 1 || g->d[i] < 1 || g->pb[i] < 0 || g->pe[i] < 0) return op_error(c, KINFER_EMODEL, "bad attributes");
+        if (g->s[i] < 1 || g->d[i] < 1 || g->pb[i] < 0 || g->pe[i] < 0)
+            return op_error(c, KINFER_EMODEL, "bad attributes");
         int64_t ek = (g->k[i] - 1) * g->d[i] + 1, full = g->s[i] * (g->in[i] - 1) + opad[i] + ek;
-        if (i < off) oshape[i] = 1;
-        else if (same && oshape[i] < 0) oshape[i] = g->in[i] * g->s[i];
+        if (i < off)
+            oshape[i] = 1;
+        else if (same && oshape[i] < 0)
+            oshape[i] = g->in[i] * g->s[i];
         if (oshape[i] >= 0 && i >= off) {
             int64_t total = full - oshape[i]; /* negative: output_shape asks for extra rows */
             int upper = strcmp(ap, "SAME_LOWER") != 0;
@@ -56,11 +63,14 @@ static kinfer_status *ct_geometry(op_ctx *c, const op_tensor *x, const op_tensor
 static kinfer_status *ct_infer(op_ctx *c)
 {
     const op_tensor *x = op_input(c, 0), *w = op_input(c, 1);
-    if (x->dtype != ONNX_DTYPE_FLOAT || w->dtype != ONNX_DTYPE_FLOAT) return op_error(c, KINFER_EUNSUPPORTED, "types (float only)");
+    if (x->dtype != ONNX_DTYPE_FLOAT || w->dtype != ONNX_DTYPE_FLOAT)
+        return op_error(c, KINFER_EUNSUPPORTED, "types (float only)");
     if (!op_shapes_known(c)) return op_set_output(c, 0, x->dtype, x->rank, NULL), NULL;
-    if (x->rank != 3 && x->rank != 4) return op_error(c, KINFER_EUNSUPPORTED, "%d-D ConvTranspose", x->rank - 2);
+    if (x->rank != 3 && x->rank != 4)
+        return op_error(c, KINFER_EUNSUPPORTED, "%d-D ConvTranspose", x->rank - 2);
     int64_t G = op_attr_int(op_ctx_node(c), "group", 1);
-    if (w->rank != x->rank || G < 1 || x->dims[1] != w->dims[0] || x->dims[1] % G) return op_error(c, KINFER_ESHAPE, "W shape");
+    if (w->rank != x->rank || G < 1 || x->dims[1] != w->dims[0] || x->dims[1] % G)
+        return op_error(c, KINFER_ESHAPE, "W shape");
     ct_geom g;
     kinfer_status *st = ct_geometry(c, x, w, &g);
     if (st) return st;
@@ -77,15 +87,17 @@ static kinfer_status *ct_compute(op_ctx *c)
     ct_geom g;
     kinfer_status *st = ct_geometry(c, x, w, &g);
     if (st) return st;
-    int64_t N = x->dims[0], C = x->dims[1], G = op_attr_int(op_ctx_node(c), "group", 1), Cg = C / G, Mg = w->dims[1];
+    int64_t N = x->dims[0], C = x->dims[1], G = op_attr_int(op_ctx_node(c), "group", 1), Cg = C / G,
+            Mg = w->dims[1];
     int64_t M = Mg * G, HW = g.in[0] * g.in[1], OHW = g.out[0] * g.out[1], KK = g.k[0] * g.k[1];
     float *col = op_scratch(c, sizeof(float) * (size_t)(Mg * KK * HW));
     if (!col) return op_error(c, KINFER_ENOMEM, "col buffer");
     for (int64_t n = 0; n < N; n++)
         for (int64_t gi = 0; gi < G; gi++) {
             /* col[Mg*KK, HW] = W_g^T (W_g is [Cg, Mg*KK]) x X_g [Cg, HW] */
-            core_sgemm(c, 1, 0, Mg * KK, HW, Cg, 1.0f, (const float *)w->data + gi * Cg * Mg * KK, Mg * KK,
-                       (const float *)x->data + (n * C + gi * Cg) * HW, HW, 0.0f, col, HW, NULL);
+            core_sgemm(c, 1, 0, Mg * KK, HW, Cg, 1.0f, (const float *)w->data + gi * Cg * Mg * KK,
+                       Mg * KK, (const float *)x->data + (n * C + gi * Cg) * HW, HW, 0.0f, col, HW,
+                       NULL);
             float *yg = y + (n * M + gi * Mg) * OHW;
             for (int64_t m = 0; m < Mg; m++) {
                 float bias = b ? ((const float *)b->data)[gi * Mg + m] : 0.0f;
@@ -98,7 +110,8 @@ static kinfer_status *ct_compute(op_ctx *c)
                             if (oh < 0 || oh >= g.out[0]) continue;
                             for (int64_t iw = 0; iw < g.in[1]; iw++) {
                                 int64_t ow = iw * g.s[1] - g.pb[1] + kw * g.d[1];
-                                if (ow >= 0 && ow < g.out[1]) yg[m * OHW + oh * g.out[1] + ow] += cr[ih * g.in[1] + iw];
+                                if (ow >= 0 && ow < g.out[1])
+                                    yg[m * OHW + oh * g.out[1] + ow] += cr[ih * g.in[1] + iw];
                             }
                         }
                     }
@@ -121,9 +134,12 @@ static int rs_plan(op_ctx *c, const op_tensor *x, rs_spec *sp)
     const op_tensor *scales = NULL, *sizes = NULL;
     const float *sattr = NULL;
     size_t nsattr = 0;
-    if (up && opset < 9) nsattr = op_attr_floats(n, "scales", &sattr);
-    else if (up || opset < 11) scales = op_input(c, 1);
-    else scales = op_input(c, 2), sizes = op_input(c, 3);
+    if (up && opset < 9)
+        nsattr = op_attr_floats(n, "scales", &sattr);
+    else if (up || opset < 11)
+        scales = op_input(c, 1);
+    else
+        scales = op_input(c, 2), sizes = op_input(c, 3);
     if (scales && !scales->data) return 1;
     if (sizes && !sizes->data) return 1;
     if (!op_shapes_known(c)) return 1;
@@ -157,7 +173,8 @@ static kinfer_status *rs_infer(op_ctx *c)
     const char *ct = op_attr_string(n, "coordinate_transformation_mode", "half_pixel");
     if (strcmp(mode, "nearest") && strcmp(mode, "linear") && strcmp(mode, "bilinear"))
         return op_error(c, KINFER_EUNSUPPORTED, "mode '%s'", mode);
-    if (!strcmp(ct, "tf_crop_and_resize")) return op_error(c, KINFER_EUNSUPPORTED, "coordinate_transformation_mode '%s'", ct);
+    if (!strcmp(ct, "tf_crop_and_resize"))
+        return op_error(c, KINFER_EUNSUPPORTED, "coordinate_transformation_mode '%s'", ct);
     if (!core_is_numeric(x->dtype)) return op_error(c, KINFER_EUNSUPPORTED, "type");
     rs_spec sp;
     int rc = rs_plan(c, x, &sp);
@@ -193,7 +210,8 @@ static kinfer_status *rs_compute(op_ctx *c)
     int64_t tot = 0;
     for (int d = 0; d < r; d++) tot += y->dims[d];
     /* Per output coordinate of each dim: source index pair and weight. */
-    int64_t *i0 = op_scratch(c, sizeof(int64_t) * (size_t)(tot + 1)), *i1 = op_scratch(c, sizeof(int64_t) * (size_t)(tot + 1));
+    int64_t *i0 = op_scratch(c, sizeof(int64_t) * (size_t)(tot + 1)),
+            *i1 = op_scratch(c, sizeof(int64_t) * (size_t)(tot + 1));
     double *wt = op_scratch(c, sizeof(double) * (size_t)(tot + 1));
     if (!i0 || !i1 || !wt) return op_error(c, KINFER_ENOMEM, "resize");
     int64_t base[ONNX_MAX_RANK], b = 0;
@@ -209,10 +227,14 @@ static kinfer_status *rs_compute(op_ctx *c)
                 i0[b] = f, i1[b] = f + 1 < in ? f + 1 : in - 1, wt[b] = xi - (double)f;
             } else {
                 double f = floor(xi), v;
-                if (legacy || !strcmp(nm, "floor")) v = f;
-                else if (!strcmp(nm, "ceil")) v = ceil(xi);
-                else if (xi - f == 0.5) v = !strcmp(nm, "round_prefer_ceil") ? f + 1 : f;
-                else v = round(xi);
+                if (legacy || !strcmp(nm, "floor"))
+                    v = f;
+                else if (!strcmp(nm, "ceil"))
+                    v = ceil(xi);
+                else if (xi - f == 0.5)
+                    v = !strcmp(nm, "round_prefer_ceil") ? f + 1 : f;
+                else
+                    v = round(xi);
                 int64_t k = (int64_t)v;
                 i0[b] = i1[b] = k < 0 ? 0 : k >= in ? in - 1 : k, wt[b] = 0;
             }
@@ -244,7 +266,9 @@ static kinfer_status *rs_compute(op_ctx *c)
             }
             if (w != 0) acc += w * op_tensor_get_double(x, off);
         }
-        core_store_double(y, i, x->dtype == ONNX_DTYPE_FLOAT || x->dtype == ONNX_DTYPE_DOUBLE ? acc : nearbyint(acc));
+        core_store_double(
+            y, i,
+            x->dtype == ONNX_DTYPE_FLOAT || x->dtype == ONNX_DTYPE_DOUBLE ? acc : nearbyint(acc));
     }
     return NULL;
 }
@@ -252,7 +276,8 @@ static kinfer_status *rs_compute(op_ctx *c)
 /* ---- InstanceNormalization, LRN ---- */
 static kinfer_status *fl_infer(op_ctx *c)
 {
-    if (op_input(c, 0)->dtype != ONNX_DTYPE_FLOAT) return op_error(c, KINFER_EUNSUPPORTED, "type (float only)");
+    if (op_input(c, 0)->dtype != ONNX_DTYPE_FLOAT)
+        return op_error(c, KINFER_EUNSUPPORTED, "type (float only)");
     return op_infer_like(c, 0, 0);
 }
 
@@ -284,16 +309,20 @@ static kinfer_status *lrn_compute(op_ctx *c)
     const op_node *n = op_ctx_node(c);
     const float *xd = x->data;
     float *y = op_output(c, 0)->data;
-    double alpha = op_attr_float(n, "alpha", 1e-4f), beta = op_attr_float(n, "beta", 0.75f), bias = op_attr_float(n, "bias", 1.0f);
-    int64_t size = op_attr_int(n, "size", 1), N = x->dims[0], C = x->dims[1], S = core_prod(x->dims, 2, x->rank);
+    double alpha = op_attr_float(n, "alpha", 1e-4f), beta = op_attr_float(n, "beta", 0.75f),
+           bias = op_attr_float(n, "bias", 1.0f);
+    int64_t size = op_attr_int(n, "size", 1), N = x->dims[0], C = x->dims[1],
+            S = core_prod(x->dims, 2, x->rank);
     int64_t lo = (size - 1) / 2, hi = (size - 1) - lo;
     for (int64_t b = 0; b < N; b++)
         for (int64_t ch = 0; ch < C; ch++)
             for (int64_t i = 0; i < S; i++) {
                 double sq = 0;
                 for (int64_t k = ch - lo; k <= ch + hi; k++)
-                    if (k >= 0 && k < C) sq += (double)xd[(b * C + k) * S + i] * xd[(b * C + k) * S + i];
-                y[(b * C + ch) * S + i] = (float)(xd[(b * C + ch) * S + i] / pow(bias + alpha / (double)size * sq, beta));
+                    if (k >= 0 && k < C)
+                        sq += (double)xd[(b * C + k) * S + i] * xd[(b * C + k) * S + i];
+                y[(b * C + ch) * S + i] =
+                    (float)(xd[(b * C + ch) * S + i] / pow(bias + alpha / (double)size * sq, beta));
             }
     return NULL;
 }

@@ -27,10 +27,19 @@ static inline int core_is_float(onnx_dtype dt)
 static inline int core_is_numeric(onnx_dtype dt)
 {
     switch (dt) {
-    case ONNX_DTYPE_FLOAT: case ONNX_DTYPE_DOUBLE: case ONNX_DTYPE_INT32: case ONNX_DTYPE_INT64:
-    case ONNX_DTYPE_UINT8: case ONNX_DTYPE_INT8: case ONNX_DTYPE_INT16: case ONNX_DTYPE_UINT16:
-    case ONNX_DTYPE_UINT32: case ONNX_DTYPE_UINT64: return 1;
-    default: return 0;
+    case ONNX_DTYPE_FLOAT:
+    case ONNX_DTYPE_DOUBLE:
+    case ONNX_DTYPE_INT32:
+    case ONNX_DTYPE_INT64:
+    case ONNX_DTYPE_UINT8:
+    case ONNX_DTYPE_INT8:
+    case ONNX_DTYPE_INT16:
+    case ONNX_DTYPE_UINT16:
+    case ONNX_DTYPE_UINT32:
+    case ONNX_DTYPE_UINT64:
+        return 1;
+    default:
+        return 0;
     }
 }
 
@@ -40,7 +49,8 @@ static inline void core_bcast_strides(const op_tensor *t, const op_tensor *out, 
     int64_t s = 1;
     for (int d = out->rank - 1; d >= 0; d--) {
         int td = d - (out->rank - t->rank);
-        if (td < 0 || t->dims[td] == 1) st[d] = 0;
+        if (td < 0 || t->dims[td] == 1)
+            st[d] = 0;
         else {
             st[d] = s;
             s *= t->dims[td];
@@ -73,18 +83,41 @@ static inline int core_read_ints(const op_tensor *t, int64_t *out, int max)
 static inline void core_store_double(op_tensor *y, int64_t i, double v)
 {
     switch (y->dtype) {
-    case ONNX_DTYPE_FLOAT: ((float *)y->data)[i] = (float)v; break;
-    case ONNX_DTYPE_DOUBLE: ((double *)y->data)[i] = v; break;
-    case ONNX_DTYPE_BOOL: ((uint8_t *)y->data)[i] = v != 0; break;
-    case ONNX_DTYPE_INT64: ((int64_t *)y->data)[i] = (int64_t)v; break;
-    case ONNX_DTYPE_INT32: ((int32_t *)y->data)[i] = (int32_t)(int64_t)v; break;
-    case ONNX_DTYPE_INT16: ((int16_t *)y->data)[i] = (int16_t)(int64_t)v; break;
-    case ONNX_DTYPE_INT8: ((int8_t *)y->data)[i] = (int8_t)(int64_t)v; break;
-    case ONNX_DTYPE_UINT8: ((uint8_t *)y->data)[i] = (uint8_t)(int64_t)v; break;
-    case ONNX_DTYPE_UINT16: ((uint16_t *)y->data)[i] = (uint16_t)(int64_t)v; break;
-    case ONNX_DTYPE_UINT32: ((uint32_t *)y->data)[i] = (uint32_t)(int64_t)v; break;
-    case ONNX_DTYPE_UINT64: ((uint64_t *)y->data)[i] = (uint64_t)v; break;
-    default: break;
+    case ONNX_DTYPE_FLOAT:
+        ((float *)y->data)[i] = (float)v;
+        break;
+    case ONNX_DTYPE_DOUBLE:
+        ((double *)y->data)[i] = v;
+        break;
+    case ONNX_DTYPE_BOOL:
+        ((uint8_t *)y->data)[i] = v != 0;
+        break;
+    case ONNX_DTYPE_INT64:
+        ((int64_t *)y->data)[i] = (int64_t)v;
+        break;
+    case ONNX_DTYPE_INT32:
+        ((int32_t *)y->data)[i] = (int32_t)(int64_t)v;
+        break;
+    case ONNX_DTYPE_INT16:
+        ((int16_t *)y->data)[i] = (int16_t)(int64_t)v;
+        break;
+    case ONNX_DTYPE_INT8:
+        ((int8_t *)y->data)[i] = (int8_t)(int64_t)v;
+        break;
+    case ONNX_DTYPE_UINT8:
+        ((uint8_t *)y->data)[i] = (uint8_t)(int64_t)v;
+        break;
+    case ONNX_DTYPE_UINT16:
+        ((uint16_t *)y->data)[i] = (uint16_t)(int64_t)v;
+        break;
+    case ONNX_DTYPE_UINT32:
+        ((uint32_t *)y->data)[i] = (uint32_t)(int64_t)v;
+        break;
+    case ONNX_DTYPE_UINT64:
+        ((uint64_t *)y->data)[i] = (uint64_t)v;
+        break;
+    default:
+        break;
     }
 }
 #endif

@@ -148,11 +148,13 @@ typedef float wg_vu __attribute__((vector_size(WG_VL * sizeof(float)), aligned(4
 /* stores a and b interleaved (a0 b0 a1 b1 ...) as 2 WG_VL floats at p */
 #define WG_ST_PAIR(p, a, b)                                                                        \
     do {                                                                                           \
-        WG_ST((p), __builtin_shufflevector((a), (b), 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6,  \
-                                           22, 7, 23),                                             \
+        WG_ST((p),                                                                                 \
+              __builtin_shufflevector((a), (b), 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22,   \
+                                      7, 23),                                                      \
               WG_VL);                                                                              \
-        WG_ST((p) + WG_VL, __builtin_shufflevector((a), (b), 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, \
-                                                   13, 29, 14, 30, 15, 31),                        \
+        WG_ST((p) + WG_VL,                                                                         \
+              __builtin_shufflevector((a), (b), 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14,  \
+                                      30, 15, 31),                                                 \
               WG_VL);                                                                              \
     } while (0)
 /* clamp to [lo, hi] as the scalar v < lo ? lo : v > hi ? hi : v does (NaN stays NaN) */

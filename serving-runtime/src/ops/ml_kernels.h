@@ -8,7 +8,8 @@
 #include "../engine/op.h"
 
 #define ML_TREE_DEFS 3
-extern const op_def ml__tree_defs[ML_TREE_DEFS]; /* TreeEnsembleClassifier, -Regressor, TreeEnsemble */
+extern const op_def
+    ml__tree_defs[ML_TREE_DEFS]; /* TreeEnsembleClassifier, -Regressor, TreeEnsemble */
 #define ML_LINEAR_DEFS 2
 extern const op_def ml__linear_defs[ML_LINEAR_DEFS]; /* LinearClassifier, LinearRegressor */
 #define ML_TRANSFORM_DEFS 6

@@ -15,8 +15,8 @@ static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
 static void table_build(void)
 {
-#define CORE_TABLE_COPY(t) \
-    for (size_t i = 0; i < core_##t##_count && table_len < CORE_MAX_OPS; i++) \
+#define CORE_TABLE_COPY(t)                                                                         \
+    for (size_t i = 0; i < core_##t##_count && table_len < CORE_MAX_OPS; i++)                      \
         table[table_len++] = core_##t##_ops[i];
     CORE_TABLES(CORE_TABLE_COPY)
 #undef CORE_TABLE_COPY

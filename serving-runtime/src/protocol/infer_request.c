@@ -96,14 +96,29 @@ static int leaf_float(json_object *v, onnx_dtype dt, void *data, int64_t idx)
 static int int_range(onnx_dtype dt, int64_t *lo, int64_t *hi)
 {
     switch (dt) {
-    case ONNX_DTYPE_INT8: *lo = INT8_MIN, *hi = INT8_MAX; return 1;
-    case ONNX_DTYPE_INT16: *lo = INT16_MIN, *hi = INT16_MAX; return 1;
-    case ONNX_DTYPE_INT32: *lo = INT32_MIN, *hi = INT32_MAX; return 1;
-    case ONNX_DTYPE_UINT8: *lo = 0, *hi = UINT8_MAX; return 1;
-    case ONNX_DTYPE_UINT16: *lo = 0, *hi = UINT16_MAX; return 1;
-    case ONNX_DTYPE_UINT32: *lo = 0, *hi = UINT32_MAX; return 1;
-    case ONNX_DTYPE_INT64: *lo = INT64_MIN, *hi = INT64_MAX; return 1;
-    default: return 0;
+    case ONNX_DTYPE_INT8:
+        *lo = INT8_MIN, *hi = INT8_MAX;
+        return 1;
+    case ONNX_DTYPE_INT16:
+        *lo = INT16_MIN, *hi = INT16_MAX;
+        return 1;
+    case ONNX_DTYPE_INT32:
+        *lo = INT32_MIN, *hi = INT32_MAX;
+        return 1;
+    case ONNX_DTYPE_UINT8:
+        *lo = 0, *hi = UINT8_MAX;
+        return 1;
+    case ONNX_DTYPE_UINT16:
+        *lo = 0, *hi = UINT16_MAX;
+        return 1;
+    case ONNX_DTYPE_UINT32:
+        *lo = 0, *hi = UINT32_MAX;
+        return 1;
+    case ONNX_DTYPE_INT64:
+        *lo = INT64_MIN, *hi = INT64_MAX;
+        return 1;
+    default:
+        return 0;
     }
 }
 
@@ -111,13 +126,27 @@ static int int_range(onnx_dtype dt, int64_t *lo, int64_t *hi)
 static void int_put(onnx_dtype dt, void *data, int64_t idx, int64_t x)
 {
     switch (dt) {
-    case ONNX_DTYPE_INT8: ((int8_t *)data)[idx] = (int8_t)x; break;
-    case ONNX_DTYPE_INT16: ((int16_t *)data)[idx] = (int16_t)x; break;
-    case ONNX_DTYPE_INT32: ((int32_t *)data)[idx] = (int32_t)x; break;
-    case ONNX_DTYPE_UINT8: ((uint8_t *)data)[idx] = (uint8_t)x; break;
-    case ONNX_DTYPE_UINT16: ((uint16_t *)data)[idx] = (uint16_t)x; break;
-    case ONNX_DTYPE_UINT32: ((uint32_t *)data)[idx] = (uint32_t)x; break;
-    default: ((int64_t *)data)[idx] = x; break;
+    case ONNX_DTYPE_INT8:
+        ((int8_t *)data)[idx] = (int8_t)x;
+        break;
+    case ONNX_DTYPE_INT16:
+        ((int16_t *)data)[idx] = (int16_t)x;
+        break;
+    case ONNX_DTYPE_INT32:
+        ((int32_t *)data)[idx] = (int32_t)x;
+        break;
+    case ONNX_DTYPE_UINT8:
+        ((uint8_t *)data)[idx] = (uint8_t)x;
+        break;
+    case ONNX_DTYPE_UINT16:
+        ((uint16_t *)data)[idx] = (uint16_t)x;
+        break;
+    case ONNX_DTYPE_UINT32:
+        ((uint32_t *)data)[idx] = (uint32_t)x;
+        break;
+    default:
+        ((int64_t *)data)[idx] = x;
+        break;
     }
 }
 
@@ -161,7 +190,8 @@ static kinfer_status *leaf_store(json_object *v, const char *name, onnx_dtype dt
     else
         rc = leaf_int(v, dt, data, idx);
     switch (rc) {
-    case LEAF_OK: return NULL;
+    case LEAF_OK:
+        return NULL;
     case LEAF_UNSUPPORTED:
         return kinfer_status_new(KINFER_EUNSUPPORTED, "input \"%s\": datatype not supported", name);
     case LEAF_RANGE:

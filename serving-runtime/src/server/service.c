@@ -646,8 +646,8 @@ kinfer_status *service_create(const server_config *cfg, const service_backend *b
                               .n_capture = 2};
     if ((st = http_server_create(&ho, handle, tick, s, &s->http))) goto out;
     int v6 = strchr(cfg->host, ':') && cfg->host[0] != '[';
-    kinfer_log_event("info", "listening", "kinfer-server %s on %s%s%s:%d", KINFER_VERSION, v6 ? "[" : "",
-                     cfg->host, v6 ? "]" : "", cfg->port);
+    kinfer_log_event("info", "listening", "kinfer-server %s on %s%s%s:%d", KINFER_VERSION,
+                     v6 ? "[" : "", cfg->host, v6 ? "]" : "", cfg->port);
     *out = s;
 out:
     if (st) service_destroy(s);

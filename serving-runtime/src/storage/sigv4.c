@@ -132,8 +132,8 @@ kinfer_status *sigv4_sign(const sigv4_input *in, sigv4_output *out)
     }
     qsort(hs, in->n_headers, sizeof(hs[0]), header_cmp);
 
-    int bad = pbuf_printf(&creq, "%s\n%s\n%s\n", in->method, in->canonical_uri,
-                                 in->canonical_query);
+    int bad =
+        pbuf_printf(&creq, "%s\n%s\n%s\n", in->method, in->canonical_uri, in->canonical_query);
     for (size_t i = 0; i < in->n_headers; i++) {
         bad |= pbuf_printf(&creq, "%s:", hs[i].name);
         bad |= add_trimmed(&creq, hs[i].value);
@@ -141,7 +141,7 @@ kinfer_status *sigv4_sign(const sigv4_input *in, sigv4_output *out)
         bad |= pbuf_printf(&signed_names, "%s%s", i ? ";" : "", hs[i].name);
     }
     bad |= pbuf_printf(&creq, "\n%s\n%s", pbuf_data(&signed_names) ? pbuf_data(&signed_names) : "",
-                              in->payload_hash);
+                       in->payload_hash);
 
     char creq_hash[65], date[9], scope[256];
     memcpy(date, in->amz_date, 8);
@@ -153,8 +153,7 @@ kinfer_status *sigv4_sign(const sigv4_input *in, sigv4_output *out)
     }
     if (!bad) sigv4_sha256_hex(pbuf_data(&creq), creq.len, creq_hash);
     bad |= bad ? -1
-               : pbuf_printf(&sts, "AWS4-HMAC-SHA256\n%s\n%s\n%s", in->amz_date, scope,
-                                    creq_hash);
+               : pbuf_printf(&sts, "AWS4-HMAC-SHA256\n%s\n%s\n%s", in->amz_date, scope, creq_hash);
     if (bad) {
         st = kinfer_status_new(
             KINFER_ENOMEM, "sigv4: canonical request over %d bytes or out of memory", CANON_MAX);
@@ -177,7 +176,7 @@ kinfer_status *sigv4_sign(const sigv4_input *in, sigv4_output *out)
     pbuf_free(&secret);
     hex_encode(sig, 32, out->signature);
     if (pbuf_printf(&auth, "AWS4-HMAC-SHA256 Credential=%s/%s,SignedHeaders=%s,Signature=%s",
-                           in->access_key, scope, pbuf_data(&signed_names), out->signature)) {
+                    in->access_key, scope, pbuf_data(&signed_names), out->signature)) {
         st = kinfer_status_new(KINFER_ENOMEM, "sigv4: out of memory");
         goto out;
     }

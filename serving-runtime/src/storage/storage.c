@@ -404,8 +404,8 @@ static int valid_sha256(const char *s)
 
 /* A fresh staging directory in dest_dir (stale ones from a crash removed first), locked so a
  * concurrent fetch into the same dest_dir never removes it. local: scratch of PATH_MAX. */
-static kinfer_status *open_staging(storage_job *job, const char *dest_dir, char *staging, char *local,
-                                   int *lock_fd)
+static kinfer_status *open_staging(storage_job *job, const char *dest_dir, char *staging,
+                                   char *local, int *lock_fd)
 {
     if (mkdirs(dest_dir))
         return kinfer_status_new(KINFER_EIO, "cannot create %s: %s", dest_dir, strerror(errno));
@@ -449,10 +449,14 @@ static kinfer_status *fetch_by_scheme(storage_job *job, const storage_uri *u, co
                                       char *local, int *in_place)
 {
     switch (u->scheme) {
-    case STORAGE_SCHEME_S3: return storage__s3_fetch(job, u);
-    case STORAGE_SCHEME_GS: return storage__gcs_fetch(job, u);
-    case STORAGE_SCHEME_HTTP: return fetch_http(job, u->url);
-    case STORAGE_SCHEME_LOCAL: return fetch_local(job, u->path, dest_dir, in_place);
+    case STORAGE_SCHEME_S3:
+        return storage__s3_fetch(job, u);
+    case STORAGE_SCHEME_GS:
+        return storage__gcs_fetch(job, u);
+    case STORAGE_SCHEME_HTTP:
+        return fetch_http(job, u->url);
+    case STORAGE_SCHEME_LOCAL:
+        return fetch_local(job, u->path, dest_dir, in_place);
     case STORAGE_SCHEME_PVC: {
         const char *root = getenv("KINFER_PVC_MOUNT") && *getenv("KINFER_PVC_MOUNT")
                                ? getenv("KINFER_PVC_MOUNT")

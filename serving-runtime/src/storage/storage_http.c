@@ -29,10 +29,10 @@ struct storage_http {
 
 typedef struct sink {
     CURL *curl;
-    int fd;              /* file sink, or -1 */
-    pbuf *mem;    /* memory sink, or NULL */
-    EVP_MD_CTX *sha;     /* only for file sinks */
-    pbuf errbody; /* body of a non-2xx answer */
+    int fd;          /* file sink, or -1 */
+    pbuf *mem;       /* memory sink, or NULL */
+    EVP_MD_CTX *sha; /* only for file sinks */
+    pbuf errbody;    /* body of a non-2xx answer */
     long code;
     long long bytes;
     int write_failed; /* errno of a failed write(), or -1 when mem overflowed */
@@ -137,8 +137,8 @@ static kinfer_status *http_error(const char *url, long code, const pbuf *body)
     kinfer_err err = code == 401 || code == 403 ? KINFER_EAUTH
                      : code == 404              ? KINFER_ENOTFOUND
                                                 : KINFER_EHTTP;
-    if (pbuf_data(body) &&
-        !storage_list_s3_error(pbuf_data(body), body->len, scode, sizeof(scode), smsg, sizeof(smsg)))
+    if (pbuf_data(body) && !storage_list_s3_error(pbuf_data(body), body->len, scode, sizeof(scode),
+                                                  smsg, sizeof(smsg)))
         return kinfer_status_new(err, "GET %s: HTTP %ld: %s: %s", shown, code, scode, smsg);
     size_t n = 0;
     for (size_t i = 0; pbuf_data(body) && i < body->len && n < sizeof(excerpt) - 1; i++)
@@ -283,8 +283,7 @@ kinfer_status *storage_http_get_mem(storage_http *h, const char *url,
     kinfer_status *st = with_retries(h, url, headers_fn, ctx, &s, reset_mem);
     if (!st) {
         *len = mem.len;
-        if (!(*body = pbuf_take(&mem)))
-            st = kinfer_status_new(KINFER_ENOMEM, "out of memory");
+        if (!(*body = pbuf_take(&mem))) st = kinfer_status_new(KINFER_ENOMEM, "out of memory");
     }
     pbuf_free(&mem);
     pbuf_free(&s.errbody);

@@ -156,8 +156,7 @@ static char *object_path(const s3_conf *c, const char *key)
     if (!ek) return NULL;
     pbuf b;
     pbuf_init(&b, 0, 16384);
-    if (c->path_style ? !pbuf_printf(&b, "/%s/%s", c->bucket, ek)
-                      : !pbuf_printf(&b, "/%s", ek))
+    if (c->path_style ? !pbuf_printf(&b, "/%s/%s", c->bucket, ek) : !pbuf_printf(&b, "/%s", ek))
         out = pbuf_take(&b);
     pbuf_free(&b);
     free(ek);
