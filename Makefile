@@ -6,6 +6,7 @@
 #   make cluster-up / cluster-down     the local Kubernetes control plane
 #   make bench-engine / bench-server / bench-controller     benchmarks (not part of `make test`)
 #   make fuzz            build the libFuzzer targets (clang) into build/fuzz
+#   make format-check    clang-format --dry-run -Werror over every tracked .c/.h (a suite of `make test`)
 #
 # Each component adds its sources, programs and test suites from its own fragment
 # (controller/module.mk, serving-runtime/*.mk, test/*/module.mk); this file holds the rules.
@@ -65,7 +66,7 @@ ALL_BINS    :=
 TEST_SUITES :=
 FUZZERS     :=
 
-.PHONY: all deps pydeps test demo fuzz clean cluster-up cluster-down format
+.PHONY: all deps pydeps test demo fuzz clean cluster-up cluster-down format format-check
 NPROC := $(shell nproc)
 all:
 	@$(MAKE) --no-print-directory -j$(NPROC) build-all
@@ -79,6 +80,14 @@ $(OBJ)/%.o: %.c | deps
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 include $(sort $(wildcard controller/module.mk serving-runtime/*.mk test/*/module.mk charts/*.mk))
+
+# Every tracked .c/.h as clang-format writes it with the checked-in .clang-format (`make format`
+# fixes it); one suite of `make test`, counted in files.
+TEST_SUITES += format-check
+.PHONY: format-check test-format-check
+format-check:
+	@scripts/format-check.sh
+test-format-check: format-check
 
 .PHONY: build-all
 build-all: $(ALL_BINS)
