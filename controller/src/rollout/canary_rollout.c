@@ -97,8 +97,9 @@ static void stable_words(const canary_plan *p, char *buf, size_t n)
                  p->stable_obs.p99_ms.value);
 }
 
-void canary_rollout_step(canary_rollout *cn, canary_plan *p, json_object *isvc, json_object *pods,
-                         int64_t now_ms, int64_t *requeue_ms)
+/* What the last reconcile of this rollout decided, into p (when it was about p's revision).
+ * Returns the pause already taken out of its clocks (epoch ms), or 0. */
+static int64_t memo_load(canary_rollout *cn, canary_plan *p)
 {
     int64_t resumed_from = 0;
     pthread_mutex_lock(&cn->mu);
@@ -113,6 +114,89 @@ void canary_rollout_step(canary_rollout *cn, canary_plan *p, json_object *isvc, 
         if (memo->stable_obs_valid) p->stable_obs = memo->stable_obs, p->stable_obs_valid = 1;
     }
     pthread_mutex_unlock(&cn->mu);
+    return resumed_from;
+}
+
+/* Remembers what this step decided (p after the step) for the next reconcile. */
+static void memo_store(canary_rollout *cn, const canary_plan *p, int64_t resumed_from)
+{
+    rollout_memo *memo = calloc(1, sizeof(*memo));
+    if (!memo) return;
+    scopy(memo->revision, sizeof(memo->revision), p->latest);
+    memo->state = p->state;
+    scopy(memo->reason, sizeof(memo->reason), p->rollout_reason);
+    scopy(memo->message, sizeof(memo->message), p->rollout_msg);
+    memo->obs = p->obs;
+    memo->obs_valid = p->obs_valid;
+    memo->stable_obs = p->stable_obs;
+    memo->stable_obs_valid = p->stable_obs_valid;
+    memo->resumed_from = resumed_from;
+    pthread_mutex_lock(&cn->mu);
+    free(strmap_remove(cn->states, p->key));
+    if (strmap_put(cn->states, p->key, memo, NULL)) free(memo);
+    pthread_mutex_unlock(&cn->mu);
+}
+
+/* Keeps the canary's newest sample as its baseline (have: cur was read), or drops both
+ * revisions' baselines once the rollout has ended. */
+static void keep_baselines(canary_rollout *cn, const canary_plan *p, const rollout_result *r,
+                           int have, const scrape_sample *cur)
+{
+    if (rollout_phase_terminal(r->state.phase)) {
+        metricsource_keep(cn->src, p->key, p->latest, NULL);
+        if (p->have_stable) metricsource_keep(cn->src, p->key, p->stable, NULL);
+    } else if (have)
+        metricsource_keep(cn->src, p->key, p->latest, cur);
+}
+
+/* The Event and log line of a step that changed something. */
+static void report_step(canary_rollout *cn, const canary_plan *p, json_object *isvc,
+                        const rollout_result *r)
+{
+    int warn = !strcmp(r->reason, "CheckFailed") || !strcmp(r->reason, "RolledBack") ||
+               !strcmp(r->reason, "ProgressDeadlineExceeded") ||
+               !strcmp(r->reason, "MetricsUnavailable");
+    char msg[520], cmp[96] = "";
+    if (r->checked && p->stable_obs_valid) stable_words(p, cmp, sizeof(cmp));
+    snprintf(msg, sizeof(msg), "revision %s: %s%s", p->latest, r->message, cmp);
+    if (strcmp(r->reason, "Resumed") && cn->client)
+        kube_record_event(cn->client, isvc, warn ? "Warning" : "Normal", r->reason,
+                          msg); /* the controller's */
+    log_info("rollout", "key", p->key, "revision", p->latest, "phase",
+             rollout_phase_name(r->state.phase), "reason", r->reason, "message", r->message);
+}
+
+/* The rollout's gauges, and one count per check by its verdict (s: the state before the step). */
+static void count_step(const canary_plan *p, const rollout_state *s, const rollout_result *r)
+{
+    metrics_set_rollout(p->key, rollout_phase_name(r->state.phase), r->state.weight);
+    if (r->checked && r->state.failed_checks > s->failed_checks)
+        metrics_count_rollout_check(p->key, "failed");
+    if (r->checked && r->state.inconclusive_checks > s->inconclusive_checks)
+        metrics_count_rollout_check(p->key, "inconclusive");
+    if (r->checked && r->state.passed_checks > s->passed_checks)
+        metrics_count_rollout_check(p->key, "passed");
+}
+
+/* When the next pass should look, in ms (0: no need). */
+static int64_t next_look_ms(const rollout_result *r, int planned_weight)
+{
+    /* Promotion is decided by the next plan, from the status. While this plan still splits, the
+     * cached status has not caught up with the Succeeded this process wrote: look again soon rather
+     * than depend on that status event alone. */
+    int64_t ms = r->action == ROLLOUT_ACT_PROMOTE      ? 1
+                 : r->state.phase == ROLLOUT_SUCCEEDED ? 500
+                                                       : r->requeue_ms;
+    /* Status-only updates do not wake the controller: when the weight moved, plan again (replica
+     * shares without a router) once the cache holds the status written now. */
+    if (r->state.weight != planned_weight && (!ms || ms > 500)) ms = 500;
+    return ms;
+}
+
+void canary_rollout_step(canary_rollout *cn, canary_plan *p, json_object *isvc, json_object *pods,
+                         int64_t now_ms, int64_t *requeue_ms)
+{
+    int64_t resumed_from = memo_load(cn, p);
     rollout_state s = p->rollout_known ? p->state : (rollout_state){0};
     int planned_weight = p->weight; /* what this plan split replicas by (from the status) */
     rollout_obs obs = {.canary_ready = p->canary_ready};
@@ -146,11 +230,7 @@ void canary_rollout_step(canary_rollout *cn, canary_plan *p, json_object *isvc, 
             detail, sizeof(detail)); /* the first interval's baseline (again after a pause) */
         read_stable(cn, p, isvc, pods, 0);
     }
-    if (rollout_phase_terminal(r.state.phase)) {
-        metricsource_keep(cn->src, p->key, p->latest, NULL);
-        if (p->have_stable) metricsource_keep(cn->src, p->key, p->stable, NULL);
-    } else if (have)
-        metricsource_keep(cn->src, p->key, p->latest, &cur);
+    keep_baselines(cn, p, &r, have, &cur);
     if (r.checked &&
         (obs.success_pct.status == ROLLOUT_METRIC_OK || obs.p99_ms.status == ROLLOUT_METRIC_OK)) {
         p->obs = obs; /* the last values read; an inconclusive check keeps the previous ones */
@@ -164,48 +244,9 @@ void canary_rollout_step(canary_rollout *cn, canary_plan *p, json_object *isvc, 
     if (changed) {
         scopy(p->rollout_reason, sizeof(p->rollout_reason), r.reason);
         scopy(p->rollout_msg, sizeof(p->rollout_msg), r.message);
-        int warn = !strcmp(r.reason, "CheckFailed") || !strcmp(r.reason, "RolledBack") ||
-                   !strcmp(r.reason, "ProgressDeadlineExceeded") ||
-                   !strcmp(r.reason, "MetricsUnavailable");
-        char msg[520], cmp[96] = "";
-        if (r.checked && p->stable_obs_valid) stable_words(p, cmp, sizeof(cmp));
-        snprintf(msg, sizeof(msg), "revision %s: %s%s", p->latest, r.message, cmp);
-        if (strcmp(r.reason, "Resumed") && cn->client)
-            kube_record_event(cn->client, isvc, warn ? "Warning" : "Normal", r.reason,
-                              msg); /* the controller's */
-        log_info("rollout", "key", p->key, "revision", p->latest, "phase",
-                 rollout_phase_name(r.state.phase), "reason", r.reason, "message", r.message);
+        report_step(cn, p, isvc, &r);
     }
-    memo = calloc(1, sizeof(*memo));
-    if (memo) {
-        scopy(memo->revision, sizeof(memo->revision), p->latest);
-        memo->state = r.state;
-        scopy(memo->reason, sizeof(memo->reason), p->rollout_reason);
-        scopy(memo->message, sizeof(memo->message), p->rollout_msg);
-        memo->obs = p->obs;
-        memo->obs_valid = p->obs_valid;
-        memo->stable_obs = p->stable_obs;
-        memo->stable_obs_valid = p->stable_obs_valid;
-        memo->resumed_from = resumed_from;
-        pthread_mutex_lock(&cn->mu);
-        free(strmap_remove(cn->states, p->key));
-        if (strmap_put(cn->states, p->key, memo, NULL)) free(memo);
-        pthread_mutex_unlock(&cn->mu);
-    }
-    metrics_set_rollout(p->key, rollout_phase_name(r.state.phase), r.state.weight);
-    if (r.checked && r.state.failed_checks > s.failed_checks)
-        metrics_count_rollout_check(p->key, "failed");
-    if (r.checked && r.state.inconclusive_checks > s.inconclusive_checks)
-        metrics_count_rollout_check(p->key, "inconclusive");
-    if (r.checked && r.state.passed_checks > s.passed_checks)
-        metrics_count_rollout_check(p->key, "passed");
-    /* Promotion is decided by the next plan, from the status. While this plan still splits, the
-     * cached status has not caught up with the Succeeded this process wrote: look again soon rather
-     * than depend on that status event alone. */
-    *requeue_ms = r.action == ROLLOUT_ACT_PROMOTE      ? 1
-                  : r.state.phase == ROLLOUT_SUCCEEDED ? 500
-                                                       : r.requeue_ms;
-    /* Status-only updates do not wake the controller: when the weight moved, plan again (replica
-     * shares without a router) once the cache holds the status written now. */
-    if (r.state.weight != planned_weight && (!*requeue_ms || *requeue_ms > 500)) *requeue_ms = 500;
+    memo_store(cn, p, resumed_from);
+    count_step(p, &s, &r);
+    *requeue_ms = next_look_ms(&r, planned_weight);
 }
