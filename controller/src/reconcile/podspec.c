@@ -397,6 +397,19 @@ static json_object *init_container_new(const pod_in *p, const char *image)
     return c;
 }
 
+/* KINFER_REVISION from the pod's revision label (downward API): kinfer-server names it in a
+ * Kinfer-Revision header, so clients can count which revision answered. */
+static json_object *revision_env_new(void)
+{
+    json_object *e = json_object_new_object(), *from = json_object_new_object(),
+                *ref = json_object_new_object();
+    put(ref, "fieldPath", jstr("metadata.labels['" REVISION_LABEL "']"));
+    put(from, "fieldRef", ref);
+    put(e, "name", jstr("KINFER_REVISION"));
+    put(e, "valueFrom", from);
+    return e;
+}
+
 static json_object *server_container_new(const pod_in *p, const char *image)
 {
     json_object *c = json_object_new_object(), *args = json_object_new_array(),
@@ -433,10 +446,8 @@ static json_object *server_container_new(const pod_in *p, const char *image)
     put(c, "args", args);
     for (size_t i = 0; p->env && i < json_object_array_length(p->env); i++)
         json_object_array_add(env, jx_copy(json_object_array_get_idx(p->env, i)));
-    if (json_object_array_length(env))
-        put(c, "env", env);
-    else
-        json_object_put(env);
+    json_object_array_add(env, revision_env_new());
+    put(c, "env", env);
     put(port, "name", jstr("http"));
     put(port, "containerPort", jint(PODSPEC_PORT));
     put(port, "protocol", jstr("TCP"));

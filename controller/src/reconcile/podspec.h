@@ -19,6 +19,9 @@
 #define PODSPEC_DEFAULT_GRACE_S 30 /* Kubernetes' terminationGracePeriodSeconds default */
 #define PODSPEC_CONTAINER       "kinfer-server"
 #define PODSPEC_INIT_CONTAINER  "storage-initializer"
+/* The revision of a pod (rollout/revision.h), on its template's labels; kinfer-server reads it
+ * through the downward API (KINFER_REVISION) and names it in every response. */
+#define REVISION_LABEL "serving.kinfer.dev/revision"
 /* The non-root user and group of the kinfer-server image (serving-runtime/Dockerfile). */
 #define PODSPEC_UID 65532
 

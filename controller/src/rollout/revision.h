@@ -13,8 +13,8 @@
 #include <stddef.h>
 
 #include "../common/error.h"
+#include "../reconcile/podspec.h" /* REVISION_LABEL */
 
-#define REVISION_LABEL "serving.kinfer.dev/revision"
 /* On the stable Deployment: the predictor spec (JSON) it was built from, so the previous revision
  * can be rebuilt after a controller restart while a newer one is being canaried. */
 #define REVISION_ANNOTATION_SPEC "serving.kinfer.dev/predictor-spec"

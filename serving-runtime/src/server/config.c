@@ -32,6 +32,9 @@ static const opt opts[] = {
      "name served under /v2/models/NAME (default: model)"},
     {"model-version", OPT_STR, F(model_version), 0, 0,
      "version reported and accepted (default: 1)"},
+    {"revision", OPT_STR, F(revision), 0, 0,
+     "named in every response's Kinfer-Revision header, so a client can count which revision "
+     "answered (the controller passes the pod's serving.kinfer.dev/revision label)"},
     {"host", OPT_STR, F(host), 0, 0, "address to listen on (default 0.0.0.0)"},
     {"port", OPT_INT, F(port), 1, 65535, "HTTP port (default 8080)"},
     {"max-batch-size", OPT_INT, F(max_batch_size), 0, 1 << 20,
@@ -311,6 +314,10 @@ kinfer_status *server_config_load(server_config *c, int argc, char **argv, char 
         return kinfer_status_new(
             KINFER_EINVAL,
             "model name and version may only hold letters, digits, '-', '_' and '.'");
+    if (c->revision && *c->revision && (!valid_name(c->revision) || strlen(c->revision) > 63))
+        return kinfer_status_new(KINFER_EINVAL,
+                                 "--revision \"%s\": at most 63 letters, digits, '-', '_' and '.'",
+                                 c->revision);
     for (int i = 0; i < c->n_preferred; i++)
         if (c->max_batch_size > 1 && c->preferred[i] > c->max_batch_size)
             return kinfer_status_new(KINFER_EINVAL,

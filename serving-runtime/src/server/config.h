@@ -17,8 +17,9 @@
 
 typedef struct server_config {
     char *model_dir, *model_uri, *model_sha256, *model_name, *model_version, *host, *config_file;
-    char *device; /* "cpu" (default) or "cuda"; main() refuses cuda in a build without a CUDA
-                     backend */
+    char *revision; /* NULL or "": no Kinfer-Revision header */
+    char *device;   /* "cpu" (default) or "cuda"; main() refuses cuda in a build without a CUDA
+                       backend */
     int port;
     int max_batch_size;
     int64_t max_queue_delay_us;

@@ -335,6 +335,8 @@ static void handle(void *ctx, http_req *r)
     service *s = ctx;
     const char *p = http_req_path(r), *m = http_req_method(r);
     int get = !strcmp(m, "GET"), post = !strcmp(m, "POST");
+    if (s->cfg->revision && *s->cfg->revision)
+        http_req_add_header(r, "Kinfer-Revision", s->cfg->revision);
     if (!strncmp(p, "/v2/models/", 11) || !strncmp(p, "/v1/models/", 11)) {
         handle_model(s, r, p + 11, p[2] == '1', get, post);
         return;

@@ -279,3 +279,21 @@ def test_listens_on_ipv6_and_ipv4(models):
                        capture_output=True, timeout=30, env=env)
     assert p.returncode != 0
     assert b"listen address localhost6 is not an IPv4 or IPv6 address" in p.stderr + p.stdout
+
+
+def test_revision_header_names_who_answered(models, server_factory):
+    """--revision (KINFER_REVISION, from the pod's revision label) is named in every response's
+    Kinfer-Revision header: inference, errors, health; absent without it; a bad value is refused."""
+    s = server_factory(models["addmm"], env={"KINFER_REVISION": "iris-predictor-0a1b2c3d"})
+    body = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]},
+                       {"name": "y", "shape": [1, 4], "datatype": "FP32", "data": [1, 1, 1, 1]}]}
+    for r in (requests.post(s.infer_url(), json=body, timeout=5),
+              requests.post(s.infer_url(), data=b"{", timeout=5),
+              requests.get(s.url + "/v2/health/ready", timeout=5),
+              requests.get(s.url + "/no/such/path", timeout=5)):
+        assert r.headers.get("Kinfer-Revision") == "iris-predictor-0a1b2c3d", (r.status_code, r.headers)
+    plain = server_factory(models["addmm"])
+    assert "Kinfer-Revision" not in requests.get(plain.url + "/v2/health/ready", timeout=5).headers
+    bad = server_factory(models["addmm"], "--revision", "a b/c", ready=False)
+    assert bad.proc.wait(10) == 2, bad.logs()
+    assert "--revision \"a b/c\"" in bad.logs(), bad.logs()
