@@ -18,7 +18,7 @@ struct batcher {
     pthread_cond_t cv;
     batcher_job *head, *tail;
     size_t depth;
-    int stopping, joined;
+    int stopping, joined, hurry;
     pthread_t *workers;
     int n_workers;
     /* Mean compute time per row of recent batches (an exponential moving average over about 8
@@ -321,7 +321,7 @@ static void *worker_main(void *arg)
         }
         int64_t due = b->head->enqueue_ns + b->opts.max_queue_delay_us * 1000;
         int full = rows >= max || more;
-        int go = max <= 1 || full || b->stopping || now >= due || is_preferred(b, rows);
+        int go = max <= 1 || full || b->stopping || b->hurry || now >= due || is_preferred(b, rows);
         if (!go) { /* sleep until the batch is due or a queued job's deadline, whichever is first */
             for (batcher_job *j = b->head; j; j = j->next)
                 if (j->deadline_ns && j->deadline_ns < due) due = j->deadline_ns;
@@ -462,6 +462,14 @@ size_t batcher_queue_depth(batcher *b)
     size_t d = b->depth;
     pthread_mutex_unlock(&b->mu);
     return d;
+}
+
+void batcher_hurry(batcher *b)
+{
+    pthread_mutex_lock(&b->mu);
+    b->hurry = 1;
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
 }
 
 void batcher_shutdown(batcher *b)

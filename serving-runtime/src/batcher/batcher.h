@@ -86,6 +86,9 @@ void batcher_job_release(batcher *b, batcher_job *job);
 uint64_t batcher_inline_count(batcher *b);
 /* Jobs waiting (not yet in a running batch). */
 size_t batcher_queue_depth(batcher *b);
+/* From now on batches leave without waiting for the queue delay (a shutdown is near: no job should
+ * wait for company); new jobs are still accepted. */
+void batcher_hurry(batcher *b);
 /* Refuses new jobs, runs every queued one without waiting for delays, and joins the workers. */
 void batcher_shutdown(batcher *b);
 /* Shuts down if needed and frees. NULL is a no-op. */

@@ -34,9 +34,9 @@ struct service {
     size_t metadata_len;
     pthread_t loader, drainer, watchdog;
     int loader_started, drainer_started, watchdog_started;
-    atomic_int ready, load_failed, drained, shutdown_requested, watchdog_stop;
+    atomic_int ready, loaded, load_failed, drained, shutdown_requested, watchdog_stop;
     int shutting_down, exit_code;
-    int64_t grace_deadline_ns, drained_at_ns;
+    int64_t grace_deadline_ns, drained_at_ns, window_end_ns;
 };
 
 /* One inference request while it is queued or running; lives in the request's arena. */
@@ -161,11 +161,13 @@ static void infer_done(batcher_job *job, kinfer_status *st)
 static void handle_infer(service *s, http_req *r, int v1)
 {
     kinfer_status *st = NULL;
-    if (s->shutting_down) {
+    /* After SIGTERM, requests on connections already open are still served (answered with
+     * Connection: close) until the batcher drains: see begin_shutdown. */
+    if (s->shutting_down && s->drainer_started) {
         st = kinfer_status_new(KINFER_EUNAVAIL, "the server is shutting down");
         goto fail;
     }
-    if (!atomic_load(&s->ready)) {
+    if (!atomic_load(&s->loaded)) {
         st = kinfer_status_new(KINFER_EUNAVAIL, "model \"%s\" is not ready", s->cfg->model_name);
         goto fail;
     }
@@ -543,6 +545,7 @@ static void *loader_main(void *arg)
                      "loaded and warmed up in %.3f s",
                      c->model_name, path, s->sig.n_inputs, s->sig.n_outputs, max_batch,
                      c->instances, secs);
+    atomic_store(&s->loaded, 1);
     atomic_store(&s->ready, 1);
 out:
     if (st) {
@@ -558,6 +561,10 @@ out:
 /* ---- shutdown ---- */
 
 #define LINGER_NS 500000000 /* after the queue drained, time to write the last responses */
+/* After SIGTERM, how long connections already open may still send requests: each answer then
+ * says Connection: close, so a keep-alive client moves to another pod (the preStop sleep has
+ * already taken this one out of the Service's endpoints) instead of getting 503s. */
+#define CONN_WINDOW_NS 5000000000LL
 
 static void *drainer_main(void *arg)
 {
@@ -583,16 +590,30 @@ static void *watchdog_main(void *arg)
     return NULL;
 }
 
+/* Shutdown: SIGTERM closes the listener (new connections are refused) and starts a window in
+ * which the connections already open are still served, each answer with Connection: close, until
+ * they have all closed or CONN_WINDOW_NS (at most half the grace period) has passed. Then the
+ * drainer runs what is queued, later requests get 503, and the server stops once it is drained. */
 static void begin_shutdown(service *s)
 {
+    int64_t now = kinfer_now_ns(), grace = (int64_t)s->cfg->grace_period_s * 1000000000;
     s->shutting_down = 1;
     atomic_store(&s->ready, 0);
     http_server_close_listener(s->http); /* new connections are refused from here on */
-    s->grace_deadline_ns = kinfer_now_ns() + (int64_t)s->cfg->grace_period_s * 1000000000;
-    kinfer_log_event("info", "shutdown", "draining %zu queued requests (grace period %d s)",
-                     s->batcher ? batcher_queue_depth(s->batcher) : 0, s->cfg->grace_period_s);
-    s->drainer_started = !pthread_create(&s->drainer, NULL, drainer_main, s);
+    if (s->batcher) batcher_hurry(s->batcher); /* queued requests need not wait for company */
+    s->grace_deadline_ns = now + grace;
+    s->window_end_ns = now + (CONN_WINDOW_NS < grace / 2 ? CONN_WINDOW_NS : grace / 2);
+    kinfer_log_event(
+        "info", "shutdown",
+        "serving %zu open connections, then draining %zu queued requests (grace period %d s)",
+        http_server_connections(s->http), s->batcher ? batcher_queue_depth(s->batcher) : 0,
+        s->cfg->grace_period_s);
     s->watchdog_started = !pthread_create(&s->watchdog, NULL, watchdog_main, s);
+}
+
+static void start_drain(service *s)
+{
+    s->drainer_started = !pthread_create(&s->drainer, NULL, drainer_main, s);
     if (!s->drainer_started) atomic_store(&s->drained, 1);
 }
 
@@ -607,6 +628,9 @@ static void tick(void *ctx)
     if (atomic_load(&s->shutdown_requested) && !s->shutting_down) begin_shutdown(s);
     if (!s->shutting_down) return;
     int64_t now = kinfer_now_ns();
+    if (!s->drainer_started && !atomic_load(&s->drained) &&
+        (http_server_connections(s->http) == 0 || now >= s->window_end_ns))
+        start_drain(s);
     if (atomic_load(&s->drained)) {
         if (!s->drained_at_ns) s->drained_at_ns = now;
         /* Open connections may still send a request (answered 503 and closed); what must be

@@ -1,5 +1,6 @@
 """Operations: model fetch (--model-uri, the fetch subcommand), non-root, logs, HTTP edge cases."""
 import json
+import signal
 import os
 import shutil
 import socket
@@ -8,6 +9,7 @@ import tempfile
 import time
 
 import numpy as np
+import pytest
 import requests
 
 from conftest import BINARY, ort_run
@@ -297,3 +299,30 @@ def test_revision_header_names_who_answered(models, server_factory):
     bad = server_factory(models["addmm"], "--revision", "a b/c", ready=False)
     assert bad.proc.wait(10) == 2, bad.logs()
     assert "--revision \"a b/c\"" in bad.logs(), bad.logs()
+
+
+def test_open_connection_is_served_after_sigterm_then_closed(models, server_factory):
+    """After SIGTERM (the pod's preStop sleep has taken it out of the endpoints), a keep-alive
+    connection that is already open is still served: its next request gets 200 with Connection:
+    close, so the client moves to another pod, instead of a 503. New connections are refused,
+    and the server exits 0 once its connections are closed."""
+    import http.client
+    s = server_factory(models["addmm"], "--grace-period-s", "10")
+    body = json.dumps({"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]},
+                                  {"name": "y", "shape": [1, 4], "datatype": "FP32", "data": [1, 1, 1, 1]}]})
+    c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+    c.request("POST", "/v2/models/model/infer", body, {"Content-Type": "application/json"})
+    r = c.getresponse()
+    r.read()
+    assert r.status == 200 and (r.getheader("Connection") or "").lower() != "close"
+    s.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", s.port), timeout=2)
+    c.request("POST", "/v2/models/model/infer", body, {"Content-Type": "application/json"})
+    r = c.getresponse()
+    assert r.status == 200, r.read()
+    assert json.loads(r.read())["outputs"] and r.getheader("Connection").lower() == "close"
+    c.close()
+    assert s.proc.wait(timeout=10) == 0, s.logs()
+    assert "shutdown_complete" in s.logs()
