@@ -17,7 +17,7 @@ root=$PWD
 out=build/demo; mkdir -p "$out"
 kubectl=(build/cluster/bin/kubectl --request-timeout=30s)
 export KUBECONFIG=$root/build/cluster/kubeconfig
-ns=kinfer-demo
+ns=default
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
@@ -44,13 +44,6 @@ read -r moto_pid s3_url s3_key s3_secret < <("$venv/bin/python" -c \
   'import json,sys; d=json.loads(sys.argv[1]); print(d["pid"], d["url"], d["access_key"], d["secret_key"])' "$store")
 pids+=("$moto_pid")
 echo "moto S3 at $s3_url (SigV4 enforced), s3://sklearn-iris/model.onnx"
-"${kubectl[@]}" apply -f - <<YAML
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: $ns
-  labels: {pod-security.kubernetes.io/enforce: restricted, pod-security.kubernetes.io/enforce-version: latest}
-YAML
 "${kubectl[@]}" -n "$ns" create secret generic demo-s3 --dry-run=client -o yaml \
   --from-literal=AWS_ACCESS_KEY_ID="$s3_key" --from-literal=AWS_SECRET_ACCESS_KEY="$s3_secret" \
   --from-literal=AWS_ENDPOINT_URL_S3="$s3_url" --from-literal=AWS_REGION=us-east-1 | "${kubectl[@]}" apply -f -

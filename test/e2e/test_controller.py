@@ -133,7 +133,7 @@ def test_kserve_yaml_accepted_and_explained(ns):
     with open(os.path.join(ctl.ROOT, "examples", "demo", "sklearn-iris.yaml")) as f:
         manifest = f.read()
     p = kubectl("create", "--dry-run=server", "-n", ns, "-f", "-", "-o", "json",
-                input=manifest.replace("namespace: kinfer-demo", f"namespace: {ns}"), check=False)
+                input=manifest.replace("namespace: default", f"namespace: {ns}"), check=False)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["spec"]["predictor"]["batcher"]["maxLatency"] == 5
     out = kubectl("explain", "inferenceservices.spec.predictor.batcher.maxLatency")

@@ -100,8 +100,16 @@ def test_dry_run_rejects_a_broken_example():
 # Reconciled by kinfer-controller.
 
 def into(obj, ns):
+    """obj in namespace ns. The demo's placement on the local cluster's real node is dropped, so the
+    kwok node plays its pod here; the node-e2e suite serves the demo example from a real pod."""
     obj = json.loads(json.dumps(obj))
     obj["metadata"]["namespace"] = ns
+    pred = obj.get("spec", {}).get("predictor", {})
+    if pred.get("nodeSelector") == {"kinfer.dev/node": "real"}:
+        del pred["nodeSelector"]
+        pred["tolerations"] = [t for t in pred.get("tolerations", []) if t.get("key") != "kinfer.dev/real-node"]
+        if not pred["tolerations"]:
+            del pred["tolerations"]
     return obj
 
 

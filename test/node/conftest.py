@@ -32,12 +32,28 @@ PLACEMENT = {"nodeSelector": {"kinfer.dev/node": "real"},
 LOGS = os.path.join(ctl.ROOT, "build", "test-logs", "node-e2e")
 
 
+def ctr(*args):
+    """ctr against the node's containerd (namespace k8s.io, the CRI's)."""
+    bindir = subprocess.run([os.path.join(ctl.ROOT, "test", "cluster", "node", "build.sh"), "--print-dir"],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run([os.path.join(bindir, "ctr"), "--address",
+                           os.path.join(ctl.STATE, "node", "containerd", "containerd.sock"), "-n", "k8s.io", *args],
+                          check=True, capture_output=True, text=True).stdout
+
+
 def restricted_namespace(name):
     ctl.kubectl("delete", "namespace", name, "--ignore-not-found", "--wait=true", "--timeout=120s")
     ctl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {
         "pod-security.kubernetes.io/enforce": "restricted",
         "pod-security.kubernetes.io/enforce-version": "latest"}}})
     return name
+
+
+@pytest.fixture(scope="session", autouse=True)
+def crd():
+    """The InferenceService CRD, as make demo and the chart install it (the suite may run first)."""
+    ctl.kubectl("apply", "--server-side", "--force-conflicts", "-f", os.path.join(ctl.ROOT, "crds"))
+    ctl.kubectl("wait", "--for=condition=Established", "crd/inferenceservices.serving.kinfer.dev", "--timeout=60s")
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +80,8 @@ def models(tmp_path_factory):
 @pytest.fixture(scope="session")
 def store(models, tmp_path_factory):
     s = S3Store(str(tmp_path_factory.mktemp("s3")), NODE_IP,
-                {name: {"model.onnx": path} for name, path in models.items()})
+                dict({name: {"model.onnx": path} for name, path in models.items()},
+                     **{"sklearn-iris": {"model.onnx": models["iris"]}}))
     yield s
     s.stop()
 

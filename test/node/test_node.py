@@ -36,21 +36,26 @@ def test_the_node_is_a_real_kubelet_on_containerd(node):
 
 
 def test_lifecycle_on_the_real_node(namespace, controller, store, models):
+    """The demo's own example, examples/demo/sklearn-iris.yaml, unchanged but for its namespace."""
     import onnxruntime as ort
-    secret = storage_secret(namespace, store)
-    ctl.apply(node_isvc("iris", namespace, "s3://iris", secret))
-    obj = wait_isvc("iris", namespace, ctl.is_ready, "iris Ready")
+    import yaml
+    with open(os.path.join(ctl.ROOT, "examples", "demo", "sklearn-iris.yaml")) as f:
+        example = yaml.safe_load(f)
+    example["metadata"]["namespace"] = namespace
+    storage_secret(namespace, store, name=example["spec"]["predictor"]["model"]["storageSecretName"])
+    ctl.apply(example)
+    obj = wait_isvc("sklearn-iris", namespace, ctl.is_ready, "sklearn-iris Ready")
     assert ctl.condition(obj, "Ready")["reason"] == "Available"
-    (pod,) = [p for p in pods_of("iris", namespace) if not p["metadata"].get("deletionTimestamp")]
+    (pod,) = [p for p in pods_of("sklearn-iris", namespace) if not p["metadata"].get("deletionTimestamp")]
     assert pod["spec"]["nodeName"] == NODE
     assert pod["spec"]["containers"][0]["image"] == RUNTIME_IMAGE
     init = pod["status"]["initContainerStatuses"][0]
     assert init["name"] == "storage-initializer" and init["state"]["terminated"]["exitCode"] == 0
 
     # A prediction through the Service's ClusterIP (kube-proxy, nftables) equals onnxruntime's.
-    cip = ctl.get("service", "iris", namespace)["spec"]["clusterIP"]
+    cip = ctl.get("service", "sklearn-iris", namespace)["spec"]["clusterIP"]
     body = {"inputs": [{"name": "input", "shape": [3, 4], "datatype": "FP32", "data": sum(IRIS_ROWS, [])}]}
-    status, text = http_service("POST", "http://%s/v2/models/iris/infer" % cip, body)
+    status, text = http_service("POST", "http://%s/v2/models/sklearn-iris/infer" % cip, body)
     assert status == 200, text
     got = {o["name"]: o for o in json.loads(text)["outputs"]}
     ref = dict(zip(["label", "probabilities"],
@@ -62,10 +67,10 @@ def test_lifecycle_on_the_real_node(namespace, controller, store, models):
 
     # The same from a client pod, by the status URL's DNS name (CoreDNS).
     url = obj["status"]["url"]
-    assert url == "http://iris.%s.svc.cluster.local" % namespace
+    assert url == "http://sklearn-iris.%s.svc.cluster.local" % namespace
     phase, log = run_client_pod(namespace, "client", ["-fsS", "--max-time", "10", "-H",
                                                       "Content-Type: application/json", "-d", json.dumps(body),
-                                                      url + "/v2/models/iris/infer"])
+                                                      url + "/v2/models/sklearn-iris/infer"])
     assert phase == "Succeeded", log
     assert {o["name"]: o for o in json.loads(log)["outputs"]}["label"]["data"] == ref["label"].tolist()
 
@@ -85,7 +90,7 @@ def test_lifecycle_on_the_real_node(namespace, controller, store, models):
     with open("/proc/%d/cgroup" % pid) as f:
         mem = next(l.strip().split(":", 2)[2] for l in f if ":memory:" in l)
     with open("/sys/fs/cgroup/memory%s/memory.limit_in_bytes" % mem) as f:
-        assert int(f.read()) == 256 << 20
+        assert int(f.read()) == 256 << 20  # the example's limit
 
 
 @pytest.mark.parametrize("case", ["wrong-credentials", "missing-object"])
@@ -226,3 +231,40 @@ def test_a_missing_image_says_to_run_make_images(namespace, store):
         c.kill()
     msg = ctl.condition(obj, "Ready")["message"]
     assert "docker.io/kinfer/kinfer-server:not-built" in msg and "'make images'" in msg, msg
+
+
+def test_pod_traffic_never_leaves_the_machine(namespace, node):
+    """The node's table drops what a pod sends anywhere but the pod network and this host. Checked
+    without sending anything out: 198.51.100.0/24 (TEST-NET-2) is routed to a dummy interface made
+    here, which discards all it gets; a client pod's connection there must die in the table's
+    drop rule (its counter grows) and the dummy must transmit nothing. The same pod reaches this
+    host and the cluster's DNS, which are allowed."""
+    import re
+    import subprocess
+    dev = "kinfer-egress0"
+    subprocess.run(["ip", "link", "del", dev], capture_output=True)
+    subprocess.run(["ip", "link", "add", dev, "type", "dummy"], check=True)
+    try:
+        subprocess.run(["ip", "link", "set", dev, "up"], check=True)
+        subprocess.run(["ip", "route", "add", "198.51.100.0/24", "dev", dev], check=True)
+
+        def drops():
+            out = subprocess.run(["nft", "list", "chain", "inet", "kinfer-node", "forward"], check=True,
+                                 capture_output=True, text=True).stdout
+            line = next(l for l in out.splitlines() if "never leaves" in l)
+            return int(re.search(r"packets (\d+)", line).group(1))
+
+        def tx():
+            return int(open("/sys/class/net/%s/statistics/tx_packets" % dev).read())
+
+        d0, t0 = drops(), tx()
+        phase, log = run_client_pod(namespace, "egress", ["-sS", "--max-time", "3", "http://198.51.100.7/"])
+        assert phase == "Failed" and ("timed out" in log or "Timeout" in log), (phase, log)
+        assert drops() > d0, "the drop rule saw nothing"
+        assert tx() == t0, "the dummy interface transmitted %d packets" % (tx() - t0)
+        # This host (the node's address: the kubelet's port answers TLS) is reachable.
+        phase, log = run_client_pod(namespace, "to-host", ["-sk", "-o", "/dev/null", "-w", "%{http_code}",
+                                                            "--max-time", "5", "https://10.88.0.1:10250/healthz"])
+        assert phase == "Succeeded" and log.strip() == "401", (phase, log)
+    finally:
+        subprocess.run(["ip", "link", "del", dev], capture_output=True)
