@@ -3,7 +3,10 @@
 
 The first group runs against the cluster `make test-cluster` brought up (build/cluster). The
 fault-path group runs a second, scratch cluster in build/cluster-selftest on ports 23379/23380/
-23443, so crashing and stopping it disturbs no other suite using build/cluster.
+23443 without a real node (there is one per machine), so crashing and stopping it disturbs no
+other suite using build/cluster. The real node's own fault paths come last: a crash of its agents
+recovered by the next cluster-up, and a cluster-down that leaves the machine as it found it; they
+restart build/cluster, wiping its data, which the suites after this one bring up anew.
 """
 import json
 import os
@@ -165,7 +168,9 @@ def test_up_when_already_up_is_a_fast_noop():
     assert p.returncode == 0, p.stderr
     assert "already up and healthy" in p.stdout
     assert p.elapsed < 3.0, f"took {p.elapsed:.1f}s"
-    assert main_pids() == before and len(before) == 5
+    # The control plane's five and the real node's six (registry stub, containerd, CoreDNS,
+    # kubelet, kube-proxy, metrics-server); containerd's shims have no pid file.
+    assert main_pids() == before and len(before) == 11, sorted(before)
 
 
 def test_build_fast_path_when_cached():
@@ -201,7 +206,7 @@ BASE = 23000
 
 @pytest.fixture(scope="module")
 def scratch():
-    env = dict(os.environ, KINFER_CLUSTER_DIR=str(SCRATCH), KINFER_CLUSTER_PORT_BASE=str(BASE))
+    env = dict(os.environ, KINFER_CLUSTER_DIR=str(SCRATCH), KINFER_CLUSTER_PORT_BASE=str(BASE), KINFER_REAL_NODE="0")
     script("down.sh", env)   # leftovers of an interrupted run
     yield env
     script("down.sh", env)
@@ -290,3 +295,57 @@ def test_port_in_use_names_port_and_process(scratch):
     assert f"port {BASE + 443} (kube-apiserver) on 127.0.0.1 is in use by pid {os.getpid()}" in p.stderr, p.stderr
     assert "KINFER_CLUSTER_PORT_BASE" in p.stderr
     assert scratch_procs() == []
+
+
+# --- the real node's fault paths (build/cluster itself; last in this file) ----------------------
+
+STATE = kube.ROOT / "build" / "cluster"
+REAL = "kinfer-node-real"
+RUN = Path("/run/kinfer-node")
+
+
+def real_node_ready():
+    out = subprocess.run([str(STATE / "bin/kubectl"), "--kubeconfig", str(STATE / "kubeconfig"), "get", "node", REAL,
+                          "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}"],
+                         capture_output=True, text=True)
+    return out.stdout == "True"
+
+
+def machine_state():
+    """What the node leaves on the machine: our processes, mounts, cgroups, the bridge, nft tables."""
+    procs = [l for l in subprocess.run(["pgrep", "-af", f"{STATE}/"], capture_output=True, text=True).stdout.splitlines()
+             if "pgrep" not in l]
+    mounts = [l.split()[4] for l in Path("/proc/self/mountinfo").read_text().splitlines()
+              if l.split()[4].startswith(f"{STATE}/")]
+    cgroups = sorted(str(p) for p in Path("/sys/fs/cgroup").glob("*/kinfer-node"))
+    bridge = subprocess.run(["ip", "link", "show", "kinfer0"], capture_output=True).returncode == 0
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout.split("\n")
+    return procs, mounts, cgroups, bridge, [t for t in tables if t.strip()]
+
+
+def sysctl(name):
+    return Path("/proc/sys/" + name.replace(".", "/")).read_text().strip()
+
+
+def test_real_node_crash_recovered_and_down_leaves_the_machine_as_found():
+    assert real_node_ready()
+    saved = dict(l.split("=", 1) for l in (RUN / "sysctl.saved").read_text().split())
+    before_tables = [l for l in (RUN / "nft.before").read_text().split("\n") if l.strip()]
+    assert sysctl("net.ipv4.ip_forward") == "1" and sysctl("kernel.panic") == "10"
+    # A crash: the kubelet and containerd die at once; pods, shims and mounts stay behind.
+    for name in ("kubelet", "containerd"):
+        os.killpg(int((STATE / "pids" / f"{name}.pid").read_text()), signal.SIGKILL)
+    p = script("up.sh")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "not a healthy cluster (containerd is not running)" in p.stdout, p.stdout
+    assert real_node_ready()
+    # cluster-down: nothing of the cluster is left, and every sysctl is as before cluster-up.
+    p = script("down.sh")
+    assert p.returncode == 0, p.stdout + p.stderr
+    procs, mounts, cgroups, bridge, tables = machine_state()
+    assert procs == [] and mounts == [] and cgroups == [] and not bridge, (procs, mounts, cgroups, bridge)
+    assert tables == before_tables, tables
+    assert {k: sysctl(k) for k in saved} == saved
+    assert not RUN.exists()
+    p = script("up.sh")
+    assert p.returncode == 0 and real_node_ready(), p.stdout + p.stderr
