@@ -6,7 +6,7 @@ TEST_SUITES += node-e2e
 test-node-e2e: $(BIN)/kinfer-controller $(HELM)
 	@$(MAKE) --no-print-directory cluster-up
 	@venv=$$(scripts/pyenv.sh) && cd test/node && HELM=$(abspath $(HELM)) "$$venv/bin/python" -m pytest \
-	  -p no:cacheprovider -p no:hypothesispytest -v -rs $(PYTEST_ARGS) test_node.py test_chart_node.py
+	  -p no:cacheprovider -p no:hypothesispytest -v -rs $(PYTEST_ARGS) test_node.py test_traffic.py test_autoscale.py test_chart_node.py
 
 # Not part of `make test`: pod start to Ready, ClusterIP against pod IP latency, and the node's
 # idle CPU and memory (test/node/bench_node.py; results in docs/cluster.md and docs/benchmarks.md).
