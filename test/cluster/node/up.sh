@@ -70,6 +70,13 @@ table inet $nd_table {
     type filter hook postrouting priority srcnat + 10; policy accept;
     oifname != { "$nd_bridge", "lo" } ip saddr $nd_pod_cidr counter drop
   }
+  # kwok's nodes and pods are fakes whose addresses (node 10.0.0.10, pods 10.244.0.0/16) are not
+  # on this machine: a component that tries to reach them (metrics-server scraping every node,
+  # a scrape of a fake pod) is refused here instead of sending packets out of the machine.
+  chain output {
+    type filter hook output priority filter - 10; policy accept;
+    ip daddr { 10.0.0.10, 10.244.0.0/16 } counter reject comment "kwok's fake addresses"
+  }
 }
 NFT
   mkdir -p "$nd_dir/cni/net.d"
@@ -307,7 +314,7 @@ nd_metrics_server() {
     --tls-cert-file="$cl_pki/metrics-server.crt" --tls-private-key-file="$cl_pki/metrics-server.key" \
     --kubelet-certificate-authority="$cl_pki/ca.crt" \
     --kubelet-client-certificate="$cl_pki/kubelet-client-admin.crt" --kubelet-client-key="$cl_pki/kubelet-client-admin.key" \
-    --kubelet-preferred-address-types=InternalIP --metric-resolution=15s --v=1
+    --kubelet-preferred-address-types=InternalIP --node-selector="$nd_label" --metric-resolution=15s --v=1
   nd_host_service metrics-server "" "[{\"name\":\"https\",\"port\":443,\"targetPort\":$nd_metrics_port,\"protocol\":\"TCP\"}]"
   "${kubectl[@]}" apply -f - >>"$cl_logs/node-objects.log" 2>&1 <<YAML || nd_fail "creating the metrics.k8s.io APIService failed; see $cl_logs/node-objects.log"
 apiVersion: apiregistration.k8s.io/v1
