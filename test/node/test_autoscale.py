@@ -2,6 +2,7 @@
 request) with scaleMetric cpu scales from 1 to 3 replicas under load through its Service, from
 the pods' CPU as metrics-server reads it from the kubelet, and back to 1 after the load stops
 (a short autoScaling.behavior). The load generator records every request; none may fail."""
+import json
 import time
 
 import ctl
@@ -31,7 +32,8 @@ def test_cpu_autoscaling_up_and_down_under_load(namespace, store):
         assert h["spec"]["metrics"][0]["resource"]["name"] == "cpu", h["spec"]
         cip = ctl.get("service", "busy", namespace)["spec"]["clusterIP"]
         t0 = time.monotonic()
-        load = Load(cip, 80, "busy")
+        load = Load(cip, 80, "busy", body=json.dumps({"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32",
+                                                                   "data": [1.0]}]}).encode())
         load.threads = load.threads[:2]  # two clients, a new connection per request
         load.start()
         try:
