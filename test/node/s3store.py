@@ -29,6 +29,23 @@ def free_port(host):
         return s.getsockname()[1]
 
 
+def enforce_auth(url, iam):
+    """Turns authentication on in the moto server at url: an IAM user "fetcher" with read access
+    and an access key is made first (iam: a boto3 IAM client of that server), then
+    /moto-api/reset-auth. Returns the key (id, secret); from then on every request must carry a
+    valid SigV4 signature from it. Also used by serving-runtime/tests/storage."""
+    iam.create_user(UserName="fetcher")
+    iam.put_user_policy(UserName="fetcher", PolicyName="read", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"}]}))
+    key = iam.create_access_key(UserName="fetcher")["AccessKey"]
+    req = urllib.request.Request(url + "/moto-api/reset-auth", data=b"0", method="POST",
+                                 headers={"Content-Type": "text/plain"})
+    if json.load(urllib.request.urlopen(req, timeout=10))["status"] != "ok":
+        raise RuntimeError("moto refused to enforce authentication")
+    return key["AccessKeyId"], key["SecretAccessKey"]
+
+
 class S3Store:
     def __init__(self, workdir, host, buckets, detach=False):
         self.host = host
@@ -53,17 +70,7 @@ class S3Store:
             for key, path in files.items():
                 with open(path, "rb") as f:
                     s3.put_object(Bucket=bucket, Key=key, Body=f.read())
-        iam = self.client("iam")
-        iam.create_user(UserName="fetcher")
-        iam.put_user_policy(UserName="fetcher", PolicyName="read", PolicyDocument=json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"}]}))
-        key = iam.create_access_key(UserName="fetcher")["AccessKey"]
-        self.access_key, self.secret_key = key["AccessKeyId"], key["SecretAccessKey"]
-        req = urllib.request.Request(self.url + "/moto-api/reset-auth", data=b"0", method="POST",
-                                     headers={"Content-Type": "text/plain"})
-        if json.load(urllib.request.urlopen(req, timeout=10))["status"] != "ok":
-            raise RuntimeError("moto refused to enforce authentication")
+        self.access_key, self.secret_key = enforce_auth(self.url, self.client("iam"))
 
     def client(self, service, key="testing", secret="testing"):
         import boto3

@@ -17,6 +17,9 @@ import urllib.request
 
 import pytest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "test", "node"))
+from s3store import enforce_auth  # noqa: E402  (the one moto auth set-up, shared with node-e2e)
+
 BIN = os.environ.get("KINFER_BIN", os.path.join(os.path.dirname(__file__), "../../../build/bin"))
 VENV_BIN = os.path.dirname(sys.executable)
 
@@ -154,16 +157,7 @@ def moto_auth(tmp_path_factory):
     # moto 5.0.28 verifies signatures wrongly for keys with + & = or non-ASCII (boto3 fails the same
     # way), so the enforcing server gets a key with the encodings it does handle: space and ~.
     s3.put_object(Bucket="private", Key="odd dir/a b~.bin", Body=b"odd")
-    iam = m.client("iam")
-    iam.create_user(UserName="fetcher")
-    iam.put_user_policy(UserName="fetcher", PolicyName="read", PolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"}]}))
-    key = iam.create_access_key(UserName="fetcher")["AccessKey"]
-    m.key, m.secret = key["AccessKeyId"], key["SecretAccessKey"]
-    req = urllib.request.Request(m.url + "/moto-api/reset-auth", data=b"0", method="POST",
-                                 headers={"Content-Type": "text/plain"})
-    assert json.load(urllib.request.urlopen(req, timeout=10))["status"] == "ok"
+    m.key, m.secret = enforce_auth(m.url, m.client("iam"))
     yield m
     stop(m.proc)
     m.log.close()
