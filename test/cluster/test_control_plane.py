@@ -331,6 +331,7 @@ def test_real_node_crash_recovered_and_down_leaves_the_machine_as_found():
     assert real_node_ready()
     saved = dict(l.split("=", 1) for l in (RUN / "sysctl.saved").read_text().split())
     before_tables = [l for l in (RUN / "nft.before").read_text().split("\n") if l.strip()]
+    had_containerd_run = "/run/containerd" in (RUN / "run.before").read_text().split()
     assert sysctl("net.ipv4.ip_forward") == "1" and sysctl("kernel.panic") == "10"
     # A crash: the kubelet and containerd die at once; pods, shims and mounts stay behind.
     for name in ("kubelet", "containerd"):
@@ -347,5 +348,6 @@ def test_real_node_crash_recovered_and_down_leaves_the_machine_as_found():
     assert tables == before_tables, tables
     assert {k: sysctl(k) for k in saved} == saved
     assert not RUN.exists()
+    assert had_containerd_run or not Path("/run/containerd").exists(), os.listdir("/run/containerd")
     p = script("up.sh")
     assert p.returncode == 0 and real_node_ready(), p.stdout + p.stderr

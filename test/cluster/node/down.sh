@@ -44,11 +44,15 @@ nd_down_all() {
     nft delete table $t || { echo "cluster: cannot delete nft table $t" >&2; rc=1; }
   done < <(nft list tables 2>/dev/null | awk '$1 == "table" && ($3 == "'"$nd_table"'" || $3 == "kube-proxy" ||
                                                     ($2 ~ /^ip6?$/ && $3 ~ /^(filter|nat|mangle|raw|security)$/)) { print $2, $3 }')
+  if [ -f "$nd_run/run.before" ] && [ "$rc" = 0 ] && ! grep -qx /run/containerd "$nd_run/run.before"; then
+    find /run/containerd -depth -type d -empty -delete 2>/dev/null || true
+    [ ! -e /run/containerd ] || { echo "cluster: /run/containerd is not empty; left in place" >&2; }
+  fi
   if [ -f "$nd_run/sysctl.saved" ] && [ "$rc" = 0 ]; then
     while IFS='=' read -r k v; do
       sysctl -qw "$k=$v" || { echo "cluster: cannot restore sysctl $k=$v" >&2; rc=1; }
     done <"$nd_run/sysctl.saved"
-    [ "$rc" = 0 ] && rm -f "$nd_run/sysctl.saved" "$nd_run/nft.before"
+    [ "$rc" = 0 ] && rm -f "$nd_run/sysctl.saved" "$nd_run/nft.before" "$nd_run/run.before"
   fi
   if [ "$rc" = 0 ]; then
     [ "$(nd_owner)" = "$state" ] && rm -f "$nd_run/owner"

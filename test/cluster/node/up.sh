@@ -44,6 +44,9 @@ nd_sysctls_set() {
   # The nftables tables there were before, so that cluster-down removes only what the node made
   # (its own table, kube-proxy's, and any iptables-nft table a component created).
   [ -f "$nd_run/nft.before" ] || nft list tables >"$nd_run/nft.before"
+  # containerd makes /run/containerd (its shims' sockets) whatever its state dir: cluster-down
+  # removes it again when it was not there before.
+  [ -f "$nd_run/run.before" ] || { [ -e /run/containerd ] && echo /run/containerd || true; } >"$nd_run/run.before"
   echo "$cl_state" >"$nd_run/owner"
   sysctl -qw net.ipv4.ip_forward=1
 }
@@ -111,6 +114,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
                     "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
 [grpc]
   address = "$nd_sock"
+[plugins.'io.containerd.nri.v1.nri']
+  disable = true
 [ttrpc]
   address = "$nd_sock.ttrpc"
 [plugins.'io.containerd.cri.v1.images']
@@ -129,6 +134,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     runtime_type = "io.containerd.runc.v2"
     [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
       BinaryName = "$nbin/runc"
+      Root = "$nd_dir/containerd/runc"
       SystemdCgroup = false
   [plugins.'io.containerd.cri.v1.runtime'.cni]
     bin_dirs = ["$nd_cni_bin"]
