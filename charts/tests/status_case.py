@@ -2,7 +2,7 @@
 """Turns a status case (charts/tests/status-cases/*.json) into the live object a GitOps tool sees.
 
 It runs the controller's status computation (the test-status-dump binary, built from
-controller/src/status.c), applies the case's "after" edits (a newer generation, a deletion
+controller/src/reconcile/status.c), applies the case's "after" edits (a newer generation, a deletion
 timestamp, no status yet), and prints the object as JSON, or with --lua as a Lua table
 constructor for the Argo CD health script. Numbers become Lua floats, as in Argo CD's gopher-lua.
 """
@@ -57,7 +57,7 @@ def main():
         obj["metadata"]["generation"] = after["generation"]
     if "deletionTimestamp" in after:
         obj["metadata"]["deletionTimestamp"] = after["deletionTimestamp"]
-    # "merge_status" (what controller/src/canary.c adds after status_compute()) is merged by
+    # "merge_status" (what controller/src/rollout/canary.c adds after status_compute()) is merged by
     # STATUS_DUMP itself, which then runs the controller's status_rollout_conditions() on it.
     if after.get("drop_status"):
         obj.pop("status", None)

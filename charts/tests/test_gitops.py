@@ -1,5 +1,5 @@
 """GitOps health: docs/argocd/health.lua (Argo CD) and kstatus (Flux) on the statuses the controller
-really computes. Each case in status-cases/ runs through controller/src/status.c (STATUS_DUMP),
+really computes. Each case in status-cases/ runs through controller/src/reconcile/status.c (STATUS_DUMP),
 then through both evaluators; expected.txt holds the answers."""
 import os
 import subprocess
@@ -105,7 +105,7 @@ def test_status_dump_rejects_bad_cases(tmp_path):
     ("stale-failed-rollout-ignored", None, None),
 ])
 def test_rollout_conditions(name, ctype, reason):
-    """status_rollout_conditions (controller/src/status.c): one of Reconciling/Stalled, never both,
+    """status_rollout_conditions (controller/src/reconcile/status.c): one of Reconciling/Stalled, never both,
     and Ready as status_compute() left it (True: the stable revision serves)."""
     import json
     conds = {c["type"]: c for c in json.loads(live_object(name))["status"]["conditions"]}
@@ -124,7 +124,7 @@ def test_rollout_conditions(name, ctype, reason):
     ("suspended-paused-before-create", None, "False", "Paused"),
 ])
 def test_paused_status(name, observed, ready, reason):
-    """status_compute_paused (controller/src/status.c): Paused=True naming the annotation (its
+    """status_compute_paused (controller/src/reconcile/status.c): Paused=True naming the annotation (its
     lastTransitionTime, the pause's start, kept from the previous status), observedGeneration held
     at the last generation acted on, Ready from the Deployment as it runs, a held rollout kept."""
     import json

@@ -516,7 +516,7 @@ def read(*parts):
 
 def test_operations_doc_covers_every_status_reason():
     import re
-    src = read("controller", "src", "status.c")
+    src = read("controller", "src", "reconcile", "status.c")
     reasons = set(re.findall(r'verdict_set\([^,]+,\s*[A-Z_]+,\s*"([A-Za-z]+)"', src))
     table = src[src.index("waiting_reasons[] = {"):src.index("};", src.index("waiting_reasons[] = {"))]
     reasons |= set(re.findall(r'\{"([A-Za-z]+)",\s*[01]\}', table))
