@@ -1,6 +1,7 @@
 """`make images`: OCI image layouts built without a container engine (scripts/oci-image.sh).
 
-The images need build/bin/kinfer-controller and build/bin/kinfer-server; when either cannot be
+`make images` links release binaries into build/bin-rel (also under SANITIZE=1, whose build/bin
+holds sanitizer builds), and the comparisons here use those same binaries; when they cannot be
 built, every test here fails (it never skips). Each image is unpacked with umoci and its binary run
 inside the unpacked root filesystem as the image's user, so a missing library shows up here."""
 import gzip
@@ -119,7 +120,7 @@ def test_size_goal(built, name):
 def test_reproducible(built, tmp_path):
     """Same binary in, same image digest out (fixed dates, sorted tar, numeric owners)."""
     again = tmp_path / "again"
-    run(["scripts/oci-image.sh", "image", "build/bin/kinfer-controller", str(again), "--port", "8080",
+    run(["scripts/oci-image.sh", "image", "build/bin-rel/kinfer-controller", str(again), "--port", "8080",
          "--port", "8081"])
     first = json.load(open(os.path.join(LAYOUT % "kinfer-controller", "index.json")))["manifests"][0]["digest"]
     second = json.load(open(again / "index.json"))["manifests"][0]["digest"]
@@ -289,7 +290,7 @@ def test_dockerfile_matches_make_images(built, name, tmp_path):
     expose = [l for l in text.splitlines() if l.startswith("EXPOSE ")][0].split()[1:]
     assert sorted(p + "/tcp" for p in expose) == sorted(config["config"]["ExposedPorts"])
     root = tmp_path / "rootfs"
-    run(["scripts/oci-image.sh", "rootfs", "build/bin/" + name, str(root)])
+    run(["scripts/oci-image.sh", "rootfs", "build/bin-rel/" + name, str(root)])  # what make images used
     from_dockerfile = sorted(os.path.relpath(os.path.join(d, f), root) for d, ds, fs in os.walk(root) for f in fs + ds)
     layout, manifest, _ = manifest_and_config(name)
     with gzip.open(blob(layout, manifest["layers"][0]["digest"])) as f, tarfile.open(fileobj=f) as tar:

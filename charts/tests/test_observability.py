@@ -17,7 +17,7 @@ NAME = re.compile(r"\b((?:kinfer|nv)_[a-z0-9_]+)")
 def exported_metrics():
     """Metric names as string literals in the controller's and the server's sources."""
     names = set()
-    for path in glob.glob(os.path.join(ROOT, "controller", "src", "*.c")) + \
+    for path in glob.glob(os.path.join(ROOT, "controller", "src", "**", "*.c"), recursive=True) + \
             glob.glob(os.path.join(ROOT, "serving-runtime", "src", "**", "*.c"), recursive=True):
         for m in re.finditer(r'"(?:# (?:HELP|TYPE) )?((?:kinfer|nv)_[a-z0-9_]+)', open(path, errors="replace").read()):
             names.add(m.group(1))
