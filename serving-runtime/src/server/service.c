@@ -599,7 +599,7 @@ static void begin_shutdown(service *s)
     int64_t now = kinfer_now_ns(), grace = (int64_t)s->cfg->grace_period_s * 1000000000;
     s->shutting_down = 1;
     atomic_store(&s->ready, 0);
-    http_server_close_listener(s->http); /* new connections are refused from here on */
+    http_server_close_listener(s->http);       /* new connections are refused from here on */
     if (s->batcher) batcher_hurry(s->batcher); /* queued requests need not wait for company */
     s->grace_deadline_ns = now + grace;
     s->window_end_ns = now + (CONN_WINDOW_NS < grace / 2 ? CONN_WINDOW_NS : grace / 2);
