@@ -55,6 +55,14 @@ class S3Store:
         self.proc = subprocess.Popen([os.path.join(VENV_BIN, "moto_server"), "-H", host, "-p", str(self.port)],
                                      stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      start_new_session=detach)
+        try:
+            self._prepare(buckets)
+        except BaseException:
+            self.stop()  # a failed set-up leaves no moto_server behind
+            raise
+
+    def _prepare(self, buckets):
+        """Waits for the server, fills the buckets, then turns authentication on."""
         deadline = time.time() + 60
         while True:
             try:
