@@ -26,7 +26,7 @@ COMPONENTS = ("containerd", "kubelet", "kube-proxy", "coredns", "metrics-server"
               "containerd-shim-runc-v2")
 
 
-def start_to_ready(ns, store, runs):
+def start_to_ready(ns, runs):
     out = []
     for i in range(runs):
         ctl.kubectl("delete", "kisvc", "iris", "-n", ns, "--ignore-not-found", "--wait=true")
@@ -106,7 +106,7 @@ def main():
     try:
         nc.storage_secret(ns, store)
         print("1. pod start to Ready (iris; image present, model fetched from S3)")
-        runs = start_to_ready(ns, store, a.runs)
+        runs = start_to_ready(ns, a.runs)
         print("   median: pod Ready %.2f s, InferenceService Ready %.2f s (%d runs)" % (
             statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs), a.runs))
 

@@ -23,7 +23,6 @@ nd_taint_key=kinfer.dev/real-node
 nd_bridge=kinfer0
 nd_ip=10.88.0.1
 nd_pod_cidr=10.88.0.0/24
-nd_svc_cidr=10.96.0.0/16
 nd_dns_ip=10.96.0.10
 nd_table=kinfer-node
 nd_cgroup=kinfer-node
